@@ -1,0 +1,10 @@
+/**
+ * SAFLA core: the pure, I/O-free heart of the gateway cluster. The Raft state
+ * machine, the replicated state machine, the service registry, balancer
+ * strategies and resilience logic. Time and randomness come in as arguments;
+ * effects go out as data.
+ *
+ * @module
+ */
+export * from "./rng.ts";
+export * from "./raft/mod.ts";

@@ -1,0 +1,6 @@
+/**
+ * Raft consensus as a pure state machine in the shape of etcd's RawNode.
+ *
+ * @module
+ */
+export type * from "./types.ts";

@@ -1,0 +1,6 @@
+/**
+ * @safla/server
+ *
+ * @module
+ */
+export {};

@@ -1,0 +1,6 @@
+/**
+ * @safla/sim
+ *
+ * @module
+ */
+export {};

@@ -1,0 +1,6 @@
+/**
+ * @safla/transports
+ *
+ * @module
+ */
+export {};
