@@ -8,3 +8,5 @@
  */
 export * from "./rng.ts";
 export * from "./raft/mod.ts";
+export * from "./crc32.ts";
+export * from "./wal/mod.ts";

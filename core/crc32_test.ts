@@ -1,0 +1,34 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { crc32c } from "./crc32.ts";
+
+const text = (s: string) => new TextEncoder().encode(s);
+
+Deno.test("crc32c matches the published check values", () => {
+  assert.equal(crc32c(text("123456789")), 0xe3069283);
+  assert.equal(crc32c(new Uint8Array(0)), 0);
+  assert.equal(crc32c(new Uint8Array(32)), 0x8a9136aa);
+  assert.equal(crc32c(new Uint8Array(32).fill(0xff)), 0x62a8ab43);
+});
+
+Deno.test("crc32c over pieces equals crc32c over the whole", () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ maxLength: 64 }), (a, b) => {
+      const whole = new Uint8Array([...a, ...b]);
+      assert.equal(crc32c(b, crc32c(a)), crc32c(whole));
+    }),
+    { numRuns: 200 },
+  );
+});
+
+Deno.test("crc32c detects every single-bit flip", () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 1, maxLength: 64 }), fc.nat(), (bytes, bit) => {
+      const flipped = bytes.slice();
+      const at = bit % (bytes.length * 8);
+      flipped[at >> 3] ^= 1 << (at & 7);
+      assert.notEqual(crc32c(flipped), crc32c(bytes));
+    }),
+    { numRuns: 200 },
+  );
+});

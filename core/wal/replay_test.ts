@@ -1,0 +1,125 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import type { Entry } from "../raft/types.ts";
+import { encodeRecords, readRecord, type WalRecord } from "./record.ts";
+import { replayWal, WalCorruptionError } from "./replay.ts";
+
+const entry = (index: number, term: number, text = `e${index}`): WalRecord => ({
+  kind: "entry",
+  entry: { index, term, type: "normal", data: new TextEncoder().encode(text) },
+});
+const hard = (term: number, commit: number, vote: string | null = null): WalRecord => ({
+  kind: "hardState",
+  hardState: { term, commit, vote },
+});
+const indices = (entries: Entry[]) => entries.map((e) => `${e.index}@${e.term}`);
+
+Deno.test("every record kind round-trips through encode and read", () => {
+  const records: WalRecord[] = [
+    { kind: "metadata", nodeId: "n1", clusterId: "c-ü" },
+    entry(1, 1),
+    {
+      kind: "entry",
+      entry: { index: 2, term: 1, type: "confChange", data: new Uint8Array([1, 2]) },
+    },
+    hard(3, 2, "n2"),
+    hard(4, 2, null),
+    { kind: "snapshot", index: 2, term: 1 },
+  ];
+  const bytes = encodeRecords(records);
+  const decoded: WalRecord[] = [];
+  for (let offset = 0; offset < bytes.length;) {
+    const read = readRecord(bytes, offset);
+    assert.ok(read.ok, "record should decode");
+    decoded.push(read.record);
+    offset = read.nextOffset;
+  }
+  assert.deepEqual(decoded, records);
+});
+
+Deno.test("replay keeps the last hard state and lets later entries overwrite a suffix", () => {
+  const segment = encodeRecords([
+    entry(1, 1),
+    entry(2, 1),
+    entry(3, 1),
+    hard(1, 1, "a"),
+    entry(2, 2, "new"),
+    hard(2, 2, "b"),
+  ]);
+  const state = replayWal([segment]);
+  assert.deepEqual(indices(state.entries), ["1@1", "2@2"]);
+  assert.deepEqual(state.hardState, { term: 2, commit: 2, vote: "b" });
+  assert.equal(state.tornTail, false);
+  assert.equal(state.validBytesInLastSegment, segment.length);
+});
+
+Deno.test("replay drops entries covered by a snapshot marker, across segments", () => {
+  const first = encodeRecords([entry(1, 1), entry(2, 1), entry(3, 2)]);
+  const second = encodeRecords([{ kind: "snapshot", index: 2, term: 1 }, entry(4, 2), hard(2, 4)]);
+  const state = replayWal([first, second]);
+  assert.deepEqual(state.snapshot, { index: 2, term: 1 });
+  assert.deepEqual(indices(state.entries), ["3@2", "4@2"]);
+});
+
+Deno.test("a record cut short at the end of the last segment is a torn tail", () => {
+  const good = encodeRecords([entry(1, 1), hard(1, 1)]);
+  const torn = encodeRecords([entry(2, 1)]).subarray(0, 12);
+  const state = replayWal([new Uint8Array([...good, ...torn])]);
+  assert.equal(state.tornTail, true);
+  assert.equal(state.validBytesInLastSegment, good.length);
+  assert.deepEqual(indices(state.entries), ["1@1"]);
+});
+
+Deno.test("a garbage tail with no valid record after it is torn, not corrupt", () => {
+  const good = encodeRecords([entry(1, 1)]);
+  const state = replayWal([new Uint8Array([...good, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])]);
+  assert.equal(state.tornTail, true);
+  assert.equal(state.validBytesInLastSegment, good.length);
+});
+
+Deno.test("a bad record followed by valid records is corruption, never truncated", () => {
+  const bytes = encodeRecords([entry(1, 1), entry(2, 1), entry(3, 1)]);
+  const second = encodeRecords([entry(1, 1)]).length + 12;
+  bytes[second] ^= 0xff;
+  assert.throws(() => replayWal([bytes]), WalCorruptionError);
+});
+
+Deno.test("any damage to a segment that is not the last is corruption", () => {
+  const older = encodeRecords([entry(1, 1), entry(2, 1)]);
+  const cut = older.subarray(0, older.length - 3);
+  assert.throws(() => replayWal([cut, encodeRecords([entry(3, 1)])]), /segment 0 is corrupt/);
+});
+
+Deno.test("a gap in entry indices is corruption", () => {
+  assert.throws(() => replayWal([encodeRecords([entry(1, 1), entry(3, 1)])]), /gap/);
+});
+
+Deno.test("a commit index beyond the log is corruption", () => {
+  assert.throws(
+    () => replayWal([encodeRecords([entry(1, 1), hard(1, 5)])]),
+    /beyond the last entry/,
+  );
+});
+
+Deno.test("property: cutting the log at any byte recovers exactly the records fully written", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.string({ maxLength: 20 }), { minLength: 1, maxLength: 12 }),
+      fc.nat(),
+      (texts, cutSeed) => {
+        const records = texts.map((t, i) => entry(i + 1, 1, t));
+        const ends: number[] = [];
+        let total = 0;
+        for (const r of records) ends.push(total += encodeRecords([r]).length);
+        const bytes = encodeRecords(records);
+        const cut = cutSeed % (bytes.length + 1);
+        const state = replayWal([bytes.subarray(0, cut)]);
+        const complete = ends.filter((end) => end <= cut).length;
+        assert.equal(state.entries.length, complete);
+        assert.equal(state.validBytesInLastSegment, complete === 0 ? 0 : ends[complete - 1]);
+        assert.equal(state.tornTail, cut !== state.validBytesInLastSegment);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
