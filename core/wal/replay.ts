@@ -81,6 +81,14 @@ export function replayWal(segments: readonly Uint8Array[]): WalState {
     }
     if (last) state.validBytesInLastSegment = offset;
   });
+  if (state.entries.length > 0 && state.entries[0].index !== state.snapshot.index + 1) {
+    throw new WalCorruptionError(
+      segments.length - 1,
+      `entries resume at ${
+        state.entries[0].index
+      }, leaving a gap after snapshot ${state.snapshot.index}`,
+    );
+  }
   if (state.hardState.commit > lastIndex(state)) {
     throw new WalCorruptionError(
       segments.length - 1,
@@ -116,21 +124,17 @@ function apply(state: WalState, record: WalRecord, segment: number): void {
       }
       state.snapshot = { index: record.index, term: record.term };
       state.entries = state.entries.filter((e) => e.index > record.index);
-      if (state.entries.length > 0 && state.entries[0].index !== record.index + 1) {
-        state.entries = [];
-      }
       return;
     case "entry": {
       const { entry } = record;
       // A later entry at an existing index is Raft overwriting an uncommitted suffix.
       if (entry.index <= state.snapshot.index) return;
       const first = state.entries.length > 0 ? state.entries[0].index : state.snapshot.index + 1;
-      const next = lastIndex(state) + 1;
-      if (entry.index > next) {
-        throw new WalCorruptionError(
-          segment,
-          `entry ${entry.index} leaves a gap after ${next - 1}`,
-        );
+      if (entry.index > lastIndex(state) + 1 || entry.index < first) {
+        // Segments released after a snapshot leave a gap that a later snapshot
+        // marker must cover; replayWal checks that at the end.
+        state.entries = [entry];
+        return;
       }
       state.entries.length = entry.index - first;
       state.entries.push(entry);

@@ -1,0 +1,130 @@
+/**
+ * Raft snapshots on disk, one checksummed file each, written to a temporary
+ * name, synced and renamed so a crash never leaves a half snapshot in place.
+ *
+ * @module
+ */
+import { crc32c, type Snapshot } from "@safla/core";
+import { removeStaleTemporaries, syncDir } from "./file_wal.ts";
+
+const MAGIC = new TextEncoder().encode("SAFLASNP");
+const HEADER_BYTES = MAGIC.length + 8;
+const SNAPSHOT_NAME = /^(\d{16})-(\d{16})\.snap$/;
+
+/** A snapshot file failed its checksum or is malformed. */
+export class SnapshotCorruptionError extends Error {
+  /** Creates the error naming the file and what is wrong. */
+  constructor(readonly path: string, detail: string) {
+    super(`snapshot file ${path} is corrupt: ${detail}`);
+    this.name = "SnapshotCorruptionError";
+  }
+}
+
+function fileName(index: number, term: number): string {
+  return `${String(term).padStart(16, "0")}-${String(index).padStart(16, "0")}.snap`;
+}
+
+/** Encodes a snapshot as file bytes: magic, checksum, metadata length, metadata, data. */
+export function encodeSnapshotFile(snapshot: Snapshot): Uint8Array {
+  const meta = new TextEncoder().encode(JSON.stringify(snapshot.metadata));
+  const out = new Uint8Array(HEADER_BYTES + meta.length + snapshot.data.length);
+  out.set(MAGIC, 0);
+  const view = new DataView(out.buffer);
+  view.setUint32(MAGIC.length + 4, meta.length, true);
+  out.set(meta, HEADER_BYTES);
+  out.set(snapshot.data, HEADER_BYTES + meta.length);
+  view.setUint32(MAGIC.length, crc32c(out.subarray(MAGIC.length + 4)), true);
+  return out;
+}
+
+/** Decodes file bytes written by {@link encodeSnapshotFile}, verifying the checksum. */
+export function decodeSnapshotFile(path: string, bytes: Uint8Array): Snapshot {
+  if (bytes.length < HEADER_BYTES || MAGIC.some((b, i) => bytes[i] !== b)) {
+    throw new SnapshotCorruptionError(path, "not a snapshot file (bad magic or too short)");
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (crc32c(bytes.subarray(MAGIC.length + 4)) !== view.getUint32(MAGIC.length, true)) {
+    throw new SnapshotCorruptionError(path, "checksum mismatch");
+  }
+  const metaLength = view.getUint32(MAGIC.length + 4, true);
+  if (HEADER_BYTES + metaLength > bytes.length) {
+    throw new SnapshotCorruptionError(path, "metadata runs past the end of the file");
+  }
+  const metadata = JSON.parse(
+    new TextDecoder().decode(bytes.subarray(HEADER_BYTES, HEADER_BYTES + metaLength)),
+  );
+  return { metadata, data: bytes.slice(HEADER_BYTES + metaLength) };
+}
+
+/**
+ * The snapshot directory of one node.
+ *
+ * @example
+ * ```ts
+ * const store = new SnapshotFiles("./data/n1/snap");
+ * const latest = await store.load(0, 0);
+ * ```
+ */
+export class SnapshotFiles {
+  /** Creates a store over `dir` (created on first save). */
+  constructor(readonly dir: string) {}
+
+  /** Writes a snapshot durably; returns its path. */
+  async save(snapshot: Snapshot): Promise<string> {
+    await Deno.mkdir(this.dir, { recursive: true });
+    const path = `${this.dir}/${fileName(snapshot.metadata.index, snapshot.metadata.term)}`;
+    const tmp = `${path}.tmp`;
+    const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+    try {
+      const bytes = encodeSnapshotFile(snapshot);
+      let written = 0;
+      while (written < bytes.length) written += await file.write(bytes.subarray(written));
+      await file.syncData();
+    } finally {
+      file.close();
+    }
+    await Deno.rename(tmp, path);
+    await syncDir(this.dir);
+    return path;
+  }
+
+  /**
+   * Loads the snapshot the WAL's marker points at (`index`, `term`); index 0
+   * means "no snapshot". A missing or corrupt file for a marker throws.
+   */
+  async load(index: number, term: number): Promise<Snapshot | undefined> {
+    if (index === 0) return undefined;
+    const path = `${this.dir}/${fileName(index, term)}`;
+    let bytes: Uint8Array;
+    try {
+      bytes = await Deno.readFile(path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        throw new SnapshotCorruptionError(
+          path,
+          "the WAL names this snapshot but the file is missing",
+        );
+      }
+      throw error;
+    }
+    const snapshot = decodeSnapshotFile(path, bytes);
+    if (snapshot.metadata.index !== index || snapshot.metadata.term !== term) {
+      throw new SnapshotCorruptionError(path, "its metadata does not match its name");
+    }
+    return snapshot;
+  }
+
+  /** Deletes all snapshots but the newest `keep` (and any stale temporaries). */
+  async purge(keep: number): Promise<number> {
+    await Deno.mkdir(this.dir, { recursive: true });
+    await removeStaleTemporaries(this.dir);
+    const names: string[] = [];
+    for await (const item of Deno.readDir(this.dir)) {
+      if (item.isFile && SNAPSHOT_NAME.test(item.name)) names.push(item.name);
+    }
+    names.sort();
+    const doomed = names.slice(0, Math.max(0, names.length - keep));
+    for (const name of doomed) await Deno.remove(`${this.dir}/${name}`);
+    return doomed.length;
+  }
+}
