@@ -4,3 +4,7 @@
  * @module
  */
 export type * from "./types.ts";
+export * from "./entries.ts";
+export * from "./storage.ts";
+export * from "./log_unstable.ts";
+export * from "./log.ts";
