@@ -1,0 +1,104 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import type { Message, MessageType } from "@safla/core";
+import { CodecError, decodeMessages, encodeMessages } from "./codec.ts";
+
+const types: MessageType[] = [
+  "app",
+  "appResp",
+  "vote",
+  "voteResp",
+  "preVote",
+  "snap",
+  "heartbeat",
+  "readIndex",
+  "timeoutNow",
+];
+const id = fc.string({ minLength: 1, maxLength: 8 });
+const safe = fc.nat({ max: Number.MAX_SAFE_INTEGER });
+const entry = fc.record({
+  term: safe,
+  index: safe,
+  type: fc.constantFrom("normal" as const, "confChange" as const),
+  data: fc.uint8Array({ maxLength: 32 }),
+});
+const confState = fc.record({
+  voters: fc.array(id, { maxLength: 3 }),
+  votersOutgoing: fc.array(id, { maxLength: 3 }),
+  learners: fc.array(id, { maxLength: 2 }),
+  learnersNext: fc.array(id, { maxLength: 2 }),
+  autoLeave: fc.boolean(),
+});
+const message: fc.Arbitrary<Message> = fc.record(
+  {
+    type: fc.constantFrom(...types),
+    from: id,
+    to: id,
+    term: safe,
+    logTerm: safe,
+    index: safe,
+    commit: safe,
+    reject: fc.boolean(),
+    rejectHint: safe,
+    entries: fc.array(entry, { maxLength: 4 }),
+    snapshot: fc.record({
+      data: fc.uint8Array({ maxLength: 16 }),
+      metadata: fc.record({ index: safe, term: safe, confState }),
+    }),
+    context: fc.uint8Array({ maxLength: 8 }),
+  },
+  {
+    requiredKeys: [
+      "type",
+      "from",
+      "to",
+      "term",
+      "logTerm",
+      "index",
+      "commit",
+      "reject",
+      "rejectHint",
+      "entries",
+    ],
+  },
+);
+
+Deno.test("message batches round-trip through the codec", () => {
+  fc.assert(
+    fc.property(fc.array(message, { maxLength: 5 }), (batch) => {
+      assert.deepEqual(decodeMessages(encodeMessages(batch)), structuredClone(batch));
+    }),
+    { numRuns: 300 },
+  );
+});
+
+Deno.test("truncated or padded frames are rejected with a CodecError", () => {
+  fc.assert(
+    fc.property(fc.array(message, { minLength: 1, maxLength: 3 }), fc.nat(), (batch, cutSeed) => {
+      const bytes = encodeMessages(batch);
+      const cut = cutSeed % bytes.length;
+      assert.throws(() => decodeMessages(bytes.subarray(0, cut)), CodecError);
+      assert.throws(() => decodeMessages(new Uint8Array([...bytes, 0])), CodecError);
+    }),
+    { numRuns: 200 },
+  );
+});
+
+Deno.test("an unknown message type code is named in the error", () => {
+  const bytes = encodeMessages([
+    {
+      type: "app",
+      from: "a",
+      to: "b",
+      term: 1,
+      logTerm: 0,
+      index: 0,
+      commit: 0,
+      reject: false,
+      rejectHint: 0,
+      entries: [],
+    },
+  ]);
+  bytes[4] = 200;
+  assert.throws(() => decodeMessages(bytes), /unknown message type code 200/);
+});

@@ -1,0 +1,7 @@
+/**
+ * The peer transport: Raft messages between gateway nodes over authenticated TCP.
+ *
+ * @module
+ */
+export * from "./codec.ts";
+export * from "./peer_transport.ts";
