@@ -1,0 +1,358 @@
+/**
+ * A gateway cluster node as a sans-IO state machine: it owns the Raft
+ * ready/advance loop, the persistence ordering, the replicated state machine
+ * and the bookkeeping of client requests. Drivers feed {@link NodeEvent}s and
+ * execute the returned {@link NodeEffect}s; the simulator and the real
+ * transports run this same code.
+ *
+ * The ordering rule: whatever a `ready()` asks to persist is handed out as a
+ * `persist` effect, and nothing from that ready (messages, applies, replies)
+ * leaves the node until the driver reports `persisted`. Only one ready is in
+ * flight at a time.
+ *
+ * @module
+ */
+import type { Rng } from "../rng.ts";
+import type { MemoryStorage } from "../raft/storage.ts";
+import { decodeConfChange } from "../raft/confchange/conf_change.ts";
+import type { ConfState, Entry, NodeId, Ready, SoftState } from "../raft/types.ts";
+import { decodeEnvelope, encodeEnvelope } from "./envelope.ts";
+import type { RaftCore } from "./raft_core.ts";
+import type {
+  ClientRequest,
+  NodeEffect,
+  NodeError,
+  NodeEvent,
+  NodeReply,
+  StateMachine,
+} from "./types.ts";
+
+/** How a node is put together. */
+export interface ClusterNodeConfig<Q, R> {
+  /** This node's id. */
+  id: NodeId;
+  /** The Raft core, already bootstrapped or restarted from `storage`. */
+  raft: RaftCore;
+  /** The storage `raft` reads; the node writes to it once writes are durable. */
+  storage: MemoryStorage;
+  /** The replicated state machine, restored to `appliedIndex`. */
+  stateMachine: StateMachine<Q, R>;
+  /** Index the state machine already reflects (the snapshot index at restart). */
+  appliedIndex: number;
+  /** Configuration the state machine reflects at `appliedIndex`. */
+  confState: ConfState;
+  /** Source of the incarnation nonce that tags this node's proposals. */
+  rng: Rng;
+  /** Take a snapshot and compact once this many entries were applied since the last; 0: never. */
+  snapshotEveryEntries: number;
+  /** Bound on outstanding client requests; more are refused with `Overloaded`. */
+  maxPendingRequests: number;
+}
+
+/** Bound on ready rounds per event, so one event cannot spin the node. */
+const MAX_READY_ROUNDS_PER_EVENT = 64;
+
+interface PendingRead<Q> {
+  requestId: number;
+  query: Q;
+  /** Commit index the read must wait for; -1 until the ReadIndex is confirmed. */
+  index: number;
+}
+
+/**
+ * The node.
+ *
+ * @example
+ * ```ts ignore
+ * const node = new ClusterNode(config);
+ * for (const effect of node.handle({ type: "tick" })) driver.execute(effect);
+ * ```
+ */
+export class ClusterNode<Q, R> {
+  readonly id: NodeId;
+  readonly #raft: RaftCore;
+  readonly #storage: MemoryStorage;
+  readonly #sm: StateMachine<Q, R>;
+  readonly #config: ClusterNodeConfig<Q, R>;
+  readonly #nonce: number;
+  #proposalSeq = 0;
+  #readSeq = 0;
+  #nextPersistId = 1;
+  #inflight: { persistId: number; ready: Ready } | undefined;
+  #applied: number;
+  #snapshotIndex: number;
+  #confState: ConfState;
+  #soft: SoftState = { lead: null, role: "follower" };
+  #term = 0;
+  /** Commands proposed here, by proposal sequence number. */
+  readonly #pendingCommands = new Map<number, number>();
+  /** Linearizable reads, by read sequence number. */
+  readonly #pendingReads = new Map<number, PendingRead<Q>>();
+
+  /** Builds a node around an existing Raft core and storage. */
+  constructor(config: ClusterNodeConfig<Q, R>) {
+    this.id = config.id;
+    this.#raft = config.raft;
+    this.#storage = config.storage;
+    this.#sm = config.stateMachine;
+    this.#config = config;
+    this.#nonce = config.rng.int(0x1_0000_0000);
+    this.#applied = config.appliedIndex;
+    this.#snapshotIndex = config.appliedIndex;
+    this.#confState = config.confState;
+    this.#term = config.storage.initialState().hardState.term;
+  }
+
+  /** Index of the last entry applied to the state machine. */
+  get appliedIndex(): number {
+    return this.#applied;
+  }
+
+  /** The node's current view of leadership. */
+  get softState(): SoftState {
+    return this.#soft;
+  }
+
+  /** Latest term this node has handed out for persistence. */
+  get term(): number {
+    return this.#term;
+  }
+
+  /** Whether a persist is outstanding. */
+  get awaitingPersist(): boolean {
+    return this.#inflight !== undefined;
+  }
+
+  /** Requests waiting for an outcome. */
+  get pendingRequests(): number {
+    return this.#pendingCommands.size + this.#pendingReads.size;
+  }
+
+  /** The current configuration as of the applied index. */
+  get confState(): ConfState {
+    return this.#confState;
+  }
+
+  /** Handles one event and returns what the driver must do, in order. */
+  handle(event: NodeEvent<Q>): NodeEffect<R>[] {
+    const effects: NodeEffect<R>[] = [];
+    switch (event.type) {
+      case "tick":
+        this.#raft.tick();
+        break;
+      case "message":
+        if (event.message.to !== this.id) {
+          throw new Error(`node ${this.id} got a message for ${event.message.to}`);
+        }
+        this.#raft.step(event.message);
+        break;
+      case "request":
+        this.#request(event.requestId, event.request, effects);
+        break;
+      case "persisted":
+        this.#persisted(event.persistId, effects);
+        break;
+      case "unreachable":
+        this.#raft.reportUnreachable(event.peer);
+        break;
+      case "campaign":
+        this.#raft.campaign();
+        break;
+      case "transferLeader":
+        this.#raft.transferLeader(event.to);
+        break;
+    }
+    this.#drain(effects);
+    return effects;
+  }
+
+  #request(requestId: number, request: ClientRequest<Q>, effects: NodeEffect<R>[]): void {
+    if (this.pendingRequests >= this.#config.maxPendingRequests) {
+      this.#fail(requestId, {
+        code: "Overloaded",
+        pendingLimit: this.#config.maxPendingRequests,
+        outcomeUnknown: false,
+      }, effects);
+      return;
+    }
+    if (request.kind === "read" && request.consistency === "serializable") {
+      effects.push({
+        type: "reply",
+        requestId,
+        reply: { ok: true, value: this.#sm.read(request.query), index: this.#applied },
+      });
+      return;
+    }
+    if (this.#soft.role !== "leader") {
+      this.#fail(requestId, {
+        code: "NotLeader",
+        leaderHint: this.#soft.lead,
+        outcomeUnknown: false,
+      }, effects);
+      return;
+    }
+    if (request.kind === "command") {
+      const seq = ++this.#proposalSeq;
+      try {
+        this.#raft.propose(encodeEnvelope(this.#nonce, seq, request.command));
+      } catch (error) {
+        this.#fail(requestId, {
+          code: "ProposalDropped",
+          reason: error instanceof Error ? error.message : String(error),
+          outcomeUnknown: false,
+        }, effects);
+        return;
+      }
+      this.#pendingCommands.set(seq, requestId);
+      return;
+    }
+    const seq = ++this.#readSeq;
+    const ctx = new Uint8Array(8);
+    new DataView(ctx.buffer).setFloat64(0, seq, true);
+    this.#pendingReads.set(seq, { requestId, query: request.query, index: -1 });
+    this.#raft.readIndex(ctx);
+  }
+
+  #fail(requestId: number, error: NodeError, effects: NodeEffect<R>[]): void {
+    effects.push({ type: "reply", requestId, reply: { ok: false, error } });
+  }
+
+  #drain(effects: NodeEffect<R>[]): void {
+    for (let round = 0; round < MAX_READY_ROUNDS_PER_EVENT; round++) {
+      if (this.#inflight !== undefined || !this.#raft.hasReady()) return;
+      const ready = this.#raft.ready();
+      if (ready.softState) this.#softStateChanged(ready.softState, effects);
+      if (ready.hardState) this.#term = ready.hardState.term;
+      const mustPersist = ready.hardState !== undefined || ready.entries.length > 0 ||
+        ready.snapshot !== undefined;
+      if (!mustPersist) {
+        this.#finish(ready, effects);
+        continue;
+      }
+      const persistId = this.#nextPersistId++;
+      this.#inflight = { persistId, ready };
+      effects.push({
+        type: "persist",
+        persistId,
+        hardState: ready.hardState,
+        entries: ready.entries,
+        snapshot: ready.snapshot,
+        mustSync: ready.mustSync,
+      });
+    }
+  }
+
+  #persisted(persistId: number, effects: NodeEffect<R>[]): void {
+    const inflight = this.#inflight;
+    if (inflight === undefined || inflight.persistId !== persistId) {
+      throw new Error(
+        `node ${this.id}: persisted ${persistId} but ${
+          inflight?.persistId ?? "nothing"
+        } is in flight`,
+      );
+    }
+    this.#inflight = undefined;
+    const { ready } = inflight;
+    if (ready.snapshot) this.#storage.applySnapshot(ready.snapshot);
+    if (ready.entries.length > 0) this.#storage.append(ready.entries);
+    if (ready.hardState) this.#storage.setHardState(ready.hardState);
+    this.#finish(ready, effects);
+  }
+
+  /** Everything a ready asks for once its writes are durable, then `advance()`. */
+  #finish(ready: Ready, effects: NodeEffect<R>[]): void {
+    if (ready.messages.length > 0) effects.push({ type: "send", messages: ready.messages });
+    if (ready.snapshot) {
+      const { index, term, confState } = ready.snapshot.metadata;
+      this.#sm.restore(ready.snapshot.data);
+      this.#applied = index;
+      this.#snapshotIndex = index;
+      this.#confState = confState;
+      effects.push({ type: "snapshotInstalled", index, term });
+    }
+    if (ready.committedEntries.length > 0) this.#apply(ready.committedEntries, effects);
+    for (const rs of ready.readStates) {
+      const seq = new DataView(rs.requestCtx.buffer, rs.requestCtx.byteOffset).getFloat64(0, true);
+      const read = this.#pendingReads.get(seq);
+      if (read) read.index = rs.index;
+    }
+    this.#serveReads(effects);
+    this.#raft.advance();
+    this.#maybeSnapshot(effects);
+  }
+
+  #apply(entries: Entry[], effects: NodeEffect<R>[]): void {
+    const applied: Entry[] = [];
+    for (const entry of entries) {
+      if (entry.index <= this.#applied) continue;
+      if (entry.index !== this.#applied + 1) {
+        throw new Error(`node ${this.id}: applying ${entry.index} after ${this.#applied}`);
+      }
+      this.#applied = entry.index;
+      applied.push(entry);
+      if (entry.type === "confChange") {
+        this.#confState = this.#raft.applyConfChange(decodeConfChange(entry.data));
+        continue;
+      }
+      if (entry.data.length === 0) continue;
+      const envelope = decodeEnvelope(entry.data);
+      const value = this.#sm.apply(envelope.command, entry.index);
+      if (envelope.originNonce !== this.#nonce) continue;
+      const requestId = this.#pendingCommands.get(envelope.proposalSeq);
+      if (requestId === undefined) continue;
+      this.#pendingCommands.delete(envelope.proposalSeq);
+      const reply: NodeReply<R> = { ok: true, value, index: entry.index };
+      effects.push({ type: "reply", requestId, reply });
+    }
+    if (applied.length > 0) effects.push({ type: "applied", entries: applied });
+  }
+
+  #serveReads(effects: NodeEffect<R>[]): void {
+    for (const [seq, read] of this.#pendingReads) {
+      if (read.index < 0 || read.index > this.#applied) continue;
+      this.#pendingReads.delete(seq);
+      effects.push({
+        type: "reply",
+        requestId: read.requestId,
+        reply: { ok: true, value: this.#sm.read(read.query), index: this.#applied },
+      });
+    }
+  }
+
+  #softStateChanged(soft: SoftState, effects: NodeEffect<R>[]): void {
+    const wasLeader = this.#soft.role === "leader";
+    this.#soft = soft;
+    effects.push({ type: "roleChanged", role: soft.role, leader: soft.lead, term: this.#term });
+    if (!wasLeader || soft.role === "leader") return;
+    // A deposed leader cannot tell whether its proposals will commit under
+    // the next leader: their outcome is unknown. Its reads simply never ran.
+    for (const requestId of this.#pendingCommands.values()) {
+      this.#fail(
+        requestId,
+        { code: "LeadershipLost", term: this.#term, outcomeUnknown: true },
+        effects,
+      );
+    }
+    this.#pendingCommands.clear();
+    for (const read of this.#pendingReads.values()) {
+      this.#fail(
+        read.requestId,
+        { code: "LeadershipLost", term: this.#term, outcomeUnknown: false },
+        effects,
+      );
+    }
+    this.#pendingReads.clear();
+  }
+
+  #maybeSnapshot(effects: NodeEffect<R>[]): void {
+    const every = this.#config.snapshotEveryEntries;
+    if (every <= 0 || this.#applied - this.#snapshotIndex < every) return;
+    // Only what is both applied and in the stable log may be snapshotted.
+    const index = Math.min(this.#applied, this.#storage.lastIndex());
+    if (index <= this.#snapshotIndex || index < this.#storage.firstIndex()) return;
+    const snapshot = this.#storage.createSnapshot(index, this.#confState, this.#sm.snapshot());
+    this.#storage.compact(index);
+    this.#snapshotIndex = index;
+    effects.push({ type: "snapshotTaken", snapshot });
+  }
+}
