@@ -13,6 +13,8 @@ import type { PickRequest, Strategy } from "./strategy.ts";
 export const DEFAULT_VIRTUAL_NODES_PER_REPLICA = 160;
 /** Upper bound on ring points, to keep ring building bounded in time and memory. */
 export const MAX_RING_POINTS = 1 << 20;
+/** Upper bound on distinct replicas on one ring. */
+export const MAX_RING_REPLICAS = 1 << 16;
 
 /**
  * 32-bit hash of a string for ring placement: FNV-1a over UTF-16 code units,
@@ -70,19 +72,29 @@ export class HashRing {
           `exceeds ${MAX_RING_POINTS} ring points`,
       );
     }
-    const placed: { point: number; owner: string }[] = [];
-    for (const owner of replicaIds) {
+    // Each point is packed with its owner's rank in id order into one float64
+    // (32 + 16 bits, exact), so a numeric typed-array sort orders points and breaks
+    // ties by id: the ring then depends only on the set of ids, not their order.
+    const owners = [...new Set(replicaIds)].sort();
+    if (owners.length > MAX_RING_REPLICAS) {
+      throw new RangeError(`HashRing: more than ${MAX_RING_REPLICAS} replicas`);
+    }
+    const packed = new Float64Array(owners.length * virtualNodesPerReplica);
+    let k = 0;
+    for (let rank = 0; rank < owners.length; rank++) {
       for (let v = 0; v < virtualNodesPerReplica; v++) {
-        placed.push({ point: ringHash32(`${owner}#${v}`), owner });
+        packed[k++] = ringHash32(`${owners[rank]}#${v}`) * MAX_RING_REPLICAS + rank;
       }
     }
-    // Ties are ordered by id so that the ring does not depend on input order.
-    placed.sort((x, y) =>
-      x.point - y.point || (x.owner < y.owner ? -1 : x.owner > y.owner ? 1 : 0)
-    );
+    packed.sort();
     this.replicaIds = [...replicaIds];
-    this.#points = new Uint32Array(placed.map((p) => p.point));
-    this.#owners = placed.map((p) => p.owner);
+    this.#points = new Uint32Array(packed.length);
+    this.#owners = new Array(packed.length);
+    for (let i = 0; i < packed.length; i++) {
+      const rank = packed[i] % MAX_RING_REPLICAS;
+      this.#points[i] = (packed[i] - rank) / MAX_RING_REPLICAS;
+      this.#owners[i] = owners[rank];
+    }
   }
 
   /** The replica owning `key`: the first ring point at or after the key's hash. */
