@@ -1,0 +1,267 @@
+/**
+ * The sequential specification of one key of the replicated KV store
+ * (`core/state/`), and the per-key linearizability check of a client history.
+ *
+ * Per key, the store behaves as a versioned register, in etcd's terms:
+ * - `get` returns the value, or absent (`null`), and the key's version;
+ * - `put` writes a value; the version becomes 1 on creation, +1 on each later write;
+ * - `delete` removes the key (version back to 0);
+ * - `cas` is the store's one-comparison transaction `txn(compare equal, success [put])`:
+ *   it writes only if the key's version (0 when absent) equals `expect.version`,
+ *   or its value equals `expect.value` (false when the key is absent);
+ * - `append` concatenates to the value (absent counts as empty).
+ *
+ * Revisions are global to the store, so they cannot be checked key by key;
+ * outputs carry only per-key facts.
+ *
+ * @module
+ */
+
+import {
+  checkOperations,
+  type CheckOptions,
+  type CheckResult,
+  formatExplanation,
+  HistoryError,
+  type Model,
+  type NonLinearizableExplanation,
+  type Operation,
+  validateOperation,
+} from "./linearizability.ts";
+
+/** What a client asked of one key. */
+export type KvInput =
+  | { op: "get" }
+  | { op: "put"; value: string }
+  | { op: "delete" }
+  | { op: "cas"; expect: { version: number } | { value: string }; value: string }
+  | { op: "append"; value: string };
+
+/**
+ * What the store answered. Fields that were not observed may be left out
+ * and are then not checked, except `value` for `get` and `succeeded` for
+ * `cas`, which are required.
+ */
+export interface KvOutput {
+  /** `get`: the value read, `null` when absent. `append`: the value after appending. */
+  value?: string | null;
+  /** `get`: the key's version (0 when absent). */
+  version?: number;
+  /** `cas`: whether the comparison held and the write happened. */
+  succeeded?: boolean;
+  /** `delete`: whether the key existed. */
+  deleted?: boolean;
+}
+
+/** One client operation on one key. */
+export interface KvOperation extends Operation<KvInput, KvOutput> {
+  /** The key it touched. */
+  key: string;
+}
+
+/** One key's state: its value (null when absent) and version (0 when absent). */
+export interface KvRegister {
+  /** Current value, or null. */
+  readonly value: string | null;
+  /** Writes since creation; 0 iff absent. */
+  readonly version: number;
+}
+
+const ABSENT: KvRegister = Object.freeze({ value: null, version: 0 });
+
+/**
+ * The register model. With `trackVersion` false, versions are neither
+ * checked nor part of the memoised state, which lets the search merge
+ * states that differ only by version when no operation could observe it.
+ */
+export function kvRegisterModel(trackVersion: boolean): Model<KvRegister, KvInput, KvOutput> {
+  const written = (s: KvRegister, value: string): KvRegister => ({
+    value,
+    version: trackVersion ? s.version + 1 : 0,
+  });
+  return {
+    init: () => ABSENT,
+    step(s: KvRegister, input: KvInput, out: KvOutput | undefined): KvRegister | undefined {
+      switch (input.op) {
+        case "get":
+          if (out === undefined) return s;
+          if (out.value !== s.value) return undefined;
+          if (trackVersion && out.version !== undefined && out.version !== s.version) {
+            return undefined;
+          }
+          return s;
+        case "put":
+          return written(s, input.value);
+        case "delete":
+          if (out?.deleted !== undefined && out.deleted !== (s.value !== null)) return undefined;
+          return ABSENT;
+        case "cas": {
+          const holds = "version" in input.expect
+            ? s.version === input.expect.version
+            : s.value !== null && s.value === input.expect.value;
+          if (out !== undefined && out.succeeded !== holds) return undefined;
+          return holds ? written(s, input.value) : s;
+        }
+        case "append": {
+          const next = written(s, (s.value ?? "") + input.value);
+          if (out?.value !== undefined && out.value !== next.value) return undefined;
+          return next;
+        }
+      }
+    },
+    stateKey: (s) => s.value === null ? "-" : `${s.version}:${s.value}`,
+    describeState: (s) =>
+      s.value === null
+        ? "absent"
+        : trackVersion
+        ? `${JSON.stringify(s.value)} (version ${s.version})`
+        : JSON.stringify(s.value),
+    describeOperation: describeKv,
+  };
+}
+
+function describeKv(input: KvInput, out: KvOutput | undefined): string {
+  const shown = (v: string | null | undefined): string => v === null ? "absent" : JSON.stringify(v);
+  switch (input.op) {
+    case "get": {
+      if (out === undefined) return "get() -> ?";
+      const version = out.version === undefined ? "" : ` (version ${out.version})`;
+      return `get() -> ${shown(out.value)}${version}`;
+    }
+    case "put":
+      return `put(${JSON.stringify(input.value)})${out === undefined ? " -> ?" : ""}`;
+    case "delete":
+      return `delete()${
+        out === undefined
+          ? " -> ?"
+          : out.deleted === undefined
+          ? ""
+          : out.deleted
+          ? " -> deleted"
+          : " -> was absent"
+      }`;
+    case "cas": {
+      const expect = "version" in input.expect
+        ? `version=${input.expect.version}`
+        : `value=${JSON.stringify(input.expect.value)}`;
+      const result = out === undefined ? "?" : out.succeeded ? "ok" : "failed";
+      return `cas(${expect} => ${JSON.stringify(input.value)}) -> ${result}`;
+    }
+    case "append": {
+      const result = out === undefined
+        ? " -> ?"
+        : out.value === undefined
+        ? ""
+        : ` -> ${shown(out.value)}`;
+      return `append(${JSON.stringify(input.value)})${result}`;
+    }
+  }
+}
+
+/** Whether an operation cannot have changed the key (a read, or a compare-and-swap that failed). */
+export function isReadOnlyKvOperation(op: Operation<KvInput, KvOutput>): boolean {
+  if (op.output === undefined) return op.input.op === "get";
+  return op.input.op === "get" || (op.input.op === "cas" && op.output.succeeded === false);
+}
+
+/** Verdict over a whole multi-key history. */
+export type KvCheckResult =
+  | { status: "linearizable"; keysChecked: number; steps: number }
+  | {
+    status: "notLinearizable";
+    key: string;
+    steps: number;
+    /** Explanation; `historyIndex` values point into the full history given to the checker. */
+    explanation: NonLinearizableExplanation;
+  }
+  | { status: "unknown"; key: string; steps: number; reason: string };
+
+/**
+ * Checks a KV history key by key. Each key gets the full step budget. A
+ * violation on any key wins over an "unknown" on another.
+ *
+ * @example
+ * ```ts
+ * import { checkKvHistory } from "./kv_model.ts";
+ * const result = checkKvHistory([
+ *   { clientId: 1, key: "k", input: { op: "put", value: "a" }, output: {}, invokeTime: 0, completeTime: 5 },
+ *   { clientId: 2, key: "k", input: { op: "get" }, output: { value: null }, invokeTime: 6, completeTime: 8 },
+ * ]);
+ * console.assert(result.status === "notLinearizable");
+ * ```
+ */
+export function checkKvHistory(
+  history: readonly KvOperation[],
+  options: CheckOptions = {},
+): KvCheckResult {
+  const byKey = new Map<string, number[]>();
+  history.forEach((op, i) => {
+    validateKvOperation(op, i);
+    // A read with unknown output constrains nothing: dropping it is exact.
+    if (op.output === undefined && op.input.op === "get") return;
+    const list = byKey.get(op.key);
+    if (list === undefined) byKey.set(op.key, [i]);
+    else list.push(i);
+  });
+  let steps = 0;
+  let unknown: KvCheckResult | undefined;
+  const keys = [...byKey.keys()].sort();
+  for (const key of keys) {
+    const positions = byKey.get(key) ?? [];
+    const ops = positions.map((i) => history[i]);
+    const trackVersion = ops.some((op) =>
+      (op.input.op === "get" && op.output?.version !== undefined) ||
+      (op.input.op === "cas" && "version" in op.input.expect)
+    );
+    const result: CheckResult = checkOperations(
+      kvRegisterModel(trackVersion),
+      ops,
+      options,
+      isReadOnlyKvOperation,
+    );
+    steps += result.steps;
+    if (result.status === "notLinearizable") {
+      return {
+        status: "notLinearizable",
+        key,
+        steps,
+        explanation: toHistoryPositions(result.explanation, positions, key),
+      };
+    }
+    if (result.status === "unknown" && unknown === undefined) {
+      unknown = { status: "unknown", key, steps: 0, reason: result.reason };
+    }
+  }
+  if (unknown !== undefined) return { ...unknown, steps };
+  return { status: "linearizable", keysChecked: keys.length, steps };
+}
+
+function validateKvOperation(op: KvOperation, i: number): void {
+  validateOperation(op, i);
+  if (op.output === undefined) return;
+  if (op.input.op === "get" && op.output.value === undefined) {
+    throw new HistoryError(i, "a completed get must carry output.value (null when absent)");
+  }
+  if (op.input.op === "cas" && typeof op.output.succeeded !== "boolean") {
+    throw new HistoryError(i, "a completed cas must carry output.succeeded");
+  }
+}
+
+function toHistoryPositions(
+  e: NonLinearizableExplanation,
+  positions: readonly number[],
+  key: string,
+): NonLinearizableExplanation {
+  const at = (k: number): number => positions[k];
+  const renumbered = {
+    initialState: e.initialState,
+    furthestLinearization: e.furthestLinearization.map((p) => ({
+      ...p,
+      historyIndex: at(p.historyIndex),
+    })),
+    stuckState: e.stuckState,
+    couldNotPlace: e.couldNotPlace.map((c) => ({ ...c, historyIndex: at(c.historyIndex) })),
+    witness: e.witness.map(at),
+  };
+  return { ...renumbered, text: `key ${JSON.stringify(key)}: ${formatExplanation(renumbered)}` };
+}
