@@ -4,7 +4,11 @@
  *
  * @module
  */
-import { type ConfigAndProgress, trackerConfigToString } from "../tracker/tracker.ts";
+import {
+  type ConfigAndProgress,
+  trackerConfigToConfState,
+  trackerConfigToString,
+} from "../tracker/tracker.ts";
 import type { ConfChangeSingle, ConfState } from "../types.ts";
 import type { Changer } from "./changer.ts";
 import { ConfChangeError } from "./errors.ts";
@@ -30,6 +34,7 @@ import { ConfChangeError } from "./errors.ts";
  * ```
  */
 export function restore(changer: Changer, cs: ConfState): ConfigAndProgress {
+  validateConfState(cs);
   const base = changer.copyBase();
   if (base.progress.size > 0) {
     throw new ConfChangeError(
@@ -58,5 +63,76 @@ export function restore(changer: Changer, cs: ConfState): ConfigAndProgress {
     for (const change of outgoing) step((c) => c.simple([change]));
     step((c) => c.enterJoint(cs.autoLeave, incoming));
   }
-  return result ?? base;
+  const restored = result ?? base;
+  const got = trackerConfigToConfState(restored.config);
+  if (!sameConfState(got, cs)) {
+    throw new ConfChangeError(
+      `restored ${JSON.stringify(got)} differs from the requested ${JSON.stringify(cs)}`,
+    );
+  }
+  return restored;
+}
+
+/**
+ * Throws a {@link ConfChangeError} unless `cs` is a configuration that
+ * membership changes can reach: non-empty ids without duplicates, learners
+ * disjoint from all voters, staged learners (`learnersNext`) only among the
+ * outgoing voters and not incoming ones, and `learnersNext` and `autoLeave`
+ * only in a joint configuration.
+ *
+ * @example
+ * ```ts
+ * import { validateConfState } from "@safla/core/raft";
+ * validateConfState({
+ *   voters: ["a", "b"], votersOutgoing: [], learners: ["c"], learnersNext: [], autoLeave: false,
+ * });
+ * ```
+ */
+export function validateConfState(cs: ConfState): void {
+  const lists: Array<[string, readonly string[]]> = [
+    ["voters", cs.voters],
+    ["votersOutgoing", cs.votersOutgoing],
+    ["learners", cs.learners],
+    ["learnersNext", cs.learnersNext],
+  ];
+  for (const [name, ids] of lists) {
+    if (!Array.isArray(ids)) throw new ConfChangeError(`ConfState.${name} must be an array`);
+    const seen = new Set<string>();
+    for (const id of ids) {
+      if (typeof id !== "string" || id === "") {
+        throw new ConfChangeError(`ConfState.${name} holds an invalid id ${JSON.stringify(id)}`);
+      }
+      if (seen.has(id)) throw new ConfChangeError(`ConfState.${name} lists ${id} twice`);
+      seen.add(id);
+    }
+  }
+  const voters = new Set(cs.voters);
+  const outgoing = new Set(cs.votersOutgoing);
+  const learners = new Set(cs.learners);
+  for (const id of cs.learners) {
+    if (voters.has(id) || outgoing.has(id)) {
+      throw new ConfChangeError(`${id} is both a learner and a voter in the ConfState`);
+    }
+  }
+  for (const id of cs.learnersNext) {
+    if (!outgoing.has(id)) {
+      throw new ConfChangeError(`${id} is in learnersNext, but not an outgoing voter`);
+    }
+    if (voters.has(id) || learners.has(id)) {
+      throw new ConfChangeError(`${id} is in learnersNext, but also a voter or learner`);
+    }
+  }
+  if (cs.votersOutgoing.length === 0) {
+    if (cs.autoLeave) throw new ConfChangeError("autoLeave must be false when not joint");
+  }
+}
+
+function sameConfState(a: ConfState, b: ConfState): boolean {
+  const same = (x: readonly string[], y: readonly string[]): boolean => {
+    const sortedY = [...y].sort();
+    return x.length === y.length && [...x].sort().every((id, i) => id === sortedY[i]);
+  };
+  return a.autoLeave === b.autoLeave && same(a.voters, b.voters) &&
+    same(a.votersOutgoing, b.votersOutgoing) && same(a.learners, b.learners) &&
+    same(a.learnersNext, b.learnersNext);
 }
