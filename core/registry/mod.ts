@@ -9,4 +9,5 @@
 export * from "./content_hash.ts";
 export * from "./catalog.ts";
 export * from "./health.ts";
+export * from "./uri_template.ts";
 export * from "./naming.ts";

@@ -1,0 +1,619 @@
+/**
+ * RFC 6570 URI templates, levels 1 to 4: parse, expand, and match a concrete
+ * URI back against a template to recover its variables.
+ *
+ * Matching is what a gateway needs to route `resources/read` of a URI to the
+ * service whose resource template produced it. Expansion loses information
+ * (a list and a string with commas can expand alike), so matching returns the
+ * most natural reading: a value with unencoded separators reads as a list, an
+ * exploded value whose items are all `key=value` reads as a map, and when two
+ * variables of one expression could share a separator the earlier one takes
+ * the shortest value. A template that gives every variable a clear boundary
+ * (a literal or a named operator) round-trips exactly.
+ *
+ * @module
+ */
+
+/** A value a variable can take when expanding. `undefined`, `null`, `[]` and `{}` are "undefined" in RFC terms. */
+export type UriTemplateValue =
+  | string
+  | readonly string[]
+  | Readonly<Record<string, string>>
+  | null
+  | undefined;
+
+/** Values by variable name, for {@link UriTemplate.expand}. */
+export type UriTemplateVariables = Readonly<Record<string, UriTemplateValue>>;
+
+/** A value recovered by {@link UriTemplate.match}. */
+export type MatchedValue = string | string[] | Record<string, string>;
+
+/** The expression operators of RFC 6570 section 2.2; `""` is simple string expansion. */
+export type UriTemplateOperator = "" | "+" | "#" | "." | "/" | ";" | "?" | "&";
+
+/** One variable of an expression, with its modifier. */
+export interface VarSpec {
+  /** Variable name as written in the template. */
+  name: string;
+  /** Prefix modifier `:n` (1..9999 characters), or null. */
+  prefixLength: number | null;
+  /** Explode modifier `*`. */
+  explode: boolean;
+}
+
+/** A parsed piece of a template. */
+export type UriTemplatePart =
+  | {
+    /** Literal text, copied (percent-encoded where needed) into the URI. */
+    kind: "literal";
+    /** The text as written in the template. */
+    text: string;
+  }
+  | {
+    /** A `{...}` expression. */
+    kind: "expression";
+    /** Offset of its `{` in the template. */
+    position: number;
+    /** The operator. */
+    operator: UriTemplateOperator;
+    /** Its variables, in order. */
+    variables: VarSpec[];
+  };
+
+/** Thrown on a malformed template or a value that cannot be expanded. */
+export class UriTemplateError extends Error {
+  /** The template concerned. */
+  readonly template: string;
+  /** 0-based offset in the template where the problem is. */
+  readonly position: number;
+
+  /** Creates the error; `reason` says what is wrong at `position`. */
+  constructor(template: string, position: number, reason: string) {
+    super(`URI template ${JSON.stringify(template)} at offset ${position}: ${reason}`);
+    this.name = "UriTemplateError";
+    this.template = template;
+    this.position = position;
+  }
+}
+
+/** Longest template accepted, in UTF-16 code units. */
+export const MAX_TEMPLATE_LENGTH = 4096;
+/** Most expressions in one template; bounds the matcher's backtracking. */
+export const MAX_EXPRESSIONS = 16;
+/** Most variables in one expression. */
+export const MAX_VARIABLES_PER_EXPRESSION = 16;
+/** Longest URI {@link UriTemplate.match} looks at; longer ones never match. */
+export const MAX_MATCH_URI_LENGTH = 8192;
+
+interface OperatorRule {
+  first: string;
+  separator: string;
+  named: boolean;
+  ifEmpty: string;
+  allowReserved: boolean;
+}
+
+// RFC 6570 appendix A, one row per operator.
+const RULES: Readonly<Record<UriTemplateOperator, OperatorRule>> = {
+  "": { first: "", separator: ",", named: false, ifEmpty: "", allowReserved: false },
+  "+": { first: "", separator: ",", named: false, ifEmpty: "", allowReserved: true },
+  "#": { first: "#", separator: ",", named: false, ifEmpty: "", allowReserved: true },
+  ".": { first: ".", separator: ".", named: false, ifEmpty: "", allowReserved: false },
+  "/": { first: "/", separator: "/", named: false, ifEmpty: "", allowReserved: false },
+  ";": { first: ";", separator: ";", named: true, ifEmpty: "", allowReserved: false },
+  "?": { first: "?", separator: "&", named: true, ifEmpty: "=", allowReserved: false },
+  "&": { first: "&", separator: "&", named: true, ifEmpty: "=", allowReserved: false },
+};
+
+const OPERATORS = new Set(["+", "#", ".", "/", ";", "?", "&"]);
+const FUTURE_OPERATORS = new Set(["=", ",", "!", "@", "|"]);
+
+const isAlphaNum = (c: string): boolean => /^[A-Za-z0-9]$/.test(c);
+const isHex = (c: string | undefined): boolean => c !== undefined && /^[0-9A-Fa-f]$/.test(c);
+const isVarStart = (text: string, i: number): boolean =>
+  isAlphaNum(text[i]) || text[i] === "_" ||
+  (text[i] === "%" && isHex(text[i + 1]) && isHex(text[i + 2]));
+const isUnreserved = (c: string): boolean => /^[A-Za-z0-9\-._~]$/.test(c);
+const isReserved = (c: string): boolean => /^[:/?#[\]@!$&'()*+,;=]$/.test(c);
+
+/**
+ * A parsed URI template.
+ *
+ * @example
+ * ```ts
+ * import { UriTemplate } from "./uri_template.ts";
+ * const t = UriTemplate.parse("file:///repos/{owner}/{repo}/issues{?state,page}");
+ * console.assert(t.expand({ owner: "a", repo: "b", page: "2" }) === "file:///repos/a/b/issues?page=2");
+ * const m = t.match("file:///repos/a/b/issues?state=open");
+ * console.assert(m?.owner === "a" && m?.state === "open" && !("page" in m));
+ * ```
+ */
+export class UriTemplate {
+  /** The template text. */
+  readonly template: string;
+  /** Literals and expressions, in order. */
+  readonly parts: readonly UriTemplatePart[];
+  /** Distinct variable names, in order of first appearance. */
+  readonly variableNames: readonly string[];
+  /** Characters of literal text: more literal text means a more specific template. */
+  readonly literalLength: number;
+  #matcher: Matcher | null = null;
+
+  private constructor(template: string, parts: UriTemplatePart[]) {
+    this.template = template;
+    this.parts = parts;
+    const names: string[] = [];
+    let literalLength = 0;
+    for (const part of parts) {
+      if (part.kind === "literal") literalLength += part.text.length;
+      else for (const v of part.variables) if (!names.includes(v.name)) names.push(v.name);
+    }
+    this.variableNames = names;
+    this.literalLength = literalLength;
+  }
+
+  /** Parses `template`; throws {@link UriTemplateError} with the offset of the first problem. */
+  static parse(template: string): UriTemplate {
+    return new UriTemplate(template, parseParts(template));
+  }
+
+  /**
+   * Expands the template with `variables` (RFC 6570 section 3). Throws
+   * {@link UriTemplateError} for a prefix modifier on a list or map value.
+   */
+  expand(variables: UriTemplateVariables): string {
+    let out = "";
+    for (const part of this.parts) {
+      out += part.kind === "literal"
+        ? encode(part.text, true)
+        : expandExpression(this.template, part, variables);
+    }
+    return out;
+  }
+
+  /**
+   * Matches a concrete URI against the template. Returns the values of the
+   * variables that took part in the expansion (absent ones are left out), or
+   * null when the URI is not an expansion of this template.
+   */
+  match(uri: string): Record<string, MatchedValue> | null {
+    if (uri.length > MAX_MATCH_URI_LENGTH) return null;
+    this.#matcher ??= compileMatcher(this.parts);
+    return runMatcher(this.#matcher, uri);
+  }
+
+  /** The template text. */
+  toString(): string {
+    return this.template;
+  }
+}
+
+/**
+ * Parses a template; shorthand for {@link UriTemplate.parse}.
+ *
+ * @example
+ * ```ts
+ * import { parseUriTemplate } from "./uri_template.ts";
+ * console.assert(parseUriTemplate("{/path*}").variableNames[0] === "path");
+ * ```
+ */
+export function parseUriTemplate(template: string): UriTemplate {
+  return UriTemplate.parse(template);
+}
+
+/**
+ * Expands a template text with `variables`.
+ *
+ * @example
+ * ```ts
+ * import { expandUriTemplate } from "./uri_template.ts";
+ * console.assert(expandUriTemplate("{?x,y}", { x: "1024", y: "768" }) === "?x=1024&y=768");
+ * ```
+ */
+export function expandUriTemplate(template: string, variables: UriTemplateVariables): string {
+  return UriTemplate.parse(template).expand(variables);
+}
+
+/**
+ * Matches `uri` against a template text; see {@link UriTemplate.match}.
+ *
+ * @example
+ * ```ts
+ * import { matchUriTemplate } from "./uri_template.ts";
+ * console.assert(matchUriTemplate("db://{table}/rows/{id}", "db://users/rows/7")?.id === "7");
+ * ```
+ */
+export function matchUriTemplate(
+  template: string,
+  uri: string,
+): Record<string, MatchedValue> | null {
+  return UriTemplate.parse(template).match(uri);
+}
+
+// ---------------------------------------------------------------- parsing
+
+function parseParts(template: string): UriTemplatePart[] {
+  const fail = (position: number, reason: string): never => {
+    throw new UriTemplateError(template, position, reason);
+  };
+  if (template.length > MAX_TEMPLATE_LENGTH) {
+    fail(MAX_TEMPLATE_LENGTH, `template is longer than ${MAX_TEMPLATE_LENGTH} characters`);
+  }
+  const parts: UriTemplatePart[] = [];
+  let literal = "";
+  let expressions = 0;
+  let i = 0;
+  while (i < template.length) {
+    const c = template[i];
+    if (c === "{") {
+      if (literal !== "") parts.push({ kind: "literal", text: literal });
+      literal = "";
+      const close = template.indexOf("}", i + 1);
+      if (close < 0) fail(i, `"{" is never closed`);
+      const nested = template.indexOf("{", i + 1);
+      if (nested >= 0 && nested < close) fail(nested, `"{" inside an expression`);
+      if (++expressions > MAX_EXPRESSIONS) fail(i, `more than ${MAX_EXPRESSIONS} expressions`);
+      parts.push(parseExpression(template, i + 1, close, fail));
+      i = close + 1;
+      continue;
+    }
+    if (c === "}") fail(i, `"}" without a matching "{"`);
+    if (c === "%") {
+      if (!isHex(template[i + 1]) || !isHex(template[i + 2])) {
+        fail(i, `"%" not followed by two hex digits`);
+      }
+      literal += template.slice(i, i + 3);
+      i += 3;
+      continue;
+    }
+    const code = c.charCodeAt(0);
+    if (code <= 0x20 || code === 0x7f || `"'<>\\^\`|`.includes(c)) {
+      fail(i, `character ${JSON.stringify(c)} is not allowed in a URI template literal`);
+    }
+    literal += c;
+    i++;
+  }
+  if (literal !== "") parts.push({ kind: "literal", text: literal });
+  return parts;
+}
+
+function parseExpression(
+  template: string,
+  start: number,
+  end: number,
+  fail: (position: number, reason: string) => never,
+): UriTemplatePart {
+  let i = start;
+  if (i === end) fail(start - 1, "empty expression");
+  let operator: UriTemplateOperator = "";
+  const c = template[i];
+  if (OPERATORS.has(c)) {
+    operator = c as UriTemplateOperator;
+    i++;
+  } else if (FUTURE_OPERATORS.has(c)) {
+    fail(i, `operator "${c}" is reserved for future extensions`);
+  }
+  const variables: VarSpec[] = [];
+  while (true) {
+    const nameStart = i;
+    while (i < end) {
+      const ch = template[i];
+      if (isAlphaNum(ch) || ch === "_") i++;
+      else if (ch === "%" && isHex(template[i + 1]) && isHex(template[i + 2])) i += 3;
+      else if (ch === "." && i > nameStart && i + 1 < end && isVarStart(template, i + 1)) i++;
+      else break;
+    }
+    const name = template.slice(nameStart, i);
+    if (name === "") {
+      fail(nameStart, `expected a variable name, found ${JSON.stringify(template[i] ?? "}")}`);
+    }
+    let prefixLength: number | null = null;
+    let explode = false;
+    if (template[i] === ":") {
+      const digitsStart = ++i;
+      while (i < end && /^[0-9]$/.test(template[i])) i++;
+      const digits = template.slice(digitsStart, i);
+      if (!/^[1-9][0-9]{0,3}$/.test(digits)) {
+        fail(
+          digitsStart,
+          `prefix length must be 1 to 9999 without leading zeros, found ${JSON.stringify(digits)}`,
+        );
+      }
+      prefixLength = Number(digits);
+    } else if (template[i] === "*") {
+      explode = true;
+      i++;
+    }
+    variables.push({ name, prefixLength, explode });
+    if (variables.length > MAX_VARIABLES_PER_EXPRESSION) {
+      fail(nameStart, `more than ${MAX_VARIABLES_PER_EXPRESSION} variables in one expression`);
+    }
+    if (i === end) break;
+    if (template[i] !== ",") fail(i, `unexpected ${JSON.stringify(template[i])} in expression`);
+    i++;
+  }
+  return { kind: "expression", position: start - 1, operator, variables };
+}
+
+// -------------------------------------------------------------- expansion
+
+const utf8 = new TextEncoder();
+
+function pctEncode(char: string): string {
+  let out = "";
+  for (const byte of utf8.encode(char)) {
+    out += "%" + byte.toString(16).toUpperCase().padStart(2, "0");
+  }
+  return out;
+}
+
+/** Encodes `value` for the unreserved set (U) or, with `allowReserved`, for U+R. */
+function encode(value: string, allowReserved: boolean): string {
+  let out = "";
+  let i = 0;
+  while (i < value.length) {
+    const c = value[i];
+    if (isUnreserved(c) || (allowReserved && isReserved(c))) {
+      out += c;
+      i++;
+    } else if (allowReserved && c === "%" && isHex(value[i + 1]) && isHex(value[i + 2])) {
+      out += value.slice(i, i + 3);
+      i += 3;
+    } else {
+      const char = String.fromCodePoint(value.codePointAt(i)!);
+      out += pctEncode(char);
+      i += char.length;
+    }
+  }
+  return out;
+}
+
+/** The first `length` characters; a kept percent-encoded triplet is one character (RFC 6570 2.4.1). */
+function truncate(value: string, length: number, allowReserved: boolean): string {
+  let i = 0;
+  for (let count = 0; count < length && i < value.length; count++) {
+    if (allowReserved && value[i] === "%" && isHex(value[i + 1]) && isHex(value[i + 2])) i += 3;
+    else i += String.fromCodePoint(value.codePointAt(i)!).length;
+  }
+  return value.slice(0, i);
+}
+
+function expandExpression(
+  template: string,
+  expression: Extract<UriTemplatePart, { kind: "expression" }>,
+  variables: UriTemplateVariables,
+): string {
+  const rule = RULES[expression.operator];
+  const specs = expression.variables;
+  const offset = expression.position;
+  const pieces: string[] = [];
+  const enc = (s: string): string => encode(s, rule.allowReserved);
+  for (const spec of specs) {
+    const value = Object.hasOwn(variables, spec.name) ? variables[spec.name] : undefined;
+    if (value === undefined || value === null) continue;
+    if (typeof value === "string") {
+      const text = spec.prefixLength === null
+        ? value
+        : truncate(value, spec.prefixLength, rule.allowReserved);
+      if (!rule.named) pieces.push(enc(text));
+      else pieces.push(spec.name + (text === "" ? rule.ifEmpty : "=" + enc(text)));
+      continue;
+    }
+    const pairs: Array<[string, string]> | null = Array.isArray(value)
+      ? null
+      : Object.entries(value);
+    const items = value as readonly string[];
+    if (pairs === null ? items.length === 0 : pairs.length === 0) continue;
+    for (const v of pairs === null ? items : pairs.flat()) {
+      if (typeof v !== "string") {
+        throw new UriTemplateError(
+          template,
+          offset,
+          `variable "${spec.name}" holds a non-string item`,
+        );
+      }
+    }
+    if (spec.prefixLength !== null) {
+      throw new UriTemplateError(
+        template,
+        offset,
+        `prefix modifier on "${spec.name}", whose value is a ${pairs === null ? "list" : "map"}`,
+      );
+    }
+    if (!spec.explode) {
+      const joined = pairs === null
+        ? items.map(enc).join(",")
+        : pairs.map(([k, v]) => `${enc(k)},${enc(v)}`).join(",");
+      pieces.push(rule.named ? `${spec.name}=${joined}` : joined);
+    } else if (pairs === null) {
+      const each = (v: string): string =>
+        rule.named ? spec.name + (v === "" ? rule.ifEmpty : "=" + enc(v)) : enc(v);
+      pieces.push(items.map(each).join(rule.separator));
+    } else {
+      const each = ([k, v]: [string, string]): string =>
+        rule.named && v === "" ? enc(k) + rule.ifEmpty : `${enc(k)}=${enc(v)}`;
+      pieces.push(pairs.map(each).join(rule.separator));
+    }
+  }
+  return pieces.length === 0 ? "" : rule.first + pieces.join(rule.separator);
+}
+
+// --------------------------------------------------------------- matching
+
+interface VarGroup {
+  group: number;
+  spec: VarSpec;
+  rule: OperatorRule;
+}
+
+interface Matcher {
+  regex: RegExp;
+  /** Per expression: the group holding its whole text, and one group per variable occurrence. */
+  expressions: Array<{ group: number; rule: OperatorRule; vars: VarGroup[] }>;
+}
+
+const U_CHAR = "[A-Za-z0-9\\-._~]|%[0-9A-Fa-f]{2}";
+const R_CHAR = "[A-Za-z0-9\\-._~:/?#\\[\\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2}";
+
+const escapeRegex = (text: string): string => text.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
+
+function compileMatcher(parts: readonly UriTemplatePart[]): Matcher {
+  let source = "";
+  let groups = 0;
+  const expressions: Matcher["expressions"] = [];
+  for (const part of parts) {
+    if (part.kind === "literal") {
+      source += escapeRegex(encode(part.text, true));
+      continue;
+    }
+    const rule = RULES[part.operator];
+    const group = ++groups;
+    const vars: VarGroup[] = [];
+    const varPattern = (spec: VarSpec): string => {
+      vars.push({ group: ++groups, spec, rule });
+      return `(${valuePattern(spec, rule)})`;
+    };
+    const sep = escapeRegex(rule.separator);
+    let body: string;
+    if (rule.first === rule.separator) {
+      body = part.variables.map((spec) => `(?:${sep}${varPattern(spec)})?`).join("");
+    } else {
+      // The first defined variable follows `first`, the others follow `separator`:
+      // one branch per choice of first defined variable.
+      const branches: string[] = [];
+      for (let k = 0; k < part.variables.length; k++) {
+        let branch = varPattern(part.variables[k]);
+        for (const spec of part.variables.slice(k + 1)) branch += `(?:${sep}${varPattern(spec)})?`;
+        branches.push(branch);
+      }
+      body = `(?:${escapeRegex(rule.first)}(?:${branches.join("|")}))?`;
+    }
+    source += `(${body})`;
+    expressions.push({ group, rule, vars });
+  }
+  return { regex: new RegExp(`^${source}$`), expressions };
+}
+
+/** The regex of one variable's expansion (after its leading `first`/separator). */
+function valuePattern(spec: VarSpec, rule: OperatorRule): string {
+  const char = rule.allowReserved ? R_CHAR : U_CHAR;
+  const listValue = spec.prefixLength === null ? `(?:${char}|,)*?` : `(?:${char})*?`;
+  const name = escapeRegex(spec.name);
+  if (!spec.explode) {
+    if (!rule.named) return rule.allowReserved ? `(?:${char})*?` : listValue;
+    return rule.ifEmpty === "=" ? `${name}=${listValue}` : `${name}(?:=${listValue})?`;
+  }
+  const sep = escapeRegex(rule.separator);
+  if (!rule.named) {
+    // Items must not contain the separator, or the nested repetition could backtrack exponentially.
+    if (rule.allowReserved) return `(?:${char})*?`;
+    const itemChar = rule.separator === "." ? "[A-Za-z0-9\\-_~=]|%[0-9A-Fa-f]{2}" : `${char}|=`;
+    const item = `(?:${itemChar})*?`;
+    return `${item}(?:${sep}${item})*?`;
+  }
+  const key = `(?:${U_CHAR})+?`;
+  const item = rule.ifEmpty === "=" ? `${key}=(?:${U_CHAR})*?` : `${key}(?:=(?:${U_CHAR})*?)?`;
+  return `${item}(?:${sep}${item})*?`;
+}
+
+class NotAMatch extends Error {}
+
+function decode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new NotAMatch();
+  }
+}
+
+function runMatcher(matcher: Matcher, uri: string): Record<string, MatchedValue> | null {
+  const m = matcher.regex.exec(uri);
+  if (m === null) return null;
+  const occurrences = new Map<
+    string,
+    Array<{ value: MatchedValue; prefixLength: number | null }>
+  >();
+  try {
+    for (const expression of matcher.expressions) {
+      // An unnamed expression that expanded to nothing had no defined variable.
+      if ((m[expression.group] ?? "") === "" && !expression.rule.named) continue;
+      for (const v of expression.vars) {
+        const text = m[v.group];
+        if (text === undefined) continue;
+        const value = decodeValue(text, v.spec, v.rule);
+        const seen = occurrences.get(v.spec.name);
+        if (seen === undefined) {
+          occurrences.set(v.spec.name, [{ value, prefixLength: v.spec.prefixLength }]);
+        } else seen.push({ value, prefixLength: v.spec.prefixLength });
+      }
+    }
+  } catch (e) {
+    if (e instanceof NotAMatch) return null;
+    throw e;
+  }
+  const out: Record<string, MatchedValue> = {};
+  for (const [name, seen] of occurrences) {
+    const value = agreedValue(seen);
+    if (value === null) return null;
+    out[name] = value;
+  }
+  return out;
+}
+
+/**
+ * The value of a variable that occurs more than once: the occurrences must
+ * agree, a prefix occurrence agreeing with the start of a full one.
+ */
+function agreedValue(
+  seen: Array<{ value: MatchedValue; prefixLength: number | null }>,
+): MatchedValue | null {
+  const full = seen.find((s) => s.prefixLength === null) ??
+    seen.reduce((a, b) =>
+      typeof a.value === "string" && typeof b.value === "string" &&
+        [...b.value].length > [...a.value].length
+        ? b
+        : a
+    );
+  const fullText = JSON.stringify(full.value);
+  for (const s of seen) {
+    if (s.prefixLength === null || typeof full.value !== "string") {
+      if (JSON.stringify(s.value) !== fullText) return null;
+    } else if ([...full.value].slice(0, s.prefixLength).join("") !== s.value) {
+      return null;
+    }
+  }
+  return full.value;
+}
+
+function decodeValue(text: string, spec: VarSpec, rule: OperatorRule): MatchedValue {
+  if (!spec.explode) {
+    let raw = text;
+    if (rule.named) {
+      raw = text.slice(spec.name.length);
+      raw = raw.startsWith("=") ? raw.slice(1) : raw;
+    }
+    if (spec.prefixLength !== null) {
+      const value = decode(raw);
+      if ([...value].length > spec.prefixLength && !rule.allowReserved) throw new NotAMatch();
+      return value;
+    }
+    if (rule.allowReserved || !raw.includes(",")) return decode(raw);
+    return raw.split(",").map(decode);
+  }
+  const items = text.split(rule.separator);
+  if (rule.named) {
+    const pairs = items.map((item): [string, string] => {
+      const eq = item.indexOf("=");
+      return eq < 0 ? [decode(item), ""] : [decode(item.slice(0, eq)), decode(item.slice(eq + 1))];
+    });
+    if (pairs.every(([k]) => k === spec.name)) return pairs.map(([, v]) => v);
+    return Object.fromEntries(pairs);
+  }
+  if (items.length > 0 && items.every((item) => item.includes("="))) {
+    return Object.fromEntries(items.map((item) => {
+      const eq = item.indexOf("=");
+      return [decode(item.slice(0, eq)), decode(item.slice(eq + 1))];
+    }));
+  }
+  return items.map(decode);
+}
