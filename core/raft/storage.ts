@@ -137,10 +137,34 @@ export class MemoryStorage implements Storage {
   #offsetIndex = 0;
   #offsetTerm = 0;
   #ents: Entry[] = [];
+  #confState: ConfState;
+
+  /**
+   * Creates an empty storage. `initialConfState` seeds the membership of the
+   * empty log (as if from a snapshot at index 0), for clusters that start from
+   * a known configuration instead of `RawNode.bootstrap`.
+   */
+  constructor(initialConfState?: ConfState) {
+    if (initialConfState !== undefined) {
+      this.#snapshot = {
+        data: new Uint8Array(0),
+        metadata: { index: 0, term: 0, confState: initialConfState },
+      };
+    }
+    this.#confState = this.#snapshot.metadata.confState;
+  }
 
   /** @inheritdoc */
   initialState(): InitialState {
-    return { hardState: { ...this.#hardState }, confState: this.#snapshot.metadata.confState };
+    return { hardState: { ...this.#hardState }, confState: this.#confState };
+  }
+
+  /**
+   * Records the membership returned by `RawNode.applyConfChange`, so that a
+   * node restarted with `Config.applied` past that entry knows its members.
+   */
+  setConfState(confState: ConfState): void {
+    this.#confState = confState;
   }
 
   /** Records the hard state of a {@link Ready}. */
@@ -194,6 +218,7 @@ export class MemoryStorage implements Storage {
       throw new SnapshotOutOfDateError(index, this.#snapshot.metadata.index);
     }
     this.#snapshot = snapshot;
+    this.#confState = snapshot.metadata.confState;
     this.#offsetIndex = index;
     this.#offsetTerm = term;
     this.#ents = [];

@@ -78,6 +78,8 @@ Deno.test("MemoryStorage", async (t) => {
     const snap = s.createSnapshot(4, cs, new Uint8Array([1]));
     assert.equal(snap.metadata.term, 4);
     assert.deepEqual(s.snapshot().metadata.confState.voters, ["a", "b"]);
+    assert.deepEqual(s.initialState().confState.voters, [], "membership comes from setConfState");
+    s.setConfState(cs);
     assert.deepEqual(s.initialState().confState.voters, ["a", "b"]);
     assert.throws(() => s.createSnapshot(4, cs, new Uint8Array()), SnapshotOutOfDateError);
     assert.throws(() => s.createSnapshot(9, cs, new Uint8Array()), UnavailableError);

@@ -1,0 +1,181 @@
+/**
+ * The configuration of one Raft node and its validation.
+ *
+ * @module
+ */
+import type { Rng } from "../rng.ts";
+import type { ReadOnlyOption } from "./read_only.ts";
+import type { Storage } from "./storage.ts";
+import type { NodeId } from "./types.ts";
+
+/**
+ * Deliberately broken rules, existing ONLY so that the simulator can prove its
+ * checkers catch the bug they describe (mutation testing). Never enable them
+ * outside such a test: each one breaks Raft's safety.
+ */
+export interface TestingBugs {
+  /**
+   * The leader commits entries of previous terms by counting replicas, which
+   * the Raft paper (§5.4.2, Figure 8) shows can lose committed entries.
+   */
+  commitPreviousTermByCounting?: boolean;
+}
+
+/** Parameters of a Raft node. Fields with a default may be omitted. */
+export interface Config {
+  /** This node's id; non-empty. */
+  id: NodeId;
+  /** Ticks without hearing from a leader before a follower starts an election. */
+  electionTicks: number;
+  /** Ticks between the leader's heartbeats; must be less than `electionTicks`. */
+  heartbeatTicks: number;
+  /** Persisted log, hard state and snapshot. */
+  storage: Storage;
+  /** The source of randomized election timeouts; the core never reads a global random source. */
+  rng: Rng;
+  /** Index already applied to the state machine on restart (default 0). */
+  applied?: number;
+  /** Byte budget of entries per append message (default 1 MiB); 0 sends one entry per message. */
+  maxSizePerMsgBytes?: number;
+  /** Byte budget of committed entries handed out per Ready (default `maxSizePerMsgBytes`, at least one entry). */
+  maxCommittedSizePerReadyBytes?: number;
+  /** Payload bytes a leader may hold uncommitted before dropping proposals (default unlimited). */
+  maxUncommittedEntriesSizeBytes?: number;
+  /** Append messages in flight to one follower (default 256). */
+  maxInflightMsgs?: number;
+  /** Payload bytes in flight to one follower, 0 for unlimited (default 0). */
+  maxInflightBytes?: number;
+  /** Leader steps down when it has not heard from a quorum in an election timeout (default false). */
+  checkQuorum?: boolean;
+  /** Run a pre-election before bumping the term, so a partitioned node cannot disrupt (default false). */
+  preVote?: boolean;
+  /** How ReadIndex reads are confirmed (default "safe"); "leaseBased" requires `checkQuorum`. */
+  readOnlyOption?: ReadOnlyOption;
+  /** Followers drop proposals instead of forwarding them to the leader (default false). */
+  disableProposalForwarding?: boolean;
+  /** A leader removed from the configuration (or demoted to learner) steps down (default true). */
+  stepDownOnRemoval?: boolean;
+  /** Mutation-testing hook for the simulator; see {@link TestingBugs}. Off by default. */
+  testingBugs?: TestingBugs;
+}
+
+/** A {@link Config} with every default filled in. */
+export type ResolvedConfig = Required<Omit<Config, "testingBugs">> & { testingBugs: TestingBugs };
+
+/** Default of {@link Config.maxSizePerMsgBytes}. */
+export const DEFAULT_MAX_SIZE_PER_MSG_BYTES = 1024 * 1024;
+/** Default of {@link Config.maxInflightMsgs}. */
+export const DEFAULT_MAX_INFLIGHT_MSGS = 256;
+
+/** A configuration field is invalid; `field` names it and `problem` says why. */
+export class ConfigError extends Error {
+  /** The offending field of {@link Config}. */
+  readonly field: keyof Config;
+  /** What is wrong with it. */
+  readonly problem: string;
+  /** Creates the error. */
+  constructor(field: keyof Config, problem: string) {
+    super(`invalid raft config: ${field} ${problem}`);
+    this.name = "ConfigError";
+    this.field = field;
+    this.problem = problem;
+  }
+}
+
+function requireInteger(field: keyof Config, value: number, min: number): void {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new ConfigError(field, `must be a safe integer >= ${min}, got ${value}`);
+  }
+}
+
+function requireBudget(field: keyof Config, value: number): void {
+  if (value !== Number.POSITIVE_INFINITY && (!Number.isSafeInteger(value) || value < 0)) {
+    throw new ConfigError(field, `must be a non-negative safe integer or Infinity, got ${value}`);
+  }
+}
+
+/**
+ * Checks `config` and fills in defaults. Throws {@link ConfigError} naming the
+ * first invalid field.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStorage, validateConfig } from "@safla/core/raft";
+ * import { SeededRng } from "@safla/core";
+ * const c = validateConfig({
+ *   id: "n1", electionTicks: 10, heartbeatTicks: 1,
+ *   storage: new MemoryStorage(), rng: new SeededRng(1),
+ * });
+ * console.assert(c.maxInflightMsgs === 256);
+ * ```
+ */
+export function validateConfig(config: Config): ResolvedConfig {
+  if (typeof config.id !== "string" || config.id === "") {
+    throw new ConfigError("id", "must be a non-empty string");
+  }
+  requireInteger("heartbeatTicks", config.heartbeatTicks, 1);
+  requireInteger("electionTicks", config.electionTicks, 1);
+  if (config.electionTicks <= config.heartbeatTicks) {
+    throw new ConfigError(
+      "electionTicks",
+      `must be greater than heartbeatTicks (${config.heartbeatTicks}), got ${config.electionTicks}`,
+    );
+  }
+  if (config.storage === undefined || config.storage === null) {
+    throw new ConfigError("storage", "is required");
+  }
+  if (config.rng === undefined || config.rng === null || typeof config.rng.int !== "function") {
+    throw new ConfigError("rng", "is required (an Rng, e.g. SeededRng)");
+  }
+  const applied = config.applied ?? 0;
+  requireInteger("applied", applied, 0);
+  const maxSizePerMsgBytes = config.maxSizePerMsgBytes ?? DEFAULT_MAX_SIZE_PER_MSG_BYTES;
+  requireBudget("maxSizePerMsgBytes", maxSizePerMsgBytes);
+  const maxCommittedSizePerReadyBytes = config.maxCommittedSizePerReadyBytes ??
+    maxSizePerMsgBytes;
+  requireBudget("maxCommittedSizePerReadyBytes", maxCommittedSizePerReadyBytes);
+  const maxUncommittedEntriesSizeBytes = config.maxUncommittedEntriesSizeBytes ??
+    Number.POSITIVE_INFINITY;
+  requireBudget("maxUncommittedEntriesSizeBytes", maxUncommittedEntriesSizeBytes);
+  const maxInflightMsgs = config.maxInflightMsgs ?? DEFAULT_MAX_INFLIGHT_MSGS;
+  requireInteger("maxInflightMsgs", maxInflightMsgs, 1);
+  const maxInflightBytes = config.maxInflightBytes ?? 0;
+  requireInteger("maxInflightBytes", maxInflightBytes, 0);
+  if (maxInflightBytes !== 0 && maxInflightBytes < maxSizePerMsgBytes) {
+    throw new ConfigError(
+      "maxInflightBytes",
+      `must be 0 (unlimited) or at least maxSizePerMsgBytes (${maxSizePerMsgBytes}), got ${maxInflightBytes}`,
+    );
+  }
+  const readOnlyOption = config.readOnlyOption ?? "safe";
+  if (readOnlyOption !== "safe" && readOnlyOption !== "leaseBased") {
+    throw new ConfigError(
+      "readOnlyOption",
+      `must be "safe" or "leaseBased", got ${readOnlyOption}`,
+    );
+  }
+  const checkQuorum = config.checkQuorum ?? false;
+  if (readOnlyOption === "leaseBased" && !checkQuorum) {
+    // Without CheckQuorum a deposed leader keeps believing in its lease and serves stale reads.
+    throw new ConfigError("readOnlyOption", `"leaseBased" requires checkQuorum to be true`);
+  }
+  return {
+    id: config.id,
+    electionTicks: config.electionTicks,
+    heartbeatTicks: config.heartbeatTicks,
+    storage: config.storage,
+    rng: config.rng,
+    applied,
+    maxSizePerMsgBytes,
+    maxCommittedSizePerReadyBytes,
+    maxUncommittedEntriesSizeBytes,
+    maxInflightMsgs,
+    maxInflightBytes,
+    checkQuorum,
+    preVote: config.preVote ?? false,
+    readOnlyOption,
+    disableProposalForwarding: config.disableProposalForwarding ?? false,
+    stepDownOnRemoval: config.stepDownOnRemoval ?? true,
+    testingBugs: { ...config.testingBugs },
+  };
+}

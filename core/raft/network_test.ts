@@ -1,0 +1,241 @@
+// Test helpers (no tests here): Raft nodes over MemoryStorage and a small
+// in-memory network that delivers messages synchronously, with cuts, drops
+// and reordering, for multi-node scenarios.
+import { SeededRng } from "../rng.ts";
+import type { Config } from "./config.ts";
+import { decodeConfChange } from "./confchange/conf_change.ts";
+import { RawNode } from "./rawnode.ts";
+import { emptyConfState, MemoryStorage } from "./storage.ts";
+import type { Entry, Message, NodeId, ReadState } from "./types.ts";
+
+/** Config fields a test may override. */
+export type TestOptions = Partial<Omit<Config, "id" | "storage" | "rng">>;
+
+/** Creates a RawNode whose storage starts with `voters` as members (no log entries). */
+export function newTestRawNode(
+  id: NodeId,
+  voters: NodeId[],
+  opts: TestOptions = {},
+  seed = 1,
+  learners: NodeId[] = [],
+): { rn: RawNode; storage: MemoryStorage } {
+  const storage = new MemoryStorage({ ...emptyConfState(), voters, learners });
+  const rn = new RawNode({
+    id,
+    electionTicks: 10,
+    heartbeatTicks: 1,
+    storage,
+    rng: new SeededRng(seed),
+    ...opts,
+  });
+  return { rn, storage };
+}
+
+/** A node plus the application state of the test: persisted storage and applied entries. */
+export class TestNode {
+  readonly rn: RawNode;
+  readonly storage: MemoryStorage;
+  /** Every entry applied, in order. */
+  readonly applied: Entry[] = [];
+  /** Every read state served. */
+  readonly readStates: ReadState[] = [];
+
+  constructor(rn: RawNode, storage: MemoryStorage) {
+    this.rn = rn;
+    this.storage = storage;
+  }
+
+  get id(): NodeId {
+    return this.rn.raft.id;
+  }
+
+  /** Handles all readies (persist, apply, advance) and returns the messages to send. */
+  drain(): Message[] {
+    const out: Message[] = [];
+    for (let i = 0; i < 1000 && this.rn.hasReady(); i++) {
+      const rd = this.rn.ready();
+      if (rd.snapshot) this.storage.applySnapshot(rd.snapshot);
+      this.storage.append(rd.entries);
+      if (rd.hardState) this.storage.setHardState(rd.hardState);
+      out.push(...rd.messages);
+      for (const e of rd.committedEntries) {
+        this.applied.push(e);
+        if (e.type === "confChange") {
+          this.storage.setConfState(this.rn.applyConfChange(decodeConfChange(e.data)));
+        }
+      }
+      this.readStates.push(...rd.readStates);
+      this.rn.advance();
+    }
+    return out;
+  }
+}
+
+/** Options of a {@link TestNetwork}. */
+export interface NetworkOptions {
+  /** Config overrides for every node. */
+  config?: TestOptions;
+  /** Seed of node rngs and of the network's drop/reorder decisions. */
+  seed?: number;
+  /** Start from `bootstrap(ids)` (log entries 1..n) instead of a seeded conf state. */
+  bootstrap?: boolean;
+}
+
+/** A synchronous in-memory network of {@link TestNode}s. */
+export class TestNetwork {
+  readonly nodes = new Map<NodeId, TestNode>();
+  readonly #cut = new Set<string>();
+  readonly #down = new Set<NodeId>();
+  readonly rng: SeededRng;
+  /** Probability that a message is dropped. */
+  dropRate = 0;
+  /** Probability that the delivery queue is shuffled before each delivery. */
+  reorderRate = 0;
+  /** Every message delivered, for tests that inspect traffic. */
+  readonly delivered: Message[] = [];
+  /** Extra filter: return false to drop a message. */
+  filter: (m: Message) => boolean = () => true;
+  readonly #opts: NetworkOptions;
+
+  constructor(ids: NodeId[], opts: NetworkOptions = {}) {
+    this.#opts = opts;
+    this.rng = new SeededRng(opts.seed ?? 1);
+    ids.forEach((id, i) => {
+      if (opts.bootstrap) {
+        const storage = new MemoryStorage();
+        const rn = new RawNode({
+          id,
+          electionTicks: 10,
+          heartbeatTicks: 1,
+          storage,
+          rng: new SeededRng((opts.seed ?? 1) * 1000 + i),
+          ...opts.config,
+        });
+        rn.bootstrap(ids);
+        this.nodes.set(id, new TestNode(rn, storage));
+      } else {
+        const { rn, storage } = newTestRawNode(id, ids, opts.config, (opts.seed ?? 1) * 1000 + i);
+        this.nodes.set(id, new TestNode(rn, storage));
+      }
+    });
+    this.settle();
+  }
+
+  /** Adds a node with empty storage that learns everything from the leader. */
+  addEmptyNode(id: NodeId): TestNode {
+    const storage = new MemoryStorage();
+    const rn = new RawNode({
+      id,
+      electionTicks: 10,
+      heartbeatTicks: 1,
+      storage,
+      rng: new SeededRng(this.nodes.size + 77),
+      ...this.#opts.config,
+    });
+    const node = new TestNode(rn, storage);
+    this.nodes.set(id, node);
+    return node;
+  }
+
+  node(id: NodeId): TestNode {
+    const n = this.nodes.get(id);
+    if (n === undefined) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  /** Drops every message between `a` and `b` (both directions). */
+  cut(a: NodeId, b: NodeId): void {
+    this.#cut.add(`${a}->${b}`);
+    this.#cut.add(`${b}->${a}`);
+  }
+
+  /** Drops messages from `a` to `b` only. */
+  cutOneWay(a: NodeId, b: NodeId): void {
+    this.#cut.add(`${a}->${b}`);
+  }
+
+  /** Cuts `id` off from every other node. */
+  isolate(id: NodeId): void {
+    for (const other of this.nodes.keys()) if (other !== id) this.cut(id, other);
+  }
+
+  /** Removes all cuts and drops. */
+  heal(): void {
+    this.#cut.clear();
+    this.dropRate = 0;
+    this.filter = () => true;
+  }
+
+  /** Stops a node: it neither ticks nor receives. */
+  stop(id: NodeId): void {
+    this.#down.add(id);
+  }
+
+  #passes(m: Message): boolean {
+    if (this.#down.has(m.to) || this.#down.has(m.from)) return false;
+    if (this.#cut.has(`${m.from}->${m.to}`)) return false;
+    if (!this.nodes.has(m.to)) return false;
+    if (this.dropRate > 0 && this.rng.next() < this.dropRate) return false;
+    return this.filter(m);
+  }
+
+  /** Delivers `messages` and everything they cause until the network is quiet. */
+  deliver(messages: Message[]): void {
+    const queue = [...messages];
+    for (let steps = 0; queue.length > 0; steps++) {
+      if (steps > 100_000) throw new Error("network did not quiesce");
+      if (this.reorderRate > 0 && queue.length > 1 && this.rng.next() < this.reorderRate) {
+        const j = this.rng.int(queue.length);
+        [queue[0], queue[j]] = [queue[j], queue[0]];
+      }
+      const m = queue.shift() as Message;
+      if (!this.#passes(m)) continue;
+      this.delivered.push(m);
+      const node = this.node(m.to);
+      node.rn.step(m);
+      queue.push(...node.drain());
+    }
+  }
+
+  /** Drains every node's readies and delivers the results. */
+  settle(): void {
+    for (const [id, node] of this.nodes) {
+      if (!this.#down.has(id)) this.deliver(node.drain());
+    }
+  }
+
+  /** Ticks every running node once and delivers the consequences. */
+  tickAll(times = 1): void {
+    for (let t = 0; t < times; t++) {
+      for (const [id, node] of this.nodes) {
+        if (this.#down.has(id)) continue;
+        node.rn.tick();
+        this.deliver(node.drain());
+      }
+    }
+  }
+
+  /** Makes `id` campaign and delivers the election traffic. */
+  campaign(id: NodeId): void {
+    this.node(id).rn.campaign();
+    this.deliver(this.node(id).drain());
+  }
+
+  /** Proposes `data` at `id` and delivers the replication traffic. */
+  propose(id: NodeId, data: string): void {
+    this.node(id).rn.propose(new TextEncoder().encode(data));
+    this.deliver(this.node(id).drain());
+  }
+
+  /** Ids of nodes that currently consider themselves leader. */
+  leaders(): NodeId[] {
+    return [...this.nodes.values()].filter((n) => n.rn.raft.role === "leader").map((n) => n.id);
+  }
+
+  /** Applied normal payloads of a node, decoded as text. */
+  appliedData(id: NodeId): string[] {
+    return this.node(id).applied.filter((e) => e.type === "normal" && e.data.length > 0).map((e) =>
+      new TextDecoder().decode(e.data)
+    );
+  }
+}

@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import { SeededRng } from "../rng.ts";
+import { decodeConfChange } from "./confchange/conf_change.ts";
+import { BootstrapError, LocalMessageError, ProposalDroppedError } from "./errors.ts";
+import { newMessage } from "./raft.ts";
+import { RawNode } from "./rawnode.ts";
+import { MemoryStorage } from "./storage.ts";
+import { newTestRawNode, TestNetwork } from "./network_test.ts";
+
+Deno.test("RawNode single node: bootstrap, campaign, propose, apply, restart", () => {
+  const storage = new MemoryStorage();
+  const config = { id: "a", electionTicks: 10, heartbeatTicks: 1, storage, rng: new SeededRng(3) };
+  const rn = new RawNode(config);
+  rn.bootstrap(["a"]);
+  assert.throws(() => rn.bootstrap(["a"]), BootstrapError);
+  const applied: string[] = [];
+  const drain = () => {
+    while (rn.hasReady()) {
+      const rd = rn.ready();
+      if (rd.snapshot) storage.applySnapshot(rd.snapshot);
+      storage.append(rd.entries);
+      if (rd.hardState) storage.setHardState(rd.hardState);
+      for (const e of rd.committedEntries) {
+        if (e.type === "confChange") {
+          storage.setConfState(rn.applyConfChange(decodeConfChange(e.data)));
+        } else if (e.data.length > 0) applied.push(new TextDecoder().decode(e.data));
+      }
+      rn.advance();
+    }
+  };
+  drain();
+  rn.campaign();
+  drain();
+  assert.equal(rn.status().softState.role, "leader");
+  assert.equal(rn.status().hardState.term, 2);
+  rn.propose(new TextEncoder().encode("x"));
+  drain();
+  assert.deepEqual(applied, ["x"]);
+  const st = rn.status();
+  assert.equal(st.applied, st.hardState.commit);
+  assert.deepEqual(st.config.voters, ["a"]);
+  assert.ok(st.progress?.get("a"));
+
+  const restarted = new RawNode({ ...config, applied: st.applied });
+  assert.deepEqual(restarted.status().hardState, st.hardState);
+  assert.deepEqual(restarted.status().config.voters, ["a"]);
+  assert.equal(restarted.status().softState.role, "follower");
+});
+
+Deno.test("RawNode.step rejects local message types from the network", () => {
+  const { rn } = newTestRawNode("a", ["a", "b"]);
+  for (const type of ["hup", "beat", "unreachable", "snapStatus", "checkQuorum"] as const) {
+    assert.throws(() => rn.step(newMessage({ type, from: "b", to: "a" })), LocalMessageError);
+  }
+});
+
+Deno.test("RawNode.ready twice without advance is refused; hasReady is false meanwhile", () => {
+  const { rn } = newTestRawNode("a", ["a", "b"]);
+  rn.campaign();
+  assert.equal(rn.hasReady(), true);
+  rn.ready();
+  assert.equal(rn.hasReady(), false);
+  assert.throws(() => rn.ready());
+  rn.advance();
+  assert.throws(() => rn.advance());
+});
+
+Deno.test("RawNode: a vote response is emitted together with the hard state recording the vote", () => {
+  const { rn } = newTestRawNode("b", ["a", "b", "c"]);
+  rn.step(newMessage({ type: "vote", from: "a", to: "b", term: 1, index: 0, logTerm: 0 }));
+  const rd = rn.ready();
+  assert.deepEqual(rd.hardState, { term: 1, vote: "a", commit: 0 });
+  assert.equal(rd.mustSync, true);
+  assert.equal(rd.messages.length, 1);
+  assert.equal(rd.messages[0].type, "voteResp");
+  assert.equal(rd.messages[0].reject, false);
+});
+
+Deno.test("RawNode: a follower without a leader drops proposals with a typed error", () => {
+  const { rn } = newTestRawNode("a", ["a", "b", "c"]);
+  assert.throws(() => rn.propose(new Uint8Array([1])), ProposalDroppedError);
+});
+
+Deno.test("RawNode three-node cluster elects a leader and replicates to all", () => {
+  const net = new TestNetwork(["a", "b", "c"], { bootstrap: true });
+  net.campaign("a");
+  assert.deepEqual(net.leaders(), ["a"]);
+  net.propose("a", "one");
+  net.propose("b", "two"); // forwarded to the leader
+  for (const id of ["a", "b", "c"]) assert.deepEqual(net.appliedData(id), ["one", "two"]);
+});
