@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { JointConfig } from "../quorum/joint.ts";
 import { MajorityConfig } from "../quorum/majority.ts";
 import { Inflights } from "./inflights.ts";
@@ -152,4 +153,77 @@ Deno.test("votes: first answer counts, learners are not tallied", async (t) => {
     lost.recordVote("d", false);
     assert.deepEqual(lost.tallyVotes(), { granted: 3, rejected: 1, result: "lost" });
   });
+});
+
+const NODE_IDS = ["a", "b", "c", "d", "e", "f"];
+
+const arbMembership = fc.record({
+  incoming: fc.uniqueArray(fc.constantFrom(...NODE_IDS), { minLength: 1, maxLength: 5 }),
+  outgoing: fc.uniqueArray(fc.constantFrom(...NODE_IDS), { maxLength: 5 }),
+  extra: fc.uniqueArray(fc.constantFrom(...NODE_IDS), { maxLength: 3 }),
+  match: fc.dictionary(fc.constantFrom(...NODE_IDS), fc.nat({ max: 30 })),
+  active: fc.dictionary(fc.constantFrom(...NODE_IDS), fc.boolean()),
+  votes: fc.dictionary(fc.constantFrom(...NODE_IDS), fc.boolean()),
+}).map(({ incoming, outgoing, extra, match, active, votes }) => ({
+  incoming,
+  outgoing,
+  learners: extra.filter((id) => !incoming.includes(id) && !outgoing.includes(id)),
+  match,
+  active,
+  votes,
+}));
+
+function majorityReached(ids: string[], holds: (id: string) => boolean): boolean {
+  return ids.length === 0 || ids.filter(holds).length > ids.length / 2;
+}
+
+Deno.test("property: committed is the largest index held by a majority of each half", () => {
+  fc.assert(
+    fc.property(arbMembership, ({ incoming, outgoing, learners, match }) => {
+      const trk = tracker(incoming, outgoing, learners);
+      for (const [id, index] of Object.entries(match)) trk.progress.get(id)?.maybeUpdate(index);
+      const matchOf = (id: string) => trk.progress.get(id)?.match ?? 0;
+      const committed = trk.committed();
+      const holds = (index: number) => (id: string) => matchOf(id) >= index;
+      assert.ok(majorityReached(incoming, holds(committed)));
+      assert.ok(majorityReached(outgoing, holds(committed)));
+      assert.ok(
+        !majorityReached(incoming, holds(committed + 1)) ||
+          !majorityReached(outgoing, holds(committed + 1)),
+      );
+    }),
+    { numRuns: 300 },
+  );
+});
+
+Deno.test("property: quorumActive and tallyVotes agree with counting", () => {
+  fc.assert(
+    fc.property(arbMembership, ({ incoming, outgoing, learners, active, votes }) => {
+      const trk = tracker(incoming, outgoing, learners);
+      for (const [id, recent] of Object.entries(active)) {
+        const pr = trk.progress.get(id);
+        if (pr) pr.recentActive = recent;
+      }
+      const isActive = (id: string) => active[id] === true;
+      assert.equal(
+        trk.quorumActive(),
+        majorityReached(incoming, isActive) && majorityReached(outgoing, isActive),
+      );
+
+      for (const [id, granted] of Object.entries(votes)) trk.recordVote(id, granted);
+      const voters = [...new Set([...incoming, ...outgoing])];
+      const tally = trk.tallyVotes();
+      assert.equal(tally.granted, voters.filter((id) => votes[id] === true).length);
+      assert.equal(tally.rejected, voters.filter((id) => votes[id] === false).length);
+      const wins = (ids: string[]) => majorityReached(ids, (id) => votes[id] === true);
+      const canWin = (ids: string[]) => majorityReached(ids, (id) => votes[id] !== false);
+      const want = wins(incoming) && wins(outgoing)
+        ? "won"
+        : canWin(incoming) && canWin(outgoing)
+        ? "pending"
+        : "lost";
+      assert.equal(tally.result, want);
+    }),
+    { numRuns: 300 },
+  );
 });
