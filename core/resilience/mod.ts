@@ -19,3 +19,4 @@ export * from "./tool_safety.ts";
 export * from "./retry.ts";
 export * from "./partition.ts";
 export * from "./circuit_breaker.ts";
+export * from "./outlier.ts";
