@@ -9,3 +9,4 @@ export * from "./envelope.ts";
 export * from "./node.ts";
 export type * from "./raft_core.ts";
 export * from "./durability.ts";
+export * from "./kv_state_machine.ts";

@@ -15,6 +15,7 @@
 import type { Rng } from "../rng.ts";
 import type { MemoryStorage } from "../raft/storage.ts";
 import { decodeConfChange } from "../raft/confchange/conf_change.ts";
+import { ProposalDroppedError } from "../raft/errors.ts";
 import type { ConfState, Entry, NodeId, Ready, SoftState } from "../raft/types.ts";
 import { decodeEnvelope, encodeEnvelope } from "./envelope.ts";
 import type { RaftCore } from "./raft_core.ts";
@@ -108,6 +109,11 @@ export class ClusterNode<Q, R> {
     return this.#applied;
   }
 
+  /** The Raft storage: the durable log and hard state as far as the driver reported them. */
+  get storage(): MemoryStorage {
+    return this.#storage;
+  }
+
   /** The node's current view of leadership. */
   get softState(): SoftState {
     return this.#soft;
@@ -196,9 +202,10 @@ export class ClusterNode<Q, R> {
       try {
         this.#raft.propose(encodeEnvelope(this.#nonce, seq, request.command));
       } catch (error) {
+        if (!(error instanceof ProposalDroppedError)) throw error;
         this.#fail(requestId, {
           code: "ProposalDropped",
-          reason: error instanceof Error ? error.message : String(error),
+          reason: error.message,
           outcomeUnknown: false,
         }, effects);
         return;
@@ -209,8 +216,18 @@ export class ClusterNode<Q, R> {
     const seq = ++this.#readSeq;
     const ctx = new Uint8Array(8);
     new DataView(ctx.buffer).setFloat64(0, seq, true);
+    try {
+      this.#raft.readIndex(ctx);
+    } catch (error) {
+      if (!(error instanceof ProposalDroppedError)) throw error;
+      this.#fail(requestId, {
+        code: "ProposalDropped",
+        reason: error.message,
+        outcomeUnknown: false,
+      }, effects);
+      return;
+    }
     this.#pendingReads.set(seq, { requestId, query: request.query, index: -1 });
-    this.#raft.readIndex(ctx);
   }
 
   #fail(requestId: number, error: NodeError, effects: NodeEffect<R>[]): void {
@@ -221,7 +238,6 @@ export class ClusterNode<Q, R> {
     for (let round = 0; round < MAX_READY_ROUNDS_PER_EVENT; round++) {
       if (this.#inflight !== undefined || !this.#raft.hasReady()) return;
       const ready = this.#raft.ready();
-      if (ready.softState) this.#softStateChanged(ready.softState, effects);
       if (ready.hardState) this.#term = ready.hardState.term;
       const mustPersist = ready.hardState !== undefined || ready.entries.length > 0 ||
         ready.snapshot !== undefined;
@@ -261,6 +277,8 @@ export class ClusterNode<Q, R> {
 
   /** Everything a ready asks for once its writes are durable, then `advance()`. */
   #finish(ready: Ready, effects: NodeEffect<R>[]): void {
+    // Leadership is taken on (and shown) only once the term it belongs to is durable.
+    if (ready.softState) this.#softStateChanged(ready.softState, effects);
     if (ready.messages.length > 0) effects.push({ type: "send", messages: ready.messages });
     if (ready.snapshot) {
       const { index, term, confState } = ready.snapshot.metadata;

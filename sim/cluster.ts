@@ -1,0 +1,479 @@
+/**
+ * The simulated cluster: one process per node, each with its own disk, all
+ * joined by the simulated network and driven by one scheduler. A process
+ * runs the production {@link ClusterNode}; this file is only a driver that
+ * executes the node's effects against simulated I/O and feeds back events,
+ * plus the fault hooks (crash, restart, pause, clock drift) and the safety
+ * checker's observations after every event.
+ *
+ * @module
+ */
+
+import type { SeededRng } from "../core/rng.ts";
+import type { Config as RaftConfig, TestingBugs } from "../core/raft/config.ts";
+import { emptyConfState, type MemoryStorage } from "../core/raft/storage.ts";
+import type { Message, NodeId, Snapshot } from "../core/raft/types.ts";
+import { ClusterNode } from "../core/node/node.ts";
+import type { RaftCore } from "../core/node/raft_core.ts";
+import type { NodeEffect, NodeEvent, NodeReply, StateMachine } from "../core/node/types.ts";
+import { recoverStorage, walRecordsForPersist } from "../core/node/durability.ts";
+import { encodeRecords } from "../core/wal/record.ts";
+import { replayWal, WalCorruptionError, type WalState } from "../core/wal/replay.ts";
+import {
+  decodeSnapshotFile,
+  encodeSnapshotFile,
+  SnapshotCorruptionError,
+} from "../transports/wal/snapshot_files.ts";
+import {
+  hashEntryData,
+  type LogView,
+  RaftSafetyChecker,
+  type Violation,
+} from "./checkers/raft_safety.ts";
+import { SimDisk } from "./disk.ts";
+import { SimNetwork } from "./network.ts";
+import type { Scheduler } from "./scheduler.ts";
+import type { SwarmConfig } from "./swarm.ts";
+import type { Trace } from "./trace.ts";
+
+/** A Raft core plus the one-time bootstrap of a brand-new cluster. */
+export interface BootstrappableRaft extends RaftCore {
+  /** Writes the initial configuration of a new cluster into the log. */
+  bootstrap(peers: readonly NodeId[]): void;
+}
+
+/** How the cluster builds what it runs. */
+export interface ClusterParts<Q, R> {
+  /** Builds a Raft core. */
+  createRaft(config: RaftConfig): BootstrappableRaft;
+  /** Builds an empty state machine. */
+  createStateMachine(): StateMachine<Q, R>;
+}
+
+/** Driver-level bugs the simulator can inject (the node itself stays correct). */
+export interface DriverBugs {
+  /** The disk acknowledges writes before they are durable. */
+  acksBeforeSync?: boolean;
+  /** The driver writes the hard state without the vote. */
+  dropsVoteOnPersist?: boolean;
+}
+
+/** Where a process stands. */
+export type ProcessStatus = "up" | "down" | "paused" | "refused";
+
+/** The durable file names of a node's disk. */
+const WAL_FILE = "wal";
+const snapshotFile = (index: number): string => `snap-${String(index).padStart(12, "0")}`;
+/** Events a paused process buffers (socket buffers are finite). */
+const MAX_PAUSED_EVENTS = 10_000;
+
+/** One simulated process: a node, its disk, and its clock. */
+export class SimProcess<Q, R> {
+  readonly id: NodeId;
+  readonly disk: SimDisk;
+  status: ProcessStatus = "down";
+  node: ClusterNode<Q, R> | undefined;
+  /** Bumped at every crash: callbacks of an older incarnation are ignored. */
+  incarnation = 0;
+  /** This node's clock runs at `1 + drift` times real speed. */
+  drift = 0;
+  /** Why the process refused to start, if it did. */
+  refusal: string | undefined;
+  readonly pausedEvents: Array<NodeEvent<Q>> = [];
+  readonly persists = new Map<number, { entriesFrom?: number; snapshotIndex?: number }>();
+
+  /** A stopped process with an empty disk. */
+  constructor(id: NodeId, disk: SimDisk) {
+    this.id = id;
+    this.disk = disk;
+  }
+}
+
+/** Observers the simulation hooks into. */
+export interface ClusterObserver<R> {
+  /** A reply left a node for request `requestId`. */
+  onReply(node: NodeId, requestId: number, reply: NodeReply<R>): void;
+}
+
+/**
+ * The cluster.
+ *
+ * @example
+ * ```ts ignore
+ * const cluster = new SimCluster(scheduler, rng, config, parts, trace, observer, {});
+ * cluster.bootstrap();
+ * ```
+ */
+export class SimCluster<Q, R> {
+  readonly ids: NodeId[];
+  readonly processes = new Map<NodeId, SimProcess<Q, R>>();
+  readonly network: SimNetwork<Message>;
+  readonly checker = new RaftSafetyChecker();
+  readonly violations: Violation[] = [];
+  readonly #scheduler: Scheduler;
+  readonly #rng: SeededRng;
+  readonly #config: SwarmConfig;
+  readonly #parts: ClusterParts<Q, R>;
+  readonly #trace: Trace;
+  readonly #observer: ClusterObserver<R>;
+  readonly #bugs: DriverBugs;
+  readonly #raftBugs: TestingBugs;
+  #eventIndex = 0;
+  /** Events handled by nodes. */
+  nodeEvents = 0;
+
+  /** Builds the processes (all down) and the network. */
+  constructor(
+    scheduler: Scheduler,
+    rng: SeededRng,
+    config: SwarmConfig,
+    parts: ClusterParts<Q, R>,
+    trace: Trace,
+    observer: ClusterObserver<R>,
+    bugs: DriverBugs & { raft?: TestingBugs },
+  ) {
+    this.#scheduler = scheduler;
+    this.#rng = rng;
+    this.#config = config;
+    this.#parts = parts;
+    this.#trace = trace;
+    this.#observer = observer;
+    this.#bugs = bugs;
+    this.#raftBugs = bugs.raft ?? {};
+    this.ids = Array.from({ length: config.nodeCount }, (_, i) => `n${i + 1}`);
+    this.network = new SimNetwork<Message>(
+      scheduler,
+      rng.fork(),
+      config.network,
+      messageSizeBytes,
+      (_from, to, m) => this.deliver(to, { type: "message", message: m }),
+    );
+    for (const id of this.ids) {
+      const disk = new SimDisk(scheduler, rng.fork(), {
+        ...config.disk,
+        acksBeforeSync: bugs.acksBeforeSync ?? false,
+      });
+      this.processes.set(id, new SimProcess<Q, R>(id, disk));
+    }
+  }
+
+  /** Starts every node of a new cluster. */
+  bootstrap(): void {
+    for (const id of this.ids) this.#start(this.processes.get(id)!, true);
+  }
+
+  /** The process of `id`. */
+  process(id: NodeId): SimProcess<Q, R> {
+    const p = this.processes.get(id);
+    if (!p) throw new RangeError(`no node ${id}`);
+    return p;
+  }
+
+  /** Hands an event to a node (buffered while paused, dropped while down). */
+  deliver(id: NodeId, event: NodeEvent<Q>): void {
+    const p = this.process(id);
+    if (p.status === "paused") {
+      if (p.pausedEvents.length < MAX_PAUSED_EVENTS) p.pausedEvents.push(event);
+      return;
+    }
+    if (p.status !== "up" || !p.node) return;
+    this.#handle(p, event);
+  }
+
+  /** Kills a process: volatile disk state is lost, the node object is dropped. */
+  crash(id: NodeId): void {
+    const p = this.process(id);
+    if (p.status === "down" || p.status === "refused") return;
+    p.status = "down";
+    p.node = undefined;
+    p.incarnation++;
+    p.pausedEvents.length = 0;
+    p.persists.clear();
+    p.disk.crash();
+    this.#trace.record(this.#scheduler.nowUs, id, "crash", `incarnation ${p.incarnation}`);
+  }
+
+  /** Restarts a crashed process from its disk. */
+  restart(id: NodeId): void {
+    const p = this.process(id);
+    if (p.status !== "down") return;
+    this.#start(p, false);
+  }
+
+  /** Flips a bit in a down node's disk; true if something was corrupted. */
+  corruptDisk(id: NodeId): boolean {
+    const p = this.process(id);
+    if (p.status !== "down") return false;
+    const hit = p.disk.corrupt(WAL_FILE);
+    if (hit) this.#trace.record(this.#scheduler.nowUs, id, "corrupt", WAL_FILE);
+    return hit;
+  }
+
+  /** Freezes a process: no ticks, events buffered. */
+  pause(id: NodeId): void {
+    const p = this.process(id);
+    if (p.status !== "up") return;
+    p.status = "paused";
+    this.#trace.record(this.#scheduler.nowUs, id, "pause", "");
+  }
+
+  /** Unfreezes a process and replays what it buffered. */
+  resume(id: NodeId): void {
+    const p = this.process(id);
+    if (p.status !== "paused") return;
+    p.status = "up";
+    this.#trace.record(this.#scheduler.nowUs, id, "resume", `${p.pausedEvents.length} buffered`);
+    const buffered = p.pausedEvents.splice(0);
+    const incarnation = p.incarnation;
+    for (const event of buffered) {
+      if (p.status !== "up" || p.incarnation !== incarnation) break;
+      this.#handle(p, event);
+    }
+  }
+
+  /** Sets a node's clock drift (relative tick-rate error). */
+  setDrift(id: NodeId, drift: number): void {
+    this.process(id).drift = drift;
+  }
+
+  #start(p: SimProcess<Q, R>, firstBoot: boolean): void {
+    const rng = this.#rng.fork();
+    let wal: WalState;
+    let snapshot: Snapshot | undefined;
+    try {
+      wal = replayWal([p.disk.read(WAL_FILE)]);
+      if (wal.tornTail) p.disk.truncate(WAL_FILE, wal.validBytesInLastSegment);
+      if (wal.snapshot.index > 0) {
+        const name = snapshotFile(wal.snapshot.index);
+        snapshot = decodeSnapshotFile(name, p.disk.read(name));
+      }
+    } catch (error) {
+      if (!(error instanceof WalCorruptionError) && !(error instanceof SnapshotCorruptionError)) {
+        throw error;
+      }
+      p.status = "refused";
+      p.refusal = error.message;
+      this.#trace.record(this.#scheduler.nowUs, p.id, "refuseStart", error.message);
+      return;
+    }
+    const recovered = recoverStorage(wal, snapshot);
+    const sm = this.#parts.createStateMachine();
+    if (recovered.snapshot) sm.restore(recovered.snapshot.data);
+    const c = this.#config;
+    const raft = this.#parts.createRaft({
+      id: p.id,
+      electionTicks: c.electionTicks,
+      heartbeatTicks: c.heartbeatTicks,
+      storage: recovered.storage,
+      rng: rng.fork(),
+      applied: recovered.appliedIndex,
+      maxSizePerMsgBytes: c.maxSizePerMsgBytes,
+      maxInflightMsgs: c.maxInflightMsgs,
+      checkQuorum: c.checkQuorum,
+      preVote: c.preVote,
+      testingBugs: this.#raftBugs,
+    });
+    // A node that never made its bootstrap durable starts over as a new member.
+    const empty = wal.hardState.term === 0 && recovered.storage.lastIndex() === 0;
+    if (empty) raft.bootstrap(this.ids);
+    p.node = new ClusterNode<Q, R>({
+      id: p.id,
+      raft,
+      storage: recovered.storage,
+      stateMachine: sm,
+      appliedIndex: recovered.appliedIndex,
+      confState: recovered.snapshot?.metadata.confState ?? emptyConfState(),
+      rng,
+      snapshotEveryEntries: c.snapshotEveryEntries,
+      maxPendingRequests: 10_000,
+    });
+    p.status = "up";
+    this.checker.restarted(p.id, {
+      hardState: wal.hardState,
+      snapshotIndex: recovered.appliedIndex,
+    });
+    this.#trace.record(
+      this.#scheduler.nowUs,
+      p.id,
+      firstBoot ? "boot" : "restart",
+      `term ${wal.hardState.term} commit ${wal.hardState.commit} snap ${wal.snapshot.index}` +
+        ` last ${recovered.storage.lastIndex()}${wal.tornTail ? " tornTail" : ""}`,
+    );
+    this.#scheduleTick(p, p.incarnation);
+    // Bootstrap may have produced work (the initial configuration) to persist.
+    this.#handle(p, { type: "tick" });
+  }
+
+  #scheduleTick(p: SimProcess<Q, R>, incarnation: number): void {
+    const periodUs = this.#config.tickUs / (1 + p.drift);
+    this.#scheduler.after(periodUs, () => {
+      if (p.incarnation !== incarnation || p.status === "down" || p.status === "refused") return;
+      if (p.status === "up") this.#handle(p, { type: "tick" });
+      this.#scheduleTick(p, incarnation);
+    });
+  }
+
+  #handle(p: SimProcess<Q, R>, event: NodeEvent<Q>): void {
+    const node = p.node!;
+    this.nodeEvents++;
+    this.#eventIndex++;
+    if (event.type !== "tick") {
+      this.#trace.record(this.#scheduler.nowUs, p.id, event.type, describe(event));
+    }
+    const effects = node.handle(event);
+    let writtenFrom: number | undefined;
+    let snapshotIndex: number | undefined;
+    if (event.type === "persisted") {
+      const done = p.persists.get(event.persistId);
+      p.persists.delete(event.persistId);
+      writtenFrom = done?.entriesFrom;
+      snapshotIndex = done?.snapshotIndex;
+      if (snapshotIndex !== undefined) {
+        writtenFrom = Math.min(writtenFrom ?? Infinity, snapshotIndex);
+      }
+    }
+    const newlyApplied: Array<{ index: number; term: number; dataHash: number }> = [];
+    let installed: number | undefined;
+    for (const effect of effects) {
+      if (effect.type === "applied") {
+        for (const e of effect.entries) {
+          newlyApplied.push({ index: e.index, term: e.term, dataHash: hashEntryData(e.data) });
+        }
+      } else if (effect.type === "snapshotInstalled") {
+        installed = effect.index;
+      }
+      this.#execute(p, effect);
+    }
+    this.#observe(p, node, newlyApplied, installed, writtenFrom);
+  }
+
+  #observe(
+    p: SimProcess<Q, R>,
+    node: ClusterNode<Q, R>,
+    newlyApplied: Array<{ index: number; term: number; dataHash: number }>,
+    appliedSnapshotIndex: number | undefined,
+    writtenFrom: number | undefined,
+  ): void {
+    const storage = node.storage;
+    const hs = storage.initialState().hardState;
+    const soft = node.softState;
+    const found = this.checker.observe(p.id, {
+      term: hs.term,
+      role: soft.role,
+      lead: soft.lead,
+      commitIndex: hs.commit,
+      appliedIndex: node.appliedIndex,
+      log: storageLogView(storage),
+      newlyApplied,
+      appliedSnapshotIndex,
+      writtenFrom,
+    }, this.#eventIndex);
+    for (const v of found) {
+      this.violations.push(v);
+      this.#trace.record(this.#scheduler.nowUs, p.id, "VIOLATION", `${v.rule}: ${v.detail}`);
+    }
+  }
+
+  #execute(p: SimProcess<Q, R>, effect: NodeEffect<R>): void {
+    const now = this.#scheduler.nowUs;
+    switch (effect.type) {
+      case "persist": {
+        const incarnation = p.incarnation;
+        let hardState = effect.hardState;
+        if (hardState && this.#bugs.dropsVoteOnPersist) hardState = { ...hardState, vote: null };
+        if (effect.snapshot) {
+          const index = effect.snapshot.metadata.index;
+          p.disk.replace(snapshotFile(index), encodeSnapshotFile(effect.snapshot), () => {});
+        }
+        const bytes = encodeRecords(
+          walRecordsForPersist(hardState, effect.entries, effect.snapshot),
+        );
+        p.persists.set(effect.persistId, {
+          entriesFrom: effect.entries[0]?.index,
+          snapshotIndex: effect.snapshot?.metadata.index,
+        });
+        p.disk.append(WAL_FILE, bytes, effect.mustSync, () => {
+          if (p.incarnation !== incarnation) return;
+          this.deliver(p.id, { type: "persisted", persistId: effect.persistId });
+        });
+        return;
+      }
+      case "send":
+        for (const m of effect.messages) this.network.send(p.id, m.to, m);
+        return;
+      case "reply":
+        this.#observer.onReply(p.id, effect.requestId, effect.reply);
+        return;
+      case "snapshotTaken": {
+        const { index, term } = effect.snapshot.metadata;
+        const incarnation = p.incarnation;
+        this.#trace.record(now, p.id, "snapshotTaken", `index ${index}`);
+        p.disk.replace(snapshotFile(index), encodeSnapshotFile(effect.snapshot), () => {
+          if (p.incarnation !== incarnation) return;
+          const marker = encodeRecords([{ kind: "snapshot", index, term }]);
+          p.disk.append(WAL_FILE, marker, true, () => {
+            if (p.incarnation !== incarnation) return;
+            for (const name of p.disk.files()) {
+              if (name.startsWith("snap-") && name < snapshotFile(index)) p.disk.remove(name);
+            }
+          });
+        });
+        return;
+      }
+      case "roleChanged":
+        this.#trace.record(
+          now,
+          p.id,
+          "role",
+          `${effect.role} lead ${effect.leader} t${effect.term}`,
+        );
+        return;
+      case "applied":
+      case "snapshotInstalled":
+        return;
+    }
+  }
+}
+
+function storageLogView(storage: MemoryStorage): LogView {
+  return {
+    firstIndex: storage.firstIndex(),
+    lastIndex: storage.lastIndex(),
+    term(index: number): number | undefined {
+      if (index < storage.firstIndex() - 1 || index > storage.lastIndex()) return undefined;
+      return storage.term(index);
+    },
+    dataHash(index: number): number | undefined {
+      if (index < storage.firstIndex() || index > storage.lastIndex()) return undefined;
+      return hashEntryData(storage.entries(index, index + 1, Infinity)[0].data);
+    },
+  };
+}
+
+/** Wire size estimate of a Raft message. */
+export function messageSizeBytes(m: Message): number {
+  let size = 64;
+  for (const e of m.entries) size += 24 + e.data.length;
+  if (m.snapshot) size += m.snapshot.data.length + 64;
+  return size;
+}
+
+function describe<Q>(event: NodeEvent<Q>): string {
+  switch (event.type) {
+    case "message": {
+      const m = event.message;
+      return `${m.type} ${m.from}->${m.to} t${m.term} i${m.index} lt${m.logTerm} c${m.commit}` +
+        ` n${m.entries.length}${m.reject ? " reject" : ""}`;
+    }
+    case "request":
+      return `#${event.requestId} ${event.request.kind}`;
+    case "persisted":
+      return `#${event.persistId}`;
+    case "unreachable":
+      return event.peer;
+    case "transferLeader":
+      return event.to;
+    default:
+      return "";
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * The fault injector: during the chaos phase it crashes and restarts
+ * processes (sometimes corrupting a disk while down), partitions the network
+ * (symmetric, one-way, isolate one node, bridge), clogs links, pauses
+ * processes and skews clocks, each fault undone after a drawn duration.
+ * At the end of the phase, {@link Nemesis.healAll} undoes everything.
+ *
+ * @module
+ */
+
+import type { SeededRng } from "../core/rng.ts";
+import type { SimCluster } from "./cluster.ts";
+import type { Scheduler } from "./scheduler.ts";
+import type { FaultConfig } from "./swarm.ts";
+import type { Trace } from "./trace.ts";
+
+/** Counters of injected faults. */
+export interface NemesisStats {
+  /** Crashes. */
+  crashes: number;
+  /** Disks corrupted. */
+  corruptions: number;
+  /** Partitions of any kind. */
+  partitions: number;
+  /** Clogged links. */
+  clogs: number;
+  /** Pauses. */
+  pauses: number;
+}
+
+/**
+ * Faults over a cluster.
+ *
+ * @example
+ * ```ts ignore
+ * const nemesis = new Nemesis(scheduler, rng, config.faults, cluster, trace);
+ * nemesis.start(chaosEndUs);
+ * ```
+ */
+export class Nemesis<Q, R> {
+  readonly #scheduler: Scheduler;
+  readonly #rng: SeededRng;
+  readonly #faults: FaultConfig;
+  readonly #cluster: SimCluster<Q, R>;
+  readonly #trace: Trace;
+  #endUs = 0;
+  #partitioned = false;
+  #healed = false;
+  readonly stats: NemesisStats = { crashes: 0, corruptions: 0, partitions: 0, clogs: 0, pauses: 0 };
+
+  /** A nemesis over `cluster`. */
+  constructor(
+    scheduler: Scheduler,
+    rng: SeededRng,
+    faults: FaultConfig,
+    cluster: SimCluster<Q, R>,
+    trace: Trace,
+  ) {
+    this.#scheduler = scheduler;
+    this.#rng = rng;
+    this.#faults = faults;
+    this.#cluster = cluster;
+    this.#trace = trace;
+  }
+
+  /** Skews clocks and schedules faults until `endUs`. */
+  start(endUs: number): void {
+    this.#endUs = endUs;
+    const f = this.#faults;
+    for (const id of this.#cluster.ids) {
+      this.#cluster.setDrift(id, (this.#rng.next() * 2 - 1) * f.maxClockDrift);
+    }
+    this.#every(f.crashPerSec, () => this.#crash());
+    this.#every(f.partitionPerSec, () => this.#partition());
+    this.#every(f.clogPerSec, () => this.#clog());
+    this.#every(f.pausePerSec, () => this.#pause());
+  }
+
+  /** Undoes every fault: heals the network, resumes and restarts processes. */
+  healAll(): void {
+    this.#healed = true;
+    const net = this.#cluster.network;
+    net.heal();
+    net.unclogAll();
+    net.config = { ...net.config, lossRate: 0, duplicateRate: 0, reorderRate: 0 };
+    for (const id of this.#cluster.ids) {
+      this.#cluster.resume(id);
+      this.#cluster.restart(id);
+    }
+    this.#trace.record(this.#scheduler.nowUs, "-", "healAll", "");
+  }
+
+  #every(perSec: number, inject: () => void): void {
+    if (!(perSec > 0)) return;
+    const meanUs = 1_000_000 / perSec;
+    const schedule = (): void => {
+      const delayUs = -Math.log(1 - this.#rng.next()) * meanUs;
+      if (this.#scheduler.nowUs + delayUs >= this.#endUs) return;
+      this.#scheduler.after(delayUs, () => {
+        if (this.#healed) return;
+        inject();
+        schedule();
+      });
+    };
+    schedule();
+  }
+
+  #durationUs(): number {
+    return 1 + this.#rng.int(this.#faults.maxFaultDurationUs);
+  }
+
+  /** Undo a fault later, unless the chaos phase already healed everything. */
+  #later(undo: () => void): void {
+    this.#scheduler.after(this.#durationUs(), () => {
+      if (!this.#healed) undo();
+    });
+  }
+
+  #pick(status: "up" | "down"): string | undefined {
+    const ids = this.#cluster.ids.filter((id) => this.#cluster.process(id).status === status);
+    return ids.length === 0 ? undefined : ids[this.#rng.int(ids.length)];
+  }
+
+  #crash(): void {
+    const id = this.#pick("up");
+    if (!id) return;
+    this.#cluster.crash(id);
+    this.stats.crashes++;
+    const refused = this.#cluster.ids.filter((n) => this.#cluster.process(n).status === "refused");
+    if (
+      refused.length + this.stats.corruptions < this.#faults.maxCorruptNodes &&
+      this.#rng.next() < this.#faults.corruptOnCrashRate && this.#cluster.corruptDisk(id)
+    ) {
+      this.stats.corruptions++;
+    }
+    this.#later(() => this.#cluster.restart(id));
+  }
+
+  #partition(): void {
+    if (this.#partitioned) return;
+    const ids = this.#cluster.ids;
+    const net = this.#cluster.network;
+    const shuffled = [...ids];
+    for (let i = shuffled.length - 1; i > 0; i--) {
+      const j = this.#rng.int(i + 1);
+      [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]];
+    }
+    const kind = this.#rng.int(4);
+    let detail: string;
+    if (kind === 0) {
+      const cut = 1 + this.#rng.int(ids.length - 1);
+      const groups = [shuffled.slice(0, cut), shuffled.slice(cut)];
+      net.partition(groups);
+      detail = `symmetric ${groups.map((g) => g.join(",")).join(" | ")}`;
+    } else if (kind === 1) {
+      net.blockOneWay(shuffled[0], shuffled[1]);
+      detail = `oneWay ${shuffled[0]} -/-> ${shuffled[1]}`;
+    } else if (kind === 2 || ids.length < 3) {
+      net.isolate(shuffled[0], ids);
+      detail = `isolate ${shuffled[0]}`;
+    } else {
+      const rest = shuffled.slice(1);
+      const half = Math.floor(rest.length / 2);
+      net.bridge(rest.slice(0, half), shuffled[0], rest.slice(half));
+      detail = `bridge ${rest.slice(0, half).join(",")} <${shuffled[0]}> ${
+        rest.slice(half).join(",")
+      }`;
+    }
+    this.#partitioned = true;
+    this.stats.partitions++;
+    this.#trace.record(this.#scheduler.nowUs, "-", "partition", detail);
+    this.#later(() => {
+      net.heal();
+      this.#partitioned = false;
+      this.#trace.record(this.#scheduler.nowUs, "-", "heal", detail);
+    });
+  }
+
+  #clog(): void {
+    const ids = this.#cluster.ids;
+    if (ids.length < 2) return;
+    const from = ids[this.#rng.int(ids.length)];
+    const others = ids.filter((id) => id !== from);
+    const to = others[this.#rng.int(others.length)];
+    const untilUs = this.#scheduler.nowUs + this.#durationUs();
+    this.#cluster.network.clog(from, to, untilUs);
+    this.stats.clogs++;
+    this.#trace.record(this.#scheduler.nowUs, "-", "clog", `${from}->${to} until ${untilUs}`);
+  }
+
+  #pause(): void {
+    const id = this.#pick("up");
+    if (!id) return;
+    this.#cluster.pause(id);
+    this.stats.pauses++;
+    this.#later(() => this.#cluster.resume(id));
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * One simulation run: a seed, a configuration derived from it, a cluster of
+ * production nodes under a fault injector and a client workload, then a
+ * healed liveness phase, with the checkers watching throughout.
+ *
+ * Phases: chaos (faults and clients), heal (every fault undone, clients
+ * stop issuing and their last operations finish or time out), liveness
+ * (one leader and converged logs within a bound), then the linearizability
+ * check of the whole client history.
+ *
+ * @module
+ */
+
+import { SeededRng } from "../core/rng.ts";
+import type { TestingBugs } from "../core/raft/config.ts";
+import { RawNode } from "../core/raft/rawnode.ts";
+import { type KvQuery, KvStateMachine } from "../core/node/kv_state_machine.ts";
+import type { CommandResult } from "../core/state/kv.ts";
+import { checkKvHistory, type KvCheckResult } from "./checkers/kv_model.ts";
+import { LivenessChecker, type LivenessNodeView } from "./checkers/liveness.ts";
+import { formatViolation } from "./checkers/raft_safety.ts";
+import { type ClusterParts, type DriverBugs, SimCluster } from "./cluster.ts";
+import { Nemesis, type NemesisStats } from "./nemesis.ts";
+import { Scheduler } from "./scheduler.ts";
+import { type SwarmConfig, swarmConfig } from "./swarm.ts";
+import { formatTraceEvent, Trace, type TraceEvent } from "./trace.ts";
+import { KvWorkload, type WorkloadBugs, type WorkloadStats } from "./workload.ts";
+
+/** Everything that can be injected into one run to show that the checkers catch it. */
+export interface InjectedBugs {
+  /** Driver bugs (disk, persistence). */
+  driver?: DriverBugs;
+  /** Raft mutation knobs. */
+  raft?: TestingBugs;
+  /** Client-side bugs. */
+  workload?: WorkloadBugs;
+}
+
+/** How to run one seed. */
+export interface SimulationOptions {
+  /** The seed. */
+  seed: number;
+  /** Overrides the drawn cluster size. */
+  nodeCount?: number;
+  /** Adjusts the drawn configuration (scenarios use this). */
+  adjust?: (config: SwarmConfig) => SwarmConfig;
+  /** Bugs to inject. */
+  bugs?: InjectedBugs;
+  /** Events kept for the report of a failure. */
+  traceTailSize?: number;
+  /** Called with every trace event (for `--seed` replay printing). */
+  onTrace?: (e: TraceEvent) => void;
+  /** Stop at the first safety violation (default true). */
+  stopAtFirstViolation?: boolean;
+  /** Search budget of the linearizability checker per key. */
+  linearizabilityMaxSteps?: number;
+}
+
+/** A broken property found by a run. */
+export interface SimViolation {
+  /** Which check. */
+  kind: "safety" | "linearizability" | "liveness" | "crash";
+  /** What is wrong, readable. */
+  detail: string;
+}
+
+/** The outcome of one run. */
+export interface SimulationResult {
+  /** The seed. */
+  seed: number;
+  /** The configuration the seed gave. */
+  config: SwarmConfig;
+  /** Everything that went wrong (empty when the run passed). */
+  violations: SimViolation[];
+  /** Hash of the whole trace: equal for two runs of one seed. */
+  traceHash: string;
+  /** Events recorded in the trace. */
+  traceEvents: number;
+  /** Last trace events, formatted. */
+  traceTail: string[];
+  /** Scheduler events run. */
+  schedulerEvents: number;
+  /** Virtual time simulated. */
+  simulatedUs: number;
+  /** Linearizability verdict. */
+  linearizability: KvCheckResult["status"] | "skipped";
+  /** Highest index known committed. */
+  committedIndex: number;
+  /** Client counters. */
+  workload: WorkloadStats;
+  /** Fault counters. */
+  faults: NemesisStats;
+  /** Liveness: ticks after the heal until convergence, or null if it never came. */
+  convergedAfterTicks: number | null;
+}
+
+/** The production parts the simulator runs. */
+export const PRODUCTION_PARTS: ClusterParts<KvQuery, CommandResult> = {
+  createRaft: (config) => new RawNode(config),
+  createStateMachine: () => new KvStateMachine(),
+};
+
+/** Bound on scheduler events per run: a livelocked run ends instead of spinning. */
+const MAX_EVENTS_PER_RUN = 20_000_000;
+const CHUNK_EVENTS = 2_000;
+
+/**
+ * Runs one seed.
+ *
+ * @example
+ * ```ts ignore
+ * const result = runSimulation({ seed: 1 });
+ * console.assert(result.violations.length === 0);
+ * ```
+ */
+export function runSimulation(options: SimulationOptions): SimulationResult {
+  const base = swarmConfig(options.seed, options.nodeCount);
+  const config = options.adjust ? options.adjust(base) : base;
+  const bugs = options.bugs ?? {};
+  const stopAtFirst = options.stopAtFirstViolation ?? true;
+  const rng = new SeededRng(options.seed);
+  const scheduler = new Scheduler();
+  const trace = new Trace(options.traceTailSize ?? 40);
+  trace.onEvent = options.onTrace;
+  const replies: { to?: KvWorkload } = {};
+  const cluster = new SimCluster<KvQuery, CommandResult>(
+    scheduler,
+    rng.fork(),
+    config,
+    PRODUCTION_PARTS,
+    trace,
+    { onReply: (node, requestId, reply) => replies.to?.onReply(node, requestId, reply) },
+    { ...bugs.driver, raft: bugs.raft },
+  );
+  const workload = new KvWorkload(scheduler, rng.fork(), config.workload, cluster, trace, {
+    ...bugs.workload,
+  });
+  replies.to = workload;
+  const nemesis = new Nemesis(scheduler, rng.fork(), config.faults, cluster, trace);
+  const violations: SimViolation[] = [];
+  let convergedAfterTicks: number | null = null;
+
+  const runUntil = (untilUs: number): void => {
+    while (scheduler.nowUs < untilUs) {
+      if (scheduler.executed > MAX_EVENTS_PER_RUN) {
+        throw new Error(`run exceeded ${MAX_EVENTS_PER_RUN} events`);
+      }
+      scheduler.runUntil(untilUs, CHUNK_EVENTS);
+      if (stopAtFirst && cluster.violations.length > 0) return;
+    }
+  };
+
+  try {
+    cluster.bootstrap();
+    workload.start(config.chaosUs);
+    nemesis.start(config.chaosUs);
+    runUntil(config.chaosUs);
+    if (!(stopAtFirst && cluster.violations.length > 0)) {
+      nemesis.healAll();
+      const healUs = scheduler.nowUs;
+      const tickOf = (us: number) => Math.floor(us / config.tickUs);
+      const liveness = new LivenessChecker({
+        healTick: tickOf(healUs),
+        boundTicks: Math.ceil(config.livenessBoundUs / config.tickUs),
+        membership: { voters: cluster.ids },
+      });
+      // Clients stop issuing at the heal; the phase runs until the cluster has
+      // converged and the clients' last operations have finished or timed out.
+      const endUs = healUs + config.livenessBoundUs + config.workload.requestTimeoutUs;
+      let verdict = liveness.verdict;
+      while (scheduler.nowUs < endUs) {
+        runUntil(scheduler.nowUs + config.tickUs);
+        if (stopAtFirst && cluster.violations.length > 0) break;
+        if (verdict.status === "pending") {
+          verdict = liveness.observe(tickOf(scheduler.nowUs), livenessViews(cluster));
+        }
+        if (verdict.status !== "pending" && workload.inFlight === 0) break;
+      }
+      if (verdict.status === "converged") convergedAfterTicks = verdict.afterTicks;
+      else if (cluster.violations.length === 0 || !stopAtFirst) {
+        violations.push({ kind: "liveness", detail: verdict.reason });
+      }
+    }
+  } catch (error) {
+    const detail = error instanceof Error
+      ? `${error.message}\n${error.stack ?? ""}`
+      : String(error);
+    violations.push({ kind: "crash", detail });
+    trace.record(scheduler.nowUs, "-", "EXCEPTION", error instanceof Error ? error.message : "");
+  }
+  for (const v of cluster.violations) {
+    violations.unshift({ kind: "safety", detail: formatViolation(v) });
+  }
+  let linearizability: SimulationResult["linearizability"] = "skipped";
+  if (!violations.some((v) => v.kind === "crash")) {
+    const verdict = checkKvHistory(workload.history(), {
+      maxSteps: options.linearizabilityMaxSteps ?? 200_000,
+    });
+    linearizability = verdict.status;
+    if (verdict.status === "notLinearizable") {
+      violations.push({
+        kind: "linearizability",
+        detail: `key ${verdict.key}: ${verdict.explanation.text}`,
+      });
+    }
+  }
+  return {
+    seed: options.seed,
+    config,
+    violations,
+    traceHash: trace.hash,
+    traceEvents: trace.count,
+    traceTail: trace.tail().map(formatTraceEvent),
+    schedulerEvents: scheduler.executed,
+    simulatedUs: scheduler.nowUs,
+    linearizability,
+    committedIndex: cluster.checker.highestCommitted,
+    workload: { ...workload.stats },
+    faults: { ...nemesis.stats },
+    convergedAfterTicks,
+  };
+}
+
+function livenessViews(cluster: SimCluster<KvQuery, CommandResult>): LivenessNodeView[] {
+  return cluster.ids.map((id) => {
+    const p = cluster.process(id);
+    const node = p.node;
+    if (p.status !== "up" || !node) {
+      return {
+        nodeId: id,
+        live: false,
+        term: 0,
+        role: "follower",
+        lead: null,
+        commitIndex: 0,
+        lastIndex: 0,
+        lastTerm: 0,
+      };
+    }
+    const storage = node.storage;
+    const hs = storage.initialState().hardState;
+    const lastIndex = storage.lastIndex();
+    return {
+      nodeId: id,
+      live: true,
+      term: hs.term,
+      role: node.softState.role,
+      lead: node.softState.lead,
+      commitIndex: hs.commit,
+      lastIndex,
+      lastTerm: storage.term(lastIndex),
+    };
+  });
+}

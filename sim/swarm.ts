@@ -1,0 +1,168 @@
+/**
+ * Swarm testing: one seed derives the whole run's configuration (cluster
+ * size, timeouts, fault rates, workload), so that different seeds explore
+ * different corners and any one seed replays exactly.
+ *
+ * @module
+ */
+
+import { SeededRng } from "../core/rng.ts";
+import { DEFAULT_DISK, type DiskConfig } from "./disk.ts";
+import type { NetworkConfig } from "./network.ts";
+
+/** Rates (per simulated second) and bounds of the fault injector. */
+export interface FaultConfig {
+  /** Process crashes per second (each followed by a restart). */
+  crashPerSec: number;
+  /** Partitions per second (symmetric, one-way, isolate or bridge; each healed later). */
+  partitionPerSec: number;
+  /** Link clogs per second. */
+  clogPerSec: number;
+  /** Process pauses per second. */
+  pausePerSec: number;
+  /** Probability that a crashed node's disk also gets a bit flip. */
+  corruptOnCrashRate: number;
+  /** Most nodes allowed to refuse to start from a corrupt disk (keeps a quorum alive). */
+  maxCorruptNodes: number;
+  /** Longest a fault lasts before it is undone. */
+  maxFaultDurationUs: number;
+  /** Largest relative tick-rate drift of a node's clock (0.1 = ±10%). */
+  maxClockDrift: number;
+}
+
+/** The client workload. */
+export interface WorkloadConfig {
+  /** Concurrent sequential clients. */
+  clients: number;
+  /** Distinct keys (few keys: more contention, sharper checks). */
+  keys: number;
+  /** Fraction of operations that are linearizable reads. */
+  readRatio: number;
+  /** Fraction of operations that are compare-and-swaps. */
+  casRatio: number;
+  /** Fraction of operations that are deletes. */
+  deleteRatio: number;
+  /** A client gives up after this long; a write then counts as indeterminate. */
+  requestTimeoutUs: number;
+  /** Pause between a client's operations. */
+  thinkTimeUs: number;
+  /** One-way latency between a client and a node. */
+  clientLatencyUs: number;
+}
+
+/** Everything a simulation run is configured by. */
+export interface SwarmConfig {
+  /** The seed everything derives from. */
+  seed: number;
+  /** Cluster size. */
+  nodeCount: number;
+  /** Raft election timeout in ticks. */
+  electionTicks: number;
+  /** Raft heartbeat interval in ticks. */
+  heartbeatTicks: number;
+  /** Length of one tick. */
+  tickUs: number;
+  /** Raft PreVote. */
+  preVote: boolean;
+  /** Raft CheckQuorum. */
+  checkQuorum: boolean;
+  /** Largest append message. */
+  maxSizePerMsgBytes: number;
+  /** Most unacknowledged appends per follower. */
+  maxInflightMsgs: number;
+  /** Snapshot every this many applied entries. */
+  snapshotEveryEntries: number;
+  /** Network knobs during the chaos phase. */
+  network: NetworkConfig;
+  /** Disk knobs. */
+  disk: DiskConfig;
+  /** Fault injector. */
+  faults: FaultConfig;
+  /** Client workload. */
+  workload: WorkloadConfig;
+  /** Length of the chaos phase. */
+  chaosUs: number;
+  /** After healing, the cluster must have one leader and converged logs within this. */
+  livenessBoundUs: number;
+}
+
+function pick<T>(rng: SeededRng, options: readonly T[]): T {
+  return options[rng.int(options.length)];
+}
+
+function between(rng: SeededRng, lo: number, hi: number): number {
+  return lo + rng.next() * (hi - lo);
+}
+
+/**
+ * Derives a configuration from `seed`. `nodeCount` overrides the drawn size.
+ *
+ * @example
+ * ```ts
+ * import { swarmConfig } from "./swarm.ts";
+ * console.assert(swarmConfig(7).nodeCount === swarmConfig(7).nodeCount);
+ * ```
+ */
+export function swarmConfig(seed: number, nodeCount?: number): SwarmConfig {
+  const rng = new SeededRng(seed ^ 0x5eed);
+  const size = nodeCount ?? pick(rng, [3, 3, 5, 5, 7]);
+  if (!Number.isInteger(size) || size < 1 || size > 9) {
+    throw new RangeError(`nodeCount must be an integer in [1, 9], got ${size}`);
+  }
+  const electionTicks = 10 + rng.int(11);
+  const heartbeatTicks = 1 + rng.int(3);
+  const tickUs = pick(rng, [5_000, 10_000, 20_000]);
+  const calm = rng.next() < 0.15;
+  const faultScale = calm ? 0 : between(rng, 0.3, 1.5);
+  return {
+    seed,
+    nodeCount: size,
+    electionTicks,
+    heartbeatTicks,
+    tickUs,
+    preVote: true,
+    checkQuorum: true,
+    maxSizePerMsgBytes: pick(rng, [4 * 1024, 64 * 1024, 1024 * 1024]),
+    maxInflightMsgs: pick(rng, [4, 64, 256]),
+    snapshotEveryEntries: pick(rng, [50, 200, 1000]),
+    network: {
+      latencyMinUs: pick(rng, [100, 500, 2_000]),
+      latencyMeanExtraUs: pick(rng, [200, 1_000, 5_000]),
+      slowRate: between(rng, 0, 0.05),
+      lossRate: calm ? 0 : pick(rng, [0, 0.01, 0.05, 0.2]),
+      duplicateRate: calm ? 0 : pick(rng, [0, 0.01, 0.05]),
+      reorderRate: calm ? 0 : pick(rng, [0, 0.02, 0.1]),
+      capacityBytesPerMs: pick(rng, [10_000, 100_000, 1_000_000]),
+      linkQueueLimitBytes: 4_000_000,
+    },
+    disk: {
+      ...DEFAULT_DISK,
+      writeLatencyMinUs: pick(rng, [20, 100, 1_000]),
+      writeLatencyMeanExtraUs: pick(rng, [50, 500, 3_000]),
+      syncLatencyUs: pick(rng, [100, 1_000, 5_000]),
+      tornWriteRate: between(rng, 0, 0.8),
+    },
+    faults: {
+      crashPerSec: faultScale * between(rng, 0, 1.5),
+      partitionPerSec: faultScale * between(rng, 0, 1.5),
+      clogPerSec: faultScale * between(rng, 0, 1),
+      pausePerSec: faultScale * between(rng, 0, 1),
+      corruptOnCrashRate: pick(rng, [0, 0, 0.1, 0.3]),
+      maxCorruptNodes: size >= 5 ? 1 : rng.int(2),
+      maxFaultDurationUs: electionTicks * tickUs * pick(rng, [2, 5, 10]),
+      maxClockDrift: pick(rng, [0, 0.02, 0.1, 0.3]),
+    },
+    workload: {
+      clients: pick(rng, [2, 4, 8]),
+      keys: pick(rng, [1, 3, 8]),
+      readRatio: between(rng, 0.2, 0.5),
+      casRatio: between(rng, 0, 0.3),
+      deleteRatio: between(rng, 0, 0.1),
+      requestTimeoutUs: electionTicks * tickUs * 3,
+      thinkTimeUs: pick(rng, [0, 1_000, 10_000]),
+      clientLatencyUs: pick(rng, [100, 500]),
+    },
+    chaosUs: pick(rng, [3_000_000, 6_000_000, 10_000_000]),
+    livenessBoundUs: electionTicks * tickUs * 30,
+  };
+}
