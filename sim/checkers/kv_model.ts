@@ -117,6 +117,7 @@ export function kvRegisterModel(trackVersion: boolean): Model<KvRegister, KvInpu
         ? `${JSON.stringify(s.value)} (version ${s.version})`
         : JSON.stringify(s.value),
     describeOperation: describeKv,
+    isReadOnly: isReadOnlyKv,
   };
 }
 
@@ -158,10 +159,15 @@ function describeKv(input: KvInput, out: KvOutput | undefined): string {
   }
 }
 
-/** Whether an operation cannot have changed the key (a read, or a compare-and-swap that failed). */
-export function isReadOnlyKvOperation(op: Operation<KvInput, KvOutput>): boolean {
-  if (op.output === undefined) return op.input.op === "get";
-  return op.input.op === "get" || (op.input.op === "cas" && op.output.succeeded === false);
+/**
+ * Whether an operation leaves the key as it is wherever its output is
+ * possible: a read, a compare-and-swap that failed, a delete of an absent key.
+ */
+function isReadOnlyKv(input: KvInput, out: KvOutput | undefined): boolean {
+  if (input.op === "get") return true;
+  if (out === undefined) return false;
+  return (input.op === "cas" && out.succeeded === false) ||
+    (input.op === "delete" && out.deleted === false);
 }
 
 /** Verdict over a whole multi-key history. */
@@ -217,7 +223,6 @@ export function checkKvHistory(
       kvRegisterModel(trackVersion),
       ops,
       options,
-      isReadOnlyKvOperation,
     );
     steps += result.steps;
     if (result.status === "notLinearizable") {

@@ -31,6 +31,13 @@ export interface Model<S, I, O> {
   describeState(state: S): string;
   /** Short rendering of an operation's input and output for explanations. */
   describeOperation(input: I, output: O | undefined): string;
+  /**
+   * Whether the operation leaves the state unchanged in every state where
+   * `step` accepts it (a read, a failed compare-and-swap). The search places
+   * such operations greedily and the explanation drops them when it can.
+   * Omitted: nothing is read-only.
+   */
+  isReadOnly?(input: I, output: O | undefined): boolean;
 }
 
 /** One client operation in a history. */
@@ -49,7 +56,10 @@ export interface Operation<I, O> {
 
 /** Bounds on the search. */
 export interface CheckOptions {
-  /** Most search steps per key before giving up with "unknown". Defaults to 2,000,000. */
+  /**
+   * Most search steps per key before giving up with "unknown". Each step may
+   * memoise one configuration, so this also bounds memory. Defaults to 1,000,000.
+   */
   maxSteps?: number;
   /**
    * On a violation, shrink the witness by dropping read-only operations
@@ -104,7 +114,7 @@ export class HistoryError extends Error {
   }
 }
 
-const DEFAULT_MAX_STEPS = 2_000_000;
+const DEFAULT_MAX_STEPS = 1_000_000;
 const DEFAULT_MINIMIZE_UP_TO_OPS = 200;
 
 /**
@@ -131,7 +141,6 @@ export function checkOperations<S, I, O>(
   model: Model<S, I, O>,
   history: readonly Operation<I, O>[],
   options: CheckOptions = {},
-  isReadOnly: (op: Operation<I, O>) => boolean = () => false,
 ): CheckResult {
   const maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS;
   if (!(maxSteps >= 1)) throw new RangeError(`maxSteps must be >= 1, got ${maxSteps}`);
@@ -147,7 +156,8 @@ export function checkOperations<S, I, O>(
     // Dropping a read-only operation keeps a linearizable history linearizable,
     // so a non-linearizable remainder is a sound, smaller witness.
     for (let k = witness.length - 1; k >= 0; k--) {
-      if (!isReadOnly(history[witness[k]])) continue;
+      const op = history[witness[k]];
+      if (model.isReadOnly?.(op.input, op.output) !== true) continue;
       const candidate = witness.filter((_, j) => j !== k);
       const attempt = search(model, history, candidate, maxSteps);
       steps += attempt.result.steps;
@@ -208,6 +218,16 @@ function search<S, I, O>(
 ): SearchOutcome<S> {
   const n = selected.length;
   const events = buildEvents(history, selected);
+  // Number operations by invocation order: linearized sets are then mostly a
+  // prefix of ones, which the memo stores compactly.
+  const byRank: number[] = [];
+  const rankOf = new Int32Array(n);
+  for (const e of events) {
+    if (!e.isCall) continue;
+    rankOf[e.op] = byRank.length;
+    byRank.push(selected[e.op]);
+  }
+  for (const e of events) e.op = rankOf[e.op];
   // Node k in [0, 2n) is events[k]; node 2n is the head sentinel.
   const head = 2 * n;
   const next = new Int32Array(2 * n + 1);
@@ -242,13 +262,30 @@ function search<S, I, O>(
   };
 
   const linearized = new Uint32Array(Math.ceil(n / 32));
-  const seen = new Map<number, { bits: Uint32Array; stateKey: string }[]>();
-  const stack: { node: number; state: S }[] = [];
+  const seen = new Map<number, MemoEntry[]>();
+  const stack: { node: number; state: S; stateKey: string; forced: boolean }[] = [];
   let state = model.init();
+  let stateKey = model.stateKey(state);
   let best: number[] = [];
   let bestState = state;
   let steps = 0;
   let node = next[head];
+
+  /** Undoes placements back to the newest open choice; false when none is left. */
+  const backtrack = (): boolean => {
+    for (;;) {
+      const top = stack.pop();
+      if (top === undefined) return false;
+      const op = events[top.node].op;
+      linearized[op >>> 5] &= ~(1 << (op & 31));
+      state = top.state;
+      stateKey = top.stateKey;
+      relink(matchOf[top.node]);
+      relink(top.node);
+      node = next[top.node];
+      if (!top.forced) return true;
+    }
+  };
 
   while (next[head] !== -1) {
     if (++steps > maxSteps) {
@@ -263,33 +300,59 @@ function search<S, I, O>(
       };
     }
     const e = events[node];
-    if (e.isCall) {
-      const op = history[selected[e.op]];
-      const nextState = model.step(state, op.input, op.output);
-      if (nextState !== undefined) {
-        const word = e.op >>> 5;
-        const bit = 1 << (e.op & 31);
-        linearized[word] |= bit;
-        if (remember(seen, linearized, model.stateKey(nextState))) {
-          stack.push({ node, state });
-          state = nextState;
-          unlink(node);
-          unlink(matchOf[node]);
-          if (stack.length > best.length) {
-            best = stack.map((s) => selected[events[s.node].op]);
-            bestState = state;
-          }
-          node = next[head];
-          continue;
-        }
-        linearized[word] &= ~bit;
+    if (!e.isCall) {
+      // A return reached before its call was linearized: this branch is dead.
+      if (!backtrack()) {
+        return {
+          status: "notLinearizable",
+          result: { status: "notLinearizable", steps },
+          best,
+          bestState,
+        };
       }
+      continue;
+    }
+    const op = history[byRank[e.op]];
+    const nextState = model.step(state, op.input, op.output);
+    if (nextState === undefined) {
       node = next[node];
       continue;
     }
-    // A return reached before its call was linearized: this branch is dead.
-    const top = stack.pop();
-    if (top === undefined) {
+    const nextKey = model.stateKey(nextState);
+    // A read-only operation can be moved to the front of any valid
+    // continuation, so placing it now loses nothing: if that fails, the
+    // configuration before it fails too and no sibling needs a try.
+    const forced = model.isReadOnly?.(op.input, op.output) === true;
+    if (forced && nextKey !== stateKey) {
+      throw new Error(
+        `model bug: ${model.describeOperation(op.input, op.output)} is declared read-only ` +
+          `but changed the state from ${model.describeState(state)} to ${
+            model.describeState(nextState)
+          }`,
+      );
+    }
+    const word = e.op >>> 5;
+    const bit = 1 << (e.op & 31);
+    linearized[word] |= bit;
+    if (remember(seen, linearized, nextKey)) {
+      stack.push({ node, state, stateKey, forced });
+      state = nextState;
+      stateKey = nextKey;
+      unlink(node);
+      unlink(matchOf[node]);
+      if (stack.length > best.length) {
+        best = stack.map((s) => byRank[events[s.node].op]);
+        bestState = state;
+      }
+      node = next[head];
+      continue;
+    }
+    linearized[word] &= ~bit;
+    if (!forced) {
+      node = next[node];
+      continue;
+    }
+    if (!backtrack()) {
       return {
         status: "notLinearizable",
         result: { status: "notLinearizable", steps },
@@ -297,18 +360,12 @@ function search<S, I, O>(
         bestState,
       };
     }
-    const op = events[top.node].op;
-    linearized[op >>> 5] &= ~(1 << (op & 31));
-    state = top.state;
-    relink(matchOf[top.node]);
-    relink(top.node);
-    node = next[top.node];
   }
   return { status: "linearizable", result: { status: "linearizable", steps } };
 }
 
 interface HistoryEvent {
-  /** Index into `selected`. */
+  /** Index into `selected`; the search then renumbers it by invocation order. */
   op: number;
   isCall: boolean;
   time: number;
@@ -337,29 +394,42 @@ function buildEvents<I, O>(
   return events;
 }
 
+/**
+ * A memoised configuration. The linearized set is stored as the number of
+ * leading all-ones words plus the words after them up to the last non-zero
+ * one: exact, and a few words long while few operations overlap.
+ */
+interface MemoEntry {
+  onesWords: number;
+  tail: Uint32Array;
+  stateKey: string;
+}
+
 /** Records (bits, stateKey) in `seen`; false if it was already there. */
-function remember(
-  seen: Map<number, { bits: Uint32Array; stateKey: string }[]>,
-  bits: Uint32Array,
-  stateKey: string,
-): boolean {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < bits.length; i++) h = Math.imul(h ^ bits[i], 0x01000193);
+function remember(seen: Map<number, MemoEntry[]>, bits: Uint32Array, stateKey: string): boolean {
+  let onesWords = 0;
+  while (onesWords < bits.length && bits[onesWords] === 0xffffffff) onesWords++;
+  let end = bits.length;
+  while (end > onesWords && bits[end - 1] === 0) end--;
+  let h = Math.imul(0x811c9dc5 ^ onesWords, 0x01000193);
+  for (let i = onesWords; i < end; i++) h = Math.imul(h ^ bits[i], 0x01000193);
   for (let i = 0; i < stateKey.length; i++) h = Math.imul(h ^ stateKey.charCodeAt(i), 0x01000193);
   const bucket = seen.get(h);
-  if (bucket === undefined) {
-    seen.set(h, [{ bits: bits.slice(), stateKey }]);
-    return true;
+  for (const entry of bucket ?? []) {
+    if (
+      entry.onesWords === onesWords && entry.stateKey === stateKey &&
+      sameWords(entry.tail, bits, onesWords, end)
+    ) return false;
   }
-  for (const entry of bucket) {
-    if (entry.stateKey === stateKey && sameBits(entry.bits, bits)) return false;
-  }
-  bucket.push({ bits: bits.slice(), stateKey });
+  const entry = { onesWords, tail: bits.slice(onesWords, end), stateKey };
+  if (bucket === undefined) seen.set(h, [entry]);
+  else bucket.push(entry);
   return true;
 }
 
-function sameBits(a: Uint32Array, b: Uint32Array): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+function sameWords(tail: Uint32Array, bits: Uint32Array, from: number, end: number): boolean {
+  if (tail.length !== end - from) return false;
+  for (let i = 0; i < tail.length; i++) if (tail[i] !== bits[from + i]) return false;
   return true;
 }
 
