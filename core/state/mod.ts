@@ -19,3 +19,4 @@ export * from "./commands.ts";
 export * from "./kv.ts";
 export * from "./watch.ts";
 export { type LeaseRecord, SnapshotError, type SnapshotErrorReason } from "./snapshot.ts";
+export * from "./lease.ts";
