@@ -379,3 +379,45 @@ Deno.test("the base tracker and its progress are never mutated", () => {
   assert.throws(() => changer.simple(ccs("v3 v4")), ConfChangeError);
   assert.equal(trackerConfigToString(h.trk.config), "voters=(1 2)");
 });
+
+Deno.test("changes are idempotent", async (t) => {
+  const table: Array<[string, string, string]> = [
+    // name, change applied twice, resulting config
+    ["add voter", "v2", "voters=(1 2)"],
+    ["add learner", "l3", "voters=(1) learners=(3)"],
+    ["demote voter", "l1", "voters=(2) learners=(1)"],
+    ["remove voter", "r2", "voters=(1)"],
+    ["remove unknown", "r9", "voters=(1)"],
+  ];
+  for (const [name, spec, want] of table) {
+    await t.step(name, () => {
+      const h = new Harness();
+      h.simple("v1");
+      if (spec === "l1") h.simple("v2");
+      if (spec === "r2") h.simple("v2");
+      const once = h.simple(spec);
+      assert.equal(once.split("\n")[0], want);
+      assert.equal(h.simple(spec), once);
+    });
+  }
+  await t.step("joint: repeated changes within one joint change", () => {
+    const h = new Harness();
+    h.simple("v1");
+    h.simple("v2");
+    assert.equal(
+      h.enterJoint(false, "v3 v3 l4 l4 l2 l2 r9").split("\n")[0],
+      "voters=(1 3)&&(1 2) learners=(4) learners_next=(2)",
+    );
+  });
+});
+
+Deno.test("joint: entering with no changes gives identical halves", () => {
+  const h = new Harness();
+  h.simple("v1");
+  assert.equal(
+    h.enterJoint(true, ""),
+    ["voters=(1)&&(1) autoleave", "1: probe match=0 next=1"].join("\n"),
+  );
+  assert.equal(h.trk.config.voters.isJoint, true);
+  assert.equal(h.leaveJoint(), ["voters=(1)", "1: probe match=0 next=1"].join("\n"));
+});
