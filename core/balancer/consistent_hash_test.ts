@@ -90,7 +90,23 @@ Deno.test("consistent hash", async (t) => {
           }
         }
         assert.ok(moved / sample.length <= 2 / n, `moved ${moved} of ${sample.length}, n=${n}`);
-        // A leave is this move in reverse (after → before), so it moves the same keys.
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  await t.step("property: a leave moves only the leaver's keys", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 16 }), fc.nat(), (n, leaverIndex) => {
+        const replicas = ids(n);
+        const leaver = replicas[leaverIndex % n];
+        const before = new HashRing(replicas, 64);
+        const after = new HashRing(replicas.filter((id) => id !== leaver), 64);
+        for (const key of keys(1000)) {
+          const was = before.lookup(key);
+          if (was !== leaver) assert.equal(after.lookup(key), was, `${key} moved off ${was}`);
+          else assert.notEqual(after.lookup(key), leaver);
+        }
       }),
       { numRuns: 40 },
     );

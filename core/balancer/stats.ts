@@ -182,9 +182,10 @@ export class StatsTable implements StatsLookup {
 
   /**
    * Records that a call to `replicaId` finished at `nowMs` after `latencyMs`, and
-   * whether it succeeded. Every finish must match an earlier {@link onStart}.
+   * whether it succeeded. Every finish must match an earlier {@link onStart}; a
+   * finish for a replica that was {@link remove}d meanwhile is ignored (returns false).
    */
-  onFinish(replicaId: string, nowMs: number, latencyMs: number, ok: boolean): void {
+  onFinish(replicaId: string, nowMs: number, latencyMs: number, ok: boolean): boolean {
     assertTime(nowMs);
     if (!Number.isFinite(latencyMs) || latencyMs < 0) {
       throw new RangeError(
@@ -192,7 +193,8 @@ export class StatsTable implements StatsLookup {
       );
     }
     const stats = this.#byReplica.get(replicaId);
-    if (stats === undefined || stats.outstanding === 0) {
+    if (stats === undefined) return false;
+    if (stats.outstanding === 0) {
       throw new Error(
         `StatsTable.onFinish: replica "${replicaId}" has no outstanding call (onStart missing)`,
       );
@@ -217,25 +219,32 @@ export class StatsTable implements StatsLookup {
     stats.samples += 1;
     stats.lastUpdateMs = Math.max(stats.lastUpdateMs, nowMs);
     stats.lastSampleMs = Math.max(stats.lastSampleMs, nowMs);
+    return true;
   }
 
   /**
    * Records that a started call ended without a latency sample (cancelled before a
-   * reply, or never sent), so it no longer counts as outstanding.
+   * reply, or never sent), so it no longer counts as outstanding. Like
+   * {@link onFinish}, ignores (returns false) a replica removed meanwhile.
    */
-  onAbandon(replicaId: string, nowMs: number): void {
+  onAbandon(replicaId: string, nowMs: number): boolean {
     assertTime(nowMs);
     const stats = this.#byReplica.get(replicaId);
-    if (stats === undefined || stats.outstanding === 0) {
+    if (stats === undefined) return false;
+    if (stats.outstanding === 0) {
       throw new Error(
         `StatsTable.onAbandon: replica "${replicaId}" has no outstanding call (onStart missing)`,
       );
     }
     stats.outstanding -= 1;
     stats.lastUpdateMs = Math.max(stats.lastUpdateMs, nowMs);
+    return true;
   }
 
-  /** Forgets a replica that left its replica set. Returns whether it was tracked. */
+  /**
+   * Forgets a replica that left its replica set. Returns whether it was tracked.
+   * Calls still in flight to it are then ignored when they finish.
+   */
   remove(replicaId: string): boolean {
     return this.#byReplica.delete(replicaId);
   }

@@ -53,12 +53,25 @@ Deno.test("StatsTable", async (t) => {
 
   await t.step("a finish without a start is a contract violation", () => {
     const table = new StatsTable();
+    table.onStart("a", 0);
+    assert.equal(table.onFinish("a", 0, 1, true), true);
     assert.throws(() => table.onFinish("a", 0, 1, true), /no outstanding call/);
     table.onStart("a", 0);
-    table.onAbandon("a", 1);
+    assert.equal(table.onAbandon("a", 1), true);
     assert.equal(table.get("a")?.outstanding, 0);
-    assert.equal(table.get("a")?.samples, 0);
+    assert.equal(table.get("a")?.samples, 1, "an abandoned call is not a sample");
     assert.throws(() => table.onAbandon("a", 2), /no outstanding call/);
+  });
+
+  await t.step("calls finishing after their replica was removed are ignored", () => {
+    const table = new StatsTable();
+    table.onStart("a", 0);
+    table.onStart("a", 0);
+    table.remove("a");
+    assert.equal(table.onFinish("a", 5, 5, true), false);
+    assert.equal(table.onAbandon("a", 5), false);
+    assert.equal(table.get("a"), undefined);
+    assert.equal(table.onFinish("never-seen", 5, 5, true), false);
   });
 
   await t.step("rejects bad time, latency and options", () => {
