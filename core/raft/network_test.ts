@@ -6,20 +6,43 @@ import type { Config } from "./config.ts";
 import { decodeConfChange } from "./confchange/conf_change.ts";
 import { RawNode } from "./rawnode.ts";
 import { emptyConfState, MemoryStorage } from "./storage.ts";
-import type { Entry, Message, NodeId, ReadState } from "./types.ts";
+import type { Raft } from "./raft.ts";
+import type { Entry, HardState, Message, NodeId, ReadState } from "./types.ts";
 
 /** Config fields a test may override. */
 export type TestOptions = Partial<Omit<Config, "id" | "storage" | "rng">>;
 
-/** Creates a RawNode whose storage starts with `voters` as members (no log entries). */
+/** A normal entry with optional text payload. */
+export function ent(index: number, term: number, data = ""): Entry {
+  return { index, term, type: "normal", data: new TextEncoder().encode(data) };
+}
+
+/** Entries 1..n with the given terms. */
+export function entsWithTerms(terms: number[]): Entry[] {
+  return terms.map((t, i) => ent(i + 1, t));
+}
+
+/** What a test node's storage starts with. */
+export interface InitialLog {
+  /** Terms of entries 1..n. */
+  terms?: number[];
+  /** Persisted hard state. */
+  hardState?: HardState;
+  /** Learners of the initial configuration. */
+  learners?: NodeId[];
+}
+
+/** Creates a RawNode whose storage starts with `voters` as members (and `log`, if given). */
 export function newTestRawNode(
   id: NodeId,
   voters: NodeId[],
   opts: TestOptions = {},
   seed = 1,
-  learners: NodeId[] = [],
+  log: InitialLog = {},
 ): { rn: RawNode; storage: MemoryStorage } {
-  const storage = new MemoryStorage({ ...emptyConfState(), voters, learners });
+  const storage = new MemoryStorage({ ...emptyConfState(), voters, learners: log.learners ?? [] });
+  storage.append(entsWithTerms(log.terms ?? []));
+  if (log.hardState) storage.setHardState(log.hardState);
   const rn = new RawNode({
     id,
     electionTicks: 10,
@@ -137,6 +160,29 @@ export class TestNetwork {
     return node;
   }
 
+  /** Adds (or replaces) node `id` running over existing `storage`, as after a restart. */
+  addNodeFromStorage(id: NodeId, storage: MemoryStorage, applied = 0): TestNode {
+    const rn = new RawNode({
+      id,
+      electionTicks: 10,
+      heartbeatTicks: 1,
+      storage,
+      rng: new SeededRng(this.nodes.size + 177),
+      applied,
+      ...this.#opts.config,
+    });
+    const node = new TestNode(rn, storage);
+    this.nodes.set(id, node);
+    this.#down.delete(id);
+    return node;
+  }
+
+  /** Restarts a node from its storage: volatile state is lost, persisted state kept. */
+  restart(id: NodeId): TestNode {
+    const old = this.node(id);
+    return this.addNodeFromStorage(id, old.storage, old.rn.status().applied);
+  }
+
   node(id: NodeId): TestNode {
     const n = this.nodes.get(id);
     if (n === undefined) throw new Error(`no node ${id}`);
@@ -237,5 +283,51 @@ export class TestNetwork {
     return this.node(id).applied.filter((e) => e.type === "normal" && e.data.length > 0).map((e) =>
       new TextDecoder().decode(e.data)
     );
+  }
+}
+
+/** Creates a bare Raft state machine for message-level tests. */
+export function newTestRaft(
+  id: NodeId,
+  voters: NodeId[],
+  opts: TestOptions = {},
+  log: InitialLog = {},
+  seed = 1,
+): Raft {
+  return newTestRawNode(id, voters, opts, seed, log).rn.raft;
+}
+
+/** Returns and clears the messages a Raft has queued. */
+export function readMessages(r: Raft): Message[] {
+  const out = r.msgs;
+  r.msgs = [];
+  return out;
+}
+
+/**
+ * Makes a fresh leader's followers acknowledge everything it sent, so its
+ * no-op entry commits; clears the resulting messages.
+ */
+export function commitNoopEntry(r: Raft): void {
+  r.bcastAppend();
+  for (const m of readMessages(r)) {
+    if (m.type !== "app" || m.entries.length === 0) continue;
+    r.step({
+      ...m,
+      type: "appResp",
+      from: m.to,
+      to: r.id,
+      term: r.term,
+      index: m.index + m.entries.length,
+      entries: [],
+    });
+  }
+  readMessages(r);
+  // Apply as a driver would (entries stay in the unstable log; that is fine here).
+  const log = r.raftLog;
+  const committed = log.nextCommittedEnts().at(-1);
+  if (committed) {
+    log.acceptApplying(committed.index);
+    r.appliedTo(committed.index, 0);
   }
 }
