@@ -1,0 +1,189 @@
+import assert from "node:assert/strict";
+import { SeededRng } from "../rng.ts";
+import { RawNode } from "../raft/rawnode.ts";
+import { emptyConfState, MemoryStorage } from "../raft/storage.ts";
+import { encodeCommand } from "../state/commands.ts";
+import type { CommandResult } from "../state/kv.ts";
+import { type KvQuery, KvStateMachine } from "./kv_state_machine.ts";
+import { ClusterNode } from "./node.ts";
+import type { NodeEffect } from "./types.ts";
+
+type Effect = NodeEffect<CommandResult>;
+
+function makeNode(id: string, peers: string[], seed: number): ClusterNode<KvQuery, CommandResult> {
+  const storage = new MemoryStorage();
+  const raft = new RawNode({
+    id,
+    electionTicks: 10,
+    heartbeatTicks: 1,
+    storage,
+    rng: new SeededRng(seed),
+    checkQuorum: true,
+    preVote: true,
+  });
+  raft.bootstrap(peers);
+  return new ClusterNode({
+    id,
+    raft,
+    storage,
+    stateMachine: new KvStateMachine(),
+    appliedIndex: 0,
+    confState: emptyConfState(),
+    rng: new SeededRng(seed + 100),
+    snapshotEveryEntries: 0,
+    maxPendingRequests: 100,
+  });
+}
+
+/** Delivers every effect of every node until quiet, acknowledging persists at once. */
+function settle(
+  nodes: Map<string, ClusterNode<KvQuery, CommandResult>>,
+  first: Array<[string, Effect[]]>,
+) {
+  const replies: Effect[] = [];
+  const queue = [...first];
+  for (let steps = 0; queue.length > 0; steps++) {
+    assert.ok(steps < 10_000, "cluster did not settle");
+    const [id, effects] = queue.shift()!;
+    for (const e of effects) {
+      if (e.type === "persist") {
+        queue.push([id, nodes.get(id)!.handle({ type: "persisted", persistId: e.persistId })]);
+      } else if (e.type === "send") {
+        for (const m of e.messages) {
+          queue.push([m.to, nodes.get(m.to)!.handle({ type: "message", message: m })]);
+        }
+      } else if (e.type === "reply") replies.push(e);
+    }
+  }
+  return replies;
+}
+
+Deno.test("nothing leaves the node before the writes it depends on are durable", () => {
+  const node = makeNode("a", ["a", "b", "c"], 1);
+  const boot = node.handle({ type: "tick" });
+  const bootPersist = boot.find((e) => e.type === "persist");
+  assert.ok(bootPersist?.type === "persist" && bootPersist.entries.length === 3);
+  node.handle({ type: "persisted", persistId: bootPersist.persistId });
+  let effects = node.handle({ type: "campaign" });
+  // The campaign's term (and, after PreVote, its vote) must be persisted first.
+  for (let round = 0; round < 5; round++) {
+    const persist = effects.find((e) => e.type === "persist");
+    assert.ok(
+      effects.every((e) => e.type !== "send" || persist === undefined),
+      "send beside persist",
+    );
+    if (!persist || persist.type !== "persist") break;
+    assert.ok(node.awaitingPersist);
+    assert.deepEqual(node.handle({ type: "tick" }).filter((e) => e.type === "send"), []);
+    effects = node.handle({ type: "persisted", persistId: persist.persistId });
+  }
+  const sends = effects.filter((e) => e.type === "send");
+  assert.equal(sends.length, 1);
+  const votes = sends[0].type === "send" ? sends[0].messages : [];
+  assert.ok(votes.length === 2 && votes.every((m) => m.type === "preVote" || m.type === "vote"));
+  assert.throws(() => node.handle({ type: "persisted", persistId: 999 }), /in flight/);
+});
+
+Deno.test("a three-node cluster elects, commits a put, and answers reads", () => {
+  const ids = ["a", "b", "c"];
+  const nodes = new Map(ids.map((id, i) => [id, makeNode(id, ids, i + 1)]));
+  settle(nodes, ids.map((id) => [id, nodes.get(id)!.handle({ type: "tick" })]));
+  settle(nodes, [["a", nodes.get("a")!.handle({ type: "campaign" })]]);
+  assert.equal(nodes.get("a")!.softState.role, "leader");
+
+  const refused = nodes.get("b")!.handle({
+    type: "request",
+    requestId: 1,
+    request: { kind: "command", command: encodeCommand({ op: "put", key: "k", value: "v" }) },
+  });
+  assert.deepEqual(refused, [{
+    type: "reply",
+    requestId: 1,
+    reply: { ok: false, error: { code: "NotLeader", leaderHint: "a", outcomeUnknown: false } },
+  }]);
+
+  const put = settle(nodes, [[
+    "a",
+    nodes.get("a")!.handle({
+      type: "request",
+      requestId: 2,
+      request: { kind: "command", command: encodeCommand({ op: "put", key: "k", value: "v" }) },
+    }),
+  ]]);
+  assert.equal(put.length, 1);
+  const putReply = put[0].type === "reply" ? put[0].reply : undefined;
+  assert.ok(
+    putReply?.ok && putReply.value.ok && putReply.value.op === "put" &&
+      putReply.value.kv.value === "v",
+  );
+
+  const read = settle(nodes, [[
+    "a",
+    nodes.get("a")!.handle({
+      type: "request",
+      requestId: 3,
+      request: { kind: "read", query: { op: "get", key: "k" }, consistency: "linearizable" },
+    }),
+  ]]);
+  const readReply = read[0]?.type === "reply" ? read[0].reply : undefined;
+  assert.ok(
+    readReply?.ok && readReply.value.ok &&
+      readReply.value.op === "get" && readReply.value.kv?.value === "v",
+  );
+
+  const local = nodes.get("c")!.handle({
+    type: "request",
+    requestId: 4,
+    request: { kind: "read", query: { op: "get", key: "k" }, consistency: "serializable" },
+  });
+  assert.equal(local.length, 1);
+});
+
+Deno.test("a deposed leader answers its pending writes as outcome-unknown", () => {
+  const ids = ["a", "b", "c"];
+  const nodes = new Map(ids.map((id, i) => [id, makeNode(id, ids, i + 1)]));
+  settle(nodes, ids.map((id) => [id, nodes.get(id)!.handle({ type: "tick" })]));
+  settle(nodes, [["a", nodes.get("a")!.handle({ type: "campaign" })]]);
+  const a = nodes.get("a")!;
+  // The proposal is persisted locally but its appends are dropped.
+  const proposed = a.handle({
+    type: "request",
+    requestId: 7,
+    request: { kind: "command", command: encodeCommand({ op: "put", key: "k", value: "v" }) },
+  });
+  const own = proposed.find((e) => e.type === "persist");
+  assert.ok(own?.type === "persist");
+  assert.ok(
+    a.handle({ type: "persisted", persistId: own.persistId }).some((e) => e.type === "send"),
+  );
+  // A higher-term message deposes it.
+  const effects = a.handle({
+    type: "message",
+    message: {
+      type: "heartbeat",
+      from: "b",
+      to: "a",
+      term: 99,
+      logTerm: 0,
+      index: 0,
+      entries: [],
+      commit: 0,
+      reject: false,
+      rejectHint: 0,
+    },
+  });
+  let all = effects;
+  for (let i = 0; i < 5; i++) {
+    const p = all.find((e) => e.type === "persist");
+    if (!p || p.type !== "persist") break;
+    const next = a.handle({ type: "persisted", persistId: p.persistId });
+    all = [...all, ...next];
+    if (next.every((e) => e.type !== "persist")) break;
+  }
+  const reply = all.find((e) => e.type === "reply");
+  assert.ok(reply && reply.type === "reply");
+  assert.deepEqual(reply.reply, {
+    ok: false,
+    error: { code: "LeadershipLost", term: 99, outcomeUnknown: true },
+  });
+});
