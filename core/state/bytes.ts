@@ -27,6 +27,10 @@ export class ByteWriter {
     return this.#length;
   }
 
+  /**
+   * Makes room for `sizeBytes` and returns where they go. Callers must read
+   * `#bytes`/`#view` only after calling it: it may replace both.
+   */
   #reserve(sizeBytes: number): number {
     const at = this.#length;
     const needed = at + sizeBytes;
@@ -44,22 +48,26 @@ export class ByteWriter {
 
   /** Appends one byte. */
   u8(value: number): void {
-    this.#bytes[this.#reserve(1)] = value;
+    const at = this.#reserve(1);
+    this.#bytes[at] = value;
   }
 
   /** Appends an unsigned 32-bit integer. */
   u32(value: number): void {
-    this.#view.setUint32(this.#reserve(4), value, true);
+    const at = this.#reserve(4);
+    this.#view.setUint32(at, value, true);
   }
 
   /** Appends a float64 (used for safe integers). */
   f64(value: number): void {
-    this.#view.setFloat64(this.#reserve(8), value, true);
+    const at = this.#reserve(8);
+    this.#view.setFloat64(at, value, true);
   }
 
   /** Appends raw bytes. */
   raw(bytes: Uint8Array): void {
-    this.#bytes.set(bytes, this.#reserve(bytes.length));
+    const at = this.#reserve(bytes.length);
+    this.#bytes.set(bytes, at);
   }
 
   /** Appends a string as its UTF-8 byte length (u32) then its bytes. */

@@ -445,6 +445,19 @@ Deno.test("snapshot and restore", async (t) => {
     assert.equal(copy.history.size, 3);
     assert.deepEqual(copy.snapshot(), store.snapshot());
   });
+  await t.step("a large state (many keys, big values) round-trips", () => {
+    const big = new KvStore();
+    for (let i = 1; i <= 300; i++) {
+      big.apply(i, { op: "put", key: `k${i}`, value: "v".repeat(i * 7) });
+    }
+    big.apply(301, { op: "put", key: "huge", value: "é".repeat(200_000) });
+    const bytes = big.snapshot();
+    assert.ok(bytes.length > 1_000_000);
+    const copy = KvStore.restore(bytes);
+    assert.equal(copy.get("huge")?.value.length, 200_000);
+    assert.deepEqual(copy.range("", 1000).kvs, big.range("", 1000).kvs);
+    assert.deepEqual(copy.snapshot(), bytes);
+  });
   await t.step("a flipped byte anywhere is caught", () => {
     const bytes = store.snapshot();
     for (let i = 0; i < bytes.length; i++) {

@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { ByteReader, ByteReadError, ByteWriter } from "./bytes.ts";
+
+type Item = { kind: "u8"; v: number } | { kind: "u32"; v: number } | { kind: "f64"; v: number } | {
+  kind: "string";
+  v: string;
+} | { kind: "raw"; v: Uint8Array };
+
+const arbItem: fc.Arbitrary<Item> = fc.oneof(
+  fc.record({ kind: fc.constant("u8" as const), v: fc.integer({ min: 0, max: 255 }) }),
+  fc.record({ kind: fc.constant("u32" as const), v: fc.integer({ min: 0, max: 2 ** 32 - 1 }) }),
+  fc.record({ kind: fc.constant("f64" as const), v: fc.maxSafeInteger() }),
+  fc.record({
+    kind: fc.constant("string" as const),
+    v: fc.string({ unit: "grapheme", maxLength: 30 }),
+  }),
+  fc.record({ kind: fc.constant("raw" as const), v: fc.uint8Array({ maxLength: 40 }) }),
+);
+
+Deno.test("property: whatever is written reads back, across every buffer growth", () => {
+  fc.assert(
+    fc.property(
+      fc.array(arbItem, { maxLength: 80 }),
+      fc.integer({ min: 1, max: 64 }),
+      (items, capacity) => {
+        const w = new ByteWriter(capacity);
+        for (const item of items) {
+          if (item.kind === "string") w.string(item.v);
+          else if (item.kind === "raw") w.raw(item.v);
+          else w[item.kind](item.v);
+        }
+        const r = new ByteReader(w.view());
+        for (const item of items) {
+          if (item.kind === "string") assert.equal(r.string("s"), item.v);
+          else if (item.kind === "raw") assert.deepEqual(r.raw(item.v.length, "raw"), item.v);
+          else assert.equal(r[item.kind]("n"), item.v);
+        }
+        assert.equal(r.remaining, 0);
+        assert.equal(w.length, w.view().length);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+Deno.test("reading past the end or invalid UTF-8 is a ByteReadError naming the field", () => {
+  const r = new ByteReader(new Uint8Array([5, 0, 0, 0, 0xff]));
+  assert.throws(
+    () => r.f64("revision"),
+    (e: unknown) => e instanceof ByteReadError && /revision/.test(e.message),
+  );
+  assert.throws(
+    () => new ByteReader(new Uint8Array([1, 0, 0, 0, 0xff])).string("key"),
+    /key is not valid UTF-8/,
+  );
+  assert.throws(() => r.string("value"), /value needs 5 bytes/);
+});
