@@ -2,26 +2,10 @@ import assert from "node:assert/strict";
 import { ProgressTracker, trackerConfigToString } from "../tracker/tracker.ts";
 import type { ConfChangeSingle } from "../types.ts";
 import { Changer, checkInvariants } from "./changer.ts";
+import { confChangesFromString } from "./conf_change.ts";
 import { ConfChangeError } from "./errors.ts";
 
 const MAX_INFLIGHT_MSGS = 8;
-
-/** Parses "v1 l2 r3" into addNode v1, addLearner l2, removeNode r3 ("v", "l", "r" prefixes). */
-function ccs(spec: string): ConfChangeSingle[] {
-  return spec.split(" ").filter((s) => s !== "").map((token) => {
-    const nodeId = token.slice(1);
-    switch (token[0]) {
-      case "v":
-        return { type: "addNode", nodeId };
-      case "l":
-        return { type: "addLearner", nodeId };
-      case "r":
-        return { type: "removeNode", nodeId };
-      default:
-        throw new Error(`bad token ${token}`);
-    }
-  });
-}
 
 /** Drives a tracker through changes like the core does, describing each result. */
 class Harness {
@@ -39,11 +23,11 @@ class Harness {
   }
 
   simple(spec: string): string {
-    return this.#run((c) => c.simple(ccs(spec)));
+    return this.#run((c) => c.simple(confChangesFromString(spec)));
   }
 
   enterJoint(autoLeave: boolean, spec: string): string {
-    return this.#run((c) => c.enterJoint(autoLeave, ccs(spec)));
+    return this.#run((c) => c.enterJoint(autoLeave, confChangesFromString(spec)));
   }
 
   leaveJoint(): string {
@@ -299,7 +283,7 @@ Deno.test("every validation error", async (t) => {
     ],
     [
       "an empty node id",
-      (h) => h.simple("v"),
+      (h) => new Changer(h.trk, 0).simple([{ type: "addNode", nodeId: "" }]),
       /a change must name a node/,
     ],
   ];
@@ -370,13 +354,13 @@ Deno.test("the base tracker and its progress are never mutated", () => {
   const pr1 = h.trk.progress.get("1")!;
   const base = { config: h.trk.config, progress: h.trk.progress };
   const changer = new Changer(h.trk, 3);
-  const joint = changer.enterJoint(false, ccs("l1 v3"));
+  const joint = changer.enterJoint(false, confChangesFromString("l1 v3"));
   assert.equal(pr1.isLearner, false);
   assert.notEqual(joint.progress.get("1"), pr1, "progress objects are copies");
   assert.equal(base.config.learnersNext.size, 0);
   assert.equal(trackerConfigToString(base.config), "voters=(1 2)");
   assert.deepEqual([...base.progress.keys()].sort(), ["1", "2"]);
-  assert.throws(() => changer.simple(ccs("v3 v4")), ConfChangeError);
+  assert.throws(() => changer.simple(confChangesFromString("v3 v4")), ConfChangeError);
   assert.equal(trackerConfigToString(h.trk.config), "voters=(1 2)");
 });
 

@@ -251,6 +251,65 @@ export function leaveJoint(cc: ConfChange): boolean {
   return cc.transition === "auto" && cc.changes.length === 0;
 }
 
+const TOKEN_PREFIXES: Readonly<Record<ConfChangeSingle["type"], string>> = {
+  addNode: "v",
+  addLearner: "l",
+  removeNode: "r",
+};
+
+/**
+ * Writes changes in the compact notation of scenario files and logs:
+ * `v<id>` adds a voter, `l<id>` a learner, `r<id>` removes, separated by
+ * spaces. Ids must not contain whitespace.
+ *
+ * @example
+ * ```ts
+ * import { confChangesToString } from "@safla/core/raft";
+ * const text = confChangesToString([
+ *   { type: "addNode", nodeId: "n4" }, { type: "removeNode", nodeId: "n1" },
+ * ]);
+ * console.assert(text === "vn4 rn1");
+ * ```
+ */
+export function confChangesToString(changes: readonly ConfChangeSingle[]): string {
+  return changes.map((change) => {
+    if (/\s/.test(change.nodeId) || change.nodeId === "") {
+      throw new ConfChangeError(
+        `node id ${JSON.stringify(change.nodeId)} cannot be written in change notation`,
+      );
+    }
+    return `${TOKEN_PREFIXES[change.type]}${change.nodeId}`;
+  }).join(" ");
+}
+
+/**
+ * Parses the notation of {@link confChangesToString}; throws a
+ * {@link ConfChangeError} naming the first bad token.
+ *
+ * @example
+ * ```ts
+ * import { confChangesFromString } from "@safla/core/raft";
+ * const changes = confChangesFromString("v1 l2 r3");
+ * console.assert(changes[1].type === "addLearner" && changes[1].nodeId === "2");
+ * ```
+ */
+export function confChangesFromString(text: string): ConfChangeSingle[] {
+  const tokens = text.split(/\s+/).filter((token) => token !== "");
+  if (tokens.length > MAX_CONF_CHANGES) {
+    throw new ConfChangeError(`too many changes: ${tokens.length} (at most ${MAX_CONF_CHANGES})`);
+  }
+  return tokens.map((token): ConfChangeSingle => {
+    const nodeId = token.slice(1);
+    const type = CHANGE_TYPES.find((candidate) => TOKEN_PREFIXES[candidate] === token[0]);
+    if (type === undefined || nodeId === "") {
+      throw new ConfChangeError(
+        `bad change ${JSON.stringify(token)}: expected v<id>, l<id> or r<id>`,
+      );
+    }
+    return { type, nodeId };
+  });
+}
+
 class Reader {
   readonly #bytes: Uint8Array;
   readonly #view: DataView;

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { ConfChange, ConfChangeSingle } from "../types.ts";
 import {
+  confChangesFromString,
+  confChangesToString,
   decodeConfChange,
   encodeConfChange,
   enterJoint,
@@ -245,4 +247,25 @@ Deno.test("property: decoding arbitrary bytes yields a valid change or a ConfCha
     }),
     { numRuns: 500 },
   );
+});
+
+Deno.test("change notation", async (t) => {
+  await t.step("round trip", () => {
+    const changes: ConfChangeSingle[] = [
+      { type: "addNode", nodeId: "1" },
+      { type: "addLearner", nodeId: "gw-é" },
+      { type: "removeNode", nodeId: "v" },
+    ];
+    assert.equal(confChangesToString(changes), "v1 lgw-é rv");
+    assert.deepEqual(confChangesFromString("  v1\tlgw-é  rv "), changes);
+    assert.deepEqual(confChangesFromString(""), []);
+  });
+  await t.step("bad tokens", () => {
+    throwsConfChangeError(() => confChangesFromString("v1 x2"), /bad change "x2"/);
+    throwsConfChangeError(() => confChangesFromString("v1 r"), /bad change "r"/);
+    throwsConfChangeError(
+      () => confChangesToString([{ type: "addNode", nodeId: "a b" }]),
+      /node id "a b" cannot be written/,
+    );
+  });
 });
