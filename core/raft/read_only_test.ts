@@ -123,3 +123,52 @@ Deno.test("property: advance releases exactly the prefix up to the named request
     { numRuns: 200 },
   );
 });
+
+type ReadOp =
+  | { kind: "add"; ctx: number; index: number }
+  | { kind: "ack"; ctx: number; from: string }
+  | { kind: "advance"; ctx: number };
+
+Deno.test("property: ReadOnly matches a queue model under any operations", () => {
+  const arbCtx = fc.nat({ max: 7 });
+  const arbOp: fc.Arbitrary<ReadOp> = fc.oneof(
+    fc.record({ kind: fc.constant("add" as const), ctx: arbCtx, index: fc.nat({ max: 100 }) }),
+    fc.record({ kind: fc.constant("ack" as const), ctx: arbCtx, from: fc.constantFrom("b", "c") }),
+    fc.record({ kind: fc.constant("advance" as const), ctx: arbCtx }),
+  );
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 5 }), fc.array(arbOp, { maxLength: 60 }), (max, ops) => {
+      const ro = new ReadOnly("safe", max);
+      const model: Array<{ ctx: number; index: number; acks: Set<string> }> = [];
+      for (const op of ops) {
+        const ctx = bytes(op.ctx, op.ctx * 3);
+        const position = model.findIndex((r) => r.ctx === op.ctx);
+        if (op.kind === "add") {
+          if (position < 0 && model.length >= max) {
+            assert.throws(() => ro.addRequest(op.index, readIndex(ctx)), ReadOnlyError);
+          } else {
+            ro.addRequest(op.index, readIndex(ctx));
+            if (position < 0) model.push({ ctx: op.ctx, index: op.index, acks: new Set() });
+          }
+        } else if (op.kind === "ack") {
+          const acks = ro.recvAck(op.from, ctx);
+          if (position < 0) {
+            assert.equal(acks, undefined);
+          } else {
+            model[position].acks.add(op.from);
+            assert.deepEqual([...(acks?.keys() ?? [])].sort(), [...model[position].acks].sort());
+          }
+        } else {
+          const done = ro.advance(heartbeatResp("b", ctx));
+          const released = position < 0 ? [] : model.splice(0, position + 1);
+          assert.deepEqual(done.map((s) => s.index), released.map((r) => r.index));
+        }
+        assert.equal(ro.pendingCount, model.length);
+        assert.ok(ro.pendingCount <= max);
+        const last = model.at(-1);
+        assert.deepEqual(ro.lastPendingRequestCtx(), last && bytes(last.ctx, last.ctx * 3));
+      }
+    }),
+    { numRuns: 300 },
+  );
+});

@@ -35,7 +35,7 @@ export interface ChangerBase extends ConfigAndProgress {
  * import { Changer, ProgressTracker } from "@safla/core/raft";
  * const trk = new ProgressTracker(256, 0);
  * const boot = new Changer(trk, 0).simple([{ type: "addNode", nodeId: "a" }]);
- * const joint = new Changer({ ...boot, maxInflightMsgs: 256, maxInflightBytes: 0 }, 10)
+ * const joint = new Changer(trk, 10).withBase(boot)
  *   .enterJoint(true, [{ type: "addNode", nodeId: "b" }, { type: "addNode", nodeId: "c" }]);
  * console.assert(joint.config.voters.toString() === "(a b c)&&(a)");
  * ```

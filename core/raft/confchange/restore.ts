@@ -65,7 +65,7 @@ export function restore(changer: Changer, cs: ConfState): ConfigAndProgress {
   }
   const restored = result ?? base;
   const got = trackerConfigToConfState(restored.config);
-  if (!sameConfState(got, cs)) {
+  if (!confStatesEquivalent(got, cs)) {
     throw new ConfChangeError(
       `restored ${JSON.stringify(got)} differs from the requested ${JSON.stringify(cs)}`,
     );
@@ -127,7 +127,18 @@ export function validateConfState(cs: ConfState): void {
   }
 }
 
-function sameConfState(a: ConfState, b: ConfState): boolean {
+/**
+ * Whether two ConfStates describe the same configuration: the same members
+ * in each list, in any order, and the same `autoLeave`.
+ *
+ * @example
+ * ```ts
+ * import { confStatesEquivalent } from "@safla/core/raft";
+ * const cs = { voters: ["a", "b"], votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false };
+ * console.assert(confStatesEquivalent(cs, { ...cs, voters: ["b", "a"] }));
+ * ```
+ */
+export function confStatesEquivalent(a: ConfState, b: ConfState): boolean {
   const same = (x: readonly string[], y: readonly string[]): boolean => {
     const sortedY = [...y].sort();
     return x.length === y.length && [...x].sort().every((id, i) => id === sortedY[i]);

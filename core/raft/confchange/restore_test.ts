@@ -3,7 +3,7 @@ import { ProgressTracker } from "../tracker/tracker.ts";
 import type { ConfState } from "../types.ts";
 import { Changer } from "./changer.ts";
 import { ConfChangeError } from "./errors.ts";
-import { restore } from "./restore.ts";
+import { confStatesEquivalent, restore } from "./restore.ts";
 
 function confState(partial: Partial<ConfState>): ConfState {
   return {
@@ -120,4 +120,30 @@ Deno.test("restore must start from an empty tracker", () => {
     () => restore(new Changer(trk, 0), confState({ voters: ["b"] })),
     /restore must start from an empty configuration, not voters=\(a\)/,
   );
+});
+
+Deno.test("confStatesEquivalent ignores order, not membership", async (t) => {
+  const base = confState({
+    voters: ["a", "b", "c"],
+    votersOutgoing: ["a", "d"],
+    learners: ["e"],
+    learnersNext: ["d"],
+    autoLeave: true,
+  });
+  const table: Array<[string, ConfState, boolean]> = [
+    ["identical", { ...base }, true],
+    ["reordered", { ...base, voters: ["c", "a", "b"] }, true],
+    ["voter missing", { ...base, voters: ["a", "b"] }, false],
+    ["voter replaced", { ...base, voters: ["a", "b", "x"] }, false],
+    ["outgoing differs", { ...base, votersOutgoing: ["a"] }, false],
+    ["learners differ", { ...base, learners: [] }, false],
+    ["learnersNext differ", { ...base, learnersNext: [] }, false],
+    ["autoLeave differs", { ...base, autoLeave: false }, false],
+  ];
+  for (const [name, other, want] of table) {
+    await t.step(name, () => {
+      assert.equal(confStatesEquivalent(base, other), want);
+      assert.equal(confStatesEquivalent(other, base), want);
+    });
+  }
 });
