@@ -63,7 +63,10 @@ export interface CircuitBreakerOptions {
   readonly failureRateThreshold?: number;
   /** Number of most recent calls the failure rate is computed over. Default 20. */
   readonly windowSize?: number;
-  /** The failure rate is only judged once the window holds this many calls. Default 10. */
+  /**
+   * The failure rate is only judged once the window holds this many calls.
+   * Default 10 (or `windowSize`, if smaller).
+   */
   readonly minimumCalls?: number;
   /** How long the breaker stays open before probing. Default 30 000 ms. */
   readonly openDurationMs?: number;
@@ -126,6 +129,8 @@ export class CircuitBreaker {
   /** Creates a closed breaker. */
   constructor(options: CircuitBreakerOptions = {}) {
     const o = { ...DEFAULT_CIRCUIT_BREAKER_OPTIONS, ...options };
+    // A smaller window given alone should not trip over the default minimum.
+    if (options.minimumCalls === undefined) o.minimumCalls = Math.min(o.minimumCalls, o.windowSize);
     positiveInteger("consecutiveFailures", o.consecutiveFailures);
     positiveInteger("windowSize", o.windowSize);
     positiveInteger("minimumCalls", o.minimumCalls);

@@ -137,6 +137,7 @@ Deno.test("CircuitBreaker", async (t) => {
     assert.throws(() => new CircuitBreaker({ halfOpenProbes: 0 }), RangeError);
     assert.throws(() => new CircuitBreaker({ failureRateThreshold: 0 }), RangeError);
     assert.throws(() => new CircuitBreaker({ windowSize: 4, minimumCalls: 5 }), RangeError);
+    assert.doesNotThrow(() => new CircuitBreaker({ windowSize: 4 }), "default minimum shrinks");
     assert.throws(() => breaker.acquire(NaN), RangeError);
   });
 });
