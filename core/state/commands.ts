@@ -199,6 +199,23 @@ export const DEFAULT_COMMAND_LIMITS: Readonly<CommandLimits> = Object.freeze({
   maxTtlMs: 30 * 24 * 60 * 60 * 1000,
 });
 
+/**
+ * The bounds used when decoding committed log entries: only the shape of a
+ * command is checked there. Admission limits are policy that may change
+ * between restarts; if they applied to committed entries, replaying the same
+ * log under new limits could give a different state.
+ */
+export const LOG_COMMAND_LIMITS: Readonly<CommandLimits> = Object.freeze({
+  maxKeyBytes: Number.MAX_SAFE_INTEGER,
+  maxValueBytes: Number.MAX_SAFE_INTEGER,
+  maxCommandBytes: Number.MAX_SAFE_INTEGER,
+  maxTxnOps: Number.MAX_SAFE_INTEGER,
+  maxCompares: Number.MAX_SAFE_INTEGER,
+  maxRangeLimit: Number.MAX_SAFE_INTEGER,
+  minTtlMs: 1,
+  maxTtlMs: Number.MAX_SAFE_INTEGER,
+});
+
 /** Why a command was refused. */
 export type CommandErrorCode =
   | "notAnObject"

@@ -10,7 +10,14 @@
  *
  * @module
  */
-import { type Command, CommandError, type Compare, decodeCommand, type TxnOp } from "./commands.ts";
+import {
+  type Command,
+  CommandError,
+  type Compare,
+  decodeCommand,
+  LOG_COMMAND_LIMITS,
+  type TxnOp,
+} from "./commands.ts";
 import { EventHistory, type EventLog } from "./watch.ts";
 import { decodeSnapshot, encodeSnapshot } from "./snapshot.ts";
 import { type KeyValue, type LeaseInfo, NO_LEASE, type WatchEvent } from "./types.ts";
@@ -295,7 +302,8 @@ export class KvStore implements Readonly<{ revision: number; history: EventLog }
   /**
    * Applies a committed log entry's payload: decodes it and applies the
    * command. An empty payload (a new leader's empty entry) is a no-op; an
-   * undecodable one is refused identically on every node.
+   * undecodable one is refused identically on every node. Size limits are
+   * not re-checked here (see {@link LOG_COMMAND_LIMITS}).
    */
   applyEntry(index: number, data: Uint8Array): CommandResult {
     if (data.length === 0) {
@@ -304,7 +312,7 @@ export class KvStore implements Readonly<{ revision: number; history: EventLog }
     }
     let cmd: Command;
     try {
-      cmd = decodeCommand(data);
+      cmd = decodeCommand(data, LOG_COMMAND_LIMITS);
     } catch (error) {
       if (!(error instanceof CommandError)) throw error;
       this.markApplied(index);
@@ -494,7 +502,13 @@ export class KvStore implements Readonly<{ revision: number; history: EventLog }
     const revision = this.#revision + 1;
     switch (op.op) {
       case "get":
-        return { op: "get", ok: true, revision: this.#revision, kv: this.get(op.key) };
+        // Inside a transaction a get sees the branch's earlier writes, so it observes their revision.
+        return {
+          op: "get",
+          ok: true,
+          revision: this.#nextRevisionIfWritten(),
+          kv: this.get(op.key),
+        };
       case "put": {
         const prev = this.#put(op.key, op.value, op.leaseId ?? NO_LEASE, revision);
         return {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { type Command, type Compare, encodeCommand } from "./commands.ts";
+import { type Command, type Compare, DEFAULT_COMMAND_LIMITS, encodeCommand } from "./commands.ts";
 import { type CommandResult, KvStore, type SuccessResult } from "./kv.ts";
 import { decodeSnapshot, encodeSnapshot, SnapshotError } from "./snapshot.ts";
 import { arbCommand, arbCommands } from "./arbitraries_test.ts";
@@ -210,6 +210,7 @@ Deno.test("txn", async (t) => {
       const last = result.responses[result.responses.length - 1];
       ok(last, "get");
       assert.equal(last.kv?.value, succeeded ? "new" : "2", "a get sees the branch's own writes");
+      assert.equal(last.revision, store.revision);
     });
   }
   await t.step("every comparison relation", () => {
@@ -417,6 +418,20 @@ Deno.test("log entries", async (t) => {
     const result = store.applyEntry(1, new Uint8Array([1, 0x7b]));
     assert.ok(!result.ok && result.code === "invalidCommand");
     assert.equal(store.appliedIndex, 1);
+  });
+  await t.step("admission limits do not apply to committed entries", () => {
+    const generous = {
+      ...DEFAULT_COMMAND_LIMITS,
+      maxValueBytes: 4 * 1024 * 1024,
+      maxCommandBytes: 8 * 1024 * 1024,
+    };
+    const entry = encodeCommand(
+      { op: "put", key: "a", value: "x".repeat(2 * 1024 * 1024) },
+      generous,
+    );
+    const store = new KvStore();
+    assert.equal(store.applyEntry(1, entry).ok, true);
+    assert.equal(store.get("a")?.value.length, 2 * 1024 * 1024);
   });
   await t.step("indices must increase", () => {
     const store = storeWith({ op: "put", key: "a", value: "" });

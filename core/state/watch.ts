@@ -10,6 +10,11 @@
  * that falls behind the history window is cancelled with a
  * {@link CompactedRevisionError}: events are never skipped silently.
  *
+ * Revisions are the same on every node (they come from the replicated log),
+ * so a client whose node fails resumes on another node by watching from the
+ * `nextRevision` it last received: nothing is lost or repeated across a
+ * leader change.
+ *
  * Everything is pure data: the hub returns deliveries and the driver sends
  * them.
  *

@@ -215,6 +215,34 @@ Deno.test("watch hub", async (t) => {
     assert.equal(hub.nextRevision(id), undefined);
     assert.throws(() => hub.watch(store, { key: "b" }, 0), WatchRequestError);
   });
+  await t.step("a client resumes on another node from its next revision, losing nothing", () => {
+    const nodeA = new KvStore();
+    const nodeB = new KvStore();
+    const log: Command[] = [put("s/a", "1"), put("s/b", "1"), put("s/a", "2"), put("x"), {
+      op: "delete",
+      key: "s/",
+      prefix: true,
+    }];
+    const hubA = new WatchHub();
+    const watchA = hubA.watch(nodeA, { prefix: "s/" }, 1);
+    log.slice(0, 3).forEach((cmd, i) => nodeA.apply(i + 1, cmd));
+    const [first] = hubA.poll(nodeA);
+    assert.ok(first.kind === "events");
+    // Node A fails; node B has applied the whole log; the client moves there.
+    log.forEach((cmd, i) => nodeB.apply(i + 1, cmd));
+    const hubB = new WatchHub();
+    hubB.watch(nodeB, { prefix: "s/" }, first.nextRevision);
+    const [rest] = hubB.poll(nodeB);
+    assert.ok(rest.kind === "events");
+    assert.deepEqual(describe([...first.events, ...rest.events]), [
+      "1:put:s/a",
+      "2:put:s/b",
+      "3:put:s/a",
+      "5:delete:s/a",
+      "5:delete:s/b",
+    ]);
+    assert.equal(hubA.nextRevision(watchA), 4);
+  });
   await t.step("a watcher carries over to a store restored from a snapshot", () => {
     const store = storeWith({}, put("a"));
     const hub = new WatchHub();
