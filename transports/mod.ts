@@ -1,6 +1,8 @@
 /**
- * @safla/transports
+ * @safla/transports: the real-I/O drivers. MCP backend connectors (stdio,
+ * Streamable HTTP, legacy HTTP+SSE), each supervised and era-aware.
  *
  * @module
  */
-export {};
+export * from "./mcp/backend.ts";
+export * from "./mcp/era_cache.ts";

@@ -1,0 +1,266 @@
+/**
+ * The HTTP face of one gateway node, as a Hono app:
+ *
+ * - `/mcp`: Streamable HTTP for both eras. A request that carries the
+ *   2026-07-28 envelope is served statelessly; a 2025 `initialize` opens a
+ *   session (`Mcp-Session-Id`) with its GET stream and server-pushed requests.
+ * - `/sse` + `/messages`: the legacy HTTP+SSE front for old clients.
+ * - `/healthz`: liveness plus a summary of backend health.
+ *
+ * Every MCP route checks Host and Origin against DNS rebinding, bounds the
+ * request body, and answers malformed JSON-RPC with the JSON-RPC error and
+ * HTTP status the spec asks for.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import {
+  createMcpHandler,
+  isLegacyRequest,
+  type JSONRPCMessage,
+  localhostAllowedHostnames,
+  type McpHttpHandler,
+  readRequestBody,
+  type Server,
+  validateHostHeader,
+  validateOriginHeader,
+  WebStandardStreamableHTTPServerTransport,
+} from "@modelcontextprotocol/server";
+import type { Gateway } from "./gateway.ts";
+import { createFrontServer, type ResumeCodec } from "./front.ts";
+import { SseFrontTransport } from "./sse_front.ts";
+
+/** Most concurrent 2025 sessions (Streamable HTTP and SSE together) per node. */
+export const MAX_SESSIONS = 10_000;
+
+const PARSE_ERROR = -32700;
+const INVALID_REQUEST = -32600;
+
+/** Options of {@link createGatewayApp}. */
+export interface GatewayAppOptions {
+  gateway: Gateway;
+  codec: ResumeCodec;
+  /** Host names accepted in `Host` and `Origin`, besides loopback names. */
+  allowedHosts: string[];
+  allowedOrigins: string[];
+  maxRequestBodyBytes: number;
+}
+
+/** The app plus the handles a node needs to shut it down. */
+export interface GatewayApp {
+  app: Hono;
+  /** Closes every session and the stateless handler. */
+  close(): Promise<void>;
+  /** Number of open 2025 sessions. */
+  sessionCount(): number;
+}
+
+interface Session {
+  server: Server;
+  transport: WebStandardStreamableHTTPServerTransport | SseFrontTransport;
+}
+
+function jsonRpcError(status: number, code: number, message: string): Response {
+  return Response.json({ jsonrpc: "2.0", id: null, error: { code, message } }, { status });
+}
+
+function isMessageShape(value: unknown): boolean {
+  const one = (m: unknown): boolean =>
+    typeof m === "object" && m !== null && !Array.isArray(m) &&
+    (m as Record<string, unknown>).jsonrpc === "2.0";
+  return Array.isArray(value) ? value.length > 0 && value.every(one) : one(value);
+}
+
+/** Builds the Hono app of one gateway node. */
+export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
+  const { gateway, codec } = options;
+  const hosts = [...localhostAllowedHostnames(), ...options.allowedHosts];
+  const origins = [...localhostAllowedHostnames(), ...options.allowedOrigins];
+  const sessions = new Map<string, Session>();
+
+  const modern: McpHttpHandler = createMcpHandler(
+    () => createFrontServer(gateway, codec, "modern"),
+    { legacy: "reject", maxRequestBodySize: options.maxRequestBodyBytes },
+  );
+
+  const unsubscribe = gateway.subscribe({
+    listChanged: (kind) => {
+      if (kind === "tools") modern.notify.toolsChanged();
+      if (kind === "prompts") modern.notify.promptsChanged();
+      if (kind === "resources") modern.notify.resourcesChanged();
+      for (const { server } of sessions.values()) {
+        const send = kind === "tools"
+          ? server.sendToolListChanged()
+          : kind === "prompts"
+          ? server.sendPromptListChanged()
+          : server.sendResourceListChanged();
+        void send.catch(() => {});
+      }
+    },
+    resourceUpdated: (uri) => {
+      modern.notify.resourceUpdated(uri);
+      for (const { server } of sessions.values()) {
+        void server.sendResourceUpdated({ uri }).catch(() => {});
+      }
+    },
+    log: (params) => {
+      for (const { server } of sessions.values()) {
+        // deno-lint-ignore no-explicit-any
+        void server.sendLoggingMessage(params as any).catch(() => {});
+      }
+    },
+  });
+
+  const app = new Hono();
+
+  app.get("/healthz", (c) => {
+    const status = gateway.status();
+    return c.json({
+      status: gateway.healthy() ? "ok" : "degraded",
+      sessions: sessions.size,
+      services: status.services,
+    });
+  });
+
+  app.use("/mcp", guard);
+  app.use("/sse", guard);
+  app.use("/messages", guard);
+
+  async function guard(
+    c: { req: { raw: Request } },
+    next: () => Promise<void>,
+  ): Promise<Response | void> {
+    const req = c.req.raw;
+    const host = validateHostHeader(req.headers.get("host"), hosts);
+    if (!host.ok) return jsonRpcError(403, INVALID_REQUEST, `Forbidden: ${host.message}`);
+    const origin = req.headers.get("origin");
+    if (origin !== null) {
+      const check = validateOriginHeader(origin, origins);
+      if (!check.ok) return jsonRpcError(403, INVALID_REQUEST, `Forbidden: ${check.message}`);
+    }
+    await next();
+  }
+
+  async function readJson(req: Request): Promise<{ body: unknown } | Response> {
+    const contentType = req.headers.get("content-type") ?? "";
+    if (!contentType.toLowerCase().includes("application/json")) {
+      return jsonRpcError(415, INVALID_REQUEST, "Unsupported Media Type: use application/json");
+    }
+    const read = await readRequestBody(req, options.maxRequestBodyBytes);
+    if (read.tooLarge) {
+      return jsonRpcError(
+        413,
+        INVALID_REQUEST,
+        `Request body exceeds ${options.maxRequestBodyBytes} bytes`,
+      );
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(read.text);
+    } catch {
+      return jsonRpcError(400, PARSE_ERROR, "Parse error: body is not valid JSON");
+    }
+    if (!isMessageShape(body)) {
+      return jsonRpcError(400, INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 message");
+    }
+    return { body };
+  }
+
+  async function openSession(): Promise<Session> {
+    if (sessions.size >= MAX_SESSIONS) throw new Error("session limit reached");
+    const server = createFrontServer(gateway, codec, "legacy");
+    const transport: WebStandardStreamableHTTPServerTransport =
+      new WebStandardStreamableHTTPServerTransport({
+        sessionIdGenerator: () => crypto.randomUUID(),
+        onsessioninitialized: (id) => void sessions.set(id, session),
+        onsessionclosed: (id) => void sessions.delete(id),
+        maxRequestBodySize: options.maxRequestBodyBytes,
+      });
+    const session: Session = { server, transport };
+    transport.onclose = () => {
+      if (transport.sessionId !== undefined) sessions.delete(transport.sessionId);
+    };
+    await server.connect(transport);
+    return session;
+  }
+
+  app.post("/mcp", async (c) => {
+    const req = c.req.raw;
+    const parsed = await readJson(req);
+    if (parsed instanceof Response) return parsed;
+    const { body } = parsed;
+    const sessionId = req.headers.get("mcp-session-id");
+    if (sessionId !== null) {
+      const session = sessions.get(sessionId);
+      if (session === undefined) {
+        return jsonRpcError(404, -32001, "Session not found");
+      }
+      return await (session.transport as WebStandardStreamableHTTPServerTransport)
+        .handleRequest(req, { parsedBody: body });
+    }
+    if (await isLegacyRequest(req, body)) {
+      const messages = Array.isArray(body) ? body : [body];
+      if (
+        !messages.some((m) => (m as JSONRPCMessage & { method?: string }).method === "initialize")
+      ) {
+        return jsonRpcError(400, INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
+      }
+      if (sessions.size >= MAX_SESSIONS) {
+        return jsonRpcError(503, INVALID_REQUEST, "Too many sessions on this node");
+      }
+      const session = await openSession();
+      return await (session.transport as WebStandardStreamableHTTPServerTransport)
+        .handleRequest(req, { parsedBody: body });
+    }
+    return await modern.fetch(req, { parsedBody: body });
+  });
+
+  const sessionRequest = async (req: Request): Promise<Response> => {
+    const sessionId = req.headers.get("mcp-session-id");
+    if (sessionId === null) {
+      return jsonRpcError(405, INVALID_REQUEST, "Method not allowed without Mcp-Session-Id");
+    }
+    const session = sessions.get(sessionId);
+    if (session === undefined) return jsonRpcError(404, -32001, "Session not found");
+    return await (session.transport as WebStandardStreamableHTTPServerTransport).handleRequest(req);
+  };
+  app.get("/mcp", (c) => sessionRequest(c.req.raw));
+  app.delete("/mcp", (c) => sessionRequest(c.req.raw));
+
+  app.get("/sse", async () => {
+    if (sessions.size >= MAX_SESSIONS) {
+      return jsonRpcError(503, INVALID_REQUEST, "Too many sessions on this node");
+    }
+    const id = crypto.randomUUID();
+    const transport = new SseFrontTransport("/messages", id);
+    const server = createFrontServer(gateway, codec, "legacy");
+    transport.onclose = () => void sessions.delete(id);
+    sessions.set(id, { server, transport });
+    await server.connect(transport);
+    return transport.response;
+  });
+
+  app.post("/messages", async (c) => {
+    const id = c.req.query("sessionId");
+    const session = id === undefined ? undefined : sessions.get(id);
+    if (session === undefined || !(session.transport instanceof SseFrontTransport)) {
+      return jsonRpcError(404, -32001, "Session not found");
+    }
+    const parsed = await readJson(c.req.raw);
+    if (parsed instanceof Response) return parsed;
+    const messages = Array.isArray(parsed.body) ? parsed.body : [parsed.body];
+    for (const m of messages) session.transport.receive(m as JSONRPCMessage);
+    return new Response("Accepted", { status: 202 });
+  });
+
+  return {
+    app,
+    sessionCount: () => sessions.size,
+    close: async () => {
+      unsubscribe();
+      await Promise.all([...sessions.values()].map((s) => s.server.close().catch(() => {})));
+      sessions.clear();
+      await modern.close();
+    },
+  };
+}

@@ -1,0 +1,143 @@
+/**
+ * The gateway as an MCP server: one low-level SDK `Server` per serving unit
+ * (a 2025 session, a 2026-07-28 request, a stdio connection), whose handlers
+ * delegate to the shared {@link Gateway}. The SDK owns the wire of both eras;
+ * this module only maps each request to a gateway call with a
+ * {@link CallContext} that reaches back to the client that made it.
+ *
+ * @module
+ */
+import {
+  createRequestStateCodec,
+  type LoggingLevel,
+  type RequestStateCodec,
+  Server,
+  type ServerContext,
+} from "@modelcontextprotocol/server";
+import type { CallContext, Gateway, ResumeState, ResumeStateSealer } from "./gateway.ts";
+
+/** Protocol era of one serving unit. */
+export type FrontEra = "legacy" | "modern";
+
+/** Signs and verifies the gateway's `requestState` across input rounds. */
+export interface ResumeCodec extends ResumeStateSealer {
+  verify(state: string, ctx: ServerContext): Promise<ResumeState>;
+}
+
+/** Creates the HMAC codec for resume state; every node of a cluster needs the same key. */
+export function createResumeCodec(key: Uint8Array | string, ttlSeconds = 600): ResumeCodec {
+  const codec: RequestStateCodec<ResumeState> = createRequestStateCodec<ResumeState>({
+    key,
+    ttlSeconds,
+  });
+  return {
+    mint: (payload) => codec.mint(payload),
+    verify: (state, ctx) => codec.verify(state, ctx),
+  };
+}
+
+/** The gateway's own identity. */
+export const GATEWAY_INFO = { name: "safla-gateway", version: "0.1.0" } as const;
+
+/** Builds one front server bound to `gateway`. */
+export function createFrontServer(gateway: Gateway, codec: ResumeCodec, era: FrontEra): Server {
+  const server = new Server(GATEWAY_INFO, {
+    capabilities: {
+      tools: { listChanged: true },
+      resources: { subscribe: true, listChanged: true },
+      prompts: { listChanged: true },
+      completions: {},
+      logging: {},
+    },
+    instructions:
+      "SAFLA gateway: tools of every backend service, named {service}{separator}{tool}.",
+    requestState: { verify: (state, ctx) => codec.verify(state, ctx) },
+  });
+
+  const context = (ctx: ServerContext): CallContext => {
+    const meta = ctx.mcpReq._meta as Record<string, unknown> | undefined;
+    const token = meta?.progressToken;
+    const state = ctx.mcpReq.requestState<ResumeState>();
+    return {
+      signal: ctx.mcpReq.signal,
+      progressToken: typeof token === "string" || typeof token === "number" ? token : undefined,
+      meta,
+      affinityKey: ctx.sessionId,
+      notify: (n) => ctx.mcpReq.notify(n),
+      sendRequest: era === "legacy"
+        ? async (request, signal) =>
+          // deno-lint-ignore no-explicit-any
+          await ctx.mcpReq.send(request as any, { signal }) as Record<string, unknown>
+        : undefined,
+      resume: typeof state === "object" && state !== null
+        ? { state, inputResponses: ctx.mcpReq.inputResponses }
+        : undefined,
+    };
+  };
+
+  // The SDK result types are unions over both eras; the gateway passes backend
+  // results through untouched, so the handlers return them as the SDK gets them.
+  // deno-lint-ignore no-explicit-any
+  type AnyResult = any;
+  const project = era === "legacy" ? toLegacyResult : (r: Record<string, unknown>) => r;
+  server.setRequestHandler("tools/list", () => ({ tools: gateway.listTools() }));
+  server.setRequestHandler(
+    "tools/call",
+    async (req, ctx): Promise<AnyResult> =>
+      project(await gateway.callTool(req.params as AnyResult, context(ctx))),
+  );
+  server.setRequestHandler(
+    "prompts/list",
+    (): AnyResult => ({ prompts: gateway.listPrompts() }),
+  );
+  server.setRequestHandler(
+    "prompts/get",
+    async (req, ctx): Promise<AnyResult> =>
+      project(await gateway.getPrompt(req.params as AnyResult, context(ctx))),
+  );
+  server.setRequestHandler(
+    "resources/list",
+    (): AnyResult => ({ resources: gateway.listResources() }),
+  );
+  server.setRequestHandler(
+    "resources/templates/list",
+    (): AnyResult => ({ resourceTemplates: gateway.listResourceTemplates() }),
+  );
+  server.setRequestHandler(
+    "resources/read",
+    async (req, ctx): Promise<AnyResult> =>
+      project(await gateway.readResource(req.params as AnyResult, context(ctx))),
+  );
+  server.setRequestHandler(
+    "completion/complete",
+    async (req, ctx): Promise<AnyResult> =>
+      project(await gateway.complete(req.params as AnyResult, context(ctx))),
+  );
+  if (era === "legacy") {
+    server.setRequestHandler(
+      "resources/subscribe",
+      async (req, ctx): Promise<AnyResult> =>
+        await gateway.subscribeResource("resources/subscribe", req.params.uri, context(ctx)),
+    );
+    server.setRequestHandler(
+      "resources/unsubscribe",
+      async (req, ctx): Promise<AnyResult> =>
+        await gateway.subscribeResource("resources/unsubscribe", req.params.uri, context(ctx)),
+    );
+    server.setRequestHandler("logging/setLevel", async (req) => {
+      await gateway.setLogLevel(req.params.level as LoggingLevel);
+      return {};
+    });
+  }
+  return server;
+}
+
+/**
+ * Cache hints (`ttlMs`, `cacheScope`) belong to the 2026-07-28 wire; a 2025
+ * client gets the result without them when the backend spoke the newer era.
+ */
+function toLegacyResult(result: Record<string, unknown>): Record<string, unknown> {
+  if (!("ttlMs" in result) && !("cacheScope" in result)) return result;
+  const { ttlMs: _, cacheScope: __, ...rest } = result;
+  return rest;
+}

@@ -1,0 +1,788 @@
+/**
+ * The gateway data path: many backend MCP servers behind one aggregated
+ * catalog. Services are logical servers; each has replicas (backend
+ * connections) that offer the same catalog and share the calls a balancer
+ * spreads over them. Names are qualified by `core/registry/naming`, replicas
+ * picked by a `core/balancer` strategy, and a call whose outcome is unknown
+ * runs twice only when the tool says that is safe.
+ *
+ * The gateway knows nothing about HTTP or stdio fronts: a front hands every
+ * request in with a {@link CallContext} that can notify (and, on 2025
+ * sessions, send requests to) the client that made it.
+ *
+ * @module
+ */
+import { ProtocolError, type Tool } from "@modelcontextprotocol/server";
+import {
+  type BackendSpec,
+  BackendUnavailableError,
+  type EraCache,
+  McpBackend,
+} from "../transports/mod.ts";
+import {
+  createStrategy,
+  selectCandidates,
+  StatsTable,
+  type Strategy,
+  type StrategyName,
+} from "../core/balancer/mod.ts";
+import {
+  exposeNames,
+  matchUriTemplate,
+  type NameCollision,
+  type NameTable,
+} from "../core/registry/mod.ts";
+import {
+  type BreakerPermit,
+  CircuitBreaker,
+  OutcomeUnknownError,
+  RetryBudget,
+  retryDecision,
+} from "../core/resilience/mod.ts";
+import type { Rng } from "../core/rng.ts";
+import type { GatewayConfig, GatewaySettings, ServiceConfig } from "./config.ts";
+import { classifyFailure } from "./failover.ts";
+
+/** JSON-RPC error code for "the service behind this name is unavailable". */
+export const SERVICE_UNAVAILABLE = -32010;
+/** JSON-RPC error code for "the call may or may not have run; not retried". */
+export const OUTCOME_UNKNOWN = -32011;
+const METHOD_NOT_FOUND = -32601;
+/** Progress notifications awaited before a result; older ones are already delivered. */
+const MAX_PENDING_PROGRESS = 64;
+const INVALID_PARAMS = -32602;
+
+/** What the gateway needs from the front for one client request. */
+export interface CallContext {
+  signal?: AbortSignal;
+  /** The client's progress token, if it asked for progress. */
+  progressToken?: string | number;
+  /** The request's `_meta` minus protocol envelope keys, forwarded upstream. */
+  meta?: Record<string, unknown>;
+  /** Sends a notification related to this request to its client. */
+  notify(notification: { method: string; params?: Record<string, unknown> }): Promise<void>;
+  /**
+   * Sends a request to this request's client (2025 sessions only); absent when
+   * the front cannot push requests.
+   */
+  sendRequest?(
+    request: { method: string; params?: Record<string, unknown> },
+    signal?: AbortSignal,
+  ): Promise<Record<string, unknown>>;
+  /** Affinity key for consistent hashing (a session id). */
+  affinityKey?: string;
+  /**
+   * Set when the client retries a request that got an `input_required`
+   * result: the verified state the gateway minted, and the client's answers.
+   */
+  resume?: { state: ResumeState; inputResponses?: Record<string, unknown> };
+}
+
+/** What the gateway keeps in a signed `requestState` across input rounds. */
+export interface ResumeState {
+  /** The replica that asked for input; the retry must go back to it. */
+  replica: string;
+  /** The backend's own `requestState`, echoed to it verbatim. */
+  state?: string;
+}
+
+/** Seals {@link ResumeState} into a tamper-evident `requestState` string. */
+export interface ResumeStateSealer {
+  mint(payload: ResumeState): Promise<string>;
+}
+
+/** Which list changed, for the fronts to tell their clients. */
+export type ListKind = "tools" | "prompts" | "resources";
+
+/** Gateway events a front subscribes to. */
+export interface GatewayListener {
+  listChanged?(kind: ListKind): void;
+  resourceUpdated?(uri: string): void;
+  /** A log message not tied to one in-flight request. */
+  log?(params: Record<string, unknown>): void;
+}
+
+/** Injected effects, so tests can control time and randomness. */
+export interface GatewayDeps {
+  nowMs(): number;
+  rng: Rng;
+  eraCache?: EraCache;
+  /** Signs resume state; without it `input_required` results are refused. */
+  sealer?: ResumeStateSealer;
+}
+
+/** A gateway tool handled in-process (management tools). */
+export interface LocalTool {
+  definition: Tool;
+  call(args: Record<string, unknown>, ctx: CallContext): Promise<Record<string, unknown>>;
+}
+
+interface Replica {
+  id: string;
+  service: Service;
+  backend: McpBackend;
+  breaker: CircuitBreaker;
+  inFlight: Set<CallContext>;
+}
+
+interface Service {
+  config: ServiceConfig;
+  replicas: Replica[];
+  strategy: Strategy;
+}
+
+interface InFlight {
+  replica: Replica;
+  ctx: CallContext;
+}
+
+/** The aggregated, balanced view of all services. */
+export class Gateway {
+  readonly settings: GatewaySettings;
+  #services = new Map<string, Service>();
+  #deps: GatewayDeps;
+  #stats = new StatsTable();
+  #retryBudget = new RetryBudget();
+  #eraCache: EraCache;
+  #listeners = new Set<GatewayListener>();
+  #toolNames: NameTable = exposeNames([]);
+  #promptNames: NameTable = exposeNames([]);
+  #local = new Map<string, LocalTool>();
+  #lastHashes = new Map<ListKind, string>();
+  #calls = 0;
+  #failovers = 0;
+  #errors = 0;
+
+  /** Builds services and replicas from `config`; {@link start} connects them. */
+  constructor(config: GatewayConfig, deps: GatewayDeps) {
+    this.settings = config.settings;
+    this.#deps = deps;
+    this.#eraCache = deps.eraCache ?? new Map();
+    for (const service of config.services) this.#addService(service);
+  }
+
+  #addService(config: ServiceConfig): Service {
+    if (this.#services.has(config.name)) {
+      throw new Error(`service ${config.name} is already registered`);
+    }
+    const service: Service = { config, replicas: [], strategy: createStrategy(config.strategy) };
+    config.replicas.forEach((spec, i) =>
+      service.replicas.push(this.#makeReplica(service, spec, i))
+    );
+    this.#services.set(config.name, service);
+    return service;
+  }
+
+  #makeReplica(service: Service, spec: BackendSpec, index: number): Replica {
+    const id = `${service.config.name}#${index}`;
+    const replica: Replica = {
+      id,
+      service,
+      inFlight: new Set(),
+      breaker: new CircuitBreaker({ consecutiveFailures: 3, openDurationMs: 5_000 }),
+      backend: undefined!,
+    };
+    replica.backend = new McpBackend({
+      label: id,
+      spec,
+      requestTimeoutMs: service.config.requestTimeoutMs,
+      connectTimeoutMs: this.settings.connectTimeoutMs,
+      initialBackoffMs: this.settings.initialBackoffMs,
+      maxBackoffMs: this.settings.maxBackoffMs,
+      eraCache: this.#eraCache,
+      hooks: {
+        onStateChange: () => this.#rebuild(),
+        onNotification: (_backend, n) => this.#onBackendNotification(replica, n),
+        onServerRequest: (_backend, request, signal) =>
+          this.#onServerRequest(replica, request, signal),
+      },
+    });
+    return replica;
+  }
+
+  /** Connects every replica; resolves when each made its first attempt. */
+  async start(): Promise<void> {
+    await Promise.all(this.#allReplicas().map((r) => r.backend.start()));
+    this.#rebuild();
+  }
+
+  /** Closes every backend (ending stdio children). */
+  async close(): Promise<void> {
+    await Promise.all(this.#allReplicas().map((r) => r.backend.close()));
+  }
+
+  /** Subscribes to list changes and broadcast notifications. */
+  subscribe(listener: GatewayListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Registers a tool the gateway answers itself (e.g. management). */
+  addLocalTool(tool: LocalTool): void {
+    this.#local.set(tool.definition.name, tool);
+    this.#rebuild();
+  }
+
+  /** Adds a service at runtime and connects its replicas. */
+  async registerService(config: ServiceConfig): Promise<void> {
+    const service = this.#addService(config);
+    await Promise.all(service.replicas.map((r) => r.backend.start()));
+    this.#rebuild();
+  }
+
+  /** Removes a service and closes its replicas. */
+  async unregisterService(name: string): Promise<boolean> {
+    const service = this.#services.get(name);
+    if (service === undefined) return false;
+    this.#services.delete(name);
+    await Promise.all(service.replicas.map((r) => r.backend.close()));
+    for (const r of service.replicas) this.#stats.remove(r.id);
+    this.#rebuild();
+    return true;
+  }
+
+  /** Sets the balancing strategy of one service or, without `service`, of all. */
+  setStrategy(strategy: StrategyName, service?: string): void {
+    const targets = service === undefined
+      ? [...this.#services.values()]
+      : [this.#requireService(service)];
+    for (const s of targets) {
+      s.strategy = createStrategy(strategy);
+      s.config = { ...s.config, strategy };
+    }
+  }
+
+  #requireService(name: string): Service {
+    const service = this.#services.get(name);
+    if (service === undefined) {
+      throw new ProtocolError(INVALID_PARAMS, `unknown service "${name}"`);
+    }
+    return service;
+  }
+
+  #allReplicas(): Replica[] {
+    return [...this.#services.values()].flatMap((s) => s.replicas);
+  }
+
+  /** The catalog of a service: the first replica that has one. */
+  #serviceCatalog(service: Service) {
+    for (const r of service.replicas) {
+      if (r.backend.state === "ready" && r.backend.catalog) return r.backend.catalog;
+    }
+    for (const r of service.replicas) if (r.backend.catalog) return r.backend.catalog;
+    return undefined;
+  }
+
+  #rebuild(): void {
+    const tools: { service: string; name: string }[] = [];
+    const prompts: { service: string; name: string }[] = [];
+    for (const service of this.#services.values()) {
+      const catalog = this.#serviceCatalog(service);
+      if (catalog === undefined) continue;
+      for (const t of catalog.tools) tools.push({ service: service.config.name, name: t.name });
+      for (const p of catalog.prompts) prompts.push({ service: service.config.name, name: p.name });
+    }
+    const naming = {
+      separator: this.settings.separator,
+      mode: this.settings.naming,
+      maxLength: this.settings.maxToolNameLength,
+    };
+    this.#toolNames = exposeNames(tools, naming);
+    this.#promptNames = exposeNames(prompts, naming);
+    this.#announce("tools", JSON.stringify([this.listTools(), [...this.#local.keys()]]));
+    this.#announce("prompts", JSON.stringify(this.listPrompts()));
+    this.#announce(
+      "resources",
+      JSON.stringify([this.listResources(), this.listResourceTemplates()]),
+    );
+  }
+
+  #announce(kind: ListKind, fingerprint: string): void {
+    const before = this.#lastHashes.get(kind);
+    this.#lastHashes.set(kind, fingerprint);
+    if (before === undefined || before === fingerprint) return;
+    for (const l of this.#listeners) l.listChanged?.(kind);
+  }
+
+  /** Name clashes resolved by disambiguation, for status reports. */
+  get collisions(): { tools: NameCollision[]; prompts: NameCollision[] } {
+    return { tools: this.#toolNames.collisions, prompts: this.#promptNames.collisions };
+  }
+
+  /** The aggregated tools, under their exposed names, then the local tools. */
+  listTools(): Tool[] {
+    const out: Tool[] = [];
+    for (const n of this.#toolNames.names) {
+      const service = this.#services.get(n.service);
+      const catalog = service && this.#serviceCatalog(service);
+      const tool = catalog?.tools.find((t) => t.name === n.name);
+      if (tool) out.push({ ...tool, name: n.exposed });
+    }
+    for (const t of this.#local.values()) out.push(t.definition);
+    return out;
+  }
+
+  /** The aggregated prompts under their exposed names. */
+  listPrompts(): Record<string, unknown>[] {
+    const out: Record<string, unknown>[] = [];
+    for (const n of this.#promptNames.names) {
+      const service = this.#services.get(n.service);
+      const prompt = service &&
+        this.#serviceCatalog(service)?.prompts.find((p) => p.name === n.name);
+      if (prompt) out.push({ ...prompt, name: n.exposed });
+    }
+    return out;
+  }
+
+  /** Resources of all services, by URI; the first service listing a URI owns it. */
+  listResources(): Record<string, unknown>[] {
+    const seen = new Set<string>();
+    const out: Record<string, unknown>[] = [];
+    for (const service of this.#services.values()) {
+      for (const r of this.#serviceCatalog(service)?.resources ?? []) {
+        if (seen.has(r.uri)) continue;
+        seen.add(r.uri);
+        out.push(r);
+      }
+    }
+    return out;
+  }
+
+  /** Resource templates of all services. */
+  listResourceTemplates(): Record<string, unknown>[] {
+    return [...this.#services.values()].flatMap((s) =>
+      this.#serviceCatalog(s)?.resourceTemplates ?? []
+    );
+  }
+
+  /** The service that owns `uri`: a listed resource first, then a matching template. */
+  #serviceForUri(uri: string): Service | undefined {
+    for (const service of this.#services.values()) {
+      if (this.#serviceCatalog(service)?.resources.some((r) => r.uri === uri)) return service;
+    }
+    for (const service of this.#services.values()) {
+      for (const t of this.#serviceCatalog(service)?.resourceTemplates ?? []) {
+        if (templateMatches(t.uriTemplate, uri)) return service;
+      }
+    }
+    return undefined;
+  }
+
+  /** Handles `tools/call`. */
+  async callTool(
+    params: { name: string; arguments?: Record<string, unknown> } & Record<string, unknown>,
+    ctx: CallContext,
+  ): Promise<Record<string, unknown>> {
+    const local = this.#local.get(params.name);
+    if (local !== undefined) return await local.call(params.arguments ?? {}, ctx);
+    const target = this.#toolNames.resolve(params.name);
+    if (target === undefined) {
+      throw new ProtocolError(INVALID_PARAMS, `Tool ${params.name} not found`);
+    }
+    const service = this.#requireService(target.service);
+    const tool = this.#serviceCatalog(service)?.tools.find((t) => t.name === target.name);
+    return await this.#forward(service, "tools/call", { ...params, name: target.name }, ctx, {
+      toolName: target.name,
+      annotations: tool?.annotations ?? {},
+    });
+  }
+
+  /** Handles `prompts/get`. */
+  async getPrompt(
+    params: { name: string } & Record<string, unknown>,
+    ctx: CallContext,
+  ): Promise<Record<string, unknown>> {
+    const target = this.#promptNames.resolve(params.name);
+    if (target === undefined) {
+      throw new ProtocolError(INVALID_PARAMS, `Prompt ${params.name} not found`);
+    }
+    const service = this.#requireService(target.service);
+    return await this.#forward(service, "prompts/get", { ...params, name: target.name }, ctx, {
+      annotations: READ_ONLY,
+    });
+  }
+
+  /** Handles `resources/read`. */
+  async readResource(
+    params: { uri: string } & Record<string, unknown>,
+    ctx: CallContext,
+  ): Promise<Record<string, unknown>> {
+    const service = this.#serviceForUri(params.uri);
+    if (service === undefined) {
+      throw new ProtocolError(INVALID_PARAMS, `Resource not found: ${params.uri}`, {
+        uri: params.uri,
+      });
+    }
+    return await this.#forward(service, "resources/read", params, ctx, { annotations: READ_ONLY });
+  }
+
+  /** Handles `resources/subscribe` and `resources/unsubscribe` (all replicas). */
+  async subscribeResource(
+    method: "resources/subscribe" | "resources/unsubscribe",
+    uri: string,
+    ctx: CallContext,
+  ): Promise<Record<string, unknown>> {
+    const service = this.#serviceForUri(uri);
+    if (service === undefined) {
+      throw new ProtocolError(INVALID_PARAMS, `Resource not found: ${uri}`, { uri });
+    }
+    const ready = service.replicas.filter((r) =>
+      r.backend.state === "ready" && r.backend.catalog?.capabilities.resources?.subscribe
+    );
+    await Promise.all(ready.map((r) => r.backend.request(method, { uri }, { signal: ctx.signal })));
+    return {};
+  }
+
+  /** Handles `completion/complete`, by the prompt name or resource template it refers to. */
+  async complete(
+    params: { ref: { type: string; name?: string; uri?: string } } & Record<string, unknown>,
+    ctx: CallContext,
+  ): Promise<Record<string, unknown>> {
+    const { ref } = params;
+    if (ref.type === "ref/prompt" && ref.name !== undefined) {
+      const target = this.#promptNames.resolve(ref.name);
+      if (target === undefined) {
+        throw new ProtocolError(INVALID_PARAMS, `Prompt ${ref.name} not found`);
+      }
+      const service = this.#requireService(target.service);
+      return await this.#forward(
+        service,
+        "completion/complete",
+        {
+          ...params,
+          ref: { ...ref, name: target.name },
+        },
+        ctx,
+        { annotations: READ_ONLY },
+      );
+    }
+    if (ref.type === "ref/resource" && ref.uri !== undefined) {
+      const service = [...this.#services.values()].find((s) =>
+        this.#serviceCatalog(s)?.resourceTemplates.some((t) =>
+          t.uriTemplate === ref.uri
+        )
+      ) ?? this.#serviceForUri(ref.uri);
+      if (service === undefined) {
+        throw new ProtocolError(INVALID_PARAMS, `Resource template ${ref.uri} not found`);
+      }
+      return await this.#forward(service, "completion/complete", params, ctx, {
+        annotations: READ_ONLY,
+      });
+    }
+    throw new ProtocolError(INVALID_PARAMS, `unsupported completion reference ${ref.type}`);
+  }
+
+  /** Forwards `logging/setLevel` to every ready replica. */
+  async setLogLevel(level: string): Promise<void> {
+    await Promise.all(
+      this.#allReplicas().map(async (r) => {
+        if (r.backend.state !== "ready" || !r.backend.catalog?.capabilities.logging) return;
+        if (r.backend.catalog.era !== "legacy") return;
+        await r.backend.request("logging/setLevel", { level }).catch(() => {});
+      }),
+    );
+  }
+
+  async #forward(
+    service: Service,
+    method: string,
+    params: Record<string, unknown>,
+    ctx: CallContext,
+    options: { toolName?: string; annotations: ToolHints },
+  ): Promise<Record<string, unknown>> {
+    this.#calls++;
+    this.#retryBudget.onRequest(this.#deps.nowMs());
+    const tried = new Set<string>();
+    const name = service.config.name;
+    let lastError: unknown;
+    if (ctx.resume !== undefined) {
+      return await this.#resume(service, method, params, ctx, ctx.resume);
+    }
+    for (let attempt = 1; attempt <= this.settings.maxAttempts; attempt++) {
+      const picked = this.#pick(service, options.toolName, tried, ctx);
+      if (picked === undefined) break;
+      const { replica, permit } = picked;
+      tried.add(replica.id);
+      const startedMs = this.#deps.nowMs();
+      this.#stats.onStart(replica.id, startedMs);
+      replica.inFlight.add(ctx);
+      // Progress must reach the client before the result does, or the client
+      // may drop it as belonging to a finished request.
+      const progressSent: Promise<void>[] = [];
+      try {
+        const result = await replica.backend.request(method, withMeta(params, ctx), {
+          signal: ctx.signal,
+          onprogress: ctx.progressToken === undefined ? undefined : (p) => {
+            if (progressSent.length >= MAX_PENDING_PROGRESS) progressSent.shift();
+            progressSent.push(
+              ctx.notify({
+                method: "notifications/progress",
+                params: { ...p, progressToken: ctx.progressToken! },
+              }).catch(() => {}),
+            );
+          },
+        });
+        await Promise.all(progressSent);
+        const nowMs = this.#deps.nowMs();
+        this.#stats.onFinish(replica.id, nowMs, nowMs - startedMs, true);
+        replica.breaker.onSuccess(permit, nowMs);
+        return await this.#sealInputRequired(replica, stripServerInfo(result));
+      } catch (error) {
+        const nowMs = this.#deps.nowMs();
+        const failure = classifyFailure(error, ctx.signal);
+        if (failure === "remote") {
+          // The backend answered with a JSON-RPC error: its verdict stands, code and all.
+          this.#stats.onFinish(replica.id, nowMs, nowMs - startedMs, true);
+          replica.breaker.onSuccess(permit, nowMs);
+          throw error;
+        }
+        if (failure === "cancelled") {
+          this.#stats.onAbandon(replica.id, nowMs);
+          replica.breaker.onCancel(permit);
+          throw error;
+        }
+        this.#stats.onFinish(replica.id, nowMs, nowMs - startedMs, false);
+        replica.breaker.onFailure(permit, nowMs);
+        lastError = error;
+        const decision = retryDecision({
+          annotations: options.annotations,
+          attempt,
+          outcome: failure,
+          maxAttempts: this.settings.maxAttempts,
+          budget: this.#retryBudget,
+          nowMs,
+          toolName: options.toolName,
+        });
+        if (!decision.retry) {
+          if (decision.error instanceof OutcomeUnknownError) {
+            this.#errors++;
+            throw new ProtocolError(
+              OUTCOME_UNKNOWN,
+              `service "${name}": ${decision.error.message}`,
+              {
+                service: name,
+                replica: replica.id,
+                outcome: "unknown",
+                cause: error instanceof Error ? error.message : String(error),
+              },
+            );
+          }
+          break;
+        }
+        this.#failovers++;
+      } finally {
+        replica.inFlight.delete(ctx);
+      }
+    }
+    this.#errors++;
+    const reason = lastError instanceof Error ? lastError.message : "no healthy replica";
+    throw new ProtocolError(
+      SERVICE_UNAVAILABLE,
+      `service "${name}" is unavailable: ${reason}`,
+      { service: name, replicas: this.#replicaStates(service) },
+    );
+  }
+
+  /** Sends the retry of an input round to the replica that asked for the input. */
+  async #resume(
+    service: Service,
+    method: string,
+    params: Record<string, unknown>,
+    ctx: CallContext,
+    resume: NonNullable<CallContext["resume"]>,
+  ): Promise<Record<string, unknown>> {
+    const replica = service.replicas.find((r) => r.id === resume.state.replica);
+    if (replica === undefined || replica.backend.state !== "ready") {
+      throw new ProtocolError(
+        SERVICE_UNAVAILABLE,
+        `replica ${resume.state.replica} of service "${service.config.name}" that asked for ` +
+          `input is no longer available; start the request again`,
+        { service: service.config.name, replica: resume.state.replica },
+      );
+    }
+    replica.inFlight.add(ctx);
+    try {
+      const result = await replica.backend.request(method, {
+        ...withMeta(params, ctx),
+        ...(resume.inputResponses === undefined ? {} : { inputResponses: resume.inputResponses }),
+        ...(resume.state.state === undefined ? {} : { requestState: resume.state.state }),
+      }, { signal: ctx.signal });
+      return await this.#sealInputRequired(replica, stripServerInfo(result));
+    } finally {
+      replica.inFlight.delete(ctx);
+    }
+  }
+
+  async #sealInputRequired(
+    replica: Replica,
+    result: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
+    if (result.resultType !== "input_required") return result;
+    const sealer = this.#deps.sealer;
+    if (sealer === undefined) {
+      throw new ProtocolError(
+        SERVICE_UNAVAILABLE,
+        `${replica.id} asked for client input, but this gateway cannot carry input rounds`,
+      );
+    }
+    const state = typeof result.requestState === "string" ? result.requestState : undefined;
+    return { ...result, requestState: await sealer.mint({ replica: replica.id, state }) };
+  }
+
+  #pick(
+    service: Service,
+    toolName: string | undefined,
+    tried: Set<string>,
+    ctx: CallContext,
+  ): { replica: Replica; permit: BreakerPermit & { allowed: true } } | undefined {
+    // Bounded: each round either returns or marks one more replica as tried.
+    for (let round = 0; round < service.replicas.length; round++) {
+      const nowMs = this.#deps.nowMs();
+      const candidates = selectCandidates(
+        service.replicas.map((r) => ({
+          id: r.id,
+          healthy: r.backend.state === "ready" && r.breaker.isAvailable(nowMs),
+          ejected: tried.has(r.id),
+          tools: toolName === undefined ? [] : (r.backend.catalog?.tools.map((t) => t.name) ?? []),
+        })),
+        toolName,
+      );
+      const id = service.strategy.pick(candidates, this.#stats, this.#deps.rng, {
+        nowMs,
+        key: ctx.affinityKey,
+      });
+      const replica = service.replicas.find((r) => r.id === id);
+      if (replica === undefined) return undefined;
+      const permit = replica.breaker.acquire(nowMs);
+      if (permit.allowed) return { replica, permit };
+      tried.add(replica.id);
+    }
+    return undefined;
+  }
+
+  #replicaStates(service: Service): Record<string, string> {
+    return Object.fromEntries(service.replicas.map((r) => [r.id, r.backend.state]));
+  }
+
+  #onBackendNotification(
+    replica: Replica,
+    n: { method: string; params?: Record<string, unknown> },
+  ): void {
+    if (n.method === "notifications/resources/updated") {
+      const uri = n.params?.uri;
+      if (typeof uri === "string") { for (const l of this.#listeners) l.resourceUpdated?.(uri); }
+      return;
+    }
+    if (n.method === "notifications/message") {
+      const params = { ...n.params, logger: n.params?.logger ?? replica.service.config.name };
+      const owners = [...replica.inFlight];
+      if (owners.length === 1) {
+        void owners[0].notify({ method: n.method, params }).catch(() => {});
+      } else {
+        for (const l of this.#listeners) l.log?.(params);
+      }
+    }
+    // list_changed: the backend refreshes its catalog and reports a state change,
+    // which rebuilds the views and notifies clients once if anything changed.
+  }
+
+  async #onServerRequest(
+    replica: Replica,
+    request: { method: string; params?: Record<string, unknown> },
+    signal: AbortSignal,
+  ): Promise<Record<string, unknown>> {
+    // The 2025 wire does not say which call a server→client request belongs
+    // to; route it to the one client with a call in flight on this replica.
+    const owners = [...replica.inFlight].filter((c) => c.sendRequest !== undefined);
+    if (owners.length === 0) {
+      throw new ProtocolError(
+        METHOD_NOT_FOUND,
+        `${request.method} from ${replica.id}: no connected client can answer it`,
+      );
+    }
+    if (owners.length > 1) {
+      throw new ProtocolError(
+        INVALID_PARAMS,
+        `${request.method} from ${replica.id}: ${owners.length} clients have calls in flight; ` +
+          `cannot tell which one asked`,
+      );
+    }
+    return await owners[0].sendRequest!(request, signal);
+  }
+
+  /** A status report: services, replicas, their state and metrics. */
+  status(): Record<string, unknown> {
+    return {
+      calls: this.#calls,
+      failovers: this.#failovers,
+      errors: this.#errors,
+      collisions: this.collisions,
+      services: [...this.#services.values()].map((s) => ({
+        name: s.config.name,
+        strategy: s.strategy.name,
+        replicas: s.replicas.map((r) => {
+          const stats = this.#stats.get(r.id);
+          return {
+            id: r.id,
+            state: r.backend.state,
+            era: r.backend.catalog?.era,
+            protocolVersion: r.backend.catalog?.protocolVersion,
+            tools: r.backend.catalog?.tools.length ?? 0,
+            restarts: r.backend.restarts,
+            breaker: r.breaker.state,
+            pid: r.backend.pid,
+            lastError: r.backend.lastError?.message,
+            stats,
+          };
+        }),
+      })),
+    };
+  }
+
+  /** Service names, for management tools. */
+  serviceNames(): string[] {
+    return [...this.#services.keys()];
+  }
+
+  /** True when every service has at least one ready replica. */
+  healthy(): boolean {
+    return [...this.#services.values()].every((s) =>
+      s.replicas.some((r) => r.backend.state === "ready")
+    );
+  }
+}
+
+type ToolHints = { readOnlyHint?: boolean; idempotentHint?: boolean };
+/** Reads (prompts, resources, completions) change nothing, so they may run twice. */
+const READ_ONLY: ToolHints = Object.freeze({ readOnlyHint: true });
+
+function templateMatches(template: string, uri: string): boolean {
+  try {
+    return matchUriTemplate(template, uri) !== null;
+  } catch {
+    // A template this gateway cannot parse matches nothing; the backend still lists it.
+    return false;
+  }
+}
+
+function withMeta(params: Record<string, unknown>, ctx: CallContext): Record<string, unknown> {
+  if (ctx.meta === undefined || Object.keys(ctx.meta).length === 0) {
+    const { _meta: _, ...rest } = params;
+    return rest;
+  }
+  const { progressToken: _, ...meta } = ctx.meta;
+  return { ...params, _meta: meta };
+}
+
+const SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo";
+
+/** The backend's self-identification is not ours to pass on: the front stamps its own. */
+function stripServerInfo(result: Record<string, unknown>): Record<string, unknown> {
+  const meta = result._meta as Record<string, unknown> | undefined;
+  if (meta === undefined || !(SERVER_INFO_META_KEY in meta)) return result;
+  const { [SERVER_INFO_META_KEY]: _, ...rest } = meta;
+  const { _meta: __, ...body } = result;
+  return Object.keys(rest).length === 0 ? body : { ...body, _meta: rest };
+}
+
+export { BackendUnavailableError };

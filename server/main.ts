@@ -1,0 +1,82 @@
+/**
+ * The gateway CLI.
+ *
+ *     deno run -A server/main.ts serve --config FILE [--port 8080] [--host 127.0.0.1]
+ *     deno run -A server/main.ts stdio --config FILE
+ *
+ * `serve` runs one gateway node with the HTTP front; `stdio` serves one
+ * desktop client over stdin/stdout. Diagnostics go to stderr.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { ConfigError, loadConfig } from "./config.ts";
+import { startGatewayNode } from "./node.ts";
+import { Gateway } from "./gateway.ts";
+import { createResumeCodec } from "./front.ts";
+import { addManagementTools } from "./management.ts";
+import { serveGatewayStdio } from "./stdio_front.ts";
+import { SeededRng } from "../core/rng.ts";
+
+const USAGE = `usage:
+  safla serve --config FILE [--port N] [--host ADDR]
+  safla stdio --config FILE`;
+
+/** Runs the CLI with `args`; returns the process exit code. */
+export async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      config: { type: "string" },
+      port: { type: "string", default: "8080" },
+      host: { type: "string", default: "127.0.0.1" },
+    },
+  });
+  if ((command !== "serve" && command !== "stdio") || values.config === undefined) {
+    console.error(USAGE);
+    return 2;
+  }
+  let config;
+  try {
+    config = await loadConfig(values.config);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`config error: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  }
+  const stop = Promise.withResolvers<void>();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => stop.resolve());
+  }
+  if (command === "serve") {
+    const port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      console.error(`--port must be an integer from 0 to 65535, got ${values.port}`);
+      return 2;
+    }
+    const node = await startGatewayNode({ config, port, hostname: values.host });
+    console.error(`safla gateway listening on ${node.url}/mcp`);
+    await stop.promise;
+    await node.close();
+    return 0;
+  }
+  const codec = createResumeCodec(crypto.getRandomValues(new Uint8Array(32)));
+  const gateway = new Gateway(config, {
+    nowMs: () => performance.now(),
+    rng: new SeededRng(crypto.getRandomValues(new Uint32Array(1))[0]),
+    sealer: codec,
+  });
+  addManagementTools(gateway);
+  await gateway.start();
+  const handle = serveGatewayStdio(gateway, codec);
+  Deno.stdin.readable.pipeTo(new WritableStream()).catch(() => {}).finally(() => stop.resolve());
+  await stop.promise;
+  await handle.close();
+  await gateway.close();
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,77 @@
+/**
+ * One gateway node, started in-process: the gateway over its backends, the
+ * management tools, and the HTTP app on `Deno.serve`. A cluster launcher
+ * starts several of these; `serve` on the CLI starts one.
+ *
+ * @module
+ */
+import { SeededRng } from "../core/rng.ts";
+import type { GatewayConfig } from "./config.ts";
+import { Gateway } from "./gateway.ts";
+import { createResumeCodec } from "./front.ts";
+import { createGatewayApp, type GatewayApp } from "./app.ts";
+import { addManagementTools } from "./management.ts";
+
+/** Options of {@link startGatewayNode}. */
+export interface GatewayNodeOptions {
+  config: GatewayConfig;
+  /** Port to listen on; 0 picks a free one. */
+  port: number;
+  hostname: string;
+  /**
+   * HMAC key for `requestState` across input rounds. Nodes of one cluster
+   * must share it; a random per-process key is used when absent.
+   */
+  stateKey?: Uint8Array;
+  /** Seed of the balancer's random choices. */
+  seed?: number;
+}
+
+/** A running node. */
+export interface GatewayNode {
+  gateway: Gateway;
+  http: GatewayApp;
+  /** The port actually bound. */
+  port: number;
+  url: string;
+  /** Stops serving, closes sessions and ends every backend. */
+  close(): Promise<void>;
+}
+
+/** Starts a node: connects backends (failures do not block), then listens. */
+export async function startGatewayNode(options: GatewayNodeOptions): Promise<GatewayNode> {
+  const codec = createResumeCodec(options.stateKey ?? crypto.getRandomValues(new Uint8Array(32)));
+  const gateway = new Gateway(options.config, {
+    nowMs: () => performance.now(),
+    rng: new SeededRng(options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]),
+    sealer: codec,
+  });
+  addManagementTools(gateway);
+  await gateway.start();
+  const http = createGatewayApp({
+    gateway,
+    codec,
+    allowedHosts: options.config.settings.allowedHosts,
+    allowedOrigins: options.config.settings.allowedOrigins,
+    maxRequestBodyBytes: options.config.settings.maxRequestBodyBytes,
+  });
+  const { promise: listening, resolve } = Promise.withResolvers<number>();
+  const server = Deno.serve({
+    hostname: options.hostname,
+    port: options.port,
+    onListen: ({ port }) => resolve(port),
+  }, http.app.fetch);
+  const port = await listening;
+  const host = options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname;
+  return {
+    gateway,
+    http,
+    port,
+    url: `http://${host}:${port}`,
+    close: async () => {
+      await http.close();
+      await server.shutdown();
+      await gateway.close();
+    },
+  };
+}

@@ -1,0 +1,42 @@
+/**
+ * Runs the test backend: over stdio by default, or over Streamable HTTP (both
+ * eras) with `--port N` (0 picks a free port; the chosen port is printed to
+ * stderr as `listening on PORT`).
+ *
+ *     deno run -A server/testing/backend_main.ts --replica r1 [--port 0] [--extra-tools 3]
+ *
+ * @module
+ */
+import { createMcpHandler } from "@modelcontextprotocol/server";
+import { serveStdio } from "@modelcontextprotocol/server/stdio";
+import { parseArgs } from "node:util";
+import { createTestBackend } from "./backend.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    replica: { type: "string", default: "r1" },
+    port: { type: "string" },
+    "extra-tools": { type: "string", default: "0" },
+  },
+});
+
+const counters = new Map<string, number>();
+const factory = () =>
+  createTestBackend({
+    replicaId: values.replica,
+    extraTools: Number(values["extra-tools"]),
+    counters,
+  });
+
+if (values.port === undefined) {
+  serveStdio(factory);
+} else {
+  const handler = createMcpHandler(factory);
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: Number(values.port),
+    onListen: ({ port }) => console.error(`listening on ${port}`),
+  }, (request) => handler.fetch(request));
+  Deno.addSignalListener("SIGTERM", () => server.shutdown());
+}

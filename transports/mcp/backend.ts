@@ -1,0 +1,499 @@
+/**
+ * One connection to one backend MCP server (one replica of a service), over
+ * stdio, Streamable HTTP or legacy HTTP+SSE, on the official SDK `Client`.
+ *
+ * The connection supervises itself: when the transport closes unexpectedly
+ * (a stdio child exits, an HTTP server goes away) it reconnects with
+ * exponential backoff and re-discovers the catalog, because a restarted
+ * server may offer different tools. A server that comes back with zero tools
+ * after having had some is reported unhealthy instead of healthy: a gateway
+ * that routes to it would only produce "tool not found".
+ *
+ * @module
+ */
+import {
+  Client,
+  SSEClientTransport,
+  StreamableHTTPClientTransport,
+} from "@modelcontextprotocol/client";
+import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
+import type {
+  Implementation,
+  Prompt,
+  Resource,
+  ResourceTemplateType,
+  ServerCapabilities,
+  Tool,
+  Transport,
+} from "@modelcontextprotocol/server";
+import { type EraCache, eraKey } from "./era_cache.ts";
+
+/** How to reach a backend. */
+export type BackendSpec =
+  | {
+    kind: "stdio";
+    command: string;
+    args: string[];
+    env?: Record<string, string>;
+    cwd?: string;
+  }
+  | {
+    kind: "streamable-http" | "sse";
+    url: string;
+    /** Sent on every request, e.g. upstream credentials. */
+    headers?: Record<string, string>;
+  };
+
+/** What a backend offers, as discovered after (re)connecting. */
+export interface Catalog {
+  tools: Tool[];
+  resources: Resource[];
+  resourceTemplates: ResourceTemplateType[];
+  prompts: Prompt[];
+  capabilities: ServerCapabilities;
+  serverInfo?: Implementation;
+  /** `"modern"` (2026-07-28, stateless) or `"legacy"` (a 2025 session). */
+  era: "modern" | "legacy";
+  protocolVersion: string;
+}
+
+/** Lifecycle of a backend connection. */
+export type BackendState = "connecting" | "ready" | "unhealthy" | "backoff" | "closed";
+
+/** A JSON-RPC message the backend sent us that the gateway must act on. */
+export interface BackendNotification {
+  method: string;
+  params?: Record<string, unknown>;
+}
+
+/** Callbacks from a backend into the gateway. */
+export interface BackendHooks {
+  /** list_changed, resources/updated, logging messages. */
+  onNotification?(backend: McpBackend, notification: BackendNotification): void;
+  /**
+   * A 2025-era server→client request (sampling, elicitation, roots). The
+   * gateway routes it to the client whose call caused it.
+   */
+  onServerRequest?(
+    backend: McpBackend,
+    request: { method: string; params?: Record<string, unknown> },
+    signal: AbortSignal,
+  ): Promise<Record<string, unknown>>;
+  /** Every state transition, with the catalog when ready. */
+  onStateChange?(backend: McpBackend, state: BackendState, error?: Error): void;
+}
+
+/** Options of {@link McpBackend}. */
+export interface BackendOptions {
+  /** `service/replica`, used in every error and log line. */
+  label: string;
+  spec: BackendSpec;
+  /** Default per-request timeout. */
+  requestTimeoutMs: number;
+  /** Bound on connect plus catalog discovery. */
+  connectTimeoutMs: number;
+  /** First reconnect delay; doubles per failed attempt up to `maxBackoffMs`. */
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  eraCache: EraCache;
+  hooks?: BackendHooks;
+}
+
+/** Per-request options of {@link McpBackend.request}. */
+export interface BackendRequestOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  onprogress?: (progress: { progress: number; total?: number; message?: string }) => void;
+}
+
+/** A request got no answer within its timeout; it may or may not have run. */
+export class BackendTimeoutError extends Error {
+  /** Names the backend, the method and the timeout that expired. */
+  constructor(readonly label: string, readonly method: string, readonly timeoutMs: number) {
+    super(`${method} on backend ${label} timed out after ${timeoutMs} ms without progress`);
+    this.name = "BackendTimeoutError";
+  }
+}
+
+/** A request could not be sent because the backend is not connected. */
+export class BackendUnavailableError extends Error {
+  /** `label` names the backend; `state` is why it is unavailable. */
+  constructor(readonly label: string, readonly state: BackendState, cause?: unknown) {
+    super(
+      `backend ${label} is unavailable (${state})` +
+        (cause instanceof Error ? `: ${cause.message}` : ""),
+      { cause },
+    );
+    this.name = "BackendUnavailableError";
+  }
+}
+
+const LIST_PAGE_LIMIT = 100;
+const PROGRESS_TOKEN_PREFIX = "safla-";
+/** Largest delay `setTimeout` honours; our own timer enforces the real timeout. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const FORWARDED_NOTIFICATIONS = [
+  "notifications/tools/list_changed",
+  "notifications/prompts/list_changed",
+  "notifications/resources/list_changed",
+  "notifications/resources/updated",
+  "notifications/message",
+] as const;
+const SERVER_REQUESTS = ["sampling/createMessage", "elicitation/create", "roots/list"] as const;
+
+/** A supervised connection to one backend replica. */
+export class McpBackend {
+  readonly label: string;
+  #options: BackendOptions;
+  #client?: Client;
+  #state: BackendState = "connecting";
+  #catalog?: Catalog;
+  #closing = false;
+  #backoffMs: number;
+  #retryTimer?: ReturnType<typeof setTimeout>;
+  #restarts = 0;
+  #lastError?: Error;
+  #connecting?: Promise<void>;
+  #pid?: number;
+  #progress = new Map<
+    string,
+    (p: { progress: number; total?: number; message?: string }) => void
+  >();
+  #nextProgressToken = 0;
+
+  /** Creates the connection object; {@link start} connects. */
+  constructor(options: BackendOptions) {
+    this.label = options.label;
+    this.#options = options;
+    this.#backoffMs = options.initialBackoffMs;
+  }
+
+  /** Current lifecycle state. */
+  get state(): BackendState {
+    return this.#state;
+  }
+
+  /** The catalog of the current connection, if it got that far. */
+  get catalog(): Catalog | undefined {
+    return this.#catalog;
+  }
+
+  /** How many times the connection was re-established after a loss. */
+  get restarts(): number {
+    return this.#restarts;
+  }
+
+  /** Why the backend is not ready, when it is not. */
+  get lastError(): Error | undefined {
+    return this.#lastError;
+  }
+
+  /** The child process id of a stdio backend. */
+  get pid(): number | undefined {
+    return this.#pid;
+  }
+
+  /**
+   * Connects and discovers the catalog. Resolves once the first attempt
+   * finished, whether or not it succeeded: a failed backend keeps retrying in
+   * the background and never blocks the gateway from serving the others.
+   */
+  start(): Promise<void> {
+    this.#connecting ??= this.#connect();
+    return this.#connecting;
+  }
+
+  async #connect(): Promise<void> {
+    this.#setState("connecting");
+    const { spec, eraCache } = this.#options;
+    const key = eraKey(spec);
+    const known = eraCache.get(key);
+    try {
+      const { client, pid } = await this.#open(known);
+      this.#client = client;
+      this.#pid = pid;
+      const era = client.getProtocolEra() ?? "legacy";
+      eraCache.set(key, era === "modern" ? client.getNegotiatedProtocolVersion() ?? "" : "legacy");
+      const catalog = await this.#discover(client);
+      if (this.#closing) return;
+      this.#catalog = catalog;
+      const hadTools = this.#restarts > 0 && this.#hadTools;
+      if (catalog.tools.length > 0) this.#hadTools = true;
+      if (hadTools && catalog.tools.length === 0) {
+        this.#lastError = new Error(`${this.label} restarted with zero tools`);
+        this.#setState("unhealthy", this.#lastError);
+      } else {
+        this.#lastError = undefined;
+        this.#backoffMs = this.#options.initialBackoffMs;
+        this.#setState("ready");
+      }
+    } catch (error) {
+      if (known !== undefined) eraCache.delete(key);
+      this.#lastError = error instanceof Error ? error : new Error(String(error));
+      const client = this.#client;
+      this.#client = undefined;
+      await client?.close().catch(() => {});
+      this.#scheduleReconnect();
+    } finally {
+      this.#connecting = undefined;
+    }
+  }
+
+  #hadTools = false;
+
+  async #open(known: string | undefined): Promise<{ client: Client; pid?: number }> {
+    const { spec, connectTimeoutMs } = this.#options;
+    const client = new Client(
+      { name: "safla-gateway", version: "0.1.0" },
+      {
+        capabilities: {
+          sampling: {},
+          elicitation: { form: {}, url: {} },
+          roots: { listChanged: true },
+        },
+        versionNegotiation: {
+          mode: known === undefined ? "auto" : known === "legacy" ? "legacy" : { pin: known },
+          probe: { timeoutMs: Math.min(connectTimeoutMs, 5_000) },
+        },
+        inputRequired: { autoFulfill: false },
+      },
+    );
+    this.#installHandlers(client);
+    let pid: number | undefined;
+    let transport;
+    if (spec.kind === "stdio") {
+      const stdio = new StdioClientTransport({
+        command: spec.command,
+        args: spec.args,
+        env: spec.env === undefined ? undefined : { ...defaultEnv(), ...spec.env },
+        cwd: spec.cwd,
+        stderr: "inherit",
+      });
+      transport = stdio;
+      client.onclose = () => this.#onClosed(client);
+      await client.connect(stdio, { timeout: connectTimeoutMs });
+      this.#interceptProgress(stdio);
+      pid = stdio.pid ?? undefined;
+    } else {
+      const requestInit: RequestInit = { headers: spec.headers ?? {} };
+      transport = spec.kind === "sse"
+        ? new SSEClientTransport(new URL(spec.url), { requestInit })
+        : new StreamableHTTPClientTransport(new URL(spec.url), { requestInit });
+      client.onclose = () => this.#onClosed(client);
+      await client.connect(transport, { timeout: connectTimeoutMs });
+      this.#interceptProgress(transport);
+    }
+    return { client, pid };
+  }
+
+  #installHandlers(client: Client): void {
+    for (const method of FORWARDED_NOTIFICATIONS) {
+      client.setNotificationHandler(method, (notification) => {
+        if (method.endsWith("/list_changed")) void this.#refresh(client);
+        this.#options.hooks?.onNotification?.(this, {
+          method,
+          params: notification.params as Record<string, unknown> | undefined,
+        });
+      });
+    }
+    for (const method of SERVER_REQUESTS) {
+      client.setRequestHandler(method, async (request, ctx) => {
+        const hook = this.#options.hooks?.onServerRequest;
+        if (hook === undefined) throw new Error(`${this.label}: no route for ${method}`);
+        // deno-lint-ignore no-explicit-any
+        return await hook(this, { method, params: request.params }, ctx.mcpReq.signal) as any;
+      });
+    }
+  }
+
+  async #discover(client: Client): Promise<Catalog> {
+    const capabilities = client.getServerCapabilities() ?? {};
+    const timeout = this.#options.connectTimeoutMs;
+    const tools = capabilities.tools
+      ? await collect((cursor) => client.listTools({ cursor }, { timeout }), (r) => r.tools)
+      : [];
+    const resources = capabilities.resources
+      ? await collect((cursor) => client.listResources({ cursor }, { timeout }), (r) => r.resources)
+      : [];
+    const resourceTemplates = capabilities.resources
+      ? await collect(
+        (cursor) => client.listResourceTemplates({ cursor }, { timeout }),
+        (r) => r.resourceTemplates,
+      ).catch(() => [])
+      : [];
+    const prompts = capabilities.prompts
+      ? await collect((cursor) => client.listPrompts({ cursor }, { timeout }), (r) => r.prompts)
+      : [];
+    return {
+      tools,
+      resources,
+      resourceTemplates,
+      prompts,
+      capabilities,
+      serverInfo: client.getServerVersion(),
+      era: client.getProtocolEra() ?? "legacy",
+      protocolVersion: client.getNegotiatedProtocolVersion() ?? "",
+    };
+  }
+
+  async #refresh(client: Client): Promise<void> {
+    try {
+      const catalog = await this.#discover(client);
+      if (client !== this.#client) return;
+      this.#catalog = catalog;
+      this.#setState(catalog.tools.length === 0 && this.#hadTools ? "unhealthy" : "ready");
+    } catch (error) {
+      this.#lastError = error instanceof Error ? error : new Error(String(error));
+    }
+  }
+
+  /** Re-reads the catalog of the live connection. */
+  async refreshCatalog(): Promise<Catalog | undefined> {
+    if (this.#client !== undefined) await this.#refresh(this.#client);
+    return this.#catalog;
+  }
+
+  #onClosed(client: Client): void {
+    if (client !== this.#client || this.#closing) return;
+    this.#client = undefined;
+    this.#pid = undefined;
+    this.#lastError = new Error(`${this.label}: connection closed`);
+    this.#scheduleReconnect();
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#closing) return;
+    this.#setState("backoff", this.#lastError);
+    const delayMs = this.#backoffMs;
+    this.#backoffMs = Math.min(this.#backoffMs * 2, this.#options.maxBackoffMs);
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#restarts++;
+      void this.start();
+    }, delayMs);
+  }
+
+  #setState(state: BackendState, error?: Error): void {
+    if (this.#closing && state !== "closed") return;
+    this.#state = state;
+    this.#options.hooks?.onStateChange?.(this, state, error);
+  }
+
+  /**
+   * Sends one request and returns its raw result. `input_required` results
+   * (2026-07-28) come back as results, for the gateway to hand to its client.
+   *
+   * Progress uses a token of our own, caught at the transport before the SDK
+   * sees it: the SDK client dispatches notifications on a longer promise chain
+   * than responses, so it drops the last progress of a fast call. The timeout
+   * restarts on every progress notification, so long calls that report
+   * progress never time out.
+   */
+  async request(
+    method: string,
+    params: Record<string, unknown> | undefined,
+    options: BackendRequestOptions = {},
+  ): Promise<Record<string, unknown>> {
+    const client = this.#client;
+    if (client === undefined || (this.#state !== "ready" && this.#state !== "unhealthy")) {
+      throw new BackendUnavailableError(this.label, this.#state, this.#lastError);
+    }
+    const timeoutMs = options.timeoutMs ?? this.#options.requestTimeoutMs;
+    const timeout = new AbortController();
+    let timer = setTimeout(() => timeout.abort(), timeoutMs);
+    const signal = options.signal === undefined
+      ? timeout.signal
+      : AbortSignal.any([options.signal, timeout.signal]);
+    let sent = params;
+    let token: string | undefined;
+    if (options.onprogress !== undefined) {
+      token = `${PROGRESS_TOKEN_PREFIX}${this.#nextProgressToken++}`;
+      const onprogress = options.onprogress;
+      this.#progress.set(token, (p) => {
+        clearTimeout(timer);
+        timer = setTimeout(() => timeout.abort(), timeoutMs);
+        onprogress(p);
+      });
+      const meta = (params?._meta ?? {}) as Record<string, unknown>;
+      sent = { ...params, _meta: { ...meta, progressToken: token } };
+    }
+    try {
+      // deno-lint-ignore no-explicit-any
+      const result = await client.request({ method: method as any, params: sent }, {
+        signal,
+        timeout: MAX_TIMER_MS,
+        allowInputRequired: true,
+      });
+      return result as Record<string, unknown>;
+    } catch (error) {
+      if (timeout.signal.aborted && !options.signal?.aborted) {
+        throw new BackendTimeoutError(this.label, method, timeoutMs);
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      if (token !== undefined) this.#progress.delete(token);
+    }
+  }
+
+  /** Routes our own progress tokens before the SDK's dispatch sees them. */
+  #interceptProgress(transport: Transport): void {
+    const inner = transport.onmessage;
+    transport.onmessage = (message, extra) => {
+      const m = message as { method?: string; params?: Record<string, unknown> };
+      if (m.method === "notifications/progress") {
+        const token = m.params?.progressToken;
+        if (typeof token === "string" && token.startsWith(PROGRESS_TOKEN_PREFIX)) {
+          const { progressToken: _, ...progress } = m.params!;
+          this.#progress.get(token)?.(
+            progress as { progress: number; total?: number; message?: string },
+          );
+          return;
+        }
+      }
+      inner?.(message, extra);
+    };
+  }
+
+  /** Closes the connection (and ends a stdio child); no reconnect follows. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    const client = this.#client;
+    this.#client = undefined;
+    await this.#connecting?.catch(() => {});
+    await client?.close().catch(() => {});
+    // A connect that was in flight may have produced a client after we looked.
+    const late = this.#client as Client | undefined;
+    this.#client = undefined;
+    await late?.close().catch(() => {});
+    this.#state = "closed";
+    this.#options.hooks?.onStateChange?.(this, "closed");
+  }
+}
+
+async function collect<R, T>(
+  page: (cursor: string | undefined) => Promise<R & { nextCursor?: string }>,
+  items: (result: R) => T[],
+): Promise<T[]> {
+  const out: T[] = [];
+  let cursor: string | undefined;
+  for (let i = 0; i < LIST_PAGE_LIMIT; i++) {
+    const result = await page(cursor);
+    out.push(...items(result));
+    cursor = result.nextCursor;
+    if (cursor === undefined) return out;
+  }
+  throw new Error(`listing exceeded ${LIST_PAGE_LIMIT} pages`);
+}
+
+function defaultEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of ["PATH", "HOME", "USER", "LANG", "TMPDIR", "DENO_DIR", "XDG_CACHE_HOME"]) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}
