@@ -21,7 +21,10 @@ export interface P2cPeakEwmaOptions {
    * how fast it is. Default 1 000 000 (it loses to any measured replica).
    */
   readonly unsampledPenaltyMs?: number;
-  /** Time constant for aging the peak EWMA of an idle replica. Default 10 000 ms. */
+  /**
+   * Time constant for aging the peak EWMA of an idle replica. Default 10 000 ms, the
+   * same as the stats table's.
+   */
   readonly peakDecayMs?: number;
 }
 
@@ -33,8 +36,9 @@ export const DEFAULT_UNSAMPLED_PENALTY_MS = 1_000_000;
  *
  * A replica with no samples and nothing in flight costs 0, so it is tried soon; with
  * calls in flight and still no sample it costs `unsampledPenaltyMs + outstanding`.
- * When the request carries `nowMs`, an idle replica's peak decays with time, so a
- * replica that was slow once is retried instead of starving forever.
+ * When the request carries `nowMs`, the peak of an idle replica (nothing in flight)
+ * decays with time, so a replica that was slow once is retried instead of starving
+ * forever.
  *
  * @example
  * ```ts
@@ -74,7 +78,9 @@ export class P2cPeakEwmaStrategy implements Strategy {
     if (s.samples === 0) {
       return s.outstanding === 0 ? 0 : this.#unsampledPenaltyMs + s.outstanding;
     }
-    const latencyMs = nowMs === undefined
+    // Only an idle replica's estimate ages: one with calls in flight will soon report
+    // (or time out), and aging it would lure more calls onto a replica that hangs.
+    const latencyMs = nowMs === undefined || s.outstanding > 0
       ? s.peakEwmaLatencyMs
       : decayedPeakEwmaMs(s, nowMs, this.#peakDecayMs);
     return latencyMs * (s.outstanding + 1);

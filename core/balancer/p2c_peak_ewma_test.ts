@@ -44,6 +44,14 @@ Deno.test("P2C peak EWMA", async (t) => {
     assert.equal(p2c.pick(["slow", "fast"], table, rng, { nowMs: 5000 }), "slow");
   });
 
+  await t.step("a replica with calls in flight does not age: a hung replica stays costly", () => {
+    const p2c = new P2cPeakEwmaStrategy({ peakDecayMs: 1000 });
+    const table = sampled([["hung", 100], ["ok", 20]]);
+    table.onStart("hung", 0);
+    assert.equal(p2c.cost("hung", table, 60_000), 200);
+    assert.equal(p2c.pick(["hung", "ok"], table, new SeededRng(1), { nowMs: 60_000 }), "ok");
+  });
+
   await t.step("edge cases: empty and single candidate", () => {
     const p2c = new P2cPeakEwmaStrategy();
     const rng = new SeededRng(1);

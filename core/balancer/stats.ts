@@ -18,7 +18,7 @@ export interface ReplicaStats {
   readonly ewmaLatencyMs: number;
   /**
    * Peak-sensitive latency estimate (Finagle's peak EWMA): jumps straight up to a
-   * slower sample and decays towards faster ones with the time since the last update,
+   * slower sample and decays towards faster ones with the time since the last sample,
    * so a replica that turns slow is avoided at once and forgiven gradually.
    */
   readonly peakEwmaLatencyMs: number;
