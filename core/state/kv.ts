@@ -174,12 +174,17 @@ export type SuccessResult = Exclude<CommandResult, CommandFailure>;
 
 /** Configuration of a {@link KvStore}. */
 export interface KvStoreOptions {
-  /** Bound on the watch-event history (the compaction window). Default 10 000. */
+  /** Bound on the number of retained watch events (the compaction window). Default 10 000. */
   historyLimitEvents?: number;
+  /** Bound on the retained watch events' estimated size. Default 64 MiB. */
+  historyLimitBytes?: number;
 }
 
 /** Default bound on the number of retained watch events. */
 export const DEFAULT_HISTORY_LIMIT_EVENTS = 10_000;
+
+/** Default bound on the estimated size of retained watch events. */
+export const DEFAULT_HISTORY_LIMIT_BYTES = 64 * 1024 * 1024;
 
 interface Lease {
   id: number;
@@ -232,7 +237,10 @@ export class KvStore implements Readonly<{ revision: number; history: EventLog }
 
   /** Creates an empty store. */
   constructor(options: KvStoreOptions = {}) {
-    this.#history = new EventHistory(options.historyLimitEvents ?? DEFAULT_HISTORY_LIMIT_EVENTS);
+    this.#history = new EventHistory({
+      limitEvents: options.historyLimitEvents ?? DEFAULT_HISTORY_LIMIT_EVENTS,
+      limitBytes: options.historyLimitBytes ?? DEFAULT_HISTORY_LIMIT_BYTES,
+    });
   }
 
   /** Revision of the newest write (0 before any). */
@@ -606,6 +614,7 @@ export class KvStore implements Readonly<{ revision: number; history: EventLog }
       revision: this.#revision,
       leaseFenceTerm: this.#leaseFenceTerm,
       historyLimitEvents: this.#history.limitEvents,
+      historyLimitBytes: this.#history.limitBytes,
       compactRevision: this.#history.compactRevision,
       kvs: this.#sortedKeys.map((key) => this.#kvs.get(key)!),
       leases: [...this.#leases.keys()].sort((a, b) => a - b).map((id) => {
@@ -623,15 +632,15 @@ export class KvStore implements Readonly<{ revision: number; history: EventLog }
    */
   static restore(bytes: Uint8Array): KvStore {
     const state = decodeSnapshot(bytes);
-    const store = new KvStore({ historyLimitEvents: state.historyLimitEvents });
+    const limits = {
+      limitEvents: state.historyLimitEvents,
+      limitBytes: state.historyLimitBytes,
+    };
+    const store = new KvStore();
     store.#appliedIndex = state.appliedIndex;
     store.#revision = state.revision;
     store.#leaseFenceTerm = state.leaseFenceTerm;
-    store.#history = new EventHistory(
-      state.historyLimitEvents,
-      state.compactRevision,
-      state.events,
-    );
+    store.#history = new EventHistory(limits, state.compactRevision, state.events);
     for (const lease of state.leases) store.#leases.set(lease.id, { ...lease, keys: new Set() });
     for (const kv of state.kvs) {
       store.#kvs.set(kv.key, kv);

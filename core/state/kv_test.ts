@@ -510,8 +510,8 @@ Deno.test("snapshot and restore", async (t) => {
 Deno.test("property: equal command sequences give byte-identical snapshots and results", () => {
   fc.assert(
     fc.property(arbCommands(60), (cmds) => {
-      const a = new KvStore({ historyLimitEvents: 8 });
-      const b = new KvStore({ historyLimitEvents: 8 });
+      const a = new KvStore({ historyLimitEvents: 8, historyLimitBytes: 500 });
+      const b = new KvStore({ historyLimitEvents: 8, historyLimitBytes: 500 });
       assert.deepEqual(run(a, cmds), run(b, cmds));
       assert.deepEqual(a.snapshot(), b.snapshot());
     }),
@@ -522,7 +522,7 @@ Deno.test("property: equal command sequences give byte-identical snapshots and r
 Deno.test("property: snapshot → restore → continue equals continuing directly", () => {
   fc.assert(
     fc.property(arbCommands(40), arbCommands(40), (before, after) => {
-      const direct = new KvStore({ historyLimitEvents: 8 });
+      const direct = new KvStore({ historyLimitEvents: 8, historyLimitBytes: 500 });
       run(direct, before);
       const restored = KvStore.restore(direct.snapshot());
       assert.deepEqual(run(restored, after), run(direct, after));

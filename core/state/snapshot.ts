@@ -3,7 +3,7 @@
  * leases, fencing term, watch history, applied index) in a deterministic,
  * CRC-32C-checksummed binary layout.
  *
- * Layout: `"SKV" 0x01` magic and version, the body, then the CRC-32C of
+ * Layout: `"SKV" 0x02` magic and version, the body, then the CRC-32C of
  * everything before it (u32, little-endian). Restoring checks the checksum
  * first and then every invariant, so a corrupt or hand-made snapshot is
  * refused with a {@link SnapshotError} instead of producing a store that
@@ -35,8 +35,10 @@ export interface SnapshotState {
   revision: number;
   /** Highest term seen in an applied lease expiry. */
   leaseFenceTerm: number;
-  /** Bound of the watch history. */
+  /** Event-count bound of the watch history. */
   historyLimitEvents: number;
+  /** Estimated-size bound of the watch history. */
+  historyLimitBytes: number;
   /** Highest revision whose events were dropped. */
   compactRevision: number;
   /** Records, sorted by key. */
@@ -63,7 +65,7 @@ export class SnapshotError extends Error {
   }
 }
 
-const MAGIC = [0x53, 0x4b, 0x56, 0x01] as const;
+const MAGIC = [0x53, 0x4b, 0x56, 0x02] as const;
 const CHECKSUM_BYTES = 4;
 
 function writeKv(w: ByteWriter, kv: KeyValue): void {
@@ -83,6 +85,7 @@ export function encodeSnapshot(state: SnapshotState): Uint8Array {
   w.f64(state.revision);
   w.f64(state.leaseFenceTerm);
   w.f64(state.historyLimitEvents);
+  w.f64(state.historyLimitBytes);
   w.f64(state.compactRevision);
   w.u32(state.kvs.length);
   for (const kv of state.kvs) writeKv(w, kv);
@@ -173,6 +176,7 @@ function readBody(r: ByteReader): SnapshotState {
   const revision = safe(r, "revision");
   const leaseFenceTerm = safe(r, "leaseFenceTerm");
   const historyLimitEvents = safe(r, "historyLimitEvents", 1);
+  const historyLimitBytes = safe(r, "historyLimitBytes", 1);
   const compactRevision = safe(r, "compactRevision");
   if (compactRevision > revision) {
     throw malformed(`compactRevision ${compactRevision} is after revision ${revision}`);
@@ -242,6 +246,7 @@ function readBody(r: ByteReader): SnapshotState {
     revision,
     leaseFenceTerm,
     historyLimitEvents,
+    historyLimitBytes,
     compactRevision,
     kvs,
     leases,

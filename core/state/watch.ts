@@ -67,29 +67,55 @@ export interface EventLog {
   forEachFrom(startRevision: number, visit: (event: WatchEvent) => boolean): void;
 }
 
+/** Bounds of an {@link EventHistory}. */
+export interface HistoryLimits {
+  /** Target bound on the number of events held. */
+  limitEvents: number;
+  /** Target bound on the events' estimated in-memory size ({@link estimatedEventBytes}). */
+  limitBytes: number;
+}
+
+const EVENT_OVERHEAD_BYTES = 64;
+
+/**
+ * A deterministic estimate of an event's in-memory size: two bytes per
+ * UTF-16 unit of its keys and values plus a fixed overhead. Old values are
+ * kept alive by the history, so this is what the byte bound limits.
+ */
+export function estimatedEventBytes(event: WatchEvent): number {
+  const units = event.kv.key.length + event.kv.value.length +
+    (event.prevKv === null ? 0 : event.prevKv.key.length + event.prevKv.value.length);
+  return EVENT_OVERHEAD_BYTES + 2 * units;
+}
+
 /**
  * The bounded event history. Old revisions are dropped whole once more than
- * `limitEvents` events are held; the newest revision is always kept, so a
- * single large command may exceed the bound until the next one.
+ * `limitEvents` events, or more than `limitBytes` estimated bytes, are held;
+ * the newest revision is always kept, so a single large command may exceed
+ * the bounds until the next one.
  */
 export class EventHistory implements EventLog {
   /** Target bound on the number of events held. */
   readonly limitEvents: number;
+  /** Target bound on the estimated bytes held. */
+  readonly limitBytes: number;
   #events: WatchEvent[];
   #head = 0;
   #compactRevision: number;
+  #sizeBytes = 0;
 
   /**
    * Creates a history holding `events` (sorted by revision, all newer than
    * `compactRevision`).
    */
-  constructor(limitEvents: number, compactRevision = 0, events: readonly WatchEvent[] = []) {
-    if (!Number.isSafeInteger(limitEvents) || limitEvents < 1) {
-      throw new RangeError(
-        `EventHistory: limitEvents must be a positive integer, got ${limitEvents}`,
-      );
+  constructor(limits: HistoryLimits, compactRevision = 0, events: readonly WatchEvent[] = []) {
+    for (const [name, value] of Object.entries(limits)) {
+      if (!Number.isSafeInteger(value) || value < 1) {
+        throw new RangeError(`EventHistory: ${name} must be a positive integer, got ${value}`);
+      }
     }
-    this.limitEvents = limitEvents;
+    this.limitEvents = limits.limitEvents;
+    this.limitBytes = limits.limitBytes;
     this.#compactRevision = compactRevision;
     this.#events = [...events];
     let previous = compactRevision;
@@ -101,7 +127,13 @@ export class EventHistory implements EventLog {
         );
       }
       previous = event.revision;
+      this.#sizeBytes += estimatedEventBytes(event);
     }
+  }
+
+  /** Estimated bytes held (see {@link estimatedEventBytes}). */
+  get sizeBytes(): number {
+    return this.#sizeBytes;
   }
 
   /** Highest revision whose events have been dropped (0 if none). */
@@ -135,15 +167,22 @@ export class EventHistory implements EventLog {
         );
       }
       this.#events.push(event);
+      this.#sizeBytes += estimatedEventBytes(event);
     }
     this.#compact();
   }
 
   #compact(): void {
     const newest = this.lastRevision;
-    while (this.size > this.limitEvents && this.#events[this.#head].revision !== newest) {
+    while (
+      (this.size > this.limitEvents || this.#sizeBytes > this.limitBytes) &&
+      this.#events[this.#head].revision !== newest
+    ) {
       const oldest = this.#events[this.#head].revision;
-      while (this.#events[this.#head].revision === oldest) this.#head++;
+      while (this.#events[this.#head].revision === oldest) {
+        this.#sizeBytes -= estimatedEventBytes(this.#events[this.#head]);
+        this.#head++;
+      }
       this.#compactRevision = oldest;
     }
     if (this.#head > 1024 && this.#head * 2 > this.#events.length) {

@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { Command, PutCommand } from "./commands.ts";
-import { KvStore } from "./kv.ts";
+import { KvStore, type KvStoreOptions } from "./kv.ts";
 import type { WatchEvent } from "./types.ts";
 import {
   collectEvents,
   CompactedRevisionError,
   compileWatchFilter,
+  estimatedEventBytes,
   EventHistory,
   globMatch,
   type WatchFilter,
@@ -15,7 +16,7 @@ import {
 } from "./watch.ts";
 import { arbCommands, arbKey } from "./arbitraries_test.ts";
 
-function storeWith(options: { historyLimitEvents?: number }, ...cmds: Command[]): KvStore {
+function storeWith(options: KvStoreOptions, ...cmds: Command[]): KvStore {
   const store = new KvStore(options);
   cmds.forEach((cmd, i) => store.apply(i + 1, cmd));
   return store;
@@ -103,8 +104,20 @@ Deno.test("event history", async (t) => {
     assert.equal(store.history.size, 5, "one revision larger than the bound is kept whole");
     assert.equal(store.compactRevision, 4);
   });
+  await t.step("also drops old revisions beyond the byte bound", () => {
+    const store = storeWith({ historyLimitBytes: 1000 }, put("a", "x".repeat(300)), put("b", "y"));
+    assert.equal(store.compactRevision, 0);
+    const history = store.history as EventHistory;
+    assert.equal(history.sizeBytes, estimatedEventBytes(history.toArray()[0]) + 64 + 4);
+    store.apply(3, put("c", "z".repeat(300)));
+    assert.equal(store.compactRevision, 1, "the 600-byte event made room for the newest");
+    assert.ok(history.sizeBytes <= 1000);
+    const restored = KvStore.restore(store.snapshot());
+    assert.equal((restored.history as EventHistory).limitBytes, 1000);
+    assert.equal((restored.history as EventHistory).sizeBytes, history.sizeBytes);
+  });
   await t.step("refuses out-of-order appends", () => {
-    const history = new EventHistory(10);
+    const history = new EventHistory({ limitEvents: 10, limitBytes: 1000 });
     const kv = { key: "a", value: "", createRevision: 2, modRevision: 2, version: 1, leaseId: 0 };
     history.append([{ type: "put", revision: 2, kv, prevKv: null }]);
     assert.throws(
@@ -121,7 +134,8 @@ Deno.test("event history", async (t) => {
         }]),
       RangeError,
     );
-    assert.throws(() => new EventHistory(0), RangeError);
+    assert.throws(() => new EventHistory({ limitEvents: 0, limitBytes: 1 }), RangeError);
+    assert.throws(() => new EventHistory({ limitEvents: 1, limitBytes: 0.5 }), RangeError);
   });
 });
 
@@ -279,13 +293,14 @@ Deno.test("property: a resumed watcher sees exactly the matching suffix of all e
       fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 10 }),
       fc.integer({ min: 1, max: 5 }),
       fc.integer({ min: 4, max: 200 }),
+      fc.integer({ min: 300, max: 20_000 }),
       fc.integer({ min: 0, max: 50 }),
-      (cmds, watches, batchSizes, pollEvery, historyLimitEvents, restoreAt) => {
+      (cmds, watches, batchSizes, pollEvery, historyLimitEvents, historyLimitBytes, restoreAt) => {
         // The reference keeps every event; the subject has a bounded window and is
         // replaced by a restored copy midway, as after a leader change. Watchers join
         // at random points, resuming from random past (or future) revisions.
         const reference = new KvStore({ historyLimitEvents: 100_000 });
-        let store = new KvStore({ historyLimitEvents });
+        let store = new KvStore({ historyLimitEvents, historyLimitBytes });
         const hub = new WatchHub();
         const started = new Map<number, { filter: WatchFilter; start: number }>();
         const delivered = new Map<number, WatchEvent[]>();
