@@ -63,6 +63,28 @@ Deno.test("strategy registry", async (t) => {
   });
 });
 
+Deno.test("every strategy replays exactly from the same seed (simulation determinism)", () => {
+  const candidates = Array.from({ length: 9 }, (_, i) => `r${i}`);
+  const run = (name: (typeof STRATEGY_NAMES)[number], seed: number) => {
+    const stats = new StatsTable();
+    const strategy = createStrategy(name);
+    const rng = new SeededRng(seed);
+    const picks: (string | undefined)[] = [];
+    for (let i = 0; i < 200; i++) {
+      const id = strategy.pick(candidates, stats, rng, { nowMs: i, key: `s${i % 7}` });
+      picks.push(id);
+      if (id === undefined) continue;
+      stats.onStart(id, i);
+      if (i % 3 === 0) stats.onFinish(id, i, (i * 37) % 101, i % 5 !== 0);
+    }
+    return picks;
+  };
+  for (const name of STRATEGY_NAMES) {
+    assert.deepEqual(run(name, 42), run(name, 42), name);
+  }
+  assert.notDeepEqual(run("p2c-peak-ewma", 42), run("p2c-peak-ewma", 43));
+});
+
 Deno.test("selectCandidates keeps healthy, not-ejected replicas offering the tool", () => {
   const replicas = [
     { id: "a", healthy: true, ejected: false, tools: ["search", "fetch"] },
