@@ -18,7 +18,7 @@ import {
   LOG_COMMAND_LIMITS,
   type TxnOp,
 } from "./commands.ts";
-import { EventHistory, type EventLog } from "./watch.ts";
+import { EventHistory, type EventLog, type WatchSource } from "./watch.ts";
 import { decodeSnapshot, encodeSnapshot } from "./snapshot.ts";
 import { type KeyValue, type LeaseInfo, NO_LEASE, type WatchEvent } from "./types.ts";
 
@@ -223,7 +223,7 @@ function compareNumbers(a: number | string, b: number | string): number {
  * console.assert(copy.get("nodes:a")?.value === "down");
  * ```
  */
-export class KvStore implements Readonly<{ revision: number; history: EventLog }> {
+export class KvStore implements WatchSource {
   readonly #kvs = new Map<string, KeyValue>();
   /** Keys in ascending UTF-16 order, for prefix ranges. */
   #sortedKeys: string[] = [];

@@ -504,6 +504,8 @@ Deno.test("snapshot and restore", async (t) => {
     assert.throws(() => decodeSnapshot(encodeSnapshot(orphan)), /missing lease/);
     const future = { ...state, revision: 1 };
     assert.throws(() => decodeSnapshot(encodeSnapshot(future)), SnapshotError);
+    const lostHistory = { ...state, events: state.events.slice(0, -1) };
+    assert.throws(() => decodeSnapshot(encodeSnapshot(lostHistory)), /history ends at revision 2/);
   });
 });
 

@@ -240,6 +240,11 @@ function readBody(r: ByteReader): SnapshotState {
     if (prevKv !== null) checkLiveKv(prevKv, eventRevision - 1, `event ${i} prevKv`);
     events.push({ type, revision: eventRevision, kv, prevKv });
   }
+  // The newest revision is never compacted away, so the history always ends at the store's revision.
+  const lastRevision = events.length === 0 ? 0 : events[events.length - 1].revision;
+  if (lastRevision !== revision) {
+    throw malformed(`the event history ends at revision ${lastRevision}, not ${revision}`);
+  }
   if (r.remaining !== 0) throw malformed(`${r.remaining} unexpected bytes after the events`);
   return {
     appliedIndex,
