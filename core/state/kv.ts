@@ -605,6 +605,40 @@ export class KvStore implements WatchSource {
   }
 
   /**
+   * Checks every internal invariant and throws on the first violation: the
+   * sorted key index matches the records, revisions are consistent, lease key
+   * sets match the records' lease ids, and the history ends at the current
+   * revision. O(size); meant for tests and the simulator's checkers.
+   */
+  assertInvariants(): void {
+    const fail = (detail: string): never => {
+      throw new Error(`KvStore invariant violated: ${detail}`);
+    };
+    if (this.#sortedKeys.length !== this.#kvs.size) fail("sorted key index size differs");
+    this.#sortedKeys.forEach((key, i) => {
+      if (i > 0 && !(this.#sortedKeys[i - 1] < key)) fail(`keys not strictly sorted at "${key}"`);
+      const kv = this.#kvs.get(key) ?? fail(`indexed key "${key}" has no record`);
+      if (
+        kv.key !== key || kv.version < 1 || kv.createRevision < 1 ||
+        kv.createRevision > kv.modRevision || kv.modRevision > this.#revision
+      ) fail(`record "${key}" has inconsistent revisions`);
+      if (kv.leaseId !== NO_LEASE && !this.#leases.get(kv.leaseId)?.keys.has(key)) {
+        fail(`record "${key}" is not in the key set of lease ${kv.leaseId}`);
+      }
+    });
+    for (const lease of this.#leases.values()) {
+      for (const key of lease.keys) {
+        if (this.#kvs.get(key)?.leaseId !== lease.id) fail(`lease ${lease.id} lists "${key}"`);
+      }
+      if (lease.renewIndex > this.#appliedIndex) fail(`lease ${lease.id} renewed in the future`);
+    }
+    if (this.#history.lastRevision !== this.#revision) {
+      fail(`history ends at ${this.#history.lastRevision}, revision is ${this.#revision}`);
+    }
+    if (this.#pending.length !== 0) fail("events pending outside apply");
+  }
+
+  /**
    * The whole state (keys, leases, fencing term, watch history and applied
    * index) as checksummed bytes. Equal states give equal bytes.
    */

@@ -514,7 +514,12 @@ Deno.test("property: equal command sequences give byte-identical snapshots and r
     fc.property(arbCommands(60), (cmds) => {
       const a = new KvStore({ historyLimitEvents: 8, historyLimitBytes: 500 });
       const b = new KvStore({ historyLimitEvents: 8, historyLimitBytes: 500 });
-      assert.deepEqual(run(a, cmds), run(b, cmds));
+      const results = cmds.map((cmd, i) => {
+        const result = a.apply(i + 1, cmd);
+        a.assertInvariants();
+        return result;
+      });
+      assert.deepEqual(results, run(b, cmds));
       assert.deepEqual(a.snapshot(), b.snapshot());
     }),
     { numRuns: 150 },
@@ -527,7 +532,9 @@ Deno.test("property: snapshot → restore → continue equals continuing directl
       const direct = new KvStore({ historyLimitEvents: 8, historyLimitBytes: 500 });
       run(direct, before);
       const restored = KvStore.restore(direct.snapshot());
+      restored.assertInvariants();
       assert.deepEqual(run(restored, after), run(direct, after));
+      restored.assertInvariants();
       assert.deepEqual(restored.snapshot(), direct.snapshot());
     }),
     { numRuns: 150 },
