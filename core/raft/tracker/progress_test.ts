@@ -43,6 +43,12 @@ Deno.test("becomeProbe", async (t) => {
     pr.becomeProbe();
     assert.equal(pr.next, 2);
   });
+  await t.step("outside snapshot state a stray pendingSnapshot is ignored", () => {
+    const pr = progress(1, 5);
+    pr.pendingSnapshot = 10;
+    pr.becomeProbe();
+    assert.equal(pr.next, 2);
+  });
   await t.step("from snapshot when match passed the snapshot", () => {
     const pr = progress(1, 5);
     pr.becomeSnapshot(10);

@@ -162,9 +162,9 @@ export class ProgressTracker {
   /** Whether a quorum of voters was recently active (CheckQuorum). */
   quorumActive(): boolean {
     const active = new Map<NodeId, boolean>();
-    this.visit((id, progress) => {
-      if (!progress.isLearner) active.set(id, progress.recentActive);
-    });
+    for (const id of this.config.voters.ids()) {
+      active.set(id, this.progress.get(id)?.recentActive ?? false);
+    }
     return this.config.voters.voteResult(active) === "won";
   }
 
