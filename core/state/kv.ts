@@ -218,7 +218,7 @@ function compareNumbers(a: number | string, b: number | string): number {
  *   success: [{ op: "put", key: "nodes:a", value: "down" }],
  *   failure: [],
  * });
- * console.assert(cas.op === "txn" && cas.succeeded && store.revision === 2);
+ * console.assert(cas.ok && cas.op === "txn" && cas.succeeded && store.revision === 2);
  * const copy = KvStore.restore(store.snapshot());
  * console.assert(copy.get("nodes:a")?.value === "down");
  * ```
