@@ -6,10 +6,16 @@
  * service whose resource template produced it. Expansion loses information
  * (a list and a string with commas can expand alike), so matching returns the
  * most natural reading: a value with unencoded separators reads as a list, an
- * exploded value whose items are all `key=value` reads as a map, and when two
- * variables of one expression could share a separator the earlier one takes
- * the shortest value. A template that gives every variable a clear boundary
- * (a literal or a named operator) round-trips exactly.
+ * exploded value whose items are all `key=value` reads as a map, and where
+ * several splits are possible the one that defines the most variables wins,
+ * earlier variables taking the shortest values. A template that gives every
+ * variable a clear boundary (a literal or a named operator) round-trips
+ * exactly.
+ *
+ * The URI comes from clients, so matching must not backtrack exponentially: it
+ * searches (part, offset) states once each, and gives up (no match) past
+ * {@link MAX_MATCH_WORK}, which only adjacent ambiguous expressions and long
+ * hostile URIs reach.
  *
  * @module
  */
@@ -84,6 +90,12 @@ export const MAX_EXPRESSIONS = 16;
 export const MAX_VARIABLES_PER_EXPRESSION = 16;
 /** Longest URI {@link UriTemplate.match} looks at; longer ones never match. */
 export const MAX_MATCH_URI_LENGTH = 8192;
+/**
+ * Work bound of one match, in characters handed to expression regexes. Only a
+ * template with adjacent ambiguous expressions and a hostile URI reaches it;
+ * the match then reports no match rather than stall the gateway.
+ */
+export const MAX_MATCH_WORK = 2_000_000;
 
 interface OperatorRule {
   first: string;
@@ -446,52 +458,67 @@ interface VarGroup {
   rule: OperatorRule;
 }
 
-interface Matcher {
+/** One expression, matched on its own against a candidate piece of the URI. */
+interface ExpressionMatcher {
+  kind: "expression";
+  /** Anchored regex of the whole expansion; group 1 is the whole text, then one group per variable occurrence. */
   regex: RegExp;
-  /** Per expression: the group holding its whole text, and one group per variable occurrence. */
-  expressions: Array<{ group: number; rule: OperatorRule; vars: VarGroup[] }>;
+  rule: OperatorRule;
+  vars: VarGroup[];
+  /** ASCII codes that may occur in the expansion outside percent-encoded triplets. */
+  allowed: Uint8Array;
+}
+
+type PartMatcher = { kind: "literal"; text: string } | ExpressionMatcher;
+
+interface Matcher {
+  parts: PartMatcher[];
 }
 
 const U_CHAR = "[A-Za-z0-9\\-._~]|%[0-9A-Fa-f]{2}";
 const R_CHAR = "[A-Za-z0-9\\-._~:/?#\\[\\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2}";
+const UNRESERVED_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~";
+const RESERVED_CHARS = ":/?#[]@!$&'()*+,;=";
 
 const escapeRegex = (text: string): string => text.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
 
 function compileMatcher(parts: readonly UriTemplatePart[]): Matcher {
-  let source = "";
-  let groups = 0;
-  const expressions: Matcher["expressions"] = [];
-  for (const part of parts) {
-    if (part.kind === "literal") {
-      source += escapeRegex(encode(part.text, true));
-      continue;
+  return {
+    parts: parts.map((part): PartMatcher =>
+      part.kind === "literal"
+        ? { kind: "literal", text: encode(part.text, true) }
+        : compileExpression(part.operator, part.variables)
+    ),
+  };
+}
+
+function compileExpression(operator: UriTemplateOperator, specs: VarSpec[]): ExpressionMatcher {
+  const rule = RULES[operator];
+  let groups = 1;
+  const vars: VarGroup[] = [];
+  const varPattern = (spec: VarSpec): string => {
+    vars.push({ group: ++groups, spec, rule });
+    return `(${valuePattern(spec, rule)})`;
+  };
+  const sep = escapeRegex(rule.separator);
+  let body: string;
+  if (rule.first === rule.separator) {
+    body = specs.map((spec) => `(?:${sep}${varPattern(spec)})?`).join("");
+  } else {
+    // The first defined variable follows `first`, the others follow `separator`:
+    // one branch per choice of first defined variable.
+    const branches: string[] = [];
+    for (let k = 0; k < specs.length; k++) {
+      let branch = varPattern(specs[k]);
+      for (const spec of specs.slice(k + 1)) branch += `(?:${sep}${varPattern(spec)})?`;
+      branches.push(branch);
     }
-    const rule = RULES[part.operator];
-    const group = ++groups;
-    const vars: VarGroup[] = [];
-    const varPattern = (spec: VarSpec): string => {
-      vars.push({ group: ++groups, spec, rule });
-      return `(${valuePattern(spec, rule)})`;
-    };
-    const sep = escapeRegex(rule.separator);
-    let body: string;
-    if (rule.first === rule.separator) {
-      body = part.variables.map((spec) => `(?:${sep}${varPattern(spec)})?`).join("");
-    } else {
-      // The first defined variable follows `first`, the others follow `separator`:
-      // one branch per choice of first defined variable.
-      const branches: string[] = [];
-      for (let k = 0; k < part.variables.length; k++) {
-        let branch = varPattern(part.variables[k]);
-        for (const spec of part.variables.slice(k + 1)) branch += `(?:${sep}${varPattern(spec)})?`;
-        branches.push(branch);
-      }
-      body = `(?:${escapeRegex(rule.first)}(?:${branches.join("|")}))?`;
-    }
-    source += `(${body})`;
-    expressions.push({ group, rule, vars });
+    body = `(?:${escapeRegex(rule.first)}(?:${branches.join("|")}))?`;
   }
-  return { regex: new RegExp(`^${source}$`), expressions };
+  const allowed = new Uint8Array(128);
+  const extra = rule.allowReserved ? RESERVED_CHARS : `,=${rule.first}${rule.separator}`;
+  for (const c of UNRESERVED_CHARS + extra) allowed[c.charCodeAt(0)] = 1;
+  return { kind: "expression", regex: new RegExp(`^(${body})$`), rule, vars, allowed };
 }
 
 /** The regex of one variable's expansion (after its leading `first`/separator). */
@@ -526,18 +553,104 @@ function decode(text: string): string {
   }
 }
 
+/**
+ * Finds where each expression of the template starts and ends in `uri`:
+ * a depth-first search over (part, offset) with failed states remembered, so
+ * that ambiguous templates cost polynomial rather than exponential time. An
+ * expression may only span characters its operator can produce and must end
+ * where the next literal begins; among candidate ends the shortest is tried
+ * first. Returns each expression's regex match, or null.
+ */
+function locateExpressions(matcher: Matcher, uri: string): Array<RegExpExecArray | null> | null {
+  const n = uri.length;
+  const parts = matcher.parts;
+  // Offsets inside a percent-encoded triplet can never be a boundary.
+  const interior = new Uint8Array(n + 1);
+  for (let i = 0; i + 2 < n; i++) {
+    if (uri[i] === "%" && isHex(uri[i + 1]) && isHex(uri[i + 2])) {
+      interior[i + 1] = interior[i + 2] = 1;
+    }
+  }
+  const runEnds: Array<Int32Array | null> = parts.map(() => null);
+  const runEnd = (p: number, pos: number): number => {
+    let ends = runEnds[p];
+    if (ends === null) {
+      ends = runEndsFor((parts[p] as ExpressionMatcher).allowed, uri);
+      runEnds[p] = ends;
+    }
+    return ends[pos];
+  };
+  const captures: Array<RegExpExecArray | null> = parts.map(() => null);
+  const failed = new Set<number>();
+  let budgetChars = MAX_MATCH_WORK;
+  const solve = (p: number, pos: number): boolean => {
+    if (p === parts.length) return pos === n;
+    const key = p * (n + 1) + pos;
+    if (failed.has(key)) return false;
+    const part = parts[p];
+    if (part.kind === "literal") {
+      if (uri.startsWith(part.text, pos) && solve(p + 1, pos + part.text.length)) return true;
+    } else {
+      const maxEnd = runEnd(p, pos);
+      const next = parts[p + 1];
+      // Prefer, as a regex of optional groups with lazy values would, the expansion that
+      // defines the most variables, and among those the shortest.
+      const candidates: Array<{ end: number; m: RegExpExecArray; defined: number }> = [];
+      for (let end = next === undefined ? n : pos; end <= maxEnd; end++) {
+        if (interior[end]) continue;
+        if (next?.kind === "literal" && !uri.startsWith(next.text, end)) continue;
+        budgetChars -= end - pos + 1;
+        if (budgetChars < 0) throw new NotAMatch();
+        const m = part.regex.exec(uri.slice(pos, end));
+        if (m === null) continue;
+        let defined = 0;
+        if (m[1] !== "" || part.rule.named) {
+          for (const v of part.vars) if (m[v.group] !== undefined) defined++;
+        }
+        candidates.push({ end, m, defined });
+      }
+      candidates.sort((a, b) => b.defined - a.defined || a.end - b.end);
+      for (const { end, m } of candidates) {
+        captures[p] = m;
+        if (solve(p + 1, end)) return true;
+      }
+    }
+    failed.add(key);
+    return false;
+  };
+  return solve(0, 0) ? captures : null;
+}
+
+/** For each offset, how far a run of characters from `allowed` (or valid triplets) reaches. */
+function runEndsFor(allowed: Uint8Array, uri: string): Int32Array {
+  const n = uri.length;
+  const ends = new Int32Array(n + 1);
+  ends[n] = n;
+  for (let i = n - 1; i >= 0; i--) {
+    const code = uri.charCodeAt(i);
+    if (code === 0x25) {
+      ends[i] = isHex(uri[i + 1]) && isHex(uri[i + 2]) ? ends[Math.min(i + 3, n)] : i;
+    } else {
+      ends[i] = code < 128 && allowed[code] === 1 ? ends[i + 1] : i;
+    }
+  }
+  return ends;
+}
+
 function runMatcher(matcher: Matcher, uri: string): Record<string, MatchedValue> | null {
-  const m = matcher.regex.exec(uri);
-  if (m === null) return null;
   const occurrences = new Map<
     string,
     Array<{ value: MatchedValue; prefixLength: number | null }>
   >();
   try {
-    for (const expression of matcher.expressions) {
+    const captures = locateExpressions(matcher, uri);
+    if (captures === null) return null;
+    matcher.parts.forEach((part, p) => {
+      const m = captures[p];
+      if (part.kind === "literal" || m === null) return;
       // An unnamed expression that expanded to nothing had no defined variable.
-      if ((m[expression.group] ?? "") === "" && !expression.rule.named) continue;
-      for (const v of expression.vars) {
+      if (m[1] === "" && !part.rule.named) return;
+      for (const v of part.vars) {
         const text = m[v.group];
         if (text === undefined) continue;
         const value = decodeValue(text, v.spec, v.rule);
@@ -546,7 +659,7 @@ function runMatcher(matcher: Matcher, uri: string): Record<string, MatchedValue>
           occurrences.set(v.spec.name, [{ value, prefixLength: v.spec.prefixLength }]);
         } else seen.push({ value, prefixLength: v.spec.prefixLength });
       }
-    }
+    });
   } catch (e) {
     if (e instanceof NotAMatch) return null;
     throw e;

@@ -5,6 +5,7 @@ import {
   type MatchedValue,
   matchUriTemplate,
   MAX_EXPRESSIONS,
+  MAX_MATCH_URI_LENGTH,
   UriTemplate,
   UriTemplateError,
   type UriTemplateVariables,
@@ -274,6 +275,30 @@ Deno.test("match", async (t) => {
     for (const [template, uri, expected] of table) {
       assert.deepEqual(matchUriTemplate(template, uri), expected, `${template} ~ ${uri}`);
     }
+  });
+  await t.step("prefers defining more variables, each as short as possible", () => {
+    assert.deepEqual(matchUriTemplate("{/a,b}/{+c}", "/x/y/z"), { a: "x", b: "y", c: "z" });
+    assert.deepEqual(matchUriTemplate("{+a}/{+b}", "x/y/z"), { a: "x", b: "y/z" });
+    // Adjacent expressions are ambiguous; the earlier one takes the shortest value that works.
+    assert.deepEqual(matchUriTemplate("up{+path}{var}/here", "up/foo/barvalue/here"), {
+      path: "/foo/",
+      var: "barvalue",
+    });
+  });
+  await t.step("hostile URIs against ambiguous templates finish within the work bound", () => {
+    const hostile: Array<[string, string]> = [
+      ["{a}{b}{c}{d}", "a".repeat(8000) + "!"],
+      ["{a}x{b}x{c}x{d}x", "x".repeat(8000) + "!"],
+      ["{a,b}{c,d}", "a,".repeat(4000) + "!"],
+      ["{+a}/{+b}/{+c}/", "/".repeat(8000) + "!"],
+    ];
+    for (const [template, uri] of hostile) {
+      const startMs = performance.now();
+      assert.equal(matchUriTemplate(template, uri), null);
+      const elapsedMs = performance.now() - startMs;
+      assert.ok(elapsedMs < 2_000, `${template} took ${elapsedMs} ms`);
+    }
+    assert.equal(matchUriTemplate("{x}", "a".repeat(MAX_MATCH_URI_LENGTH + 1)), null);
   });
   await t.step("literal length ranks specificity", () => {
     assert.ok(
