@@ -3,7 +3,8 @@
  * (`transports/wal/`) and the simulator's disk, so both recover through the
  * same code.
  *
- * A record is `[u32 payloadLength][u32 crc32c(kind, payload)][u8 kind][payload]`,
+ * A record is `[u32 payloadLength][u32 crc32c(payloadLength, kind, payload)][u8 kind][payload]`,
+ * the length inside the checksum so a damaged length is caught, not taken for a torn tail;
  * little-endian. Numbers inside payloads are float64, exact for the safe
  * integers Raft uses for terms and indices.
  *
@@ -120,7 +121,9 @@ export function encodeRecords(records: readonly WalRecord[]): Uint8Array {
     out[offset + 8] = kind;
     out.set(payload, offset + RECORD_HEADER_BYTES);
     view.setUint32(offset, payload.length, true);
-    view.setUint32(offset + 4, crc32c(out.subarray(offset + 8, offset + 9 + payload.length)), true);
+    const lengthCrc = crc32c(out.subarray(offset, offset + 4));
+    const crc = crc32c(out.subarray(offset + 8, offset + 9 + payload.length), lengthCrc);
+    view.setUint32(offset + 4, crc, true);
     offset += RECORD_HEADER_BYTES + payload.length;
   });
   return out;
@@ -150,7 +153,9 @@ export function readRecord(bytes: Uint8Array, offset: number): RecordRead {
     };
   }
   const expected = view.getUint32(offset + 4, true);
-  if (crc32c(bytes.subarray(offset + 8, end)) !== expected) {
+  if (
+    crc32c(bytes.subarray(offset + 8, end), crc32c(bytes.subarray(offset, offset + 4))) !== expected
+  ) {
     return {
       ok: false,
       reason: "checksum",

@@ -69,8 +69,9 @@ export function replayWal(segments: readonly Uint8Array[]): WalState {
     while (offset < bytes.length) {
       const read = readRecord(bytes, offset);
       if (!read.ok) {
-        const skipAhead = read.reason === "truncated" ? bytes.length : offset + 1;
-        if (last && !validRecordFollows(bytes, skipAhead)) {
+        // Scan from the next byte even when the record seems to run past the end:
+        // its length may be the damaged part, with intact records after it.
+        if (last && !validRecordFollows(bytes, offset + 1)) {
           state.tornTail = true;
           break;
         }

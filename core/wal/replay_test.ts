@@ -133,3 +133,28 @@ Deno.test("a gap left by released segments is fine once a snapshot marker covers
   assert.deepEqual(indices(replayWal([released, last]).entries), ["26@1", "27@1"]);
   assert.throws(() => replayWal([released]), /gap after snapshot 0/);
 });
+
+Deno.test("a flipped bit in a record's length is corruption, not a torn tail", () => {
+  const bytes = encodeRecords([hard(1, 0), hard(2, 0)]);
+  bytes[1] ^= 1;
+  assert.throws(() => replayWal([bytes]), WalCorruptionError);
+});
+
+Deno.test("property: one flipped bit in any record but the last never loses a later record", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.string({ maxLength: 16 }), { minLength: 2, maxLength: 8 }),
+      fc.nat(),
+      (texts, bitSeed) => {
+        const records = texts.map((t, i) => entry(i + 1, 1, t));
+        const bytes = encodeRecords(records);
+        const lastRecordBytes = encodeRecords([records[records.length - 1]]).length;
+        const bits = (bytes.length - lastRecordBytes) * 8;
+        const bit = bitSeed % bits;
+        bytes[bit >> 3] ^= 1 << (bit & 7);
+        assert.throws(() => replayWal([bytes]), WalCorruptionError);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
