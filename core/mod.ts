@@ -7,6 +7,11 @@
  * @module
  */
 export * from "./rng.ts";
-export * from "./raft/mod.ts";
 export * from "./crc32.ts";
+export * from "./raft/mod.ts";
 export * from "./wal/mod.ts";
+export * from "./state/mod.ts";
+export * from "./registry/mod.ts";
+export * from "./balancer/mod.ts";
+export * from "./resilience/mod.ts";
+export * from "./node/mod.ts";
