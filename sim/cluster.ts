@@ -146,8 +146,16 @@ export class SimCluster<Q, R> {
       rng.fork(),
       config.network,
       messageSizeBytes,
-      (_from, to, m) => this.deliver(to, { type: "message", message: m }),
+      (from, to, m) => {
+        this.deliver(to, { type: "message", message: m });
+        if (m.type === "snap") this.deliver(from, { type: "snapshotStatus", peer: to, ok: true });
+      },
     );
+    this.network.onDrop = (from, to, m) => {
+      if (m.type !== "snap") return;
+      // Drops can happen inside the sender's own effect execution: report later, not re-entrantly.
+      scheduler.after(0, () => this.deliver(from, { type: "snapshotStatus", peer: to, ok: false }));
+    };
     for (const id of this.ids) {
       const disk = new SimDisk(scheduler, rng.fork(), {
         ...config.disk,
@@ -471,6 +479,8 @@ function describe<Q>(event: NodeEvent<Q>): string {
       return `#${event.persistId}`;
     case "unreachable":
       return event.peer;
+    case "snapshotStatus":
+      return `${event.peer} ${event.ok ? "ok" : "lost"}`;
     case "transferLeader":
       return event.to;
     default:

@@ -82,6 +82,8 @@ export class SimNetwork<M> {
   readonly #rng: SeededRng;
   readonly #sizeBytes: (m: M) => number;
   readonly #deliver: (from: string, to: string, m: M) => void;
+  /** Told of every message that is lost (senders of snapshots need to know). */
+  onDrop: ((from: string, to: string, m: M) => void) | undefined;
   readonly #links = new Map<string, Link>();
   /** Directed pairs `from>to` that cannot carry messages. */
   readonly #blocked = new Set<string>();
@@ -160,13 +162,13 @@ export class SimNetwork<M> {
     const rng = this.#rng;
     const c = this.config;
     if (!this.connected(from, to) || (c.lossRate > 0 && rng.next() < c.lossRate)) {
-      this.stats.dropped++;
+      this.#drop(from, to, m);
       return;
     }
     const link = this.#link(from, to);
     const sizeBytes = this.#sizeBytes(m);
     if (link.queuedBytes + sizeBytes > c.linkQueueLimitBytes) {
-      this.stats.dropped++;
+      this.#drop(from, to, m);
       return;
     }
     const now = this.#scheduler.nowUs;
@@ -185,13 +187,18 @@ export class SimNetwork<M> {
         if (last) link.queuedBytes -= sizeBytes;
         // A partition that started while the message was in flight also cuts it.
         if (!this.connected(from, to)) {
-          this.stats.dropped++;
+          this.#drop(from, to, m);
           return;
         }
         this.stats.delivered++;
         this.#deliver(from, to, m);
       });
     }
+  }
+
+  #drop(from: string, to: string, m: M): void {
+    this.stats.dropped++;
+    this.onDrop?.(from, to, m);
   }
 
   #extraUs(): number {

@@ -84,7 +84,11 @@ export function recoverStorage(wal: WalState, snapshot: Snapshot | undefined): R
     storage.applySnapshot(snapshot);
   }
   storage.append(wal.entries);
-  storage.setHardState(wal.hardState);
+  // A crash can tear the write that carried a snapshot marker after the
+  // marker itself, losing the hard state that followed it. A snapshot only
+  // ever holds committed entries, so its index is a sound commit floor.
+  const commit = Math.max(wal.hardState.commit, wal.snapshot.index);
+  storage.setHardState({ ...wal.hardState, commit });
   return {
     storage,
     snapshot: wal.snapshot.index > 0 ? snapshot : undefined,

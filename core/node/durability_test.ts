@@ -59,3 +59,16 @@ Deno.test("a snapshot marker positions the log after the snapshot", () => {
   assert.throws(() => recoverStorage(replayWal([wal]), snapshot(4, 1)), RecoveryMismatchError);
   assert.throws(() => recoverStorage(replayWal([wal]), undefined), RecoveryMismatchError);
 });
+
+Deno.test("a commit behind the snapshot (torn after the marker) is raised to the snapshot", () => {
+  const wal = encodeRecords([
+    ...walRecordsForPersist(
+      { term: 1, vote: null, commit: 2 },
+      [entry(1, 1), entry(2, 1)],
+      undefined,
+    ),
+    { kind: "snapshot", index: 5, term: 1 },
+  ]);
+  const r = recoverStorage(replayWal([wal]), snapshot(5, 1));
+  assert.equal(r.storage.initialState().hardState.commit, 5);
+});

@@ -161,6 +161,9 @@ export class ClusterNode<Q, R> {
       case "unreachable":
         this.#raft.reportUnreachable(event.peer);
         break;
+      case "snapshotStatus":
+        this.#raft.reportSnapshot(event.peer, event.ok);
+        break;
       case "campaign":
         this.#raft.campaign();
         break;
@@ -253,7 +256,8 @@ export class ClusterNode<Q, R> {
         hardState: ready.hardState,
         entries: ready.entries,
         snapshot: ready.snapshot,
-        mustSync: ready.mustSync,
+        // A received snapshot replaces the log: it must be durable before it is acknowledged.
+        mustSync: ready.mustSync || ready.snapshot !== undefined,
       });
     }
   }

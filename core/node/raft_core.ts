@@ -32,4 +32,6 @@ export interface RaftCore {
   transferLeader(to: NodeId): void;
   /** Reports that a peer could not be reached. */
   reportUnreachable(id: NodeId): void;
+  /** Reports whether a snapshot sent to a peer arrived. */
+  reportSnapshot(id: NodeId, ok: boolean): void;
 }

@@ -24,6 +24,11 @@ export type NodeEvent<Q> =
   | { type: "persisted"; persistId: number }
   /** The driver could not reach `peer` (lets the leader stop pipelining to it). */
   | { type: "unreachable"; peer: NodeId }
+  /**
+   * A `snap` message to `peer` was delivered (`ok`) or lost. Without this
+   * report the leader would wait for a lost snapshot forever.
+   */
+  | { type: "snapshotStatus"; peer: NodeId; ok: boolean }
   /** Ask this node to start an election now. */
   | { type: "campaign" }
   /** Ask the leader to hand leadership to `to`. */
@@ -45,7 +50,8 @@ export type NodeReply<R> =
 export type NodeEffect<R> =
   /**
    * Write to stable storage, in this order: snapshot (if any), entries
-   * (replacing any conflicting suffix), hard state. Fsync when `mustSync`.
+   * (replacing any conflicting suffix), hard state. Fsync when `mustSync`
+   * (always set when a snapshot is carried).
    * Then report `{ type: "persisted", persistId }`. The node emits nothing
    * that depends on these writes until then.
    */

@@ -1,0 +1,90 @@
+/**
+ * Named bugs the simulator can inject to show its checkers catch them
+ * (mutation testing of the test harness). Each bug lives in the simulated
+ * driver, the workload, or Raft's `testingBugs` knob: the production node
+ * code itself is never changed. Each also names the fault mix that exposes
+ * it, as a configuration adjustment.
+ *
+ * @module
+ */
+
+import type { InjectedBugs } from "./simulation.ts";
+import type { SwarmConfig } from "./swarm.ts";
+
+/** One injectable bug. */
+export interface BugDefinition {
+  /** What the bug is, in the words of the bug class. */
+  description: string;
+  /** What is injected. */
+  bugs: InjectedBugs;
+  /** The fault mix that exposes it. */
+  adjust: (config: SwarmConfig) => SwarmConfig;
+}
+
+const crashHeavy = (c: SwarmConfig): SwarmConfig => ({
+  ...c,
+  faults: {
+    ...c.faults,
+    corruptOnCrashRate: 0,
+    crashPerSec: 4,
+    partitionPerSec: 1,
+    maxFaultDurationUs: c.electionTicks * c.tickUs * 3,
+  },
+});
+
+const partitionHeavy = (c: SwarmConfig): SwarmConfig => ({
+  ...c,
+  faults: { ...c.faults, partitionPerSec: 3, maxFaultDurationUs: c.electionTicks * c.tickUs * 10 },
+  workload: { ...c.workload, readRatio: 0.6, keys: 2 },
+});
+
+/** The catalogue, by CLI name. */
+export const BUGS: Readonly<Record<string, BugDefinition>> = {
+  ackBeforeFsync: {
+    description:
+      "the disk acknowledges writes before they are durable (acknowledging before fsync)",
+    bugs: { driver: { acksBeforeSync: true } },
+    adjust: (c) => ({ ...crashHeavy(c), disk: { ...c.disk, syncLatencyUs: 20_000 } }),
+  },
+  voteNotPersisted: {
+    description: "the driver persists the hard state without the vote (voting state not persisted)",
+    bugs: { driver: { dropsVoteOnPersist: true } },
+    // Double votes need a voter to restart within one election: quick crash-restart
+    // cycles, frequent elections, and slow links so that elections overlap.
+    adjust: (c) => ({
+      ...c,
+      nodeCount: 3,
+      preVote: false,
+      network: { ...c.network, latencyMinUs: 2_000, latencyMeanExtraUs: 3_000, lossRate: 0.05 },
+      faults: {
+        ...c.faults,
+        corruptOnCrashRate: 0,
+        crashPerSec: 20,
+        partitionPerSec: 4,
+        pausePerSec: 4,
+        maxFaultDurationUs: c.tickUs * 4,
+      },
+    }),
+  },
+  commitPreviousTermByCounting: {
+    description:
+      "the leader commits a previous term's entry by counting replicas (Raft paper §5.4.2, Figure 8)",
+    bugs: { raft: { commitPreviousTermByCounting: true } },
+    adjust: (c) => ({
+      ...crashHeavy(c),
+      nodeCount: 5,
+      faults: { ...crashHeavy(c).faults, partitionPerSec: 3 },
+    }),
+  },
+  staleReadFromDeposedLeader: {
+    description:
+      "reads are answered from local state without ReadIndex, so a deposed leader serves stale data",
+    bugs: { workload: { serializableReadsAsLinearizable: true } },
+    adjust: partitionHeavy,
+  },
+};
+
+/** Names of every bug, sorted. */
+export function bugNames(): string[] {
+  return Object.keys(BUGS).sort();
+}
