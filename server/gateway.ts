@@ -42,12 +42,19 @@ import {
 import type { Rng } from "../core/rng.ts";
 import type { GatewayConfig, GatewaySettings, ServiceConfig } from "./config.ts";
 import { classifyFailure } from "./failover.ts";
+import { InputExchange } from "./input_exchange.ts";
 
 /** JSON-RPC error code for "the service behind this name is unavailable". */
 export const SERVICE_UNAVAILABLE = -32010;
 /** JSON-RPC error code for "the call may or may not have run; not retried". */
 export const OUTCOME_UNKNOWN = -32011;
 const METHOD_NOT_FOUND = -32601;
+/** Methods whose result may be `input_required` on the 2026-07-28 wire. */
+const INPUT_METHODS: ReadonlySet<string> = new Set(["tools/call", "prompts/get", "resources/read"]);
+/** Most calls parked waiting for client input, per node. */
+const MAX_EXCHANGES = 1_000;
+/** How long a parked call waits for the client's answers; matches the resume codec's TTL. */
+const EXCHANGE_TTL_MS = 600_000;
 /** Progress notifications awaited before a result; older ones are already delivered. */
 const MAX_PENDING_PROGRESS = 64;
 const INVALID_PARAMS = -32602;
@@ -84,6 +91,8 @@ export interface ResumeState {
   replica: string;
   /** The backend's own `requestState`, echoed to it verbatim. */
   state?: string;
+  /** A 2025 backend call held open while its pushed requests go to the client. */
+  exchange?: string;
 }
 
 /** Seals {@link ResumeState} into a tamper-evident `requestState` string. */
@@ -143,6 +152,10 @@ export class Gateway {
   #deps: GatewayDeps;
   #stats = new StatsTable();
   #retryBudget = new RetryBudget();
+  #exchanges = new Map<
+    string,
+    { exchange: InputExchange; expiry: ReturnType<typeof setTimeout> }
+  >();
   #eraCache: EraCache;
   #listeners = new Set<GatewayListener>();
   #toolNames: NameTable = exposeNames([]);
@@ -208,6 +221,11 @@ export class Gateway {
 
   /** Closes every backend (ending stdio children). */
   async close(): Promise<void> {
+    for (const { exchange, expiry } of this.#exchanges.values()) {
+      clearTimeout(expiry);
+      exchange.abort.abort();
+    }
+    this.#exchanges.clear();
     await Promise.all(this.#allReplicas().map((r) => r.backend.close()));
   }
 
@@ -505,28 +523,12 @@ export class Gateway {
       tried.add(replica.id);
       const startedMs = this.#deps.nowMs();
       this.#stats.onStart(replica.id, startedMs);
-      replica.inFlight.add(ctx);
-      // Progress must reach the client before the result does, or the client
-      // may drop it as belonging to a finished request.
-      const progressSent: Promise<void>[] = [];
       try {
-        const result = await replica.backend.request(method, withMeta(params, ctx), {
-          signal: ctx.signal,
-          onprogress: ctx.progressToken === undefined ? undefined : (p) => {
-            if (progressSent.length >= MAX_PENDING_PROGRESS) progressSent.shift();
-            progressSent.push(
-              ctx.notify({
-                method: "notifications/progress",
-                params: { ...p, progressToken: ctx.progressToken! },
-              }).catch(() => {}),
-            );
-          },
-        });
-        await Promise.all(progressSent);
+        const result = await this.#call(replica, method, params, ctx);
         const nowMs = this.#deps.nowMs();
         this.#stats.onFinish(replica.id, nowMs, nowMs - startedMs, true);
         replica.breaker.onSuccess(permit, nowMs);
-        return await this.#sealInputRequired(replica, stripServerInfo(result));
+        return result;
       } catch (error) {
         const nowMs = this.#deps.nowMs();
         const failure = classifyFailure(error, ctx.signal);
@@ -570,8 +572,6 @@ export class Gateway {
           break;
         }
         this.#failovers++;
-      } finally {
-        replica.inFlight.delete(ctx);
       }
     }
     this.#errors++;
@@ -581,6 +581,107 @@ export class Gateway {
       `service "${name}" is unavailable: ${reason}`,
       { service: name, replicas: this.#replicaStates(service) },
     );
+  }
+
+  /**
+   * One attempt on one replica. A client that cannot take pushed requests
+   * (2026-07-28) gets a 2025 backend's pushed requests as `input_required`
+   * rounds through an {@link InputExchange}.
+   */
+  async #call(
+    replica: Replica,
+    method: string,
+    params: Record<string, unknown>,
+    ctx: CallContext,
+  ): Promise<Record<string, unknown>> {
+    // Progress must reach the client before the result does, or the client
+    // may drop it as belonging to a finished request.
+    const progressSent: Promise<void>[] = [];
+    let notify = ctx.notify;
+    const onprogress = ctx.progressToken === undefined
+      ? undefined
+      : (p: { progress: number; total?: number; message?: string }) => {
+        if (progressSent.length >= MAX_PENDING_PROGRESS) progressSent.shift();
+        progressSent.push(
+          notify({
+            method: "notifications/progress",
+            params: { ...p, progressToken: ctx.progressToken! },
+          }).catch(() => {}),
+        );
+      };
+    const bridged = ctx.sendRequest === undefined && this.#deps.sealer !== undefined &&
+      INPUT_METHODS.has(method) && replica.backend.catalog?.era === "legacy";
+    if (!bridged) {
+      replica.inFlight.add(ctx);
+      try {
+        const result = await replica.backend.request(method, withMeta(params, ctx), {
+          signal: ctx.signal,
+          onprogress,
+        });
+        await Promise.all(progressSent);
+        return await this.#sealInputRequired(replica, stripServerInfo(result));
+      } finally {
+        replica.inFlight.delete(ctx);
+      }
+    }
+    const exchange = new InputExchange(crypto.randomUUID(), replica.id, ctx.notify);
+    notify = (n) => exchange.notify(n);
+    const asker: CallContext = {
+      notify,
+      sendRequest: (request) => exchange.ask(request),
+    };
+    replica.inFlight.add(asker);
+    const call = replica.backend.request(method, withMeta(params, ctx), {
+      signal: exchange.abort.signal,
+      onprogress,
+    });
+    call.finally(() => replica.inFlight.delete(asker)).catch(() => {});
+    exchange.track(call);
+    const result = await this.#step(replica, exchange, ctx.signal);
+    await Promise.all(progressSent);
+    return result;
+  }
+
+  /** Runs an exchange to its next stop: the result, an error, or questions for the client. */
+  async #step(
+    replica: Replica,
+    exchange: InputExchange,
+    signal: AbortSignal | undefined,
+  ): Promise<Record<string, unknown>> {
+    const step = await exchange.next(signal);
+    if (step.kind !== "input") {
+      this.#dropExchange(exchange.id);
+      if (step.kind === "error") throw step.error;
+      return await this.#sealInputRequired(replica, stripServerInfo(step.result));
+    }
+    const parked = this.#exchanges.get(exchange.id);
+    if (parked === undefined && this.#exchanges.size >= MAX_EXCHANGES) {
+      exchange.abort.abort();
+      throw new ProtocolError(
+        SERVICE_UNAVAILABLE,
+        `too many calls are waiting for client input on this gateway (${MAX_EXCHANGES})`,
+      );
+    }
+    if (parked !== undefined) clearTimeout(parked.expiry);
+    this.#exchanges.set(exchange.id, {
+      exchange,
+      expiry: setTimeout(() => {
+        exchange.abort.abort(new Error("the client did not answer in time"));
+        this.#exchanges.delete(exchange.id);
+      }, EXCHANGE_TTL_MS),
+    });
+    return {
+      resultType: "input_required",
+      inputRequests: Object.fromEntries(step.inputs.map((i) => [i.key, i.request])),
+      requestState: await this.#deps.sealer!.mint({ replica: replica.id, exchange: exchange.id }),
+    };
+  }
+
+  #dropExchange(id: string): void {
+    const parked = this.#exchanges.get(id);
+    if (parked === undefined) return;
+    clearTimeout(parked.expiry);
+    this.#exchanges.delete(id);
   }
 
   /** Sends the retry of an input round to the replica that asked for the input. */
@@ -599,6 +700,20 @@ export class Gateway {
           `input is no longer available; start the request again`,
         { service: service.config.name, replica: resume.state.replica },
       );
+    }
+    if (resume.state.exchange !== undefined) {
+      const parked = this.#exchanges.get(resume.state.exchange);
+      if (parked === undefined) {
+        throw new ProtocolError(
+          INVALID_PARAMS,
+          `the call waiting for this input on replica ${replica.id} is gone (finished, ` +
+            `cancelled or expired); start the request again`,
+        );
+      }
+      clearTimeout(parked.expiry);
+      parked.exchange.attach(ctx.notify);
+      parked.exchange.answer(resume.inputResponses);
+      return await this.#step(replica, parked.exchange, ctx.signal);
     }
     replica.inFlight.add(ctx);
     try {
@@ -694,6 +809,11 @@ export class Gateway {
     // The 2025 wire does not say which call a server→client request belongs
     // to; route it to the one client with a call in flight on this replica.
     const owners = [...replica.inFlight].filter((c) => c.sendRequest !== undefined);
+    if (owners.length !== 1 && request.method === "roots/list") {
+      // Asked outside one client's call (e.g. right after connecting): the
+      // gateway shares no client's roots with a shared backend.
+      return { roots: [] };
+    }
     if (owners.length === 0) {
       throw new ProtocolError(
         METHOD_NOT_FOUND,
