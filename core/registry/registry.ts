@@ -27,6 +27,7 @@ import {
   type ReplicaSpec,
   ServiceValidationError,
   validateReplica,
+  validateReplicaId,
   validateServiceId,
 } from "./service.ts";
 import { type MatchedValue, UriTemplate, UriTemplateError } from "./uri_template.ts";
@@ -208,7 +209,7 @@ export const REGISTRY_PREFIX = "/registry/";
  */
 export function registryKey(serviceId: string, replicaId: string): string {
   validateServiceId(serviceId);
-  validateReplicaId(replicaId);
+  validateReplicaId(replicaId, "replicaId");
   return `${registryServicePrefix(serviceId)}${replicaId}`;
 }
 
@@ -231,21 +232,10 @@ export function parseRegistryKey(key: string): { serviceId: string; replicaId: s
   const m = /^\/registry\/services\/([^/]+)\/replicas\/([^/]+)$/.exec(key);
   if (m === null) return null;
   try {
-    return { serviceId: validateServiceId(m[1]), replicaId: validateReplicaId(m[2]) };
+    return { serviceId: validateServiceId(m[1]), replicaId: validateReplicaId(m[2], "replicaId") };
   } catch {
     return null;
   }
-}
-
-function validateReplicaId(replicaId: string): string {
-  return validateReplica({
-    id: replicaId,
-    name: "x",
-    version: "x",
-    transport: { kind: "stdio", command: "x", args: [], env: {} },
-    capabilities: {},
-    metadata: {},
-  }).id;
 }
 
 function validateLeaseId(leaseId: unknown): string {
@@ -299,6 +289,12 @@ interface Entry {
   toolNames: ReadonlySet<string>;
 }
 
+interface ServiceCatalog {
+  catalog: Catalog;
+  hash: string;
+  tools: ReadonlyMap<string, CatalogTool>;
+}
+
 interface ResourceIndex {
   exact: Map<string, string[]>;
   templates: Array<{ serviceId: string; template: UriTemplate }>;
@@ -346,7 +342,7 @@ export class Registry {
   #leases = new Map<string, Set<string>>();
   #count = 0;
   #revision = 0;
-  #serviceCatalogs = new Map<string, { catalog: Catalog; hash: string } | null>();
+  #serviceCatalogs = new Map<string, ServiceCatalog | null>();
   #resourceIndex: ResourceIndex | null = null;
   #templateCache = new Map<string, UriTemplate | null>();
 
@@ -548,7 +544,7 @@ export class Registry {
 
   /** A tool of the service catalog (its annotations gate retries), or undefined. */
   tool(serviceId: string, toolName: string): CatalogTool | undefined {
-    return this.#serviceCatalog(serviceId)?.catalog.tools.find((t) => t.name === toolName);
+    return this.#serviceCatalog(serviceId)?.tools.get(toolName);
   }
 
   /**
@@ -685,7 +681,7 @@ export class Registry {
     this.#resourceIndex = null;
   }
 
-  #serviceCatalog(serviceId: string): { catalog: Catalog; hash: string } | null {
+  #serviceCatalog(serviceId: string): ServiceCatalog | null {
     if (this.#serviceCatalogs.has(serviceId)) return this.#serviceCatalogs.get(serviceId)!;
     const replicas = this.#services.get(serviceId);
     const groups = new Map<
@@ -703,12 +699,16 @@ export class Registry {
       group.total++;
       group.revision = Math.max(group.revision, record.catalogRevision);
     }
-    let best: { catalog: Catalog; hash: string } | null = null;
+    let best: ServiceCatalog | null = null;
     let bestScore: [number, number, number] = [-1, -1, -1];
     for (const [hash, g] of groups) {
       const score: [number, number, number] = [g.healthy, g.total, g.revision];
       if (compareScores(score, bestScore) > 0) {
-        best = { catalog: g.catalog, hash };
+        best = {
+          catalog: g.catalog,
+          hash,
+          tools: new Map(g.catalog.tools.map((t) => [t.name, t])),
+        };
         bestScore = score;
       }
     }

@@ -102,6 +102,25 @@ export function validateServiceId(id: unknown, field = "serviceId"): string {
 }
 
 /**
+ * Checks a replica id and returns it.
+ *
+ * @example
+ * ```ts
+ * import { validateReplicaId } from "./service.ts";
+ * validateReplicaId("10.0.0.7:3000");
+ * ```
+ */
+export function validateReplicaId(id: unknown, field = "id"): string {
+  if (typeof id !== "string" || !REPLICA_ID_PATTERN.test(id)) {
+    throw new ServiceValidationError(
+      field,
+      `must match ${REPLICA_ID_PATTERN.source}, got ${JSON.stringify(id)}`,
+    );
+  }
+  return id;
+}
+
+/**
  * Checks a replica and returns a clean copy (no extra fields, no shared
  * references). Throws {@link ServiceValidationError} naming the first bad field.
  *
@@ -118,15 +137,8 @@ export function validateServiceId(id: unknown, field = "serviceId"): string {
  */
 export function validateReplica(value: unknown): ReplicaSpec {
   const r = object(value, "replica");
-  const id = r.id;
-  if (typeof id !== "string" || !REPLICA_ID_PATTERN.test(id)) {
-    throw new ServiceValidationError(
-      "id",
-      `must match ${REPLICA_ID_PATTERN.source}, got ${JSON.stringify(id)}`,
-    );
-  }
   return {
-    id,
+    id: validateReplicaId(r.id),
     name: text(r.name, "name"),
     version: text(r.version, "version"),
     transport: validateTransport(r.transport),

@@ -564,6 +564,11 @@ function decode(text: string): string {
 function locateExpressions(matcher: Matcher, uri: string): Array<RegExpExecArray | null> | null {
   const n = uri.length;
   const parts = matcher.parts;
+  // Most templates start with a scheme and end with a fixed tail: reject cheaply on those.
+  const head = parts[0];
+  const tail = parts[parts.length - 1];
+  if (head?.kind === "literal" && !uri.startsWith(head.text)) return null;
+  if (tail?.kind === "literal" && !uri.endsWith(tail.text)) return null;
   // Offsets inside a percent-encoded triplet can never be a boundary.
   const interior = new Uint8Array(n + 1);
   for (let i = 0; i + 2 < n; i++) {
