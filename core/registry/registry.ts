@@ -16,6 +16,7 @@ import {
   type Catalog,
   type CatalogDiff,
   catalogHash,
+  type CatalogResourceTemplate,
   type CatalogTool,
   diffCatalogs,
   normalizeCatalog,
@@ -284,6 +285,44 @@ export function validateReplicaRecord(value: unknown): ReplicaRecord {
   }
 }
 
+/**
+ * The KV value of a record: its canonical JSON.
+ *
+ * @example
+ * ```ts
+ * import { decodeReplicaRecord, encodeReplicaRecord, Registry } from "./registry.ts";
+ * const registry = new Registry();
+ * registry.register("fs", {
+ *   id: "r1", name: "fs", version: "1",
+ *   transport: { kind: "stdio", command: "fs", args: [], env: {} }, capabilities: {}, metadata: {},
+ * }, "7");
+ * const text = encodeReplicaRecord(registry.record("fs", "r1")!);
+ * console.assert(decodeReplicaRecord(text).leaseId === "7");
+ * ```
+ */
+export function encodeReplicaRecord(record: ReplicaRecord): string {
+  return canonicalJson(record);
+}
+
+/** Parses and validates a KV value written by {@link encodeReplicaRecord}. Throws `invalid-record`. */
+export function decodeReplicaRecord(text: string): ReplicaRecord {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new RegistryError("invalid-record", `invalid replica record: ${(e as Error).message}`);
+  }
+  return validateReplicaRecord(value);
+}
+
+/** A resource template together with the service that declared it. */
+export interface ServiceResourceTemplate {
+  /** The declaring service. */
+  serviceId: string;
+  /** The template as listed. */
+  template: CatalogResourceTemplate;
+}
+
 interface Entry {
   record: ReplicaRecord;
   toolNames: ReadonlySet<string>;
@@ -348,6 +387,9 @@ export class Registry {
 
   /**
    * Registers (or re-registers) a replica of `serviceId` under `leaseId`.
+   * The service id is the seed's mount prefix: clients see the service's
+   * tools as `{serviceId}{separator}{tool}`. When the registry lives in the
+   * KV store, use the KV lease id (in decimal) so both expire together.
    * Idempotent: the same replica with the same lease changes nothing. A
    * changed spec is a different backend: its catalog and health start over.
    * A new lease takes the registration over.
@@ -448,6 +490,25 @@ export class Registry {
     });
   }
 
+  /**
+   * Applies one change of the KV store under {@link REGISTRY_PREFIX}: `value`
+   * is an encoded record, or null for a deleted key (including one deleted
+   * because its lease expired). Keys outside the registry are ignored.
+   */
+  applyKvChange(key: string, value: string | null): RegistryEvent[] {
+    const parsed = parseRegistryKey(key);
+    if (parsed === null) return [];
+    if (value === null) return this.unregister(parsed.serviceId, parsed.replicaId);
+    const record = decodeReplicaRecord(value);
+    if (record.serviceId !== parsed.serviceId || record.replica.id !== parsed.replicaId) {
+      throw new RegistryError(
+        "invalid-record",
+        `record for ${record.serviceId}/${record.replica.id} stored under ${key}`,
+      );
+    }
+    return this.upsertRecord(record);
+  }
+
   /** The record of a replica (for writing to the KV store), or undefined. */
   record(serviceId: string, replicaId: string): ReplicaRecord | undefined {
     return this.#services.get(serviceId)?.get(replicaId)?.record;
@@ -540,6 +601,20 @@ export class Registry {
   /** Content hash of {@link Registry.serviceCatalog}, or null. */
   serviceCatalogHash(serviceId: string): string | null {
     return this.#serviceCatalog(serviceId)?.hash ?? null;
+  }
+
+  /**
+   * The resource templates of every service catalog (or of one service),
+   * sorted by service then template: the seed's `list_templates(node_id)`.
+   */
+  resourceTemplates(serviceId?: string): ServiceResourceTemplate[] {
+    const out: ServiceResourceTemplate[] = [];
+    for (const id of serviceId === undefined ? this.services() : [serviceId]) {
+      for (const template of this.serviceCatalog(id)?.resourceTemplates ?? []) {
+        out.push({ serviceId: id, template });
+      }
+    }
+    return out;
   }
 
   /** A tool of the service catalog (its annotations gate retries), or undefined. */

@@ -3,6 +3,8 @@ import fc from "fast-check";
 import { type Catalog, catalogHash, type CatalogTool, emptyCatalog } from "./catalog.ts";
 import type { HealthStatus } from "./health.ts";
 import {
+  decodeReplicaRecord,
+  encodeReplicaRecord,
   parseRegistryKey,
   Registry,
   RegistryError,
@@ -227,6 +229,22 @@ Deno.test("Registry queries", async (t) => {
     assert.deepEqual(r.resolveResource("ftp://x"), []);
   });
 
+  await t.step(
+    "resourceTemplates lists templates per service, like the seed's list_templates",
+    () => {
+      assert.deepEqual(
+        r.resourceTemplates().map((x) => `${x.serviceId} ${x.template.uriTemplate}`),
+        [
+          "fs broken{",
+          "fs file:///{+path}",
+          "fs gh://octo/{repo}",
+          "gh gh://{owner}/{repo}",
+        ],
+      );
+      assert.deepEqual(r.resourceTemplates("gh").map((x) => x.template.name), ["repo"]);
+      assert.deepEqual(r.resourceTemplates("nope"), []);
+    },
+  );
   await t.step("tool() exposes annotations of the service catalog", () => {
     const r2 = new Registry();
     r2.register("s", replica("a"), "L");
@@ -300,6 +318,33 @@ Deno.test("serialization", async (t) => {
     assert.deepEqual(types(sink.upsertRecord(record)), ["serviceAdded:gh", "catalogChanged:gh"]);
     assert.deepEqual(sink.upsertRecord(record), []);
     assert.deepEqual(sink.toJSON(), source.toJSON());
+  });
+  await t.step("applyKvChange follows puts and deletes of encoded records", () => {
+    const source = new Registry();
+    source.register("gh", replica("a"), "7");
+    source.setCatalog("gh", "a", catalog(["x"]));
+    source.setHealth("gh", "a", "healthy");
+    const sink = new Registry();
+    const key = registryKey("gh", "a");
+    const value = encodeReplicaRecord(source.record("gh", "a")!);
+    assert.deepEqual(types(sink.applyKvChange(key, value)), [
+      "serviceAdded:gh",
+      "replicaUp:gh/a",
+      "catalogChanged:gh",
+    ]);
+    assert.deepEqual(sink.applyKvChange(key, value), []);
+    assert.deepEqual(sink.applyKvChange("/sessions/x", "{}"), []);
+    assert.throws(
+      () => sink.applyKvChange(registryKey("gh", "b"), value),
+      (e: unknown) => e instanceof RegistryError && e.code === "invalid-record",
+    );
+    assert.throws(() => sink.applyKvChange(key, "{not json"), RegistryError);
+    assert.deepEqual(types(sink.applyKvChange(key, null)), [
+      "replicaDown:gh/a",
+      "catalogChanged:gh",
+      "serviceRemoved:gh",
+    ]);
+    assert.equal(decodeReplicaRecord(value).catalogHash, source.record("gh", "a")!.catalogHash);
   });
   await t.step("rejects tampered snapshots and records", () => {
     const r = new Registry();
