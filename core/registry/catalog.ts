@@ -178,7 +178,8 @@ export function emptyCatalog(): Catalog {
 /**
  * Validates `catalog` and returns a copy whose lists are sorted by key and
  * whose entries have round-tripped through canonical JSON (no `undefined`
- * fields, no shared references). Throws {@link CatalogError} on a missing
+ * fields, no shared references). Tool annotation hints that are not booleans
+ * are dropped: retries are gated on them, and `"false"` must not read as true. Throws {@link CatalogError} on a missing
  * list, a missing key, a duplicate key or too many entries, and
  * `CanonicalJsonError` on a value JSON cannot carry.
  *
@@ -222,9 +223,27 @@ export function normalizeCatalog(catalog: Catalog): Catalog {
         }
       }
     }
-    (out[kind] as unknown[]) = keyed.map(({ entry }) => JSON.parse(canonicalJson(entry)));
+    const copies = keyed.map(({ entry }) => JSON.parse(canonicalJson(entry)));
+    if (kind === "tools") { for (const tool of copies) sanitizeAnnotations(tool); }
+    (out[kind] as unknown[]) = copies;
   }
   return out;
+}
+
+const HINTS = ["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"] as const;
+
+// Retries are gated on these hints, so a hint that is not a boolean (say the
+// string "false") must not read as truthy: it is dropped, which means "unknown".
+function sanitizeAnnotations(tool: Record<string, unknown>): void {
+  const annotations = tool.annotations;
+  if (annotations === undefined) return;
+  if (annotations === null || typeof annotations !== "object" || Array.isArray(annotations)) {
+    delete tool.annotations;
+    return;
+  }
+  const a = annotations as Record<string, unknown>;
+  for (const hint of HINTS) if (hint in a && typeof a[hint] !== "boolean") delete a[hint];
+  if ("title" in a && typeof a.title !== "string") delete a.title;
 }
 
 /**

@@ -56,6 +56,21 @@ Deno.test("normalizeCatalog", async (t) => {
       });
     }
   });
+  await t.step("drops annotation hints that are not booleans", () => {
+    const c = normalizeCatalog({
+      ...emptyCatalog(),
+      tools: [
+        {
+          name: "a",
+          inputSchema: {},
+          annotations: { readOnlyHint: "false", idempotentHint: true, title: 3 },
+        },
+        { name: "b", inputSchema: {}, annotations: "yes" },
+      ],
+    } as unknown as Catalog);
+    assert.deepEqual(c.tools[0].annotations, { idempotentHint: true });
+    assert.equal(c.tools[1].annotations, undefined);
+  });
   await t.step("does not share references with its input", () => {
     const input = structuredClone(sample);
     const c = normalizeCatalog(input);

@@ -5,6 +5,7 @@ import type { HealthStatus } from "./health.ts";
 import {
   decodeReplicaRecord,
   encodeReplicaRecord,
+  MAX_REPLICAS,
   parseRegistryKey,
   Registry,
   RegistryError,
@@ -121,6 +122,16 @@ Deno.test("Registry lifecycle", async (t) => {
     assert.throws(() => r.setCatalog("gh", "a", catalog(["x", "x"])), /listed twice/);
   });
 
+  await t.step("refuses registrations beyond MAX_REPLICAS", () => {
+    const r = new Registry();
+    for (let i = 0; i < MAX_REPLICAS; i++) r.register(`s${i % 100}`, replica(`r${i}`), "L");
+    assert.throws(
+      () => r.register("s0", replica("one-more"), "L"),
+      (e: unknown) => e instanceof RegistryError && e.code === "capacity",
+    );
+    assert.deepEqual(r.register("s0", replica("r0"), "L"), [], "re-registering still works");
+    assert.equal(r.expireLease("L").filter((e) => e.type === "serviceRemoved").length, 100);
+  });
   await t.step("returned data is frozen, so callers cannot corrupt the registry", () => {
     const r = new Registry();
     r.register("gh", replica("a"), "L");
