@@ -488,6 +488,24 @@ Deno.test("round trip: expand then match recovers the values", async (t) => {
       { numRuns: 300 },
     );
   });
+  await t.step("exploded maps under every operator that keeps '=' apart", () => {
+    const ops = fc.constantFrom<Op>("", ".", "/", ";", "?", "&");
+    const key = fc.string({
+      unit: fc.constantFrom("a", "b", "k", "é", " ", "-"),
+      minLength: 1,
+      maxLength: 3,
+    });
+    const value = fc.string({ unit: fc.constantFrom(...U_ALPHABET), maxLength: 4 });
+    fc.assert(
+      fc.property(ops, fc.dictionary(key, value, { minKeys: 1, maxKeys: 4 }), (op, dictionary) => {
+        const keys = Object.fromEntries(Object.entries(dictionary));
+        const template = `m:{${op}map*}`;
+        const uri = expandUriTemplate(template, { map: keys });
+        assert.deepEqual(matchUriTemplate(template, uri), { map: keys }, `${template} -> ${uri}`);
+      }),
+      { numRuns: 300 },
+    );
+  });
   await t.step("exploded lists as the last variable of an expression", () => {
     const ops = fc.constantFrom<Op>("", ".", "/", ";", "?", "&");
     const item = fc.string({ unit: fc.constantFrom(...U_ALPHABET), minLength: 1, maxLength: 4 });
