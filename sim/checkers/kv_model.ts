@@ -28,6 +28,7 @@ import {
   type Operation,
   validateOperation,
 } from "./linearizability.ts";
+import { findReadViolation } from "./kv_read_witness.ts";
 
 /** What a client asked of one key. */
 export type KvInput =
@@ -69,12 +70,26 @@ export interface KvRegister {
 
 const ABSENT: KvRegister = Object.freeze({ value: null, version: 0 });
 
+/** Stands for every value that no operation can observe (see {@link kvRegisterModel}). */
+const UNOBSERVED = "\u0000unobserved";
+
 /**
  * The register model. With `trackVersion` false, versions are neither
  * checked nor part of the memoised state, which lets the search merge
  * states that differ only by version when no operation could observe it.
+ *
+ * `observable`, when given, holds every value some operation of the
+ * history can observe (values read, values compared by a compare-and-swap);
+ * other values are indistinguishable to the rest of the history, so the
+ * memo and the interchangeability of indeterminate writes treat them as one.
+ * Leave it undefined when the history has appends (they build new values).
  */
-export function kvRegisterModel(trackVersion: boolean): Model<KvRegister, KvInput, KvOutput> {
+export function kvRegisterModel(
+  trackVersion: boolean,
+  observable?: ReadonlySet<string>,
+): Model<KvRegister, KvInput, KvOutput> {
+  const canonical = (v: string): string =>
+    observable === undefined || observable.has(v) ? v : UNOBSERVED;
   const written = (s: KvRegister, value: string): KvRegister => ({
     value,
     version: trackVersion ? s.version + 1 : 0,
@@ -109,7 +124,7 @@ export function kvRegisterModel(trackVersion: boolean): Model<KvRegister, KvInpu
         }
       }
     },
-    stateKey: (s) => s.value === null ? "-" : `${s.version}:${s.value}`,
+    stateKey: (s) => s.value === null ? "-" : `${s.version}:${canonical(s.value)}`,
     describeState: (s) =>
       s.value === null
         ? "absent"
@@ -118,6 +133,18 @@ export function kvRegisterModel(trackVersion: boolean): Model<KvRegister, KvInpu
         : JSON.stringify(s.value),
     describeOperation: describeKv,
     isReadOnly: isReadOnlyKv,
+    interchangeKey(input: KvInput): string {
+      switch (input.op) {
+        case "get":
+        case "delete":
+          return input.op;
+        case "put":
+        case "append":
+          return `${input.op}:${canonical(input.value)}`;
+        case "cas":
+          return `cas:${JSON.stringify(input.expect)}:${canonical(input.value)}`;
+      }
+    },
   };
 }
 
@@ -209,18 +236,37 @@ export function checkKvHistory(
     if (list === undefined) byKey.set(op.key, [i]);
     else list.push(i);
   });
-  let steps = 0;
-  let unknown: KvCheckResult | undefined;
   const keys = [...byKey.keys()].sort();
   for (const key of keys) {
     const positions = byKey.get(key) ?? [];
     const ops = positions.map((i) => history[i]);
-    const trackVersion = ops.some((op) =>
-      (op.input.op === "get" && op.output?.version !== undefined) ||
-      (op.input.op === "cas" && "version" in op.input.expect)
+    const witness = findReadViolation(ops);
+    if (witness === undefined) continue;
+    // The witness is a small history on its own: let the search explain it.
+    const result = checkOperations(
+      kvRegisterModel(tracksVersion(ops), observableValues(ops)),
+      witness.map((k) => ops[k]),
+      options,
     );
+    if (result.status !== "notLinearizable") {
+      throw new Error(
+        `checker bug: read witness ${witness.join(",")} on key ${key} is ${result.status}`,
+      );
+    }
+    return {
+      status: "notLinearizable",
+      key,
+      steps: result.steps,
+      explanation: toHistoryPositions(result.explanation, witness.map((k) => positions[k]), key),
+    };
+  }
+  let steps = 0;
+  let unknown: KvCheckResult | undefined;
+  for (const key of keys) {
+    const positions = byKey.get(key) ?? [];
+    const ops = positions.map((i) => history[i]);
     const result: CheckResult = checkOperations(
-      kvRegisterModel(trackVersion),
+      kvRegisterModel(tracksVersion(ops), observableValues(ops)),
       ops,
       options,
     );
@@ -239,6 +285,25 @@ export function checkKvHistory(
   }
   if (unknown !== undefined) return { ...unknown, steps };
   return { status: "linearizable", keysChecked: keys.length, steps };
+}
+
+/** Whether some operation observes versions (otherwise the model leaves them out). */
+function tracksVersion(ops: readonly KvOperation[]): boolean {
+  return ops.some((op) =>
+    (op.input.op === "get" && op.output?.version !== undefined) ||
+    (op.input.op === "cas" && "version" in op.input.expect)
+  );
+}
+
+/** Values that some operation could tell apart, or undefined when appends make any value observable. */
+function observableValues(ops: readonly KvOperation[]): Set<string> | undefined {
+  const seen = new Set<string>();
+  for (const op of ops) {
+    if (op.input.op === "append") return undefined;
+    if (op.input.op === "get" && typeof op.output?.value === "string") seen.add(op.output.value);
+    if (op.input.op === "cas" && "value" in op.input.expect) seen.add(op.input.expect.value);
+  }
+  return seen;
 }
 
 function validateKvOperation(op: KvOperation, i: number): void {

@@ -38,6 +38,13 @@ export interface Model<S, I, O> {
    * Omitted: nothing is read-only.
    */
   isReadOnly?(input: I, output: O | undefined): boolean;
+  /**
+   * Indeterminate operations with equal keys have the same effect in every
+   * state (for instance, equal inputs), so once invoked they are
+   * interchangeable and the search only tries the earliest unplaced one.
+   * Omitted or undefined: the operation is interchangeable with none.
+   */
+  interchangeKey?(input: I): string | undefined;
 }
 
 /** One client operation in a history. */
@@ -209,6 +216,19 @@ type SearchOutcome<S> =
  * The Wing & Gong / Lowe search over the operations `selected` (positions in
  * `history`). Events live in a doubly linked list; linearizing an operation
  * lifts its call and return out of the list, backtracking puts them back.
+ *
+ * Beyond Lowe's memo, three refinements keep histories with timeouts and
+ * many reads tractable:
+ * - the search stops as soon as every determinate operation is placed
+ *   (pending indeterminate ones are taken never to have happened);
+ * - among the candidates, determinate operations are tried before
+ *   indeterminate ones, and a configuration is pruned when an explored one
+ *   with the same determinate set and state had a subset of its
+ *   indeterminate operations (it had every option this one has, and failed);
+ * - a read-only operation that fits is placed without trying siblings
+ *   (it can move to the front of any valid continuation);
+ * - of interchangeable indeterminate operations only the earliest unplaced
+ *   one is tried, and never where it would leave the state unchanged.
  */
 function search<S, I, O>(
   model: Model<S, I, O>,
@@ -218,16 +238,49 @@ function search<S, I, O>(
 ): SearchOutcome<S> {
   const n = selected.length;
   const events = buildEvents(history, selected);
-  // Number operations by invocation order: linearized sets are then mostly a
-  // prefix of ones, which the memo stores compactly.
+  // Operations are numbered by invocation order (`rank`) and get a bit in the
+  // determinate or the indeterminate set; numbered so, linearized sets are
+  // mostly a prefix of ones, which the memo stores compactly.
   const byRank: number[] = [];
   const rankOf = new Int32Array(n);
+  const bitOf = new Int32Array(n);
+  const indeterminate = new Uint8Array(n);
+  let determinateCount = 0;
+  let indeterminateCount = 0;
   for (const e of events) {
     if (!e.isCall) continue;
-    rankOf[e.op] = byRank.length;
+    const r = byRank.length;
+    rankOf[e.op] = r;
     byRank.push(selected[e.op]);
+    if (history[selected[e.op]].completeTime === undefined) {
+      indeterminate[r] = 1;
+      bitOf[r] = indeterminateCount++;
+    } else {
+      bitOf[r] = determinateCount++;
+    }
   }
   for (const e of events) e.op = rankOf[e.op];
+  // Interchangeable indeterminate operations are placed in invocation order:
+  // the placed ones of a class are always its first `classPlaced` members.
+  const classOf = new Int32Array(n).fill(-1);
+  const indexInClass = new Int32Array(n);
+  const classIds = new Map<string, number>();
+  const classSizes: number[] = [];
+  for (let r = 0; r < n; r++) {
+    if (indeterminate[r] === 0) continue;
+    const key = model.interchangeKey?.(history[byRank[r]].input);
+    if (key === undefined) continue;
+    let c = classIds.get(key);
+    if (c === undefined) {
+      c = classSizes.length;
+      classIds.set(key, c);
+      classSizes.push(0);
+    }
+    classOf[r] = c;
+    indexInClass[r] = classSizes[c]++;
+  }
+  const classPlaced = new Int32Array(classSizes.length);
+
   // Node k in [0, 2n) is events[k]; node 2n is the head sentinel.
   const head = 2 * n;
   const next = new Int32Array(2 * n + 1);
@@ -235,15 +288,13 @@ function search<S, I, O>(
   const matchOf = new Int32Array(2 * n);
   const callNodeOf = new Int32Array(n);
   const returnNodeOf = new Int32Array(n);
-  for (let k = 0; k < 2 * n; k++) {
-    const e = events[k];
+  events.forEach((e, k) => {
     if (e.isCall) callNodeOf[e.op] = k;
     else returnNodeOf[e.op] = k;
-  }
-  for (let k = 0; k < 2 * n; k++) {
-    const e = events[k];
+  });
+  events.forEach((e, k) => {
     matchOf[k] = e.isCall ? returnNodeOf[e.op] : callNodeOf[e.op];
-  }
+  });
   let last = head;
   for (let k = 0; k < 2 * n; k++) {
     next[last] = k;
@@ -251,7 +302,6 @@ function search<S, I, O>(
     last = k;
   }
   next[last] = -1;
-
   const unlink = (k: number): void => {
     next[prev[k]] = next[k];
     if (next[k] !== -1) prev[next[k]] = prev[k];
@@ -261,64 +311,90 @@ function search<S, I, O>(
     if (next[k] !== -1) prev[next[k]] = k;
   };
 
-  const linearized = new Uint32Array(Math.ceil(n / 32));
-  const seen = new Map<number, MemoEntry[]>();
-  const stack: { node: number; state: S; stateKey: string; forced: boolean }[] = [];
+  const memo = new Memo(determinateCount, indeterminateCount);
+  const bitsOf = (r: number): Uint32Array =>
+    indeterminate[r] === 1 ? memo.indeterminateBits : memo.determinateBits;
+  const stack: Frame<S>[] = [];
   let state = model.init();
   let stateKey = model.stateKey(state);
+  let determinateLeft = determinateCount;
   let best: number[] = [];
   let bestState = state;
   let steps = 0;
   let node = next[head];
+  // Pass 1 tries the determinate candidates, pass 2 the indeterminate ones.
+  let pass: 1 | 2 = 1;
 
   /** Undoes placements back to the newest open choice; false when none is left. */
   const backtrack = (): boolean => {
     for (;;) {
       const top = stack.pop();
       if (top === undefined) return false;
-      const op = events[top.node].op;
-      linearized[op >>> 5] &= ~(1 << (op & 31));
+      const r = events[top.node].op;
+      clearBit(bitsOf(r), bitOf[r]);
+      if (indeterminate[r] === 0) determinateLeft++;
+      if (classOf[r] >= 0) classPlaced[classOf[r]]--;
+      top.memo.open = false;
       state = top.state;
       stateKey = top.stateKey;
       relink(matchOf[top.node]);
       relink(top.node);
       node = next[top.node];
+      pass = top.pass;
       if (!top.forced) return true;
     }
   };
+  const failure = (): SearchFailure<S> => ({
+    status: "notLinearizable",
+    result: { status: "notLinearizable", steps },
+    best,
+    bestState,
+  });
 
-  while (next[head] !== -1) {
+  while (determinateLeft > 0) {
     if (++steps > maxSteps) {
       return {
         status: "unknown",
         result: {
           status: "unknown",
           steps: maxSteps,
-          reason:
-            `search budget of ${maxSteps} steps exhausted after placing at most ${best.length} of ${n} operations`,
+          reason: `search budget of ${maxSteps} steps exhausted after placing at most ` +
+            `${best.length} of ${n} operations`,
         },
       };
     }
     const e = events[node];
     if (!e.isCall) {
-      // A return reached before its call was linearized: this branch is dead.
-      if (!backtrack()) {
-        return {
-          status: "notLinearizable",
-          result: { status: "notLinearizable", steps },
-          best,
-          bestState,
-        };
+      // The earliest pending return ends the window of candidates.
+      if (pass === 1) {
+        pass = 2;
+        node = next[head];
+        continue;
       }
+      if (!backtrack()) return failure();
       continue;
     }
-    const op = history[byRank[e.op]];
+    const r = e.op;
+    if (
+      (indeterminate[r] === 1) !== (pass === 2) ||
+      (classOf[r] >= 0 && indexInClass[r] !== classPlaced[classOf[r]])
+    ) {
+      node = next[node];
+      continue;
+    }
+    const op = history[byRank[r]];
     const nextState = model.step(state, op.input, op.output);
     if (nextState === undefined) {
       node = next[node];
       continue;
     }
     const nextKey = model.stateKey(nextState);
+    if (pass === 2 && nextKey === stateKey) {
+      // Placing an indeterminate operation that changes nothing only uses it
+      // up: the configuration without it has every option this one has.
+      node = next[node];
+      continue;
+    }
     // A read-only operation can be moved to the front of any valid
     // continuation, so placing it now loses nothing: if that fails, the
     // configuration before it fails too and no sibling needs a try.
@@ -331,37 +407,128 @@ function search<S, I, O>(
           }`,
       );
     }
-    const word = e.op >>> 5;
-    const bit = 1 << (e.op & 31);
-    linearized[word] |= bit;
-    if (remember(seen, linearized, nextKey)) {
-      stack.push({ node, state, stateKey, forced });
+    setBit(bitsOf(r), bitOf[r]);
+    const entry = memo.enter(nextKey);
+    if (entry !== undefined) {
+      stack.push({ node, state, stateKey, forced, pass, memo: entry });
+      if (indeterminate[r] === 0) determinateLeft--;
+      if (classOf[r] >= 0) classPlaced[classOf[r]]++;
       state = nextState;
       stateKey = nextKey;
       unlink(node);
       unlink(matchOf[node]);
       if (stack.length > best.length) {
-        best = stack.map((s) => byRank[events[s.node].op]);
+        best = stack.map((f) => byRank[events[f.node].op]);
         bestState = state;
       }
       node = next[head];
+      pass = 1;
       continue;
     }
-    linearized[word] &= ~bit;
+    clearBit(bitsOf(r), bitOf[r]);
     if (!forced) {
       node = next[node];
       continue;
     }
-    if (!backtrack()) {
-      return {
-        status: "notLinearizable",
-        result: { status: "notLinearizable", steps },
-        best,
-        bestState,
-      };
-    }
+    if (!backtrack()) return failure();
   }
   return { status: "linearizable", result: { status: "linearizable", steps } };
+}
+
+/** One placed operation on the search stack, with what is needed to undo it. */
+interface Frame<S> {
+  node: number;
+  state: S;
+  stateKey: string;
+  forced: boolean;
+  pass: 1 | 2;
+  memo: MemoEntry;
+}
+
+function setBit(bits: Uint32Array, i: number): void {
+  bits[i >>> 5] |= 1 << (i & 31);
+}
+
+function clearBit(bits: Uint32Array, i: number): void {
+  bits[i >>> 5] &= ~(1 << (i & 31));
+}
+
+/**
+ * A configuration seen by the search. The determinate set is stored as the
+ * number of leading all-ones words plus the words after them up to the last
+ * non-zero one: exact, and a few words long while few operations overlap.
+ */
+interface MemoEntry {
+  onesWords: number;
+  tail: Uint32Array;
+  stateKey: string;
+  indeterminate: Uint32Array;
+  /** Still on the search stack (not yet known to fail). */
+  open: boolean;
+}
+
+/** Lowe's memo of configurations, with subsumption on indeterminate operations. */
+class Memo {
+  readonly determinateBits: Uint32Array;
+  readonly indeterminateBits: Uint32Array;
+  readonly #buckets = new Map<number, MemoEntry[]>();
+
+  constructor(determinateCount: number, indeterminateCount: number) {
+    this.determinateBits = new Uint32Array(Math.ceil(determinateCount / 32));
+    this.indeterminateBits = new Uint32Array(Math.ceil(indeterminateCount / 32));
+  }
+
+  /**
+   * Records the current configuration with state `stateKey` and returns its
+   * entry, or undefined when it was seen before or is subsumed by a failed
+   * configuration that had fewer indeterminate operations placed.
+   */
+  enter(stateKey: string): MemoEntry | undefined {
+    const bits = this.determinateBits;
+    let onesWords = 0;
+    while (onesWords < bits.length && bits[onesWords] === 0xffffffff) onesWords++;
+    let end = bits.length;
+    while (end > onesWords && bits[end - 1] === 0) end--;
+    let h = Math.imul(0x811c9dc5 ^ onesWords, 0x01000193);
+    for (let i = onesWords; i < end; i++) h = Math.imul(h ^ bits[i], 0x01000193);
+    for (let i = 0; i < stateKey.length; i++) {
+      h = Math.imul(h ^ stateKey.charCodeAt(i), 0x01000193);
+    }
+    const bucket = this.#buckets.get(h);
+    for (const entry of bucket ?? []) {
+      if (
+        entry.onesWords !== onesWords || entry.stateKey !== stateKey ||
+        !sameWords(entry.tail, bits, onesWords, end)
+      ) continue;
+      if (
+        sameWords(entry.indeterminate, this.indeterminateBits, 0, this.indeterminateBits.length)
+      ) {
+        return undefined;
+      }
+      if (!entry.open && isSubset(entry.indeterminate, this.indeterminateBits)) return undefined;
+    }
+    const entry: MemoEntry = {
+      onesWords,
+      tail: bits.slice(onesWords, end),
+      stateKey,
+      indeterminate: this.indeterminateBits.slice(),
+      open: true,
+    };
+    if (bucket === undefined) this.#buckets.set(h, [entry]);
+    else bucket.push(entry);
+    return entry;
+  }
+}
+
+function sameWords(tail: Uint32Array, bits: Uint32Array, from: number, end: number): boolean {
+  if (tail.length !== end - from) return false;
+  for (let i = 0; i < tail.length; i++) if (tail[i] !== bits[from + i]) return false;
+  return true;
+}
+
+function isSubset(a: Uint32Array, b: Uint32Array): boolean {
+  for (let i = 0; i < a.length; i++) if ((a[i] & ~b[i]) !== 0) return false;
+  return true;
 }
 
 interface HistoryEvent {
@@ -392,45 +559,6 @@ function buildEvents<I, O>(
     return a.op - b.op;
   });
   return events;
-}
-
-/**
- * A memoised configuration. The linearized set is stored as the number of
- * leading all-ones words plus the words after them up to the last non-zero
- * one: exact, and a few words long while few operations overlap.
- */
-interface MemoEntry {
-  onesWords: number;
-  tail: Uint32Array;
-  stateKey: string;
-}
-
-/** Records (bits, stateKey) in `seen`; false if it was already there. */
-function remember(seen: Map<number, MemoEntry[]>, bits: Uint32Array, stateKey: string): boolean {
-  let onesWords = 0;
-  while (onesWords < bits.length && bits[onesWords] === 0xffffffff) onesWords++;
-  let end = bits.length;
-  while (end > onesWords && bits[end - 1] === 0) end--;
-  let h = Math.imul(0x811c9dc5 ^ onesWords, 0x01000193);
-  for (let i = onesWords; i < end; i++) h = Math.imul(h ^ bits[i], 0x01000193);
-  for (let i = 0; i < stateKey.length; i++) h = Math.imul(h ^ stateKey.charCodeAt(i), 0x01000193);
-  const bucket = seen.get(h);
-  for (const entry of bucket ?? []) {
-    if (
-      entry.onesWords === onesWords && entry.stateKey === stateKey &&
-      sameWords(entry.tail, bits, onesWords, end)
-    ) return false;
-  }
-  const entry = { onesWords, tail: bits.slice(onesWords, end), stateKey };
-  if (bucket === undefined) seen.set(h, [entry]);
-  else bucket.push(entry);
-  return true;
-}
-
-function sameWords(tail: Uint32Array, bits: Uint32Array, from: number, end: number): boolean {
-  if (tail.length !== end - from) return false;
-  for (let i = 0; i < tail.length; i++) if (tail[i] !== bits[from + i]) return false;
-  return true;
 }
 
 function describe<S, I, O>(model: Model<S, I, O>, op: Operation<I, O>): string {

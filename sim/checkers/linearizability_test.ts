@@ -1,13 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import {
-  checkKvHistory,
-  type KvInput,
-  type KvOperation,
-  type KvOutput,
-  type KvRegister,
-  kvRegisterModel,
-} from "./kv_model.ts";
+import { checkKvHistory, type KvInput, type KvOperation, type KvOutput } from "./kv_model.ts";
+import { bruteForceLinearizable } from "./testing/brute_force.ts";
 import { checkOperations, HistoryError, type Model, type Operation } from "./linearizability.ts";
 
 /** A counter: `add` increments by its amount and returns the new total, `read` returns it. */
@@ -226,23 +220,6 @@ Deno.test("property: one read of a never-written value makes it non-linearizable
   );
 });
 
-/** Tries every order that respects real time; indeterminate operations may also never happen. */
-function bruteForceLinearizable(history: readonly KvOperation[], trackVersion: boolean): boolean {
-  const model = kvRegisterModel(trackVersion);
-  const explore = (remaining: readonly KvOperation[], state: KvRegister): boolean => {
-    if (remaining.every((op) => op.completeTime === undefined)) return true;
-    return remaining.some((op, i) => {
-      const blocked = remaining.some((other) =>
-        other.completeTime !== undefined && other.completeTime < op.invokeTime
-      );
-      if (blocked) return false;
-      const next = model.step(state, op.input, op.output);
-      return next !== undefined && explore(remaining.filter((_, j) => j !== i), next);
-    });
-  };
-  return explore(history, model.init());
-}
-
 const randomOutputOpArb: fc.Arbitrary<KvOperation> = fc.record({
   clientId: fc.nat(3),
   key: fc.constant("k"),
@@ -275,11 +252,7 @@ Deno.test("property: the search agrees with brute force on small random historie
   let violations = 0;
   fc.assert(
     fc.property(fc.array(randomOutputOpArb, { maxLength: 8 }), (history) => {
-      const trackVersion = history.some((op) =>
-        (op.input.op === "get" && op.output?.version !== undefined) ||
-        (op.input.op === "cas" && "version" in op.input.expect)
-      );
-      const expected = bruteForceLinearizable(history, trackVersion);
+      const expected = bruteForceLinearizable(history);
       const r = checkKvHistory(history);
       if (!expected) violations++;
       assert.equal(r.status, expected ? "linearizable" : "notLinearizable");

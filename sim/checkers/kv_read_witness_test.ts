@@ -1,0 +1,143 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { checkKvHistory, type KvInput, type KvOperation, type KvOutput } from "./kv_model.ts";
+import { findReadViolation } from "./kv_read_witness.ts";
+import { bruteForceLinearizable } from "./testing/brute_force.ts";
+
+function op(
+  input: KvInput,
+  output: KvOutput | undefined,
+  invokeTime: number,
+  completeTime: number | undefined,
+): KvOperation {
+  return { clientId: invokeTime, key: "k", input, output, invokeTime, completeTime };
+}
+const put = (value: string, t0: number, t1?: number) =>
+  op({ op: "put", value }, t1 === undefined ? undefined : {}, t0, t1);
+const get = (value: string | null, t0: number, t1: number) => op({ op: "get" }, { value }, t0, t1);
+
+Deno.test("findReadViolation", async (t) => {
+  await t.step("a stale read: a later write completed in between", () => {
+    const ops = [put("a", 0, 10), put("b", 20, 30), get("a", 40, 50)];
+    assert.deepEqual(findReadViolation(ops), [0, 1, 2]);
+  });
+
+  await t.step("the overwriting write is known to have happened because it was read", () => {
+    const ops = [put("a", 0, 10), put("b", 20), get("b", 25, 30), get("a", 40, 50)];
+    assert.deepEqual(findReadViolation(ops), [0, 1, 2, 3]);
+  });
+
+  await t.step("a delete in between", () => {
+    const ops = [
+      put("a", 0, 10),
+      op({ op: "delete" }, { deleted: true }, 20, 30),
+      get("a", 40, 50),
+    ];
+    assert.deepEqual(findReadViolation(ops), [0, 1, 2]);
+  });
+
+  await t.step("a failed compare-and-swap is no write", () => {
+    const failed = op(
+      { op: "cas", expect: { version: 9 }, value: "b" },
+      { succeeded: false },
+      20,
+      30,
+    );
+    assert.equal(findReadViolation([put("a", 0, 10), failed, get("a", 40, 50)]), undefined);
+    const won = op({ op: "cas", expect: { version: 1 }, value: "b" }, { succeeded: true }, 20, 30);
+    assert.deepEqual(findReadViolation([put("a", 0, 10), won, get("a", 40, 50)]), [0, 1, 2]);
+  });
+
+  await t.step("a value never written, and a read from the future", () => {
+    assert.deepEqual(findReadViolation([put("a", 0, 10), get("zz", 20, 30)]), [1]);
+    assert.deepEqual(findReadViolation([get("a", 0, 10), put("a", 20, 30)]), [0, 1]);
+  });
+
+  await t.step("overlaps leave room for an order, so nothing is claimed", () => {
+    assert.equal(
+      findReadViolation([put("a", 0, 10), put("b", 5, 30), get("a", 25, 50)]),
+      undefined,
+    );
+    assert.equal(findReadViolation([put("a", 0, 10), put("b", 20), get("a", 40, 50)]), undefined);
+    // Touching intervals count as concurrent, at either end.
+    assert.equal(
+      findReadViolation([put("a", 0, 10), put("b", 10, 30), get("a", 40, 50)]),
+      undefined,
+    );
+    assert.equal(
+      findReadViolation([put("a", 0, 10), put("b", 20, 40), get("a", 40, 50)]),
+      undefined,
+    );
+  });
+
+  await t.step("repeated values and appends are left to the search", () => {
+    assert.equal(findReadViolation([put("a", 0, 1), put("b", 2, 3), put("a", 4, 5)]), undefined);
+    const append = op({ op: "append", value: "x" }, {}, 0, 1);
+    assert.equal(findReadViolation([append, get("zz", 2, 3)]), undefined);
+  });
+
+  await t.step("checkKvHistory reports the witness with history positions", () => {
+    const history = [
+      { ...put("x", 0, 5), key: "other" },
+      put("a", 0, 10),
+      get("a", 11, 12),
+      put("b", 20, 30),
+      get("b", 31, 32),
+      get("a", 40, 50),
+    ];
+    const r = checkKvHistory(history);
+    assert.equal(r.status, "notLinearizable");
+    if (r.status !== "notLinearizable") return;
+    assert.deepEqual(r.explanation.witness, [1, 3, 5]);
+    assert.match(r.explanation.text, /#5 client 40: get\(\) -> "a" \[t=40\.\.50\]/);
+  });
+});
+
+/** Small histories over unique values: each put or cas writes the next fresh value. */
+const uniqueHistoryArb: fc.Arbitrary<KvOperation[]> = fc.array(
+  fc.record({
+    kind: fc.constantFrom("put", "get", "delete", "cas"),
+    readPick: fc.nat(6),
+    version: fc.nat(2),
+    succeeded: fc.boolean(),
+    invokeTime: fc.nat(40),
+    durationTime: fc.option(fc.nat(30), { freq: 6, nil: undefined }),
+  }),
+  { maxLength: 7 },
+).map((plans) =>
+  plans.map((p, i): KvOperation => {
+    const fresh = `v${i}`;
+    const readValue = p.readPick === 0 ? null : `v${p.readPick - 1}`;
+    const [input, output]: [KvInput, KvOutput] = p.kind === "put"
+      ? [{ op: "put", value: fresh }, {}]
+      : p.kind === "get"
+      ? [{ op: "get" }, { value: readValue }]
+      : p.kind === "delete"
+      ? [{ op: "delete" }, { deleted: p.succeeded }]
+      : [{ op: "cas", expect: { version: p.version }, value: fresh }, { succeeded: p.succeeded }];
+    const indeterminate = p.durationTime === undefined && p.kind !== "get";
+    return {
+      clientId: i,
+      key: "k",
+      input,
+      output: indeterminate ? undefined : output,
+      invokeTime: p.invokeTime,
+      completeTime: indeterminate ? undefined : p.invokeTime + (p.durationTime ?? 0),
+    };
+  })
+);
+
+Deno.test("property: a read witness is never claimed for a linearizable history", () => {
+  let found = 0;
+  fc.assert(
+    fc.property(uniqueHistoryArb, (history) => {
+      const witness = findReadViolation(history);
+      if (witness === undefined) return;
+      found++;
+      assert.equal(bruteForceLinearizable(history), false);
+      assert.equal(bruteForceLinearizable(witness.map((k) => history[k])), false);
+    }),
+    { numRuns: 500 },
+  );
+  assert.ok(found > 50, `too few witnesses (${found}) for the property to mean much`);
+});
