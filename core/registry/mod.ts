@@ -25,6 +25,7 @@
 export * from "./content_hash.ts";
 export * from "./catalog.ts";
 export * from "./health.ts";
+export * from "./health_table.ts";
 export * from "./uri_template.ts";
 export * from "./service.ts";
 export * from "./registry.ts";
