@@ -114,6 +114,8 @@ export class TestNetwork {
   dropRate = 0;
   /** Probability that the delivery queue is shuffled before each delivery. */
   reorderRate = 0;
+  /** Probability that a delivered message is delivered a second time later. */
+  duplicateRate = 0;
   /** Every message delivered, for tests that inspect traffic. */
   readonly delivered: Message[] = [];
   /** Extra filter: return false to drop a message. */
@@ -180,7 +182,9 @@ export class TestNetwork {
   /** Restarts a node from its storage: volatile state is lost, persisted state kept. */
   restart(id: NodeId): TestNode {
     const old = this.node(id);
-    return this.addNodeFromStorage(id, old.storage, old.rn.status().applied);
+    const node = this.addNodeFromStorage(id, old.storage, old.rn.status().applied);
+    node.applied.push(...old.applied);
+    return node;
   }
 
   node(id: NodeId): TestNode {
@@ -209,6 +213,8 @@ export class TestNetwork {
   heal(): void {
     this.#cut.clear();
     this.dropRate = 0;
+    this.duplicateRate = 0;
+    this.reorderRate = 0;
     this.filter = () => true;
   }
 
@@ -235,11 +241,23 @@ export class TestNetwork {
         [queue[0], queue[j]] = [queue[j], queue[0]];
       }
       const m = queue.shift() as Message;
-      if (!this.#passes(m)) continue;
+      if (!this.#passes(m)) {
+        // A transport reports a snapshot it failed to deliver.
+        if (m.type === "snap" && this.nodes.has(m.from) && !this.#down.has(m.from)) {
+          this.node(m.from).rn.reportSnapshot(m.to, false);
+        }
+        continue;
+      }
       this.delivered.push(m);
+      if (this.duplicateRate > 0 && this.rng.next() < this.duplicateRate) queue.push(m);
       const node = this.node(m.to);
       node.rn.step(m);
       queue.push(...node.drain());
+      if (m.type === "snap") {
+        const sender = this.node(m.from);
+        sender.rn.reportSnapshot(m.to, true);
+        queue.push(...sender.drain());
+      }
     }
   }
 

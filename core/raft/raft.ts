@@ -1007,13 +1007,9 @@ export class Raft {
       this.role === "follower",
       () => `${this.role} ${this.id} asked to restore a snapshot`,
     );
-    const member = [
-      ...confState.voters,
-      ...confState.votersOutgoing,
-      ...confState.learners,
-    ].includes(this.id);
-    // A snapshot of a configuration we are not in cannot come from a leader that knows us.
-    if (!member) return false;
+    // The snapshot may predate this node's own addition (a leader serves its
+    // latest snapshot); installing it is still safe, because membership is
+    // decided by the snapshot's configuration plus the entries that follow.
     if (this.raftLog.matchTerm(index, term)) {
       // We already hold this prefix: fast-forward the commit index instead.
       this.raftLog.commitTo(index);
@@ -1028,9 +1024,10 @@ export class Raft {
       confState,
     );
     this.#switchToConfig(restored);
+    // A member's own progress reflects the installed log; a node the
+    // snapshot does not list yet has none until its addition is applied.
     const self = this.trk.progress.get(this.id);
-    invariant(self !== undefined, "restored configuration lost this node");
-    self.maybeUpdate(self.next - 1);
+    self?.maybeUpdate(self.next - 1);
     return true;
   }
 

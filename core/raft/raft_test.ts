@@ -294,12 +294,18 @@ Deno.test("Snapshots", async (t) => {
     for (let i = 0; i < 3; i++) net.propose("a", `v${i}`);
     compactLeader(net, "a");
     net.restart("c");
-    net.filter = (m) => m.type !== "snap";
-    net.tickAll(2);
+    // The network drops every snapshot and reports each failure to the leader.
+    let attempts = 0;
+    net.filter = (m) => {
+      if (m.type === "snap") attempts++;
+      return m.type !== "snap";
+    };
+    net.tickAll(1);
     const a = net.node("a").rn;
-    assert.equal(a.status().progress?.get("c")?.state, "snapshot");
-    a.reportSnapshot("c", false);
-    assert.equal(a.status().progress?.get("c")?.state, "probe");
+    assert.equal(attempts, 1);
+    assert.equal(a.status().progress?.get("c")?.state, "probe", "failure reported: probing");
+    net.tickAll(3);
+    assert.ok(attempts >= 2, "the snapshot is sent again after probing");
     net.heal();
     net.tickAll(4);
     assert.equal(net.node("c").rn.raft.raftLog.committed, a.raft.raftLog.committed);
