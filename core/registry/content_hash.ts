@@ -44,46 +44,56 @@ export const MAX_JSON_DEPTH = 64;
  * ```
  */
 export function canonicalJson(value: unknown): string {
-  return write(value, "", 0);
+  // The path is kept as a stack and joined only for an error message.
+  const path: string[] = [];
+  return write(value, path);
 }
 
-function write(value: unknown, path: string, depth: number): string {
-  if (depth > MAX_JSON_DEPTH) {
-    throw new CanonicalJsonError(path, `nests deeper than ${MAX_JSON_DEPTH}`);
-  }
+function write(value: unknown, path: string[]): string {
+  if (path.length > MAX_JSON_DEPTH) fail(path, `nests deeper than ${MAX_JSON_DEPTH}`);
   if (value === null) return "null";
   switch (typeof value) {
     case "boolean":
       return value ? "true" : "false";
     case "number":
-      if (!Number.isFinite(value)) throw new CanonicalJsonError(path, `is not finite (${value})`);
+      if (!Number.isFinite(value)) fail(path, `is not finite (${value})`);
       return JSON.stringify(value);
     case "string":
       return JSON.stringify(value);
     case "object":
       break;
     default:
-      throw new CanonicalJsonError(path, `has type ${typeof value}, not JSON`);
+      fail(path, `has type ${typeof value}, not JSON`);
   }
+  let out: string;
   if (Array.isArray(value)) {
-    const parts: string[] = [];
+    out = "[";
     for (let i = 0; i < value.length; i++) {
       const item = value[i];
+      if (i > 0) out += ",";
+      path.push(String(i));
       // JSON.stringify writes holes and undefined array items as null.
-      parts.push(item === undefined ? "null" : write(item, join(path, String(i)), depth + 1));
+      out += item === undefined ? "null" : write(item, path);
+      path.pop();
     }
-    return `[${parts.join(",")}]`;
+    return out + "]";
   }
   const record = value as Record<string, unknown>;
-  const keys = Object.keys(record).filter((k) => record[k] !== undefined).sort(compareCodeUnits);
-  const parts = keys.map((k) =>
-    `${JSON.stringify(k)}:${write(record[k], join(path, k), depth + 1)}`
-  );
-  return `{${parts.join(",")}}`;
+  const keys = Object.keys(record).sort(compareCodeUnits);
+  out = "{";
+  for (const key of keys) {
+    const item = record[key];
+    if (item === undefined) continue;
+    if (out.length > 1) out += ",";
+    path.push(key);
+    out += JSON.stringify(key) + ":" + write(item, path);
+    path.pop();
+  }
+  return out + "}";
 }
 
-function join(path: string, key: string): string {
-  return path === "" ? key : `${path}.${key}`;
+function fail(path: string[], reason: string): never {
+  throw new CanonicalJsonError(path.join("."), reason);
 }
 
 /** Orders strings by UTF-16 code units, independent of locale. */

@@ -15,13 +15,12 @@
 import {
   type Catalog,
   type CatalogDiff,
-  catalogHash,
   type CatalogResourceTemplate,
   type CatalogTool,
   diffCatalogs,
   normalizeCatalog,
 } from "./catalog.ts";
-import { canonicalJson, compareCodeUnits } from "./content_hash.ts";
+import { canonicalJson, compareCodeUnits, contentHash } from "./content_hash.ts";
 import { HEALTH_STATUSES, type HealthStatus } from "./health.ts";
 import {
   matchesCapabilities,
@@ -258,7 +257,7 @@ export function validateReplicaRecord(value: unknown): ReplicaRecord {
     if (value === null || typeof value !== "object") throw new Error("record is not an object");
     const r = value as Record<string, unknown>;
     const catalog = r.catalog === null ? null : normalizeCatalog(r.catalog as Catalog);
-    const hash = catalog === null ? null : catalogHash(catalog);
+    const hash = catalog === null ? null : contentHash(catalog);
     if (r.catalogHash !== hash) {
       throw new Error(`catalogHash ${String(r.catalogHash)} does not match ${hash}`);
     }
@@ -441,7 +440,8 @@ export class Registry {
   setCatalog(serviceId: string, replicaId: string, catalog: Catalog): RegistryEvent[] {
     const entry = this.#entry(serviceId, replicaId);
     const normalized = deepFreeze(normalizeCatalog(catalog));
-    const hash = catalogHash(normalized);
+    // Already normalized: hashing its canonical JSON is what catalogHash would do.
+    const hash = contentHash(normalized);
     if (hash === entry.record.catalogHash) return [];
     return this.#mutate([serviceId], () => {
       this.#revision++;
