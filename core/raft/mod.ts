@@ -4,6 +4,7 @@
  * @module
  */
 export type * from "./types.ts";
+export type { Rng } from "../rng.ts";
 export * from "./entries.ts";
 export * from "./storage.ts";
 export * from "./log_unstable.ts";

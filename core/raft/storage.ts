@@ -154,7 +154,7 @@ export class MemoryStorage implements Storage {
     this.#confState = this.#snapshot.metadata.confState;
   }
 
-  /** @inheritdoc */
+  /** The persisted hard state and the membership recorded by the driver. */
   initialState(): InitialState {
     return { hardState: { ...this.#hardState }, confState: this.#confState };
   }
@@ -174,7 +174,7 @@ export class MemoryStorage implements Storage {
     this.#hardState = { ...hardState };
   }
 
-  /** @inheritdoc */
+  /** Entries in `[lo, hi)` limited to `maxSizeBytes` (at least one); see {@link Storage.entries}. */
   entries(lo: number, hi: number, maxSizeBytes: number): Entry[] {
     if (lo <= this.#offsetIndex) throw new CompactedError(lo, this.firstIndex());
     if (hi > this.lastIndex() + 1) throw new UnavailableError(hi - 1, this.lastIndex());
@@ -183,7 +183,7 @@ export class MemoryStorage implements Storage {
     return limitSize(this.#ents.slice(start, hi - this.#offsetIndex - 1), maxSizeBytes);
   }
 
-  /** @inheritdoc */
+  /** Term of entry `index`, including the last compacted one; see {@link Storage.term}. */
   term(index: number): number {
     if (index < this.#offsetIndex) throw new CompactedError(index, this.firstIndex());
     if (index === this.#offsetIndex) return this.#offsetTerm;
@@ -191,17 +191,17 @@ export class MemoryStorage implements Storage {
     return this.#ents[index - this.#offsetIndex - 1].term;
   }
 
-  /** @inheritdoc */
+  /** Index of the first entry still available. */
   firstIndex(): number {
     return this.#offsetIndex + 1;
   }
 
-  /** @inheritdoc */
+  /** Index of the last entry. */
   lastIndex(): number {
     return this.#offsetIndex + this.#ents.length;
   }
 
-  /** @inheritdoc */
+  /** The most recent snapshot. */
   snapshot(): Snapshot {
     return this.#snapshot;
   }
