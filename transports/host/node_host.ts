@@ -1,0 +1,624 @@
+/**
+ * The real driver of a cluster node: the production {@link ClusterNode} (the
+ * same code the simulator runs) on a wall clock, a real disk and TCP peers.
+ *
+ * - Time: a timer feeds one `tick` event every `tickMs`.
+ * - Disk: `persist` effects go to the {@link FileWal} (and {@link SnapshotFiles}
+ *   when they carry a snapshot), one fdatasync per persist. The node keeps
+ *   one persist in flight and batches everything that arrives meanwhile into
+ *   the next, so this is group commit: many proposals, one fsync. The
+ *   `persisted` event is fed back only once the write is durable, and the
+ *   node releases nothing that depends on it (messages, replies) before.
+ * - Network: `send` effects go to the {@link PeerTransport}; arriving
+ *   messages are fed back as events.
+ * - Leases: this node's {@link Lessor} proposes expiries while it leads.
+ *
+ * Events are handled one at a time, in arrival order, from a bounded queue.
+ *
+ * @module
+ */
+import {
+  ClusterNode,
+  type ConfChangeSingle,
+  decodeConfChange,
+  emptyConfState,
+  encodeCommand,
+  type Entry,
+  type KvQuery,
+  KvStateMachine,
+  type KvStore,
+  Lessor,
+  type NodeEffect,
+  type NodeEvent,
+  type NodeId,
+  type NodeReply,
+  RawNode,
+  recoverStorage,
+  SeededRng,
+  type StateMachine,
+} from "@safla/core";
+import type { ClientRequest } from "@safla/core/node";
+import type { CommandResult } from "@safla/core/state";
+import { FileWal } from "../wal/file_wal.ts";
+import { SnapshotFiles } from "../wal/snapshot_files.ts";
+import { type PeerEvent, type PeerLinkStats, PeerTransport } from "../peer/peer_transport.ts";
+import { type MemberAddress, MemberDirectory, validateMemberAddress } from "./member_directory.ts";
+import { DEFAULT_TIMING, type HostTiming, validateTiming } from "./timing.ts";
+
+/** Options of {@link NodeHost.open}. */
+export interface NodeHostOptions {
+  /** This node's id. */
+  nodeId: NodeId;
+  /** The cluster's id (peers and WALs of another cluster are refused). */
+  clusterId: string;
+  /** Shared peer secret, at least 16 characters. */
+  secret: string;
+  /** Where the WAL, the snapshots and the member directory live. */
+  dataDir: string;
+  /**
+   * The members of a new cluster, this node included. A node with an empty
+   * data dir bootstraps the cluster with exactly these voters (every member
+   * must be given the same set); a node with data ignores the set except to
+   * learn addresses.
+   */
+  members: Readonly<Record<NodeId, MemberAddress>>;
+  /** Start empty and wait to be added by the leader instead of bootstrapping. */
+  join?: boolean;
+  /** Address the peer listener binds to; defaults to this node's peer host. */
+  peerHostname?: string;
+  /** Clock and timeouts; defaults to {@link DEFAULT_TIMING}. */
+  timing?: Partial<HostTiming>;
+  /** Snapshot and compact every so many applied entries. Default 10 000. */
+  snapshotEveryEntries?: number;
+  /** Most outstanding client requests. Default 10 000. */
+  maxPendingRequests?: number;
+  /** Largest WAL segment. Default 64 MiB. */
+  walSegmentSizeBytes?: number;
+  /** Log sink for transport and host events. */
+  onLog?: (line: string) => void;
+  /** Called when the disk fails; the host has stopped. Default: log and exit(70). */
+  onFatal?: (error: unknown) => void;
+}
+
+/** What {@link NodeHost.status} reports. */
+export interface HostStatus {
+  /** This node. */
+  id: NodeId;
+  /** Current role. */
+  role: string;
+  /** Known leader, or null. */
+  leader: NodeId | null;
+  /** Current term. */
+  term: number;
+  /** Highest index known committed. */
+  commitIndex: number;
+  /** Highest index applied to the state machine. */
+  appliedIndex: number;
+  /** Last index in the durable log. */
+  lastIndex: number;
+  /** Voters and learners of the active configuration. */
+  members: { voters: NodeId[]; learners: NodeId[] };
+  /** Known addresses of members. */
+  addresses: Record<NodeId, MemberAddress>;
+  /** Per-peer link counters. */
+  peers: Record<NodeId, PeerLinkStats>;
+  /** Outstanding client requests. */
+  pendingRequests: number;
+}
+
+/** Observers of what the node applies. */
+export interface HostListener {
+  /** Committed entries were applied (the KV store already reflects them). */
+  onApplied?(entries: readonly Entry[]): void;
+  /** A snapshot replaced the state machine. */
+  onSnapshotInstalled?(index: number): void;
+  /** Leadership changed. */
+  onRoleChanged?(role: string, leader: NodeId | null, term: number): void;
+}
+
+/** A request got no answer in time; a command's outcome is unknown. */
+export class RequestTimeoutError extends Error {
+  /** Says how long the request waited. */
+  constructor(readonly timeoutMs: number) {
+    super(
+      `no reply from the Raft node within ${timeoutMs} ms; a write may or may not have applied`,
+    );
+    this.name = "RequestTimeoutError";
+  }
+}
+
+/** The host stopped (closed or failed) before the request was answered. */
+export class HostClosedError extends Error {
+  /** Creates the error. */
+  constructor() {
+    super("the Raft node host is closed");
+    this.name = "HostClosedError";
+  }
+}
+
+/** Bound on queued events; beyond it peer messages are dropped (Raft tolerates loss). */
+const MAX_QUEUED_EVENTS = 100_000;
+/** Snapshots kept on disk besides the one the WAL points at. */
+const SNAPSHOTS_KEPT = 2;
+/** How often a leader asks its lessor for due leases, in ticks. */
+const LEASE_CHECK_EVERY_TICKS = 2;
+
+/** Makes the state machine report each apply result (for the lessor). */
+class ObservedStateMachine implements StateMachine<KvQuery, CommandResult> {
+  constructor(
+    readonly inner: KvStateMachine,
+    readonly onResult: (result: CommandResult) => void,
+  ) {}
+  apply(command: Uint8Array, index: number): CommandResult {
+    const result = this.inner.apply(command, index);
+    this.onResult(result);
+    return result;
+  }
+  read(query: KvQuery): CommandResult {
+    return this.inner.read(query);
+  }
+  snapshot(): Uint8Array {
+    return this.inner.snapshot();
+  }
+  restore(data: Uint8Array): void {
+    this.inner.restore(data);
+  }
+}
+
+interface PendingRequest {
+  resolve: (reply: NodeReply<CommandResult>) => void;
+  reject: (error: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/**
+ * One node of a Raft cluster running on real I/O.
+ *
+ * @example
+ * ```ts ignore
+ * const host = await NodeHost.open({
+ *   nodeId: "n1", clusterId: "demo", secret: "a-long-enough-secret", dataDir: "./data/n1",
+ *   members: { n1: { peer: "127.0.0.1:9001", url: "http://127.0.0.1:8001" } },
+ * });
+ * const reply = await host.request({ kind: "command", command }, 5_000);
+ * await host.close();
+ * ```
+ */
+export class NodeHost {
+  readonly id: NodeId;
+  readonly timing: HostTiming;
+  readonly #options: NodeHostOptions;
+  readonly #node: ClusterNode<KvQuery, CommandResult>;
+  readonly #raft: RawNode;
+  readonly #sm: KvStateMachine;
+  readonly #wal: FileWal;
+  readonly #snapshots: SnapshotFiles;
+  readonly #directory: MemberDirectory;
+  readonly #lessor = new Lessor();
+  #transport!: PeerTransport;
+  #tickTimer: ReturnType<typeof setInterval> | undefined;
+  #ticks = 0;
+  #disk: Promise<void> = Promise.resolve();
+  #queue: NodeEvent<KvQuery>[] = [];
+  #draining = false;
+  #closed = false;
+  #nextRequestId = 1;
+  readonly #pending = new Map<number, PendingRequest>();
+  readonly #listeners = new Set<HostListener>();
+
+  private constructor(
+    options: NodeHostOptions,
+    timing: HostTiming,
+    parts: {
+      node: ClusterNode<KvQuery, CommandResult>;
+      raft: RawNode;
+      sm: KvStateMachine;
+      wal: FileWal;
+      snapshots: SnapshotFiles;
+      directory: MemberDirectory;
+    },
+  ) {
+    this.id = options.nodeId;
+    this.#options = options;
+    this.timing = timing;
+    this.#node = parts.node;
+    this.#raft = parts.raft;
+    this.#sm = parts.sm;
+    this.#wal = parts.wal;
+    this.#snapshots = parts.snapshots;
+    this.#directory = parts.directory;
+  }
+
+  /** Recovers the node from its data dir (or bootstraps it), starts the peer transport and the clock. */
+  static async open(options: NodeHostOptions): Promise<NodeHost> {
+    const timing = { ...DEFAULT_TIMING, ...options.timing };
+    validateTiming(timing);
+    await Deno.mkdir(options.dataDir, { recursive: true });
+    const directory = await MemberDirectory.load(
+      `${options.dataDir}/members.json`,
+      options.members,
+    );
+    const self = directory.get(options.nodeId);
+    if (!self) {
+      throw new RangeError(`members has no address for this node "${options.nodeId}"`);
+    }
+    const { wal, state } = await FileWal.open(`${options.dataDir}/wal`, {
+      nodeId: options.nodeId,
+      clusterId: options.clusterId,
+      segmentSizeBytes: options.walSegmentSizeBytes,
+    });
+    const snapshots = new SnapshotFiles(`${options.dataDir}/snap`);
+    let host: NodeHost | undefined;
+    try {
+      const snapshot = await snapshots.load(state.snapshot.index, state.snapshot.term);
+      const recovered = recoverStorage(state, snapshot);
+      const kv = new KvStateMachine();
+      if (recovered.snapshot) kv.restore(recovered.snapshot.data);
+      const seed = crypto.getRandomValues(new Uint32Array(1))[0];
+      const rng = new SeededRng(seed);
+      const raft = new RawNode({
+        id: options.nodeId,
+        electionTicks: timing.electionTicks,
+        heartbeatTicks: timing.heartbeatTicks,
+        storage: recovered.storage,
+        rng: rng.fork(),
+        applied: recovered.appliedIndex,
+        checkQuorum: true,
+        preVote: true,
+      });
+      const empty = state.hardState.term === 0 && recovered.storage.lastIndex() === 0;
+      if (empty && !options.join) raft.bootstrap(Object.keys(options.members).sort());
+      let onResult: (result: CommandResult) => void = () => {};
+      const sm = new ObservedStateMachine(kv, (result) => onResult(result));
+      const node = new ClusterNode<KvQuery, CommandResult>({
+        id: options.nodeId,
+        raft,
+        storage: recovered.storage,
+        stateMachine: sm,
+        appliedIndex: recovered.appliedIndex,
+        confState: recovered.snapshot?.metadata.confState ?? emptyConfState(),
+        rng,
+        snapshotEveryEntries: options.snapshotEveryEntries ?? 10_000,
+        maxPendingRequests: options.maxPendingRequests ?? 10_000,
+      });
+      host = new NodeHost(options, timing, { node, raft, sm: kv, wal, snapshots, directory });
+      const created = host;
+      onResult = (result) => created.#lessor.observe(result, performance.now());
+      const peers: Record<NodeId, string> = {};
+      for (const [id, address] of directory.entries()) {
+        if (id !== options.nodeId) peers[id] = address.peer;
+      }
+      const separator = self.peer.lastIndexOf(":");
+      host.#transport = await PeerTransport.start({
+        nodeId: options.nodeId,
+        clusterId: options.clusterId,
+        secret: options.secret,
+        hostname: options.peerHostname ?? self.peer.slice(0, separator).replace(/^\[|\]$/g, ""),
+        port: Number(self.peer.slice(separator + 1)),
+        peers,
+        onMessages: (messages) => {
+          for (const message of messages) created.#enqueue({ type: "message", message });
+        },
+        onUnreachable: (peer) => created.#enqueue({ type: "unreachable", peer }),
+        onEvent: (event) => created.#log(describePeerEvent(event)),
+      });
+    } catch (error) {
+      wal.close();
+      throw error;
+    }
+    host.#tickTimer = setInterval(() => host.#tick(), timing.tickMs);
+    // Bootstrap may have produced work (the initial configuration) to persist.
+    host.#enqueue({ type: "tick" });
+    return host;
+  }
+
+  /** The replicated KV store as of the applied index (read-only use). */
+  get store(): KvStore {
+    return this.#sm.store;
+  }
+
+  /** Whether the host has stopped. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The address of a member, if known. */
+  memberAddress(id: NodeId): MemberAddress | undefined {
+    return this.#directory.get(id);
+  }
+
+  /** Registers an observer; returns a function that removes it. */
+  listen(listener: HostListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Hands a request to the node. Resolves with the node's reply; rejects
+   * with {@link RequestTimeoutError} after `timeoutMs` (a command's outcome
+   * is then unknown) or {@link HostClosedError}.
+   */
+  request(request: ClientRequest<KvQuery>, timeoutMs: number): Promise<NodeReply<CommandResult>> {
+    if (this.#closed) return Promise.reject(new HostClosedError());
+    const requestId = this.#nextRequestId++;
+    const { promise, resolve, reject } = Promise.withResolvers<NodeReply<CommandResult>>();
+    const timer = setTimeout(() => {
+      this.#pending.delete(requestId);
+      reject(new RequestTimeoutError(timeoutMs));
+    }, timeoutMs);
+    this.#pending.set(requestId, { resolve, reject, timer });
+    this.#enqueue({ type: "request", requestId, request });
+    return promise;
+  }
+
+  /** Asks this node to campaign now. */
+  campaign(): void {
+    this.#enqueue({ type: "campaign" });
+  }
+
+  /** Asks this node (the leader) to hand leadership to `to`. */
+  transferLeader(to: NodeId): void {
+    this.#enqueue({ type: "transferLeader", to });
+  }
+
+  /**
+   * Proposes adding or removing a member (this node must lead). The new
+   * member's address travels in the conf change, so every node learns it
+   * when the change applies. Resolves once the change is applied here.
+   */
+  async changeMembership(
+    change: ConfChangeSingle,
+    address: MemberAddress | undefined,
+    timeoutMs: number,
+  ): Promise<{ voters: NodeId[]; learners: NodeId[] }> {
+    if (this.#closed) throw new HostClosedError();
+    if (change.type !== "removeNode") {
+      address = validateMemberAddress("address", address);
+    }
+    const context = address ? new TextEncoder().encode(JSON.stringify(address)) : undefined;
+    const done = (): boolean => {
+      const conf = this.#node.confState;
+      const present = conf.voters.includes(change.nodeId) ||
+        conf.learners.includes(change.nodeId);
+      if (change.type === "removeNode") return !present;
+      if (change.type === "addLearner") return conf.learners.includes(change.nodeId);
+      return conf.voters.includes(change.nodeId);
+    };
+    if (done()) return this.#members();
+    // The node has no event for conf changes: propose on the core it drives,
+    // then let one event drain the resulting ready through the node. A tick
+    // is that event; one early tick only makes a heartbeat come sooner.
+    this.#raft.proposeConfChange({ transition: "auto", changes: [change], context });
+    this.#enqueue({ type: "tick" });
+    const deadline = performance.now() + timeoutMs;
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    const stop = this.listen({
+      onApplied: () => {
+        if (done()) resolve();
+      },
+    });
+    const timer = setTimeout(
+      () => reject(new RequestTimeoutError(timeoutMs)),
+      Math.max(0, deadline - performance.now()),
+    );
+    try {
+      await promise;
+    } finally {
+      stop();
+      clearTimeout(timer);
+    }
+    return this.#members();
+  }
+
+  /** The node's state, for monitoring. */
+  status(): HostStatus {
+    const raftStatus = this.#raft.status();
+    const soft = this.#node.softState;
+    const storage = this.#node.storage;
+    return {
+      id: this.id,
+      role: soft.role,
+      leader: soft.lead,
+      term: raftStatus.hardState.term,
+      commitIndex: raftStatus.hardState.commit,
+      appliedIndex: this.#node.appliedIndex,
+      lastIndex: storage.lastIndex(),
+      members: this.#members(),
+      addresses: Object.fromEntries(this.#directory.entries()),
+      peers: this.#transport.stats(),
+      pendingRequests: this.#node.pendingRequests,
+    };
+  }
+
+  /** Stops the clock and the transport, waits for disk writes, closes the WAL. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#stop();
+    await this.#transport.close();
+    await this.#disk.catch(() => {});
+    this.#wal.close();
+  }
+
+  #members(): { voters: NodeId[]; learners: NodeId[] } {
+    const conf = this.#node.confState;
+    return {
+      voters: [...new Set([...conf.voters, ...conf.votersOutgoing])].sort(),
+      learners: [...conf.learners].sort(),
+    };
+  }
+
+  #stop(): void {
+    this.#closed = true;
+    clearInterval(this.#tickTimer);
+    this.#queue = [];
+    for (const pending of this.#pending.values()) {
+      clearTimeout(pending.timer);
+      pending.reject(new HostClosedError());
+    }
+    this.#pending.clear();
+  }
+
+  #log(line: string): void {
+    this.#options.onLog?.(`[${this.id}] ${line}`);
+  }
+
+  #tick(): void {
+    this.#ticks++;
+    this.#enqueue({ type: "tick" });
+    if (this.#ticks % LEASE_CHECK_EVERY_TICKS === 0) this.#expireLeases();
+  }
+
+  #expireLeases(): void {
+    if (!this.#lessor.isPrimary) return;
+    const term = this.#node.term;
+    for (const command of this.#lessor.expireCommands(performance.now(), term, this.store)) {
+      // Fire and forget: the lessor retries an expiry that does not apply.
+      this.request({ kind: "command", command: encodeCommand(command) }, 10 * this.timing.tickMs)
+        .catch(() => {});
+    }
+  }
+
+  #enqueue(event: NodeEvent<KvQuery>): void {
+    if (this.#closed) return;
+    if (this.#queue.length >= MAX_QUEUED_EVENTS && event.type === "message") return;
+    this.#queue.push(event);
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      for (let i = 0; i < this.#queue.length && !this.#closed; i++) {
+        const effects = this.#node.handle(this.#queue[i]);
+        for (const effect of effects) this.#execute(effect);
+      }
+    } catch (error) {
+      this.#fatal(error);
+    } finally {
+      this.#queue = [];
+      this.#draining = false;
+    }
+  }
+
+  #execute(effect: NodeEffect<CommandResult>): void {
+    switch (effect.type) {
+      case "persist":
+        this.#onDisk(async () => {
+          if (effect.snapshot) {
+            const { index, term } = effect.snapshot.metadata;
+            await this.#snapshots.save(effect.snapshot);
+            await this.#wal.saveSnapshotMarker(index, term);
+          }
+          await this.#wal.save(effect.hardState, effect.entries, effect.mustSync);
+        }, () => this.#enqueue({ type: "persisted", persistId: effect.persistId }));
+        return;
+      case "send":
+        this.#transport.send(effect.messages);
+        for (const m of effect.messages) {
+          // The transport has no per-message receipt. Reporting success is
+          // safe: the leader then probes the follower, which rejects an append
+          // it cannot take, and the snapshot is sent again. A dropped send is
+          // reported through `onUnreachable` as well.
+          if (m.type === "snap") {
+            queueMicrotask(() => this.#enqueue({ type: "snapshotStatus", peer: m.to, ok: true }));
+          }
+        }
+        return;
+      case "reply": {
+        const pending = this.#pending.get(effect.requestId);
+        if (!pending) return;
+        this.#pending.delete(effect.requestId);
+        clearTimeout(pending.timer);
+        pending.resolve(effect.reply);
+        return;
+      }
+      case "applied":
+        for (const entry of effect.entries) {
+          if (entry.type === "confChange") this.#confChangeApplied(entry);
+        }
+        for (const l of this.#listeners) l.onApplied?.(effect.entries);
+        return;
+      case "snapshotInstalled":
+        if (this.#lessor.isPrimary) this.#lessor.promote(performance.now(), this.store.leases());
+        for (const l of this.#listeners) l.onSnapshotInstalled?.(effect.index);
+        return;
+      case "snapshotTaken": {
+        const { index, term } = effect.snapshot.metadata;
+        this.#onDisk(async () => {
+          await this.#snapshots.save(effect.snapshot);
+          await this.#wal.saveSnapshotMarker(index, term);
+          await this.#wal.releaseToSnapshot();
+          await this.#snapshots.purge(SNAPSHOTS_KEPT);
+        }, () => this.#log(`snapshot at ${index} saved, log compacted`));
+        return;
+      }
+      case "roleChanged":
+        if (effect.role === "leader") this.#lessor.promote(performance.now(), this.store.leases());
+        else this.#lessor.demote();
+        this.#log(`${effect.role} in term ${effect.term}, leader ${effect.leader ?? "unknown"}`);
+        for (const l of this.#listeners) l.onRoleChanged?.(effect.role, effect.leader, effect.term);
+        return;
+    }
+  }
+
+  #confChangeApplied(entry: Entry): void {
+    const cc = decodeConfChange(entry.data);
+    let address: MemberAddress | undefined;
+    if (cc.context && cc.context.length > 0) {
+      try {
+        address = validateMemberAddress(
+          "conf change context",
+          JSON.parse(new TextDecoder().decode(cc.context)),
+        );
+      } catch (error) {
+        this.#log(`ignoring a conf change context: ${error}`);
+      }
+    }
+    let changed = false;
+    for (const change of cc.changes) {
+      if (change.type === "removeNode") {
+        this.#transport.removePeer(change.nodeId);
+        if (change.nodeId !== this.id) changed = this.#directory.delete(change.nodeId) || changed;
+      } else if (address) {
+        changed = this.#directory.set(change.nodeId, address) || changed;
+        if (change.nodeId !== this.id) this.#transport.addPeer(change.nodeId, address.peer);
+      }
+    }
+    if (changed) this.#onDisk(() => this.#directory.save(), () => {});
+  }
+
+  /** Runs disk work in order, one at a time; a failure stops the node. */
+  #onDisk(work: () => Promise<void>, then: () => void): void {
+    this.#disk = this.#disk.then(async () => {
+      if (this.#closed) return;
+      try {
+        await work();
+      } catch (error) {
+        this.#fatal(error);
+        return;
+      }
+      then();
+    });
+  }
+
+  #fatal(error: unknown): void {
+    if (this.#closed) return;
+    this.#stop();
+    this.#transport.close().catch(() => {});
+    const onFatal = this.#options.onFatal ?? ((e: unknown) => {
+      console.error(`[${this.id}] fatal:`, e);
+      Deno.exit(70);
+    });
+    onFatal(error);
+  }
+}
+
+function describePeerEvent(event: PeerEvent): string {
+  switch (event.kind) {
+    case "rejected":
+      return `rejected peer connection from ${event.remote} claiming "${event.claimedNodeId}": ${event.reason}`;
+    case "connected":
+      return `connected to ${event.peer}`;
+    case "disconnected":
+      return `disconnected from ${event.peer}: ${event.reason}`;
+    case "dropped":
+      return `dropped ${event.count} messages to ${event.peer}`;
+  }
+}

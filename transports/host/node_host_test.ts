@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import { type CommandResult, encodeCommand, type NodeReply } from "@safla/core";
+import type { MemberAddress } from "./member_directory.ts";
+import { NodeHost } from "./node_host.ts";
+import { freePort, waitFor } from "./testing.ts";
+
+const SECRET = "node-host-test-secret";
+
+function addresses(ids: string[]): Record<string, MemberAddress> {
+  return Object.fromEntries(
+    ids.map((
+      id,
+    ) => [id, { peer: `127.0.0.1:${freePort()}`, url: `http://127.0.0.1:${freePort()}` }]),
+  );
+}
+
+async function openHost(
+  dir: string,
+  id: string,
+  members: Record<string, MemberAddress>,
+  join = false,
+): Promise<NodeHost> {
+  return await NodeHost.open({
+    nodeId: id,
+    clusterId: "host-test",
+    secret: SECRET,
+    dataDir: `${dir}/${id}`,
+    members,
+    join,
+    snapshotEveryEntries: 50,
+    onFatal: (error) => {
+      throw error;
+    },
+  });
+}
+
+function leaderOf(hosts: NodeHost[]): NodeHost | undefined {
+  const leaders = hosts.filter((h) => !h.closed && h.status().role === "leader");
+  return leaders.length === 1 ? leaders[0] : undefined;
+}
+
+async function put(host: NodeHost, key: string, value: string): Promise<NodeReply<CommandResult>> {
+  return await host.request(
+    { kind: "command", command: encodeCommand({ op: "put", key, value }) },
+    5_000,
+  );
+}
+
+Deno.test("NodeHost: three nodes in one process elect a leader, replicate, fail over and catch up", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "node-host-" });
+  const ids = ["n1", "n2", "n3"];
+  const members = addresses(ids);
+  const hosts: NodeHost[] = [];
+  try {
+    for (const id of ids) hosts.push(await openHost(dir, id, members));
+
+    await t.step("a leader is elected and writes replicate to every node", async () => {
+      const leader = await waitFor("a leader", () => leaderOf(hosts), 5_000);
+      for (let i = 0; i < 20; i++) {
+        const reply = await put(leader, `k${i}`, `v${i}`);
+        assert.equal(reply.ok, true);
+      }
+      for (const host of hosts) {
+        await waitFor(`${host.id} to apply`, () => host.store.get("k19")?.value === "v19", 5_000);
+      }
+    });
+
+    await t.step("a follower refuses writes with a leader hint", async () => {
+      const leader = leaderOf(hosts)!;
+      const follower = hosts.find((h) => h !== leader)!;
+      const reply = await put(follower, "x", "y");
+      assert.equal(reply.ok, false);
+      assert.ok(!reply.ok && reply.error.code === "NotLeader");
+      assert.ok(
+        !reply.ok && reply.error.code === "NotLeader" && reply.error.leaderHint === leader.id,
+      );
+    });
+
+    await t.step("linearizable reads are served by the leader", async () => {
+      const leader = leaderOf(hosts)!;
+      const reply = await leader.request(
+        { kind: "read", query: { op: "get", key: "k3" }, consistency: "linearizable" },
+        5_000,
+      );
+      assert.ok(
+        reply.ok && reply.value.ok && reply.value.op === "get" && reply.value.kv?.value === "v3",
+      );
+    });
+
+    await t.step("after the leader stops, another leads and serves writes", async () => {
+      const old = leaderOf(hosts)!;
+      await old.close();
+      const next = await waitFor("a new leader", () => leaderOf(hosts), 5_000);
+      assert.notEqual(next.id, old.id);
+      // Enough writes to cross a snapshot boundary, so the restart below needs the snapshot.
+      for (let i = 0; i < 60; i++) assert.equal((await put(next, `after${i}`, `${i}`)).ok, true);
+      const index = hosts.indexOf(old);
+      hosts[index] = await openHost(dir, old.id, members);
+      const back = hosts[index];
+      await waitFor(
+        `${back.id} to catch up`,
+        () => back.store.get("after59")?.value === "59",
+        8_000,
+      );
+      assert.equal(back.store.get("k0")?.value, "v0");
+    });
+
+    await t.step("restart keeps the durable state without any peer", async () => {
+      const all = [...hosts];
+      for (const host of all) await host.close();
+      const solo = await openHost(dir, "n2", members);
+      hosts.splice(0, hosts.length, solo);
+      // Committed state is replayed from the WAL and snapshot before any election.
+      await waitFor("replay", () => solo.store.get("after59")?.value === "59", 5_000);
+      assert.equal(solo.status().role === "leader", false);
+    });
+  } finally {
+    for (const host of hosts) await host.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("NodeHost: a member is added, catches up through a snapshot, and is removed", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "node-host-members-" });
+  const members = addresses(["a", "b", "c", "d"]);
+  const initial = { a: members.a, b: members.b, c: members.c };
+  const hosts: NodeHost[] = [];
+  try {
+    for (const id of ["a", "b", "c"]) hosts.push(await openHost(dir, id, initial));
+    const leader = await waitFor("a leader", () => leaderOf(hosts), 5_000);
+    for (let i = 0; i < 80; i++) assert.equal((await put(leader, `k${i}`, `${i}`)).ok, true);
+    const d = await openHost(dir, "d", { ...initial, d: members.d }, true);
+    hosts.push(d);
+    const conf = await leader.changeMembership({ type: "addNode", nodeId: "d" }, members.d, 5_000);
+    assert.deepEqual(conf.voters, ["a", "b", "c", "d"]);
+    await waitFor("d to catch up", () => d.store.get("k79")?.value === "79", 8_000);
+    assert.equal(d.status().members.voters.length, 4);
+    const after = await leader.changeMembership(
+      { type: "removeNode", nodeId: "d" },
+      undefined,
+      5_000,
+    );
+    assert.deepEqual(after.voters, ["a", "b", "c"]);
+    assert.equal(leader.memberAddress("d"), undefined);
+    assert.equal((await put(leader, "still", "ok")).ok, true);
+  } finally {
+    for (const host of hosts) await host.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

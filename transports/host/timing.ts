@@ -1,0 +1,52 @@
+/**
+ * How long a Raft tick is on a real clock, and the timeouts counted in ticks.
+ *
+ * @module
+ */
+
+/** The clock of a hosted node. */
+export interface HostTiming {
+  /** Wall-clock length of one Raft tick. */
+  tickMs: number;
+  /** Election timeout in ticks; each node draws its timeout from [electionTicks, 2 * electionTicks). */
+  electionTicks: number;
+  /** Leader heartbeat interval in ticks. */
+  heartbeatTicks: number;
+}
+
+/**
+ * Defaults chosen for the failover target: a killed leader is replaced and
+ * the new one serves a write within 1 s (p99).
+ *
+ * Followers notice a dead leader once their randomized election timeout
+ * runs out: between 6 and 12 ticks of 50 ms, so 300–600 ms after the last
+ * heartbeat. PreVote and the vote then take two loopback round trips and one
+ * fsync each, and the new leader commits its empty entry with one more; a
+ * write retried by the client lands right after. That leaves roughly 300 ms
+ * of headroom under 1 s for timer jitter on a loaded machine.
+ *
+ * Heartbeats every tick (50 ms) give a follower six heartbeats before it may
+ * suspect the leader, so a timer firing 100 ms late on a busy event loop does
+ * not start a needless election. (The 100 ms × 10 ticks of many Raft
+ * deployments would mean 1–2 s before an election even starts.)
+ */
+export const DEFAULT_TIMING: Readonly<HostTiming> = Object.freeze({
+  tickMs: 50,
+  electionTicks: 6,
+  heartbeatTicks: 1,
+});
+
+/** Throws a RangeError naming the field if `timing` cannot work. */
+export function validateTiming(timing: HostTiming): void {
+  if (!Number.isFinite(timing.tickMs) || timing.tickMs < 1) {
+    throw new RangeError(`timing.tickMs must be at least 1, got ${timing.tickMs}`);
+  }
+  if (!Number.isInteger(timing.heartbeatTicks) || timing.heartbeatTicks < 1) {
+    throw new RangeError(`timing.heartbeatTicks must be a positive integer`);
+  }
+  if (!Number.isInteger(timing.electionTicks) || timing.electionTicks <= timing.heartbeatTicks) {
+    throw new RangeError(
+      `timing.electionTicks must be an integer greater than heartbeatTicks (${timing.heartbeatTicks})`,
+    );
+  }
+}
