@@ -53,6 +53,8 @@ export interface GatewayApp {
   close(): Promise<void>;
   /** Number of open 2025 sessions. */
   sessionCount(): number;
+  /** Number of 2025 sessions whose client opened the GET stream for notifications. */
+  listeningCount(): number;
 }
 
 interface Session {
@@ -77,6 +79,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   const hosts = [...localhostAllowedHostnames(), ...options.allowedHosts];
   const origins = [...localhostAllowedHostnames(), ...options.allowedOrigins];
   const sessions = new Map<string, Session>();
+  const listening = new Set<string>();
 
   const modern: McpHttpHandler = createMcpHandler(
     () => createFrontServer(gateway, codec, "modern"),
@@ -118,6 +121,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     return c.json({
       status: gateway.healthy() ? "ok" : "degraded",
       sessions: sessions.size,
+      listening: listening.size,
       services: status.services,
     });
   });
@@ -173,12 +177,17 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       new WebStandardStreamableHTTPServerTransport({
         sessionIdGenerator: () => crypto.randomUUID(),
         onsessioninitialized: (id) => void sessions.set(id, session),
-        onsessionclosed: (id) => void sessions.delete(id),
+        onsessionclosed: (id) => {
+          sessions.delete(id);
+          listening.delete(id);
+        },
         maxRequestBodySize: options.maxRequestBodyBytes,
       });
     const session: Session = { server, transport };
     transport.onclose = () => {
-      if (transport.sessionId !== undefined) sessions.delete(transport.sessionId);
+      if (transport.sessionId === undefined) return;
+      sessions.delete(transport.sessionId);
+      listening.delete(transport.sessionId);
     };
     await server.connect(transport);
     return session;
@@ -222,7 +231,10 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     }
     const session = sessions.get(sessionId);
     if (session === undefined) return jsonRpcError(404, -32001, "Session not found");
-    return await (session.transport as WebStandardStreamableHTTPServerTransport).handleRequest(req);
+    const response = await (session.transport as WebStandardStreamableHTTPServerTransport)
+      .handleRequest(req);
+    if (req.method === "GET" && response.ok) listening.add(sessionId);
+    return response;
   };
   app.get("/mcp", (c) => sessionRequest(c.req.raw));
   app.delete("/mcp", (c) => sessionRequest(c.req.raw));
@@ -256,10 +268,12 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   return {
     app,
     sessionCount: () => sessions.size,
+    listeningCount: () => listening.size,
     close: async () => {
       unsubscribe();
       await Promise.all([...sessions.values()].map((s) => s.server.close().catch(() => {})));
       sessions.clear();
+      listening.clear();
       await modern.close();
     },
   };

@@ -72,7 +72,7 @@ export async function main(args: string[]): Promise<number> {
   addManagementTools(gateway);
   await gateway.start();
   const handle = serveGatewayStdio(gateway, codec);
-  Deno.stdin.readable.pipeTo(new WritableStream()).catch(() => {}).finally(() => stop.resolve());
+  void handle.closed.then(() => stop.resolve());
   await stop.promise;
   await handle.close();
   await gateway.close();

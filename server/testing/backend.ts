@@ -25,6 +25,10 @@ export interface TestBackendOptions {
   extraTools?: number;
   /** Shared across instances of one process, so stateless serving keeps counts. */
   counters?: Map<string, number>;
+  /** Registers no tools at all (a broken restart, for supervision tests). */
+  noTools?: boolean;
+  /** When set, a tool `arm_empty_restart` calls it so the next start serves no tools. */
+  armEmptyRestart?: () => Promise<void>;
 }
 
 const RED_PIXEL_PNG =
@@ -62,6 +66,16 @@ export function createTestBackend(options: TestBackendOptions): McpServer {
     { capabilities: { logging: {}, completions: {} } },
   );
 
+  if (!options.noTools) registerTools(server, options, counters);
+  registerResourcesAndPrompts(server);
+  return server;
+}
+
+function registerTools(
+  server: McpServer,
+  options: TestBackendOptions,
+  counters: Map<string, number>,
+): void {
   server.registerTool("echo", {
     description: "Echoes its message, prefixed by the replica id",
     inputSchema: z.object({ message: z.string() }),
@@ -251,13 +265,25 @@ export function createTestBackend(options: TestBackendOptions): McpServer {
     );
   });
 
+  const arm = options.armEmptyRestart;
+  if (arm !== undefined) {
+    server.registerTool("arm_empty_restart", {
+      description: "Makes the next start of this backend serve no tools",
+    }, async () => {
+      await arm();
+      return text("armed");
+    });
+  }
+
   for (let i = 0; i < (options.extraTools ?? 0); i++) {
     server.registerTool(`extra_${i}`, {
       description: `Extra tool ${i}`,
       annotations: { readOnlyHint: true },
     }, () => text(`extra ${i} from ${options.replicaId}`));
   }
+}
 
+function registerResourcesAndPrompts(server: McpServer): void {
   server.registerResource("static-text", "test://static-text", {
     title: "Static Text Resource",
     mimeType: "text/plain",
@@ -352,6 +378,4 @@ export function createTestBackend(options: TestBackendOptions): McpServer {
       { role: "user", content: { type: "text", text: "Please analyze the image above." } },
     ],
   }));
-
-  return server;
 }

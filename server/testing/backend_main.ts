@@ -18,8 +18,22 @@ const { values } = parseArgs({
     replica: { type: "string", default: "r1" },
     port: { type: "string" },
     "extra-tools": { type: "string", default: "0" },
+    // Serve no tools if this file exists; `arm_empty_restart` creates it, so the
+    // next start (after a crash) comes back empty. Probe siblings never arm it.
+    "empty-after-restart": { type: "string" },
   },
 });
+
+const marker = values["empty-after-restart"];
+let noTools = false;
+if (marker !== undefined) {
+  try {
+    await Deno.stat(marker);
+    noTools = true;
+  } catch {
+    noTools = false;
+  }
+}
 
 const counters = new Map<string, number>();
 const factory = () =>
@@ -27,6 +41,8 @@ const factory = () =>
     replicaId: values.replica,
     extraTools: Number(values["extra-tools"]),
     counters,
+    noTools,
+    armEmptyRestart: marker === undefined ? undefined : () => Deno.writeTextFile(marker, "armed"),
   });
 
 if (values.port === undefined) {

@@ -1,0 +1,119 @@
+import assert from "node:assert/strict";
+import { ConfigError, DEFAULT_SETTINGS, loadConfig, parseConfig } from "./config.ts";
+
+function problem(json: unknown): ConfigError {
+  try {
+    parseConfig(json, "gw.json");
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    return error;
+  }
+  assert.fail("expected a ConfigError");
+}
+
+Deno.test("config: the mcpServers shape with our fields", async (t) => {
+  await t.step("stdio and HTTP servers, replicas by count and by list, settings", () => {
+    const config = parseConfig({
+      mcpServers: {
+        fs: {
+          command: "node",
+          args: ["fs.js"],
+          env: { A: "1" },
+          replicas: 3,
+          strategy: "round-robin",
+        },
+        web: {
+          url: "https://example.com/mcp",
+          headers: { authorization: "Bearer x" },
+          timeoutMs: 5000,
+        },
+        old: { url: "http://localhost:9000/sse" },
+        mixed: { replicas: [{ command: "a" }, { url: "http://localhost:1/mcp", type: "http" }] },
+        off: { command: "x", disabled: true },
+      },
+      gateway: { separator: ".", naming: "passthrough", strategy: "least-outstanding" },
+    });
+    assert.deepEqual(config.services.map((s) => s.name), ["fs", "web", "old", "mixed"]);
+    const [fs, web, old, mixed] = config.services;
+    assert.equal(fs.replicas.length, 3);
+    assert.deepEqual(fs.replicas[0], {
+      kind: "stdio",
+      command: "node",
+      args: ["fs.js"],
+      env: { A: "1" },
+      cwd: undefined,
+    });
+    assert.equal(fs.strategy, "round-robin");
+    assert.equal(web.strategy, "least-outstanding");
+    assert.equal(web.requestTimeoutMs, 5000);
+    assert.deepEqual(web.replicas[0], {
+      kind: "streamable-http",
+      url: "https://example.com/mcp",
+      headers: { authorization: "Bearer x" },
+    });
+    assert.equal(old.replicas[0].kind, "sse");
+    assert.deepEqual(mixed.replicas.map((r) => r.kind), ["stdio", "streamable-http"]);
+    assert.equal(config.settings.separator, ".");
+    assert.equal(config.settings.naming, "passthrough");
+    assert.equal(config.settings.requestTimeoutMs, DEFAULT_SETTINGS.requestTimeoutMs);
+  });
+
+  await t.step("errors name the file, the key and the problem", () => {
+    const cases: [unknown, string, RegExp][] = [
+      [[], "(root)", /JSON object/],
+      [{ servers: {} }, "servers", /unknown top-level key/],
+      [{ mcpServers: { a: {} } }, "mcpServers.a", /exactly one of "command".*or "url"/],
+      [{ mcpServers: { a: { command: "x", url: "http://h" } } }, "mcpServers.a", /exactly one/],
+      [{ mcpServers: { a: { url: "not a url" } } }, "mcpServers.a.url", /not a valid URL/],
+      [{ mcpServers: { a: { url: "ftp://h/x" } } }, "mcpServers.a.url", /http: or https:/],
+      [{ mcpServers: { a: { command: "x", args: [1] } } }, "mcpServers.a.args", /array of strings/],
+      [{ mcpServers: { a: { command: "x", replicas: 0 } } }, "mcpServers.a.replicas", /1 to 64/],
+      [
+        { mcpServers: { a: { command: "x", strategy: "random" } } },
+        "mcpServers.a.strategy",
+        /round-robin/,
+      ],
+      [{ mcpServers: { a: { command: "x", colour: 1 } } }, "mcpServers.a.colour", /unknown key/],
+      [{ mcpServers: { safla: { command: "x" } } }, "mcpServers.safla", /reserved/],
+      [{ mcpServers: { "a b": { command: "x" } } }, "mcpServers.a b", /service name/],
+      [{ mcpServers: {}, gateway: { separator: "" } }, "gateway.separator", /1-8 characters/],
+      [
+        { mcpServers: {}, gateway: { maxToolNameLength: 3 } },
+        "gateway.maxToolNameLength",
+        /integer from 16/,
+      ],
+      [{ mcpServers: {}, gateway: { timeoutz: 3 } }, "gateway.timeoutz", /unknown setting/],
+    ];
+    for (const [json, key, pattern] of cases) {
+      const error = problem(json);
+      assert.equal(error.file, "gw.json");
+      assert.equal(error.key, key, JSON.stringify(json));
+      assert.match(error.problem, pattern);
+      assert.ok(error.message.startsWith(`gw.json: ${key}: `));
+    }
+  });
+
+  await t.step("loadConfig reports unreadable files and bad JSON with the path", async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const missing = `${dir}/missing.json`;
+      await assert.rejects(
+        loadConfig(missing),
+        (e: unknown) =>
+          e instanceof ConfigError && e.file === missing && /cannot read/.test(e.problem),
+      );
+      const bad = `${dir}/bad.json`;
+      await Deno.writeTextFile(bad, "{ nope");
+      await assert.rejects(
+        loadConfig(bad),
+        (e: unknown) =>
+          e instanceof ConfigError && e.file === bad && /not valid JSON/.test(e.problem),
+      );
+      const good = `${dir}/good.json`;
+      await Deno.writeTextFile(good, JSON.stringify({ mcpServers: { a: { command: "x" } } }));
+      assert.equal((await loadConfig(good)).services[0].name, "a");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
