@@ -1,6 +1,7 @@
 // Test helpers (no tests here): Raft nodes over MemoryStorage and a small
 // in-memory network that delivers messages synchronously, with cuts, drops
 // and reordering, for multi-node scenarios.
+import assert from "node:assert/strict";
 import { SeededRng } from "../rng.ts";
 import type { Config } from "./config.ts";
 import { decodeConfChange } from "./confchange/conf_change.ts";
@@ -72,6 +73,28 @@ export class TestNode {
     return this.rn.raft.id;
   }
 
+  // The persistence contract: once a Ready's state is persisted, every
+  // message in it depends only on persisted state.
+  #assertPersisted(m: Message): void {
+    const hs = this.storage.initialState().hardState;
+    assert.ok(
+      m.term === 0 || m.type === "preVote" || m.type === "preVoteResp" || m.term <= hs.term,
+    );
+    if (m.type === "voteResp" && !m.reject) {
+      assert.equal(hs.vote, m.to, `vote for ${m.to} sent before it was persisted`);
+      assert.equal(hs.term, m.term);
+    }
+    if (m.type === "appResp" && !m.reject) {
+      assert.ok(m.index <= this.storage.lastIndex(), `ack of ${m.index} before persisting it`);
+    }
+    if (m.type === "app") {
+      for (const e of m.entries) {
+        if (e.index < this.storage.firstIndex()) continue;
+        assert.equal(this.storage.term(e.index), e.term, `entry ${e.index} sent unpersisted`);
+      }
+    }
+  }
+
   /** Handles all readies (persist, apply, advance) and returns the messages to send. */
   drain(): Message[] {
     const out: Message[] = [];
@@ -80,6 +103,7 @@ export class TestNode {
       if (rd.snapshot) this.storage.applySnapshot(rd.snapshot);
       this.storage.append(rd.entries);
       if (rd.hardState) this.storage.setHardState(rd.hardState);
+      for (const m of rd.messages) this.#assertPersisted(m);
       out.push(...rd.messages);
       for (const e of rd.committedEntries) {
         this.applied.push(e);

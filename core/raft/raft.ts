@@ -660,19 +660,11 @@ export class Raft {
       const e = entries[i];
       if (e.type !== "confChange") continue;
       const cc = decodeConfChange(e.data);
-      const alreadyPending = this.pendingConfIndex > this.raftLog.applied;
-      const alreadyJoint = this.trk.config.voters.isJoint;
-      const wantsLeaveJoint = leaveJoint(cc);
-      let refused: string | undefined;
-      if (alreadyPending) {
-        refused =
-          `a conf change at index ${this.pendingConfIndex} is not yet applied (applied ${this.raftLog.applied})`;
-      } else if (alreadyJoint && !wantsLeaveJoint) {
-        refused = "must leave the joint configuration first";
-      } else if (!alreadyJoint && wantsLeaveJoint) {
-        refused = "not in a joint configuration; an empty conf change has nothing to leave";
-      }
-      if (refused !== undefined) {
+      // Refused: a change is still unapplied (one at a time), a joint config
+      // must be left before another change, and only a joint config can be left.
+      const refused = this.pendingConfIndex > this.raftLog.applied ||
+        this.trk.config.voters.isJoint !== leaveJoint(cc);
+      if (refused) {
         // Keep the proposal's position but make it a no-op, so indices the
         // proposer observes stay meaningful.
         entries[i] = { ...e, type: "normal", data: new Uint8Array(0) };
