@@ -574,3 +574,61 @@ Deno.test("§6 during joint consensus, agreement (for elections and commitment) 
   assert.ok(net.node("a").rn.raft.raftLog.committed > before);
   assert.ok(net.appliedData("a").includes("needs-both"));
 });
+
+Deno.test("§5.4.2 Figure 8: a leader that counted replicas of a previous-term entry could lose a committed entry; the current-term rule prevents it", async (t) => {
+  // State (c) of Figure 8: s1 holds (2, term 2), also on s2; s5 holds (2, term 3).
+  const ids = ["s1", "s2", "s3", "s4", "s5"];
+  const logs: Record<string, number[]> = {
+    s1: [1, 2],
+    s2: [1, 2],
+    s3: [1],
+    s4: [1],
+    s5: [1, 3],
+  };
+  const scenario = (bug: boolean): { s1Applied: Entry[]; s5Applied: Entry[] } => {
+    const net = new TestNetwork([], {
+      config: { maxSizePerMsgBytes: 0, testingBugs: { commitPreviousTermByCounting: bug } },
+    });
+    for (const id of ids) {
+      const storage = new MemoryStorage({ ...emptyConfState(), voters: ids });
+      storage.append(logs[id].map((term, i) => ent(i + 1, term)));
+      storage.setHardState({ term: 3, vote: null, commit: 1 });
+      net.addNodeFromStorage(id, storage);
+    }
+    // s5 is down; s1 wins term 4, copies (2, term 2) to s3 and s4, but crashes
+    // before its own term-4 entry, or its new commit index, reaches anyone.
+    net.stop("s5");
+    net.filter = (m) => {
+      if (m.from === "s1" && m.commit >= 2) return false;
+      return !(m.type === "app" && m.entries.some((e) => e.term === 4) &&
+        net.node(m.to).rn.raft.raftLog.matchTerm(m.index, m.logTerm));
+    };
+    net.campaign("s1");
+    assert.equal(net.node("s1").rn.raft.role, "leader");
+    assert.equal(net.node("s1").rn.raft.term, 4);
+    net.tickAll(2);
+    net.stop("s1");
+    net.restart("s5");
+    net.filter = () => true;
+    // s5 is elected with the votes of s2, s3, s4 and overwrites index 2 (its
+    // first campaign, in term 4, meets voters that already voted for s1).
+    net.campaign("s5");
+    if (net.node("s5").rn.raft.role !== "leader") net.campaign("s5");
+    assert.equal(net.node("s5").rn.raft.role, "leader");
+    net.tickAll(2);
+    return { s1Applied: net.node("s1").applied, s5Applied: net.node("s5").applied };
+  };
+  await t.step("with the rule, s1 never commits (2, term 2), so s5 overwriting it is safe", () => {
+    const { s1Applied, s5Applied } = scenario(false);
+    assert.deepEqual(pairs(s1Applied), [[1, 1]]);
+    assert.deepEqual(pairs(s5Applied).slice(0, 2), [[1, 1], [2, 3]]);
+  });
+  await t.step(
+    "with testingBugs.commitPreviousTermByCounting, s1 applies (2, term 2) and s5 applies (2, term 3): State Machine Safety is broken",
+    () => {
+      const { s1Applied, s5Applied } = scenario(true);
+      assert.deepEqual(pairs(s1Applied), [[1, 1], [2, 2]]);
+      assert.deepEqual(pairs(s5Applied).slice(0, 2), [[1, 1], [2, 3]]);
+    },
+  );
+});
