@@ -7,10 +7,11 @@
  * (a list and a string with commas can expand alike), so matching returns the
  * most natural reading: a value with unencoded separators reads as a list, an
  * exploded value whose items are all `key=value` reads as a map, and where
- * several splits are possible the one that defines the most variables wins,
- * earlier variables taking the shortest values. A template that gives every
- * variable a clear boundary (a literal or a named operator) round-trips
- * exactly.
+ * several splits are possible earlier variables take the shortest values, as a
+ * backtracking regex with lazy quantifiers would (within one expression of
+ * several variables, the split that defines the most of them wins). A template
+ * that gives every variable a clear boundary (a literal or a named operator)
+ * round-trips exactly.
  *
  * The URI comes from clients, so matching must not backtrack exponentially: it
  * searches (part, offset) states once each, and gives up (no match) past
@@ -91,11 +92,12 @@ export const MAX_VARIABLES_PER_EXPRESSION = 16;
 /** Longest URI {@link UriTemplate.match} looks at; longer ones never match. */
 export const MAX_MATCH_URI_LENGTH = 8192;
 /**
- * Work bound of one match, in characters handed to expression regexes. Only a
+ * Work bound of one match: characters handed to expression regexes, plus one
+ * per candidate end of a lone variable. Only a
  * template with adjacent ambiguous expressions and a hostile URI reaches it;
  * the match then reports no match rather than stall the gateway.
  */
-export const MAX_MATCH_WORK = 2_000_000;
+export const MAX_MATCH_WORK = 1_000_000;
 
 interface OperatorRule {
   first: string;
@@ -467,6 +469,20 @@ interface ExpressionMatcher {
   vars: VarGroup[];
   /** ASCII codes that may occur in the expansion outside percent-encoded triplets. */
   allowed: Uint8Array;
+  /** For a lone non-exploded variable, the shape that lets a candidate be checked in O(1). */
+  single: SingleVar | null;
+}
+
+/** `{x}`, `{+x}`, `{/x}`, `{?x}`...: `lead`, then for named operators `=`, then the value. */
+interface SingleVar {
+  /** Text before the value: the operator's `first`, plus the name for named operators. */
+  lead: string;
+  /** Length of `first`: the variable's group starts after it. */
+  firstLength: number;
+  /** Whether `=` separates name and value: always for `?` and `&`, unless empty for `;`. */
+  equals: "none" | "required" | "optional";
+  /** ASCII codes the value may hold outside percent-encoded triplets. */
+  valueAllowed: Uint8Array;
 }
 
 type PartMatcher = { kind: "literal"; text: string } | ExpressionMatcher;
@@ -474,6 +490,9 @@ type PartMatcher = { kind: "literal"; text: string } | ExpressionMatcher;
 interface Matcher {
   parts: PartMatcher[];
 }
+
+/** Captured groups of one expression: 1 is the whole text, then one per variable occurrence. */
+type Groups = ReadonlyArray<string | undefined>;
 
 const U_CHAR = "[A-Za-z0-9\\-._~]|%[0-9A-Fa-f]{2}";
 const R_CHAR = "[A-Za-z0-9\\-._~:/?#\\[\\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2}";
@@ -515,10 +534,30 @@ function compileExpression(operator: UriTemplateOperator, specs: VarSpec[]): Exp
     }
     body = `(?:${escapeRegex(rule.first)}(?:${branches.join("|")}))?`;
   }
-  const allowed = new Uint8Array(128);
-  const extra = rule.allowReserved ? RESERVED_CHARS : `,=${rule.first}${rule.separator}`;
-  for (const c of UNRESERVED_CHARS + extra) allowed[c.charCodeAt(0)] = 1;
-  return { kind: "expression", regex: new RegExp(`^(${body})$`), rule, vars, allowed };
+  const allowed = asciiSet(
+    UNRESERVED_CHARS + (rule.allowReserved ? RESERVED_CHARS : `,=${rule.first}${rule.separator}`),
+  );
+  let single: SingleVar | null = null;
+  if (specs.length === 1 && !specs[0].explode) {
+    const spec = specs[0];
+    // Mirrors valuePattern: reserved characters pass in U+R; a prefix value cannot be a list.
+    const valueChars = rule.allowReserved
+      ? UNRESERVED_CHARS + RESERVED_CHARS
+      : UNRESERVED_CHARS + (spec.prefixLength === null ? "," : "");
+    single = {
+      lead: rule.first + (rule.named ? spec.name : ""),
+      firstLength: rule.first.length,
+      equals: !rule.named ? "none" : rule.ifEmpty === "=" ? "required" : "optional",
+      valueAllowed: asciiSet(valueChars),
+    };
+  }
+  return { kind: "expression", regex: new RegExp(`^(${body})$`), rule, vars, allowed, single };
+}
+
+function asciiSet(chars: string): Uint8Array {
+  const set = new Uint8Array(128);
+  for (const c of chars) set[c.charCodeAt(0)] = 1;
+  return set;
 }
 
 /** The regex of one variable's expansion (after its leading `first`/separator). */
@@ -561,7 +600,7 @@ function decode(text: string): string {
  * where the next literal begins; among candidate ends the shortest is tried
  * first. Returns each expression's regex match, or null.
  */
-function locateExpressions(matcher: Matcher, uri: string): Array<RegExpExecArray | null> | null {
+function locateExpressions(matcher: Matcher, uri: string): Array<Groups | null> | null {
   const n = uri.length;
   const parts = matcher.parts;
   // Most templates start with a scheme and end with a fixed tail: reject cheaply on those.
@@ -577,6 +616,7 @@ function locateExpressions(matcher: Matcher, uri: string): Array<RegExpExecArray
     }
   }
   const runEnds: Array<Int32Array | null> = parts.map(() => null);
+  const valueRunEnds: Array<Int32Array | null> = parts.map(() => null);
   const runEnd = (p: number, pos: number): number => {
     let ends = runEnds[p];
     if (ends === null) {
@@ -585,7 +625,29 @@ function locateExpressions(matcher: Matcher, uri: string): Array<RegExpExecArray
     }
     return ends[pos];
   };
-  const captures: Array<RegExpExecArray | null> = parts.map(() => null);
+  const valueRunEnd = (p: number, pos: number): number => {
+    let ends = valueRunEnds[p];
+    if (ends === null) {
+      ends = runEndsFor((parts[p] as ExpressionMatcher).single!.valueAllowed, uri);
+      valueRunEnds[p] = ends;
+    }
+    return ends[pos];
+  };
+  // The groups a lone variable's regex would capture for uri[pos, end), or null if it would fail.
+  const singleGroups = (p: number, single: SingleVar, pos: number, end: number): Groups | null => {
+    if (end === pos) return ["", "", undefined];
+    if (!uri.startsWith(single.lead, pos)) return null;
+    let valueStart = pos + single.lead.length;
+    if (end < valueStart) return null;
+    if (single.equals === "required" || (single.equals === "optional" && end > valueStart)) {
+      if (end === valueStart || uri[valueStart] !== "=") return null;
+      valueStart++;
+    }
+    if (end > valueStart && valueRunEnd(p, valueStart) < end) return null;
+    const text = uri.slice(pos, end);
+    return [text, text, text.slice(single.firstLength)];
+  };
+  const captures: Array<Groups | null> = parts.map(() => null);
   const failed = new Set<number>();
   let budgetChars = MAX_MATCH_WORK;
   const solve = (p: number, pos: number): boolean => {
@@ -598,9 +660,40 @@ function locateExpressions(matcher: Matcher, uri: string): Array<RegExpExecArray
     } else {
       const maxEnd = runEnd(p, pos);
       const next = parts[p + 1];
+      const single = part.single;
+      if (single !== null) {
+        const tryEnd = (end: number): boolean => {
+          if (interior[end]) return false;
+          if (next?.kind === "literal" && !uri.startsWith(next.text, end)) return false;
+          if (--budgetChars < 0) throw new NotAMatch();
+          const groups = singleGroups(p, single, pos, end);
+          if (groups === null) return false;
+          captures[p] = groups;
+          return solve(p + 1, end);
+        };
+        // In the order a regex `(?:lead(?:=(value*?))?)?` tries them: the shortest
+        // value first (so with an empty lead the empty expansion comes first),
+        // `;name` without `=` after every `;name=...`, the empty expansion last.
+        let matched = false;
+        if (next === undefined) {
+          matched = n <= maxEnd && tryEnd(n);
+        } else if (single.lead === "") {
+          for (let end = pos; end <= maxEnd && !matched; end++) matched = tryEnd(end);
+        } else {
+          const bare = single.equals === "optional" ? pos + single.lead.length : -1;
+          for (let end = pos + 1; end <= maxEnd && !matched; end++) {
+            if (end !== bare) matched = tryEnd(end);
+          }
+          if (!matched && bare !== -1 && bare <= maxEnd) matched = tryEnd(bare);
+          matched ||= tryEnd(pos);
+        }
+        if (matched) return true;
+        failed.add(key);
+        return false;
+      }
       // Prefer, as a regex of optional groups with lazy values would, the expansion that
       // defines the most variables, and among those the shortest.
-      const candidates: Array<{ end: number; m: RegExpExecArray; defined: number }> = [];
+      const candidates: Array<{ end: number; m: Groups; defined: number }> = [];
       for (let end = next === undefined ? n : pos; end <= maxEnd; end++) {
         if (interior[end]) continue;
         if (next?.kind === "literal" && !uri.startsWith(next.text, end)) continue;

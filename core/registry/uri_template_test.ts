@@ -288,9 +288,10 @@ Deno.test("match", async (t) => {
   await t.step("hostile URIs against ambiguous templates finish within the work bound", () => {
     const hostile: Array<[string, string]> = [
       ["{a}{b}{c}{d}", "a".repeat(8000) + "!"],
-      ["{a}x{b}x{c}x{d}x", "x".repeat(8000) + "!"],
+      ["{a}x{b}x{c}x{d}x", "x".repeat(8000) + "!x"],
       ["{a,b}{c,d}", "a,".repeat(4000) + "!"],
-      ["{+a}/{+b}/{+c}/", "/".repeat(8000) + "!"],
+      ["{+a}/{+b}/{+c}/", "/".repeat(8000) + "%/"],
+      ["{;a,b}{?c,d}", ";a=" + "x".repeat(8000) + "!"],
     ];
     for (const [template, uri] of hostile) {
       const startMs = performance.now();
@@ -299,6 +300,15 @@ Deno.test("match", async (t) => {
       assert.ok(elapsedMs < 2_000, `${template} took ${elapsedMs} ms`);
     }
     assert.equal(matchUriTemplate("{x}", "a".repeat(MAX_MATCH_URI_LENGTH + 1)), null);
+    // Lone variables next to each other are searched in linear time, so long URIs still match.
+    assert.deepEqual(matchUriTemplate("{a}{b}", "a".repeat(MAX_MATCH_URI_LENGTH)), {
+      b: "a".repeat(MAX_MATCH_URI_LENGTH),
+    });
+    const path = "a/".repeat(4000);
+    assert.deepEqual(matchUriTemplate("file:///{+path}{?ref}", `file:///${path}?ref=main`), {
+      path,
+      ref: "main",
+    });
   });
   await t.step("literal length ranks specificity", () => {
     assert.ok(
@@ -524,4 +534,92 @@ Deno.test("round trip: expand then match recovers the values", async (t) => {
       { numRuns: 300 },
     );
   });
+});
+
+// A reference for templates of lone, non-exploded variables: one backtracking
+// regex over the whole template, as a straightforward implementation would
+// write it. Slow on hostile input, exact on small ones.
+function referenceMatch(parts: Array<{ literal: string; op: Op; name: string }>, uri: string) {
+  const U = "[A-Za-z0-9\\-._~]|%[0-9A-Fa-f]{2}";
+  const R = "[A-Za-z0-9\\-._~:/?#\\[\\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2}";
+  const esc = (t: string) => t.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
+  const first: Record<Op, string> = {
+    "": "",
+    "+": "",
+    "#": "#",
+    ".": ".",
+    "/": "/",
+    ";": ";",
+    "?": "?",
+    "&": "&",
+  };
+  let source = "";
+  for (const { literal, op, name } of parts) {
+    source += esc(literal);
+    const reserved = op === "+" || op === "#";
+    const value = reserved ? `(?:${R})*?` : `(?:${U}|,)*?`;
+    if (op === ";") source += `(?:;${esc(name)}(?:=(${value}))?()|())`;
+    else if (op === "?" || op === "&") {
+      source += `(?:${esc(first[op])}${esc(name)}=(${value})()|())`;
+    } else source += `(?:${esc(first[op])}(${value})()|())`;
+  }
+  const m = new RegExp(`^${source}$`).exec(uri);
+  if (m === null) return null;
+  const out: Record<string, MatchedValue> = {};
+  try {
+    parts.forEach(({ op, name }, i) => {
+      const [raw, present] = [m[3 * i + 1], m[3 * i + 2]];
+      if (present === undefined) return;
+      const text = raw ?? "";
+      const named = op === ";" || op === "?" || op === "&";
+      if (!named && text === "" && first[op] === "") return;
+      if (op === "+" || op === "#" || !text.includes(",")) out[name] = decodeURIComponent(text);
+      else out[name] = text.split(",").map(decodeURIComponent);
+    });
+  } catch {
+    return null;
+  }
+  return out;
+}
+
+Deno.test("match agrees with a whole-template regex on lone variables", () => {
+  const part = fc.record({
+    literal: fc.constantFrom("", "/", "a", "x/", "=", ".", ",", ";"),
+    op: fc.constantFrom<Op>("", "+", "#", ".", "/", ";", "?", "&"),
+    value: fc.option(
+      fc.string({
+        unit: fc.constantFrom("a", "x", "/", "=", ",", ".", ";", "é", "%"),
+        maxLength: 4,
+      }),
+      { nil: undefined },
+    ),
+  });
+  // Expansions of the template, some with one character spliced in: matches and near misses.
+  const splice = fc.option(
+    fc.record({
+      at: fc.nat(),
+      char: fc.constantFrom("a", "/", "=", ",", ".", ";", "?", "&", "%", "2"),
+    }),
+    { nil: undefined },
+  );
+  let matched = 0;
+  fc.assert(
+    fc.property(fc.array(part, { minLength: 1, maxLength: 3 }), splice, (raw, edit) => {
+      const parts = raw.map((p, i) => ({ ...p, name: `v${i}` }));
+      const template = parts.map((p) => `${p.literal}{${p.op}${p.name}}`).join("");
+      let uri = expandUriTemplate(
+        template,
+        Object.fromEntries(parts.map((p) => [p.name, p.value])),
+      );
+      if (edit !== undefined) {
+        const at = edit.at % (uri.length + 1);
+        uri = uri.slice(0, at) + edit.char + uri.slice(at);
+      }
+      const actual = matchUriTemplate(template, uri);
+      assert.deepEqual(actual, referenceMatch(parts, uri), `${template} ~ ${uri}`);
+      if (actual !== null) matched++;
+    }),
+    { numRuns: 1000 },
+  );
+  assert.ok(matched > 300, `only ${matched} of 1000 URIs matched: the comparison is too weak`);
 });
