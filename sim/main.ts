@@ -1,0 +1,305 @@
+/**
+ * `deno task sim`: runs a campaign of seeds through the deterministic
+ * simulator, or replays one seed with its full trace.
+ *
+ * ```
+ * deno task sim                      # 200 seeds
+ * deno task sim --seeds 2000         # a bigger campaign
+ * deno task sim --seed 42            # replay seed 42, printing its trace
+ * deno task sim --bug ackBeforeFsync # show that an injected bug is caught
+ * deno task sim --scenario staleReadDeposedLeader --seeds 50
+ * deno task sim --json               # one machine-readable summary on stdout
+ * ```
+ *
+ * Exits 1 if any run found a violation, 2 on bad flags.
+ *
+ * @module
+ */
+
+import { bugNames, BUGS } from "./bugs.ts";
+import { scenarioNames, SCENARIOS } from "./scenarios.ts";
+import { type InjectedBugs, runSimulation, type SimulationResult } from "./simulation.ts";
+import type { SwarmConfig } from "./swarm.ts";
+import { formatTraceEvent } from "./trace.ts";
+
+/** Parsed command line. */
+export interface CliOptions {
+  /** Seeds in the campaign. */
+  seeds: number;
+  /** First seed of the campaign. */
+  firstSeed: number;
+  /** Replay one seed (prints its trace). */
+  seed?: number;
+  /** Cluster size override. */
+  nodes?: number;
+  /** Named scenario. */
+  scenario?: string;
+  /** Injected bug. */
+  bug?: string;
+  /** Machine-readable output. */
+  json: boolean;
+}
+
+/** A flag the CLI does not accept. */
+export class UsageError extends Error {
+  /** Describes the bad flag. */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+const USAGE = `usage: deno task sim [--seeds N] [--first-seed S] [--seed S] [--nodes 3|5|7]
+                     [--scenario NAME] [--bug NAME] [--json]`;
+
+function integer(flag: string, value: string | undefined, min: number, max: number): number {
+  if (value === undefined) throw new UsageError(`${flag} needs a value`);
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`${flag} must be an integer in [${min}, ${max}], got "${value}"`);
+  }
+  return n;
+}
+
+/**
+ * Parses the command line.
+ *
+ * @example
+ * ```ts
+ * import { parseArgs } from "./main.ts";
+ * console.assert(parseArgs(["--seeds", "5"]).seeds === 5);
+ * ```
+ */
+export function parseArgs(args: readonly string[]): CliOptions {
+  const options: CliOptions = { seeds: 200, firstSeed: 1, json: false };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const [flag, inline] = arg.startsWith("--") && arg.includes("=")
+      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
+      : [arg, undefined];
+    const value = (): string | undefined => inline ?? args[++i];
+    switch (flag) {
+      case "--seeds":
+        options.seeds = integer(flag, value(), 1, 10_000_000);
+        break;
+      case "--first-seed":
+        options.firstSeed = integer(flag, value(), 0, 0xffff_ffff);
+        break;
+      case "--seed":
+        options.seed = integer(flag, value(), 0, 0xffff_ffff);
+        break;
+      case "--nodes":
+        options.nodes = integer(flag, value(), 1, 9);
+        break;
+      case "--scenario": {
+        const name = value();
+        if (name === undefined || !(name in SCENARIOS)) {
+          throw new UsageError(
+            `--scenario must be one of: ${scenarioNames().join(", ")}; got "${name ?? ""}"`,
+          );
+        }
+        options.scenario = name;
+        break;
+      }
+      case "--bug": {
+        const name = value();
+        if (name === undefined || !(name in BUGS)) {
+          throw new UsageError(
+            `--bug must be one of: ${bugNames().join(", ")}; got "${name ?? ""}"`,
+          );
+        }
+        options.bug = name;
+        break;
+      }
+      case "--json":
+        options.json = true;
+        break;
+      case "--help":
+      case "-h":
+        throw new UsageError(USAGE);
+      default:
+        throw new UsageError(`unknown flag "${arg}"\n${USAGE}`);
+    }
+  }
+  return options;
+}
+
+/** What a run is configured with, from the options. */
+function runPlan(options: CliOptions): {
+  adjust?: (c: SwarmConfig) => SwarmConfig;
+  bugs?: InjectedBugs;
+} {
+  const scenario = options.scenario ? SCENARIOS[options.scenario] : undefined;
+  const bug = options.bug ? BUGS[options.bug] : undefined;
+  const adjusts = [scenario?.adjust, bug?.adjust].filter((f) => f !== undefined);
+  return {
+    adjust: adjusts.length === 0 ? undefined : (c) => adjusts.reduce((acc, f) => f(acc), c),
+    bugs: bug?.bugs ?? scenario?.bugs,
+  };
+}
+
+/** The campaign summary. */
+export interface CampaignSummary {
+  /** Seeds run. */
+  seedsRun: number;
+  /** First seed. */
+  firstSeed: number;
+  /** Scenario, if any. */
+  scenario: string | null;
+  /** Injected bug, if any. */
+  bug: string | null;
+  /** Runs with at least one violation. */
+  failedSeeds: number[];
+  /** Each failing run's violations and trace tail. */
+  violations: Array<
+    { seed: number; traceHash: string; kinds: string[]; details: string[]; traceTail: string[] }
+  >;
+  /** Linearizability verdicts "unknown" (search budget exhausted). */
+  linearizabilityUnknown: number;
+  /** Scheduler events per wall second. */
+  eventsPerSecond: number;
+  /** Simulated seconds per wall second. */
+  simulatedSecondsPerWallSecond: number;
+  /** Total simulated seconds. */
+  simulatedSeconds: number;
+  /** Wall seconds. */
+  wallSeconds: number;
+}
+
+/** Runs a campaign, reporting progress through `progress`. */
+export function runCampaign(
+  options: CliOptions,
+  progress: (done: number, total: number, failures: number) => void,
+  clock: () => number,
+): CampaignSummary {
+  const plan = runPlan(options);
+  const startMs = clock();
+  let events = 0;
+  let simulatedUs = 0;
+  let unknown = 0;
+  const failed: SimulationResult[] = [];
+  for (let i = 0; i < options.seeds; i++) {
+    const seed = options.firstSeed + i;
+    const r = runSimulation({ seed, nodeCount: options.nodes, ...plan });
+    events += r.schedulerEvents;
+    simulatedUs += r.simulatedUs;
+    if (r.linearizability === "unknown") unknown++;
+    if (r.violations.length > 0) failed.push(r);
+    progress(i + 1, options.seeds, failed.length);
+  }
+  const wallSeconds = Math.max(1e-9, (clock() - startMs) / 1000);
+  return {
+    seedsRun: options.seeds,
+    firstSeed: options.firstSeed,
+    scenario: options.scenario ?? null,
+    bug: options.bug ?? null,
+    failedSeeds: failed.map((r) => r.seed),
+    violations: failed.map((r) => ({
+      seed: r.seed,
+      traceHash: r.traceHash,
+      kinds: [...new Set(r.violations.map((v) => v.kind))],
+      details: r.violations.map((v) => `${v.kind}: ${v.detail}`),
+      traceTail: r.traceTail,
+    })),
+    linearizabilityUnknown: unknown,
+    eventsPerSecond: Math.round(events / wallSeconds),
+    simulatedSecondsPerWallSecond: Number((simulatedUs / 1e6 / wallSeconds).toFixed(1)),
+    simulatedSeconds: Number((simulatedUs / 1e6).toFixed(1)),
+    wallSeconds: Number(wallSeconds.toFixed(2)),
+  };
+}
+
+function progressBar(done: number, total: number, failures: number): string {
+  const width = 30;
+  const filled = Math.round((done / total) * width);
+  return `\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} seeds, ` +
+    `${failures} failing`;
+}
+
+function printSummary(s: CampaignSummary): void {
+  const lines = [
+    "",
+    `seeds run:            ${s.seedsRun} (from ${s.firstSeed})` +
+    (s.scenario ? `, scenario ${s.scenario}` : "") + (s.bug ? `, injected bug ${s.bug}` : ""),
+    `violations:           ${s.failedSeeds.length} seed(s)${
+      s.failedSeeds.length ? `: ${s.failedSeeds.slice(0, 20).join(", ")}` : ""
+    }`,
+    `linearizability unknown (budget): ${s.linearizabilityUnknown}`,
+    `events per second:    ${s.eventsPerSecond}`,
+    `simulated s / wall s: ${s.simulatedSecondsPerWallSecond} (${s.simulatedSeconds}s in ${s.wallSeconds}s)`,
+  ];
+  for (const v of s.violations.slice(0, 5)) {
+    lines.push("", `--- seed ${v.seed} (trace ${v.traceHash}): ${v.kinds.join(", ")}`);
+    for (const d of v.details.slice(0, 3)) {
+      lines.push(`  ${d.split("\n").slice(0, 6).join("\n  ")}`);
+    }
+    lines.push("  last events:", ...v.traceTail.map((l) => `  ${l}`));
+    lines.push(
+      `  replay: deno task sim --seed ${v.seed}` + (s.scenario ? ` --scenario ${s.scenario}` : "") +
+        (s.bug ? ` --bug ${s.bug}` : ""),
+    );
+  }
+  console.log(lines.join("\n"));
+}
+
+function replay(options: CliOptions, seed: number): SimulationResult {
+  const plan = runPlan(options);
+  return runSimulation({
+    seed,
+    nodeCount: options.nodes,
+    ...plan,
+    onTrace: options.json ? undefined : (e) => console.log(formatTraceEvent(e)),
+  });
+}
+
+function main(args: string[]): number {
+  let options: CliOptions;
+  try {
+    options = parseArgs(args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(error.message);
+    return 2;
+  }
+  if (options.seed !== undefined) {
+    const r = replay(options, options.seed);
+    const summary = {
+      seed: r.seed,
+      traceHash: r.traceHash,
+      traceEvents: r.traceEvents,
+      nodeCount: r.config.nodeCount,
+      violations: r.violations,
+      linearizability: r.linearizability,
+      committedIndex: r.committedIndex,
+      workload: r.workload,
+      faults: r.faults,
+      convergedAfterTicks: r.convergedAfterTicks,
+      simulatedSeconds: r.simulatedUs / 1e6,
+    };
+    if (options.json) console.log(JSON.stringify(summary));
+    else {
+      console.log(
+        `\nseed ${r.seed}: ${r.config.nodeCount} nodes, trace ${r.traceHash} ` +
+          `(${r.traceEvents} events), committed ${r.committedIndex}, linearizability ` +
+          `${r.linearizability}, converged after ${r.convergedAfterTicks ?? "-"} ticks`,
+      );
+      for (const v of r.violations) console.log(`VIOLATION ${v.kind}: ${v.detail}`);
+    }
+    return r.violations.length > 0 ? 1 : 0;
+  }
+  const interactive = !options.json || Deno.stderr.isTerminal();
+  const summary = runCampaign(
+    options,
+    (done, total, failures) => {
+      if (!interactive) return;
+      Deno.stderr.writeSync(new TextEncoder().encode(progressBar(done, total, failures)));
+    },
+    () => performance.now(),
+  );
+  if (interactive) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
+  if (options.json) console.log(JSON.stringify(summary));
+  else printSummary(summary);
+  return summary.failedSeeds.length > 0 ? 1 : 0;
+}
+
+if (import.meta.main) Deno.exit(main(Deno.args));

@@ -1,0 +1,65 @@
+import assert from "node:assert/strict";
+import { parseArgs, runCampaign, UsageError } from "./main.ts";
+
+Deno.test("flags parse, with clear errors for bad ones", async (t) => {
+  await t.step("defaults", () => {
+    assert.deepEqual(parseArgs([]), { seeds: 200, firstSeed: 1, json: false });
+  });
+  await t.step("every flag", () => {
+    assert.deepEqual(
+      parseArgs([
+        "--seeds",
+        "5",
+        "--seed=9",
+        "--nodes",
+        "5",
+        "--scenario",
+        "ackBeforeFsync",
+        "--bug",
+        "voteNotPersisted",
+        "--json",
+        "--first-seed",
+        "100",
+      ]),
+      {
+        seeds: 5,
+        firstSeed: 100,
+        seed: 9,
+        nodes: 5,
+        scenario: "ackBeforeFsync",
+        bug: "voteNotPersisted",
+        json: true,
+      },
+    );
+  });
+  for (
+    const [args, message] of [
+      [["--seeds"], /--seeds needs a value/],
+      [["--seeds", "-1"], /--seeds must be an integer/],
+      [["--nodes", "12"], /--nodes must be an integer in \[1, 9\]/],
+      [["--bug", "nope"], /--bug must be one of: .*ackBeforeFsync/],
+      [["--scenario", "nope"], /--scenario must be one of: .*staleReadDeposedLeader/],
+      [["--frobnicate"], /unknown flag "--frobnicate"/],
+    ] as Array<[string[], RegExp]>
+  ) {
+    await t.step(args.join(" "), () => assert.throws(() => parseArgs(args), UsageError));
+    await t.step(`${args.join(" ")} message`, () => {
+      assert.throws(() => parseArgs(args), message);
+    });
+  }
+});
+
+Deno.test("a campaign reports progress and a summary", () => {
+  const ticks: number[] = [];
+  let now = 0;
+  const summary = runCampaign(
+    { seeds: 2, firstSeed: 1, json: true, nodes: 3 },
+    (done) => ticks.push(done),
+    () => (now += 500),
+  );
+  assert.deepEqual(ticks, [1, 2]);
+  assert.equal(summary.seedsRun, 2);
+  assert.deepEqual(summary.failedSeeds, []);
+  assert.ok(summary.eventsPerSecond > 0);
+  assert.ok(summary.simulatedSeconds > 1);
+});
