@@ -1,0 +1,131 @@
+/**
+ * One gateway node of a cluster, in-process: the Raft host, the replicated
+ * store over it, the admin API and (when a gateway config is given) the MCP
+ * front, all on one HTTP port.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import type { NodeId } from "@safla/core";
+import { type HostTiming, type MemberAddress, NodeHost } from "../../transports/host/mod.ts";
+import type { GatewayConfig } from "../config.ts";
+import { type GatewayNode, startGatewayNode } from "../node.ts";
+import { createAdminApp } from "./admin_api.ts";
+import { RaftStore } from "./raft_store.ts";
+
+/** Options of {@link startClusterNode}. */
+export interface ClusterNodeOptions {
+  /** This node's id (a key of `members`). */
+  nodeId: NodeId;
+  /** Cluster identity. */
+  clusterId: string;
+  /** Cluster secret (peer authentication and request forwarding), at least 16 characters. */
+  secret: string;
+  /** Data directory of this node. */
+  dataDir: string;
+  /** Initial members with their peer addresses and HTTP URLs. */
+  members: Readonly<Record<NodeId, MemberAddress>>;
+  /** Join an existing cluster instead of bootstrapping. */
+  join?: boolean;
+  /** The MCP servers to front; without it the node serves only the admin API. */
+  gatewayConfig?: GatewayConfig;
+  /** Raft clock; defaults to the host's. */
+  timing?: Partial<HostTiming>;
+  /** How long store requests wait for a leader. */
+  requestTimeoutMs?: number;
+  /** Diagnostics sink. */
+  onLog?: (line: string) => void;
+}
+
+/** A running node. */
+export interface RunningClusterNode {
+  /** The Raft host. */
+  host: NodeHost;
+  /** The replicated store. */
+  store: RaftStore;
+  /** The gateway, when one was configured. */
+  gateway: GatewayNode | undefined;
+  /** Base URL of the HTTP API. */
+  url: string;
+  /** Stops serving and closes everything. */
+  close(): Promise<void>;
+}
+
+/** Derives the key that input-round state is sealed with, shared by every node of a cluster. */
+export async function clusterStateKey(secret: string): Promise<Uint8Array> {
+  const key = await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  return new Uint8Array(
+    await crypto.subtle.sign("HMAC", key, new TextEncoder().encode("safla-state-key-v1")),
+  );
+}
+
+/** Starts a node and listens on the port of its URL in `members`. */
+export async function startClusterNode(options: ClusterNodeOptions): Promise<RunningClusterNode> {
+  const self = options.members[options.nodeId];
+  if (!self) throw new RangeError(`members has no entry for this node "${options.nodeId}"`);
+  const url = new URL(self.url);
+  const host = await NodeHost.open({
+    nodeId: options.nodeId,
+    clusterId: options.clusterId,
+    secret: options.secret,
+    dataDir: options.dataDir,
+    members: options.members,
+    join: options.join,
+    timing: options.timing,
+    onLog: options.onLog,
+  });
+  const store = new RaftStore({
+    host,
+    secret: options.secret,
+    requestTimeoutMs: options.requestTimeoutMs,
+  });
+  let gateway: GatewayNode | undefined;
+  try {
+    if (options.gatewayConfig) {
+      // The gateway's own listener stays on an unused loopback port; its app
+      // is served below on the node's port, behind the admin routes.
+      gateway = await startGatewayNode({
+        config: options.gatewayConfig,
+        port: 0,
+        hostname: "127.0.0.1",
+        stateKey: await clusterStateKey(options.secret),
+      });
+    }
+    const closing = new AbortController();
+    const app = new Hono();
+    app.route("/", createAdminApp({ host, store, signal: closing.signal }));
+    const front = gateway;
+    if (front) app.all("*", (c) => front.http.app.fetch(c.req.raw));
+    const listening = Promise.withResolvers<void>();
+    const server = Deno.serve({
+      hostname: url.hostname.replace(/^\[|\]$/g, ""),
+      port: Number(url.port),
+      onListen: () => listening.resolve(),
+    }, app.fetch);
+    await listening.promise;
+    return {
+      host,
+      store,
+      gateway,
+      url: self.url,
+      close: async () => {
+        closing.abort();
+        await server.shutdown();
+        await gateway?.close();
+        await store.close();
+        await host.close();
+      },
+    };
+  } catch (error) {
+    await gateway?.close();
+    await store.close();
+    await host.close();
+    throw error;
+  }
+}

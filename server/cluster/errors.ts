@@ -1,0 +1,47 @@
+/**
+ * What can go wrong with a request to the embedded Raft store, typed so the
+ * admin API and the gateway can tell the user what to do.
+ *
+ * @module
+ */
+
+/** No leader could take the request: this node is cut off from a majority, or an election is running. The request did not apply. */
+export class NoQuorumError extends Error {
+  /** Names the node and how long it tried. */
+  constructor(readonly nodeId: string, readonly waitedMs: number, detail: string) {
+    super(
+      `node ${nodeId} cannot reach a leader (waited ${waitedMs} ms; ${detail}); it may be in a ` +
+        `minority partition. The request was not applied: retry it, or send it to another node.`,
+    );
+    this.name = "NoQuorumError";
+  }
+}
+
+/** A write was handed to a leader but its outcome is unknown (the leader failed or went silent). */
+export class OutcomeUnknownError extends Error {
+  /** Says why the outcome is unknown. */
+  constructor(detail: string) {
+    super(
+      `the write may or may not have been applied (${detail}); read the key before retrying it`,
+    );
+    this.name = "OutcomeUnknownError";
+  }
+}
+
+/** This node has too many requests outstanding. */
+export class OverloadedError extends Error {
+  /** Names the bound. */
+  constructor(readonly pendingLimit: number) {
+    super(`too many outstanding requests (limit ${pendingLimit}); retry later`);
+    this.name = "OverloadedError";
+  }
+}
+
+/** The state machine applied the command but refused it (e.g. an unknown lease). */
+export class StoreCommandError extends Error {
+  /** Carries the state machine's code and sentence. */
+  constructor(readonly code: string, message: string) {
+    super(message);
+    this.name = "StoreCommandError";
+  }
+}
