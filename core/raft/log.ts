@@ -125,14 +125,14 @@ export class RaftLog {
    * unknown (compacted), returning term 0 there.
    */
   findConflictByTerm(index: number, term: number): IndexTerm {
-    let i = index;
-    // Bounded by the log length: each step moves one entry towards the start.
-    for (;;) {
+    // Each step moves one entry towards the start; the entry before the first
+    // available one answers with its term or stops the walk.
+    for (let i = index; i >= 0; i--) {
       const t = this.termOrUndefined(i);
       if (t === undefined) return { index: i, term: 0 };
       if (t <= term) return { index: i, term: t };
-      i--;
     }
+    return { index: 0, term: 0 };
   }
 
   /** Unstable entries not yet handed to the driver. */

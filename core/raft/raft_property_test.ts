@@ -21,6 +21,7 @@ type Action =
   | { kind: "confChange"; op: "addLearner" | "addNode" | "removeNode" };
 
 const IDS = ["a", "b", "c"];
+const FIVE_IDS = ["a", "b", "c", "e", "f"];
 
 const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ kind: fc.constant("tickAll" as const) }) },
@@ -28,16 +29,16 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
     weight: 3,
     arbitrary: fc.record({
       kind: fc.constant("tick" as const),
-      node: fc.nat(2),
+      node: fc.nat(4),
       times: fc.integer({ min: 1, max: 12 }),
     }),
   },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant("propose" as const), node: fc.nat(2) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("campaign" as const), node: fc.nat(2) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("isolate" as const), node: fc.nat(2) }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant("propose" as const), node: fc.nat(4) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("campaign" as const), node: fc.nat(4) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("isolate" as const), node: fc.nat(4) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("heal" as const) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("restart" as const), node: fc.nat(2) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("compact" as const), node: fc.nat(2) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("restart" as const), node: fc.nat(4) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("compact" as const), node: fc.nat(4) }) },
   {
     weight: 1,
     arbitrary: fc.record({
@@ -122,6 +123,7 @@ function members(cs: ConfState): string[] {
 }
 
 interface ClusterOptions {
+  size: 3 | 5;
   preVote: boolean;
   checkQuorum: boolean;
   maxInflightMsgs: number;
@@ -129,14 +131,18 @@ interface ClusterOptions {
 }
 
 const clusterOptionsArb: fc.Arbitrary<ClusterOptions> = fc.record({
+  size: fc.constantFrom(3 as const, 5 as const),
   preVote: fc.boolean(),
   checkQuorum: fc.boolean(),
   maxInflightMsgs: fc.integer({ min: 1, max: 4 }),
   maxSizePerMsgBytes: fc.constantFrom(0, 40, 1024 * 1024),
 });
 
-function run(seed: number, actions: Action[], config: ClusterOptions): void {
-  const net = new TestNetwork(IDS, { bootstrap: true, seed, config });
+function run(seed: number, actions: Action[], options: ClusterOptions): void {
+  const { size, ...config } = options;
+  const ids = size === 3 ? IDS : FIVE_IDS;
+  const at = (n: number): string => ids[n % ids.length];
+  const net = new TestNetwork(ids, { bootstrap: true, seed, config });
   // "d" starts outside the cluster; conf changes add and remove it.
   net.addEmptyNode("d");
   const checker = new SafetyChecker();
@@ -147,32 +153,32 @@ function run(seed: number, actions: Action[], config: ClusterOptions): void {
         net.tickAll();
         break;
       case "tick": {
-        const node = net.node(IDS[action.node]);
+        const node = net.node(at(action.node));
         for (let i = 0; i < action.times; i++) node.rn.tick();
         net.deliver(node.drain());
         break;
       }
       case "propose":
         try {
-          net.propose(IDS[action.node], `p${proposals++}`);
+          net.propose(at(action.node), `p${proposals++}`);
         } catch (e) {
           if (!(e instanceof ProposalDroppedError)) throw e;
         }
         break;
       case "campaign":
-        net.campaign(IDS[action.node]);
+        net.campaign(at(action.node));
         break;
       case "isolate":
-        net.isolate(IDS[action.node]);
+        net.isolate(at(action.node));
         break;
       case "heal":
         net.heal();
         break;
       case "restart":
-        net.restart(IDS[action.node]);
+        net.restart(at(action.node));
         break;
       case "compact": {
-        const node = net.node(IDS[action.node]);
+        const node = net.node(at(action.node));
         const applied = node.rn.status().applied;
         if (
           applied > node.storage.snapshot().metadata.index && applied >= node.storage.firstIndex()
@@ -249,7 +255,7 @@ Deno.test("property: faults never break Raft's safety and the cluster converges 
       clusterOptionsArb,
       (seed, actions, config) => run(seed, actions, config),
     ),
-    { numRuns: 400 },
+    { numRuns: 300 },
   );
 });
 
@@ -262,7 +268,7 @@ Deno.test("property: the same seed and actions replay to the same logs (determin
           if (a.kind === "tickAll") net.tickAll();
           else if (a.kind === "propose") {
             try {
-              net.propose(IDS[a.node], "x");
+              net.propose(IDS[a.node % IDS.length], "x");
             } catch (e) {
               if (!(e instanceof ProposalDroppedError)) throw e;
             }

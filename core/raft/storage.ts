@@ -278,6 +278,8 @@ export class MemoryStorage implements Storage {
       from <= this.lastIndex() + 1,
       () => `append: missing log entries [last: ${this.lastIndex()}, append at: ${from}]`,
     );
-    this.#ents = this.#ents.slice(0, from - this.#offsetIndex - 1).concat(fresh);
+    // Truncate in place and push: appends are the hot path of every driver.
+    this.#ents.length = from - this.#offsetIndex - 1;
+    for (const e of fresh) this.#ents.push(e);
   }
 }
