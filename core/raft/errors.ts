@@ -12,7 +12,8 @@ export type ProposalDropReason =
   | "leaderTransferInProgress"
   | "notInConfiguration"
   | "uncommittedSizeLimit"
-  | "candidate";
+  | "candidate"
+  | "readQueueFull";
 
 /**
  * A proposal (or read request) was dropped; nothing was appended. The caller

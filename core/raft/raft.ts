@@ -728,10 +728,12 @@ export class Raft {
     // Until an entry of its term commits, the leader does not know the
     // latest commit index (§6.4 of the thesis): postpone the read.
     if (!this.#committedEntryInCurrentTerm()) {
-      invariant(
-        this.#pendingReadIndexMessages.length < this.#readOnly.maxPendingRequests,
-        "too many pending reads before the first commit of the term",
-      );
+      if (this.#pendingReadIndexMessages.length >= this.#readOnly.maxPendingRequests) {
+        throw new ProposalDroppedError(
+          "readQueueFull",
+          `${this.#pendingReadIndexMessages.length} reads already wait for the first commit of term ${this.term}`,
+        );
+      }
       this.#pendingReadIndexMessages.push(m);
       return;
     }
@@ -742,6 +744,12 @@ export class Raft {
     const ctx = m.context;
     invariant(ctx !== undefined, "readIndex request without a context");
     if (this.config.readOnlyOption === "safe") {
+      if (this.#readOnly.full()) {
+        throw new ProposalDroppedError(
+          "readQueueFull",
+          `${this.#readOnly.pendingCount} reads already await a heartbeat quorum`,
+        );
+      }
       this.#readOnly.addRequest(this.raftLog.committed, m);
       // The leader acknowledges itself; a heartbeat round asks the others.
       const acks = this.#readOnly.recvAck(this.id, ctx);
@@ -773,7 +781,15 @@ export class Raft {
     if (!this.#committedEntryInCurrentTerm()) return;
     const pending = this.#pendingReadIndexMessages;
     this.#pendingReadIndexMessages = [];
-    for (const m of pending) this.#sendReadIndexResponse(m);
+    for (const m of pending) {
+      try {
+        this.#sendReadIndexResponse(m);
+      } catch (e) {
+        // A read that no longer fits is dropped like any unanswered read:
+        // its requester times out and retries.
+        if (!(e instanceof ProposalDroppedError)) throw e;
+      }
+    }
   }
 
   #handleAppendResponse(m: Message, pr: Progress): void {

@@ -615,6 +615,18 @@ Deno.test("ReadIndex", async (t) => {
     assert.deepEqual(r.readStates.map((s) => s.index), [r.raftLog.committed]);
   });
 
+  await t.step("reads beyond the bounded queue are dropped with a typed error", () => {
+    const r = leaderOf(["a", "b", "c"]);
+    commitNoopEntry(r);
+    for (let i = 0; i < 4096; i++) {
+      r.step(newMessage({ type: "readIndex", from: "a", context: enc(`r${i}`) }));
+    }
+    assert.throws(
+      () => r.step(newMessage({ type: "readIndex", from: "a", context: enc("one-too-many") })),
+      (e: unknown) => e instanceof ProposalDroppedError && e.reason === "readQueueFull",
+    );
+  });
+
   await t.step("a read with no known leader is dropped with a typed error", () => {
     const net = new TestNetwork(["a", "b", "c"], { bootstrap: true });
     assert.throws(() => net.node("b").rn.readIndex(enc("r")), ProposalDroppedError);
