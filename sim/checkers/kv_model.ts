@@ -83,10 +83,16 @@ const UNOBSERVED = "\u0000unobserved";
  * other values are indistinguishable to the rest of the history, so the
  * memo and the interchangeability of indeterminate writes treat them as one.
  * Leave it undefined when the history has appends (they build new values).
+ *
+ * `writerOf`, when given, maps each value to the one operation that writes
+ * it (values must be unique and there must be no appends): a read of a
+ * value whose writer is already placed, while the key holds something
+ * else, can then never fit again.
  */
 export function kvRegisterModel(
   trackVersion: boolean,
   observable?: ReadonlySet<string>,
+  writerOf?: ReadonlyMap<string, Operation<KvInput, KvOutput>>,
 ): Model<KvRegister, KvInput, KvOutput> {
   const canonical = (v: string): string =>
     observable === undefined || observable.has(v) ? v : UNOBSERVED;
@@ -133,6 +139,18 @@ export function kvRegisterModel(
         : JSON.stringify(s.value),
     describeOperation: describeKv,
     isReadOnly: isReadOnlyKv,
+    isHopeless(s, op, isPlaced): boolean {
+      if (writerOf === undefined) return false;
+      const input = op.input;
+      let needed: string | null | undefined;
+      if (input.op === "get") needed = op.output?.value;
+      else if (input.op === "cas" && op.output?.succeeded && "value" in input.expect) {
+        needed = input.expect.value;
+      }
+      if (typeof needed !== "string" || needed === s.value) return false;
+      const writer = writerOf.get(needed);
+      return writer !== undefined && isPlaced(writer);
+    },
     interchangeKey(input: KvInput): string {
       switch (input.op) {
         case "get":
@@ -244,7 +262,7 @@ export function checkKvHistory(
     if (witness === undefined) continue;
     // The witness is a small history on its own: let the search explain it.
     const result = checkOperations(
-      kvRegisterModel(tracksVersion(ops), observableValues(ops)),
+      kvRegisterModel(tracksVersion(ops), observableValues(ops), uniqueWriters(ops)),
       witness.map((k) => ops[k]),
       options,
     );
@@ -264,9 +282,9 @@ export function checkKvHistory(
   let unknown: KvCheckResult | undefined;
   for (const key of keys) {
     const positions = byKey.get(key) ?? [];
-    const ops = positions.map((i) => history[i]);
+    const ops = pinObservedWrites(positions.map((i) => history[i]));
     const result: CheckResult = checkOperations(
-      kvRegisterModel(tracksVersion(ops), observableValues(ops)),
+      kvRegisterModel(tracksVersion(ops), observableValues(ops), uniqueWriters(ops)),
       ops,
       options,
     );
@@ -285,6 +303,42 @@ export function checkKvHistory(
   }
   if (unknown !== undefined) return { ...unknown, steps };
   return { status: "linearizable", keysChecked: keys.length, steps };
+}
+
+/**
+ * With unique values, a timed-out write whose value some completed read
+ * returned certainly took effect, and before that read completed: giving it
+ * that completion (output still unknown) leaves the set of valid orders as
+ * it is, and spares the search from trying to place it anywhere later.
+ */
+function pinObservedWrites(ops: readonly KvOperation[]): KvOperation[] {
+  if (uniqueWriters(ops) === undefined) return [...ops];
+  const firstReadAt = new Map<string, number>();
+  for (const op of ops) {
+    const value = op.input.op === "get" ? op.output?.value : undefined;
+    if (typeof value !== "string" || op.completeTime === undefined) continue;
+    firstReadAt.set(value, Math.min(firstReadAt.get(value) ?? Infinity, op.completeTime));
+  }
+  return ops.map((op) => {
+    if (op.completeTime !== undefined || (op.input.op !== "put" && op.input.op !== "cas")) {
+      return op;
+    }
+    const readAt = firstReadAt.get(op.input.value);
+    if (readAt === undefined) return op;
+    return { ...op, completeTime: Math.max(readAt, op.invokeTime) };
+  });
+}
+
+/** The writer of each value, or undefined unless every written value is unique and nothing appends. */
+function uniqueWriters(ops: readonly KvOperation[]): Map<string, KvOperation> | undefined {
+  const writers = new Map<string, KvOperation>();
+  for (const op of ops) {
+    if (op.input.op === "append") return undefined;
+    if (op.input.op !== "put" && op.input.op !== "cas") continue;
+    if (writers.has(op.input.value)) return undefined;
+    writers.set(op.input.value, op);
+  }
+  return writers;
 }
 
 /** Whether some operation observes versions (otherwise the model leaves them out). */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { checkKvHistory, type KvInput, type KvOperation, type KvOutput } from "./kv_model.ts";
 import { findReadViolation } from "./kv_read_witness.ts";
-import { bruteForceLinearizable } from "./testing/brute_force.ts";
+import { bruteForceLinearizable, uniqueValueHistoryArb } from "./testing/brute_force.ts";
 
 function op(
   input: KvInput,
@@ -93,44 +93,10 @@ Deno.test("findReadViolation", async (t) => {
   });
 });
 
-/** Small histories over unique values: each put or cas writes the next fresh value. */
-const uniqueHistoryArb: fc.Arbitrary<KvOperation[]> = fc.array(
-  fc.record({
-    kind: fc.constantFrom("put", "get", "delete", "cas"),
-    readPick: fc.nat(6),
-    version: fc.nat(2),
-    succeeded: fc.boolean(),
-    invokeTime: fc.nat(40),
-    durationTime: fc.option(fc.nat(30), { freq: 6, nil: undefined }),
-  }),
-  { maxLength: 7 },
-).map((plans) =>
-  plans.map((p, i): KvOperation => {
-    const fresh = `v${i}`;
-    const readValue = p.readPick === 0 ? null : `v${p.readPick - 1}`;
-    const [input, output]: [KvInput, KvOutput] = p.kind === "put"
-      ? [{ op: "put", value: fresh }, {}]
-      : p.kind === "get"
-      ? [{ op: "get" }, { value: readValue }]
-      : p.kind === "delete"
-      ? [{ op: "delete" }, { deleted: p.succeeded }]
-      : [{ op: "cas", expect: { version: p.version }, value: fresh }, { succeeded: p.succeeded }];
-    const indeterminate = p.durationTime === undefined && p.kind !== "get";
-    return {
-      clientId: i,
-      key: "k",
-      input,
-      output: indeterminate ? undefined : output,
-      invokeTime: p.invokeTime,
-      completeTime: indeterminate ? undefined : p.invokeTime + (p.durationTime ?? 0),
-    };
-  })
-);
-
 Deno.test("property: a read witness is never claimed for a linearizable history", () => {
   let found = 0;
   fc.assert(
-    fc.property(uniqueHistoryArb, (history) => {
+    fc.property(uniqueValueHistoryArb, (history) => {
       const witness = findReadViolation(history);
       if (witness === undefined) return;
       found++;

@@ -45,6 +45,17 @@ export interface Model<S, I, O> {
    * Omitted or undefined: the operation is interchangeable with none.
    */
   interchangeKey?(input: I): string | undefined;
+  /**
+   * Whether `op` fits in no state reachable from `state` by the operations
+   * not yet placed (`isPlaced` tells which are), so that the configuration
+   * is dead while `op` is pending. Must never answer true wrongly; omitted:
+   * never hopeless.
+   */
+  isHopeless?(
+    state: S,
+    op: Operation<I, O>,
+    isPlaced: (other: Operation<I, O>) => boolean,
+  ): boolean;
 }
 
 /** One client operation in a history. */
@@ -228,7 +239,9 @@ type SearchOutcome<S> =
  * - a read-only operation that fits is placed without trying siblings
  *   (it can move to the front of any valid continuation);
  * - of interchangeable indeterminate operations only the earliest unplaced
- *   one is tried, and never where it would leave the state unchanged.
+ *   one is tried, and never where it would leave the state unchanged;
+ * - a configuration where a pending operation is hopeless (the model says
+ *   it can never fit again) is abandoned at once.
  */
 function search<S, I, O>(
   model: Model<S, I, O>,
@@ -236,67 +249,60 @@ function search<S, I, O>(
   selected: readonly number[],
   maxSteps: number,
 ): SearchOutcome<S> {
-  const n = selected.length;
-  const events = buildEvents(history, selected);
   // Operations are numbered by invocation order (`rank`) and get a bit in the
   // determinate or the indeterminate set; numbered so, linearized sets are
   // mostly a prefix of ones, which the memo stores compactly.
-  const byRank: number[] = [];
-  const rankOf = new Int32Array(n);
+  const order = [...selected].sort((a, b) =>
+    history[a].invokeTime - history[b].invokeTime || a - b
+  );
+  const n = order.length;
+  const byRank: number[] = order;
   const bitOf = new Int32Array(n);
   const indeterminate = new Uint8Array(n);
   let determinateCount = 0;
   let indeterminateCount = 0;
-  for (const e of events) {
-    if (!e.isCall) continue;
-    const r = byRank.length;
-    rankOf[e.op] = r;
-    byRank.push(selected[e.op]);
-    if (history[selected[e.op]].completeTime === undefined) {
+  for (let r = 0; r < n; r++) {
+    if (history[byRank[r]].completeTime === undefined) {
       indeterminate[r] = 1;
       bitOf[r] = indeterminateCount++;
     } else {
       bitOf[r] = determinateCount++;
     }
   }
-  for (const e of events) e.op = rankOf[e.op];
-  // Interchangeable indeterminate operations are placed in invocation order:
-  // the placed ones of a class are always its first `classPlaced` members.
-  const classOf = new Int32Array(n).fill(-1);
-  const indexInClass = new Int32Array(n);
+
+  // Indeterminate operations stay out of the event list (they have no
+  // return to wait for). They are grouped in classes of interchangeable
+  // ones, placed in invocation order: the placed members of a class are
+  // always its first `classPlaced` ones.
+  const classMembers: number[][] = [];
   const classIds = new Map<string, number>();
-  const classSizes: number[] = [];
   for (let r = 0; r < n; r++) {
     if (indeterminate[r] === 0) continue;
     const key = model.interchangeKey?.(history[byRank[r]].input);
-    if (key === undefined) continue;
-    let c = classIds.get(key);
-    if (c === undefined) {
-      c = classSizes.length;
-      classIds.set(key, c);
-      classSizes.push(0);
+    const c = key === undefined ? undefined : classIds.get(key);
+    if (c !== undefined) {
+      classMembers[c].push(r);
+      continue;
     }
-    classOf[r] = c;
-    indexInClass[r] = classSizes[c]++;
+    if (key !== undefined) classIds.set(key, classMembers.length);
+    classMembers.push([r]);
   }
-  const classPlaced = new Int32Array(classSizes.length);
+  const classPlaced = new Int32Array(classMembers.length);
 
-  // Node k in [0, 2n) is events[k]; node 2n is the head sentinel.
-  const head = 2 * n;
-  const next = new Int32Array(2 * n + 1);
-  const prev = new Int32Array(2 * n + 1);
-  const matchOf = new Int32Array(2 * n);
-  const callNodeOf = new Int32Array(n);
-  const returnNodeOf = new Int32Array(n);
+  // The determinate calls and returns, sorted by time, in a doubly linked
+  // list; node 2 * determinateCount is the head sentinel.
+  const events = buildEvents(history, byRank, indeterminate);
+  const head = events.length;
+  const next = new Int32Array(events.length + 1);
+  const prev = new Int32Array(events.length + 1);
+  const matchOf = new Int32Array(events.length);
+  const nodeOf = new Map<string, number>();
+  events.forEach((e, k) => nodeOf.set(`${e.op}:${e.isCall}`, k));
   events.forEach((e, k) => {
-    if (e.isCall) callNodeOf[e.op] = k;
-    else returnNodeOf[e.op] = k;
-  });
-  events.forEach((e, k) => {
-    matchOf[k] = e.isCall ? returnNodeOf[e.op] : callNodeOf[e.op];
+    matchOf[k] = nodeOf.get(`${e.op}:${!e.isCall}`) ?? -1;
   });
   let last = head;
-  for (let k = 0; k < 2 * n; k++) {
+  for (let k = 0; k < events.length; k++) {
     next[last] = k;
     prev[k] = last;
     last = k;
@@ -321,29 +327,108 @@ function search<S, I, O>(
   let best: number[] = [];
   let bestState = state;
   let steps = 0;
-  let node = next[head];
-  // Pass 1 tries the determinate candidates, pass 2 the indeterminate ones.
+  // Pass 1 walks the determinate candidates from `node`; when it reaches the
+  // earliest pending return (at `boundaryTime`), pass 2 walks the classes of
+  // indeterminate operations invoked by then, from `classCursor`.
   let pass: 1 | 2 = 1;
+  let node = next[head];
+  let classCursor = 0;
+  let boundaryTime = -Infinity;
+
+  const rankOfOperation = new Map<Operation<I, O>, number>();
+  byRank.forEach((h, r) => rankOfOperation.set(history[h], r));
+  const isPlaced = (other: Operation<I, O>): boolean => {
+    const r = rankOfOperation.get(other);
+    return r !== undefined && hasBit(bitsOf(r), bitOf[r]);
+  };
+  /** Whether a pending determinate candidate can no longer fit anywhere (so this branch is dead). */
+  const hasHopelessCandidate = (): boolean => {
+    for (let k = next[head]; k !== -1 && events[k].isCall; k = next[k]) {
+      if (model.isHopeless?.(state, history[byRank[events[k].op]], isPlaced) === true) return true;
+    }
+    return false;
+  };
 
   /** Undoes placements back to the newest open choice; false when none is left. */
   const backtrack = (): boolean => {
     for (;;) {
       const top = stack.pop();
       if (top === undefined) return false;
-      const r = events[top.node].op;
+      const r = top.rank;
       clearBit(bitsOf(r), bitOf[r]);
-      if (indeterminate[r] === 0) determinateLeft++;
-      if (classOf[r] >= 0) classPlaced[classOf[r]]--;
       top.memo.open = false;
       state = top.state;
       stateKey = top.stateKey;
-      relink(matchOf[top.node]);
-      relink(top.node);
-      node = next[top.node];
-      pass = top.pass;
+      if (top.node >= 0) {
+        determinateLeft++;
+        relink(matchOf[top.node]);
+        relink(top.node);
+        pass = 1;
+        node = next[top.node];
+      } else {
+        classPlaced[top.classIndex]--;
+        pass = 2;
+        classCursor = top.classIndex + 1;
+        boundaryTime = top.boundaryTime;
+      }
       if (!top.forced) return true;
     }
   };
+
+  /**
+   * Tries to place operation `r` next. Returns "placed", "skipped" (try the
+   * next candidate) or "dead" (this configuration fails as a whole).
+   */
+  const tryPlace = (
+    r: number,
+    callNode: number,
+    classIndex: number,
+    placedBoundaryTime: number,
+  ): "placed" | "skipped" | "dead" => {
+    const op = history[byRank[r]];
+    const nextState = model.step(state, op.input, op.output);
+    if (nextState === undefined) return "skipped";
+    const nextKey = model.stateKey(nextState);
+    // Placing an indeterminate operation that changes nothing only uses it
+    // up: the configuration without it has every option this one has.
+    if (indeterminate[r] === 1 && nextKey === stateKey) return "skipped";
+    // A read-only operation can be moved to the front of any valid
+    // continuation, so placing it now loses nothing: if that fails, the
+    // configuration before it fails too and no sibling needs a try.
+    const forced = model.isReadOnly?.(op.input, op.output) === true;
+    if (forced && nextKey !== stateKey) {
+      throw new Error(
+        `model bug: ${model.describeOperation(op.input, op.output)} is declared read-only ` +
+          `but changed the state from ${model.describeState(state)} to ${
+            model.describeState(nextState)
+          }`,
+      );
+    }
+    setBit(bitsOf(r), bitOf[r]);
+    const entry = memo.enter(nextKey);
+    if (entry === undefined) {
+      clearBit(bitsOf(r), bitOf[r]);
+      return forced ? "dead" : "skipped";
+    }
+    stack.push({
+      rank: r,
+      node: callNode,
+      classIndex,
+      boundaryTime: placedBoundaryTime,
+      state,
+      stateKey,
+      forced,
+      memo: entry,
+    });
+    state = nextState;
+    stateKey = nextKey;
+    if (stack.length > best.length) {
+      best = stack.map((f) => byRank[f.rank]);
+      bestState = state;
+    }
+    return "placed";
+  };
+
   const failure = (): SearchFailure<S> => ({
     status: "notLinearizable",
     result: { status: "notLinearizable", steps },
@@ -363,85 +448,70 @@ function search<S, I, O>(
         },
       };
     }
-    const e = events[node];
-    if (!e.isCall) {
-      // The earliest pending return ends the window of candidates.
-      if (pass === 1) {
+    let outcome: "placed" | "skipped" | "dead";
+    if (pass === 1) {
+      const e = events[node];
+      if (!e.isCall) {
         pass = 2;
-        node = next[head];
+        classCursor = 0;
+        boundaryTime = e.time;
         continue;
       }
+      outcome = tryPlace(e.op, node, -1, -Infinity);
+      if (outcome === "placed") {
+        determinateLeft--;
+        unlink(matchOf[node]);
+        unlink(node);
+      } else if (outcome === "skipped") {
+        node = next[node];
+        continue;
+      }
+    } else {
+      if (classCursor >= classMembers.length) {
+        if (!backtrack()) return failure();
+        continue;
+      }
+      const c = classCursor;
+      const r = classMembers[c][classPlaced[c]];
+      // At equal times calls come before returns (see buildEvents).
+      if (r === undefined || history[byRank[r]].invokeTime > boundaryTime) {
+        classCursor++;
+        continue;
+      }
+      outcome = tryPlace(r, -1, c, boundaryTime);
+      if (outcome === "placed") {
+        classPlaced[c]++;
+      } else if (outcome === "skipped") {
+        classCursor++;
+        continue;
+      }
+    }
+    if (outcome === "dead") {
       if (!backtrack()) return failure();
       continue;
     }
-    const r = e.op;
-    if (
-      (indeterminate[r] === 1) !== (pass === 2) ||
-      (classOf[r] >= 0 && indexInClass[r] !== classPlaced[classOf[r]])
-    ) {
-      node = next[node];
-      continue;
+    pass = 1;
+    node = next[head];
+    if (model.isHopeless !== undefined && hasHopelessCandidate() && !backtrack()) {
+      return failure();
     }
-    const op = history[byRank[r]];
-    const nextState = model.step(state, op.input, op.output);
-    if (nextState === undefined) {
-      node = next[node];
-      continue;
-    }
-    const nextKey = model.stateKey(nextState);
-    if (pass === 2 && nextKey === stateKey) {
-      // Placing an indeterminate operation that changes nothing only uses it
-      // up: the configuration without it has every option this one has.
-      node = next[node];
-      continue;
-    }
-    // A read-only operation can be moved to the front of any valid
-    // continuation, so placing it now loses nothing: if that fails, the
-    // configuration before it fails too and no sibling needs a try.
-    const forced = model.isReadOnly?.(op.input, op.output) === true;
-    if (forced && nextKey !== stateKey) {
-      throw new Error(
-        `model bug: ${model.describeOperation(op.input, op.output)} is declared read-only ` +
-          `but changed the state from ${model.describeState(state)} to ${
-            model.describeState(nextState)
-          }`,
-      );
-    }
-    setBit(bitsOf(r), bitOf[r]);
-    const entry = memo.enter(nextKey);
-    if (entry !== undefined) {
-      stack.push({ node, state, stateKey, forced, pass, memo: entry });
-      if (indeterminate[r] === 0) determinateLeft--;
-      if (classOf[r] >= 0) classPlaced[classOf[r]]++;
-      state = nextState;
-      stateKey = nextKey;
-      unlink(node);
-      unlink(matchOf[node]);
-      if (stack.length > best.length) {
-        best = stack.map((f) => byRank[events[f.node].op]);
-        bestState = state;
-      }
-      node = next[head];
-      pass = 1;
-      continue;
-    }
-    clearBit(bitsOf(r), bitOf[r]);
-    if (!forced) {
-      node = next[node];
-      continue;
-    }
-    if (!backtrack()) return failure();
   }
   return { status: "linearizable", result: { status: "linearizable", steps } };
 }
 
 /** One placed operation on the search stack, with what is needed to undo it. */
 interface Frame<S> {
+  /** Rank of the placed operation. */
+  rank: number;
+  /** Its call node when determinate, else -1. */
   node: number;
+  /** Its class when indeterminate, else -1. */
+  classIndex: number;
+  /** The pass-2 boundary in force when it was placed. */
+  boundaryTime: number;
   state: S;
   stateKey: string;
   forced: boolean;
-  pass: 1 | 2;
   memo: MemoEntry;
 }
 
@@ -449,20 +519,18 @@ function setBit(bits: Uint32Array, i: number): void {
   bits[i >>> 5] |= 1 << (i & 31);
 }
 
+function hasBit(bits: Uint32Array, i: number): boolean {
+  return (bits[i >>> 5] & (1 << (i & 31))) !== 0;
+}
+
 function clearBit(bits: Uint32Array, i: number): void {
   bits[i >>> 5] &= ~(1 << (i & 31));
 }
 
-/**
- * A configuration seen by the search. The determinate set is stored as the
- * number of leading all-ones words plus the words after them up to the last
- * non-zero one: exact, and a few words long while few operations overlap.
- */
+/** A configuration seen by the search, under its determinate set and state. */
 interface MemoEntry {
-  onesWords: number;
-  tail: Uint32Array;
-  stateKey: string;
-  indeterminate: Uint32Array;
+  /** The indeterminate operations placed, as bitset words. */
+  indeterminate: number[];
   /** Still on the search stack (not yet known to fail). */
   open: boolean;
 }
@@ -471,7 +539,7 @@ interface MemoEntry {
 class Memo {
   readonly determinateBits: Uint32Array;
   readonly indeterminateBits: Uint32Array;
-  readonly #buckets = new Map<number, MemoEntry[]>();
+  readonly #entries = new Map<string, MemoEntry[]>();
 
   constructor(determinateCount: number, indeterminateCount: number) {
     this.determinateBits = new Uint32Array(Math.ceil(determinateCount / 32));
@@ -484,74 +552,63 @@ class Memo {
    * configuration that had fewer indeterminate operations placed.
    */
   enter(stateKey: string): MemoEntry | undefined {
+    // The determinate set is keyed as its count of leading all-ones words plus
+    // the words after them: exact, and short while few operations overlap.
     const bits = this.determinateBits;
     let onesWords = 0;
     while (onesWords < bits.length && bits[onesWords] === 0xffffffff) onesWords++;
     let end = bits.length;
     while (end > onesWords && bits[end - 1] === 0) end--;
-    let h = Math.imul(0x811c9dc5 ^ onesWords, 0x01000193);
-    for (let i = onesWords; i < end; i++) h = Math.imul(h ^ bits[i], 0x01000193);
-    for (let i = 0; i < stateKey.length; i++) {
-      h = Math.imul(h ^ stateKey.charCodeAt(i), 0x01000193);
-    }
-    const bucket = this.#buckets.get(h);
+    let key = `${onesWords}`;
+    for (let i = onesWords; i < end; i++) key += `,${bits[i]}`;
+    key += `|${stateKey}`;
+    const ind = this.indeterminateBits;
+    const bucket = this.#entries.get(key);
     for (const entry of bucket ?? []) {
-      if (
-        entry.onesWords !== onesWords || entry.stateKey !== stateKey ||
-        !sameWords(entry.tail, bits, onesWords, end)
-      ) continue;
-      if (
-        sameWords(entry.indeterminate, this.indeterminateBits, 0, this.indeterminateBits.length)
-      ) {
-        return undefined;
-      }
-      if (!entry.open && isSubset(entry.indeterminate, this.indeterminateBits)) return undefined;
+      if (sameWords(entry.indeterminate, ind)) return undefined;
+      if (!entry.open && isSubset(entry.indeterminate, ind)) return undefined;
     }
-    const entry: MemoEntry = {
-      onesWords,
-      tail: bits.slice(onesWords, end),
-      stateKey,
-      indeterminate: this.indeterminateBits.slice(),
-      open: true,
-    };
-    if (bucket === undefined) this.#buckets.set(h, [entry]);
+    const entry: MemoEntry = { indeterminate: Array.from(ind), open: true };
+    if (bucket === undefined) this.#entries.set(key, [entry]);
     else bucket.push(entry);
     return entry;
   }
 }
 
-function sameWords(tail: Uint32Array, bits: Uint32Array, from: number, end: number): boolean {
-  if (tail.length !== end - from) return false;
-  for (let i = 0; i < tail.length; i++) if (tail[i] !== bits[from + i]) return false;
+function sameWords(a: readonly number[], b: Uint32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 
-function isSubset(a: Uint32Array, b: Uint32Array): boolean {
+function isSubset(a: readonly number[], b: Uint32Array): boolean {
   for (let i = 0; i < a.length; i++) if ((a[i] & ~b[i]) !== 0) return false;
   return true;
 }
 
 interface HistoryEvent {
-  /** Index into `selected`; the search then renumbers it by invocation order. */
+  /** Rank of the operation. */
   op: number;
   isCall: boolean;
   time: number;
 }
 
 /**
- * Calls and returns sorted by time. At equal times calls come first, so
- * operations whose intervals merely touch count as concurrent: the checker
- * never claims an order the timestamps cannot prove.
+ * Calls and returns of the determinate operations, sorted by time. At equal
+ * times calls come first, so operations whose intervals merely touch count
+ * as concurrent: the checker never claims an order the timestamps cannot
+ * prove.
  */
 function buildEvents<I, O>(
   history: readonly Operation<I, O>[],
-  selected: readonly number[],
+  byRank: readonly number[],
+  indeterminate: Uint8Array,
 ): HistoryEvent[] {
   const events: HistoryEvent[] = [];
-  selected.forEach((h, op) => {
+  byRank.forEach((h, r) => {
     const o = history[h];
-    events.push({ op, isCall: true, time: o.invokeTime });
-    events.push({ op, isCall: false, time: o.completeTime ?? Infinity });
+    if (indeterminate[r] === 1 || o.completeTime === undefined) return;
+    events.push({ op: r, isCall: true, time: o.invokeTime });
+    events.push({ op: r, isCall: false, time: o.completeTime });
   });
   events.sort((a, b) => {
     if (a.time !== b.time) return a.time < b.time ? -1 : 1;
@@ -564,6 +621,8 @@ function buildEvents<I, O>(
 function describe<S, I, O>(model: Model<S, I, O>, op: Operation<I, O>): string {
   const interval = op.completeTime === undefined
     ? `[t=${op.invokeTime}.., indeterminate]`
+    : op.output === undefined
+    ? `[t=${op.invokeTime}.., indeterminate, in effect by t=${op.completeTime}]`
     : `[t=${op.invokeTime}..${op.completeTime}]`;
   return `client ${op.clientId}: ${model.describeOperation(op.input, op.output)} ${interval}`;
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { checkKvHistory, type KvInput, type KvOperation, type KvOutput } from "./kv_model.ts";
-import { bruteForceLinearizable } from "./testing/brute_force.ts";
+import { bruteForceLinearizable, uniqueValueHistoryArb } from "./testing/brute_force.ts";
 import { checkOperations, HistoryError, type Model, type Operation } from "./linearizability.ts";
 
 /** A counter: `add` increments by its amount and returns the new total, `read` returns it. */
@@ -260,4 +260,17 @@ Deno.test("property: the search agrees with brute force on small random historie
     { numRuns: 600 },
   );
   assert.ok(violations > 20, `too few non-linearizable samples (${violations}) to mean much`);
+});
+
+Deno.test("property: the search agrees with brute force on small unique-value histories", () => {
+  let violations = 0;
+  fc.assert(
+    fc.property(uniqueValueHistoryArb, (history) => {
+      const expected = bruteForceLinearizable(history);
+      if (!expected) violations++;
+      assert.equal(checkKvHistory(history).status, expected ? "linearizable" : "notLinearizable");
+    }),
+    { numRuns: 500 },
+  );
+  assert.ok(violations > 50, `too few non-linearizable samples (${violations})`);
 });

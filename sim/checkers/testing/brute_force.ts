@@ -5,7 +5,14 @@
  * @module
  */
 
-import { type KvOperation, type KvRegister, kvRegisterModel } from "../kv_model.ts";
+import fc from "fast-check";
+import {
+  type KvInput,
+  type KvOperation,
+  type KvOutput,
+  type KvRegister,
+  kvRegisterModel,
+} from "../kv_model.ts";
 
 /**
  * Tries every order that respects real time; indeterminate operations may
@@ -30,3 +37,37 @@ export function bruteForceLinearizable(history: readonly KvOperation[]): boolean
   };
   return explore(history, model.init());
 }
+
+/** Small histories over unique values: each put or cas writes the next fresh value. */
+export const uniqueValueHistoryArb: fc.Arbitrary<KvOperation[]> = fc.array(
+  fc.record({
+    kind: fc.constantFrom("put", "get", "delete", "cas"),
+    readPick: fc.nat(6),
+    version: fc.nat(2),
+    succeeded: fc.boolean(),
+    invokeTime: fc.nat(40),
+    durationTime: fc.option(fc.nat(30), { freq: 6, nil: undefined }),
+  }),
+  { maxLength: 7 },
+).map((plans) =>
+  plans.map((p, i): KvOperation => {
+    const fresh = `v${i}`;
+    const readValue = p.readPick === 0 ? null : `v${p.readPick - 1}`;
+    const [input, output]: [KvInput, KvOutput] = p.kind === "put"
+      ? [{ op: "put", value: fresh }, {}]
+      : p.kind === "get"
+      ? [{ op: "get" }, { value: readValue }]
+      : p.kind === "delete"
+      ? [{ op: "delete" }, { deleted: p.succeeded }]
+      : [{ op: "cas", expect: { version: p.version }, value: fresh }, { succeeded: p.succeeded }];
+    const indeterminate = p.durationTime === undefined && p.kind !== "get";
+    return {
+      clientId: i,
+      key: "k",
+      input,
+      output: indeterminate ? undefined : output,
+      invokeTime: p.invokeTime,
+      completeTime: indeterminate ? undefined : p.invokeTime + (p.durationTime ?? 0),
+    };
+  })
+);
