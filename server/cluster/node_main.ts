@@ -1,0 +1,99 @@
+/**
+ * One node of a cluster as a process.
+ *
+ *     deno run -A server/cluster/node_main.ts --node-id n1 \
+ *       --peers n1=10.0.0.1:8080,n2=10.0.0.2:8080,n3=10.0.0.3:8080 \
+ *       [--data ./data] [--config FILE | --demo] [--cluster-id safla] [--join]
+ *
+ * The secret comes from `--secret` or `SAFLA_CLUSTER_SECRET`. SIGINT or
+ * SIGTERM stop the node cleanly; with `--exit-with-stdin` so does the end of
+ * stdin, so a launcher that dies takes its nodes with it.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { ConfigError, type GatewayConfig, loadConfig, parseConfig } from "../config.ts";
+import { FlagError, parsePeers, SECRET_ENV, validateSecret } from "./cluster_args.ts";
+import { startClusterNode } from "./cluster_node.ts";
+
+/** A gateway config fronting the built-in test backend over stdio. */
+export function demoGatewayConfig(): GatewayConfig {
+  const backend = new URL("../testing/backend_main.ts", import.meta.url).pathname;
+  return parseConfig({
+    mcpServers: {
+      demo: { command: Deno.execPath(), args: ["run", "-A", backend, "--replica", "r1"] },
+    },
+  }, "<built-in demo>");
+}
+
+/** Runs one node until a signal; returns the exit code. */
+export async function runNode(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      "node-id": { type: "string" },
+      peers: { type: "string" },
+      data: { type: "string", default: "./data" },
+      config: { type: "string" },
+      demo: { type: "boolean", default: false },
+      "cluster-id": { type: "string", default: "safla" },
+      secret: { type: "string" },
+      join: { type: "boolean", default: false },
+      "exit-with-stdin": { type: "boolean", default: false },
+      "request-timeout-ms": { type: "string", default: "5000" },
+    },
+  });
+  let node;
+  try {
+    const id = values["node-id"];
+    if (id === undefined) throw new FlagError("node-id", "required");
+    if (values.peers === undefined) throw new FlagError("peers", "required");
+    const members = parsePeers(values.peers);
+    if (!members[id]) throw new FlagError("peers", `does not list this node "${id}"`);
+    const secret = validateSecret(
+      values.secret ?? Deno.env.get(SECRET_ENV),
+      `--secret or ${SECRET_ENV}`,
+    );
+    const requestTimeoutMs = Number(values["request-timeout-ms"]);
+    if (!Number.isInteger(requestTimeoutMs) || requestTimeoutMs < 1) {
+      throw new FlagError("request-timeout-ms", "expected a positive integer");
+    }
+    const gatewayConfig = values.config !== undefined
+      ? await loadConfig(values.config)
+      : values.demo
+      ? demoGatewayConfig()
+      : undefined;
+    node = await startClusterNode({
+      nodeId: id,
+      clusterId: values["cluster-id"],
+      secret,
+      dataDir: `${values.data}/${id}`,
+      members,
+      join: values.join,
+      gatewayConfig,
+      requestTimeoutMs,
+      onLog: (line) => console.error(line),
+    });
+    console.error(
+      `[${id}] serving ${node.url} (admin ${node.url}/admin/status, MCP ${node.url}/mcp)`,
+    );
+  } catch (error) {
+    if (error instanceof FlagError || error instanceof ConfigError) {
+      console.error(error.message);
+      return 2;
+    }
+    throw error;
+  }
+  const stop = Promise.withResolvers<void>();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => stop.resolve());
+  }
+  if (values["exit-with-stdin"]) {
+    Deno.stdin.readable.pipeTo(new WritableStream()).catch(() => {}).finally(() => stop.resolve());
+  }
+  await stop.promise;
+  await node.close();
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await runNode(Deno.args));
