@@ -7,7 +7,7 @@
  *
  * Indeterminate operations (a client timed out, so the outcome is unknown)
  * are treated as "may have taken effect at any time after the invocation,
- * or never": their return is placed at +infinity and their output is not
+ * or never": they have no return to wait for and their output is not
  * checked. A search budget bounds the work; when it runs out the verdict is
  * "unknown", never a hang.
  *
@@ -64,7 +64,11 @@ export interface Operation<I, O> {
   clientId: string | number;
   /** What was asked. */
   input: I;
-  /** What was answered; undefined when indeterminate. */
+  /**
+   * What was answered; undefined when unknown. An operation with no output
+   * but a `completeTime` is known to have taken effect by then (its output
+   * is still unchecked).
+   */
   output: O | undefined;
   /** When the client invoked it (any monotonic clock, e.g. virtual microseconds). */
   invokeTime: number;
@@ -82,7 +86,8 @@ export interface CheckOptions {
   /**
    * On a violation, shrink the witness by dropping read-only operations
    * while the rest stays non-linearizable, when the key's history has at
-   * most this many operations. Defaults to 200; 0 disables shrinking.
+   * most this many operations (within another `maxSteps` steps in all).
+   * Defaults to 200; 0 disables shrinking.
    */
   minimizeUpToOps?: number;
 }
@@ -172,13 +177,16 @@ export function checkOperations<S, I, O>(
   const minimizeUpTo = options.minimizeUpToOps ?? DEFAULT_MINIMIZE_UP_TO_OPS;
   if (history.length <= minimizeUpTo) {
     // Dropping a read-only operation keeps a linearizable history linearizable,
-    // so a non-linearizable remainder is a sound, smaller witness.
-    for (let k = witness.length - 1; k >= 0; k--) {
+    // so a non-linearizable remainder is a sound, smaller witness. Shrinking
+    // shares one more `maxSteps` budget across its attempts.
+    let budget = maxSteps;
+    for (let k = witness.length - 1; k >= 0 && budget > 0; k--) {
       const op = history[witness[k]];
       if (model.isReadOnly?.(op.input, op.output) !== true) continue;
       const candidate = witness.filter((_, j) => j !== k);
-      const attempt = search(model, history, candidate, maxSteps);
+      const attempt = search(model, history, candidate, budget);
       steps += attempt.result.steps;
+      budget -= attempt.result.steps;
       if (attempt.status === "notLinearizable") {
         witness = candidate;
         failure = attempt;
