@@ -1076,8 +1076,14 @@ export class Raft {
     this.isLearner = pr?.isLearner ?? false;
     if ((pr === undefined || this.isLearner) && this.role === "leader") {
       // A leader removed (or demoted) by the change it just applied stops
-      // leading, so the remaining voters can elect one of their own.
-      if (this.config.stepDownOnRemoval) this.becomeFollower(this.term, null);
+      // leading, so the remaining voters can elect one of their own. It first
+      // tells them the commit index: otherwise they would not learn that the
+      // change committed until a new leader, elected under the old
+      // configuration, told them.
+      if (this.config.stepDownOnRemoval) {
+        this.bcastAppend();
+        this.becomeFollower(this.term, null);
+      }
       return cs;
     }
     if (this.role !== "leader" || cs.voters.length === 0) return cs;

@@ -423,6 +423,38 @@ Deno.test("Joint consensus", async (t) => {
     },
   );
 
+  await t.step(
+    "a leader replaced through a joint configuration leads until it is left, then steps down",
+    () => {
+      const net = electedNet(["a", "b", "c"]);
+      net.addEmptyNode("d");
+      const a = net.node("a").rn;
+      a.proposeConfChange({
+        transition: "auto",
+        changes: [{ type: "removeNode", nodeId: "a" }, { type: "addNode", nodeId: "d" }],
+      });
+      const term = a.raft.term;
+      net.deliver(net.node("a").drain());
+      // It proposed both the joint config and (automatically) leaving it.
+      const confEntries = a.raft.raftLog.allEntries().filter((e) => e.type === "confChange");
+      assert.deepEqual(confEntries.slice(-2).map((e) => e.term), [term, term]);
+      assert.equal(a.raft.role, "follower");
+      // Stepping down, it told the followers it had caught up that the leave committed.
+      for (const id of ["b", "c"]) {
+        assert.deepEqual(net.node(id).rn.status().config.votersOutgoing, [], `${id} left joint`);
+      }
+      for (let i = 0; i < 40 && net.leaders().length === 0; i++) net.tickAll();
+      assert.equal(net.leaders().length, 1);
+      assert.notEqual(net.leaders()[0], "a");
+      for (const id of ["b", "c", "d"]) {
+        assert.deepEqual(net.node(id).rn.status().config.voters, ["b", "c", "d"]);
+        assert.deepEqual(net.node(id).rn.status().config.votersOutgoing, []);
+      }
+      net.propose(net.leaders()[0], "after");
+      for (const id of ["b", "c", "d"]) assert.ok(net.appliedData(id).includes("after"));
+    },
+  );
+
   await t.step("with stepDownOnRemoval false, a removed leader stops accepting proposals", () => {
     const net = electedNet(["a", "b", "c"], { stepDownOnRemoval: false });
     const a = net.node("a").rn;
