@@ -70,10 +70,39 @@ export const BUGS: Readonly<Record<string, BugDefinition>> = {
     description:
       "the leader commits a previous term's entry by counting replicas (Raft paper §5.4.2, Figure 8)",
     bugs: { raft: { commitPreviousTermByCounting: true } },
+    // Figure 8 needs a leader to count an old-term entry onto a majority before its
+    // own term's entry gets there, then die: slow, lossy links and quick crashes.
     adjust: (c) => ({
-      ...crashHeavy(c),
+      ...c,
       nodeCount: 5,
-      faults: { ...crashHeavy(c).faults, partitionPerSec: 3 },
+      maxInflightMsgs: 4,
+      network: { ...c.network, latencyMinUs: 1_000, latencyMeanExtraUs: 5_000, lossRate: 0.1 },
+      faults: {
+        ...c.faults,
+        corruptOnCrashRate: 0,
+        crashPerSec: 8,
+        partitionPerSec: 3,
+        clogPerSec: 6,
+        pausePerSec: 2,
+        maxFaultDurationUs: c.electionTicks * c.tickUs * 2,
+      },
+      workload: { ...c.workload, clients: 8, thinkTimeUs: 0, readRatio: 0.3 },
+    }),
+  },
+  watchResumesFromNow: {
+    description:
+      "a watcher that changes leader resumes from the new leader's latest revision, losing events",
+    bugs: { watchResumesFromNow: true },
+    adjust: (c) => ({
+      ...c,
+      faults: {
+        ...c.faults,
+        partitionPerSec: 3,
+        crashPerSec: 1,
+        corruptOnCrashRate: 0,
+        maxFaultDurationUs: c.electionTicks * c.tickUs * 6,
+      },
+      workload: { ...c.workload, readRatio: 0.1, keys: 3, clients: 6, thinkTimeUs: 0 },
     }),
   },
   staleReadFromDeposedLeader: {

@@ -73,6 +73,8 @@ export class SimProcess<Q, R> {
   readonly disk: SimDisk;
   status: ProcessStatus = "down";
   node: ClusterNode<Q, R> | undefined;
+  /** The state machine of the running node (for observers such as watchers). */
+  stateMachine: StateMachine<Q, R> | undefined;
   /** Bumped at every crash: callbacks of an older incarnation are ignored. */
   incarnation = 0;
   /** This node's clock runs at `1 + drift` times real speed. */
@@ -194,6 +196,7 @@ export class SimCluster<Q, R> {
     if (p.status === "down" || p.status === "refused") return;
     p.status = "down";
     p.node = undefined;
+    p.stateMachine = undefined;
     p.incarnation++;
     p.pausedEvents.length = 0;
     p.persists.clear();
@@ -295,6 +298,7 @@ export class SimCluster<Q, R> {
       snapshotEveryEntries: c.snapshotEveryEntries,
       maxPendingRequests: 10_000,
     });
+    p.stateMachine = sm;
     p.status = "up";
     this.checker.restarted(p.id, {
       hardState: wal.hardState,

@@ -31,3 +31,4 @@ export {
   runCampaign,
   UsageError,
 } from "./main.ts";
+export * from "./watch_follower.ts";

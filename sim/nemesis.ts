@@ -145,17 +145,19 @@ export class Nemesis<Q, R> {
       const j = this.#rng.int(i + 1);
       [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]];
     }
-    const kind = this.#rng.int(4);
+    const kinds = this.#faults.partitionKinds;
+    if (kinds.length === 0) return;
+    const kind = kinds[this.#rng.int(kinds.length)];
     let detail: string;
-    if (kind === 0) {
+    if (kind === "symmetric") {
       const cut = 1 + this.#rng.int(ids.length - 1);
       const groups = [shuffled.slice(0, cut), shuffled.slice(cut)];
       net.partition(groups);
       detail = `symmetric ${groups.map((g) => g.join(",")).join(" | ")}`;
-    } else if (kind === 1) {
+    } else if (kind === "oneWay") {
       net.blockOneWay(shuffled[0], shuffled[1]);
       detail = `oneWay ${shuffled[0]} -/-> ${shuffled[1]}`;
-    } else if (kind === 2 || ids.length < 3) {
+    } else if (kind === "isolate" || ids.length < 3) {
       net.isolate(shuffled[0], ids);
       detail = `isolate ${shuffled[0]}`;
     } else {

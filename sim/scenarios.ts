@@ -36,6 +36,23 @@ const electionChurn = (c: SwarmConfig): SwarmConfig => ({
   workload: { ...c.workload, readRatio: 0.6, keys: 2, clients: 6 },
 });
 
+function asymmetric(guarded: boolean): (c: SwarmConfig) => SwarmConfig {
+  return (c) => ({
+    ...c,
+    preVote: guarded,
+    checkQuorum: guarded,
+    faults: {
+      ...c.faults,
+      partitionKinds: ["oneWay"],
+      partitionPerSec: 4,
+      maxFaultDurationUs: c.electionTicks * c.tickUs * 20,
+      crashPerSec: 0,
+      pausePerSec: 0,
+      clogPerSec: 0,
+    },
+  });
+}
+
 /** The catalogue, by CLI name. */
 export const SCENARIOS: Readonly<Record<string, Scenario>> = {
   staleReadDeposedLeader: {
@@ -88,19 +105,16 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
   },
   asymmetricPartition: {
     bugClass: "asymmetric partitions (PreVote and CheckQuorum on)",
-    adjust: (c) => ({
-      ...c,
-      preVote: true,
-      checkQuorum: true,
-      faults: { ...c.faults, partitionPerSec: 0, crashPerSec: 0, pausePerSec: 0, clogPerSec: 6 },
-    }),
+    adjust: asymmetric(true),
+  },
+  asymmetricPartitionWithoutPreVote: {
+    bugClass: "asymmetric partitions without PreVote and CheckQuorum (term inflation)",
+    adjust: asymmetric(false),
   },
   watchEventsAcrossLeaderChanges: {
     bugClass: "watch events lost or reordered across leader changes",
-    adjust: (c) => ({
-      ...electionChurn(c),
-      workload: { ...c.workload, readRatio: 0.1, keys: 3, clients: 6, thinkTimeUs: 0 },
-    }),
+    adjust: BUGS.watchResumesFromNow.adjust,
+    injectable: "watchResumesFromNow",
   },
 };
 

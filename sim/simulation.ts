@@ -24,6 +24,7 @@ import { Nemesis, type NemesisStats } from "./nemesis.ts";
 import { Scheduler } from "./scheduler.ts";
 import { type SwarmConfig, swarmConfig } from "./swarm.ts";
 import { formatTraceEvent, Trace, type TraceEvent } from "./trace.ts";
+import { allEvents, WatchFollower, type WatchSource } from "./watch_follower.ts";
 import { KvWorkload, type WorkloadBugs, type WorkloadStats } from "./workload.ts";
 
 /** Everything that can be injected into one run to show that the checkers catch it. */
@@ -34,6 +35,8 @@ export interface InjectedBugs {
   raft?: TestingBugs;
   /** Client-side bugs. */
   workload?: WorkloadBugs;
+  /** The watch follower resumes from the new leader's latest revision after a leader change. */
+  watchResumesFromNow?: boolean;
 }
 
 /** How to run one seed. */
@@ -59,7 +62,7 @@ export interface SimulationOptions {
 /** A broken property found by a run. */
 export interface SimViolation {
   /** Which check. */
-  kind: "safety" | "linearizability" | "liveness" | "crash";
+  kind: "safety" | "linearizability" | "liveness" | "watch" | "crash";
   /** What is wrong, readable. */
   detail: string;
 }
@@ -86,6 +89,8 @@ export interface SimulationResult {
   linearizability: KvCheckResult["status"] | "skipped";
   /** Highest index known committed. */
   committedIndex: number;
+  /** Highest term any node reached. */
+  maxTerm: number;
   /** Client counters. */
   workload: WorkloadStats;
   /** Fault counters. */
@@ -99,6 +104,9 @@ export const PRODUCTION_PARTS: ClusterParts<KvQuery, CommandResult> = {
   createRaft: (config) => new RawNode(config),
   createStateMachine: () => new KvStateMachine(),
 };
+
+/** How often the watch follower polls the leader's event history. */
+const WATCH_POLL_US = 20_000;
 
 /** Bound on scheduler events per run: a livelocked run ends instead of spinning. */
 const MAX_EVENTS_PER_RUN = 20_000_000;
@@ -139,6 +147,12 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
   const nemesis = new Nemesis(scheduler, rng.fork(), config.faults, cluster, trace);
   const violations: SimViolation[] = [];
   let convergedAfterTicks: number | null = null;
+  const watcher = new WatchFollower({ resumeFromNow: bugs.watchResumesFromNow });
+  const pollWatch = (): void => {
+    watcher.poll(runningLeaders(cluster));
+    if (scheduler.nowUs < config.chaosUs) scheduler.after(WATCH_POLL_US, pollWatch);
+  };
+  scheduler.after(WATCH_POLL_US, pollWatch);
 
   const runUntil = (untilUs: number): void => {
     while (scheduler.nowUs < untilUs) {
@@ -176,8 +190,13 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
         }
         if (verdict.status !== "pending" && workload.inFlight === 0) break;
       }
-      if (verdict.status === "converged") convergedAfterTicks = verdict.afterTicks;
-      else if (cluster.violations.length === 0 || !stopAtFirst) {
+      if (verdict.status === "converged") {
+        convergedAfterTicks = verdict.afterTicks;
+        watcher.poll(runningLeaders(cluster));
+        for (const detail of watchProblems(cluster, watcher)) {
+          violations.push({ kind: "watch", detail });
+        }
+      } else if (cluster.violations.length === 0 || !stopAtFirst) {
         violations.push({ kind: "liveness", detail: verdict.reason });
       }
     }
@@ -215,10 +234,50 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     simulatedUs: scheduler.nowUs,
     linearizability,
     committedIndex: cluster.checker.highestCommitted,
+    maxTerm: Math.max(
+      0,
+      ...cluster.ids.map((id) => cluster.process(id).node?.term ?? 0),
+    ),
     workload: { ...workload.stats },
     faults: { ...nemesis.stats },
     convergedAfterTicks,
   };
+}
+
+function runningLeaders(cluster: SimCluster<KvQuery, CommandResult>): WatchSource[] {
+  const out: WatchSource[] = [];
+  for (const id of cluster.ids) {
+    const p = cluster.process(id);
+    if (p.status !== "up" || !p.node || p.node.softState.role !== "leader") continue;
+    if (!(p.stateMachine instanceof KvStateMachine)) continue;
+    out.push({ term: p.node.term, history: p.stateMachine.store.history });
+  }
+  return out;
+}
+
+/**
+ * The watcher's events against the canonical history (that of the running
+ * node with the highest revision), and every running node's history against
+ * it too: the same revision must carry the same events everywhere.
+ */
+function watchProblems(
+  cluster: SimCluster<KvQuery, CommandResult>,
+  watcher: WatchFollower,
+): string[] {
+  const stores = cluster.ids
+    .map((id) => cluster.process(id).stateMachine)
+    .filter((sm): sm is KvStateMachine => sm instanceof KvStateMachine)
+    .map((sm) => sm.store);
+  if (stores.length === 0) return [];
+  stores.sort((a, b) => b.revision - a.revision);
+  const canonical = allEvents(stores[0].history);
+  const problems = watcher.check(canonical).map((p) => `watcher: ${p}`);
+  for (const store of stores.slice(1)) {
+    const follower = new WatchFollower();
+    follower.poll([{ term: 0, history: store.history }]);
+    problems.push(...follower.check(canonical).map((p) => `node history: ${p}`));
+  }
+  return problems;
 }
 
 function livenessViews(cluster: SimCluster<KvQuery, CommandResult>): LivenessNodeView[] {

@@ -28,7 +28,12 @@ export interface FaultConfig {
   maxFaultDurationUs: number;
   /** Largest relative tick-rate drift of a node's clock (0.1 = ±10%). */
   maxClockDrift: number;
+  /** Which partitions the nemesis draws from. */
+  partitionKinds: PartitionKind[];
 }
+
+/** The shapes of network partition. */
+export type PartitionKind = "symmetric" | "oneWay" | "isolate" | "bridge";
 
 /** The client workload. */
 export interface WorkloadConfig {
@@ -151,6 +156,7 @@ export function swarmConfig(seed: number, nodeCount?: number): SwarmConfig {
       maxCorruptNodes: size >= 5 ? 1 : rng.int(2),
       maxFaultDurationUs: electionTicks * tickUs * pick(rng, [2, 5, 10]),
       maxClockDrift: pick(rng, [0, 0.02, 0.1, 0.3]),
+      partitionKinds: ["symmetric", "oneWay", "isolate", "bridge"],
     },
     workload: {
       clients: pick(rng, [2, 4, 8]),
