@@ -163,32 +163,39 @@ export function hashEntryData(data: Uint8Array): number {
 }
 
 /**
- * Adapts a list of entries (plus the snapshot they follow) to a {@link LogView}.
- * The entries must be contiguous and start at `snapshotIndex + 1`.
+ * Adapts a list of entries (plus the snapshot they follow) to a {@link LogView}
+ * in O(1). The entries must be contiguous and start at `snapshotIndex + 1`:
+ * the ends are checked at once, every entry looked up is checked when read.
  */
 export function logViewFromEntries(
   entries: readonly EntryView[],
   snapshotIndex = 0,
   snapshotTerm = 0,
 ): LogView {
-  for (let k = 0; k < entries.length; k++) {
-    if (entries[k].index !== snapshotIndex + 1 + k) {
+  const at = (index: number): EntryView | undefined => {
+    const entry = entries[index - snapshotIndex - 1];
+    if (entry !== undefined && entry.index !== index) {
       throw new RangeError(
-        `log entries not contiguous: position ${k} holds index ${entries[k].index}, expected ${
-          snapshotIndex + 1 + k
-        }`,
+        `log entries not contiguous: position ${
+          index - snapshotIndex - 1
+        } holds index ${entry.index}, expected ${index}`,
       );
     }
+    return entry;
+  };
+  if (entries.length > 0) {
+    at(snapshotIndex + 1);
+    at(snapshotIndex + entries.length);
   }
   return {
     firstIndex: snapshotIndex + 1,
     lastIndex: snapshotIndex + entries.length,
     term(index: number): number | undefined {
       if (index === snapshotIndex) return snapshotTerm;
-      return entries[index - snapshotIndex - 1]?.term;
+      return at(index)?.term;
     },
     dataHash(index: number): DataHash | undefined {
-      return entries[index - snapshotIndex - 1]?.dataHash;
+      return at(index)?.dataHash;
     },
   };
 }
@@ -215,6 +222,8 @@ interface NodeTrack {
 }
 
 const DEFAULT_MAX_RETAINED_COMMITTED = 1_000_000;
+/** Leaders of old terms are pruned each time this many more have been recorded (see `#prune`). */
+const MAX_RETAINED_TERMS = 10_000;
 
 /**
  * Checks Raft safety incrementally over per-node observations.
@@ -236,6 +245,7 @@ export class RaftSafetyChecker {
   readonly #nodes = new Map<NodeId, NodeTrack>();
   readonly #maxRetainedCommitted: number;
   #highestCommitted = 0;
+  #leadersPruneAt = MAX_RETAINED_TERMS;
   /** Every index below this has been pruned from `#committed`. */
   #retainedFrom = 1;
 
@@ -563,6 +573,15 @@ export class RaftSafetyChecker {
   }
 
   #prune(): void {
+    if (this.#leaders.size > this.#leadersPruneAt) {
+      // No tracked node can still act in a term below every node's current term.
+      let lowestTerm = Infinity;
+      for (const t of this.#nodes.values()) lowestTerm = Math.min(lowestTerm, t.term);
+      for (const term of this.#leaders.keys()) {
+        if (term < lowestTerm) this.#leaders.delete(term);
+      }
+      this.#leadersPruneAt = this.#leaders.size + MAX_RETAINED_TERMS;
+    }
     if (this.#committed.size <= this.#maxRetainedCommitted) return;
     // A hard bound: indices of lagging nodes beyond the window are no longer compared.
     const target = this.#highestCommitted - this.#maxRetainedCommitted;

@@ -479,5 +479,23 @@ Deno.test("helpers", async (t) => {
 
   await t.step("logViewFromEntries refuses gaps", () => {
     assert.throws(() => logViewFromEntries([{ index: 2, term: 1, dataHash: 0 }]), RangeError);
+    const gap = logViewFromEntries([
+      { index: 1, term: 1, dataHash: 0 },
+      { index: 3, term: 1, dataHash: 0 },
+      { index: 3, term: 1, dataHash: 0 },
+    ]);
+    assert.throws(() => gap.term(2), RangeError);
   });
+});
+
+Deno.test("leaders of terms every node has left behind are pruned", () => {
+  const checker = new RaftSafetyChecker();
+  const [a, b] = cluster("a", "b");
+  for (let term = 1; term <= 10_050; term++) {
+    lead(term % 2 === 0 ? a : b, term, [term % 2 === 0 ? b : a]);
+    assert.deepEqual(observeAll(checker, [a, b]), []);
+  }
+  assert.equal(checker.leaderOf(3), undefined);
+  assert.equal(checker.leaderOf(10_050), "a");
+  assert.equal(checker.leaderOf(10_049), "b");
 });
