@@ -45,3 +45,16 @@ export class StoreCommandError extends Error {
     this.name = "StoreCommandError";
   }
 }
+
+/**
+ * Whether a fetch failed before a connection was made (so the request was
+ * certainly not delivered). Deno reports this as a TypeError whose cause
+ * names the connect step.
+ */
+export function isConnectFailure(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 4; depth++) {
+    if (/client error \(Connect\)|Connection refused|ECONNREFUSED/i.test(e.message)) return true;
+    e = e.cause;
+  }
+  return false;
+}

@@ -32,6 +32,7 @@ import type {
   WriteReply,
 } from "../store/types.ts";
 import {
+  isConnectFailure,
   NoQuorumError,
   OutcomeUnknownError,
   OverloadedError,
@@ -201,8 +202,7 @@ export class RaftStore implements StateStore {
       });
     } catch (error) {
       // A refused connection never reached the leader; anything else may have.
-      const refused = error instanceof TypeError && /refused|ECONNREFUSED/i.test(String(error));
-      const unknown = !refused && request.kind === "command";
+      const unknown = !isConnectFailure(error) && request.kind === "command";
       return {
         ok: false,
         error: unknown
