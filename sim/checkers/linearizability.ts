@@ -110,7 +110,10 @@ export interface NonLinearizableExplanation {
   furthestLinearization: PlacedOperation[];
   /** The model state after that order. */
   stuckState: string;
-  /** Operations that had to come next (their invocation precedes the earliest pending completion) but none fit. */
+  /**
+   * Operations with a known completion that could come next (invoked before
+   * the earliest pending completion), none of which fits.
+   */
   couldNotPlace: { historyIndex: number; description: string }[];
   /** Positions (in the given history) of a smaller sub-history that is still not linearizable. */
   witness: number[];
@@ -659,8 +662,11 @@ function explain<S, I, O>(
   for (const h of remaining) {
     earliestCompletion = Math.min(earliestCompletion, history[h].completeTime ?? Infinity);
   }
+  // Indeterminate operations are left out: they never had to be placed.
   const couldNotPlace = remaining
-    .filter((h) => history[h].invokeTime <= earliestCompletion)
+    .filter((h) =>
+      history[h].completeTime !== undefined && history[h].invokeTime <= earliestCompletion
+    )
     .sort((a, b) => history[a].invokeTime - history[b].invokeTime || a - b)
     .map((h) => ({ historyIndex: h, description: describe(model, history[h]) }));
   const partial = {
