@@ -11,6 +11,12 @@
  * only committed prefixes are compared (uncommitted tails may legitimately
  * differ between nodes).
  *
+ * Leader Completeness needs the term in which an entry was committed, which
+ * no node reports. A node learns of a commit in its current term at the
+ * latest, so the lowest term of a node seen holding the entry committed is
+ * an upper bound: a leader of a later term must hold the entry. The bound
+ * never raises a false alarm, and each leader is checked incrementally.
+ *
  * @module
  */
 
