@@ -13,6 +13,7 @@
  * @module
  */
 
+import process from "node:process";
 import { SeededRng } from "../core/rng.ts";
 import { RawNode } from "../core/raft/rawnode.ts";
 import { emptyConfState, MemoryStorage } from "../core/raft/storage.ts";
@@ -52,8 +53,15 @@ export function benchChaos(c: SwarmConfig): SwarmConfig {
   };
 }
 
-/** Runs figure (a) over `seeds` seeds; returns simulated seconds per wall second. */
-export function chaosSpeed(seeds: number): { ratio: number; simulatedS: number; wallS: number } {
+/**
+ * Runs figure (a) over `seeds` seeds; returns simulated seconds per wall
+ * second and per CPU second (the machine may be shared: CPU time is the
+ * figure that does not depend on other load).
+ */
+export function chaosSpeed(
+  seeds: number,
+): { ratio: number; cpuRatio: number; simulatedS: number; wallS: number; cpuS: number } {
+  const cpuStart = process.cpuUsage();
   const start = performance.now();
   let simulatedUs = 0;
   for (let seed = 1; seed <= seeds; seed++) {
@@ -64,7 +72,10 @@ export function chaosSpeed(seeds: number): { ratio: number; simulatedS: number; 
     simulatedUs += r.simulatedUs;
   }
   const wallS = (performance.now() - start) / 1000;
-  return { ratio: simulatedUs / 1e6 / wallS, simulatedS: simulatedUs / 1e6, wallS };
+  const cpu = process.cpuUsage(cpuStart);
+  const cpuS = (cpu.user + cpu.system) / 1e6;
+  const simulatedS = simulatedUs / 1e6;
+  return { ratio: simulatedS / wallS, cpuRatio: simulatedS / cpuS, simulatedS, wallS, cpuS };
 }
 
 /** A state machine that only counts, to measure Raft and the node without the KV. */
@@ -189,7 +200,8 @@ if (import.meta.main) {
   const a = chaosSpeed(3);
   console.log(
     `(a) 5-node cluster under chaos: ${a.simulatedS.toFixed(0)} simulated s in ` +
-      `${a.wallS.toFixed(2)} wall s = ${a.ratio.toFixed(0)}x real time (target >= 200x)`,
+      `${a.wallS.toFixed(2)} wall s = ${a.ratio.toFixed(0)}x real time ` +
+      `(${a.cpuRatio.toFixed(0)}x per CPU second; target >= 200x)`,
   );
   const kv = throughput(200_000, 1_000, true);
   console.log(

@@ -359,6 +359,38 @@ export class SimCluster<Q, R> {
     this.#observe(p, node, newlyApplied, installed, writtenFrom);
   }
 
+  #traceEvent(id: NodeId, event: NodeEvent<Q>): void {
+    const now = this.#scheduler.nowUs;
+    switch (event.type) {
+      case "tick":
+        return;
+      case "message": {
+        const m = event.message;
+        this.#trace.recordFields(
+          now,
+          id,
+          m.type,
+          m.from,
+          [m.term, m.index, m.logTerm, m.commit, m.entries.length, m.reject ? 1 : 0],
+          () => describe(event),
+        );
+        return;
+      }
+      case "persisted":
+        this.#trace.recordFields(
+          now,
+          id,
+          "persisted",
+          "",
+          [event.persistId],
+          () => describe(event),
+        );
+        return;
+      default:
+        this.#trace.record(now, id, event.type, describe(event));
+    }
+  }
+
   #observe(
     p: SimProcess<Q, R>,
     node: ClusterNode<Q, R>,

@@ -34,7 +34,7 @@ const FNV_PRIME = 0x01000193;
  */
 export class Trace {
   #hash = FNV_OFFSET;
-  #ring: TraceEvent[] = [];
+  #ring: Array<TraceEvent | LazyEvent> = [];
   #next = 0;
   #count = 0;
   readonly #tailSize: number;
@@ -65,19 +65,58 @@ export class Trace {
     h = mixText(h, kind);
     h = mixText(h, detail);
     this.#hash = h;
+    this.#keep({ timeUs, node, kind, detail });
+  }
+
+  /**
+   * Records a frequent event cheaply: `fields` (and `peer`) are hashed as
+   * numbers, and the readable detail is only formatted if the event is ever
+   * shown. `format` must render exactly what `fields` and `peer` say.
+   */
+  recordFields(
+    timeUs: number,
+    node: string,
+    kind: string,
+    peer: string,
+    fields: readonly number[],
+    format: () => string,
+  ): void {
+    let h = this.#hash;
+    h = mix(h, timeUs);
+    h = mixText(h, node);
+    h = mixText(h, kind);
+    h = mixText(h, peer);
+    for (const f of fields) h = mix(h, f);
+    this.#hash = h;
+    this.#keep({ timeUs, node, kind, format });
+  }
+
+  #keep(event: TraceEvent | LazyEvent): void {
     this.#count++;
-    const event = { timeUs, node, kind, detail };
     if (this.#ring.length < this.#tailSize) this.#ring.push(event);
     else this.#ring[this.#next] = event;
     this.#next = (this.#next + 1) % this.#tailSize;
-    this.onEvent?.(event);
+    if (this.onEvent) this.onEvent(materialize(event));
   }
 
   /** The last events, oldest first. */
   tail(): TraceEvent[] {
-    if (this.#ring.length < this.#tailSize) return this.#ring.slice();
-    return [...this.#ring.slice(this.#next), ...this.#ring.slice(0, this.#next)];
+    const ordered = this.#ring.length < this.#tailSize
+      ? this.#ring.slice()
+      : [...this.#ring.slice(this.#next), ...this.#ring.slice(0, this.#next)];
+    return ordered.map(materialize);
   }
+}
+
+interface LazyEvent {
+  timeUs: number;
+  node: string;
+  kind: string;
+  format: () => string;
+}
+
+function materialize(e: TraceEvent | LazyEvent): TraceEvent {
+  return "format" in e ? { timeUs: e.timeUs, node: e.node, kind: e.kind, detail: e.format() } : e;
 }
 
 /** Formats one event as a readable line. */
@@ -87,12 +126,14 @@ export function formatTraceEvent(e: TraceEvent): string {
 }
 
 function mix(h: number, n: number): number {
-  let x = Math.floor(n);
-  for (let i = 0; i < 7; i++) {
-    h = Math.imul(h ^ (x & 0xff), FNV_PRIME);
-    x = Math.floor(x / 256);
-  }
-  return h;
+  // Virtual times are fractional microseconds: hash whole nanoseconds, low and high words.
+  const x = Math.round(n * 1000);
+  const low = x % 0x1_0000_0000;
+  const high = Math.floor(x / 0x1_0000_0000);
+  h = Math.imul(h ^ (low & 0xffff), FNV_PRIME);
+  h = Math.imul(h ^ (low >>> 16), FNV_PRIME);
+  h = Math.imul(h ^ (high & 0xffff), FNV_PRIME);
+  return Math.imul(h ^ (high >>> 16), FNV_PRIME);
 }
 
 function mixText(h: number, s: string): number {
