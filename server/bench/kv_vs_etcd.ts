@@ -1,0 +1,272 @@
+/**
+ * KV write benchmark: our 3-node Raft cluster against a 3-member Debian
+ * etcd cluster, both on loopback, both fsyncing every commit, with the same
+ * number of concurrent clients and the same value size. Prints one table
+ * row per system and concurrency: throughput, p50 and p99 latency.
+ *
+ *     deno run -A server/bench/kv_vs_etcd.ts [--clients 200,500] [--value-bytes 256]
+ *       [--duration-ms 10000] [--warmup-ms 1000] [--max-ops 200000] [--systems etcd,raft]
+ *
+ * Each client runs one write at a time in a closed loop. Clients are spread
+ * round-robin over the members of each system, so followers forward to the
+ * leader in both. etcd is driven through {@link EtcdStore} (gRPC), the Raft
+ * cluster through its admin REST API (`PUT /admin/kv/:key`, HTTP/1.1 +
+ * JSON); both return the previous record. The load generator is this one
+ * Deno process for both systems.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { percentileMs } from "./gateway_stats.ts";
+import { startEtcdCluster } from "../store/etcd_process.ts";
+import { EtcdStore } from "../store/etcd_store.ts";
+import { LocalCluster } from "../cluster/local_cluster.ts";
+
+/** A system under test, as the benchmark drives it. */
+export interface KvWriteTarget {
+  /** Row label. */
+  readonly name: string;
+  /** Writes `value` at `key` on behalf of client number `client`; resolves once committed. */
+  put(client: number, key: string, value: string): Promise<void>;
+  /** Stops the system and releases its resources. */
+  close(): Promise<void>;
+}
+
+/** Starts a system under test. Pluggable: any engine with a write API fits. */
+export type KvWriteTargetFactory = () => Promise<KvWriteTarget>;
+
+/** Bounds and shape of one measurement. */
+export interface WriteBenchOptions {
+  /** Concurrent clients, each with one write in flight. */
+  clients: number;
+  /** Size of every value, in bytes (ASCII). */
+  valueBytes: number;
+  /** Measured phase length, in milliseconds. */
+  durationMs: number;
+  /** Unmeasured phase before it (connections, JIT), in milliseconds. */
+  warmupMs: number;
+  /** Measured writes after which the phase ends early. */
+  maxOps: number;
+}
+
+/** One table row. */
+export interface WriteBenchRow {
+  system: string;
+  clients: number;
+  /** Writes that completed inside the measured phase. */
+  ops: number;
+  /** Writes that failed inside the measured phase. */
+  errors: number;
+  /** Length of the measured phase. */
+  elapsedMs: number;
+  throughputOpsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** First error message seen, if any. */
+  firstError?: string;
+}
+
+/** Keys per client: enough to spread writes, few enough to keep the keyspace small. */
+const KEYS_PER_CLIENT = 64;
+
+function asciiValue(sizeBytes: number): string {
+  const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  let value = "";
+  for (let i = 0; i < sizeBytes; i++) value += alphabet[(i * 7 + 3) % alphabet.length];
+  return value;
+}
+
+/** Runs `options.clients` closed-loop writers against `target` and measures them. */
+export async function runWriteBench(
+  target: KvWriteTarget,
+  options: WriteBenchOptions,
+): Promise<WriteBenchRow> {
+  const value = asciiValue(options.valueBytes);
+  const latenciesMs: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  const startedAt = performance.now();
+  const measureFrom = startedAt + options.warmupMs;
+  let measureUntil = measureFrom + options.durationMs;
+  let stopped = false;
+
+  const client = async (id: number): Promise<void> => {
+    for (let seq = 0; !stopped; seq++) {
+      const key = `bench/${id}/${seq % KEYS_PER_CLIENT}`;
+      const opStart = performance.now();
+      let failed = false;
+      try {
+        await target.put(id, key, value);
+      } catch (error) {
+        failed = true;
+        firstError ??= error instanceof Error ? error.message : String(error);
+      }
+      const opEnd = performance.now();
+      if (opStart < measureFrom || opEnd > measureUntil) continue;
+      if (failed) errors++;
+      else latenciesMs.push(opEnd - opStart);
+      if (latenciesMs.length >= options.maxOps) {
+        measureUntil = opEnd;
+        stopped = true;
+      }
+    }
+  };
+  const timer = setTimeout(() => stopped = true, options.warmupMs + options.durationMs);
+  try {
+    await Promise.all(Array.from({ length: options.clients }, (_, id) => client(id)));
+  } finally {
+    clearTimeout(timer);
+  }
+  const elapsedMs = measureUntil - measureFrom;
+  latenciesMs.sort((a, b) => a - b);
+  return {
+    system: target.name,
+    clients: options.clients,
+    ops: latenciesMs.length,
+    errors,
+    elapsedMs,
+    throughputOpsPerSec: latenciesMs.length / (elapsedMs / 1_000),
+    p50Ms: latenciesMs.length > 0 ? percentileMs(latenciesMs, 0.5) : NaN,
+    p99Ms: latenciesMs.length > 0 ? percentileMs(latenciesMs, 0.99) : NaN,
+    firstError,
+  };
+}
+
+/** A 3-member etcd cluster (Debian's `etcd`, fsync on, default timeouts), driven over gRPC. */
+export const etcdTarget: KvWriteTargetFactory = async () => {
+  const cluster = await startEtcdCluster({ members: 3 });
+  // One store per member: client i talks to member i mod 3.
+  const stores = cluster.endpoints.map((endpoint) => new EtcdStore({ endpoints: [endpoint] }));
+  return {
+    name: `etcd ${(await etcdVersion())} x3`,
+    put: async (client, key, value) => {
+      await stores[client % stores.length].put(key, value);
+    },
+    close: async () => {
+      await Promise.all(stores.map((store) => store.close()));
+      await cluster.stop();
+    },
+  };
+};
+
+async function etcdVersion(): Promise<string> {
+  const binary = Deno.env.get("ETCD_BIN") ?? "etcd";
+  const output = await new Deno.Command(binary, { args: ["--version"], stderr: "null" }).output();
+  return /etcd Version: (\S+)/.exec(new TextDecoder().decode(output.stdout))?.[1] ?? "?";
+}
+
+/** Our 3-node cluster (node processes, WAL with fdatasync), driven over its admin REST API. */
+export const raftTarget: KvWriteTargetFactory = async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "safla-bench-raft-" });
+  const secret = crypto.randomUUID() + crypto.randomUUID();
+  const cluster = await LocalCluster.start({ nodes: 3, basePort: 0, dataDir, secret });
+  const close = async (): Promise<void> => {
+    await cluster.stop();
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+  };
+  try {
+    await cluster.waitForLeader(30_000);
+    await cluster.waitForReady(30_000);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  const urls = cluster.ids.map((id) => cluster.url(id));
+  return {
+    name: "safla raft x3",
+    put: async (client, key, value) => {
+      const url = `${urls[client % urls.length]}/admin/kv/${encodeURIComponent(key)}`;
+      const response = await fetch(url, {
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ value }),
+      });
+      const body = await response.text();
+      if (response.status !== 200) throw new Error(`HTTP ${response.status}: ${body}`);
+    },
+    close,
+  };
+};
+
+const TARGETS: Record<string, KvWriteTargetFactory> = { etcd: etcdTarget, raft: raftTarget };
+
+function fixed(value: number, digits: number): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : "-";
+}
+
+/** Renders rows as a Markdown table. */
+export function formatTable(rows: readonly WriteBenchRow[], valueBytes: number): string {
+  const lines = [
+    `| system | clients | value B | ops | errors | throughput ops/s | p50 ms | p99 ms |`,
+    `|---|---:|---:|---:|---:|---:|---:|---:|`,
+  ];
+  for (const r of rows) {
+    lines.push(
+      `| ${r.system} | ${r.clients} | ${valueBytes} | ${r.ops} | ${r.errors} | ${
+        fixed(r.throughputOpsPerSec, 0)
+      } | ${fixed(r.p50Ms, 1)} | ${fixed(r.p99Ms, 1)} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+function positiveInt(flag: string, raw: string): number {
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < 1) {
+    throw new Error(`--${flag}: expected a positive integer, got "${raw}"`);
+  }
+  return value;
+}
+
+async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      clients: { type: "string", default: "200,500" },
+      "value-bytes": { type: "string", default: "256" },
+      "duration-ms": { type: "string", default: "10000" },
+      "warmup-ms": { type: "string", default: "1000" },
+      "max-ops": { type: "string", default: "200000" },
+      systems: { type: "string", default: "etcd,raft" },
+    },
+  });
+  const concurrency = values.clients.split(",").map((c) => positiveInt("clients", c.trim()));
+  if (concurrency.some((c) => c > 5_000)) throw new Error("--clients: at most 5000");
+  const valueBytes = positiveInt("value-bytes", values["value-bytes"]);
+  const durationMs = positiveInt("duration-ms", values["duration-ms"]);
+  const warmupMs = Number(values["warmup-ms"]);
+  if (!Number.isSafeInteger(warmupMs) || warmupMs < 0) {
+    throw new Error(`--warmup-ms: expected a non-negative integer`);
+  }
+  const maxOps = positiveInt("max-ops", values["max-ops"]);
+  const systems = values.systems.split(",").map((s) => s.trim());
+  for (const system of systems) {
+    if (!TARGETS[system]) throw new Error(`--systems: unknown system "${system}" (etcd, raft)`);
+  }
+
+  const rows: WriteBenchRow[] = [];
+  for (const system of systems) {
+    const target = await TARGETS[system]();
+    try {
+      for (const clients of concurrency) {
+        const row = await runWriteBench(target, {
+          clients,
+          valueBytes,
+          durationMs,
+          warmupMs,
+          maxOps,
+        });
+        rows.push(row);
+        console.error(
+          `${row.system} clients=${clients}: ${fixed(row.throughputOpsPerSec, 0)} ops/s` +
+            (row.firstError ? ` (first error: ${row.firstError})` : ""),
+        );
+      }
+    } finally {
+      await target.close();
+    }
+  }
+  console.log(formatTable(rows, valueBytes));
+}
+
+if (import.meta.main) await main(Deno.args);
