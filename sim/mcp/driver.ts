@@ -1,0 +1,318 @@
+/**
+ * The simulated gateway data path: issues MCP tool calls through the
+ * production {@link CallRouter} and performs what it decides against
+ * simulated backends, over virtual time. Everything a real driver does is here
+ * and nothing more: send, wait with a request timeout, notice a dropped
+ * connection, probe, tick, hedge when told. Every routing decision is the
+ * router's.
+ *
+ * @module
+ */
+import { mayRunTwice, type ToolSafetyHints } from "../../core/resilience/mod.ts";
+import type { Attempt, AttemptOutcome, Call, CallRouter, Verdict } from "../../core/routing/mod.ts";
+import type { Scheduler } from "../scheduler.ts";
+import type { BackendReply, SimBackend } from "./backend.ts";
+
+/** Timing of the simulated transport and housekeeping. */
+export interface McpDriverOptions {
+  /** An attempt without a reply after this long ends as `"unknown"`. */
+  readonly requestTimeoutMs: number;
+  /** One-way network delay between gateway and backend. */
+  readonly networkDelayMs: number;
+  /** Time for the transport to notice a dead process (connection reset). */
+  readonly detectDisconnectMs: number;
+  /** Period of active health probes. */
+  readonly probeIntervalMs: number;
+  /** Period of the router's housekeeping tick. */
+  readonly tickIntervalMs: number;
+  /** Whether to hedge when an attempt carries a hedge time. */
+  readonly hedging: boolean;
+}
+
+/** Sensible defaults: 1 s timeout, 0.25 ms links, 1 s probes and ticks, no hedging. */
+export const DEFAULT_DRIVER_OPTIONS: McpDriverOptions = Object.freeze({
+  requestTimeoutMs: 1_000,
+  networkDelayMs: 0.25,
+  detectDisconnectMs: 5,
+  probeIntervalMs: 1_000,
+  tickIntervalMs: 1_000,
+  hedging: false,
+});
+
+/** A tool call as the workload issues it. */
+export interface SimToolCall {
+  /** Tool name. */
+  readonly toolName: string;
+  /** The tool's annotations. */
+  readonly annotations?: ToolSafetyHints;
+}
+
+/** How a call ended, as the client saw it. */
+export interface SimCallResult {
+  /** The router's call id. */
+  readonly callId: number;
+  /** Tool name. */
+  readonly toolName: string;
+  /** Whether the tool is read-only or idempotent. */
+  readonly repeatSafe: boolean;
+  /** When the client issued it (virtual ms). */
+  readonly openedMs: number;
+  /** Client-visible latency. */
+  readonly latencyMs: number;
+  /** `"ok"`, `"remote-error"`, `"cancelled"`, or the name of the error class returned. */
+  readonly result: string;
+  /** Outcome of every attempt, in completion order. */
+  readonly outcomes: readonly AttemptOutcome[];
+}
+
+/** Router events tallied per replica. */
+export interface ReplicaEventCounts {
+  /** Health status changes. */
+  health: number;
+  /** Breaker state changes. */
+  breaker: number;
+  /** Outlier ejections. */
+  ejections: number;
+}
+
+interface Connection {
+  readonly backend: SimBackend;
+  connected: boolean;
+  readonly inFlight: Set<Flight>;
+}
+
+interface Flight {
+  readonly state: CallState;
+  readonly attempt: Attempt;
+  readonly connection: Connection;
+  settled: boolean;
+}
+
+interface CallState {
+  readonly call: Call;
+  readonly request: SimToolCall;
+  readonly openedMs: number;
+  readonly outcomes: AttemptOutcome[];
+  readonly onEnd: ((result: SimCallResult) => void) | undefined;
+}
+
+/** Most calls one driver records, to keep a runaway scenario bounded. */
+export const MAX_RECORDED_CALLS = 1_000_000;
+
+/**
+ * Drives one router over simulated backends on a shared scheduler.
+ *
+ * @example
+ * ```ts
+ * // See scenarios.ts: build a Scheduler, SimBackends and a CallRouter, then
+ * // const driver = new McpDriver(scheduler, router, backends, DEFAULT_DRIVER_OPTIONS);
+ * // driver.startHousekeeping(untilMs); driver.call({ toolName: "search" });
+ * ```
+ */
+export class McpDriver {
+  readonly #scheduler: Scheduler;
+  readonly #router: CallRouter;
+  readonly #options: McpDriverOptions;
+  readonly #connections = new Map<string, Connection>();
+  readonly #flights = new Map<Attempt, Flight>();
+  readonly #results: SimCallResult[] = [];
+  readonly #attemptsByReplica = new Map<string, number>();
+  readonly #events = new Map<string, ReplicaEventCounts>();
+
+  /** Creates the driver; every backend must be a member of the router's replica set. */
+  constructor(
+    scheduler: Scheduler,
+    router: CallRouter,
+    backends: readonly SimBackend[],
+    options: McpDriverOptions,
+  ) {
+    this.#scheduler = scheduler;
+    this.#router = router;
+    this.#options = options;
+    for (const backend of backends) {
+      this.#connections.set(backend.id, { backend, connected: true, inFlight: new Set() });
+      this.#attemptsByReplica.set(backend.id, 0);
+      this.#events.set(backend.id, { health: 0, breaker: 0, ejections: 0 });
+    }
+  }
+
+  /** Virtual time in ms. */
+  get nowMs(): number {
+    return this.#scheduler.nowUs / 1000;
+  }
+
+  /** Every finished call, in completion order. */
+  get results(): readonly SimCallResult[] {
+    return this.#results;
+  }
+
+  /** Attempts sent to each replica. */
+  get attemptsByReplica(): ReadonlyMap<string, number> {
+    return this.#attemptsByReplica;
+  }
+
+  /** Router events per replica, tallied at every tick. */
+  get events(): ReadonlyMap<string, ReplicaEventCounts> {
+    this.#drainEvents();
+    return this.#events;
+  }
+
+  /** Schedules probes and router ticks every period until `untilMs`. */
+  startHousekeeping(untilMs: number): void {
+    const every = (periodMs: number, run: () => void): void => {
+      const loop = (): void => {
+        run();
+        if (this.nowMs + periodMs <= untilMs) this.#scheduler.after(periodMs * 1000, loop);
+      };
+      this.#scheduler.after(0, loop);
+    };
+    every(this.#options.probeIntervalMs, () => this.#probeAll());
+    every(this.#options.tickIntervalMs, () => {
+      this.#router.tick(this.nowMs);
+      this.#drainEvents();
+    });
+  }
+
+  /** Issues one call now. */
+  call(request: SimToolCall, onEnd?: (result: SimCallResult) => void): void {
+    const call = this.#router.open(request, this.nowMs);
+    this.#begin({ call, request, openedMs: this.nowMs, outcomes: [], onEnd });
+  }
+
+  /** Kills a backend process; the transport notices after `detectDisconnectMs`. */
+  crash(replicaId: string): void {
+    const connection = this.#connection(replicaId);
+    connection.backend.crash();
+    this.#scheduler.after(this.#options.detectDisconnectMs * 1000, () => {
+      if (connection.backend.up || !connection.connected) return;
+      connection.connected = false;
+      this.#router.observe(replicaId, { kind: "disconnected", atMs: this.nowMs });
+      for (const flight of [...connection.inFlight]) this.#settle(flight, "unknown");
+    });
+  }
+
+  /** Restarts a backend process; the transport reconnects after `detectDisconnectMs`. */
+  restart(replicaId: string): void {
+    const connection = this.#connection(replicaId);
+    connection.backend.restart();
+    this.#scheduler.after(this.#options.detectDisconnectMs * 1000, () => {
+      if (!connection.backend.up || connection.connected) return;
+      connection.connected = true;
+      this.#router.observe(replicaId, { kind: "connected", atMs: this.nowMs });
+    });
+  }
+
+  #connection(replicaId: string): Connection {
+    const connection = this.#connections.get(replicaId);
+    if (connection === undefined) throw new RangeError(`McpDriver: no backend "${replicaId}"`);
+    return connection;
+  }
+
+  #probeAll(): void {
+    for (const [id, connection] of this.#connections) {
+      if (!connection.connected) continue;
+      // A ping answers whenever the process runs and is not in an error burst: a slow
+      // replica looks healthy to probes, which is why balancing must watch latency.
+      const ok = connection.backend.up && !connection.backend.failing;
+      this.#router.observe(id, { kind: "probe", atMs: this.nowMs, ok });
+    }
+  }
+
+  #begin(state: CallState): void {
+    const begun = this.#router.begin(state.call, this.nowMs);
+    if (!begun.ok) {
+      this.#finish(state, begun.error.name);
+      return;
+    }
+    this.#send(state, begun.attempt);
+  }
+
+  #send(state: CallState, attempt: Attempt): void {
+    const connection = this.#connection(attempt.replicaId);
+    this.#attemptsByReplica.set(
+      attempt.replicaId,
+      this.#attemptsByReplica.get(attempt.replicaId)! + 1,
+    );
+    const flight: Flight = { state, attempt, connection, settled: false };
+    this.#flights.set(attempt, flight);
+    if (!connection.connected) {
+      // The transport refuses at once; settle on the next event to keep the stack flat.
+      this.#scheduler.after(0, () => this.#settle(flight, "not-sent"));
+      return;
+    }
+    connection.inFlight.add(flight);
+    const delayUs = this.#options.networkDelayMs * 1000;
+    this.#scheduler.after(delayUs, () => {
+      connection.backend.receive(
+        { callId: state.call.id, toolName: state.request.toolName },
+        (reply: BackendReply) => this.#scheduler.after(delayUs, () => this.#settle(flight, reply)),
+      );
+    });
+    this.#scheduler.after(this.#options.requestTimeoutMs * 1000, () => {
+      this.#settle(flight, "unknown");
+    });
+    if (this.#options.hedging && attempt.hedgeAtMs !== undefined) {
+      this.#scheduler.at(attempt.hedgeAtMs * 1000, () => {
+        if (flight.settled || state.call.closed) return;
+        const hedge = this.#router.hedge(state.call, this.nowMs);
+        if (hedge !== undefined) this.#send(state, hedge);
+      });
+    }
+  }
+
+  #settle(flight: Flight, outcome: AttemptOutcome): void {
+    if (flight.settled) return;
+    flight.settled = true;
+    flight.connection.inFlight.delete(flight);
+    this.#flights.delete(flight.attempt);
+    const { state } = flight;
+    state.outcomes.push(outcome);
+    const verdict: Verdict = this.#router.complete(flight.attempt, outcome, this.nowMs);
+    switch (verdict.kind) {
+      case "done":
+        this.#finish(state, verdict.outcome);
+        for (const sibling of verdict.cancel) {
+          const other = this.#flights.get(sibling);
+          if (other !== undefined) this.#settle(other, "cancelled");
+        }
+        return;
+      case "retry":
+        this.#begin(state);
+        return;
+      case "fail":
+        this.#finish(state, verdict.error.name);
+        return;
+      case "pending":
+      case "settled":
+        return;
+    }
+  }
+
+  #finish(state: CallState, result: string): void {
+    if (this.#results.length >= MAX_RECORDED_CALLS) {
+      throw new Error(`McpDriver: more than ${MAX_RECORDED_CALLS} calls recorded`);
+    }
+    const record: SimCallResult = {
+      callId: state.call.id,
+      toolName: state.request.toolName,
+      repeatSafe: mayRunTwice(state.request.annotations),
+      openedMs: state.openedMs,
+      latencyMs: this.nowMs - state.openedMs,
+      result,
+      outcomes: state.outcomes,
+    };
+    this.#results.push(record);
+    state.onEnd?.(record);
+  }
+
+  #drainEvents(): void {
+    for (const event of this.#router.takeEvents()) {
+      const replicaId = event.kind === "outlier" ? event.event.replicaId : event.replicaId;
+      const counts = this.#events.get(replicaId);
+      if (counts === undefined) continue;
+      if (event.kind === "health") counts.health += 1;
+      else if (event.kind === "breaker") counts.breaker += 1;
+      else if (event.event.kind === "ejected") counts.ejections += 1;
+    }
+  }
+}
