@@ -141,7 +141,8 @@ async function currentRevision(store: StateStore, ns: string): Promise<number> {
 
 /**
  * Runs the state store contract as steps of the test `t`, each on a fresh
- * store from `makeStore` (closed at the end of the step).
+ * store from `makeStore` (closed at the end of the step, so `close` must be
+ * idempotent; one step closes a store early and checks its watches stop).
  */
 export async function runStateStoreContract(
   t: Deno.TestContext,
@@ -566,6 +567,27 @@ export async function runStateStoreContract(
     });
   }
 
+  await step("close ends the store's watches", async (store, ns) => {
+    const other = await makeStore();
+    try {
+      const recorder = new WatchRecorder();
+      await store.watch({ prefix: ns }, recorder.onEvents, { onEnd: recorder.onEnd });
+      await other.put(`${ns}before`, "1");
+      await recorder.waitForEvents(1, deliveryMs);
+      await store.close();
+      await other.put(`${ns}after`, "2");
+      const fence = new WatchRecorder();
+      const fenceHandle = await other.watch({ prefix: ns }, fence.onEvents, {
+        startRevision: (await other.put(`${ns}fence`, "3")).revision,
+      });
+      await fence.waitForEvents(1, deliveryMs);
+      await fenceHandle.cancel();
+      assert.deepEqual(recorder.events.map((e) => e.kv.key), [`${ns}before`]);
+    } finally {
+      await other.close();
+    }
+  });
+
   await step("bad input is refused with typed errors and writes nothing", async (store, ns) => {
     const before = await currentRevision(store, ns);
     await assertRejectsWith(store.put("", "v"), "CommandError", { code: "emptyKey", field: "key" });
@@ -580,6 +602,9 @@ export async function runStateStoreContract(
     });
     await assertRejectsWith(store.leaseGrant(0), "CommandError", { field: "ttlMs" });
     await assertRejectsWith(store.leaseGrant(1.5), "CommandError", { field: "ttlMs" });
+    await assertRejectsWith(store.leaseGrant(31 * 24 * 3600 * 1000), "CommandError", {
+      field: "ttlMs",
+    });
     await assertRejectsWith(store.leaseKeepAlive(0), "CommandError", { field: "leaseId" });
     await assertRejectsWith(
       store.txn([{ key: "", target: "version", result: "equal", value: 0 }], [], []),
