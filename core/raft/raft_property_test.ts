@@ -1,7 +1,9 @@
-// Randomized safety properties over a small in-memory cluster: message drops,
-// duplicates and reordering, partitions, restarts, elections and proposals
-// must never break Election Safety, Log Matching or State Machine Safety, and
-// once the faults heal the cluster must converge.
+// Randomized safety properties over small in-memory clusters: message drops,
+// duplicates and reordering, partitions, restarts, compaction, membership
+// changes, elections and proposals must never break Election Safety, Leader
+// Append-Only, Log Matching or State Machine Safety, nor the persistence
+// contract (asserted by the test network), and once the faults heal the
+// cluster must converge.
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { ProposalDroppedError } from "./errors.ts";
@@ -18,7 +20,8 @@ type Action =
   | { kind: "restart"; node: number }
   | { kind: "faults"; drop: number; dup: number; reorder: number }
   | { kind: "compact"; node: number }
-  | { kind: "confChange"; op: "addLearner" | "addNode" | "removeNode" };
+  | { kind: "confChange"; op: "addLearner" | "addNode" | "removeNode" }
+  | { kind: "membership"; op: "add" | "remove"; node: number };
 
 const IDS = ["a", "b", "c"];
 const FIVE_IDS = ["a", "b", "c", "e", "f"];
@@ -49,6 +52,14 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   {
     weight: 1,
     arbitrary: fc.record({
+      kind: fc.constant("membership" as const),
+      op: fc.constantFrom("add" as const, "remove" as const),
+      node: fc.nat(4),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
       kind: fc.constant("faults" as const),
       drop: fc.double({ min: 0, max: 0.4, noNaN: true }),
       dup: fc.double({ min: 0, max: 0.2, noNaN: true }),
@@ -63,6 +74,7 @@ function key(e: Entry): string {
 
 class SafetyChecker {
   readonly leaderOfTerm = new Map<number, string>();
+  readonly leaderLogOfTerm = new Map<number, Map<number, string>>();
   readonly commitOf = new Map<string, number>();
 
   check(net: TestNetwork): void {
@@ -76,6 +88,18 @@ class SafetyChecker {
           `two leaders in term ${r.term}: ${prior}, ${id}`,
         );
         this.leaderOfTerm.set(r.term, id);
+        // Leader Append-Only: a leader never overwrites or deletes its entries.
+        const seen = this.leaderLogOfTerm.get(r.term) ?? new Map<number, string>();
+        const first = r.raftLog.firstIndex();
+        for (const [index, k] of seen) {
+          if (index < first) continue;
+          assert.ok(index <= r.raftLog.lastIndex(), `leader ${id} deleted entry ${index}`);
+          assert.equal(key(r.raftLog.slice(index, index + 1, Infinity)[0]), k, "leader rewrote");
+        }
+        for (const e of r.raftLog.slice(first, r.raftLog.lastIndex() + 1, Infinity)) {
+          seen.set(e.index, key(e));
+        }
+        this.leaderLogOfTerm.set(r.term, seen);
       }
       // The commit index never goes backwards (it is persisted).
       const prevCommit = this.commitOf.get(id) ?? 0;
@@ -195,6 +219,26 @@ function run(seed: number, actions: Action[], options: ClusterOptions): void {
           net.node(leader).rn.proposeConfChange({
             transition: "auto",
             changes: [{ type: action.op, nodeId: "d" }],
+          });
+          net.deliver(net.node(leader).drain());
+        } catch (e) {
+          if (!(e instanceof ProposalDroppedError)) throw e;
+        }
+        break;
+      }
+      case "membership": {
+        // Add or remove one of the original members, the leader included,
+        // never leaving fewer than two voters.
+        const leader = net.leaders()[0];
+        if (leader === undefined) break;
+        const target = at(action.node);
+        const voters = net.node(leader).rn.status().config.voters;
+        const isVoter = voters.includes(target);
+        if (action.op === "remove" ? !isVoter || voters.length < 3 : isVoter) break;
+        try {
+          net.node(leader).rn.proposeConfChange({
+            transition: "auto",
+            changes: [{ type: action.op === "add" ? "addNode" : "removeNode", nodeId: target }],
           });
           net.deliver(net.node(leader).drain());
         } catch (e) {
