@@ -235,8 +235,10 @@ export type KvCheckResult =
  * ```ts
  * import { checkKvHistory } from "./kv_model.ts";
  * const result = checkKvHistory([
- *   { clientId: 1, key: "k", input: { op: "put", value: "a" }, output: {}, invokeTime: 0, completeTime: 5 },
- *   { clientId: 2, key: "k", input: { op: "get" }, output: { value: null }, invokeTime: 6, completeTime: 8 },
+ *   { clientId: 1, key: "k", input: { op: "put", value: "a" }, output: {},
+ *     invokeTime: 0, completeTime: 5 },
+ *   { clientId: 2, key: "k", input: { op: "get" }, output: { value: null },
+ *     invokeTime: 6, completeTime: 8 },
  * ]);
  * console.assert(result.status === "notLinearizable");
  * ```
@@ -329,7 +331,7 @@ function pinObservedWrites(ops: readonly KvOperation[]): KvOperation[] {
   });
 }
 
-/** The writer of each value, or undefined unless every written value is unique and nothing appends. */
+/** The writer of each value; undefined unless written values are unique and nothing appends. */
 function uniqueWriters(ops: readonly KvOperation[]): Map<string, KvOperation> | undefined {
   const writers = new Map<string, KvOperation>();
   for (const op of ops) {
@@ -349,7 +351,7 @@ function tracksVersion(ops: readonly KvOperation[]): boolean {
   );
 }
 
-/** Values that some operation could tell apart, or undefined when appends make any value observable. */
+/** Values some operation could tell apart; undefined when appends make every value observable. */
 function observableValues(ops: readonly KvOperation[]): Set<string> | undefined {
   const seen = new Set<string>();
   for (const op of ops) {

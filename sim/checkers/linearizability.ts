@@ -151,7 +151,8 @@ const DEFAULT_MINIMIZE_UP_TO_OPS = 200;
  * import { checkOperations, type Model } from "./linearizability.ts";
  * const register: Model<number, { write?: number }, number> = {
  *   init: () => 0,
- *   step: (s, i, o) => i.write !== undefined ? i.write : (o === undefined || o === s ? s : undefined),
+ *   step: (s, i, o) =>
+ *     i.write !== undefined ? i.write : (o === undefined || o === s ? s : undefined),
  *   stateKey: String,
  *   describeState: String,
  *   describeOperation: (i, o) => i.write !== undefined ? `write(${i.write})` : `read() -> ${o}`,
@@ -217,7 +218,8 @@ export function validateOperation<I, O>(op: Operation<I, O>, i: number): void {
   if (!Number.isFinite(op.completeTime) || op.completeTime < op.invokeTime) {
     throw new HistoryError(
       i,
-      `completeTime ${op.completeTime} is not a finite time at or after invokeTime ${op.invokeTime}`,
+      `completeTime ${op.completeTime} is not a finite time ` +
+        `at or after invokeTime ${op.invokeTime}`,
     );
   }
 }
@@ -352,7 +354,7 @@ function search<S, I, O>(
     const r = rankOfOperation.get(other);
     return r !== undefined && hasBit(bitsOf(r), bitOf[r]);
   };
-  /** Whether a pending determinate candidate can no longer fit anywhere (so this branch is dead). */
+  /** Whether a pending determinate candidate can never fit again (then this branch is dead). */
   const hasHopelessCandidate = (): boolean => {
     for (let k = next[head]; k !== -1 && events[k].isCall; k = next[k]) {
       if (model.isHopeless?.(state, history[byRank[events[k].op]], isPlaced) === true) return true;

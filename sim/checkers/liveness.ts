@@ -16,7 +16,10 @@ import type { NodeId, RaftRole } from "../../core/raft/types.ts";
 export interface LivenessNodeView {
   /** The node. */
   nodeId: NodeId;
-  /** Whether the node is up (crashed or paused nodes are excluded from convergence). */
+  /**
+   * Whether the node is up and a member: crashed, paused or removed nodes
+   * are not expected to converge.
+   */
   live: boolean;
   /** Current term. */
   term: number;
@@ -63,9 +66,8 @@ export type Convergence =
  * import { assessConvergence } from "./liveness.ts";
  * const node = (nodeId: string, role: "leader" | "follower") =>
  *   ({ nodeId, live: true, term: 2, role, lead: "a", commitIndex: 5, lastIndex: 5, lastTerm: 2 });
- * const c = assessConvergence([node("a", "leader"), node("b", "follower"), node("c", "follower")], {
- *   voters: ["a", "b", "c"],
- * });
+ * const views = [node("a", "leader"), node("b", "follower"), node("c", "follower")];
+ * const c = assessConvergence(views, { voters: ["a", "b", "c"] });
  * console.assert(c.converged);
  * ```
  */
@@ -134,7 +136,8 @@ function configurations(m: Membership): [string, readonly NodeId[]][] {
 }
 
 function brief(v: LivenessNodeView): string {
-  return `${v.nodeId} ${v.role} term ${v.term} last ${v.lastIndex}@${v.lastTerm} commit ${v.commitIndex}`;
+  return `${v.nodeId} ${v.role} term ${v.term} ` +
+    `last ${v.lastIndex}@${v.lastTerm} commit ${v.commitIndex}`;
 }
 
 /** The verdict of the liveness phase so far. */
@@ -161,7 +164,8 @@ export interface LivenessOptions {
  * @example
  * ```ts
  * import { LivenessChecker } from "./liveness.ts";
- * const checker = new LivenessChecker({ healTick: 100, boundTicks: 50, membership: { voters: ["a"] } });
+ * const membership = { voters: ["a"] };
+ * const checker = new LivenessChecker({ healTick: 100, boundTicks: 50, membership });
  * const a = { nodeId: "a", live: true, term: 1, role: "follower" as const, lead: null,
  *   commitIndex: 0, lastIndex: 0, lastTerm: 0 };
  * console.assert(checker.observe(120, [a]).status === "pending");
@@ -192,7 +196,7 @@ export class LivenessChecker {
     return this.#verdict;
   }
 
-  /** Observes the cluster at `tick` (non-decreasing, not before the heal) and returns the verdict. */
+  /** Observes the cluster at `tick` (never going back) and returns the verdict. */
   observe(tick: number, views: readonly LivenessNodeView[]): LivenessVerdict {
     if (tick < this.#lastTick) {
       throw new RangeError(`ticks must not go back: ${tick} after ${this.#lastTick}`);

@@ -104,7 +104,7 @@ export interface NodeView {
   log: LogView;
   /** Entries applied during this event, in the order they were applied. */
   newlyApplied: readonly EntryView[];
-  /** Index of a snapshot restored into the state machine during this event, before `newlyApplied`. */
+  /** Index of a snapshot restored into the state machine in this event, before `newlyApplied`. */
   appliedSnapshotIndex?: number;
   /**
    * Lowest index written (appended or overwritten) into the log during this
@@ -364,7 +364,8 @@ export class RaftSafetyChecker {
     } else {
       report(
         "electionSafety",
-        `${nodeId} follows ${claimed} as leader of term ${view.term}, but ${known} was leader of that term`,
+        `${nodeId} follows ${claimed} as leader of term ${view.term}, ` +
+          `but ${known} was leader of that term`,
       );
     }
   }
@@ -457,7 +458,8 @@ export class RaftSafetyChecker {
     if (log.lastIndex < track.leaderLastIndex) {
       report(
         "leaderAppendOnly",
-        `leader of term ${view.term} shrank its log from ${track.leaderLastIndex} to ${log.lastIndex}`,
+        `leader of term ${view.term} shrank its log ` +
+          `from ${track.leaderLastIndex} to ${log.lastIndex}`,
       );
     } else {
       const t = log.term(track.leaderLastIndex);
@@ -470,7 +472,8 @@ export class RaftSafetyChecker {
       } else if (view.writtenFrom !== undefined && view.writtenFrom <= track.leaderLastIndex) {
         report(
           "leaderAppendOnly",
-          `leader of term ${view.term} wrote at ${view.writtenFrom}, at or below its last index ${track.leaderLastIndex}`,
+          `leader of term ${view.term} wrote at ${view.writtenFrom}, ` +
+            `at or below its last index ${track.leaderLastIndex}`,
         );
       }
     }
@@ -478,7 +481,10 @@ export class RaftSafetyChecker {
     track.leaderLastTerm = log.term(log.lastIndex) ?? 0;
   }
 
-  /** Walks committed indices the leader has not been checked against yet, while they were committed before its term. */
+  /**
+   * Walks the committed indices the leader has not been checked against yet,
+   * as long as they were committed before its term.
+   */
   #checkCompleteness(track: NodeTrack, view: NodeView, report: Reporter): void {
     const log = view.log;
     let i = Math.max(track.leaderCompleteUpTo + 1, this.#retainedFrom);
@@ -491,7 +497,8 @@ export class RaftSafetyChecker {
       if (i > log.lastIndex || t === undefined) {
         report(
           "leaderCompleteness",
-          `leader of term ${view.term} lacks entry ${i} (term ${rec.term}) committed by term ${rec.seenInTerm}; ` +
+          `leader of term ${view.term} lacks entry ${i} (term ${rec.term}) ` +
+            `committed by term ${rec.seenInTerm}; ` +
             `its log ends at ${log.lastIndex}`,
         );
         i++;
@@ -500,7 +507,8 @@ export class RaftSafetyChecker {
       if (t !== rec.term) {
         report(
           "leaderCompleteness",
-          `leader of term ${view.term} has term ${t} at index ${i}, but term ${rec.term} was committed there by term ${rec.seenInTerm}`,
+          `leader of term ${view.term} has term ${t} at index ${i}, ` +
+            `but term ${rec.term} was committed there by term ${rec.seenInTerm}`,
         );
         i++;
         break;

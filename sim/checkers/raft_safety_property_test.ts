@@ -219,7 +219,7 @@ Deno.test("property: correct Raft runs raise no violation", () => {
   assert.ok(commits > 200, `runs commit too little (${commits}) to exercise the checker`);
 });
 
-Deno.test("property: electing a node without the committed entries breaks leader completeness", () => {
+Deno.test("property: electing a node lacking committed entries breaks leader completeness", () => {
   let caught = 0;
   fc.assert(
     fc.property(runArb, fc.nat(), ({ size, actions }, pick) => {
