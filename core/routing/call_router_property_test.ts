@@ -14,8 +14,14 @@ const hintsArb: fc.Arbitrary<ToolSafetyHints | undefined> = fc.option(
   { nil: undefined },
 );
 
-function newRouter(seed: number, strategy: (typeof STRATEGY_NAMES)[number], hedge: boolean) {
+function newRouter(
+  seed: number,
+  strategy: (typeof STRATEGY_NAMES)[number],
+  hedge: boolean,
+  budget = true,
+) {
   return new CallRouter({
+    retryBudget: budget ? undefined : null,
     serviceId: "svc",
     rng: new SeededRng(seed),
     strategy,
@@ -41,8 +47,9 @@ Deno.test("property: a call that is not repeat-safe runs at most once, and an un
       hintsArb,
       fc.array(outcomeArb, { minLength: 1, maxLength: 12 }),
       fc.boolean(),
-      (seed, strategy, annotations, outcomes, hedge) => {
-        const router = newRouter(seed, strategy, hedge);
+      fc.boolean(),
+      (seed, strategy, annotations, outcomes, hedge, budget) => {
+        const router = newRouter(seed, strategy, hedge, budget);
         for (const id of REPLICAS) router.observe(id, { kind: "probe", atMs: 0, ok: true });
         const call = router.open({ toolName: "t", annotations }, 0);
         const safe = mayRunTwice(annotations);
