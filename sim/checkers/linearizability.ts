@@ -337,8 +337,11 @@ function search<S, I, O>(
   let state = model.init();
   let stateKey = model.stateKey(state);
   let determinateLeft = determinateCount;
-  let best: number[] = [];
+  // The furthest partial linearization, kept up to date incrementally: only
+  // the part of the stack that changed since the last record is copied.
+  const best: number[] = [];
   let bestState = state;
+  let unchangedBelow = 0;
   let steps = 0;
   // Pass 1 walks the determinate candidates from `node`; when it reaches the
   // earliest pending return (at `boundaryTime`), pass 2 walks the classes of
@@ -367,6 +370,7 @@ function search<S, I, O>(
     for (;;) {
       const top = stack.pop();
       if (top === undefined) return false;
+      unchangedBelow = Math.min(unchangedBelow, stack.length);
       const r = top.rank;
       clearBit(bitsOf(r), bitOf[r]);
       top.memo.open = false;
@@ -436,7 +440,8 @@ function search<S, I, O>(
     state = nextState;
     stateKey = nextKey;
     if (stack.length > best.length) {
-      best = stack.map((f) => byRank[f.rank]);
+      for (let i = unchangedBelow; i < stack.length; i++) best[i] = byRank[stack[i].rank];
+      unchangedBelow = stack.length;
       bestState = state;
     }
     return "placed";
