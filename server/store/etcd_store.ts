@@ -317,6 +317,15 @@ export class EtcdStore implements StateStore {
     });
   }
 
+  /** The store revision, from a point read of one key (a range would make etcd count keys). */
+  async #currentRevision(): Promise<number> {
+    const reply = await this.#read(
+      "watch",
+      () => this.#client.kv.range({ key: Buffer.from([0]), keys_only: true }),
+    );
+    return toSafeInteger(reply.header.revision, "revision");
+  }
+
   /** One key. */
   async get(
     key: string,
@@ -487,8 +496,7 @@ export class EtcdStore implements StateStore {
     if (startRevision === undefined) {
       // "From now" is pinned to a revision read here, not to the header of
       // etcd's created response, which may be read after an event slipped in.
-      const { revision } = await this.range("\u0000", { limit: 1 });
-      startRevision = revision + 1;
+      startRevision = (await this.#currentRevision()) + 1;
     } else if (!Number.isSafeInteger(startRevision) || startRevision < 1) {
       throw new RangeError(`startRevision must be a positive safe integer, got ${startRevision}`);
     }
