@@ -23,7 +23,7 @@ import { restore as restoreConfig } from "./confchange/restore.ts";
 import { assertSafeIndex, invariant, payloadSizeBytes } from "./entries.ts";
 import { ProposalDroppedError } from "./errors.ts";
 import { RaftLog } from "./log.ts";
-import { ReadOnly, type ReadOnlyOption } from "./read_only.ts";
+import { ReadOnly } from "./read_only.ts";
 import { CompactedError, SnapshotTemporarilyUnavailableError } from "./storage.ts";
 import { Inflights } from "./tracker/inflights.ts";
 import { Progress } from "./tracker/progress.ts";
@@ -195,11 +195,6 @@ export class Raft {
   /** The state that must be persisted before sending messages. */
   hardState(): HardState {
     return { term: this.term, vote: this.vote, commit: this.raftLog.committed };
-  }
-
-  /** The ReadIndex option in force. */
-  get readOnlyOption(): ReadOnlyOption {
-    return this.config.readOnlyOption;
   }
 
   // ---------------------------------------------------------------- sending
@@ -400,8 +395,8 @@ export class Raft {
   /** Whether this node may become leader: a voter without a pending snapshot. */
   promotable(): boolean {
     const pr = this.trk.progress.get(this.id);
-    return pr !== undefined && !pr.isLearner && !this.raftLog.hasNextUnstableSnapshot() &&
-      this.raftLog.unstable.snapshot === undefined;
+    // A node installing a snapshot does not yet know its log or membership.
+    return pr !== undefined && !pr.isLearner && this.raftLog.unstable.snapshot === undefined;
   }
 
   // ---------------------------------------------------------------- ticks

@@ -109,11 +109,6 @@ export function emptySnapshot(): Snapshot {
   return { data: new Uint8Array(0), metadata: { index: 0, term: 0, confState: emptyConfState() } };
 }
 
-/** Whether `s` is the snapshot of an empty log (index 0). */
-export function isEmptySnapshot(s: Snapshot | undefined): boolean {
-  return s === undefined || s.metadata.index === 0;
-}
-
 /**
  * The in-memory reference {@link Storage}. The driver appends the entries and
  * hard state of each {@link Ready} with {@link MemoryStorage.append} and
