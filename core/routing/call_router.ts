@@ -66,7 +66,7 @@ import {
 import { type AttemptOutcome, outcomeEvidence } from "./outcome.ts";
 
 /** A member of the replica set. */
-export interface ReplicaSpec {
+export interface RouterReplica {
   /** Replica id, unique across every router sharing a stats table. */
   readonly id: string;
   /** Names of the tools the replica offers (from its catalog). */
@@ -100,7 +100,7 @@ export interface CallRouterOptions {
   /** This gateway node's id, for minority-partition errors. Default `"local"`. */
   readonly nodeId?: string;
   /** Initial replica set. */
-  readonly replicas?: readonly ReplicaSpec[];
+  readonly replicas?: readonly RouterReplica[];
   /** Caller's clock at construction (the initial replicas' health starts here). Default 0. */
   readonly nowMs?: number;
 }
@@ -358,7 +358,7 @@ export class CallRouter {
    * departed ones are forgotten, and attempts still in flight to them are settled
    * without touching the evidence of any later replica with the same id.
    */
-  setReplicas(specs: readonly ReplicaSpec[], nowMs: number): void {
+  setReplicas(specs: readonly RouterReplica[], nowMs: number): void {
     if (specs.length > MAX_REPLICAS_PER_SET) {
       throw new RangeError(
         `CallRouter(${this.serviceId}): ${specs.length} replicas exceed the bound of ` +

@@ -32,9 +32,9 @@ export {
   type CallRouterOptions,
   MAX_PENDING_ROUTER_EVENTS,
   MAX_REPLICAS_PER_SET,
-  type ReplicaSpec,
   type RouterEvent,
   type RouterMetrics,
+  type RouterReplica,
   type Verdict,
 } from "./call_router.ts";
 export {
