@@ -13,9 +13,11 @@ import {
   type Command,
   CompactedRevisionError,
   type Compare,
+  compileWatchFilter,
   encodeCommand,
   type KeyValue,
   type TxnOp,
+  validateCommand,
   WatchHub,
 } from "@safla/core/state";
 import type { CommandResult } from "@safla/core/state";
@@ -160,6 +162,8 @@ export class RaftStore implements StateStore {
    * took it, {@link OutcomeUnknownError} when a command may have applied.
    */
   async submit(request: WireRequest): Promise<CommandResult> {
+    // Refuse bad input here, before anything travels to the leader.
+    validateCommand(request.kind === "command" ? request.command : request.query);
     const started = performance.now();
     const deadline = started + this.requestTimeoutMs;
     const pauseMs = this.host.timing.tickMs;
@@ -225,6 +229,7 @@ export class RaftStore implements StateStore {
 
   async #read(query: KvQuery, consistency: ReadConsistency): Promise<CommandResult> {
     if (consistency === "serializable") {
+      validateCommand(query);
       const local = await this.submitLocal(
         { kind: "read", query, consistency },
         this.requestTimeoutMs,
@@ -317,39 +322,44 @@ export class RaftStore implements StateStore {
     throw new StoreCommandError(result.code, result.message);
   }
 
-  /** Revokes a lease and deletes its keys (a missing lease is not an error). */
+  /** Revokes a lease and deletes its keys; an unknown lease rejects with code `leaseNotFound`. */
   async leaseRevoke(leaseId: number): Promise<void> {
-    const result = await this.submit({ kind: "command", command: { op: "leaseRevoke", leaseId } });
-    if (!result.ok && result.code !== "leaseNotFound") {
-      throw new StoreCommandError(result.code, result.message);
-    }
+    await this.#command({ op: "leaseRevoke", leaseId });
   }
 
-  /** Follows changes from this node's replica. */
-  watch(
+  /**
+   * Follows changes from this node's replica. Without `startRevision` the
+   * watch starts after the cluster's current revision, learned through a
+   * linearizable read: this replica may lag, and "from now" must not
+   * include a write that was acknowledged before the call.
+   */
+  async watch(
     selector: WatchSelector,
     onEvents: Parameters<StateStore["watch"]>[1],
     options: { startRevision?: number; onEnd?: (end: WatchEnd) => void } = {},
   ): Promise<WatchHandle> {
+    compileWatchFilter(selector); // throws WatchRequestError before the round trip
+    const startRevision = options.startRevision ??
+      (await this.range("", { limit: 1 })).revision + 1;
     let watchId: number;
     try {
-      watchId = this.#hub.watch(this.host.store, selector, options.startRevision);
+      watchId = this.#hub.watch(this.host.store, selector, startRevision);
     } catch (error) {
-      if (!(error instanceof CompactedRevisionError)) return Promise.reject(error);
+      if (!(error instanceof CompactedRevisionError)) throw error;
       const compactRevision = this.host.store.history.compactRevision + 1;
       queueMicrotask(() => options.onEnd?.({ reason: error.message, compactRevision }));
-      return Promise.resolve({ cancel: () => Promise.resolve() });
+      return { cancel: () => Promise.resolve() };
     }
     this.#watches.set(watchId, { onEvents, onEnd: options.onEnd });
     // Events at or after startRevision that are already applied go out now.
     queueMicrotask(() => this.#pollWatches());
-    return Promise.resolve({
+    return {
       cancel: () => {
         this.#hub.cancel(watchId);
         this.#watches.delete(watchId);
         return Promise.resolve();
       },
-    });
+    };
   }
 
   #pollWatches(): void {
