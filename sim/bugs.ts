@@ -75,7 +75,10 @@ export const BUGS: Readonly<Record<string, BugDefinition>> = {
     adjust: (c) => ({
       ...c,
       nodeCount: 5,
-      maxInflightMsgs: 4,
+      // One entry per append, one append in flight: an old-term entry can reach a
+      // majority before the new leader's own entry does.
+      maxSizePerMsgBytes: 0,
+      maxInflightMsgs: 1,
       network: { ...c.network, latencyMinUs: 1_000, latencyMeanExtraUs: 5_000, lossRate: 0.1 },
       faults: {
         ...c.faults,

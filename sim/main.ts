@@ -17,6 +17,7 @@
  */
 
 import { bugNames, BUGS } from "./bugs.ts";
+import { runFigure8 } from "./figure8.ts";
 import { scenarioNames, SCENARIOS } from "./scenarios.ts";
 import { type InjectedBugs, runSimulation, type SimulationResult } from "./simulation.ts";
 import type { SwarmConfig } from "./swarm.ts";
@@ -48,6 +49,9 @@ export class UsageError extends Error {
     this.name = "UsageError";
   }
 }
+
+/** The directed (scripted, seedless) Figure 8 scenario. */
+const FIGURE_8 = "figure8";
 
 const USAGE = `usage: deno task sim [--seeds N] [--first-seed S] [--seed S] [--nodes 3|5|7]
                      [--scenario NAME] [--bug NAME] [--json]`;
@@ -93,9 +97,11 @@ export function parseArgs(args: readonly string[]): CliOptions {
         break;
       case "--scenario": {
         const name = value();
-        if (name === undefined || !(name in SCENARIOS)) {
+        if (name === undefined || !(name in SCENARIOS || name === FIGURE_8)) {
           throw new UsageError(
-            `--scenario must be one of: ${scenarioNames().join(", ")}; got "${name ?? ""}"`,
+            `--scenario must be one of: ${[...scenarioNames(), FIGURE_8].join(", ")}; got "${
+              name ?? ""
+            }"`,
           );
         }
         options.scenario = name;
@@ -129,7 +135,9 @@ function runPlan(options: CliOptions): {
   adjust?: (c: SwarmConfig) => SwarmConfig;
   bugs?: InjectedBugs;
 } {
-  const scenario = options.scenario ? SCENARIOS[options.scenario] : undefined;
+  const scenario = options.scenario && options.scenario !== FIGURE_8
+    ? SCENARIOS[options.scenario]
+    : undefined;
   const bug = options.bug ? BUGS[options.bug] : undefined;
   const adjusts = [scenario?.adjust, bug?.adjust].filter((f) => f !== undefined);
   return {
@@ -260,6 +268,20 @@ function main(args: string[]): number {
     if (!(error instanceof UsageError)) throw error;
     console.error(error.message);
     return 2;
+  }
+  if (options.scenario === FIGURE_8) {
+    const raft = options.bug ? BUGS[options.bug].bugs.raft ?? {} : {};
+    const r = runFigure8(raft);
+    if (options.json) console.log(JSON.stringify(r));
+    else {
+      console.log(r.traceTail.join("\n"));
+      console.log(
+        `\nfigure 8: old entry committed early: ${r.oldEntryCommittedEarly}; ` +
+          `newer leader elected: ${r.newerLeaderElected}`,
+      );
+      for (const d of r.details) console.log(`VIOLATION ${d}`);
+    }
+    return r.violations.length > 0 ? 1 : 0;
   }
   if (options.seed !== undefined) {
     const r = replay(options, options.seed);

@@ -32,3 +32,4 @@ export {
   UsageError,
 } from "./main.ts";
 export * from "./watch_follower.ts";
+export * from "./figure8.ts";
