@@ -48,7 +48,9 @@ export type SafetyRule =
   /** A node never applies an index it has not committed. */
   | "appliedBeyondCommit"
   /** Entries are applied in index order, without gaps or repeats. */
-  | "applyOrder";
+  | "applyOrder"
+  /** A node votes for at most one candidate per term, crashes included. */
+  | "oneVotePerTerm";
 
 /** One broken invariant, with what a reader needs to find it in the trace. */
 export interface Violation {
@@ -96,6 +98,12 @@ export interface NodeView {
   role: RaftRole;
   /** Leader this node believes in for `term`, or null. */
   lead: NodeId | null;
+  /**
+   * Candidate this node voted for in `term` (the hard state's vote), when
+   * the driver reports it; enables the one-vote-per-term check, which is what
+   * catches a vote lost in a crash.
+   */
+  vote?: NodeId | null;
   /** Highest index known committed. */
   commitIndex: number;
   /** Highest index applied to the state machine (including via snapshot). */
@@ -216,6 +224,8 @@ interface CommittedRecord {
 }
 
 interface NodeTrack {
+  /** Vote per term, for the latest {@link MAX_VOTES_PER_NODE} terms; survives restarts. */
+  votes: Map<number, NodeId>;
   term: number;
   commit: number;
   applied: number;
@@ -230,6 +240,8 @@ interface NodeTrack {
 const DEFAULT_MAX_RETAINED_COMMITTED = 1_000_000;
 /** Leaders of old terms are pruned each time this many more have been recorded (see `#prune`). */
 const MAX_RETAINED_TERMS = 10_000;
+/** Votes remembered per node: a vote lost in a crash is re-cast within a few terms. */
+const MAX_VOTES_PER_NODE = 64;
 
 /**
  * Checks Raft safety incrementally over per-node observations.
@@ -285,16 +297,14 @@ export class RaftSafetyChecker {
    * snapshot the state machine restarts from.
    */
   restarted(nodeId: NodeId, durable: DurableState): void {
-    const track = this.#nodes.get(nodeId);
     const fresh = this.#freshTrack();
     fresh.term = durable.hardState.term;
     fresh.commit = durable.hardState.commit;
     fresh.applied = durable.snapshotIndex;
-    if (track === undefined) {
-      this.#nodes.set(nodeId, fresh);
-      return;
-    }
-    Object.assign(track, fresh);
+    // Votes survive on purpose: a second vote in a term after a crash is the bug to catch.
+    const votes = this.#nodes.get(nodeId)?.votes;
+    if (votes !== undefined) fresh.votes = votes;
+    this.#nodes.set(nodeId, fresh);
   }
 
   /** Stops tracking a node removed from the cluster (a later observation starts it afresh). */
@@ -321,6 +331,7 @@ export class RaftSafetyChecker {
 
     this.#checkTerm(track, view, report);
     this.#checkElection(nodeId, view, report);
+    this.#checkVote(track, view, report);
     this.#checkCommit(nodeId, track, view, report);
     this.#checkLeader(track, view, report);
     this.#checkApplied(nodeId, track, view, report);
@@ -330,6 +341,7 @@ export class RaftSafetyChecker {
 
   #freshTrack(): NodeTrack {
     return {
+      votes: new Map(),
       term: 0,
       commit: 0,
       applied: 0,
@@ -366,6 +378,24 @@ export class RaftSafetyChecker {
         "electionSafety",
         `${nodeId} follows ${claimed} as leader of term ${view.term}, ` +
           `but ${known} was leader of that term`,
+      );
+    }
+  }
+
+  #checkVote(track: NodeTrack, view: NodeView, report: Reporter): void {
+    if (view.vote === undefined || view.vote === null) return;
+    const earlier = track.votes.get(view.term);
+    if (earlier === undefined) {
+      track.votes.set(view.term, view.vote);
+      if (track.votes.size > MAX_VOTES_PER_NODE) {
+        track.votes.delete(Math.min(...track.votes.keys()));
+      }
+      return;
+    }
+    if (earlier !== view.vote) {
+      report(
+        "oneVotePerTerm",
+        `voted for ${view.vote} in term ${view.term}, having voted for ${earlier} in that term`,
       );
     }
   }

@@ -15,6 +15,7 @@ interface AbstractNode {
   term: number;
   role: RaftRole;
   lead: string | null;
+  vote: string | null;
   commit: number;
   applied: number;
   newlyApplied: { index: number; term: number; dataHash: string }[];
@@ -45,6 +46,7 @@ class AbstractCluster {
       term: 0,
       role: "follower",
       lead: null,
+      vote: null,
       commit: 0,
       applied: 0,
       newlyApplied: [],
@@ -92,7 +94,7 @@ class AbstractCluster {
         node.lead = null;
         node.applied = 0;
         this.checker.restarted(node.id, {
-          hardState: { term: node.term, vote: null, commit: node.commit },
+          hardState: { term: node.term, vote: node.vote, commit: node.commit },
           snapshotIndex: 0,
         });
         break;
@@ -107,6 +109,7 @@ class AbstractCluster {
         term: node.term,
         role: node.role,
         lead: node.lead,
+        vote: node.vote,
         commitIndex: node.commit,
         appliedIndex: node.applied,
         log: logViewFromEntries(
@@ -145,6 +148,7 @@ class AbstractCluster {
       v.term = term;
       v.role = "follower";
       v.lead = null;
+      v.vote = candidate.id;
     }
     candidate.role = "leader";
     candidate.lead = candidate.id;
@@ -152,6 +156,7 @@ class AbstractCluster {
 
   #replicate(leader: AbstractNode, follower: AbstractNode): void {
     if (leader.role !== "leader" || leader === follower || follower.term > leader.term) return;
+    if (follower.term < leader.term) follower.vote = null;
     follower.term = leader.term;
     follower.role = "follower";
     follower.lead = leader.id;

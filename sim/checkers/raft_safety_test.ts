@@ -155,6 +155,37 @@ Deno.test("election safety", async (t) => {
   });
 });
 
+Deno.test("one vote per term", async (t) => {
+  const view = (term: number, vote: string | null): NodeView => ({
+    term,
+    role: "follower",
+    lead: null,
+    vote,
+    commitIndex: 0,
+    appliedIndex: 0,
+    log: logViewFromEntries([]),
+    newlyApplied: [],
+  });
+
+  await t.step("a vote lost in a crash and cast again for another candidate", () => {
+    const checker = new RaftSafetyChecker();
+    assert.deepEqual(checker.observe("a", view(4, "b")), []);
+    checker.restarted("a", { hardState: { term: 3, vote: null, commit: 0 }, snapshotIndex: 0 });
+    assert.deepEqual(checker.observe("a", view(3, null)), []);
+    const vs = checker.observe("a", view(4, "c"), 9);
+    assert.deepEqual(rules(vs), ["oneVotePerTerm"]);
+    assert.match(vs[0].detail, /voted for c in term 4, having voted for b in that term/);
+  });
+
+  await t.step("the same vote seen again, and votes in new terms, are fine", () => {
+    const checker = new RaftSafetyChecker();
+    assert.deepEqual(checker.observe("a", view(4, "b")), []);
+    assert.deepEqual(checker.observe("a", view(4, "b")), []);
+    assert.deepEqual(checker.observe("a", view(5, "c")), []);
+    assert.deepEqual(checker.observe("a", view(6, null)), []);
+  });
+});
+
 Deno.test("leader append-only", async (t) => {
   await t.step("a leader truncating its log", () => {
     const checker = new RaftSafetyChecker();
