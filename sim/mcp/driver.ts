@@ -151,8 +151,8 @@ export class McpDriver {
     return this.#attemptsByReplica;
   }
 
-  /** Router events per replica, tallied at every tick. */
-  get events(): ReadonlyMap<string, ReplicaEventCounts> {
+  /** Router events per replica, tallied so far. */
+  eventCounts(): ReadonlyMap<string, ReplicaEventCounts> {
     this.#drainEvents();
     return this.#events;
   }

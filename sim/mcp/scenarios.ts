@@ -55,6 +55,8 @@ export interface SlowReplicaOptions {
   readonly slowAtMs?: number;
   /** Service time multiplier of the slow replica. Default 10. */
   readonly slowdownFactor?: number;
+  /** Client request timeout; a timed-out read is retried elsewhere. Default 1 000 ms. */
+  readonly requestTimeoutMs?: number;
 }
 
 /** Figures of one strategy in {@link slowReplica}. */
@@ -82,10 +84,17 @@ export function slowReplica(
   const durationMs = options.durationMs ?? 10_000;
   const slowAtMs = options.slowAtMs ?? 1_000;
   const slowdownFactor = options.slowdownFactor ?? 10;
+  const requestTimeoutMs = options.requestTimeoutMs ?? 1_000;
   const slowReplicaId = "r3";
   const perStrategy: Record<string, SlowReplicaStrategyFigures> = {};
   for (const strategy of strategies) {
-    const service = buildService({ seed, strategy, replicaCount: 4, tools: ["search"] });
+    const service = buildService({
+      seed,
+      strategy,
+      replicaCount: 4,
+      tools: ["search"],
+      driver: { requestTimeoutMs },
+    });
     let attemptsBefore = 0;
     let slowBefore = 0;
     service.scheduler.at(slowAtMs * 1000, () => {
@@ -98,7 +107,7 @@ export function slowReplica(
       toolName: "search",
       annotations: READ_ONLY,
     }));
-    runUntil(service, durationMs + 5_000);
+    runUntil(service, durationMs + 5 * requestTimeoutMs);
     const measured = service.driver.results.filter((r) => r.openedMs >= slowAtMs);
     const attemptsAfter = sum(service.driver.attemptsByReplica.values()) - attemptsBefore;
     const slowAfter = service.driver.attemptsByReplica.get(slowReplicaId)! - slowBefore;
@@ -120,6 +129,7 @@ export function slowReplica(
     ratePerSecond,
     durationMs,
     slowAtMs,
+    requestTimeoutMs,
     strategies: perStrategy,
     p99RatioRoundRobinToP2c: rr !== undefined && p2c !== undefined
       ? round(rr.p99Ms / p2c.p99Ms)
@@ -231,6 +241,7 @@ export function replicaCrash(
           .length,
       unsafeOkNotExecutedOnce:
         unsafe.filter((r) => r.result === "ok" && executions(r.callId) !== 1).length,
+      attemptsLeftInFlight: metrics.inFlight,
     },
   };
 }
@@ -296,7 +307,7 @@ export function flapping(seed: number, options: FlappingOptions = {}): Record<st
         : { toolName: "upsert", annotations: IDEMPOTENT },
   );
   runUntil(service, durationMs + 5_000);
-  const flapper = service.driver.events.get("r0")!;
+  const flapper = service.driver.eventCounts().get("r0")!;
   const results = service.driver.results;
   const attempts = sum(service.driver.attemptsByReplica.values());
   // Each health change after the first verdict needs minDwellMs in the previous state;
@@ -323,6 +334,7 @@ export function flapping(seed: number, options: FlappingOptions = {}): Record<st
       callsNotOk: results.filter((r) => r.result !== "ok").length,
       healthOverBound: Math.max(0, flapper.health - healthBound),
       breakerOverBound: Math.max(0, flapper.breaker - breakerBound),
+      attemptsLeftInFlight: service.router.metrics().inFlight,
     },
   };
 }

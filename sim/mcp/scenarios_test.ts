@@ -32,6 +32,7 @@ Deno.test("replica-crash: repeat-safe calls all succeed, unsafe ones never run t
           unsafeExecutedTwice: 0,
           unknownNotReported: 0,
           unsafeOkNotExecutedOnce: 0,
+          attemptsLeftInFlight: 0,
         }, `seed ${seed}`);
         // The crash must have caught unsafe calls in flight, or the check above proves little.
         assert.ok(figures.unsafe.outcomeUnknown >= 1, `seed ${seed}: no unsafe call caught`);
@@ -63,6 +64,7 @@ Deno.test("replica-crash property: no seed or crash time runs an unsafe call twi
         assert.equal(figures.violations.unknownNotReported, 0);
         assert.equal(figures.violations.unsafeOkNotExecutedOnce, 0);
         assert.equal(figures.violations.repeatSafeNotOk, 0);
+        assert.equal(figures.violations.attemptsLeftInFlight, 0);
       },
     ),
     { numRuns: 25 },
@@ -76,6 +78,7 @@ Deno.test("flapping: health and breaker change their minds far less often than t
       callsNotOk: 0,
       healthOverBound: 0,
       breakerOverBound: 0,
+      attemptsLeftInFlight: 0,
     }, `seed ${seed}`);
     assert.ok(figures.flips >= 90);
     assert.ok(figures.healthTransitions <= figures.healthTransitionBound);
