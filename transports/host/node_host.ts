@@ -104,6 +104,8 @@ export interface HostStatus {
   peers: Record<NodeId, PeerLinkStats>;
   /** Outstanding client requests. */
   pendingRequests: number;
+  /** Disk counters since start: group commit shows as far fewer syncs than entries. */
+  disk: { persists: number; syncs: number; entries: number };
 }
 
 /** Observers of what the node applies. */
@@ -205,6 +207,7 @@ export class NodeHost {
   #nextRequestId = 1;
   readonly #pending = new Map<number, PendingRequest>();
   readonly #listeners = new Set<HostListener>();
+  readonly #diskCounters = { persists: 0, syncs: 0, entries: 0 };
 
   private constructor(
     options: NodeHostOptions,
@@ -427,6 +430,7 @@ export class NodeHost {
       addresses: Object.fromEntries(this.#directory.entries()),
       peers: this.#transport.stats(),
       pendingRequests: this.#node.pendingRequests,
+      disk: { ...this.#diskCounters },
     };
   }
 
@@ -507,6 +511,9 @@ export class NodeHost {
             await this.#wal.saveSnapshotMarker(index, term);
           }
           await this.#wal.save(effect.hardState, effect.entries, effect.mustSync);
+          this.#diskCounters.persists++;
+          if (effect.mustSync) this.#diskCounters.syncs++;
+          this.#diskCounters.entries += effect.entries.length;
         }, () => this.#enqueue({ type: "persisted", persistId: effect.persistId }));
         return;
       case "send":

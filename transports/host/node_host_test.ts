@@ -65,6 +65,20 @@ Deno.test("NodeHost: three nodes in one process elect a leader, replicate, fail 
       }
     });
 
+    await t.step("concurrent proposals share fsyncs (group commit)", async () => {
+      const leader = leaderOf(hosts)!;
+      const before = leader.status().disk;
+      const replies = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => put(leader, `burst${i % 10}`, `${i}`)),
+      );
+      assert.ok(replies.every((r) => r.ok));
+      const after = leader.status().disk;
+      const entries = after.entries - before.entries;
+      const syncs = after.syncs - before.syncs;
+      assert.ok(entries >= 200, `${entries} entries persisted`);
+      assert.ok(syncs < entries / 4, `${syncs} syncs for ${entries} entries`);
+    });
+
     await t.step("a follower refuses writes with a leader hint", async () => {
       const leader = leaderOf(hosts)!;
       const follower = hosts.find((h) => h !== leader)!;
