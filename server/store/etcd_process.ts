@@ -232,11 +232,23 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
   };
 
   try {
-    for (let i = 0; i < members; i++) children.push(spawn(i));
+    const exits: (number | undefined)[] = [];
+    for (let i = 0; i < members; i++) {
+      const child = spawn(i);
+      children.push(child);
+      child.status.then((status) => exits[i] = status.code);
+    }
     const deadline = Date.now() + startTimeoutMs;
     for (;;) {
       const health = await Promise.all(clientUrls.map(isHealthy));
       if (health.every((ok) => ok)) break;
+      const exited = exits.findIndex((code) => code !== undefined);
+      if (exited >= 0) {
+        throw new EtcdStartError(
+          `etcd member ${names[exited]} exited with code ${exits[exited]} while starting`,
+          await logTail(),
+        );
+      }
       if (Date.now() > deadline) {
         throw new EtcdStartError(
           `etcd cluster not healthy within ${startTimeoutMs} ms (healthy: ${health})`,
