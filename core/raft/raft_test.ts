@@ -5,9 +5,11 @@ import assert from "node:assert/strict";
 import { SeededRng } from "../rng.ts";
 import { ConfigError, validateConfig } from "./config.ts";
 import { entrySizeBytes, UnsafeIntegerError } from "./entries.ts";
+import { encodeConfChange } from "./confchange/conf_change.ts";
 import { ProposalDroppedError } from "./errors.ts";
 import { newMessage, type Raft } from "./raft.ts";
 import { MemoryStorage, SnapshotTemporarilyUnavailableError } from "./storage.ts";
+import { RawNode } from "./rawnode.ts";
 import {
   commitNoopEntry,
   ent,
@@ -138,6 +140,27 @@ Deno.test("CheckQuorum", async (t) => {
     );
     assert.equal(readMessages(r).at(-1)?.reject, false);
   });
+
+  await t.step(
+    "a candidate stuck in a higher term rejoins: the lease ignores its votes, the leader's heartbeat response frees it",
+    () => {
+      const net = electedNet(["a", "b", "c"], { checkQuorum: true });
+      net.isolate("c");
+      for (let i = 0; i < 60; i++) net.tickAll();
+      const stuckTerm = net.node("c").rn.raft.term;
+      assert.ok(stuckTerm > net.node("a").rn.raft.term);
+      net.heal();
+      for (let i = 0; i < 100; i++) {
+        net.tickAll();
+        const leaders = net.leaders();
+        if (leaders.length === 1 && net.node("c").rn.raft.lead === leaders[0]) break;
+      }
+      const leaders = net.leaders();
+      assert.equal(leaders.length, 1);
+      assert.equal(net.node("c").rn.raft.lead, leaders[0]);
+      assert.ok(net.node(leaders[0]).rn.raft.term >= stuckTerm);
+    },
+  );
 
   await t.step("a stale leader learns the new term from the append response of a follower", () => {
     const r = newTestRaft("b", ["a", "b", "c"], { checkQuorum: true }, {
@@ -329,6 +352,41 @@ Deno.test("Snapshots", async (t) => {
     assert.equal(net.delivered.filter((m) => m.type === "snap").length, 1);
   });
 
+  await t.step("no snapshot is sent to a follower that is not recently active", () => {
+    const storage = new MemoryStorage({
+      voters: ["a", "b"],
+      votersOutgoing: [],
+      learners: [],
+      learnersNext: [],
+      autoLeave: false,
+    });
+    storage.append([ent(1, 1), ent(2, 1), ent(3, 1)]);
+    storage.setHardState({ term: 1, vote: null, commit: 3 });
+    storage.createSnapshot(3, storage.initialState().confState, enc("s"));
+    storage.compact(3);
+    const leader = new RawNode({
+      id: "a",
+      electionTicks: 10,
+      heartbeatTicks: 1,
+      storage,
+      rng: new SeededRng(1),
+    }).raft;
+    leader.becomeCandidate();
+    leader.becomeLeader();
+    readMessages(leader);
+    const pr = leader.trk.progress.get("b");
+    assert.ok(pr);
+    pr.becomeProbe();
+    // b's next index precedes the compaction point: it needs the snapshot.
+    pr.maybeDecrTo(pr.next - 1, 0);
+    pr.recentActive = false;
+    leader.sendAppend("b");
+    assert.deepEqual(readMessages(leader).map((m) => m.type), []);
+    pr.recentActive = true;
+    leader.sendAppend("b");
+    assert.deepEqual(readMessages(leader).map((m) => m.type), ["snap"]);
+  });
+
   await t.step("a follower ignores a snapshot older than its commit index", () => {
     const r = newTestRaft("b", ["a", "b"], {}, {
       terms: [1, 1, 1],
@@ -455,6 +513,30 @@ Deno.test("Joint consensus", async (t) => {
     },
   );
 
+  await t.step(
+    "removing a voter shrinks the quorum: pending entries commit when the removal applies",
+    () => {
+      const r = leaderOf(["a", "b"]);
+      commitNoopEntry(r);
+      const cc = {
+        transition: "auto" as const,
+        changes: [{ type: "removeNode" as const, nodeId: "b" }],
+      };
+      r.step(newMessage({
+        type: "prop",
+        from: "a",
+        entries: [{ ...ent(0, 0), type: "confChange", data: encodeConfChange(cc) }],
+      }));
+      const ccIndex = r.raftLog.lastIndex();
+      r.step(newMessage({ type: "appResp", from: "b", to: "a", term: r.term, index: ccIndex }));
+      assert.equal(r.raftLog.committed, ccIndex);
+      propose(r, "hello");
+      assert.equal(r.raftLog.committed, ccIndex, "b has not acknowledged hello");
+      r.applyConfChange(cc);
+      assert.equal(r.raftLog.committed, ccIndex + 1, "with b removed, a alone is the quorum");
+    },
+  );
+
   await t.step("with stepDownOnRemoval false, a removed leader stops accepting proposals", () => {
     const net = electedNet(["a", "b", "c"], { stepDownOnRemoval: false });
     const a = net.node("a").rn;
@@ -524,6 +606,14 @@ Deno.test("Learners", async (t) => {
   });
 });
 
+Deno.test("campaigning while leader changes nothing", () => {
+  const net = electedNet(["a", "b", "c"]);
+  const term = net.node("a").rn.raft.term;
+  net.campaign("a");
+  assert.deepEqual(net.leaders(), ["a"]);
+  assert.equal(net.node("a").rn.raft.term, term);
+});
+
 Deno.test("Leadership transfer", async (t) => {
   await t.step("transfer to an up-to-date follower makes it leader of the next term", () => {
     const net = electedNet(["a", "b", "c"]);
@@ -572,6 +662,37 @@ Deno.test("Leadership transfer", async (t) => {
       a.propose(enc("y"));
     },
   );
+
+  await t.step(
+    "transfer to a follower that first needs a snapshot completes after the snapshot",
+    () => {
+      const net = electedNet(["a", "b", "c"]);
+      net.stop("c");
+      for (let i = 0; i < 3; i++) net.propose("a", `v${i}`);
+      const a = net.node("a");
+      const applied = a.rn.status().applied;
+      a.storage.createSnapshot(applied, a.rn.status().config, enc("s"));
+      a.storage.compact(applied);
+      net.restart("c");
+      a.rn.transferLeader("c");
+      net.deliver(a.drain());
+      net.tickAll(2);
+      assert.equal(net.delivered.filter((m) => m.type === "snap").length, 1);
+      assert.deepEqual(net.leaders(), ["c"]);
+    },
+  );
+
+  await t.step("a second transfer to another node replaces the first", () => {
+    const net = electedNet(["a", "b", "c"]);
+    net.stop("c");
+    const a = net.node("a").rn;
+    a.transferLeader("c");
+    net.deliver(net.node("a").drain());
+    assert.equal(a.status().leadTransferee, "c");
+    a.transferLeader("b");
+    net.deliver(net.node("a").drain());
+    assert.deepEqual(net.leaders(), ["b"]);
+  });
 
   await t.step("a transfer to the leader itself or to a learner is ignored", () => {
     const r = newTestRaft("a", ["a", "b"], {}, { learners: ["l"] });
