@@ -373,3 +373,47 @@ Deno.test("CallRouter: construction validates its tuning", () => {
     assert.throws(() => router(options), Error, JSON.stringify(options));
   }
 });
+
+Deno.test("CallRouter: NoReplicaAvailableError says why each replica was passed over", () => {
+  const r = new CallRouter({
+    serviceId: "svc",
+    rng: new SeededRng(5),
+    retryBudget: null,
+    health: {
+      unhealthyAfterFailures: 2,
+      healthyAfterSuccesses: 1,
+      minDwellMs: 0,
+      requireTools: false,
+    },
+    breaker: { consecutiveFailures: 1, openDurationMs: 1000 },
+    outlier: { consecutiveErrors: 1, maxEjectionPercent: 20 },
+    replicas: [
+      { id: "a", tools: ["t"] },
+      { id: "b", tools: ["other"] },
+      { id: "c", tools: ["t"] },
+      { id: "d", tools: ["t", "only-d"] },
+      { id: "e", tools: ["t", "only-e"] },
+    ],
+  });
+  probeHealthy(r, 0, ["a", "b", "c", "d", "e"]);
+  for (let i = 0; i < 2; i++) r.observe("c", { kind: "probe", atMs: 1, ok: false });
+  for (const tool of ["only-d", "only-e"]) {
+    const attempt = mustBegin(r, r.open({ toolName: tool }, 2), 2);
+    assert.equal(attempt.replicaId, tool.slice(-1));
+    r.complete(attempt, "failed", 3);
+  }
+  const call = r.open({ toolName: "t", annotations: WRITE }, 4);
+  const attempt = mustBegin(r, call, 4);
+  assert.equal(attempt.replicaId, "a");
+  const verdict = r.complete(attempt, "not-sent", 5);
+  assert.ok(verdict.kind === "fail" && verdict.error instanceof NoReplicaAvailableError);
+  assert.deepEqual(verdict.error.replicas.map((s) => [s.replicaId, s.exclusion]), [
+    ["a", "already-tried"],
+    ["b", "tool-not-offered"],
+    ["c", "health"],
+    ["d", "ejected"],
+    ["e", "breaker-open"],
+  ]);
+  assert.match(verdict.error.message, /c: health unhealthy; d: ejected as an outlier/);
+  assert.equal(verdict.error.lastOutcome, "not-sent");
+});
