@@ -46,7 +46,7 @@ Deno.test("runWriteBench", async (t) => {
       warmupMs: 0,
       maxOps: 1_000_000,
     });
-    assert.equal(row.elapsedMs, 300);
+    assert.ok(Math.abs(row.elapsedMs - 300) < 1e-6, `phase length ${row.elapsedMs}`);
     assert.ok(row.errors > 0, "injected failures are counted");
     assert.equal(row.firstError, "injected failure");
     assert.ok(row.p99Ms >= 30, `p99 ${row.p99Ms} should include the slow client`);
