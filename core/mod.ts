@@ -15,3 +15,4 @@ export * from "./registry/mod.ts";
 export * from "./balancer/mod.ts";
 export * from "./resilience/mod.ts";
 export * from "./node/mod.ts";
+export * from "./routing/mod.ts";
