@@ -277,8 +277,10 @@ export class RawNode {
       entries,
       committedEntries,
       messages: r.msgs,
-      mustSync: entries.length > 0 || hardState.term !== this.#prevHardState.term ||
-        hardState.vote !== this.#prevHardState.vote,
+      // A lost entry, term, vote or snapshot could contradict a message already
+      // sent; a commit index alone can be recovered from the leader.
+      mustSync: entries.length > 0 || snapshot !== undefined ||
+        hardState.term !== this.#prevHardState.term || hardState.vote !== this.#prevHardState.vote,
     };
     if (!sameSoftState(softState, this.#prevSoftState)) {
       rd.softState = softState;

@@ -6,6 +6,7 @@ import { newMessage } from "./raft.ts";
 import { RawNode } from "./rawnode.ts";
 import { MemoryStorage } from "./storage.ts";
 import { newTestRawNode, TestNetwork } from "./network_test.ts";
+import type { Ready } from "./types.ts";
 
 Deno.test("RawNode single node: bootstrap, campaign, propose, apply, restart", () => {
   const storage = new MemoryStorage();
@@ -88,4 +89,52 @@ Deno.test("RawNode three-node cluster elects a leader and replicates to all", ()
   net.propose("a", "one");
   net.propose("b", "two"); // forwarded to the leader
   for (const id of ["a", "b", "c"]) assert.deepEqual(net.appliedData(id), ["one", "two"]);
+});
+
+Deno.test("RawNode: mustSync is set for entries, snapshots, term and vote, not for a commit index alone", () => {
+  const { rn, storage } = newTestRawNode("b", ["a", "b"]);
+  const persist = (): Ready => {
+    const rd = rn.ready();
+    if (rd.snapshot) storage.applySnapshot(rd.snapshot);
+    storage.append(rd.entries);
+    if (rd.hardState) storage.setHardState(rd.hardState);
+    rn.advance();
+    return rd;
+  };
+  rn.step(newMessage({
+    type: "app",
+    from: "a",
+    to: "b",
+    term: 1,
+    entries: [{ term: 1, index: 1, type: "normal", data: new Uint8Array() }],
+  }));
+  assert.equal(persist().mustSync, true, "new term and entries");
+  rn.step(newMessage({ type: "heartbeat", from: "a", to: "b", term: 1, commit: 1 }));
+  const commitOnly = persist();
+  assert.equal(commitOnly.hardState?.commit, 1);
+  assert.equal(commitOnly.mustSync, false);
+  rn.step(newMessage({
+    type: "snap",
+    from: "a",
+    to: "b",
+    term: 1,
+    snapshot: {
+      data: new Uint8Array(),
+      metadata: {
+        index: 5,
+        term: 1,
+        confState: {
+          voters: ["a", "b"],
+          votersOutgoing: [],
+          learners: [],
+          learnersNext: [],
+          autoLeave: false,
+        },
+      },
+    },
+  }));
+  const withSnapshot = persist();
+  assert.equal(withSnapshot.snapshot?.metadata.index, 5);
+  assert.equal(withSnapshot.mustSync, true);
+  assert.equal(rn.status().applied, 5);
 });

@@ -178,6 +178,6 @@ export interface Ready {
   committedEntries: Entry[];
   /** Messages to send once the above is durable. */
   messages: Message[];
-  /** Whether the hard state or entries must be fsynced before sending. */
+  /** Whether the writes must be fsynced before sending: new entries, a snapshot, or a new term or vote. */
   mustSync: boolean;
 }
