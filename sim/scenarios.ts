@@ -103,6 +103,15 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
       workload: { ...c.workload, readRatio: 0.2, thinkTimeUs: 0 },
     }),
   },
+  removeLeader: {
+    bugClass: "removing the leader",
+    adjust: (c) => ({
+      ...electionChurn(c),
+      nodeCount: 5,
+      removeLeaderAtUs: Math.floor(c.chaosUs / 3),
+      faults: { ...electionChurn(c).faults, crashPerSec: 0.5, partitionPerSec: 1 },
+    }),
+  },
   asymmetricPartition: {
     bugClass: "asymmetric partitions (PreVote and CheckQuorum on)",
     adjust: asymmetric(true),

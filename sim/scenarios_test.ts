@@ -87,6 +87,20 @@ Deno.test("snapshot and compaction races with slow followers", () => {
   assertCorrectPasses("snapshotCompactionSlowFollower");
 });
 
+Deno.test("removing the leader", () => {
+  assertCorrectPasses("removeLeader");
+  let removals = 0;
+  for (const seed of CORRECT_SEEDS) {
+    const r = runSimulation({ seed, adjust: shortened(SCENARIOS.removeLeader.adjust) });
+    if (r.removedNode !== null) {
+      removals++;
+      assert.ok(!r.finalVoters.includes(r.removedNode), `${r.removedNode} still votes`);
+      assert.equal(r.finalVoters.length, 4);
+    }
+  }
+  assert.ok(removals > 0, "no leader was removed");
+});
+
 Deno.test("asymmetric partitions", async (t) => {
   await t.step("with PreVote and CheckQuorum the cluster stays correct and live", () => {
     assertCorrectPasses("asymmetricPartition");

@@ -15,6 +15,7 @@ import { SeededRng } from "../core/rng.ts";
 import type { TestingBugs } from "../core/raft/config.ts";
 import { RawNode } from "../core/raft/rawnode.ts";
 import { type KvQuery, KvStateMachine } from "../core/node/kv_state_machine.ts";
+import type { NodeReply } from "../core/node/types.ts";
 import type { CommandResult } from "../core/state/kv.ts";
 import { checkKvHistory, type KvCheckResult } from "./checkers/kv_model.ts";
 import { LivenessChecker, type LivenessNodeView } from "./checkers/liveness.ts";
@@ -91,6 +92,10 @@ export interface SimulationResult {
   committedIndex: number;
   /** Highest term any node reached. */
   maxTerm: number;
+  /** Voters at the end (from the most advanced running node). */
+  finalVoters: string[];
+  /** The node removed by a `removeLeaderAtUs` scenario, once its removal was applied. */
+  removedNode: string | null;
   /** Client counters. */
   workload: WorkloadStats;
   /** Fault counters. */
@@ -131,13 +136,19 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
   const trace = new Trace(options.traceTailSize ?? 40);
   trace.onEvent = options.onTrace;
   const replies: { to?: KvWorkload } = {};
+  const membership = new LeaderRemoval(scheduler, trace);
   const cluster = new SimCluster<KvQuery, CommandResult>(
     scheduler,
     rng.fork(),
     config,
     PRODUCTION_PARTS,
     trace,
-    { onReply: (node, requestId, reply) => replies.to?.onReply(node, requestId, reply) },
+    {
+      onReply: (node, requestId, reply) => {
+        if (requestId >= MEMBERSHIP_REQUEST_BASE) membership.onReply(requestId, reply);
+        else replies.to?.onReply(node, requestId, reply);
+      },
+    },
     { ...bugs.driver, raft: bugs.raft },
   );
   const workload = new KvWorkload(scheduler, rng.fork(), config.workload, cluster, trace, {
@@ -164,6 +175,9 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     }
   };
 
+  if (config.removeLeaderAtUs !== undefined) {
+    scheduler.at(config.removeLeaderAtUs, () => membership.start(cluster));
+  }
   try {
     cluster.bootstrap();
     workload.start(config.chaosUs);
@@ -176,7 +190,7 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
       const liveness = new LivenessChecker({
         healTick: tickOf(healUs),
         boundTicks: Math.ceil(config.livenessBoundUs / config.tickUs),
-        membership: { voters: cluster.ids },
+        membership: { voters: currentVoters(cluster) },
       });
       // Clients stop issuing at the heal; the phase runs until the cluster has
       // converged and the clients' last operations have finished or timed out.
@@ -234,6 +248,8 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     simulatedUs: scheduler.nowUs,
     linearizability,
     committedIndex: cluster.checker.highestCommitted,
+    finalVoters: currentVoters(cluster),
+    removedNode: membership.removed,
     maxTerm: Math.max(
       0,
       ...cluster.ids.map((id) => cluster.process(id).node?.term ?? 0),
@@ -280,11 +296,87 @@ function watchProblems(
   return problems;
 }
 
+/** Request ids of membership changes, apart from the workload's. */
+const MEMBERSHIP_REQUEST_BASE = 1_000_000_000;
+
+/**
+ * A client that asks the current leader to remove itself (the "removing
+ * the leader" bug class), retrying until the change is applied.
+ */
+class LeaderRemoval {
+  readonly #scheduler: Scheduler;
+  readonly #trace: Trace;
+  #nextRequestId = MEMBERSHIP_REQUEST_BASE;
+  #attempts = 0;
+  #cluster: SimCluster<KvQuery, CommandResult> | undefined;
+  removed: string | null = null;
+
+  constructor(scheduler: Scheduler, trace: Trace) {
+    this.#scheduler = scheduler;
+    this.#trace = trace;
+  }
+
+  start(cluster: SimCluster<KvQuery, CommandResult>): void {
+    this.#cluster = cluster;
+    this.#attempt();
+  }
+
+  #attempt(): void {
+    const cluster = this.#cluster!;
+    if (this.removed !== null || this.#attempts++ > 200) return;
+    const leaders = cluster.ids.filter((id) => {
+      const p = cluster.process(id);
+      return p.status === "up" && p.node?.softState.role === "leader";
+    });
+    if (leaders.length === 0) {
+      this.#scheduler.after(50_000, () => this.#attempt());
+      return;
+    }
+    const leader = leaders.reduce((a, b) =>
+      cluster.process(b).node!.term > cluster.process(a).node!.term ? b : a
+    );
+    const requestId = this.#nextRequestId++;
+    this.#trace.record(this.#scheduler.nowUs, leader, "removeSelf", `#${requestId}`);
+    cluster.deliver(leader, {
+      type: "request",
+      requestId,
+      request: {
+        kind: "confChange",
+        change: { transition: "auto", changes: [{ type: "removeNode", nodeId: leader }] },
+      },
+    });
+    // Unanswered or refused: try again with whoever leads then.
+    this.#scheduler.after(200_000, () => this.#attempt());
+  }
+
+  onReply(requestId: number, reply: NodeReply<CommandResult>): void {
+    if (!reply.ok || !("confState" in reply) || this.removed !== null) return;
+    const all = this.#cluster!.ids;
+    this.removed = all.find((id) => !reply.confState.voters.includes(id)) ?? null;
+    this.#trace.record(this.#scheduler.nowUs, "-", "removed", `${this.removed} #${requestId}`);
+  }
+}
+
+/** Voters as the running node that has applied the most knows them. */
+function currentVoters(cluster: SimCluster<KvQuery, CommandResult>): string[] {
+  let best: { applied: number; voters: string[] } | undefined;
+  for (const id of cluster.ids) {
+    const node = cluster.process(id).node;
+    if (!node || node.confState.voters.length === 0) continue;
+    if (!best || node.appliedIndex > best.applied) {
+      best = { applied: node.appliedIndex, voters: node.confState.voters };
+    }
+  }
+  return best ? [...best.voters].sort() : [...cluster.ids];
+}
+
 function livenessViews(cluster: SimCluster<KvQuery, CommandResult>): LivenessNodeView[] {
+  const voters = new Set(currentVoters(cluster));
   return cluster.ids.map((id) => {
     const p = cluster.process(id);
     const node = p.node;
-    if (p.status !== "up" || !node) {
+    // Nodes removed from the configuration no longer take part.
+    if (p.status !== "up" || !node || !voters.has(id)) {
       return {
         nodeId: id,
         live: false,

@@ -89,6 +89,8 @@ export interface SwarmConfig {
   chaosUs: number;
   /** After healing, the cluster must have one leader and converged logs within this. */
   livenessBoundUs: number;
+  /** When set, at this time a client asks the leader to remove itself from the cluster. */
+  removeLeaderAtUs?: number;
 }
 
 function pick<T>(rng: SeededRng, options: readonly T[]): T {

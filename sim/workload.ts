@@ -196,6 +196,7 @@ export class KvWorkload {
       this.#scheduleNext(client);
       return;
     }
+    if (!("value" in reply)) throw new Error(`workload request answered with a configuration`);
     const output = toOutput(op.input, reply.value);
     if (output === undefined) {
       this.#discard(op);

@@ -47,6 +47,11 @@ export function encodeEnvelope(
   return out;
 }
 
+/** Whether `data` starts like an envelope (conf changes without one carry other contexts). */
+export function isEnvelope(data: Uint8Array | undefined): data is Uint8Array {
+  return data !== undefined && data.length >= ENVELOPE_HEADER_BYTES && data[0] === VERSION;
+}
+
 /** Unwraps an entry's data; throws on a malformed envelope (a bug, never user input). */
 export function decodeEnvelope(data: Uint8Array): Envelope {
   if (data.length < ENVELOPE_HEADER_BYTES || data[0] !== VERSION) {

@@ -17,7 +17,7 @@ import type { MemoryStorage } from "../raft/storage.ts";
 import { decodeConfChange } from "../raft/confchange/conf_change.ts";
 import { ProposalDroppedError } from "../raft/errors.ts";
 import type { ConfState, Entry, NodeId, Ready, SoftState } from "../raft/types.ts";
-import { decodeEnvelope, encodeEnvelope } from "./envelope.ts";
+import { decodeEnvelope, encodeEnvelope, isEnvelope } from "./envelope.ts";
 import type { RaftCore } from "./raft_core.ts";
 import type {
   ClientRequest,
@@ -200,10 +200,20 @@ export class ClusterNode<Q, R> {
       }, effects);
       return;
     }
-    if (request.kind === "command") {
+    if (request.kind === "command" || request.kind === "confChange") {
       const seq = ++this.#proposalSeq;
       try {
-        this.#raft.propose(encodeEnvelope(this.#nonce, seq, request.command));
+        if (request.kind === "command") {
+          this.#raft.propose(encodeEnvelope(this.#nonce, seq, request.command));
+        } else {
+          // The envelope rides in the context, so the proposer can answer on apply.
+          const context = encodeEnvelope(
+            this.#nonce,
+            seq,
+            request.change.context ?? new Uint8Array(),
+          );
+          this.#raft.proposeConfChange({ ...request.change, context });
+        }
       } catch (error) {
         if (!(error instanceof ProposalDroppedError)) throw error;
         this.#fail(requestId, {
@@ -313,20 +323,34 @@ export class ClusterNode<Q, R> {
       this.#applied = entry.index;
       applied.push(entry);
       if (entry.type === "confChange") {
-        this.#confState = this.#raft.applyConfChange(decodeConfChange(entry.data));
+        const cc = decodeConfChange(entry.data);
+        this.#confState = this.#raft.applyConfChange(cc);
+        const requestId = this.#ownRequest(cc.context);
+        if (requestId !== undefined) {
+          const reply: NodeReply<R> = { ok: true, confState: this.#confState, index: entry.index };
+          effects.push({ type: "reply", requestId, reply });
+        }
         continue;
       }
       if (entry.data.length === 0) continue;
       const envelope = decodeEnvelope(entry.data);
       const value = this.#sm.apply(envelope.command, entry.index);
-      if (envelope.originNonce !== this.#nonce) continue;
-      const requestId = this.#pendingCommands.get(envelope.proposalSeq);
+      const requestId = this.#ownRequest(entry.data);
       if (requestId === undefined) continue;
-      this.#pendingCommands.delete(envelope.proposalSeq);
       const reply: NodeReply<R> = { ok: true, value, index: entry.index };
       effects.push({ type: "reply", requestId, reply });
     }
     if (applied.length > 0) effects.push({ type: "applied", entries: applied });
+  }
+
+  /** The pending request an envelope belongs to, if this incarnation proposed it (and forgets it). */
+  #ownRequest(data: Uint8Array | undefined): number | undefined {
+    if (!isEnvelope(data)) return undefined;
+    const envelope = decodeEnvelope(data);
+    if (envelope.originNonce !== this.#nonce) return undefined;
+    const requestId = this.#pendingCommands.get(envelope.proposalSeq);
+    if (requestId !== undefined) this.#pendingCommands.delete(envelope.proposalSeq);
+    return requestId;
   }
 
   #serveReads(effects: NodeEffect<R>[]): void {

@@ -113,7 +113,7 @@ Deno.test("a three-node cluster elects, commits a put, and answers reads", () =>
   assert.equal(put.length, 1);
   const putReply = put[0].type === "reply" ? put[0].reply : undefined;
   assert.ok(
-    putReply?.ok && putReply.value.ok && putReply.value.op === "put" &&
+    putReply?.ok && "value" in putReply && putReply.value.ok && putReply.value.op === "put" &&
       putReply.value.kv.value === "v",
   );
 
@@ -127,7 +127,7 @@ Deno.test("a three-node cluster elects, commits a put, and answers reads", () =>
   ]]);
   const readReply = read[0]?.type === "reply" ? read[0].reply : undefined;
   assert.ok(
-    readReply?.ok && readReply.value.ok &&
+    readReply?.ok && "value" in readReply && readReply.value.ok &&
       readReply.value.op === "get" && readReply.value.kv?.value === "v",
   );
 

@@ -5,12 +5,22 @@
  *
  * @module
  */
-import type { Entry, HardState, Message, NodeId, Snapshot } from "../raft/types.ts";
+import type {
+  ConfChange,
+  ConfState,
+  Entry,
+  HardState,
+  Message,
+  NodeId,
+  Snapshot,
+} from "../raft/types.ts";
 
 /** A request a client hands to this node. */
 export type ClientRequest<Q> =
   | { kind: "command"; command: Uint8Array }
-  | { kind: "read"; query: Q; consistency: "linearizable" | "serializable" };
+  | { kind: "read"; query: Q; consistency: "linearizable" | "serializable" }
+  /** A membership change; answered once applied, with the resulting configuration. */
+  | { kind: "confChange"; change: ConfChange };
 
 /** Everything that can happen to a node. */
 export type NodeEvent<Q> =
@@ -44,6 +54,7 @@ export type NodeError =
 /** A reply to a client request. */
 export type NodeReply<R> =
   | { ok: true; value: R; index: number }
+  | { ok: true; confState: ConfState; index: number }
   | { ok: false; error: NodeError };
 
 /** What the driver must do. Effects must be executed in the order given. */
