@@ -170,6 +170,40 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
       assert.equal(await follower.store.leaseKeepAlive(lease), false);
     });
 
+    await t.step(
+      "a fourth node joins through a follower's admin API and leaves again",
+      async () => {
+        const n4 = members(["n4"]).n4;
+        const joiner = await startClusterNode({
+          nodeId: "n4",
+          clusterId: "admin-test",
+          secret: SECRET,
+          dataDir: `${dir}/n4`,
+          members: { ...addresses, n4 },
+          join: true,
+        });
+        nodes.push(joiner);
+        const added = await fetch(`${follower.url}/admin/members`, {
+          method: "POST",
+          body: JSON.stringify({ id: "n4", ...n4 }),
+        });
+        const body = await json(added);
+        assert.equal(added.status, 200, JSON.stringify(body));
+        assert.deepEqual((body.members as { voters: string[] }).voters, ["n1", "n2", "n3", "n4"]);
+        await waitFor(
+          "n4 to apply the data",
+          () => joiner.host.store.get("w/2")?.value === "b",
+          5_000,
+        );
+        const removed = await fetch(`${follower.url}/admin/members/n4`, { method: "DELETE" });
+        const after = await json(removed);
+        assert.equal(removed.status, 200, JSON.stringify(after));
+        assert.deepEqual((after.members as { voters: string[] }).voters, ids);
+        nodes.splice(nodes.indexOf(joiner), 1);
+        await joiner.close();
+      },
+    );
+
     await t.step("a node cut off from the majority refuses writes with 503", async () => {
       const survivor = follower;
       for (const node of nodes.filter((n) => n !== survivor)) await node.close();

@@ -140,7 +140,8 @@ export class RaftStore implements StateStore {
   async submitLocal(request: WireRequest, timeoutMs: number): Promise<WireReply> {
     try {
       const reply: NodeReply<CommandResult> = await this.host.request(encode(request), timeoutMs);
-      if (reply.ok) return { ok: true, value: reply.value };
+      if (reply.ok && "value" in reply) return { ok: true, value: reply.value };
+      if (reply.ok) throw new Error("a KV request was answered as a membership change");
       return { ok: false, error: reply.error };
     } catch (error) {
       if (error instanceof RequestTimeoutError) {

@@ -21,6 +21,7 @@ import {
   ClusterNode,
   type ConfChangeSingle,
   decodeConfChange,
+  decodeEnvelope,
   emptyConfState,
   encodeCommand,
   type Entry,
@@ -142,6 +143,8 @@ export class HostClosedError extends Error {
 const MAX_QUEUED_EVENTS = 100_000;
 /** Snapshots kept on disk besides the one the WAL points at. */
 const SNAPSHOTS_KEPT = 2;
+/** First byte of a JSON object: a conf change context that is a bare member address. */
+const JSON_OBJECT_START = 0x7b;
 /** How often a leader asks its lessor for due leases, in ticks. */
 const LEASE_CHECK_EVERY_TICKS = 2;
 
@@ -569,10 +572,14 @@ export class NodeHost {
     const cc = decodeConfChange(entry.data);
     let address: MemberAddress | undefined;
     if (cc.context && cc.context.length > 0) {
+      // The address is JSON, bare or inside a proposal envelope.
+      const json = cc.context[0] === JSON_OBJECT_START
+        ? cc.context
+        : decodeEnvelope(cc.context).command;
       try {
         address = validateMemberAddress(
           "conf change context",
-          JSON.parse(new TextDecoder().decode(cc.context)),
+          JSON.parse(new TextDecoder().decode(json)),
         );
       } catch (error) {
         this.#log(`ignoring a conf change context: ${error}`);

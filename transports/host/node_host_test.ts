@@ -97,7 +97,8 @@ Deno.test("NodeHost: three nodes in one process elect a leader, replicate, fail 
         5_000,
       );
       assert.ok(
-        reply.ok && reply.value.ok && reply.value.op === "get" && reply.value.kv?.value === "v3",
+        reply.ok && "value" in reply && reply.value.ok && reply.value.op === "get" &&
+          reply.value.kv?.value === "v3",
       );
     });
 
