@@ -5,7 +5,8 @@
  * row per system and concurrency: throughput, p50 and p99 latency.
  *
  *     deno run -A server/bench/kv_vs_etcd.ts [--clients 200,500] [--value-bytes 256]
- *       [--duration-ms 10000] [--warmup-ms 1000] [--max-ops 200000] [--systems etcd,raft]
+ *       [--duration-ms 10000] [--warmup-ms 1000] [--max-ops 200000]
+ *       [--systems etcd,raft]   (also: etcd-http, etcd through its JSON gateway with fetch)
  *
  * Each client runs one write at a time in a closed loop. Clients are spread
  * round-robin over the members of each system, so followers forward to the
@@ -149,6 +150,29 @@ export const etcdTarget: KvWriteTargetFactory = async () => {
   };
 };
 
+/**
+ * The same etcd cluster driven through its JSON gateway (`POST /v3/kv/put`)
+ * with `fetch`: the client stack the Raft target uses, to tell the client's
+ * cost from the server's.
+ */
+export const etcdHttpTarget: KvWriteTargetFactory = async () => {
+  const cluster = await startEtcdCluster({ members: 3 });
+  const base64 = (text: string) => btoa(text); // keys and values here are ASCII
+  return {
+    name: `etcd ${(await etcdVersion())} x3 (JSON gateway)`,
+    put: async (client, key, value) => {
+      const url = `${cluster.clientUrls[client % cluster.clientUrls.length]}/v3/kv/put`;
+      const response = await fetch(url, {
+        method: "POST",
+        body: JSON.stringify({ key: base64(key), value: base64(value), prev_kv: true }),
+      });
+      const body = await response.text();
+      if (response.status !== 200) throw new Error(`HTTP ${response.status}: ${body}`);
+    },
+    close: () => cluster.stop(),
+  };
+};
+
 async function etcdVersion(): Promise<string> {
   const binary = Deno.env.get("ETCD_BIN") ?? "etcd";
   const output = await new Deno.Command(binary, { args: ["--version"], stderr: "null" }).output();
@@ -188,7 +212,11 @@ export const raftTarget: KvWriteTargetFactory = async () => {
   };
 };
 
-const TARGETS: Record<string, KvWriteTargetFactory> = { etcd: etcdTarget, raft: raftTarget };
+const TARGETS: Record<string, KvWriteTargetFactory> = {
+  etcd: etcdTarget,
+  "etcd-http": etcdHttpTarget,
+  raft: raftTarget,
+};
 
 function fixed(value: number, digits: number): string {
   return Number.isFinite(value) ? value.toFixed(digits) : "-";
@@ -241,7 +269,9 @@ async function main(args: string[]): Promise<void> {
   const maxOps = positiveInt("max-ops", values["max-ops"]);
   const systems = values.systems.split(",").map((s) => s.trim());
   for (const system of systems) {
-    if (!TARGETS[system]) throw new Error(`--systems: unknown system "${system}" (etcd, raft)`);
+    if (!TARGETS[system]) {
+      throw new Error(`--systems: unknown system "${system}" (${Object.keys(TARGETS).join(", ")})`);
+    }
   }
 
   const rows: WriteBenchRow[] = [];
