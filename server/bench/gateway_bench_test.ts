@@ -1,0 +1,138 @@
+// Keeps the gateway benchmark from rotting: the harness runs end to end in a
+// tiny configuration against our gateway and the direct baseline, and its
+// arithmetic (percentiles, CPU attribution, target verdicts) is checked.
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { percentileMs, summarisePhase } from "./gateway_stats.ts";
+import { cpuPerCall } from "./gateway_cpu.ts";
+import { compare, markdownReport, type SystemResult } from "./gateway_report.ts";
+import { liveGroupMembers, spawnGroup } from "./gateway_process.ts";
+import { DEFAULT_BENCH_OPTIONS, parseBenchArgs, runGatewayBench } from "./gateway_vs_peers.ts";
+
+Deno.test("percentiles are nearest-rank and bounded by the samples", async (t) => {
+  await t.step("table", () => {
+    const sorted = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+    assert.equal(percentileMs(sorted, 0.5), 5);
+    assert.equal(percentileMs(sorted, 0.99), 10);
+    assert.equal(percentileMs([7], 0.5), 7);
+    assert.throws(() => percentileMs([], 0.5), RangeError);
+    assert.throws(() => percentileMs(sorted, 0), RangeError);
+  });
+  await t.step("property: p50 ≤ p99 ≤ max, each one of the samples", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: 0, max: 1e4, noNaN: true }), { minLength: 1 }),
+        (xs) => {
+          const stats = summarisePhase(xs, 0, 1000);
+          assert.ok(stats.p50Ms <= stats.p99Ms && stats.p99Ms <= stats.maxMs);
+          assert.ok(xs.includes(stats.p50Ms) && xs.includes(stats.p99Ms));
+          assert.equal(stats.okCalls, xs.length);
+          assert.equal(stats.throughputPerSec, xs.length);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
+
+Deno.test("CPU per call splits gateway from backend by the backend's arguments", () => {
+  const backendArgs = ["/x/everything/index.js", "stdio"];
+  const gatewayArgv = ["node", "/x/supergateway", "--stdio", "node /x/everything/index.js stdio"];
+  const before = {
+    clientMs: 100,
+    members: [
+      { pid: 1, cpuMs: 50, argv: gatewayArgv },
+      { pid: 2, cpuMs: 10, argv: ["/usr/bin/node", ...backendArgs] },
+    ],
+  };
+  const after = {
+    clientMs: 300,
+    members: [
+      { pid: 1, cpuMs: 450, argv: gatewayArgv },
+      { pid: 2, cpuMs: 110, argv: ["/usr/bin/node", ...backendArgs] },
+      // A backend spawned mid-phase counts from zero.
+      { pid: 3, cpuMs: 100, argv: ["node", ...backendArgs] },
+    ],
+  };
+  assert.deepEqual(cpuPerCall(before, after, 1000, backendArgs), {
+    clientUs: 200,
+    gatewayUs: 400,
+    backendUs: 200,
+  });
+  const direct = { clientMs: 0, members: [{ pid: 2, cpuMs: 0, argv: ["node", ...backendArgs] }] };
+  assert.equal(cpuPerCall(direct, direct, 1, backendArgs).gatewayUs, undefined);
+  assert.throws(() => cpuPerCall(before, after, 0, backendArgs), RangeError);
+});
+
+Deno.test("targets: ratio against every peer, added latency against direct stdio", () => {
+  const phase = (throughputPerSec: number, p50Ms: number) => ({
+    ...summarisePhase([p50Ms], 0, 1000),
+    throughputPerSec,
+  });
+  const results: SystemResult[] = [
+    { system: "direct", status: "ok", concurrent: phase(2000, 2), serial: phase(900, 0.3) },
+    { system: "safla", status: "ok", concurrent: phase(1500, 4), serial: phase(700, 1.2) },
+    { system: "supergateway", status: "ok", concurrent: phase(400, 9), serial: phase(200, 5) },
+    { system: "mcp-proxy", status: "unavailable", reason: "npx: offline | no cache" },
+  ];
+  const c = compare(results);
+  assert.deepEqual(c.throughputRatio, { supergateway: 3.75 });
+  assert.equal(c.throughputTargetMet, true);
+  assert.ok(Math.abs(c.addedP50Ms! - 0.9) < 1e-9);
+  assert.equal(c.addedLatencyTargetMet, true);
+  const table = markdownReport(results, c, 16);
+  assert.match(table, /unavailable: npx: offline \/ no cache/);
+  assert.match(table, /supergateway 3\.75×/);
+  assert.equal(compare(results.slice(1, 2)).throughputTargetMet, undefined);
+});
+
+Deno.test("CLI flags", () => {
+  assert.deepEqual(parseBenchArgs([]).options, { ...DEFAULT_BENCH_OPTIONS, profileDir: undefined });
+  const { options, json } = parseBenchArgs(["--calls", "20", "--systems", "safla", "--json"]);
+  assert.equal(options.calls, 20);
+  assert.deepEqual(options.systems, ["safla"]);
+  assert.equal(json, true);
+  assert.throws(() => parseBenchArgs(["--systems", "nginx"]), /unknown system nginx/);
+  assert.throws(() => parseBenchArgs(["--concurrency", "0"]), /--concurrency/);
+});
+
+Deno.test("a process group ends whole, grandchildren included", async () => {
+  const group = spawnGroup("sh", ["-c", "sleep 30 & sleep 30 & wait"]);
+  const deadline = Date.now() + 5_000;
+  while (liveGroupMembers(group.pid).length < 3 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.equal(liveGroupMembers(group.pid).length, 3);
+  await group.close();
+  assert.deepEqual(liveGroupMembers(group.pid), []);
+});
+
+Deno.test({
+  // runGatewayBench throws LeakedProcessError if any process of a system's group survives.
+  name: "the harness runs against our gateway and the direct baseline, leaving nothing behind",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const report = await runGatewayBench({
+      ...DEFAULT_BENCH_OPTIONS,
+      systems: ["direct", "safla"],
+      calls: 20,
+      concurrency: 4,
+      warmupCalls: 4,
+      serialCalls: 5,
+      maxPhaseMs: 10_000,
+      startTimeoutMs: 20_000,
+    });
+    for (const r of report.results) {
+      assert.equal(r.status, "ok", `${r.system}: ${r.reason}`);
+      assert.equal(r.concurrent?.okCalls, 20);
+      assert.equal(r.concurrent?.failedCalls, 0);
+      assert.equal(r.serial?.okCalls, 5);
+      assert.ok(r.concurrent!.throughputPerSec > 0);
+      assert.ok(r.cpu !== undefined && r.cpu.clientUs >= 0);
+    }
+    assert.equal(report.results[0].cpu?.gatewayUs, undefined, "direct has no gateway");
+    assert.notEqual(report.results[1].cpu?.gatewayUs, undefined);
+    assert.equal(typeof report.comparison.addedP50Ms, "number");
+  },
+});

@@ -1,0 +1,132 @@
+/**
+ * The comparison the benchmark reports: per-system figures, our throughput
+ * over each peer's, and our added p50 latency over a direct stdio call,
+ * checked against the targets of issue 5. Printed as a Markdown table or as
+ * one JSON object.
+ *
+ * @module
+ */
+import type { PhaseStats } from "./gateway_stats.ts";
+import type { CpuPerCall } from "./gateway_cpu.ts";
+import { SYSTEM_LABELS, type SystemId } from "./gateway_systems.ts";
+
+/** Our throughput must be at least this multiple of each peer's. */
+export const TARGET_THROUGHPUT_RATIO = 3;
+/** Our p50 (one call in flight) may exceed the direct stdio p50 by at most this. */
+export const TARGET_ADDED_P50_MS = 1;
+
+/** What the benchmark measured for one system. */
+export interface SystemResult {
+  system: SystemId;
+  /** `unavailable`: it could not start or serve, and `reason` says why. */
+  status: "ok" | "unavailable";
+  reason?: string;
+  /** Many calls in flight (the throughput phase). */
+  concurrent?: PhaseStats;
+  /** One call in flight (the latency phase). */
+  serial?: PhaseStats;
+  /** CPU per call during the throughput phase. */
+  cpu?: CpuPerCall;
+}
+
+/** How we compare to the baseline and the peers. */
+export interface Comparison {
+  /** Our throughput divided by each available peer's. */
+  throughputRatio: Partial<Record<SystemId, number>>;
+  /** Our p50 minus the direct stdio p50, one call in flight. */
+  addedP50Ms?: number;
+  /** The same with many calls in flight, for context. */
+  addedP50MsConcurrent?: number;
+  /** Whether each target was met; absent when a needed system did not run. */
+  throughputTargetMet?: boolean;
+  addedLatencyTargetMet?: boolean;
+}
+
+/** Derives the comparison from the per-system results. */
+export function compare(results: readonly SystemResult[]): Comparison {
+  const ok = new Map(results.filter((r) => r.status === "ok").map((r) => [r.system, r]));
+  const ours = ok.get("safla");
+  const out: Comparison = { throughputRatio: {} };
+  if (ours?.concurrent === undefined) return out;
+  const ratios: number[] = [];
+  for (const peer of ["supergateway", "mcp-proxy"] as const) {
+    const theirs = ok.get(peer)?.concurrent;
+    if (theirs === undefined || theirs.throughputPerSec === 0) continue;
+    const ratio = ours.concurrent.throughputPerSec / theirs.throughputPerSec;
+    out.throughputRatio[peer] = ratio;
+    ratios.push(ratio);
+  }
+  if (ratios.length > 0) {
+    out.throughputTargetMet = ratios.every((r) => r >= TARGET_THROUGHPUT_RATIO);
+  }
+  const direct = ok.get("direct");
+  if (direct?.serial !== undefined && ours.serial !== undefined) {
+    out.addedP50Ms = ours.serial.p50Ms - direct.serial.p50Ms;
+    out.addedLatencyTargetMet = out.addedP50Ms <= TARGET_ADDED_P50_MS;
+  }
+  if (direct?.concurrent !== undefined) {
+    out.addedP50MsConcurrent = ours.concurrent.p50Ms - direct.concurrent.p50Ms;
+  }
+  return out;
+}
+
+const ms = (x: number | undefined): string =>
+  x === undefined || Number.isNaN(x) ? "–" : x.toFixed(2);
+
+/** The results as a Markdown table followed by the two target lines. */
+export function markdownReport(
+  results: readonly SystemResult[],
+  comparison: Comparison,
+  concurrency: number,
+): string {
+  const header = [
+    "system",
+    "status",
+    "ok / failed calls",
+    `calls/s (${concurrency} in flight)`,
+    "p50 ms",
+    "p99 ms",
+    "p50 ms (1 in flight)",
+    "p99 ms (1 in flight)",
+    "CPU µs/call client / gateway / backend",
+    "safla ÷ system",
+  ];
+  const row = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  const lines = [row(header), row(header.map(() => "---"))];
+  const us = (x: number | undefined) => x === undefined ? "–" : x.toFixed(0);
+  for (const r of results) {
+    const c = r.concurrent;
+    const s = r.serial;
+    const ratio = comparison.throughputRatio[r.system];
+    lines.push(row([
+      SYSTEM_LABELS[r.system],
+      r.status === "ok" ? "ok" : `unavailable: ${r.reason ?? "?"}`.replaceAll("|", "/"),
+      c === undefined ? "–" : `${c.okCalls} / ${c.failedCalls}`,
+      c === undefined ? "–" : c.throughputPerSec.toFixed(0),
+      ms(c?.p50Ms),
+      ms(c?.p99Ms),
+      ms(s?.p50Ms),
+      ms(s?.p99Ms),
+      r.cpu === undefined
+        ? "–"
+        : `${us(r.cpu.clientUs)} / ${us(r.cpu.gatewayUs)} / ${us(r.cpu.backendUs)}`,
+      ratio === undefined ? "–" : `${ratio.toFixed(2)}×`,
+    ]));
+  }
+  const verdict = (met: boolean | undefined) =>
+    met === undefined ? "not measured" : met ? "met" : "NOT met";
+  const ratios = Object.entries(comparison.throughputRatio)
+    .map(([peer, r]) => `${peer} ${r.toFixed(2)}×`).join(", ");
+  lines.push(
+    "",
+    `- throughput, safla ÷ peer: ${ratios || "–"} (target ≥ ${TARGET_THROUGHPUT_RATIO}×: ${
+      verdict(comparison.throughputTargetMet)
+    })`,
+    `- added p50 over direct stdio, 1 in flight: ${
+      ms(comparison.addedP50Ms)
+    } ms (target ≤ ${TARGET_ADDED_P50_MS} ms: ${
+      verdict(comparison.addedLatencyTargetMet)
+    }); at ${concurrency} in flight: ${ms(comparison.addedP50MsConcurrent)} ms`,
+  );
+  return lines.join("\n");
+}

@@ -1,0 +1,222 @@
+/**
+ * Our gateway against its peers, in front of `server-everything` over stdio:
+ *
+ *     deno run -A server/bench/gateway_vs_peers.ts [--calls 2000] [--concurrency 16]
+ *       [--warmup 200] [--serial-calls 500] [--max-seconds 30]
+ *       [--systems direct,safla,supergateway,mcp-proxy] [--profile-dir DIR] [--json]
+ *
+ * Each system runs alone (one at a time, so they do not share the CPU), gets
+ * its own SDK client session, a warm-up, a throughput phase with
+ * `--concurrency` echo calls in flight, and a latency phase with one call in
+ * flight. Prints a Markdown table, or with `--json` one JSON object; progress
+ * goes to stderr. A peer that cannot start (offline, say) is shown with the
+ * reason instead of failing the run. `--profile-dir` runs our gateway under
+ * `--cpu-prof` and leaves the profile in DIR.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import type { Client } from "@modelcontextprotocol/client";
+import { type PhasePlan, runEchoPhase, stdioServerPid } from "./gateway_load.ts";
+import { endGroup } from "./gateway_process.ts";
+import { cpuPerCall, sampleCpu } from "./gateway_cpu.ts";
+import {
+  type BackendCommand,
+  connectWhenReady,
+  MCP_PROXY_PACKAGE,
+  resolveBackend,
+  type RunningSystem,
+  startSystem,
+  SUPERGATEWAY_PACKAGE,
+  SYSTEM_IDS,
+  type SystemId,
+  SystemUnavailableError,
+} from "./gateway_systems.ts";
+import { compare, type Comparison, markdownReport, type SystemResult } from "./gateway_report.ts";
+
+/** What to run and how hard. */
+export interface BenchOptions {
+  systems: SystemId[];
+  /** Calls in the throughput phase. */
+  calls: number;
+  /** Calls in flight during warm-up and the throughput phase. */
+  concurrency: number;
+  warmupCalls: number;
+  /** Calls in the latency phase (one in flight). */
+  serialCalls: number;
+  /** Wall-time bound of each phase. */
+  maxPhaseMs: number;
+  /** How long a system may take to serve its echo tool after spawning. */
+  startTimeoutMs: number;
+  /** Where our gateway writes a CPU profile (`--cpu-prof`), if set. */
+  profileDir?: string;
+}
+
+/** The defaults of the CLI. */
+export const DEFAULT_BENCH_OPTIONS: Readonly<BenchOptions> = Object.freeze({
+  systems: [...SYSTEM_IDS],
+  calls: 2000,
+  concurrency: 16,
+  warmupCalls: 200,
+  serialCalls: 500,
+  maxPhaseMs: 30_000,
+  startTimeoutMs: 120_000,
+});
+
+/** Everything one run measured. */
+export interface BenchReport {
+  options: BenchOptions;
+  backend: BackendCommand;
+  versions: Record<string, string>;
+  results: SystemResult[];
+  comparison: Comparison;
+}
+
+/** Runs every system of `options` in turn; `log` gets progress lines. */
+export async function runGatewayBench(
+  options: BenchOptions,
+  log: (line: string) => void = () => {},
+): Promise<BenchReport> {
+  const backend = await resolveBackend();
+  log(`backend: ${backend.command} ${backend.args.join(" ")}`);
+  const results: SystemResult[] = [];
+  for (const system of options.systems) {
+    log(`${system}: starting`);
+    results.push(await benchSystem(system, backend, options));
+    const last = results[results.length - 1];
+    log(
+      last.status === "ok"
+        ? `${system}: ${last.concurrent?.throughputPerSec.toFixed(0)} calls/s, p50 ${
+          last.serial?.p50Ms.toFixed(2)
+        } ms at 1 in flight`
+        : `${system}: unavailable: ${last.reason}`,
+    );
+  }
+  return {
+    options,
+    backend,
+    versions: {
+      deno: Deno.version.deno,
+      everything: "@modelcontextprotocol/server-everything@2026.8.31",
+      supergateway: SUPERGATEWAY_PACKAGE,
+      mcpProxy: MCP_PROXY_PACKAGE,
+    },
+    results,
+    comparison: compare(results),
+  };
+}
+
+async function benchSystem(
+  system: SystemId,
+  backend: BackendCommand,
+  options: BenchOptions,
+): Promise<SystemResult> {
+  let running: RunningSystem | undefined;
+  let client: Client | undefined;
+  let directPid: number | undefined;
+  try {
+    running = await startSystem(system, backend, options.profileDir);
+    client = await connectWhenReady(system, running, options.startTimeoutMs);
+    directPid = stdioServerPid(client);
+    const toolName = running.toolName;
+    const phase = (calls: number, concurrency: number): PhasePlan => ({
+      calls,
+      concurrency,
+      maxPhaseMs: options.maxPhaseMs,
+    });
+    const warmup = await runEchoPhase(
+      client,
+      toolName,
+      phase(options.warmupCalls, options.concurrency),
+    );
+    if (warmup.okCalls === 0 && options.warmupCalls > 0) {
+      throw new SystemUnavailableError(system, `every warm-up call failed (${warmup.failedCalls})`);
+    }
+    const pgid = running.process?.pid ?? directPid;
+    if (pgid === undefined) throw new Error(`${system}: no process group to account CPU to`);
+    const before = sampleCpu(pgid);
+    const concurrent = await runEchoPhase(
+      client,
+      toolName,
+      phase(options.calls, options.concurrency),
+    );
+    const cpu = cpuPerCall(
+      before,
+      sampleCpu(pgid),
+      concurrent.okCalls + concurrent.failedCalls,
+      backend.args,
+    );
+    const serial = await runEchoPhase(client, toolName, phase(options.serialCalls, 1));
+    return { system, status: "ok", concurrent, serial, cpu };
+  } catch (error) {
+    if (!(error instanceof SystemUnavailableError)) throw error;
+    return { system, status: "unavailable", reason: error.reason };
+  } finally {
+    await client?.close().catch(() => {});
+    if (directPid !== undefined) await endGroup(directPid);
+    await running?.close();
+  }
+}
+
+/** Parses the CLI flags into options; throws a RangeError naming a bad flag. */
+export function parseBenchArgs(args: string[]): { options: BenchOptions; json: boolean } {
+  const { values } = parseArgs({
+    args,
+    options: {
+      calls: { type: "string" },
+      concurrency: { type: "string" },
+      warmup: { type: "string" },
+      "serial-calls": { type: "string" },
+      "max-seconds": { type: "string" },
+      systems: { type: "string" },
+      "profile-dir": { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+  });
+  const count = (flag: string, raw: string | undefined, fallback: number, min: number) => {
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min) {
+      throw new RangeError(`--${flag} must be an integer ≥ ${min}, got ${raw}`);
+    }
+    return n;
+  };
+  const d = DEFAULT_BENCH_OPTIONS;
+  const systems = values.systems === undefined ? [...d.systems] : values.systems.split(",");
+  for (const s of systems) {
+    if (!(SYSTEM_IDS as readonly string[]).includes(s)) {
+      throw new RangeError(`--systems: unknown system ${s}; known: ${SYSTEM_IDS.join(", ")}`);
+    }
+  }
+  return {
+    json: values.json,
+    options: {
+      systems: systems as SystemId[],
+      calls: count("calls", values.calls, d.calls, 1),
+      concurrency: count("concurrency", values.concurrency, d.concurrency, 1),
+      warmupCalls: count("warmup", values.warmup, d.warmupCalls, 0),
+      serialCalls: count("serial-calls", values["serial-calls"], d.serialCalls, 1),
+      maxPhaseMs: count("max-seconds", values["max-seconds"], d.maxPhaseMs / 1000, 1) * 1000,
+      startTimeoutMs: d.startTimeoutMs,
+      profileDir: values["profile-dir"],
+    },
+  };
+}
+
+if (import.meta.main) {
+  let parsed;
+  try {
+    parsed = parseBenchArgs(Deno.args);
+  } catch (error) {
+    console.error((error as Error).message);
+    Deno.exit(2);
+  }
+  const report = await runGatewayBench(parsed.options, (line) => console.error(line));
+  console.log(
+    parsed.json
+      ? JSON.stringify(report)
+      : markdownReport(report.results, report.comparison, parsed.options.concurrency),
+  );
+  // The SDK's stdio transport may hold the event loop open after close.
+  Deno.exit(0);
+}
