@@ -168,6 +168,18 @@ Deno.test("§5.2 each server will vote for at most one candidate in a given term
   }
 });
 
+Deno.test("Figure 2 (followers) a follower that grants its vote restarts its election timeout", () => {
+  const r = newTestRaft("a", ["a", "b", "c"]);
+  const timeout = r.randomizedElectionTimeoutTicks;
+  for (let i = 0; i < timeout - 1; i++) r.tick();
+  r.step(newMessage({ type: "vote", from: "b", to: "a", term: 1 }));
+  assert.equal(r.vote, "b");
+  for (let i = 0; i < timeout - 1; i++) r.tick();
+  assert.equal(r.role, "follower", "the grant restarted the timer");
+  for (let i = 0; i < 2 * timeout; i++) r.tick();
+  assert.equal(r.role, "candidate");
+});
+
 Deno.test("§5.2 while waiting for votes, if a candidate receives AppendEntries from a leader whose term is at least as large, it returns to follower state", async (t) => {
   for (const term of [1, 2]) {
     await t.step(`append of term ${term}`, () => {
@@ -374,6 +386,37 @@ Deno.test("§5.3 if an existing entry conflicts with a new one (same index, diff
         entries: entries.map(([i, t]) => ent(i, t)),
       }));
       assert.deepEqual(pairs(r.raftLog.allEntries()), want);
+    });
+  }
+});
+
+Deno.test("Figure 2 (AppendEntries 5) if leaderCommit > commitIndex, set commitIndex = min(leaderCommit, index of last new entry)", async (t) => {
+  const cases: Array<[number, number, number]> = [
+    // entries appended after index 1, leader commit, expected commit
+    [1, 5, 2],
+    [2, 5, 3],
+    [2, 2, 2],
+    [0, 5, 1],
+  ];
+  for (const [count, leaderCommit, want] of cases) {
+    await t.step(`${count} new entries, leader commit ${leaderCommit}`, () => {
+      const r = newTestRaft("a", ["a", "b"], {}, {
+        terms: [1],
+        hardState: { term: 1, vote: null, commit: 0 },
+      });
+      r.becomeFollower(1, "b");
+      const entries = Array.from({ length: count }, (_, i) => ent(i + 2, 1));
+      r.step(newMessage({
+        type: "app",
+        from: "b",
+        to: "a",
+        term: 1,
+        index: 1,
+        logTerm: 1,
+        entries,
+        commit: leaderCommit,
+      }));
+      assert.equal(r.raftLog.committed, want);
     });
   }
 });
