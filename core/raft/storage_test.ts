@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import {
   CompactedError,
   emptyConfState,
@@ -105,4 +106,52 @@ Deno.test("MemoryStorage", async (t) => {
     assert.deepEqual(s.initialState().hardState, { term: 3, vote: "b", commit: 0 });
     assert.throws(() => s.setHardState({ term: 2 ** 53, vote: null, commit: 0 }), RangeError);
   });
+});
+
+Deno.test("property: MemoryStorage behaves like an array of entries with a compacted prefix", () => {
+  type Op = { kind: "append"; back: number; count: number; term: number } | {
+    kind: "compact";
+    ahead: number;
+  };
+  const opArb: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({
+      kind: fc.constant("append" as const),
+      back: fc.nat(4),
+      count: fc.integer({ min: 1, max: 4 }),
+      term: fc.integer({ min: 1, max: 5 }),
+    }),
+    fc.record({ kind: fc.constant("compact" as const), ahead: fc.nat(4) }),
+  );
+  fc.assert(
+    fc.property(fc.array(opArb, { maxLength: 40 }), (ops) => {
+      const s = new MemoryStorage();
+      const model: Entry[] = []; // model[i] is entry i + 1
+      let compacted = 0;
+      for (const op of ops) {
+        if (op.kind === "append") {
+          const from = Math.max(compacted + 1, model.length + 1 - op.back);
+          const entries = Array.from({ length: op.count }, (_, i) => ent(from + i, op.term));
+          s.append(entries);
+          model.length = from - 1;
+          model.push(...entries);
+        } else {
+          const index = compacted + 1 + op.ahead;
+          if (index > model.length) continue;
+          s.compact(index);
+          compacted = index;
+        }
+        assert.equal(s.firstIndex(), compacted + 1);
+        assert.equal(s.lastIndex(), model.length);
+        for (let i = compacted + 1; i <= model.length; i++) {
+          assert.equal(s.term(i), model[i - 1].term);
+        }
+        if (compacted > 0) assert.equal(s.term(compacted), model[compacted - 1].term);
+        assert.deepEqual(
+          s.entries(compacted + 1, model.length + 1, Infinity).map((e) => e.term),
+          model.slice(compacted).map((e) => e.term),
+        );
+      }
+    }),
+    { numRuns: 300 },
+  );
 });
