@@ -22,6 +22,7 @@ import { ClusterNode } from "../core/node/node.ts";
 import type { StateMachine } from "../core/node/types.ts";
 import { type KvQuery, KvStateMachine } from "../core/node/kv_state_machine.ts";
 import { encodeCommand } from "../core/state/commands.ts";
+import { slowReplica } from "./mcp/scenarios.ts";
 import { runSimulation } from "./simulation.ts";
 import type { SwarmConfig } from "./swarm.ts";
 
@@ -207,6 +208,11 @@ if (import.meta.main) {
   console.log(
     `(b) 3-node in-memory cluster, KV puts, batches of 1000: ` +
       `${Math.round(kv.entriesPerSecond)} committed entries/s (target >= 200k/s)`,
+  );
+  const ratio = slowReplica(1).p99RatioRoundRobinToP2c;
+  console.log(
+    `(c) slow replica (sim/mcp, seed 1): p99 round robin / p99 P2C peak-EWMA = ` +
+      `${typeof ratio === "number" ? ratio.toFixed(1) : "n/a"} (target >= 3)`,
   );
   const raw = throughput(200_000, 1_000, false);
   console.log(

@@ -403,6 +403,7 @@ export class SimCluster<Q, R> {
     const soft = node.softState;
     const found = this.checker.observe(p.id, {
       term: hs.term,
+      vote: hs.vote,
       role: soft.role,
       lead: soft.lead,
       commitIndex: hs.commit,

@@ -18,6 +18,7 @@
 
 import { bugNames, BUGS } from "./bugs.ts";
 import { runFigure8 } from "./figure8.ts";
+import { MCP_SCENARIOS } from "./mcp/mod.ts";
 import { scenarioNames, SCENARIOS } from "./scenarios.ts";
 import { type InjectedBugs, runSimulation, type SimulationResult } from "./simulation.ts";
 import type { SwarmConfig } from "./swarm.ts";
@@ -97,11 +98,10 @@ export function parseArgs(args: readonly string[]): CliOptions {
         break;
       case "--scenario": {
         const name = value();
-        if (name === undefined || !(name in SCENARIOS || name === FIGURE_8)) {
+        const known = [...scenarioNames(), FIGURE_8, ...Object.keys(MCP_SCENARIOS)];
+        if (name === undefined || !known.includes(name)) {
           throw new UsageError(
-            `--scenario must be one of: ${[...scenarioNames(), FIGURE_8].join(", ")}; got "${
-              name ?? ""
-            }"`,
+            `--scenario must be one of: ${known.join(", ")}; got "${name ?? ""}"`,
           );
         }
         options.scenario = name;
@@ -135,7 +135,7 @@ function runPlan(options: CliOptions): {
   adjust?: (c: SwarmConfig) => SwarmConfig;
   bugs?: InjectedBugs;
 } {
-  const scenario = options.scenario && options.scenario !== FIGURE_8
+  const scenario = options.scenario && options.scenario in SCENARIOS
     ? SCENARIOS[options.scenario]
     : undefined;
   const bug = options.bug ? BUGS[options.bug] : undefined;
@@ -260,6 +260,40 @@ function replay(options: CliOptions, seed: number): SimulationResult {
   });
 }
 
+/**
+ * Runs one of the call-path scenarios of `sim/mcp` (seeded, each returning
+ * figures); a non-zero count under `figures.violations` is a failure.
+ */
+function runMcpScenario(
+  options: CliOptions,
+  scenario: (seed: number) => Record<string, unknown>,
+): number {
+  const seeds = options.seed !== undefined
+    ? [options.seed]
+    : Array.from({ length: options.seeds }, (_, i) => options.firstSeed + i);
+  const failing: number[] = [];
+  const results: Array<{ seed: number; figures: Record<string, unknown> }> = [];
+  for (const seed of seeds) {
+    const figures = scenario(seed);
+    const violations = figures.violations as Record<string, number> | undefined;
+    if (violations !== undefined && Object.values(violations).some((n) => n !== 0)) {
+      failing.push(seed);
+    }
+    results.push({ seed, figures });
+  }
+  if (options.json) {
+    console.log(JSON.stringify({ scenario: options.scenario, failedSeeds: failing, results }));
+  } else {
+    for (const r of results.slice(0, 3)) {
+      console.log(`seed ${r.seed}: ${JSON.stringify(r.figures, null, 2)}`);
+    }
+    console.log(
+      `\n${options.scenario}: ${seeds.length} seed(s), ${failing.length} with violations`,
+    );
+  }
+  return failing.length > 0 ? 1 : 0;
+}
+
 function main(args: string[]): number {
   let options: CliOptions;
   try {
@@ -268,6 +302,9 @@ function main(args: string[]): number {
     if (!(error instanceof UsageError)) throw error;
     console.error(error.message);
     return 2;
+  }
+  if (options.scenario !== undefined && options.scenario in MCP_SCENARIOS) {
+    return runMcpScenario(options, MCP_SCENARIOS[options.scenario]);
   }
   if (options.scenario === FIGURE_8) {
     const raft = options.bug ? BUGS[options.bug].bugs.raft ?? {} : {};
