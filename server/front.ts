@@ -9,6 +9,7 @@
  */
 import {
   createRequestStateCodec,
+  LOG_LEVEL_META_KEY,
   type LoggingLevel,
   type RequestStateCodec,
   Server,
@@ -54,16 +55,33 @@ export function createFrontServer(gateway: Gateway, codec: ResumeCodec, era: Fro
     requestState: { verify: (state, ctx) => codec.verify(state, ctx) },
   });
 
+  // A 2025 session sets its level once with logging/setLevel; a 2026 request
+  // carries it in its envelope.
+  let sessionLevel: LoggingLevel | undefined;
   const context = (ctx: ServerContext): CallContext => {
     const meta = ctx.mcpReq._meta as Record<string, unknown> | undefined;
     const token = meta?.progressToken;
     const state = ctx.mcpReq.requestState<ResumeState>();
+    const envelope = ctx.mcpReq.envelope as Record<string, unknown> | undefined;
+    const requested = envelope?.[LOG_LEVEL_META_KEY];
+    // A 2025 server may log without being asked; a 2026 client opts in per request.
+    const logLevel = era === "legacy"
+      ? sessionLevel ?? "debug"
+      : typeof requested === "string"
+      ? requested as LoggingLevel
+      : undefined;
     return {
       signal: ctx.mcpReq.signal,
       progressToken: typeof token === "string" || typeof token === "number" ? token : undefined,
       meta,
       affinityKey: ctx.sessionId,
-      notify: (n) => ctx.mcpReq.notify(n),
+      logLevel,
+      notify: (n) => {
+        if (n.method === "notifications/message" && !atLeast(n.params?.level, logLevel)) {
+          return Promise.resolve();
+        }
+        return ctx.mcpReq.notify(n);
+      },
       sendRequest: era === "legacy"
         ? async (request, signal) =>
           // deno-lint-ignore no-explicit-any
@@ -125,7 +143,8 @@ export function createFrontServer(gateway: Gateway, codec: ResumeCodec, era: Fro
         await gateway.subscribeResource("resources/unsubscribe", req.params.uri, context(ctx)),
     );
     server.setRequestHandler("logging/setLevel", async (req) => {
-      await gateway.setLogLevel(req.params.level as LoggingLevel);
+      sessionLevel = req.params.level;
+      await gateway.setLogLevel(req.params.level);
       return {};
     });
   }
@@ -140,4 +159,21 @@ function toLegacyResult(result: Record<string, unknown>): Record<string, unknown
   if (!("ttlMs" in result) && !("cacheScope" in result)) return result;
   const { ttlMs: _, cacheScope: __, ...rest } = result;
   return rest;
+}
+
+const SEVERITY: readonly string[] = [
+  "debug",
+  "info",
+  "notice",
+  "warning",
+  "error",
+  "critical",
+  "alert",
+  "emergency",
+];
+
+/** True when a message at `level` passes a client filter at `minimum` (none set: all pass). */
+function atLeast(level: unknown, minimum: string | undefined): boolean {
+  if (minimum === undefined || typeof level !== "string") return true;
+  return SEVERITY.indexOf(level) >= SEVERITY.indexOf(minimum);
 }

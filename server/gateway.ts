@@ -78,6 +78,8 @@ export interface CallContext {
   ): Promise<Record<string, unknown>>;
   /** Affinity key for consistent hashing (a session id). */
   affinityKey?: string;
+  /** The lowest log level the client wants (`logging/setLevel` or the 2026 envelope). */
+  logLevel?: string;
   /**
    * Set when the client retries a request that got an `input_required`
    * result: the verified state the gateway minted, and the client's answers.
@@ -614,10 +616,14 @@ export class Gateway {
     if (!bridged) {
       replica.inFlight.add(ctx);
       try {
-        const result = await replica.backend.request(method, withMeta(params, ctx), {
-          signal: ctx.signal,
-          onprogress,
-        });
+        const result = await replica.backend.request(
+          method,
+          withMeta(params, ctx, replica.backend.catalog?.era),
+          {
+            signal: ctx.signal,
+            onprogress,
+          },
+        );
         await Promise.all(progressSent);
         return await this.#sealInputRequired(replica, stripServerInfo(result));
       } finally {
@@ -631,10 +637,14 @@ export class Gateway {
       sendRequest: (request) => exchange.ask(request),
     };
     replica.inFlight.add(asker);
-    const call = replica.backend.request(method, withMeta(params, ctx), {
-      signal: exchange.abort.signal,
-      onprogress,
-    });
+    const call = replica.backend.request(
+      method,
+      withMeta(params, ctx, replica.backend.catalog?.era),
+      {
+        signal: exchange.abort.signal,
+        onprogress,
+      },
+    );
     call.finally(() => replica.inFlight.delete(asker)).catch(() => {});
     exchange.track(call);
     const result = await this.#step(replica, exchange, ctx.signal);
@@ -718,7 +728,7 @@ export class Gateway {
     replica.inFlight.add(ctx);
     try {
       const result = await replica.backend.request(method, {
-        ...withMeta(params, ctx),
+        ...withMeta(params, ctx, replica.backend.catalog?.era),
         ...(resume.inputResponses === undefined ? {} : { inputResponses: resume.inputResponses }),
         ...(resume.state.state === undefined ? {} : { requestState: resume.state.state }),
       }, { signal: ctx.signal });
@@ -885,14 +895,23 @@ function templateMatches(template: string, uri: string): boolean {
   }
 }
 
-function withMeta(params: Record<string, unknown>, ctx: CallContext): Record<string, unknown> {
-  if (ctx.meta === undefined || Object.keys(ctx.meta).length === 0) {
-    const { _meta: _, ...rest } = params;
-    return rest;
-  }
-  const { progressToken: _, ...meta } = ctx.meta;
-  return { ...params, _meta: meta };
+/**
+ * The `_meta` a backend gets: the client's own keys (its progress token is
+ * replaced by ours), plus, for a 2026-07-28 backend, the log level the client
+ * asked for, which that era carries per request.
+ */
+function withMeta(
+  params: Record<string, unknown>,
+  ctx: CallContext,
+  era: "legacy" | "modern" | undefined,
+): Record<string, unknown> {
+  const { _meta: _, ...rest } = params;
+  const { progressToken: __, ...meta } = ctx.meta ?? {};
+  if (era === "modern" && ctx.logLevel !== undefined) meta[LOG_LEVEL_META_KEY] = ctx.logLevel;
+  return Object.keys(meta).length === 0 ? rest : { ...rest, _meta: meta };
 }
+
+const LOG_LEVEL_META_KEY = "io.modelcontextprotocol/logLevel";
 
 const SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo";
 

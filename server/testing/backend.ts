@@ -265,6 +265,92 @@ function registerTools(
     );
   });
 
+  const elicitTool = (
+    name: string,
+    description: string,
+    message: string,
+    // deno-lint-ignore no-explicit-any
+    requestedSchema: any,
+  ): void => {
+    server.registerTool(name, { description }, (ctx) => {
+      const answer = ctx.mcpReq.inputResponses?.["form"] as
+        | { action?: string; content?: Record<string, unknown> }
+        | undefined;
+      if (answer === undefined) {
+        return inputRequired({
+          inputRequests: { form: inputRequired.elicit({ message, requestedSchema }) },
+        });
+      }
+      return text(
+        `Elicitation completed: action=${answer.action}, content=${
+          JSON.stringify(answer.content ?? {})
+        }`,
+      );
+    });
+  };
+
+  elicitTool(
+    "test_elicitation_sep1034_defaults",
+    "Requests elicitation with a default for every primitive type",
+    "Please review and update the form fields with defaults",
+    {
+      type: "object",
+      properties: {
+        name: { type: "string", description: "User name", default: "John Doe" },
+        age: { type: "integer", description: "User age", default: 30 },
+        score: { type: "number", description: "User score", default: 95.5 },
+        status: {
+          type: "string",
+          description: "User status",
+          enum: ["active", "inactive", "pending"],
+          default: "active",
+        },
+        verified: { type: "boolean", description: "Verification status", default: true },
+      },
+      required: [],
+    },
+  );
+
+  elicitTool(
+    "test_elicitation_sep1330_enums",
+    "Requests elicitation with all five enum schema variants",
+    "Please select options from the enum fields",
+    {
+      type: "object",
+      properties: {
+        untitledSingle: { type: "string", enum: ["option1", "option2", "option3"] },
+        titledSingle: {
+          type: "string",
+          oneOf: [
+            { const: "value1", title: "First Option" },
+            { const: "value2", title: "Second Option" },
+            { const: "value3", title: "Third Option" },
+          ],
+        },
+        legacyEnum: {
+          type: "string",
+          enum: ["opt1", "opt2", "opt3"],
+          enumNames: ["Option One", "Option Two", "Option Three"],
+        },
+        untitledMulti: {
+          type: "array",
+          items: { type: "string", enum: ["option1", "option2", "option3"] },
+        },
+        titledMulti: {
+          type: "array",
+          items: {
+            anyOf: [
+              { const: "value1", title: "First Choice" },
+              { const: "value2", title: "Second Choice" },
+              { const: "value3", title: "Third Choice" },
+            ],
+          },
+        },
+      },
+      required: [],
+    },
+  );
+
   const arm = options.armEmptyRestart;
   if (arm !== undefined) {
     server.registerTool("arm_empty_restart", {
