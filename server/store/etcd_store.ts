@@ -30,8 +30,8 @@ import {
   isRecoverableError,
   type IWatchRequest,
   type IWatchResponse,
-} from "npm:etcd3@1.1.2";
-import { Etcd3 } from "npm:etcd3@1.1.2";
+} from "etcd3";
+import { Etcd3 } from "etcd3";
 import type {
   RangeReply,
   ReadConsistency,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Etcd3 } from "npm:etcd3@1.1.2";
+import { Etcd3 } from "etcd3";
 import type { WatchEvent } from "@safla/core/state";
 import { runStateStoreContract } from "./contract.ts";
 import { startEtcdCluster } from "./etcd_process.ts";
