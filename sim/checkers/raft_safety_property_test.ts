@@ -6,12 +6,18 @@ import { logViewFromEntries, RaftSafetyChecker, type Violation } from "./raft_sa
 /**
  * An abstract Raft cluster where every message is delivered at once: the
  * rules of the paper (election restriction, commit only entries of the
- * current term, followers truncate conflicts) with crashes that keep the
- * durable state. Any run of it is correct, so the checker must stay silent.
+ * current term, followers truncate conflicts), log compaction with snapshots
+ * sent to followers that lag behind it, and crashes that keep the durable
+ * state. Any run of it is correct, so the checker must stay silent.
  */
 interface AbstractNode {
   id: string;
+  /** Entries after the snapshot. */
   log: { term: number; data: string }[];
+  snapshotIndex: number;
+  snapshotTerm: number;
+  /** Terms of the entries under the snapshot: the model's memory, never shown to the checker. */
+  compactedTerms: number[];
   term: number;
   role: RaftRole;
   lead: string | null;
@@ -19,6 +25,7 @@ interface AbstractNode {
   commit: number;
   applied: number;
   newlyApplied: { index: number; term: number; dataHash: string }[];
+  appliedSnapshotIndex: number | undefined;
   writtenFrom: number | undefined;
 }
 
@@ -28,11 +35,33 @@ type Action =
   | { type: "replicate"; from: number; to: number }
   | { type: "commit"; node: number }
   | { type: "apply"; node: number }
+  | { type: "compact"; node: number }
   | { type: "restart"; node: number };
+
+const lastIndex = (x: AbstractNode): number => x.snapshotIndex + x.log.length;
+const lastTerm = (x: AbstractNode): number => x.log.at(-1)?.term ?? x.snapshotTerm;
+/** Term of the entry at `i`; undefined when compacted away or absent. */
+function termAt(x: AbstractNode, i: number): number | undefined {
+  if (i === x.snapshotIndex) return x.snapshotTerm;
+  return i < x.snapshotIndex ? undefined : x.log[i - x.snapshotIndex - 1]?.term;
+}
+/** Term of the entry at `i`, compacted or not. */
+function fullTermAt(x: AbstractNode, i: number): number | undefined {
+  return i <= x.snapshotIndex ? x.compactedTerms[i - 1] : termAt(x, i);
+}
+function entryAt(x: AbstractNode, i: number): { term: number; data: string } {
+  const e = x.log[i - x.snapshotIndex - 1];
+  if (e === undefined) throw new Error(`model bug: ${x.id} has no entry ${i}`);
+  return e;
+}
 
 class AbstractCluster {
   readonly nodes: AbstractNode[];
   readonly checker = new RaftSafetyChecker();
+  /** Terms of the committed entries, as the committing leaders held them. */
+  readonly committed: number[] = [];
+  /** Snapshots installed on lagging followers. */
+  snapshotsSent = 0;
   #proposals = 0;
 
   /**
@@ -43,6 +72,9 @@ class AbstractCluster {
     this.nodes = Array.from({ length: size }, (_, i) => ({
       id: `n${i}`,
       log: [],
+      snapshotIndex: 0,
+      snapshotTerm: 0,
+      compactedTerms: [],
       term: 0,
       role: "follower",
       lead: null,
@@ -50,6 +82,7 @@ class AbstractCluster {
       commit: 0,
       applied: 0,
       newlyApplied: [],
+      appliedSnapshotIndex: undefined,
       writtenFrom: undefined,
     }));
   }
@@ -66,7 +99,7 @@ class AbstractCluster {
         const leader = this.#leader(action.node);
         if (leader === undefined) break;
         leader.log.push({ term: leader.term, data: `p${++this.#proposals}` });
-        leader.writtenFrom ??= leader.log.length;
+        leader.writtenFrom ??= lastIndex(leader);
         break;
       }
       case "replicate": {
@@ -79,23 +112,29 @@ class AbstractCluster {
         if (leader !== undefined) this.#advanceCommit(leader);
         break;
       }
-      case "apply": {
+      case "apply":
+        this.#apply(n[action.node % size]);
+        break;
+      case "compact": {
+        // Compaction follows applying, as a state machine snapshot does.
         const node = n[action.node % size];
-        while (node.applied < node.commit) {
-          node.applied++;
-          const e = node.log[node.applied - 1];
-          node.newlyApplied.push({ index: node.applied, term: e.term, dataHash: e.data });
-        }
+        this.#apply(node);
+        if (node.applied <= node.snapshotIndex) break;
+        node.snapshotTerm = entryAt(node, node.applied).term;
+        const compacted = node.log.slice(0, node.applied - node.snapshotIndex);
+        node.compactedTerms.push(...compacted.map((e) => e.term));
+        node.log = node.log.slice(node.applied - node.snapshotIndex);
+        node.snapshotIndex = node.applied;
         break;
       }
       case "restart": {
         const node = n[action.node % size];
         node.role = "follower";
         node.lead = null;
-        node.applied = 0;
+        node.applied = node.snapshotIndex;
         this.checker.restarted(node.id, {
           hardState: { term: node.term, vote: node.vote, commit: node.commit },
-          snapshotIndex: 0,
+          snapshotIndex: node.snapshotIndex,
         });
         break;
       }
@@ -113,35 +152,54 @@ class AbstractCluster {
         commitIndex: node.commit,
         appliedIndex: node.applied,
         log: logViewFromEntries(
-          node.log.map((e, i) => ({ index: i + 1, term: e.term, dataHash: e.data })),
+          node.log.map((e, k) => ({
+            index: node.snapshotIndex + k + 1,
+            term: e.term,
+            dataHash: e.data,
+          })),
+          node.snapshotIndex,
+          node.snapshotTerm,
         ),
         newlyApplied: node.newlyApplied,
+        appliedSnapshotIndex: node.appliedSnapshotIndex,
         writtenFrom: node.writtenFrom,
       };
       node.newlyApplied = [];
+      node.appliedSnapshotIndex = undefined;
       node.writtenFrom = undefined;
       return this.checker.observe(node.id, view);
     });
   }
 
-  /** The committed prefix as the node that committed furthest holds it. */
-  committedTerms(): number[] {
-    const furthest = this.nodes.reduce((a, b) => (b.commit > a.commit ? b : a));
-    return furthest.log.slice(0, furthest.commit).map((e) => e.term);
+  #apply(node: AbstractNode): void {
+    while (node.applied < node.commit) {
+      node.applied++;
+      const e = entryAt(node, node.applied);
+      node.newlyApplied.push({ index: node.applied, term: e.term, dataHash: e.data });
+    }
   }
 
-  /** One of the nodes that believe they lead (stale leaders included), picked by `pick`. */
+  /** Whether `x` holds every committed entry (in its log or under its snapshot). */
+  holdsCommitted(x: AbstractNode): boolean {
+    return this.committed.every((term, k) => fullTermAt(x, k + 1) === term);
+  }
+
+  /**
+   * One of the nodes that believe they lead, picked by `pick`: mostly the
+   * newest leader (so that runs make progress), sometimes a stale one.
+   */
   #leader(pick: number): AbstractNode | undefined {
-    const leaders = this.nodes.filter((x) => x.role === "leader");
-    return leaders.length === 0 ? undefined : leaders[pick % leaders.length];
+    const leaders = this.nodes.filter((x) => x.role === "leader")
+      .sort((a, b) => b.term - a.term);
+    if (leaders.length === 0) return undefined;
+    return pick % 4 === 0 ? leaders[(pick >> 2) % leaders.length] : leaders[0];
   }
 
   #elect(candidate: AbstractNode, ignoreLogs: boolean): void {
     const term = Math.max(...this.nodes.map((x) => x.term)) + 1;
-    const lastTerm = (x: AbstractNode) => x.log.at(-1)?.term ?? 0;
     const upToDate = (voter: AbstractNode) =>
       lastTerm(candidate) > lastTerm(voter) ||
-      (lastTerm(candidate) === lastTerm(voter) && candidate.log.length >= voter.log.length);
+      (lastTerm(candidate) === lastTerm(voter) && lastIndex(candidate) >= lastIndex(voter));
     const voters = this.nodes.filter((v) => v === candidate || ignoreLogs || upToDate(v));
     if (voters.length <= this.nodes.length / 2) return;
     for (const v of voters) {
@@ -160,25 +218,47 @@ class AbstractCluster {
     follower.term = leader.term;
     follower.role = "follower";
     follower.lead = leader.id;
-    for (let i = 0; i < leader.log.length; i++) {
-      if (follower.log[i]?.term === leader.log[i].term) continue;
-      follower.log.length = i;
-      follower.log.push(...leader.log.slice(i).map((e) => ({ ...e })));
-      follower.writtenFrom = Math.min(follower.writtenFrom ?? Infinity, i + 1);
+    let from = Math.max(leader.snapshotIndex, follower.snapshotIndex) + 1;
+    if (
+      follower.snapshotIndex < leader.snapshotIndex &&
+      termAt(follower, leader.snapshotIndex) !== leader.snapshotTerm
+    ) {
+      // The follower lacks entries the leader compacted away: send the snapshot.
+      this.snapshotsSent++;
+      follower.snapshotIndex = leader.snapshotIndex;
+      follower.snapshotTerm = leader.snapshotTerm;
+      follower.compactedTerms = leader.compactedTerms.slice();
+      follower.log = [];
+      follower.writtenFrom = Math.min(follower.writtenFrom ?? Infinity, leader.snapshotIndex);
+      follower.commit = Math.max(follower.commit, leader.snapshotIndex);
+      if (follower.applied < leader.snapshotIndex) {
+        follower.applied = leader.snapshotIndex;
+        follower.appliedSnapshotIndex = leader.snapshotIndex;
+      }
+      from = leader.snapshotIndex + 1;
+    }
+    for (let i = from; i <= lastIndex(leader); i++) {
+      if (termAt(follower, i) === termAt(leader, i)) continue;
+      follower.log.length = i - follower.snapshotIndex - 1;
+      for (let j = i; j <= lastIndex(leader); j++) follower.log.push({ ...entryAt(leader, j) });
+      follower.writtenFrom = Math.min(follower.writtenFrom ?? Infinity, i);
       break;
     }
-    follower.commit = Math.max(follower.commit, Math.min(leader.commit, leader.log.length));
+    follower.commit = Math.max(follower.commit, Math.min(leader.commit, lastIndex(leader)));
   }
 
   #advanceCommit(leader: AbstractNode): void {
     if (leader.role !== "leader") return;
-    for (let index = leader.log.length; index > leader.commit; index--) {
+    for (let index = lastIndex(leader); index > leader.commit; index--) {
       // Only an entry of the leader's own term is committed by counting replicas.
-      const term = leader.log[index - 1].term;
+      const term = termAt(leader, index);
       if (term !== leader.term && !this.countsOldTermReplicas) break;
-      const holders = this.nodes.filter((x) => x.log[index - 1]?.term === term).length;
+      const holders = this.nodes.filter((x) => fullTermAt(x, index) === term).length;
       if (holders > this.nodes.length / 2) {
         leader.commit = index;
+        for (let i = this.committed.length + 1; i <= index; i++) {
+          this.committed.push(entryAt(leader, i).term);
+        }
         return;
       }
     }
@@ -198,19 +278,21 @@ const actionArb = (size: number): fc.Arbitrary<Action> =>
       })),
     },
     { weight: 3, arbitrary: fc.nat(size - 1).map((node): Action => ({ type: "commit", node })) },
-    { weight: 2, arbitrary: fc.nat(size - 1).map((node): Action => ({ type: "apply", node })) },
+    { weight: 3, arbitrary: fc.nat(size - 1).map((node): Action => ({ type: "apply", node })) },
+    { weight: 3, arbitrary: fc.nat(size - 1).map((node): Action => ({ type: "compact", node })) },
     { weight: 1, arbitrary: fc.nat(size - 1).map((node): Action => ({ type: "restart", node })) },
   );
 
 const runArb = fc.constantFrom(3, 5).chain((size) =>
   fc.record({
     size: fc.constant(size),
-    actions: fc.array(actionArb(size), { minLength: 20, maxLength: 120 }),
+    actions: fc.array(actionArb(size), { minLength: 20, maxLength: 120, size: "max" }),
   })
 );
 
 Deno.test("property: correct Raft runs raise no violation", () => {
   let commits = 0;
+  let snapshots = 0;
   fc.assert(
     fc.property(runArb, ({ size, actions }) => {
       const cluster = new AbstractCluster(size);
@@ -218,10 +300,12 @@ Deno.test("property: correct Raft runs raise no violation", () => {
         assert.deepEqual(cluster.run(action), [], JSON.stringify(action));
       }
       commits += cluster.checker.highestCommitted;
+      snapshots += cluster.snapshotsSent;
     }),
     { numRuns: 200 },
   );
   assert.ok(commits > 200, `runs commit too little (${commits}) to exercise the checker`);
+  assert.ok(snapshots > 20, `too few snapshots sent (${snapshots}) to exercise compaction`);
 });
 
 Deno.test("property: electing a node lacking committed entries breaks leader completeness", () => {
@@ -231,8 +315,7 @@ Deno.test("property: electing a node lacking committed entries breaks leader com
       const cluster = new AbstractCluster(size);
       for (const action of actions) cluster.run(action);
       const candidate = cluster.nodes[pick % size];
-      const committed = cluster.committedTerms();
-      const complete = committed.every((term, i) => candidate.log[i]?.term === term);
+      const complete = cluster.holdsCommitted(candidate);
       const found = cluster.run({ type: "elect", node: pick, ignoreLogs: true });
       if (complete) {
         assert.deepEqual(found, []);
@@ -254,11 +337,13 @@ Deno.test("property: rewriting a committed entry on any node is caught", () => {
     fc.property(runArb, fc.nat(), fc.nat(), ({ size, actions }, pickNode, pickIndex) => {
       const cluster = new AbstractCluster(size);
       for (const action of actions) cluster.run(action);
-      const holders = cluster.nodes.filter((x) => x.commit > 0);
+      // Committed entries still in a log (not compacted into a snapshot).
+      const holders = cluster.nodes.filter((x) => x.commit > x.snapshotIndex);
       fc.pre(holders.length > 0);
       const node = holders[pickNode % holders.length];
-      const index = 1 + (pickIndex % node.commit);
-      node.log[index - 1] = { ...node.log[index - 1], data: "corrupted" };
+      const index = node.snapshotIndex + 1 + (pickIndex % (node.commit - node.snapshotIndex));
+      const k = index - node.snapshotIndex - 1;
+      node.log[k] = { ...node.log[k], data: "corrupted" };
       node.writtenFrom = index;
       const found = cluster.observeAll();
       assert.ok(
@@ -273,7 +358,7 @@ Deno.test("property: rewriting a committed entry on any node is caught", () => {
 /** Five nodes and long runs: the schedules of Figure 8 need both. */
 const longRunArb = fc.record({
   size: fc.constant(5),
-  actions: fc.array(actionArb(5), { minLength: 60, maxLength: 200 }),
+  actions: fc.array(actionArb(5), { minLength: 60, maxLength: 200, size: "max" }),
 });
 
 Deno.test("committing an earlier term's entry by counting replicas (Figure 8) is caught", () => {
