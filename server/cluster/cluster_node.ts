@@ -27,6 +27,8 @@ export interface ClusterNodeOptions {
   members: Readonly<Record<NodeId, MemberAddress>>;
   /** Join an existing cluster instead of bootstrapping. */
   join?: boolean;
+  /** Where the Raft listener binds, when not at this node's peer address (behind a relay). */
+  peerListen?: string;
   /** The MCP servers to front; without it the node serves only the admin API. */
   gatewayConfig?: GatewayConfig;
   /** Raft clock; defaults to the host's. */
@@ -77,6 +79,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
     dataDir: options.dataDir,
     members: options.members,
     join: options.join,
+    peerListen: options.peerListen,
     timing: options.timing,
     onLog: options.onLog,
   });

@@ -30,6 +30,13 @@ export interface LocalClusterOptions {
   demo?: boolean;
   /** How long store requests wait for a leader, per node. */
   requestTimeoutMs?: number;
+  /**
+   * Members to run instead of a generated layout (their peer addresses may
+   * point at a relay; see `peerListen`).
+   */
+  members?: Record<NodeId, MemberAddress>;
+  /** Where each node's Raft listener binds when its peer address is a relay. */
+  peerListen?: Record<NodeId, string>;
   /** Receives every line a node writes to stderr. */
   onLog?: (id: NodeId, line: string) => void;
 }
@@ -81,9 +88,10 @@ export class LocalCluster {
 
   /** Starts every node. */
   static start(options: LocalClusterOptions): Promise<LocalCluster> {
-    const members = options.basePort === 0
-      ? freeMembers(options.nodes)
-      : localMembers(options.nodes, options.basePort);
+    const members = options.members ??
+      (options.basePort === 0
+        ? freeMembers(options.nodes)
+        : localMembers(options.nodes, options.basePort));
     const cluster = new LocalCluster(options, members);
     for (const id of cluster.ids) cluster.startNode(id);
     return Promise.resolve(cluster);
@@ -125,6 +133,8 @@ export class LocalCluster {
     if (o.configFile) args.push("--config", o.configFile);
     else if (o.demo) args.push("--demo");
     if (o.requestTimeoutMs) args.push("--request-timeout-ms", String(o.requestTimeoutMs));
+    const listen = o.peerListen?.[id];
+    if (listen) args.push("--peer-listen", listen);
     const process = new Deno.Command(Deno.execPath(), {
       args,
       env: { [SECRET_ENV]: o.secret },

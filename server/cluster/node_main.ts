@@ -4,6 +4,7 @@
  *     deno run -A server/cluster/node_main.ts --node-id n1 \
  *       --peers n1=10.0.0.1:8080,n2=10.0.0.2:8080,n3=10.0.0.3:8080 \
  *       [--data ./data] [--config FILE | --demo] [--cluster-id safla] [--join]
+ *       [--peer-listen HOST:PORT]   # bind Raft here when peers dial a relay or NAT address
  *
  * The secret comes from `--secret` or `SAFLA_CLUSTER_SECRET`. SIGINT or
  * SIGTERM stop the node cleanly; with `--exit-with-stdin` so does the end of
@@ -39,6 +40,7 @@ export async function runNode(args: string[]): Promise<number> {
       "cluster-id": { type: "string", default: "safla" },
       secret: { type: "string" },
       join: { type: "boolean", default: false },
+      "peer-listen": { type: "string" },
       "exit-with-stdin": { type: "boolean", default: false },
       "request-timeout-ms": { type: "string", default: "5000" },
     },
@@ -70,6 +72,7 @@ export async function runNode(args: string[]): Promise<number> {
       dataDir: `${values.data}/${id}`,
       members,
       join: values.join,
+      peerListen: values["peer-listen"],
       gatewayConfig,
       requestTimeoutMs,
       onLog: (line) => console.error(line),

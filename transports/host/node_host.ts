@@ -65,8 +65,12 @@ export interface NodeHostOptions {
   members: Readonly<Record<NodeId, MemberAddress>>;
   /** Start empty and wait to be added by the leader instead of bootstrapping. */
   join?: boolean;
-  /** Address the peer listener binds to; defaults to this node's peer host. */
-  peerHostname?: string;
+  /**
+   * Address ("host:port") the peer listener binds to; defaults to this
+   * node's own peer address in `members`. Differs when peers reach this node
+   * through a relay or NAT.
+   */
+  peerListen?: string;
   /** Clock and timeouts; defaults to {@link DEFAULT_TIMING}. */
   timing?: Partial<HostTiming>;
   /** Snapshot and compact every so many applied entries. Default 10 000. */
@@ -294,13 +298,14 @@ export class NodeHost {
       for (const [id, address] of directory.entries()) {
         if (id !== options.nodeId) peers[id] = address.peer;
       }
-      const separator = self.peer.lastIndexOf(":");
+      const listen = options.peerListen ?? self.peer;
+      const separator = listen.lastIndexOf(":");
       host.#transport = await PeerTransport.start({
         nodeId: options.nodeId,
         clusterId: options.clusterId,
         secret: options.secret,
-        hostname: options.peerHostname ?? self.peer.slice(0, separator).replace(/^\[|\]$/g, ""),
-        port: Number(self.peer.slice(separator + 1)),
+        hostname: listen.slice(0, separator).replace(/^\[|\]$/g, ""),
+        port: Number(listen.slice(separator + 1)),
         peers,
         onMessages: (messages) => {
           for (const message of messages) created.#enqueue({ type: "message", message });

@@ -1,0 +1,149 @@
+/**
+ * A fault-injecting relay for Raft peer links on loopback: each node's peer
+ * address points at the relay, which forwards to the node's real listener.
+ * The relay reads the first frame of each connection (the `hello` that names
+ * the dialling node), so it knows every link's direction and can cut any of
+ * them: a cut link drops its open connections and refuses new ones, which is
+ * what a partition looks like to the transport.
+ *
+ * @module
+ */
+import type { NodeId } from "@safla/core";
+import { unpackFields } from "../../../transports/peer/auth.ts";
+import { encodeFrame, FrameKind, FrameReader } from "../../../transports/peer/frames.ts";
+import { freePort } from "../../../transports/host/testing.ts";
+
+interface Link {
+  from: NodeId;
+  to: NodeId;
+  conns: Deno.Conn[];
+}
+
+const HELLO_TIMEOUT_MS = 2_000;
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch { /* already closed */ }
+}
+
+/**
+ * Relays between the nodes of one cluster.
+ *
+ * @example
+ * ```ts ignore
+ * const relay = PartitionRelay.start({ n1: "127.0.0.1:9001", n2: "127.0.0.1:9002" });
+ * relay.cut("n1", "n2");
+ * relay.healAll();
+ * await relay.close();
+ * ```
+ */
+export class PartitionRelay {
+  readonly #listeners = new Map<NodeId, Deno.TcpListener>();
+  readonly #targets: Record<NodeId, string>;
+  readonly #cut = new Set<string>();
+  readonly #links = new Map<string, Link>();
+  readonly #tasks: Promise<void>[] = [];
+
+  private constructor(targets: Record<NodeId, string>) {
+    this.#targets = targets;
+  }
+
+  /** Starts one relay listener per node, forwarding to `targets[id]` ("host:port"). */
+  static start(targets: Record<NodeId, string>): PartitionRelay {
+    const relay = new PartitionRelay(targets);
+    for (const id of Object.keys(targets)) {
+      const listener = Deno.listen({ hostname: "127.0.0.1", port: freePort() });
+      relay.#listeners.set(id, listener);
+      relay.#tasks.push(relay.#accept(id, listener));
+    }
+    return relay;
+  }
+
+  /** The address other nodes must dial to reach `id`. */
+  address(id: NodeId): string {
+    const listener = this.#listeners.get(id);
+    if (!listener) throw new RangeError(`no relay for ${id}`);
+    return `127.0.0.1:${listener.addr.port}`;
+  }
+
+  /** Stops traffic that `from` sends to `to`. */
+  cut(from: NodeId, to: NodeId): void {
+    const key = `${from}>${to}`;
+    this.#cut.add(key);
+    const link = this.#links.get(key);
+    if (link) { for (const conn of link.conns.splice(0)) closeQuietly(conn); }
+  }
+
+  /** Cuts every link to and from `id`. */
+  isolate(id: NodeId): void {
+    for (const other of Object.keys(this.#targets)) {
+      if (other === id) continue;
+      this.cut(id, other);
+      this.cut(other, id);
+    }
+  }
+
+  /** Restores every link. */
+  healAll(): void {
+    this.#cut.clear();
+  }
+
+  async #accept(to: NodeId, listener: Deno.TcpListener): Promise<void> {
+    try {
+      for await (const conn of listener) this.#tasks.push(this.#relay(to, conn));
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BadResource)) throw error;
+    }
+  }
+
+  async #relay(to: NodeId, inbound: Deno.TcpConn): Promise<void> {
+    const reader = new FrameReader(inbound.readable, 64 * 1024);
+    const timer = setTimeout(() => closeQuietly(inbound), HELLO_TIMEOUT_MS);
+    let upstream: Deno.TcpConn | undefined;
+    try {
+      const hello = await reader.next();
+      if (hello?.kind !== FrameKind.hello) return closeQuietly(inbound);
+      const from = new TextDecoder().decode(unpackFields(hello.payload, 3)[1]);
+      const key = `${from}>${to}`;
+      if (this.#cut.has(key)) return closeQuietly(inbound);
+      const target = this.#targets[to];
+      const separator = target.lastIndexOf(":");
+      upstream = await Deno.connect({
+        hostname: target.slice(0, separator),
+        port: Number(target.slice(separator + 1)),
+      });
+      clearTimeout(timer);
+      const link = this.#links.get(key) ?? { from, to, conns: [] };
+      this.#links.set(key, link);
+      link.conns.push(inbound, upstream);
+      // The dialler waits for the challenge after its hello, so nothing else is buffered yet.
+      reader.release();
+      await upstream.write(encodeFrame(FrameKind.hello, hello.payload));
+      const up = upstream;
+      await Promise.allSettled([
+        inbound.readable.pipeTo(up.writable),
+        up.readable.pipeTo(inbound.writable),
+      ]);
+      link.conns = link.conns.filter((c) => c !== inbound && c !== up);
+    } catch {
+      closeQuietly(inbound);
+      if (upstream) closeQuietly(upstream);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Closes every listener and connection. */
+  async close(): Promise<void> {
+    for (const listener of this.#listeners.values()) {
+      try {
+        listener.close();
+      } catch { /* already closed */ }
+    }
+    for (const link of this.#links.values()) {
+      for (const conn of link.conns.splice(0)) closeQuietly(conn);
+    }
+    await Promise.allSettled(this.#tasks);
+  }
+}
