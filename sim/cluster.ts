@@ -16,7 +16,12 @@ import type { Message, NodeId, Snapshot } from "../core/raft/types.ts";
 import { ClusterNode } from "../core/node/node.ts";
 import type { RaftCore } from "../core/node/raft_core.ts";
 import type { NodeEffect, NodeEvent, NodeReply, StateMachine } from "../core/node/types.ts";
-import { recoverStorage, walRecordsForPersist } from "../core/node/durability.ts";
+import {
+  type RecoveredState,
+  recoverStorage,
+  RecoveryMismatchError,
+  walRecordsForPersist,
+} from "../core/node/durability.ts";
 import { encodeRecords } from "../core/wal/record.ts";
 import { replayWal, WalCorruptionError, type WalState } from "../core/wal/replay.ts";
 import {
@@ -267,7 +272,16 @@ export class SimCluster<Q, R> {
       this.#trace.record(this.#scheduler.nowUs, p.id, "refuseStart", error.message);
       return;
     }
-    const recovered = recoverStorage(wal, snapshot);
+    let recovered: RecoveredState;
+    try {
+      recovered = recoverStorage(wal, snapshot);
+    } catch (error) {
+      if (!(error instanceof RecoveryMismatchError)) throw error;
+      p.status = "refused";
+      p.refusal = error.message;
+      this.#trace.record(this.#scheduler.nowUs, p.id, "refuseStart", error.message);
+      return;
+    }
     const sm = this.#parts.createStateMachine();
     if (recovered.snapshot) sm.restore(recovered.snapshot.data);
     const c = this.#config;

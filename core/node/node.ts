@@ -61,15 +61,33 @@ interface PendingRead<Q> {
 }
 
 /**
- * The node.
+ * The node: feed it events, execute the effects it returns, in order.
  *
  * @example
- * ```ts ignore
- * const node = new ClusterNode(config);
- * for (const effect of node.handle({ type: "tick" })) driver.execute(effect);
+ * ```ts
+ * import { SeededRng } from "../rng.ts";
+ * import { RawNode } from "../raft/rawnode.ts";
+ * import { emptyConfState, MemoryStorage } from "../raft/storage.ts";
+ * import { KvStateMachine } from "./kv_state_machine.ts";
+ * import { ClusterNode } from "./node.ts";
+ *
+ * const storage = new MemoryStorage();
+ * const raft = new RawNode({
+ *   id: "a", electionTicks: 10, heartbeatTicks: 1, storage, rng: new SeededRng(1),
+ * });
+ * raft.bootstrap(["a"]);
+ * const node = new ClusterNode({
+ *   id: "a", raft, storage, stateMachine: new KvStateMachine(), appliedIndex: 0,
+ *   confState: emptyConfState(), rng: new SeededRng(2), snapshotEveryEntries: 0,
+ *   maxPendingRequests: 100,
+ * });
+ * // The bootstrap configuration must be made durable before anything else happens.
+ * const [effect] = node.handle({ type: "tick" });
+ * console.assert(effect.type === "persist" && effect.mustSync);
  * ```
  */
 export class ClusterNode<Q, R> {
+  /** This node's id. */
   readonly id: NodeId;
   readonly #raft: RaftCore;
   readonly #storage: MemoryStorage;
