@@ -309,10 +309,14 @@ function search<S, I, O>(
   const next = new Int32Array(events.length + 1);
   const prev = new Int32Array(events.length + 1);
   const matchOf = new Int32Array(events.length);
-  const nodeOf = new Map<string, number>();
-  events.forEach((e, k) => nodeOf.set(`${e.op}:${e.isCall}`, k));
+  const callNodeOf = new Int32Array(n);
+  const returnNodeOf = new Int32Array(n);
   events.forEach((e, k) => {
-    matchOf[k] = nodeOf.get(`${e.op}:${!e.isCall}`) ?? -1;
+    if (e.isCall) callNodeOf[e.op] = k;
+    else returnNodeOf[e.op] = k;
+  });
+  events.forEach((e, k) => {
+    matchOf[k] = e.isCall ? returnNodeOf[e.op] : callNodeOf[e.op];
   });
   let last = head;
   for (let k = 0; k < events.length; k++) {
@@ -367,9 +371,8 @@ function search<S, I, O>(
 
   /** Undoes placements back to the newest open choice; false when none is left. */
   const backtrack = (): boolean => {
-    for (;;) {
-      const top = stack.pop();
-      if (top === undefined) return false;
+    while (stack.length > 0) {
+      const top = stack.pop() as Frame<S>;
       unchangedBelow = Math.min(unchangedBelow, stack.length);
       const r = top.rank;
       clearBit(bitsOf(r), bitOf[r]);
@@ -390,6 +393,7 @@ function search<S, I, O>(
       }
       if (!top.forced) return true;
     }
+    return false;
   };
 
   /**
