@@ -460,9 +460,21 @@ export class SimCluster<Q, R> {
       case "send":
         for (const m of effect.messages) this.network.send(p.id, m.to, m);
         return;
-      case "reply":
-        this.#observer.onReply(p.id, effect.requestId, effect.reply);
+      case "reply": {
+        const reply = effect.reply;
+        this.#trace.recordFields(
+          now,
+          p.id,
+          "reply",
+          reply.ok ? "ok" : reply.error.code,
+          [effect.requestId, reply.ok ? reply.index : 0],
+          () =>
+            `#${effect.requestId} ` +
+            (reply.ok ? `ok at ${reply.index}` : `${reply.error.code}`),
+        );
+        this.#observer.onReply(p.id, effect.requestId, reply);
         return;
+      }
       case "snapshotTaken": {
         const { index, term } = effect.snapshot.metadata;
         const incarnation = p.incarnation;
