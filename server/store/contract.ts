@@ -26,6 +26,9 @@
  *   sees exactly what one unbroken watch sees; nothing arrives after
  *   `cancel()` resolves; a start revision older than the retained history
  *   ends the watch through `onEnd` with the oldest revision still available.
+ * - Random sequences of put, delete, get, range and txn give the same
+ *   answers as the reference state machine (`KvStore` from core/state),
+ *   revisions compared through the order in which writes committed.
  * - Bad input rejects before anything is written: keys, values, limits and
  *   TTLs with a `CommandError` (from `@safla/core/state`) naming the field,
  *   watch selectors with a `WatchRequestError`.
@@ -36,7 +39,15 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type { KeyValue, WatchEvent } from "@safla/core/state";
+import fc from "fast-check";
+import {
+  type Command,
+  type Compare,
+  type KeyValue,
+  KvStore,
+  type TxnOp,
+  type WatchEvent,
+} from "@safla/core/state";
 import type { StateStore, WatchEnd, WatchHandle } from "./types.ts";
 
 /** Engine-specific hooks of the contract. */
@@ -51,6 +62,8 @@ export interface StateStoreContractOptions {
   leaseExpirySlackMs?: number;
   /** Bound on waiting for watch events after the write that caused them (default 5 000 ms). */
   watchDeliveryTimeoutMs?: number;
+  /** Random operation sequences checked against the reference model (default 30). */
+  modelRuns?: number;
 }
 
 const POLL_INTERVAL_MS = 50;
@@ -137,6 +150,177 @@ async function assertRejectsWithCode(promise: Promise<unknown>, code: string): P
 
 async function currentRevision(store: StateStore, ns: string): Promise<number> {
   return (await store.range(ns, { limit: 1 })).revision;
+}
+
+/** One operation of a random sequence, on keys relative to the run's namespace. */
+type ModelOp =
+  | { op: "put"; key: string; value: string }
+  | { op: "delete"; key: string; prefix: boolean }
+  | { op: "get"; key: string }
+  | { op: "range"; prefix: string; limit: number }
+  | { op: "txn"; compare: Compare[]; success: TxnOp[]; failure: TxnOp[] };
+
+const MODEL_KEYS = ["a", "b", "a/x", "a/y", "c"];
+const modelKey = fc.constantFrom(...MODEL_KEYS);
+const modelValue = fc.constantFrom("", "1", "2", "héllo ✓");
+
+/** Compares only on versions, values and "exists" (revision 0), so no operand needs translating. */
+const modelCompare: fc.Arbitrary<Compare> = fc.oneof(
+  fc.record({
+    key: modelKey,
+    target: fc.constant("version" as const),
+    result: fc.constantFrom(
+      "equal" as const,
+      "notEqual" as const,
+      "less" as const,
+      "greater" as const,
+    ),
+    value: fc.integer({ min: 0, max: 3 }),
+  }),
+  fc.record({
+    key: modelKey,
+    target: fc.constantFrom("modRevision" as const, "createRevision" as const),
+    result: fc.constantFrom("equal" as const, "greater" as const),
+    value: fc.constant(0),
+  }),
+  fc.record({
+    key: modelKey,
+    target: fc.constant("value" as const),
+    result: fc.constantFrom(
+      "equal" as const,
+      "notEqual" as const,
+      "less" as const,
+      "greater" as const,
+    ),
+    value: modelValue,
+  }),
+);
+
+/** A branch touching each key at most once (etcd and the embedded store refuse overlaps). */
+const modelBranch: fc.Arbitrary<TxnOp[]> = fc.uniqueArray(
+  fc.oneof(
+    fc.record({ op: fc.constant("put" as const), key: modelKey, value: modelValue }),
+    fc.record({ op: fc.constant("delete" as const), key: modelKey }),
+    fc.record({ op: fc.constant("get" as const), key: modelKey }),
+  ),
+  { maxLength: 3, selector: (op) => op.key },
+);
+
+const modelOp: fc.Arbitrary<ModelOp> = fc.oneof(
+  {
+    arbitrary: fc.record({ op: fc.constant("put" as const), key: modelKey, value: modelValue }),
+    weight: 4,
+  },
+  {
+    arbitrary: fc.record({
+      op: fc.constant("delete" as const),
+      key: modelKey,
+      prefix: fc.boolean(),
+    }),
+    weight: 2,
+  },
+  { arbitrary: fc.record({ op: fc.constant("get" as const), key: modelKey }), weight: 1 },
+  {
+    arbitrary: fc.record({
+      op: fc.constant("range" as const),
+      prefix: fc.constantFrom("", "a", "a/", "b"),
+      limit: fc.integer({ min: 1, max: 4 }),
+    }),
+    weight: 1,
+  },
+  {
+    arbitrary: fc.record({
+      op: fc.constant("txn" as const),
+      compare: fc.array(modelCompare, { maxLength: 2 }),
+      success: modelBranch,
+      failure: modelBranch,
+    }),
+    weight: 3,
+  },
+);
+
+/**
+ * Replays `ops` on `store` and on the reference state machine (`KvStore`
+ * from core/state), asserting equal answers. Revisions are compared through
+ * a map from model revisions to the store's, built from write replies, so
+ * the store may start at any revision.
+ */
+async function checkAgainstModel(store: StateStore, ns: string, ops: ModelOp[]): Promise<void> {
+  const model = new KvStore();
+  let index = 0;
+  const apply = (command: Command) => model.apply(++index, command);
+  const storeRevision = new Map<number, number>([[0, await currentRevision(store, ns)]]);
+  let lastStoreRevision = storeRevision.get(0)!;
+  const translate = (kv: KeyValue | null | undefined): KeyValue | undefined => {
+    if (!kv) return undefined;
+    const createRevision = storeRevision.get(kv.createRevision);
+    const modRevision = storeRevision.get(kv.modRevision);
+    assert.ok(createRevision !== undefined && modRevision !== undefined, "unmapped revision");
+    return { ...kv, createRevision, modRevision };
+  };
+  const observeWrite = (modelRevision: number, revision: number, what: string): void => {
+    const known = storeRevision.get(modelRevision);
+    if (known === undefined) {
+      assert.ok(revision > lastStoreRevision, `${what}: revision ${revision} did not advance`);
+      storeRevision.set(modelRevision, revision);
+      lastStoreRevision = revision;
+    } else {
+      assert.ok(revision >= known, `${what}: revision ${revision} went back before ${known}`);
+    }
+  };
+  const full = (op: TxnOp): TxnOp => ({ ...op, key: ns + op.key });
+  for (const [i, op] of ops.entries()) {
+    const what = `op ${i} ${JSON.stringify(op)}`;
+    switch (op.op) {
+      case "put": {
+        const expected = apply({ op: "put", key: ns + op.key, value: op.value, prevKv: true });
+        assert.ok(expected.ok && expected.op === "put");
+        const prevExpected = translate(expected.prevKv);
+        const reply = await store.put(ns + op.key, op.value);
+        observeWrite(expected.revision, reply.revision, what);
+        assert.deepEqual(reply.prev, prevExpected ? [prevExpected] : [], what);
+        break;
+      }
+      case "delete": {
+        const expected = apply({ op: "delete", key: ns + op.key, prefix: op.prefix, prevKv: true });
+        assert.ok(expected.ok && expected.op === "delete");
+        const prevExpected = expected.prevKvs.map(translate);
+        const reply = await store.delete(ns + op.key, { prefix: op.prefix });
+        observeWrite(expected.revision, reply.revision, what);
+        assert.deepEqual(reply.prev, prevExpected, what);
+        break;
+      }
+      case "get":
+        assert.deepEqual(await store.get(ns + op.key), translate(model.get(ns + op.key)), what);
+        break;
+      case "range": {
+        const expected = model.range(ns + op.prefix, op.limit);
+        const reply = await store.range(ns + op.prefix, { limit: op.limit });
+        assert.deepEqual(reply.kvs, expected.kvs.map(translate), what);
+        assert.equal(reply.more, expected.more, what);
+        break;
+      }
+      case "txn": {
+        const command = {
+          op: "txn" as const,
+          compare: op.compare.map((c) => ({ ...c, key: ns + c.key })),
+          success: op.success.map(full),
+          failure: op.failure.map(full),
+        };
+        // Reads inside the branch see the branch's own writes: translate after the write is mapped.
+        const expected = apply(command);
+        assert.ok(expected.ok && expected.op === "txn");
+        const reply = await store.txn(command.compare, command.success, command.failure);
+        assert.equal(reply.succeeded, expected.succeeded, what);
+        observeWrite(expected.revision, reply.revision, what);
+        const reads = expected.responses.flatMap((r) => r.op === "get" ? [translate(r.kv)] : []);
+        assert.deepEqual(reply.reads, reads, what);
+        break;
+      }
+    }
+  }
+  const everything = await store.range(ns);
+  assert.deepEqual(everything.kvs, model.range(ns, 10_000).kvs.map(translate), "final state");
 }
 
 /**
@@ -308,6 +492,19 @@ export async function runStateStoreContract(
     assert.equal(deletes.succeeded, true, "no comparisons: the success branch runs");
     assert.deepEqual((await store.range(ns)).kvs, []);
   });
+
+  await step(
+    "random operation sequences answer as the reference state machine",
+    async (store, ns) => {
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.array(modelOp, { minLength: 1, maxLength: 12 }), async (ops) => {
+          await checkAgainstModel(store, `${ns}${run++}/`, ops);
+        }),
+        { numRuns: options.modelRuns ?? 30 },
+      );
+    },
+  );
 
   await step("txn: concurrent compare-and-swap increments lose no update", async (store, ns) => {
     const key = `${ns}counter`;
