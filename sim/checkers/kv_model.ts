@@ -22,13 +22,15 @@ import {
   type CheckOptions,
   type CheckResult,
   formatExplanation,
+  formatOperation,
   HistoryError,
   type Model,
   type NonLinearizableExplanation,
   type Operation,
+  type PlacedOperation,
   validateOperation,
 } from "./linearizability.ts";
-import { findReadViolation } from "./kv_read_witness.ts";
+import { type CertainWrite, findReadViolation, type ReadViolation } from "./kv_read_witness.ts";
 
 /** What a client asked of one key. */
 export type KvInput =
@@ -260,24 +262,22 @@ export function checkKvHistory(
   for (const key of keys) {
     const positions = byKey.get(key) ?? [];
     const ops = positions.map((i) => history[i]);
-    const witness = findReadViolation(ops);
-    if (witness === undefined) continue;
-    // The witness is a small history on its own: let the search explain it.
-    const result = checkOperations(
-      kvRegisterModel(tracksVersion(ops), observableValues(ops), uniqueWriters(ops)),
-      witness.map((k) => ops[k]),
-      options,
-    );
-    if (result.status !== "notLinearizable") {
+    const violation = findReadViolation(ops);
+    if (violation === undefined) continue;
+    const model = kvRegisterModel(tracksVersion(ops), observableValues(ops), uniqueWriters(ops));
+    // The argument is its own proof; the search confirms it on the few operations it uses.
+    const confirmed = checkOperations(model, violation.witness.map((k) => ops[k]), options);
+    if (confirmed.status !== "notLinearizable") {
       throw new Error(
-        `checker bug: read witness ${witness.join(",")} on key ${key} is ${result.status}`,
+        `checker bug: read witness ${violation.witness.join(",")} on key ${key} ` +
+          `is ${confirmed.status}`,
       );
     }
     return {
       status: "notLinearizable",
       key,
-      steps: result.steps,
-      explanation: toHistoryPositions(result.explanation, witness.map((k) => positions[k]), key),
+      steps: confirmed.steps,
+      explanation: explainReadViolation(violation, ops, positions, key, model),
     };
   }
   let steps = 0;
@@ -371,6 +371,64 @@ function validateKvOperation(op: KvOperation, i: number): void {
   if (op.input.op === "cas" && typeof op.output.succeeded !== "boolean") {
     throw new HistoryError(i, "a completed cas must carry output.succeeded");
   }
+}
+
+/** States the unique-value argument in words, with positions in the full history. */
+function explainReadViolation(
+  v: ReadViolation,
+  ops: readonly KvOperation[],
+  positions: readonly number[],
+  key: string,
+  model: Model<KvRegister, KvInput, KvOutput>,
+): NonLinearizableExplanation {
+  const ref = (k: number): string => `#${positions[k]} ${formatOperation(model, ops[k])}`;
+  const written = (k: number): string => {
+    const input = ops[k].input;
+    return input.op === "put" || input.op === "cas" ? JSON.stringify(input.value) : "absent";
+  };
+  const certainAt = (w: CertainWrite): string =>
+    w.certainBy === w.at
+      ? `by t=${ops[w.at].completeTime}`
+      : `by t=${ops[w.certainBy].completeTime}, when #${positions[w.certainBy]} read it`;
+  const read = ops[v.read];
+  const readValue = JSON.stringify(read.output?.value);
+  let reason: string;
+  const furthest: PlacedOperation[] = [];
+  let stuckState = "any";
+  switch (v.kind) {
+    case "neverWritten":
+      reason = `a read of a value that no operation writes:\n  ${ref(v.read)}`;
+      break;
+    case "readFromFuture":
+      reason = `a read from the future:\n  ${ref(v.read)}\nreturned ${readValue}, ` +
+        `which only\n  ${ref(v.writer)}\nwrites, invoked after the read completed`;
+      break;
+    case "staleRead": {
+      const w = v.writer.at;
+      const x = v.overwriter.at;
+      reason = `a stale read:\n  ${ref(v.read)}\nreturned ${readValue}, which only\n` +
+        `  ${ref(w)}\nwrites (in effect ${certainAt(v.writer)}), but\n  ${ref(x)}\n` +
+        `was invoked after that and wrote ${written(x)} ` +
+        `(in effect ${certainAt(v.overwriter)}, before the read was invoked)`;
+      stuckState = written(x);
+      for (const k of [w, x]) {
+        furthest.push({
+          historyIndex: positions[k],
+          description: formatOperation(model, ops[k]),
+          stateAfter: written(k),
+        });
+      }
+      break;
+    }
+  }
+  return {
+    initialState: "absent",
+    furthestLinearization: furthest,
+    stuckState,
+    couldNotPlace: [{ historyIndex: positions[v.read], description: formatOperation(model, read) }],
+    witness: v.witness.map((k) => positions[k]),
+    text: `key ${JSON.stringify(key)}: not linearizable: ${reason}`,
+  };
 }
 
 function toHistoryPositions(

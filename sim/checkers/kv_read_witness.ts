@@ -31,13 +31,35 @@ interface Write {
   witnessedBy: number;
 }
 
+/** Where a write is known to have taken effect, as positions in the key's sub-history. */
+export interface CertainWrite {
+  /** The write. */
+  at: number;
+  /** The operation whose completion shows the write had taken effect (the write or a read). */
+  certainBy: number;
+}
+
+/** A read that no order can explain, and why (positions in the key's sub-history). */
+export type ReadViolation =
+  | { kind: "neverWritten"; read: number; witness: number[] }
+  | { kind: "readFromFuture"; read: number; writer: number; witness: number[] }
+  | {
+    kind: "staleRead";
+    read: number;
+    /** The one write of the value read. */
+    writer: CertainWrite;
+    /** A write of another value, certainly after `writer` and before the read. */
+    overwriter: CertainWrite;
+    witness: number[];
+  };
+
 /**
- * Returns positions (in `ops`, all on one key) of a small sub-history that
- * is not linearizable, when the unique-value argument finds one; undefined
- * otherwise (which proves nothing either way). Keys with appends, or with a
- * value written twice, are left to the exhaustive checker.
+ * Finds a read that no order can explain on one key whose written values
+ * are unique; undefined otherwise (which proves nothing either way). Keys
+ * with appends, or with a value written twice, are left to the exhaustive
+ * checker. `witness` lists the operations the argument uses, in order.
  */
-export function findReadViolation(ops: readonly KvOperation[]): number[] | undefined {
+export function findReadViolation(ops: readonly KvOperation[]): ReadViolation | undefined {
   if (ops.some((op) => op.input.op === "append")) return undefined;
   const writerOf = new Map<string, number>();
   for (let i = 0; i < ops.length; i++) {
@@ -79,8 +101,10 @@ export function findReadViolation(ops: readonly KvOperation[]): number[] | undef
     const value = ops[r].output?.value;
     if (typeof value !== "string") continue;
     const w = writerOf.get(value);
-    if (w === undefined) return [r];
-    if (ops[w].invokeTime > completeOf(ops[r])) return [w, r].sort((a, b) => a - b);
+    if (w === undefined) return { kind: "neverWritten", read: r, witness: [r] };
+    if (ops[w].invokeTime > completeOf(ops[r])) {
+      return { kind: "readFromFuture", read: r, writer: w, witness: [r, w].sort((a, b) => a - b) };
+    }
   }
   for (const r of reads) {
     const read = ops[r];
@@ -109,7 +133,13 @@ export function findReadViolation(ops: readonly KvOperation[]): number[] | undef
     if (best === -1 || writes[best].effectiveCompleteTime >= read.invokeTime) continue;
     const x = writes[best];
     const witness = new Set([written.at, written.witnessedBy, x.at, x.witnessedBy, r]);
-    return [...witness].sort((a, b) => a - b);
+    return {
+      kind: "staleRead",
+      read: r,
+      writer: { at: written.at, certainBy: written.witnessedBy },
+      overwriter: { at: x.at, certainBy: x.witnessedBy },
+      witness: [...witness].sort((a, b) => a - b),
+    };
   }
   return undefined;
 }

@@ -19,12 +19,12 @@ const get = (value: string | null, t0: number, t1: number) => op({ op: "get" }, 
 Deno.test("findReadViolation", async (t) => {
   await t.step("a stale read: a later write completed in between", () => {
     const ops = [put("a", 0, 10), put("b", 20, 30), get("a", 40, 50)];
-    assert.deepEqual(findReadViolation(ops), [0, 1, 2]);
+    assert.deepEqual(findReadViolation(ops)?.witness, [0, 1, 2]);
   });
 
   await t.step("the overwriting write is known to have happened because it was read", () => {
     const ops = [put("a", 0, 10), put("b", 20), get("b", 25, 30), get("a", 40, 50)];
-    assert.deepEqual(findReadViolation(ops), [0, 1, 2, 3]);
+    assert.deepEqual(findReadViolation(ops)?.witness, [0, 1, 2, 3]);
   });
 
   await t.step("a delete in between", () => {
@@ -33,7 +33,7 @@ Deno.test("findReadViolation", async (t) => {
       op({ op: "delete" }, { deleted: true }, 20, 30),
       get("a", 40, 50),
     ];
-    assert.deepEqual(findReadViolation(ops), [0, 1, 2]);
+    assert.deepEqual(findReadViolation(ops)?.witness, [0, 1, 2]);
   });
 
   await t.step("a failed compare-and-swap is no write", () => {
@@ -45,12 +45,16 @@ Deno.test("findReadViolation", async (t) => {
     );
     assert.equal(findReadViolation([put("a", 0, 10), failed, get("a", 40, 50)]), undefined);
     const won = op({ op: "cas", expect: { version: 1 }, value: "b" }, { succeeded: true }, 20, 30);
-    assert.deepEqual(findReadViolation([put("a", 0, 10), won, get("a", 40, 50)]), [0, 1, 2]);
+    assert.deepEqual(findReadViolation([put("a", 0, 10), won, get("a", 40, 50)])?.witness, [
+      0,
+      1,
+      2,
+    ]);
   });
 
   await t.step("a value never written, and a read from the future", () => {
-    assert.deepEqual(findReadViolation([put("a", 0, 10), get("zz", 20, 30)]), [1]);
-    assert.deepEqual(findReadViolation([get("a", 0, 10), put("a", 20, 30)]), [0, 1]);
+    assert.deepEqual(findReadViolation([put("a", 0, 10), get("zz", 20, 30)])?.witness, [1]);
+    assert.deepEqual(findReadViolation([get("a", 0, 10), put("a", 20, 30)])?.witness, [0, 1]);
   });
 
   await t.step("overlaps leave room for an order, so nothing is claimed", () => {
@@ -76,6 +80,36 @@ Deno.test("findReadViolation", async (t) => {
     assert.equal(findReadViolation([append, get("zz", 2, 3)]), undefined);
   });
 
+  await t.step("checkKvHistory explains each kind in words", () => {
+    const explain = (history: KvOperation[]): string => {
+      const r = checkKvHistory(history);
+      assert.equal(r.status, "notLinearizable");
+      return r.status === "notLinearizable" ? r.explanation.text : "";
+    };
+    const stale = explain([put("a", 0, 10), put("b", 20), get("b", 25, 30), get("a", 40, 50)]);
+    assert.equal(
+      stale,
+      [
+        'key "k": not linearizable: a stale read:',
+        '  #3 client 40: get() -> "a" [t=40..50]',
+        'returned "a", which only',
+        '  #0 client 0: put("a") [t=0..10]',
+        "writes (in effect by t=10), but",
+        '  #1 client 20: put("b") -> ? [t=20.., indeterminate]',
+        'was invoked after that and wrote "b" (in effect by t=30, when #2 read it, ' +
+        "before the read was invoked)",
+      ].join("\n"),
+    );
+    assert.match(
+      explain([get("zz", 0, 10)]),
+      /a read of a value that no operation writes:\n {2}#0 /,
+    );
+    assert.match(
+      explain([get("a", 0, 10), put("a", 20, 30)]),
+      /a read from the future:\n {2}#0 .*\nreturned "a", which only\n {2}#1 .*\nwrites, invoked after/,
+    );
+  });
+
   await t.step("checkKvHistory reports the witness with history positions", () => {
     const history = [
       { ...put("x", 0, 5), key: "other" },
@@ -97,7 +131,7 @@ Deno.test("property: a read witness is never claimed for a linearizable history"
   let found = 0;
   fc.assert(
     fc.property(uniqueValueHistoryArb, (history) => {
-      const witness = findReadViolation(history);
+      const witness = findReadViolation(history)?.witness;
       if (witness === undefined) return;
       found++;
       assert.equal(bruteForceLinearizable(history), false);

@@ -640,7 +640,8 @@ function buildEvents<I, O>(
   return events;
 }
 
-function describe<S, I, O>(model: Model<S, I, O>, op: Operation<I, O>): string {
+/** Renders an operation as explanations do: client, operation, output and time interval. */
+export function formatOperation<S, I, O>(model: Model<S, I, O>, op: Operation<I, O>): string {
   const interval = op.completeTime === undefined
     ? `[t=${op.invokeTime}.., indeterminate]`
     : op.output === undefined
@@ -663,7 +664,7 @@ function explain<S, I, O>(
     state = after;
     return {
       historyIndex: h,
-      description: describe(model, op),
+      description: formatOperation(model, op),
       stateAfter: model.describeState(state),
     };
   });
@@ -679,7 +680,7 @@ function explain<S, I, O>(
       history[h].completeTime !== undefined && history[h].invokeTime <= earliestCompletion
     )
     .sort((a, b) => history[a].invokeTime - history[b].invokeTime || a - b)
-    .map((h) => ({ historyIndex: h, description: describe(model, history[h]) }));
+    .map((h) => ({ historyIndex: h, description: formatOperation(model, history[h]) }));
   const partial = {
     initialState: model.describeState(model.init()),
     furthestLinearization: furthest,
