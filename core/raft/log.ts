@@ -254,8 +254,14 @@ export class RaftLog {
 
   /** Term of entry `index`, or undefined if it is compacted or beyond the log. */
   termOrUndefined(index: number): number | undefined {
+    // Checked here rather than by catching term()'s errors: building an Error
+    // (with its stack) per probe dominated replication, where findConflict
+    // asks for every new entry beyond the last index.
+    if (index < this.firstIndex() - 1 || index > this.lastIndex()) return undefined;
+    const unstable = this.unstable.maybeTerm(index);
+    if (unstable !== undefined) return unstable;
     try {
-      return this.term(index);
+      return this.storage.term(index);
     } catch (e) {
       if (e instanceof CompactedError || e instanceof UnavailableError) return undefined;
       throw e;
