@@ -411,9 +411,14 @@ export class ClusterNode<Q, R> {
   #maybeSnapshot(effects: NodeEffect<R>[]): void {
     const every = this.#config.snapshotEveryEntries;
     if (every <= 0 || this.#applied - this.#snapshotIndex < every) return;
-    // Only what is both applied and in the stable log may be snapshotted.
-    const index = Math.min(this.#applied, this.#storage.lastIndex());
-    if (index <= this.#snapshotIndex || index < this.#storage.firstIndex()) return;
+    // Applied entries are committed, hence durable: they are in the stable log.
+    const index = this.#applied;
+    if (index > this.#storage.lastIndex()) {
+      throw new Error(
+        `node ${this.id}: applied ${index} is beyond the stable log (${this.#storage.lastIndex()})`,
+      );
+    }
+    if (index < this.#storage.firstIndex()) return;
     const snapshot = this.#storage.createSnapshot(index, this.#confState, this.#sm.snapshot());
     this.#storage.compact(index);
     this.#snapshotIndex = index;
