@@ -561,19 +561,34 @@ export async function runStateStoreContract(
     await store.leaseRevoke(other);
   });
 
-  await step("leases: an unrenewed lease expires and deletes its keys", async (store, ns) => {
+  await step("leases: an unrenewed lease expires, a renewed one lives on", async (store, ns) => {
     const ttlMs = 1_000;
+    const renewEveryMs = 250;
     const watcher = new WatchRecorder();
-    const handle = await store.watch({ prefix: ns }, watcher.onEvents);
+    const handle = await store.watch({ prefix: `${ns}ephemeral` }, watcher.onEvents);
+    let renewing = true;
+    let renewals: Promise<boolean[]> | undefined;
     try {
+      const renewed = await store.leaseGrant(ttlMs);
       const leaseId = await store.leaseGrant(ttlMs);
       const grantedAt = Date.now();
+      await store.put(`${ns}kept`, "renewed", { leaseId: renewed });
       await store.put(`${ns}ephemeral`, "soon gone", { leaseId });
       assert.equal((await store.get(`${ns}ephemeral`))?.leaseId, leaseId);
+      renewals = (async () => {
+        const answers: boolean[] = [];
+        const maxRenewals = Math.ceil((2 * (ttlMs + leaseExpirySlackMs)) / renewEveryMs) + 1;
+        while (renewing && answers.length < maxRenewals) {
+          answers.push(await store.leaseKeepAlive(renewed));
+          await sleep(renewEveryMs);
+        }
+        return answers;
+      })();
       await eventually("the leased key expires", ttlMs + leaseExpirySlackMs, async () => {
         return (await store.get(`${ns}ephemeral`)) === undefined;
       });
-      assert.ok(Date.now() - grantedAt >= ttlMs, "a lease expired before its TTL");
+      const lifetimeMs = Date.now() - grantedAt;
+      assert.ok(lifetimeMs >= ttlMs, "a lease expired before its TTL");
       const events = await watcher.waitForEvents(2, deliveryMs);
       assert.deepEqual(events.map((e) => `${e.type} ${e.kv.key}`), [
         `put ${ns}ephemeral`,
@@ -581,7 +596,17 @@ export async function runStateStoreContract(
       ]);
       assert.equal(events[1].prevKv?.value, "soon gone");
       assert.equal(await store.leaseKeepAlive(leaseId), false);
+      // The renewed lease has now lived as long as the other one did; once
+      // more and it has outlived any TTL that let the other expire.
+      await sleep(lifetimeMs);
+      assert.equal((await store.get(`${ns}kept`))?.value, "renewed", "a renewed lease expired");
+      renewing = false;
+      assert.ok((await renewals).every((alive) => alive), "a keep-alive found the lease gone");
+      await store.leaseRevoke(renewed);
+      assert.equal(await store.get(`${ns}kept`), undefined);
     } finally {
+      renewing = false;
+      await renewals?.catch(() => {});
       await handle.cancel();
     }
   });
