@@ -390,7 +390,8 @@ function explainReadViolation(
     w.certainBy === w.at
       ? `by t=${ops[w.at].completeTime}`
       : `by t=${ops[w.certainBy].completeTime}, when #${positions[w.certainBy]} read it`;
-  const read = ops[v.read];
+  const readValueOf = (k: number): string => JSON.stringify(ops[k].output?.value);
+  const read = ops[v.kind === "versionChanged" ? v.reads[1] : v.read];
   const readValue = JSON.stringify(read.output?.value);
   let reason: string;
   const furthest: PlacedOperation[] = [];
@@ -403,6 +404,13 @@ function explainReadViolation(
       reason = `a read from the future:\n  ${ref(v.read)}\nreturned ${readValue}, ` +
         `which only\n  ${ref(v.writer)}\nwrites, invoked after the read completed`;
       break;
+    case "versionChanged": {
+      const [first, second] = v.reads;
+      reason = `one value read at two versions:\n  ${ref(first)}\n  ${ref(second)}\n` +
+        `but only\n  ${ref(v.writer)}\nwrites ${readValueOf(first)}, and any later write ` +
+        `would replace the value`;
+      break;
+    }
     case "staleRead": {
       const w = v.writer.at;
       const x = v.overwriter.at;
@@ -425,7 +433,10 @@ function explainReadViolation(
     initialState: "absent",
     furthestLinearization: furthest,
     stuckState,
-    couldNotPlace: [{ historyIndex: positions[v.read], description: formatOperation(model, read) }],
+    couldNotPlace: [{
+      historyIndex: positions[v.kind === "versionChanged" ? v.reads[1] : v.read],
+      description: formatOperation(model, read),
+    }],
     witness: v.witness.map((k) => positions[k]),
     text: `key ${JSON.stringify(key)}: not linearizable: ${reason}`,
   };

@@ -44,6 +44,13 @@ export type ReadViolation =
   | { kind: "neverWritten"; read: number; witness: number[] }
   | { kind: "readFromFuture"; read: number; writer: number; witness: number[] }
   | {
+    kind: "versionChanged";
+    /** Two reads of one value that saw different versions. */
+    reads: [number, number];
+    writer: number;
+    witness: number[];
+  }
+  | {
     kind: "staleRead";
     read: number;
     /** The one write of the value read. */
@@ -105,6 +112,26 @@ export function findReadViolation(ops: readonly KvOperation[]): ReadViolation | 
     if (ops[w].invokeTime > completeOf(ops[r])) {
       return { kind: "readFromFuture", read: r, writer: w, witness: [r, w].sort((a, b) => a - b) };
     }
+  }
+  // While the key holds `v`, its version cannot change: any write replaces the
+  // value, and no other write can put `v` back.
+  const versionRead = new Map<string, number>();
+  for (const r of reads) {
+    const { value, version } = ops[r].output ?? {};
+    if (typeof value !== "string" || version === undefined) continue;
+    const first = versionRead.get(value);
+    if (first === undefined) {
+      versionRead.set(value, r);
+      continue;
+    }
+    if (ops[first].output?.version === version) continue;
+    const writer = writerOf.get(value) as number;
+    return {
+      kind: "versionChanged",
+      reads: [first, r],
+      writer,
+      witness: [writer, first, r].sort((a, b) => a - b),
+    };
   }
   for (const r of reads) {
     const read = ops[r];

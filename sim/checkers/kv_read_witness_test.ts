@@ -57,6 +57,24 @@ Deno.test("findReadViolation", async (t) => {
     assert.deepEqual(findReadViolation([get("a", 0, 10), put("a", 20, 30)])?.witness, [0, 1]);
   });
 
+  await t.step("one value seen at two versions (a write applied twice)", () => {
+    const getAt = (value: string, version: number, t0: number, t1: number) =>
+      op({ op: "get" }, { value, version }, t0, t1);
+    const ops = [put("a", 0, 10), getAt("a", 1, 11, 12), getAt("a", 2, 13, 14)];
+    const found = findReadViolation(ops);
+    assert.equal(found?.kind, "versionChanged");
+    assert.deepEqual(found?.witness, [0, 1, 2]);
+    assert.equal(
+      findReadViolation([put("a", 0, 10), getAt("a", 1, 11, 12), getAt("a", 1, 13, 14)]),
+      undefined,
+    );
+    const r = checkKvHistory(ops);
+    assert.equal(r.status, "notLinearizable");
+    if (r.status === "notLinearizable") {
+      assert.match(r.explanation.text, /one value read at two versions:\n {2}#1 .*\n {2}#2 /);
+    }
+  });
+
   await t.step("overlaps leave room for an order, so nothing is claimed", () => {
     assert.equal(
       findReadViolation([put("a", 0, 10), put("b", 5, 30), get("a", 25, 50)]),

@@ -38,12 +38,16 @@ export function bruteForceLinearizable(history: readonly KvOperation[]): boolean
   return explore(history, model.init());
 }
 
-/** Small histories over unique values: each put or cas writes the next fresh value. */
+/**
+ * Small histories over unique values: each put or cas writes the next fresh
+ * value; reads sometimes report a version.
+ */
 export const uniqueValueHistoryArb: fc.Arbitrary<KvOperation[]> = fc.array(
   fc.record({
     kind: fc.constantFrom("put", "get", "delete", "cas"),
     readPick: fc.nat(6),
     version: fc.nat(2),
+    withVersion: fc.boolean(),
     succeeded: fc.boolean(),
     invokeTime: fc.nat(40),
     durationTime: fc.option(fc.nat(30), { freq: 6, nil: undefined }),
@@ -56,7 +60,10 @@ export const uniqueValueHistoryArb: fc.Arbitrary<KvOperation[]> = fc.array(
     const [input, output]: [KvInput, KvOutput] = p.kind === "put"
       ? [{ op: "put", value: fresh }, {}]
       : p.kind === "get"
-      ? [{ op: "get" }, { value: readValue }]
+      ? [
+        { op: "get" },
+        p.withVersion ? { value: readValue, version: p.version } : { value: readValue },
+      ]
       : p.kind === "delete"
       ? [{ op: "delete" }, { deleted: p.succeeded }]
       : [{ op: "cas", expect: { version: p.version }, value: fresh }, { succeeded: p.succeeded }];
