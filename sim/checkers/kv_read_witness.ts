@@ -1,7 +1,7 @@
 /**
  * A fast, sound search for the commonest register anomalies (stale reads,
- * lost writes, reads of values never written, reads from the future) on one
- * key whose written values are unique. It needs no search over orders, so it
+ * lost writes, reads of values never written, reads from the future, one
+ * value seen at two versions) on one key whose written values are unique. It needs no search over orders, so it
  * finds these violations even in histories too large or too uncertain
  * (many timeouts) for the exhaustive checker to finish.
  *

@@ -7,8 +7,9 @@
  *   commit and applied never go back or run past what exists. Call
  *   `restarted(id, durable)` when a node comes back from a crash.
  * - {@link checkKvHistory}: linearizability of a client history of KV
- *   operations, key by key (Porcupine-style search with a step budget,
- *   plus a fast unique-value witness for stale reads and lost writes).
+ *   operations, key by key: a Porcupine-style search with a step budget,
+ *   after a fast unique-value argument that catches stale reads, lost
+ *   writes and writes applied twice in any history size.
  *   Record timed-out writes as indeterminate (no `completeTime`, no
  *   `output`), never as failed; leave out requests refused for certain.
  * - {@link LivenessChecker}: after the heal, one leader acknowledged by a
