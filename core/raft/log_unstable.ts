@@ -114,15 +114,24 @@ export class UnstableLog {
   truncateAndAppend(entries: readonly Entry[]): void {
     if (entries.length === 0) return;
     const from = entries[0].index;
+    // In place: a leader appends one proposal at a time, and copying the
+    // tail on each append made a batch quadratic. Nothing outside holds
+    // `entries` (nextEntries and slice hand out copies).
     if (from === this.offset + this.entries.length) {
-      this.entries = this.entries.concat(entries);
+      for (const e of entries) this.entries.push(e);
     } else if (from <= this.offset) {
       // The whole unstable tail is replaced; storage truncates on the next write.
       this.offset = from;
       this.offsetInProgress = from;
       this.entries = entries.slice();
     } else {
-      this.entries = this.slice(this.offset, from).concat(entries);
+      const upper = this.offset + this.entries.length;
+      invariant(
+        from < upper,
+        () => `unstable append at ${from} leaves a gap after [${this.offset},${upper})`,
+      );
+      this.entries.length = from - this.offset;
+      for (const e of entries) this.entries.push(e);
       this.offsetInProgress = Math.min(this.offsetInProgress, from);
     }
   }
