@@ -229,6 +229,7 @@ export class EtcdStore implements StateStore {
   readonly engine = "etcd" as const;
   readonly #client: Etcd3;
   readonly #readAttempts: number;
+  readonly #requestTimeoutMs: number;
   readonly #watchReconnectLimit: number;
   readonly #watches = new Set<EtcdWatch>();
   #closed = false;
@@ -240,6 +241,7 @@ export class EtcdStore implements StateStore {
     }
     const requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
     this.#readAttempts = options.readAttempts ?? 3;
+    this.#requestTimeoutMs = requestTimeoutMs;
     this.#watchReconnectLimit = options.watchReconnectLimit ?? 40;
     if (!(requestTimeoutMs > 0) || !(this.#readAttempts >= 1)) {
       throw new RangeError("requestTimeoutMs and readAttempts must be positive");
@@ -454,7 +456,10 @@ export class EtcdStore implements StateStore {
   async leaseKeepAlive(leaseId: number): Promise<boolean> {
     validateCommand({ op: "leaseKeepAlive", leaseId, nowMs: 0 });
     const ttlSeconds = await this.#read("leaseKeepAlive", async () => {
-      const stream = await this.#client.leaseClient.leaseKeepAlive();
+      // A stream has no default deadline (see the constructor); this one-shot use needs one.
+      const stream = await this.#client.leaseClient.leaseKeepAlive({
+        deadline: Date.now() + this.#requestTimeoutMs,
+      });
       try {
         // Settling twice is harmless: only the first reply, error or end counts.
         return await new Promise<number>((resolve, reject) => {
