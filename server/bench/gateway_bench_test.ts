@@ -6,7 +6,7 @@ import fc from "fast-check";
 import { percentileMs, summarisePhase } from "./gateway_stats.ts";
 import { cpuPerCall } from "./gateway_cpu.ts";
 import { compare, markdownReport, type SystemResult } from "./gateway_report.ts";
-import { liveGroupMembers, spawnGroup } from "./gateway_process.ts";
+import { isAlive, processTree, spawnGroup } from "./gateway_process.ts";
 import { DEFAULT_BENCH_OPTIONS, parseBenchArgs, runGatewayBench } from "./gateway_vs_peers.ts";
 
 Deno.test("percentiles are nearest-rank and bounded by the samples", async (t) => {
@@ -96,19 +96,22 @@ Deno.test("CLI flags", () => {
   assert.throws(() => parseBenchArgs(["--concurrency", "0"]), /--concurrency/);
 });
 
-Deno.test("a process group ends whole, grandchildren included", async () => {
-  const group = spawnGroup("sh", ["-c", "sleep 30 & sleep 30 & wait"]);
+Deno.test("a process tree ends whole, detached grandchildren included", async () => {
+  // The second sleep leaves the group, as supergateway's detached backends do.
+  const root = spawnGroup("sh", ["-c", "sleep 30 & setsid sleep 30 & wait"]);
   const deadline = Date.now() + 5_000;
-  while (liveGroupMembers(group.pid).length < 3 && Date.now() < deadline) {
+  while (processTree(root.pid).length < 3 && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  assert.equal(liveGroupMembers(group.pid).length, 3);
-  await group.close();
-  assert.deepEqual(liveGroupMembers(group.pid), []);
+  const tree = processTree(root.pid);
+  assert.equal(tree.length, 3);
+  await root.close();
+  assert.deepEqual(processTree(root.pid), []);
+  for (const pid of tree) assert.equal(isAlive(pid), false, `${pid} survived`);
 });
 
 Deno.test({
-  // runGatewayBench throws LeakedProcessError if any process of a system's group survives.
+  // runGatewayBench throws LeakedProcessError if any process of a system's tree survives.
   name: "the harness runs against our gateway and the direct baseline, leaving nothing behind",
   sanitizeOps: false,
   sanitizeResources: false,

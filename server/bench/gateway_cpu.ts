@@ -6,9 +6,9 @@
  *
  * @module
  */
-import { groupCpu, type ProcessCpu, processCpu } from "./gateway_process.ts";
+import { type ProcessCpu, processCpu, treeCpu } from "./gateway_process.ts";
 
-/** CPU time so far of the client and of each member of a system's process group. */
+/** CPU time so far of the client and of each process of a system's tree. */
 export interface CpuSample {
   clientMs: number;
   members: ProcessCpu[];
@@ -22,11 +22,11 @@ export interface CpuPerCall {
   backendUs: number;
 }
 
-/** Samples this process and the live members of group `pgid`. */
-export function sampleCpu(pgid: number): CpuSample {
+/** Samples this process and the live processes of the tree under `rootPid`. */
+export function sampleCpu(rootPid: number): CpuSample {
   const self = processCpu("self");
   if (self === undefined) throw new Error("cannot read /proc/self/stat");
-  return { clientMs: self.cpuMs, members: groupCpu(pgid) };
+  return { clientMs: self.cpuMs, members: treeCpu(rootPid) };
 }
 
 /**

@@ -29,14 +29,14 @@ export interface GroupProcess {
   exited: Promise<Deno.CommandStatus>;
   /** The last few kilobytes the group wrote to stdout and stderr. */
   outputTail(): string;
-  /** Ends the whole group (SIGTERM, then SIGKILL) and waits until it is gone. */
+  /** Ends the whole tree (SIGTERM, then SIGKILL) and waits until it is gone. */
   close(): Promise<void>;
 }
 
-/** The process group still has live members after SIGKILL. */
+/** Processes of a tree still live after SIGKILL. */
 export class LeakedProcessError extends Error {
-  constructor(readonly pgid: number, readonly pids: number[]) {
-    super(`process group ${pgid} still has live members after SIGKILL: ${pids.join(", ")}`);
+  constructor(readonly rootPid: number, readonly pids: number[]) {
+    super(`processes under ${rootPid} still alive after SIGKILL: ${pids.join(", ")}`);
     this.name = "LeakedProcessError";
   }
 }
@@ -72,7 +72,7 @@ export function spawnGroup(
     exited: child.status,
     outputTail: () => tail,
     close: () => {
-      closing ??= endGroup(pid, async () => {
+      closing ??= endProcessTree(pid, async () => {
         await child.status;
         await drained;
       });
@@ -82,60 +82,104 @@ export function spawnGroup(
 }
 
 /**
- * Ends process group `pgid`: SIGTERM, a grace period, then SIGKILL; waits for
- * `reap` (the leader's exit status, if this process is its parent) and throws
- * {@link LeakedProcessError} if any member is still alive afterwards.
+ * Ends the process tree under `rootPid`: its descendants and the members of
+ * its process group, including children that moved to a session of their own
+ * (supergateway spawns its stdio backends detached). SIGTERM to all, a grace
+ * period, then SIGKILL; waits for `reap` (the root's exit status, if this
+ * process is its parent) and throws {@link LeakedProcessError} if any process
+ * of the tree is still alive afterwards.
  */
-export async function endGroup(pgid: number, reap?: () => Promise<void>): Promise<void> {
-  signalGroup(pgid, "SIGTERM");
-  await waitForGroupExit(pgid, TERM_GRACE_MS);
-  signalGroup(pgid, "SIGKILL");
+export async function endProcessTree(rootPid: number, reap?: () => Promise<void>): Promise<void> {
+  // Descendants are found through their parents, so list them before any dies.
+  const tree = new Set(processTree(rootPid));
+  for (const pid of tree) signal(pid, "SIGTERM");
+  await waitForExit(rootPid, tree, TERM_GRACE_MS);
+  for (const pid of tree) if (isAlive(pid)) signal(pid, "SIGKILL");
   await reap?.();
-  const left = await waitForGroupExit(pgid, KILL_WAIT_MS);
-  if (left.length > 0) throw new LeakedProcessError(pgid, left);
+  const left = await waitForExit(rootPid, tree, KILL_WAIT_MS);
+  if (left.length > 0) throw new LeakedProcessError(rootPid, left);
 }
 
-function signalGroup(pgid: number, signal: Deno.Signal): void {
+function signal(pid: number, name: Deno.Signal): void {
   try {
-    Deno.kill(-pgid, signal);
+    Deno.kill(pid, name);
   } catch (error) {
-    // The group is already empty; any other failure is a real problem.
+    // Already gone; any other failure is a real problem.
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
 }
 
-/** Polls until `pgid` has no live members or `timeoutMs` passes; returns those left. */
-async function waitForGroupExit(pgid: number, timeoutMs: number): Promise<number[]> {
+/**
+ * Polls until every process of `tree` (growing it with processes that appear
+ * under `rootPid` meanwhile) has exited, or `timeoutMs` passes; returns those left.
+ */
+async function waitForExit(
+  rootPid: number,
+  tree: Set<number>,
+  timeoutMs: number,
+): Promise<number[]> {
   const deadline = performance.now() + timeoutMs;
-  let left = liveGroupMembers(pgid);
-  while (left.length > 0 && performance.now() < deadline) {
+  const left = () => {
+    for (const pid of processTree(rootPid)) tree.add(pid);
+    return [...tree].filter(isAlive);
+  };
+  let alive = left();
+  while (alive.length > 0 && performance.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 25));
-    left = liveGroupMembers(pgid);
+    alive = left();
   }
-  return left;
+  return alive;
+}
+
+interface ProcEntry {
+  pid: number;
+  ppid: number;
+  pgrp: number;
+  /** One letter, `Z` for a zombie. */
+  state: string;
+}
+
+function readProc(pid: number | string): ProcEntry | undefined {
+  let stat: string;
+  try {
+    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  } catch {
+    return undefined; // exited
+  }
+  // Fields after the command name, which may itself hold spaces or parens.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { pid: Number(pid), state: fields[0], ppid: Number(fields[1]), pgrp: Number(fields[2]) };
+}
+
+/** Whether `pid` runs and is not a zombie (which holds nothing but its exit status). */
+export function isAlive(pid: number): boolean {
+  const entry = readProc(pid);
+  return entry !== undefined && entry.state !== "Z";
 }
 
 /**
- * Pids of live (not zombie) processes in group `pgid`, read from /proc.
- * Zombies are skipped: they hold no resources and wait only on their reaper.
+ * Live (not zombie) processes of the tree under `rootPid`: the root, the
+ * members of its process group, and every descendant of those, read from /proc.
  */
-export function liveGroupMembers(pgid: number): number[] {
-  const pids: number[] = [];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    let stat: string;
-    try {
-      stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-    } catch {
-      continue; // exited while we were listing
-    }
-    // Fields after the command name, which may itself hold spaces or parens.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const state = fields[0];
-    const group = Number(fields[2]);
-    if (group === pgid && state !== "Z") pids.push(Number(entry.name));
+export function processTree(rootPid: number): number[] {
+  const entries: ProcEntry[] = [];
+  for (const dirent of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(dirent.name)) continue;
+    const entry = readProc(dirent.name);
+    if (entry !== undefined && entry.state !== "Z") entries.push(entry);
   }
-  return pids;
+  const children = new Map<number, number[]>();
+  for (const e of entries) children.set(e.ppid, [...children.get(e.ppid) ?? [], e.pid]);
+  const found = new Set<number>();
+  const queue = entries.filter((e) => e.pid === rootPid || e.pgrp === rootPid).map((e) => e.pid);
+  // Each pid enters the queue at most once per parent link: bounded by the table size.
+  while (queue.length > 0) {
+    const pid = queue.pop()!;
+    if (found.has(pid)) continue;
+    found.add(pid);
+    queue.push(...children.get(pid) ?? []);
+  }
+  return [...found];
 }
 
 /** CPU time (user + system) of one process so far, with what it runs. */
@@ -181,7 +225,7 @@ export function processCpu(pid: number | "self"): ProcessCpu | undefined {
   }
 }
 
-/** CPU time of every live member of process group `pgid`. */
-export function groupCpu(pgid: number): ProcessCpu[] {
-  return liveGroupMembers(pgid).flatMap((pid) => processCpu(pid) ?? []);
+/** CPU time of every live process of the tree under `rootPid`. */
+export function treeCpu(rootPid: number): ProcessCpu[] {
+  return processTree(rootPid).flatMap((pid) => processCpu(pid) ?? []);
 }

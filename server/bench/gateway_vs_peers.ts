@@ -18,7 +18,7 @@
 import { parseArgs } from "node:util";
 import type { Client } from "@modelcontextprotocol/client";
 import { type PhasePlan, runEchoPhase, stdioServerPid } from "./gateway_load.ts";
-import { endGroup } from "./gateway_process.ts";
+import { endProcessTree } from "./gateway_process.ts";
 import { cpuPerCall, sampleCpu } from "./gateway_cpu.ts";
 import {
   type BackendCommand,
@@ -132,9 +132,9 @@ async function benchSystem(
     if (warmup.okCalls === 0 && options.warmupCalls > 0) {
       throw new SystemUnavailableError(system, `every warm-up call failed (${warmup.failedCalls})`);
     }
-    const pgid = running.process?.pid ?? directPid;
-    if (pgid === undefined) throw new Error(`${system}: no process group to account CPU to`);
-    const before = sampleCpu(pgid);
+    const rootPid = running.process?.pid ?? directPid;
+    if (rootPid === undefined) throw new Error(`${system}: no process to account CPU to`);
+    const before = sampleCpu(rootPid);
     const concurrent = await runEchoPhase(
       client,
       toolName,
@@ -142,7 +142,7 @@ async function benchSystem(
     );
     const cpu = cpuPerCall(
       before,
-      sampleCpu(pgid),
+      sampleCpu(rootPid),
       concurrent.okCalls + concurrent.failedCalls,
       backend.args,
     );
@@ -153,7 +153,7 @@ async function benchSystem(
     return { system, status: "unavailable", reason: error.reason };
   } finally {
     await client?.close().catch(() => {});
-    if (directPid !== undefined) await endGroup(directPid);
+    if (directPid !== undefined) await endProcessTree(directPid);
     await running?.close();
   }
 }
