@@ -119,10 +119,15 @@ const planArb: fc.Arbitrary<PlannedOp[]> = fc.array(
  * operation k's linearization point at time 10k inside its interval, so the
  * history is linearizable by construction however the intervals overlap.
  */
-function sequentialHistory(plan: readonly PlannedOp[], withVersions = true): KvOperation[] {
+function sequentialHistory(
+  plan: readonly PlannedOp[],
+  withVersions = true,
+  uniqueValues = false,
+): KvOperation[] {
   const store = new Map<string, { value: string; version: number }>();
   return plan.map((p, k) => {
-    const input = withVersions ? p.input : withoutVersionCompare(p.input);
+    const versioned = withVersions ? p.input : withoutVersionCompare(p.input);
+    const input = uniqueValues ? withUniqueValue(versioned, k) : versioned;
     const cur = store.get(p.key);
     let output: KvOutput;
     const write = (value: string) => store.set(p.key, { value, version: (cur?.version ?? 0) + 1 });
@@ -164,6 +169,19 @@ function sequentialHistory(plan: readonly PlannedOp[], withVersions = true): KvO
   });
 }
 
+/** Makes every written value unique (appends become puts, which the unique-value rules need). */
+function withUniqueValue(input: KvInput, k: number): KvInput {
+  switch (input.op) {
+    case "put":
+    case "append":
+      return { op: "put", value: `${input.value}#${k}` };
+    case "cas":
+      return { ...input, value: `${input.value}#${k}` };
+    default:
+      return input;
+  }
+}
+
 function withoutVersionCompare(input: KvInput): KvInput {
   if (input.op !== "cas" || !("version" in input.expect)) return input;
   return { ...input, expect: { value: VALUES[input.expect.version] } };
@@ -175,6 +193,28 @@ Deno.test("property: a sequential execution with real-time overlap is linearizab
       // Without versions, writes of the current value leave the register as it
       // is, which must not be mistaken for a read-only operation.
       const r = checkKvHistory(sequentialHistory(plan, withVersions));
+      assert.equal(r.status, "linearizable", JSON.stringify(r));
+    }),
+    { numRuns: 150 },
+  );
+});
+
+const longPlanArb: fc.Arbitrary<PlannedOp[]> = fc.array(
+  fc.record({
+    key: fc.constantFrom("x", "y"),
+    input: inputArb,
+    clientId: fc.nat(4),
+    leadTime: fc.nat(40),
+    lagTime: fc.option(fc.nat(40), { freq: 6, nil: undefined }),
+  }),
+  { maxLength: 80, size: "max" },
+);
+
+Deno.test("property: a sequential execution over unique values is linearizable", () => {
+  // Unique values switch on pinned timeouts and hopeless-read pruning.
+  fc.assert(
+    fc.property(longPlanArb, fc.boolean(), (plan, withVersions) => {
+      const r = checkKvHistory(sequentialHistory(plan, withVersions, true));
       assert.equal(r.status, "linearizable", JSON.stringify(r));
     }),
     { numRuns: 150 },
