@@ -274,6 +274,7 @@ async function main(args: string[]): Promise<void> {
     }
   }
 
+  const loadBefore = Deno.loadavg().map((l) => l.toFixed(1)).join(" ");
   const rows: WriteBenchRow[] = [];
   for (const system of systems) {
     const target = await TARGETS[system]();
@@ -296,6 +297,12 @@ async function main(args: string[]): Promise<void> {
       await target.close();
     }
   }
+  const loadAfter = Deno.loadavg().map((l) => l.toFixed(1)).join(" ");
+  console.log(
+    `${new Date().toISOString()}: ${navigator.hardwareConcurrency} cores, load average ` +
+      `${loadBefore} before, ${loadAfter} after; ${durationMs} ms measured per row after ` +
+      `${warmupMs} ms warm-up, at most ${maxOps} ops\n`,
+  );
   console.log(formatTable(rows, valueBytes));
 }
 
