@@ -83,18 +83,25 @@ export type MessageInit = Partial<Message> & Pick<Message, "type">;
  * ```
  */
 export function newMessage(init: MessageInit): Message {
-  return {
-    from: "",
-    to: "",
-    term: 0,
-    logTerm: 0,
-    index: 0,
-    entries: [],
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
-    ...init,
+  // Field by field rather than by spreading `init` over the defaults: every
+  // append and response is built here, and the spread dominated the
+  // replication path. Same fields in the same order; the optional ones are
+  // present exactly when `init` has them.
+  const m: Message = {
+    from: init.from ?? "",
+    to: init.to ?? "",
+    term: init.term ?? 0,
+    logTerm: init.logTerm ?? 0,
+    index: init.index ?? 0,
+    entries: init.entries ?? [],
+    commit: init.commit ?? 0,
+    reject: init.reject ?? false,
+    rejectHint: init.rejectHint ?? 0,
+    type: init.type,
   };
+  if ("snapshot" in init) m.snapshot = init.snapshot;
+  if ("context" in init) m.context = init.context;
+  return m;
 }
 
 const LEAVE_JOINT_DATA = encodeConfChange({ transition: "auto", changes: [] });
@@ -200,7 +207,8 @@ export class Raft {
   // ---------------------------------------------------------------- sending
 
   #send(init: MessageInit): void {
-    const m = newMessage({ from: this.id, ...init });
+    const m = newMessage(init);
+    if (init.from === undefined) m.from = this.id;
     if (
       m.type === "vote" || m.type === "voteResp" || m.type === "preVote" ||
       m.type === "preVoteResp"
@@ -650,7 +658,12 @@ export class Raft {
         `leadership is being transferred to ${this.leadTransferee}`,
       );
     }
-    const entries = m.entries.map((e) => ({ ...e }));
+    const entries = m.entries.map((e) => ({
+      term: e.term,
+      index: e.index,
+      type: e.type,
+      data: e.data,
+    }));
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i];
       if (e.type !== "confChange") continue;
