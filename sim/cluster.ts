@@ -540,6 +540,8 @@ function describe<Q>(event: NodeEvent<Q>): string {
       return `#${event.requestId} ${event.request.kind}`;
     case "persisted":
       return `#${event.persistId}`;
+    case "cancel":
+      return `#${event.requestId}`;
     case "unreachable":
       return event.peer;
     case "snapshotStatus":

@@ -181,6 +181,7 @@ export class KvWorkload {
       if (input.op === "get") this.#discard(op);
       else this.stats.indeterminate++;
       this.#trace.record(this.#scheduler.nowUs, target, "clientTimeout", `#${requestId}`);
+      this.#sink.deliver(target, { type: "cancel", requestId });
       client.leaderGuess = null;
       this.#scheduleNext(client);
     });

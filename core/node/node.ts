@@ -173,6 +173,9 @@ export class ClusterNode<Q, R> {
       case "request":
         this.#request(event.requestId, event.request, effects);
         break;
+      case "cancel":
+        this.#cancel(event.requestId);
+        break;
       case "persisted":
         this.#persisted(event.persistId, effects);
         break;
@@ -259,6 +262,16 @@ export class ClusterNode<Q, R> {
       return;
     }
     this.#pendingReads.set(seq, { requestId, query: request.query, index: -1 });
+  }
+
+  /** Forgets a request; a ReadIndex that never completes must not hold its slot forever. */
+  #cancel(requestId: number): void {
+    for (const [seq, id] of this.#pendingCommands) {
+      if (id === requestId) this.#pendingCommands.delete(seq);
+    }
+    for (const [seq, read] of this.#pendingReads) {
+      if (read.requestId === requestId) this.#pendingReads.delete(seq);
+    }
   }
 
   #fail(requestId: number, error: NodeError, effects: NodeEffect<R>[]): void {

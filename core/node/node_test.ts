@@ -187,3 +187,21 @@ Deno.test("a deposed leader answers its pending writes as outcome-unknown", () =
     error: { code: "LeadershipLost", term: 99, outcomeUnknown: true },
   });
 });
+
+Deno.test("a cancelled request is forgotten and frees its slot", () => {
+  const ids = ["a", "b", "c"];
+  const nodes = new Map(ids.map((id, i) => [id, makeNode(id, ids, i + 1)]));
+  settle(nodes, ids.map((id) => [id, nodes.get(id)!.handle({ type: "tick" })]));
+  settle(nodes, [["a", nodes.get("a")!.handle({ type: "campaign" })]]);
+  const a = nodes.get("a")!;
+  // A read whose heartbeat round is never delivered stays pending...
+  a.handle({
+    type: "request",
+    requestId: 9,
+    request: { kind: "read", query: { op: "get", key: "k" }, consistency: "linearizable" },
+  });
+  assert.equal(a.pendingRequests, 1);
+  // ...until the driver gives up on it.
+  assert.deepEqual(a.handle({ type: "cancel", requestId: 9 }), []);
+  assert.equal(a.pendingRequests, 0);
+});

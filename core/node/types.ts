@@ -30,6 +30,11 @@ export type NodeEvent<Q> =
   | { type: "message"; message: Message }
   /** A client request; `requestId` is the driver's and comes back in the reply. */
   | { type: "request"; requestId: number; request: ClientRequest<Q> }
+  /**
+   * The driver gave up on request `requestId` (its timeout): the node forgets
+   * it and will not answer. A command may still take effect.
+   */
+  | { type: "cancel"; requestId: number }
   /** A `persist` effect is done (durable, when it asked for sync). */
   | { type: "persisted"; persistId: number }
   /** The driver could not reach `peer` (lets the leader stop pipelining to it). */
