@@ -72,9 +72,6 @@ export interface KvRegister {
 
 const ABSENT: KvRegister = Object.freeze({ value: null, version: 0 });
 
-/** Stands for every value that no operation can observe (see {@link kvRegisterModel}). */
-const UNOBSERVED = "\u0000unobserved";
-
 /**
  * The register model. With `trackVersion` false, versions are neither
  * checked nor part of the memoised state, which lets the search merge
@@ -96,8 +93,9 @@ export function kvRegisterModel(
   observable?: ReadonlySet<string>,
   writerOf?: ReadonlyMap<string, Operation<KvInput, KvOutput>>,
 ): Model<KvRegister, KvInput, KvOutput> {
+  // Keys for memoisation: "=" and the value, or "?" for every value nobody observes.
   const canonical = (v: string): string =>
-    observable === undefined || observable.has(v) ? v : UNOBSERVED;
+    observable === undefined || observable.has(v) ? `=${v}` : "?";
   const written = (s: KvRegister, value: string): KvRegister => ({
     value,
     version: trackVersion ? s.version + 1 : 0,
