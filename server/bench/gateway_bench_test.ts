@@ -3,9 +3,9 @@
 // arithmetic (percentiles, CPU attribution, target verdicts) is checked.
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { percentileMs, summarisePhase } from "./gateway_stats.ts";
+import { median, percentileMs, summarisePhase } from "./gateway_stats.ts";
 import { cpuPerCall } from "./gateway_cpu.ts";
-import { compare, markdownReport, type SystemResult } from "./gateway_report.ts";
+import { compare, markdownReport, medianResult, type SystemResult } from "./gateway_report.ts";
 import { isAlive, processTree, spawnGroup } from "./gateway_process.ts";
 import { DEFAULT_BENCH_OPTIONS, parseBenchArgs, runGatewayBench } from "./gateway_vs_peers.ts";
 
@@ -86,10 +86,39 @@ Deno.test("targets: ratio against every peer, added latency against direct stdio
   assert.equal(compare(results.slice(1, 2)).throughputTargetMet, undefined);
 });
 
+Deno.test("rounds fold into medians; a system unavailable in every round stays unavailable", () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.ok(Number.isNaN(median([])));
+  const run = (throughputPerSec: number, gatewayUs: number): SystemResult => ({
+    system: "safla",
+    status: "ok",
+    concurrent: { ...summarisePhase([1], 0, 1000), throughputPerSec },
+    serial: summarisePhase([throughputPerSec / 1000], 0, 1000),
+    cpu: { clientUs: 1, gatewayUs, backendUs: 2 },
+  });
+  const folded = medianResult([
+    run(100, 900),
+    { system: "safla", status: "unavailable", reason: "x" },
+    run(300, 500),
+    run(200, 700),
+  ]);
+  assert.equal(folded.rounds, 3);
+  assert.equal(folded.concurrent?.throughputPerSec, 200);
+  assert.equal(folded.serial?.p50Ms, 0.2);
+  assert.equal(folded.cpu?.gatewayUs, 700);
+  const down = medianResult([{ system: "mcp-proxy", status: "unavailable", reason: "offline" }]);
+  assert.equal(down.status, "unavailable");
+  assert.equal(down.reason, "offline");
+  assert.throws(() => medianResult([run(1, 1), { ...run(1, 1), system: "direct" }]));
+});
+
 Deno.test("CLI flags", () => {
   assert.deepEqual(parseBenchArgs([]).options, { ...DEFAULT_BENCH_OPTIONS, profileDir: undefined });
   const { options, json } = parseBenchArgs(["--calls", "20", "--systems", "safla", "--json"]);
   assert.equal(options.calls, 20);
+  assert.equal(options.rounds, 1);
+  assert.equal(parseBenchArgs(["--rounds", "3"]).options.rounds, 3);
   assert.deepEqual(options.systems, ["safla"]);
   assert.equal(json, true);
   assert.throws(() => parseBenchArgs(["--systems", "nginx"]), /unknown system nginx/);

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { PhaseStats } from "./gateway_stats.ts";
+import { median, medianPhase, type PhaseStats } from "./gateway_stats.ts";
 import type { CpuPerCall } from "./gateway_cpu.ts";
 import { SYSTEM_LABELS, type SystemId } from "./gateway_systems.ts";
 
@@ -27,6 +27,36 @@ export interface SystemResult {
   serial?: PhaseStats;
   /** CPU per call during the throughput phase. */
   cpu?: CpuPerCall;
+  /** How many rounds the figures are the median of. */
+  rounds?: number;
+}
+
+/**
+ * One system's rounds folded into one result: each figure is the median over
+ * the rounds that ran; unavailable only if no round ran, with the first reason.
+ */
+export function medianResult(runs: readonly SystemResult[]): SystemResult {
+  if (runs.length === 0) throw new RangeError("median of no rounds");
+  const system = runs[0].system;
+  if (runs.some((r) => r.system !== system)) throw new Error("rounds of different systems");
+  const ok = runs.filter((r) => r.status === "ok");
+  if (ok.length === 0) return { ...runs[0], rounds: 0 };
+  const phases = (pick: (r: SystemResult) => PhaseStats | undefined) =>
+    ok.flatMap((r) => pick(r) ?? []);
+  const cpus = ok.flatMap((r) => r.cpu ?? []);
+  const gatewayUs = cpus.flatMap((c) => c.gatewayUs ?? []);
+  return {
+    system,
+    status: "ok",
+    concurrent: medianPhase(phases((r) => r.concurrent)),
+    serial: medianPhase(phases((r) => r.serial)),
+    cpu: cpus.length === 0 ? undefined : {
+      clientUs: median(cpus.map((c) => c.clientUs)),
+      gatewayUs: gatewayUs.length === 0 ? undefined : median(gatewayUs),
+      backendUs: median(cpus.map((c) => c.backendUs)),
+    },
+    rounds: ok.length,
+  };
 }
 
 /** How we compare to the baseline and the peers. */

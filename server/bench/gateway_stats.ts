@@ -59,3 +59,26 @@ export function summarisePhase(
     maxMs: sorted[sorted.length - 1],
   };
 }
+
+/** The median of `xs` (mean of the middle two for an even count); NaN for none. */
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Each figure of `phases` replaced by its median over the phases (rounds of one system). */
+export function medianPhase(phases: readonly PhaseStats[]): PhaseStats {
+  if (phases.length === 0) throw new RangeError("median of no phases");
+  const of = (pick: (p: PhaseStats) => number) => median(phases.map(pick));
+  return {
+    okCalls: of((p) => p.okCalls),
+    failedCalls: of((p) => p.failedCalls),
+    elapsedMs: of((p) => p.elapsedMs),
+    throughputPerSec: of((p) => p.throughputPerSec),
+    p50Ms: of((p) => p.p50Ms),
+    p99Ms: of((p) => p.p99Ms),
+    maxMs: of((p) => p.maxMs),
+  };
+}

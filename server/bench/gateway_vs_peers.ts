@@ -3,12 +3,14 @@
  *
  *     deno run -A server/bench/gateway_vs_peers.ts [--calls 2000] [--concurrency 16]
  *       [--warmup 200] [--serial-calls 500] [--max-seconds 30]
- *       [--systems direct,safla,supergateway,mcp-proxy] [--profile-dir DIR] [--json]
+ *       [--systems direct,safla,supergateway,mcp-proxy] [--rounds 1] [--profile-dir DIR] [--json]
  *
  * Each system runs alone (one at a time, so they do not share the CPU), gets
  * its own SDK client session, a warm-up, a throughput phase with
  * `--concurrency` echo calls in flight, and a latency phase with one call in
- * flight. Prints a Markdown table, or with `--json` one JSON object; progress
+ * flight. With `--rounds N` the systems run N times round-robin and each
+ * figure is the median over rounds (the machine is shared, so single runs are
+ * noisy). Prints a Markdown table, or with `--json` one JSON object; progress
  * goes to stderr. A peer that cannot start (offline, say) is shown with the
  * reason instead of failing the run. `--profile-dir` runs our gateway under
  * `--cpu-prof` and leaves the profile in DIR.
@@ -32,7 +34,13 @@ import {
   type SystemId,
   SystemUnavailableError,
 } from "./gateway_systems.ts";
-import { compare, type Comparison, markdownReport, type SystemResult } from "./gateway_report.ts";
+import {
+  compare,
+  type Comparison,
+  markdownReport,
+  medianResult,
+  type SystemResult,
+} from "./gateway_report.ts";
 
 /** What to run and how hard. */
 export interface BenchOptions {
@@ -48,6 +56,8 @@ export interface BenchOptions {
   maxPhaseMs: number;
   /** How long a system may take to serve its echo tool after spawning. */
   startTimeoutMs: number;
+  /** Times each system runs, round-robin; figures are medians over rounds. */
+  rounds: number;
   /** Where our gateway writes a CPU profile (`--cpu-prof`), if set. */
   profileDir?: string;
 }
@@ -61,6 +71,7 @@ export const DEFAULT_BENCH_OPTIONS: Readonly<BenchOptions> = Object.freeze({
   serialCalls: 500,
   maxPhaseMs: 30_000,
   startTimeoutMs: 120_000,
+  rounds: 1,
 });
 
 /** Everything one run measured. */
@@ -68,7 +79,10 @@ export interface BenchReport {
   options: BenchOptions;
   backend: BackendCommand;
   versions: Record<string, string>;
+  /** Per system, the median over its rounds. */
   results: SystemResult[];
+  /** Every round's figures, in run order. */
+  rounds: SystemResult[][];
   comparison: Comparison;
 }
 
@@ -79,19 +93,24 @@ export async function runGatewayBench(
 ): Promise<BenchReport> {
   const backend = await resolveBackend();
   log(`backend: ${backend.command} ${backend.args.join(" ")}`);
-  const results: SystemResult[] = [];
-  for (const system of options.systems) {
-    log(`${system}: starting`);
-    results.push(await benchSystem(system, backend, options));
-    const last = results[results.length - 1];
-    log(
-      last.status === "ok"
-        ? `${system}: ${last.concurrent?.throughputPerSec.toFixed(0)} calls/s, p50 ${
-          last.serial?.p50Ms.toFixed(2)
-        } ms at 1 in flight`
-        : `${system}: unavailable: ${last.reason}`,
-    );
+  const rounds: SystemResult[][] = [];
+  for (let round = 1; round <= options.rounds; round++) {
+    const thisRound: SystemResult[] = [];
+    for (const system of options.systems) {
+      log(`round ${round}, ${system}: starting`);
+      const result = await benchSystem(system, backend, options);
+      thisRound.push(result);
+      log(
+        result.status === "ok"
+          ? `round ${round}, ${system}: ${
+            result.concurrent?.throughputPerSec.toFixed(0)
+          } calls/s, p50 ${result.serial?.p50Ms.toFixed(2)} ms at 1 in flight`
+          : `round ${round}, ${system}: unavailable: ${result.reason}`,
+      );
+    }
+    rounds.push(thisRound);
   }
+  const results = options.systems.map((_, i) => medianResult(rounds.map((r) => r[i])));
   return {
     options,
     backend,
@@ -102,6 +121,7 @@ export async function runGatewayBench(
       mcpProxy: MCP_PROXY_PACKAGE,
     },
     results,
+    rounds,
     comparison: compare(results),
   };
 }
@@ -170,6 +190,7 @@ export function parseBenchArgs(args: string[]): { options: BenchOptions; json: b
       "max-seconds": { type: "string" },
       systems: { type: "string" },
       "profile-dir": { type: "string" },
+      rounds: { type: "string" },
       json: { type: "boolean", default: false },
     },
   });
@@ -198,6 +219,7 @@ export function parseBenchArgs(args: string[]): { options: BenchOptions; json: b
       serialCalls: count("serial-calls", values["serial-calls"], d.serialCalls, 1),
       maxPhaseMs: count("max-seconds", values["max-seconds"], d.maxPhaseMs / 1000, 1) * 1000,
       startTimeoutMs: d.startTimeoutMs,
+      rounds: count("rounds", values.rounds, d.rounds, 1),
       profileDir: values["profile-dir"],
     },
   };
@@ -212,10 +234,14 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   const report = await runGatewayBench(parsed.options, (line) => console.error(line));
+  const o = parsed.options;
   console.log(
     parsed.json
       ? JSON.stringify(report)
-      : markdownReport(report.results, report.comparison, parsed.options.concurrency),
+      : `Echo tool of server-everything over stdio; per system ${o.warmupCalls} warm-up calls, ` +
+        `${o.calls} calls with ${o.concurrency} in flight, ${o.serialCalls} with 1 in flight, ` +
+        `each phase at most ${o.maxPhaseMs / 1000} s; medians over ${o.rounds} round(s).\n\n` +
+        markdownReport(report.results, report.comparison, o.concurrency),
   );
   // The SDK's stdio transport may hold the event loop open after close.
   Deno.exit(0);
