@@ -8,6 +8,7 @@
  * @module
  */
 import {
+  CLIENT_CAPABILITIES_META_KEY,
   createRequestStateCodec,
   LOG_LEVEL_META_KEY,
   type LoggingLevel,
@@ -76,6 +77,9 @@ export function createFrontServer(gateway: Gateway, codec: ResumeCodec, era: Fro
       meta,
       affinityKey: ctx.sessionId,
       logLevel,
+      clientCapabilities: era === "legacy"
+        ? server.getClientCapabilities() as Record<string, unknown> | undefined
+        : envelope?.[CLIENT_CAPABILITIES_META_KEY] as Record<string, unknown> | undefined,
       notify: (n) => {
         if (n.method === "notifications/message" && !atLeast(n.params?.level, logLevel)) {
           return Promise.resolve();

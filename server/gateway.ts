@@ -81,6 +81,11 @@ export interface CallContext {
   /** The lowest log level the client wants (`logging/setLevel` or the 2026 envelope). */
   logLevel?: string;
   /**
+   * What the client can answer (sampling, elicitation, roots), so a 2026
+   * backend only asks for input this client can give.
+   */
+  clientCapabilities?: Record<string, unknown>;
+  /**
    * Set when the client retries a request that got an `input_required`
    * result: the verified state the gateway minted, and the client's answers.
    */
@@ -908,10 +913,14 @@ function withMeta(
   const { _meta: _, ...rest } = params;
   const { progressToken: __, ...meta } = ctx.meta ?? {};
   if (era === "modern" && ctx.logLevel !== undefined) meta[LOG_LEVEL_META_KEY] = ctx.logLevel;
+  if (era === "modern" && ctx.clientCapabilities !== undefined) {
+    meta[CLIENT_CAPABILITIES_META_KEY] = ctx.clientCapabilities;
+  }
   return Object.keys(meta).length === 0 ? rest : { ...rest, _meta: meta };
 }
 
 const LOG_LEVEL_META_KEY = "io.modelcontextprotocol/logLevel";
+const CLIENT_CAPABILITIES_META_KEY = "io.modelcontextprotocol/clientCapabilities";
 
 const SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo";
 

@@ -11,9 +11,12 @@
 import {
   acceptedContent,
   completable,
+  createRequestStateCodec,
   inputRequired,
   McpServer,
+  MissingRequiredClientCapabilityError,
   ResourceTemplate,
+  type ServerContext,
 } from "@modelcontextprotocol/server";
 import * as z from "zod";
 
@@ -29,11 +32,32 @@ export interface TestBackendOptions {
   noTools?: boolean;
   /** When set, a tool `arm_empty_restart` calls it so the next start serves no tools. */
   armEmptyRestart?: () => Promise<void>;
+  /**
+   * Shared across instances: `test_trigger_tool_change` bumps it (adding a tool
+   * `dynamic_{n}`) and calls `onToolsChanged`.
+   */
+  dynamicTools?: {
+    count: number;
+    prompts?: number;
+    onToolsChanged?: () => void;
+    onPromptsChanged?: () => void;
+  };
 }
 
 const RED_PIXEL_PNG =
   "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
 const SILENT_WAV = "UklGRiQAAABXQVZFZm10IBAAAAABAAEARKwAAIhYAQACABAAZGF0YQAAAAA=";
+
+/** Test-only HMAC key for this backend's own multi-round state. */
+const STATE_CODEC = createRequestStateCodec<{ round: number; name?: string }>({
+  key: "safla-test-backend-state-key-0123456789",
+});
+
+const NAME_SCHEMA = {
+  type: "object" as const,
+  properties: { name: { type: "string" as const } },
+  required: ["name"],
+};
 
 function text(value: string): { content: [{ type: "text"; text: string }] } {
   return { content: [{ type: "text", text: value }] };
@@ -63,10 +87,16 @@ export function createTestBackend(options: TestBackendOptions): McpServer {
   const counters = options.counters ?? new Map<string, number>();
   const server = new McpServer(
     { name: "safla-test-backend", version: "1.0.0" },
-    { capabilities: { logging: {}, completions: {} } },
+    {
+      capabilities: { logging: {}, completions: {} },
+      requestState: { verify: (state, ctx) => STATE_CODEC.verify(state, ctx) },
+    },
   );
 
-  if (!options.noTools) registerTools(server, options, counters);
+  if (!options.noTools) {
+    registerTools(server, options, counters);
+    registerInputRequiredTools(server);
+  }
   registerResourcesAndPrompts(server);
   return server;
 }
@@ -351,6 +381,83 @@ function registerTools(
     },
   );
 
+  const dynamic = options.dynamicTools;
+  if (dynamic !== undefined) {
+    for (let i = 0; i < dynamic.count; i++) {
+      server.registerTool(`dynamic_${i}`, {
+        description: `Added by test_trigger_tool_change (${i})`,
+        annotations: { readOnlyHint: true },
+      }, () => text(`dynamic ${i}`));
+    }
+    server.registerTool("test_trigger_tool_change", {
+      description: "Adds a tool, so the tool list changes",
+    }, () => {
+      const i = dynamic.count++;
+      // A long-lived instance (stdio) gets the tool now, which also announces the
+      // change; per-request instances (HTTP) are built with it from the count.
+      server.registerTool(`dynamic_${i}`, {
+        description: `Added by test_trigger_tool_change (${i})`,
+        annotations: { readOnlyHint: true },
+      }, () => text(`dynamic ${i}`));
+      dynamic.onToolsChanged?.();
+      return text(`tools changed: ${dynamic.count} dynamic tool(s)`);
+    });
+  }
+
+  if (dynamic !== undefined) {
+    const addPrompt = (i: number): void => {
+      server.registerPrompt(`dynamic_prompt_${i}`, {
+        description: `Added by test_trigger_prompt_change (${i})`,
+      }, () => ({
+        messages: [{ role: "user", content: { type: "text", text: `dynamic prompt ${i}` } }],
+      }));
+    };
+    for (let i = 0; i < (dynamic.prompts ?? 0); i++) addPrompt(i);
+    server.registerTool("test_trigger_prompt_change", {
+      description: "Adds a prompt, so the prompt list changes",
+    }, () => {
+      const i = dynamic.prompts ?? 0;
+      dynamic.prompts = i + 1;
+      addPrompt(i);
+      dynamic.onPromptsChanged?.();
+      return text(`prompts changed: ${dynamic.prompts} dynamic prompt(s)`);
+    });
+  }
+
+  server.registerTool("test_missing_capability", {
+    description: "Needs the client's sampling capability",
+  }, (ctx) => {
+    const envelope = ctx.mcpReq.envelope as Record<string, unknown> | undefined;
+    const caps = envelope?.["io.modelcontextprotocol/clientCapabilities"] as
+      | Record<string, unknown>
+      | undefined;
+    if (caps?.sampling === undefined) {
+      throw new MissingRequiredClientCapabilityError({ requiredCapabilities: { sampling: {} } });
+    }
+    return text("client declared sampling");
+  });
+
+  server.registerTool("test_streaming_elicitation", {
+    description: "Asks for input by result, never by a pushed request",
+  }, (ctx) => {
+    if (ctx.mcpReq.inputResponses?.["user_name"] !== undefined) return text("thanks");
+    return inputRequired({
+      inputRequests: {
+        user_name: inputRequired.elicit({
+          message: "What is your name?",
+          requestedSchema: NAME_SCHEMA,
+        }),
+      },
+    });
+  });
+
+  server.registerTool("test_logging_tool", {
+    description: "Logs at info level; only clients that asked for logs see it",
+  }, async (ctx) => {
+    await ctx.mcpReq.log("info", "test_logging_tool ran");
+    return text("logged");
+  });
+
   const arm = options.armEmptyRestart;
   if (arm !== undefined) {
     server.registerTool("arm_empty_restart", {
@@ -464,4 +571,199 @@ function registerResourcesAndPrompts(server: McpServer): void {
       { role: "user", content: { type: "text", text: "Please analyze the image above." } },
     ],
   }));
+}
+
+type Answers = Record<
+  string,
+  { action?: string; content?: Record<string, unknown> } & Record<string, unknown>
+>;
+
+function answers(ctx: ServerContext): Answers | undefined {
+  return ctx.mcpReq.inputResponses as Answers | undefined;
+}
+
+/** The multi-round-trip (`input_required`) tools of the 2026-07-28 conformance suite. */
+function registerInputRequiredTools(server: McpServer): void {
+  const elicitName = inputRequired.elicit({
+    message: "What is your name?",
+    requestedSchema: NAME_SCHEMA,
+  });
+
+  server.registerTool("test_input_required_result_elicitation", {
+    description: "Asks the client for a name, then greets",
+  }, (ctx) => {
+    const name = answers(ctx)?.["user_name"]?.content?.name;
+    if (name === undefined) return inputRequired({ inputRequests: { user_name: elicitName } });
+    return text(`Hello, ${name}!`);
+  });
+
+  server.registerTool("test_input_required_result_sampling", {
+    description: "Asks the client's model a question",
+  }, (ctx) => {
+    const answer = answers(ctx)?.["capital_question"] as
+      | { content?: { text?: string } }
+      | undefined;
+    if (answer === undefined) {
+      return inputRequired({
+        inputRequests: {
+          capital_question: inputRequired.createMessage({
+            messages: [{
+              role: "user",
+              content: { type: "text", text: "What is the capital of France?" },
+            }],
+            maxTokens: 100,
+          }),
+        },
+      });
+    }
+    return text(`Sampling response: ${answer.content?.text ?? ""}`);
+  });
+
+  server.registerTool("test_input_required_result_list_roots", {
+    description: "Asks the client for its roots",
+  }, (ctx) => {
+    const answer = answers(ctx)?.["client_roots"] as { roots?: { uri: string }[] } | undefined;
+    if (answer === undefined) {
+      return inputRequired({ inputRequests: { client_roots: inputRequired.listRoots() } });
+    }
+    return text(`Roots: ${(answer.roots ?? []).map((r) => r.uri).join(", ")}`);
+  });
+
+  server.registerTool("test_input_required_result_request_state", {
+    description: "Asks for confirmation and keeps signed state across the round",
+  }, async (ctx) => {
+    const state = ctx.mcpReq.requestState<{ round: number }>();
+    const confirm = answers(ctx)?.["confirm"];
+    if (confirm === undefined || state?.round !== 1) {
+      return inputRequired({
+        inputRequests: {
+          confirm: inputRequired.elicit({
+            message: "Please confirm",
+            requestedSchema: {
+              type: "object",
+              properties: { ok: { type: "boolean" } },
+              required: ["ok"],
+            },
+          }),
+        },
+        requestState: await STATE_CODEC.mint({ round: 1 }),
+      });
+    }
+    return text(`state-ok: confirmed=${JSON.stringify(confirm.content ?? {})}`);
+  });
+
+  server.registerTool("test_input_required_result_multiple_inputs", {
+    description: "Asks for elicitation, sampling and roots at once",
+  }, async (ctx) => {
+    const got = answers(ctx);
+    const state = ctx.mcpReq.requestState<{ round: number }>();
+    const keys = ["user_name", "greeting", "client_roots"];
+    if (state?.round !== 1 || !keys.every((k) => got?.[k] !== undefined)) {
+      return inputRequired({
+        inputRequests: {
+          user_name: elicitName,
+          greeting: inputRequired.createMessage({
+            messages: [{ role: "user", content: { type: "text", text: "Generate a greeting" } }],
+            maxTokens: 50,
+          }),
+          client_roots: inputRequired.listRoots(),
+        },
+        requestState: await STATE_CODEC.mint({ round: 1 }),
+      });
+    }
+    return text(`All inputs received: ${keys.join(", ")}`);
+  });
+
+  server.registerTool("test_input_required_result_multi_round", {
+    description: "Two rounds of elicitation with evolving state",
+  }, async (ctx) => {
+    const state = ctx.mcpReq.requestState<{ round: number; name?: string }>();
+    const got = answers(ctx);
+    if (state?.round === 1 && typeof got?.["step1"]?.content?.name === "string") {
+      return inputRequired({
+        inputRequests: {
+          step2: inputRequired.elicit({
+            message: "Step 2: What is your favorite color?",
+            requestedSchema: {
+              type: "object",
+              properties: { color: { type: "string" } },
+              required: ["color"],
+            },
+          }),
+        },
+        requestState: await STATE_CODEC.mint({
+          round: 2,
+          name: got["step1"].content.name as string,
+        }),
+      });
+    }
+    if (state?.round === 2 && typeof got?.["step2"]?.content?.color === "string") {
+      return text(`Hello ${state.name}, your favorite color is ${got["step2"].content.color}`);
+    }
+    return inputRequired({
+      inputRequests: {
+        step1: inputRequired.elicit({
+          message: "Step 1: What is your name?",
+          requestedSchema: NAME_SCHEMA,
+        }),
+      },
+      requestState: await STATE_CODEC.mint({ round: 1 }),
+    });
+  });
+
+  server.registerTool("test_input_required_result_tampered_state", {
+    description: "Signs its state; a tampered state is rejected",
+  }, async (ctx) => {
+    const state = ctx.mcpReq.requestState<{ round: number }>();
+    if (state?.round === 1) return text("state verified");
+    return inputRequired({
+      inputRequests: { user_name: elicitName },
+      requestState: await STATE_CODEC.mint({ round: 1 }),
+    });
+  });
+
+  server.registerTool("test_input_required_result_capabilities", {
+    description: "Only asks for input the client declared it can give",
+  }, (ctx) => {
+    const envelope = ctx.mcpReq.envelope as Record<string, unknown> | undefined;
+    const caps = (envelope?.["io.modelcontextprotocol/clientCapabilities"] ?? {}) as Record<
+      string,
+      unknown
+    >;
+    if (answers(ctx) !== undefined) return text("inputs received");
+    const requests: Record<string, ReturnType<typeof inputRequired.listRoots>> = {};
+    if (caps.elicitation !== undefined) requests.user_name = elicitName;
+    if (caps.sampling !== undefined) {
+      requests.greeting = inputRequired.createMessage({
+        messages: [{ role: "user", content: { type: "text", text: "Say hello" } }],
+        maxTokens: 20,
+      });
+    }
+    if (caps.roots !== undefined) requests.client_roots = inputRequired.listRoots();
+    if (Object.keys(requests).length === 0) return text("client declared no input capabilities");
+    return inputRequired({ inputRequests: requests });
+  });
+
+  server.registerPrompt("test_input_required_result_prompt", {
+    description: "A prompt that needs context from the user first",
+  }, (ctx) => {
+    const context = answers(ctx)?.["user_context"]?.content?.context;
+    if (context === undefined) {
+      return inputRequired({
+        inputRequests: {
+          user_context: inputRequired.elicit({
+            message: "What context should the prompt use?",
+            requestedSchema: {
+              type: "object",
+              properties: { context: { type: "string" } },
+              required: ["context"],
+            },
+          }),
+        },
+      });
+    }
+    return {
+      messages: [{ role: "user", content: { type: "text", text: `Context: ${String(context)}` } }],
+    };
+  });
 }

@@ -36,12 +36,19 @@ if (marker !== undefined) {
 }
 
 const counters = new Map<string, number>();
+const dynamicTools: {
+  count: number;
+  prompts?: number;
+  onToolsChanged?: () => void;
+  onPromptsChanged?: () => void;
+} = { count: 0 };
 const factory = () =>
   createTestBackend({
     replicaId: values.replica,
     extraTools: Number(values["extra-tools"]),
     counters,
     noTools,
+    dynamicTools,
     armEmptyRestart: marker === undefined ? undefined : () => Deno.writeTextFile(marker, "armed"),
   });
 
@@ -49,6 +56,8 @@ if (values.port === undefined) {
   serveStdio(factory);
 } else {
   const handler = createMcpHandler(factory);
+  dynamicTools.onToolsChanged = () => handler.notify.toolsChanged();
+  dynamicTools.onPromptsChanged = () => handler.notify.promptsChanged();
   const server = Deno.serve({
     hostname: "127.0.0.1",
     port: Number(values.port),

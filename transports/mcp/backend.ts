@@ -216,6 +216,7 @@ export class McpBackend {
       eraCache.set(key, era === "modern" ? client.getNegotiatedProtocolVersion() ?? "" : "legacy");
       const catalog = await this.#discover(client);
       if (this.#closing) return;
+      if (era === "modern") await this.#listen(client, catalog.capabilities);
       this.#catalog = catalog;
       const hadTools = this.#restarts > 0 && this.#hadTools;
       if (catalog.tools.length > 0) this.#hadTools = true;
@@ -334,6 +335,29 @@ export class McpBackend {
       era: client.getProtocolEra() ?? "legacy",
       protocolVersion: client.getNegotiatedProtocolVersion() ?? "",
     };
+  }
+
+  /**
+   * A 2026-07-28 server sends list changes only on a `subscriptions/listen`
+   * stream; open one for every list the server says can change. A server that
+   * refuses it still works, with a catalog that is re-read on reconnect only.
+   */
+  async #listen(client: Client, capabilities: ServerCapabilities): Promise<void> {
+    const filter = {
+      toolsListChanged: capabilities.tools?.listChanged === true || undefined,
+      promptsListChanged: capabilities.prompts?.listChanged === true || undefined,
+      resourcesListChanged: capabilities.resources?.listChanged === true || undefined,
+    };
+    if (!filter.toolsListChanged && !filter.promptsListChanged && !filter.resourcesListChanged) {
+      return;
+    }
+    try {
+      await client.listen(filter, { timeout: this.#options.connectTimeoutMs });
+    } catch (error) {
+      this.#lastError = new Error(
+        `${this.label}: no list-change subscription: ${(error as Error).message}`,
+      );
+    }
   }
 
   async #refresh(client: Client): Promise<void> {
