@@ -71,6 +71,8 @@ export interface KvRegister {
 }
 
 const ABSENT: KvRegister = Object.freeze({ value: null, version: 0 });
+/** Search budget to confirm a read witness (at most five operations, so never reached). */
+const WITNESS_CONFIRMATION_STEPS = 100_000;
 
 /**
  * The register model. With `trackVersion` false, versions are neither
@@ -264,7 +266,10 @@ export function checkKvHistory(
     if (violation === undefined) continue;
     const model = kvRegisterModel(tracksVersion(ops), observableValues(ops), uniqueWriters(ops));
     // The argument is its own proof; the search confirms it on the few operations it uses.
-    const confirmed = checkOperations(model, violation.witness.map((k) => ops[k]), options);
+    const confirmed = checkOperations(model, violation.witness.map((k) => ops[k]), {
+      maxSteps: WITNESS_CONFIRMATION_STEPS,
+      minimizeUpToOps: 0,
+    });
     if (confirmed.status !== "notLinearizable") {
       throw new Error(
         `checker bug: read witness ${violation.witness.join(",")} on key ${key} ` +

@@ -185,6 +185,13 @@ Deno.test("the search budget yields unknown instead of hanging", () => {
   assert.match(r.reason, /budget of 50 steps/);
 });
 
+Deno.test("a read witness is reported whatever the search budget", () => {
+  const r = checkKvHistory([put(1, "a", 0, 10), put(1, "b", 20, 30), get(2, "a", 40, 50)], {
+    maxSteps: 1,
+  });
+  assert.equal(r.status, "notLinearizable");
+});
+
 Deno.test("malformed histories are refused", () => {
   assert.throws(() => checkKvHistory([put(1, "a", 10, 5)]), HistoryError);
   assert.throws(
