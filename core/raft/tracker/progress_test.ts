@@ -281,7 +281,7 @@ Deno.test("property: the progress state machine keeps its invariants", () => {
               pr.inflights.freeLE(n);
               break;
             }
-            case "send":
+            case "send": {
               // A leader only sends while not paused, always from next; with a full
               // window (unpaused by a heartbeat response) it sends an empty append.
               if (pr.isPaused()) break;
@@ -297,6 +297,7 @@ Deno.test("property: the progress state machine keeps its invariants", () => {
                 assert.equal(pr.isPaused(), true);
               }
               break;
+            }
             case "reject": {
               const rejected = Math.max(0, pr.next - 1 + event.offset);
               if (pr.maybeDecrTo(rejected, event.hint)) {

@@ -118,6 +118,7 @@ export class ProgressTracker {
   progress: Map<NodeId, Progress> = new Map();
   /** Votes received in the current election (true = granted). */
   votes: Map<NodeId, boolean> = new Map();
+  #sortedIdsCache: NodeId[] = [];
 
   /** Creates a tracker with an empty configuration. */
   constructor(maxInflightMsgs: number, maxInflightBytes: number) {
@@ -153,10 +154,22 @@ export class ProgressTracker {
 
   /** Calls `fn` on every member's progress, in sorted id order so runs are deterministic. */
   visit(fn: (id: NodeId, progress: Progress) => void): void {
-    for (const id of [...this.progress.keys()].sort()) {
+    for (const id of this.#sortedIds()) {
       const progress = this.progress.get(id);
       if (progress !== undefined) fn(id, progress);
     }
+  }
+
+  // The leader visits on every proposal; sorting the ids each time cost more
+  // than the appends. The cache is checked against the map on each use (same
+  // size and every cached id present means the same key set), because
+  // `progress` is a public map that may be replaced or edited.
+  #sortedIds(): readonly NodeId[] {
+    const cached = this.#sortedIdsCache;
+    let valid = cached.length === this.progress.size;
+    for (let i = 0; valid && i < cached.length; i++) valid = this.progress.has(cached[i]);
+    if (!valid) this.#sortedIdsCache = [...this.progress.keys()].sort();
+    return this.#sortedIdsCache;
   }
 
   /** Whether a quorum of voters was recently active (CheckQuorum). */
