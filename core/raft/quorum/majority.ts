@@ -23,6 +23,7 @@ import type { AckedIndexer, VoteResult } from "./types.ts";
  */
 export class MajorityConfig {
   readonly #ids: Set<NodeId>;
+  readonly #scratch: number[] = [];
 
   /** Creates a configuration of the given voters (duplicates are ignored). */
   constructor(ids: Iterable<NodeId> = []) {
@@ -64,17 +65,22 @@ export class MajorityConfig {
   committedIndex(ackedIndex: AckedIndexer): number {
     const n = this.#ids.size;
     if (n === 0) return Number.MAX_SAFE_INTEGER;
-    const acked: number[] = [];
+    // The leader asks on every acknowledgement: a scratch array kept per
+    // configuration and an insertion sort (configurations are small) avoid
+    // an allocation and a comparator call per element each time.
+    const acked = this.#scratch;
+    let count = 0;
     for (const id of this.#ids) {
       const index = ackedIndex(id) ?? 0;
       if (!Number.isSafeInteger(index) || index < 0) {
         throw new RangeError(`acked index of ${id} must be a non-negative safe integer: ${index}`);
       }
-      acked.push(index);
+      let j = count++;
+      for (; j > 0 && acked[j - 1] < index; j--) acked[j] = acked[j - 1];
+      acked[j] = index;
     }
     // Sorted descending, position quorum-1 is the largest index that at least
     // a quorum of voters has reached.
-    acked.sort((x, y) => y - x);
     return acked[quorumSize(n) - 1];
   }
 
