@@ -253,8 +253,14 @@ export class RawNode {
   hasReady(): boolean {
     if (this.#pending !== undefined) return false;
     const r = this.raft;
-    if (!sameSoftState(r.softState(), this.#prevSoftState)) return true;
-    if (!sameHardState(r.hardState(), this.#prevHardState)) return true;
+    // Compared field by field: building the soft and hard state objects on
+    // every call was a measurable share of the driver loop.
+    const soft = this.#prevSoftState;
+    if (r.lead !== soft.lead || r.role !== soft.role) return true;
+    const hard = this.#prevHardState;
+    if (r.term !== hard.term || r.vote !== hard.vote || r.raftLog.committed !== hard.commit) {
+      return true;
+    }
     return r.raftLog.hasNextUnstableSnapshot() || r.msgs.length > 0 ||
       r.raftLog.hasNextUnstableEnts() || r.raftLog.hasNextCommittedEnts() ||
       r.readStates.length > 0;
