@@ -249,6 +249,9 @@ export function checkKvHistory(
   history: readonly KvOperation[],
   options: CheckOptions = {},
 ): KvCheckResult {
+  if (options.maxSteps !== undefined && !(options.maxSteps >= 1)) {
+    throw new RangeError(`maxSteps must be >= 1, got ${options.maxSteps}`);
+  }
   const byKey = new Map<string, number[]>();
   history.forEach((op, i) => {
     validateKvOperation(op, i);

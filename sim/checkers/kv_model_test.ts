@@ -199,4 +199,5 @@ Deno.test("malformed histories are refused", () => {
     HistoryError,
   );
   assert.throws(() => checkKvHistory([op(1, { op: "get" }, {}, 0, 1)]), /output\.value/);
+  assert.throws(() => checkKvHistory([], { maxSteps: 0 }), RangeError);
 });
