@@ -251,11 +251,16 @@ export class CommandError extends Error {
   }
 }
 
+const NON_ASCII = /[\u0080-\uffff]/;
+
 /**
  * Number of bytes `text` takes in UTF-8, without encoding it. Lone
  * surrogates count as the 3 bytes of the replacement character.
  */
 export function utf8ByteLength(text: string): number {
+  // Keys and values are mostly ASCII; the regex scan is native and several
+  // times faster than the loop below, which every apply and snapshot runs.
+  if (!NON_ASCII.test(text)) return text.length;
   let bytes = 0;
   for (let i = 0; i < text.length; i++) {
     const unit = text.charCodeAt(i);
