@@ -19,26 +19,25 @@ import {
   type EraCache,
   McpBackend,
 } from "../transports/mod.ts";
+import { StatsTable, type StrategyName } from "../core/balancer/mod.ts";
 import {
-  createStrategy,
-  selectCandidates,
-  StatsTable,
-  type Strategy,
-  type StrategyName,
-} from "../core/balancer/mod.ts";
-import {
+  DEFAULT_HEALTH_POLICY,
   exposeNames,
   matchUriTemplate,
   type NameCollision,
   type NameTable,
 } from "../core/registry/mod.ts";
 import {
-  type BreakerPermit,
-  CircuitBreaker,
+  MinorityPartitionError,
   OutcomeUnknownError,
   RetryBudget,
-  retryDecision,
 } from "../core/resilience/mod.ts";
+import {
+  type AttemptOutcome,
+  CallFailedError,
+  CallRouter,
+  NoReplicaAvailableError,
+} from "../core/routing/mod.ts";
 import type { Rng } from "../core/rng.ts";
 import type { GatewayConfig, GatewaySettings, ServiceConfig } from "./config.ts";
 import { classifyFailure } from "./failover.ts";
@@ -137,14 +136,14 @@ interface Replica {
   id: string;
   service: Service;
   backend: McpBackend;
-  breaker: CircuitBreaker;
   inFlight: Set<CallContext>;
 }
 
 interface Service {
   config: ServiceConfig;
   replicas: Replica[];
-  strategy: Strategy;
+  /** Balancing, breakers, health, outliers and the retry rule, shared with the simulator. */
+  router: CallRouter;
 }
 
 interface InFlight {
@@ -159,6 +158,7 @@ export class Gateway {
   #deps: GatewayDeps;
   #stats = new StatsTable();
   #retryBudget = new RetryBudget();
+  #tick?: ReturnType<typeof setInterval>;
   #exchanges = new Map<
     string,
     { exchange: InputExchange; expiry: ReturnType<typeof setTimeout> }
@@ -185,23 +185,34 @@ export class Gateway {
     if (this.#services.has(config.name)) {
       throw new Error(`service ${config.name} is already registered`);
     }
-    const service: Service = { config, replicas: [], strategy: createStrategy(config.strategy) };
+    const service: Service = {
+      config,
+      replicas: [],
+      router: new CallRouter({
+        serviceId: config.name,
+        rng: this.#deps.rng,
+        strategy: config.strategy,
+        stats: this.#stats,
+        retryBudget: this.#retryBudget,
+        maxAttempts: this.settings.maxAttempts,
+        breaker: { consecutiveFailures: 3, openDurationMs: 5_000 },
+        // Connection events are exact here (we hold the connection), so one
+        // good probe makes a replica routable and there is no dwell to wait out.
+        health: { ...DEFAULT_HEALTH_POLICY, healthyAfterSuccesses: 1, minDwellMs: 0 },
+        nowMs: this.#deps.nowMs(),
+      }),
+    };
     config.replicas.forEach((spec, i) =>
       service.replicas.push(this.#makeReplica(service, spec, i))
     );
+    this.#syncRouter(service);
     this.#services.set(config.name, service);
     return service;
   }
 
   #makeReplica(service: Service, spec: BackendSpec, index: number): Replica {
     const id = `${service.config.name}#${index}`;
-    const replica: Replica = {
-      id,
-      service,
-      inFlight: new Set(),
-      breaker: new CircuitBreaker({ consecutiveFailures: 3, openDurationMs: 5_000 }),
-      backend: undefined!,
-    };
+    const replica: Replica = { id, service, inFlight: new Set(), backend: undefined! };
     replica.backend = new McpBackend({
       label: id,
       spec,
@@ -211,7 +222,7 @@ export class Gateway {
       maxBackoffMs: this.settings.maxBackoffMs,
       eraCache: this.#eraCache,
       hooks: {
-        onStateChange: () => this.#rebuild(),
+        onStateChange: (_backend, state) => this.#onReplicaState(replica, state),
         onNotification: (_backend, n) => this.#onBackendNotification(replica, n),
         onServerRequest: (_backend, request, signal) =>
           this.#onServerRequest(replica, request, signal),
@@ -222,12 +233,52 @@ export class Gateway {
 
   /** Connects every replica; resolves when each made its first attempt. */
   async start(): Promise<void> {
+    this.#tick ??= setInterval(() => {
+      const nowMs = this.#deps.nowMs();
+      for (const s of this.#services.values()) s.router.tick(nowMs);
+    }, ROUTER_TICK_MS);
     await Promise.all(this.#allReplicas().map((r) => r.backend.start()));
     this.#rebuild();
   }
 
+  /** Feeds a backend's connection state to its service's router, then rebuilds the views. */
+  #onReplicaState(replica: Replica, state: string): void {
+    const router = replica.service.router;
+    const atMs = this.#deps.nowMs();
+    this.#syncRouter(replica.service);
+    if (state === "ready" || state === "unhealthy") {
+      router.observe(replica.id, { kind: "connected", atMs });
+      router.observe(replica.id, {
+        kind: "probe",
+        atMs,
+        ok: true,
+        toolCount: replica.backend.catalog?.tools.length ?? 0,
+      });
+    } else if (state === "backoff" || state === "closed") {
+      router.observe(replica.id, {
+        kind: "disconnected",
+        atMs,
+        reason: replica.backend.lastError?.message,
+      });
+    }
+    this.#rebuild();
+  }
+
+  /** Tells the router which replicas exist and which tools each one offers. */
+  #syncRouter(service: Service): void {
+    service.router.setReplicas(
+      service.replicas.map((r) => ({
+        id: r.id,
+        tools: r.backend.catalog?.tools.map((t) => t.name) ?? [],
+      })),
+      this.#deps.nowMs(),
+    );
+  }
+
   /** Closes every backend (ending stdio children). */
   async close(): Promise<void> {
+    clearInterval(this.#tick);
+    this.#tick = undefined;
     for (const { exchange, expiry } of this.#exchanges.values()) {
       clearTimeout(expiry);
       exchange.abort.abort();
@@ -272,7 +323,7 @@ export class Gateway {
       ? [...this.#services.values()]
       : [this.#requireService(service)];
     for (const s of targets) {
-      s.strategy = createStrategy(strategy);
+      s.router.setStrategy(strategy);
       s.config = { ...s.config, strategy };
     }
   }
@@ -516,78 +567,81 @@ export class Gateway {
     options: { toolName?: string; annotations: ToolHints },
   ): Promise<Record<string, unknown>> {
     this.#calls++;
-    this.#retryBudget.onRequest(this.#deps.nowMs());
-    const tried = new Set<string>();
-    const name = service.config.name;
-    let lastError: unknown;
     if (ctx.resume !== undefined) {
       return await this.#resume(service, method, params, ctx, ctx.resume);
     }
-    for (let attempt = 1; attempt <= this.settings.maxAttempts; attempt++) {
-      const picked = this.#pick(service, options.toolName, tried, ctx);
-      if (picked === undefined) break;
-      const { replica, permit } = picked;
-      tried.add(replica.id);
-      const startedMs = this.#deps.nowMs();
-      this.#stats.onStart(replica.id, startedMs);
+    const router = service.router;
+    const call = router.open({
+      toolName: options.toolName,
+      annotations: options.annotations,
+      affinityKey: ctx.affinityKey,
+    }, this.#deps.nowMs());
+    let lastError: unknown;
+    // Bounded by the router's attempt limit; the extra round only reads its verdict.
+    for (let round = 0; round <= this.settings.maxAttempts; round++) {
+      const begun = router.begin(call, this.#deps.nowMs());
+      if (!begun.ok) throw this.#routingError(service, method, begun.error, lastError);
+      const { attempt } = begun;
+      const replica = service.replicas.find((r) => r.id === attempt.replicaId);
+      if (replica === undefined) {
+        throw new Error(`routing invariant: unknown replica ${attempt.replicaId}`);
+      }
       try {
         const result = await this.#call(replica, method, params, ctx);
-        const nowMs = this.#deps.nowMs();
-        this.#stats.onFinish(replica.id, nowMs, nowMs - startedMs, true);
-        replica.breaker.onSuccess(permit, nowMs);
+        router.complete(attempt, "ok", this.#deps.nowMs());
         return result;
       } catch (error) {
-        const nowMs = this.#deps.nowMs();
         const failure = classifyFailure(error, ctx.signal);
-        if (failure === "remote") {
-          // The backend answered with a JSON-RPC error: its verdict stands, code and all.
-          this.#stats.onFinish(replica.id, nowMs, nowMs - startedMs, true);
-          replica.breaker.onSuccess(permit, nowMs);
-          throw error;
-        }
-        if (failure === "cancelled") {
-          this.#stats.onAbandon(replica.id, nowMs);
-          replica.breaker.onCancel(permit);
-          throw error;
-        }
-        this.#stats.onFinish(replica.id, nowMs, nowMs - startedMs, false);
-        replica.breaker.onFailure(permit, nowMs);
+        const outcome: AttemptOutcome = failure === "remote" ? "remote-error" : failure;
+        const verdict = router.complete(attempt, outcome, this.#deps.nowMs());
+        // A backend's JSON-RPC error is its verdict, code and all; a cancelled call is over.
+        if (failure === "remote" || failure === "cancelled") throw error;
         lastError = error;
-        const decision = retryDecision({
-          annotations: options.annotations,
-          attempt,
-          outcome: failure,
-          maxAttempts: this.settings.maxAttempts,
-          budget: this.#retryBudget,
-          nowMs,
-          toolName: options.toolName,
-        });
-        if (!decision.retry) {
-          if (decision.error instanceof OutcomeUnknownError) {
-            this.#errors++;
-            throw new ProtocolError(
-              OUTCOME_UNKNOWN,
-              `service "${name}": ${decision.error.message}`,
-              {
-                service: name,
-                replica: replica.id,
-                outcome: "unknown",
-                cause: error instanceof Error ? error.message : String(error),
-              },
-            );
-          }
-          break;
+        if (verdict.kind === "retry") {
+          this.#failovers++;
+          continue;
         }
-        this.#failovers++;
+        if (verdict.kind === "fail") {
+          throw this.#routingError(service, method, verdict.error, error, replica.id);
+        }
+        throw error;
       }
     }
+    throw this.#routingError(service, method, undefined, lastError);
+  }
+
+  /** Maps a routing failure to the JSON-RPC error the client sees, naming the service. */
+  #routingError(
+    service: Service,
+    method: string,
+    error: unknown,
+    cause: unknown,
+    replicaId?: string,
+  ): ProtocolError {
     this.#errors++;
-    const reason = lastError instanceof Error ? lastError.message : "no healthy replica";
-    throw new ProtocolError(
-      SERVICE_UNAVAILABLE,
-      `service "${name}" is unavailable: ${reason}`,
-      { service: name, replicas: this.#replicaStates(service) },
-    );
+    const name = service.config.name;
+    const why = (e: unknown): string => e instanceof Error ? e.message : String(e);
+    // A read-only call whose reply was lost on the last replica is simply
+    // unavailable; "outcome unknown" is reserved for calls unsafe to repeat.
+    if (error instanceof OutcomeUnknownError && !error.safeToRetry) {
+      return new ProtocolError(OUTCOME_UNKNOWN, `service "${name}": ${error.message}`, {
+        service: name,
+        replica: replicaId,
+        method,
+        outcome: "unknown",
+        cause: cause === undefined ? undefined : why(cause),
+      });
+    }
+    const reason = cause !== undefined
+      ? why(cause)
+      : error instanceof NoReplicaAvailableError || error instanceof MinorityPartitionError ||
+          error instanceof CallFailedError || error instanceof OutcomeUnknownError
+      ? error.message
+      : "no healthy replica";
+    return new ProtocolError(SERVICE_UNAVAILABLE, `service "${name}" is unavailable: ${reason}`, {
+      service: name,
+      replicas: this.#replicaStates(service),
+    });
   }
 
   /**
@@ -759,37 +813,6 @@ export class Gateway {
     return { ...result, requestState: await sealer.mint({ replica: replica.id, state }) };
   }
 
-  #pick(
-    service: Service,
-    toolName: string | undefined,
-    tried: Set<string>,
-    ctx: CallContext,
-  ): { replica: Replica; permit: BreakerPermit & { allowed: true } } | undefined {
-    // Bounded: each round either returns or marks one more replica as tried.
-    for (let round = 0; round < service.replicas.length; round++) {
-      const nowMs = this.#deps.nowMs();
-      const candidates = selectCandidates(
-        service.replicas.map((r) => ({
-          id: r.id,
-          healthy: r.backend.state === "ready" && r.breaker.isAvailable(nowMs),
-          ejected: tried.has(r.id),
-          tools: toolName === undefined ? [] : (r.backend.catalog?.tools.map((t) => t.name) ?? []),
-        })),
-        toolName,
-      );
-      const id = service.strategy.pick(candidates, this.#stats, this.#deps.rng, {
-        nowMs,
-        key: ctx.affinityKey,
-      });
-      const replica = service.replicas.find((r) => r.id === id);
-      if (replica === undefined) return undefined;
-      const permit = replica.breaker.acquire(nowMs);
-      if (permit.allowed) return { replica, permit };
-      tried.add(replica.id);
-    }
-    return undefined;
-  }
-
   #replicaStates(service: Service): Record<string, string> {
     return Object.fromEntries(service.replicas.map((r) => [r.id, r.backend.state]));
   }
@@ -854,7 +877,8 @@ export class Gateway {
       collisions: this.collisions,
       services: [...this.#services.values()].map((s) => ({
         name: s.config.name,
-        strategy: s.strategy.name,
+        strategy: s.router.strategy.name,
+        routing: s.router.metrics(),
         replicas: s.replicas.map((r) => {
           const stats = this.#stats.get(r.id);
           return {
@@ -864,7 +888,7 @@ export class Gateway {
             protocolVersion: r.backend.catalog?.protocolVersion,
             tools: r.backend.catalog?.tools.length ?? 0,
             restarts: r.backend.restarts,
-            breaker: r.breaker.state,
+            routing: routingState(s.router, r.id, this.#deps.nowMs()),
             pid: r.backend.pid,
             lastError: r.backend.lastError?.message,
             stats,
@@ -885,6 +909,13 @@ export class Gateway {
       s.replicas.some((r) => r.backend.state === "ready")
     );
   }
+}
+
+/** How often routers advance time-based state (breakers, outlier ejections). */
+const ROUTER_TICK_MS = 1_000;
+
+function routingState(router: CallRouter, replicaId: string, nowMs: number): unknown {
+  return router.replicaStates(nowMs).find((r) => r.replicaId === replicaId);
 }
 
 type ToolHints = { readOnlyHint?: boolean; idempotentHint?: boolean };

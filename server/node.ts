@@ -15,9 +15,12 @@ import { addManagementTools } from "./management.ts";
 /** Options of {@link startGatewayNode}. */
 export interface GatewayNodeOptions {
   config: GatewayConfig;
-  /** Port to listen on; 0 picks a free one. */
-  port: number;
-  hostname: string;
+  /**
+   * Port to listen on; 0 picks a free one. Absent: no listener, for a host
+   * (a cluster node) that serves `http.app` on its own port.
+   */
+  port?: number;
+  hostname?: string;
   /**
    * HMAC key for `requestState` across input rounds. Nodes of one cluster
    * must share it; a random per-process key is used when absent.
@@ -31,9 +34,9 @@ export interface GatewayNodeOptions {
 export interface GatewayNode {
   gateway: Gateway;
   http: GatewayApp;
-  /** The port actually bound. */
-  port: number;
-  url: string;
+  /** The port actually bound; undefined without a listener. */
+  port?: number;
+  url?: string;
   /** Stops serving, closes sessions and ends every backend. */
   close(): Promise<void>;
 }
@@ -55,14 +58,25 @@ export async function startGatewayNode(options: GatewayNodeOptions): Promise<Gat
     allowedOrigins: options.config.settings.allowedOrigins,
     maxRequestBodyBytes: options.config.settings.maxRequestBodyBytes,
   });
+  if (options.port === undefined) {
+    return {
+      gateway,
+      http,
+      close: async () => {
+        await http.close();
+        await gateway.close();
+      },
+    };
+  }
+  const hostname = options.hostname ?? "127.0.0.1";
   const { promise: listening, resolve } = Promise.withResolvers<number>();
   const server = Deno.serve({
-    hostname: options.hostname,
+    hostname,
     port: options.port,
     onListen: ({ port }) => resolve(port),
   }, http.app.fetch);
   const port = await listening;
-  const host = options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname;
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   return {
     gateway,
     http,
