@@ -83,7 +83,7 @@ export interface WatchAcrossFailoverFigures {
   eventsDelivered: number;
   /** Events the clients were required to receive. */
   eventsExpected: number;
-  /** Events clients were excused from because a node reported them compacted. */
+  /** Events clients skipped after a compaction error (re-reading the state instead). */
   eventsExcused: number;
   /** Reconnections of all clients. */
   reconnects: number;

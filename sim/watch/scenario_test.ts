@@ -54,4 +54,9 @@ Deno.test("watch-across-failover: broken resumes are caught by the checker", asy
     assert.ok(f.compactedErrors > 0);
     assert.ok(f.violations.lost > 0, JSON.stringify(f.violations));
   });
+
+  await t.step("taking events from the connection left behind repeats them", () => {
+    const f = watchAcrossFailover(1, { mutation: "acceptsStaleStream" });
+    assert.ok(f.violations.duplicated > 0, JSON.stringify(f.violations));
+  });
 });

@@ -3,9 +3,9 @@
  * event sequence. Every committed event that matches the client's selector,
  * from the revision its watch started at up to the revision it resumes from,
  * must have been received exactly once and in revision order, across every
- * reconnection. The only events it may miss are those of revisions a node
- * said were compacted (a {@link CompactedRevisionError}): a silent gap is a
- * violation.
+ * reconnection. The only events it may miss are those it skipped after a
+ * node said its resume revision was compacted (a `CompactedRevisionError`),
+ * re-reading the state instead: a silent gap is a violation.
  *
  * The selector is re-implemented here, independently of the hub's filter,
  * so that a filter bug cannot hide itself.
@@ -16,7 +16,11 @@ import type { WatchEvent } from "../../core/state/types.ts";
 import type { WatchFilter } from "../../core/state/watch.ts";
 import type { CanonicalHistory } from "./applied_log.ts";
 
-/** Revisions `fromRevision..throughRevision` a node reported compacted to the client. */
+/**
+ * Revisions `fromRevision..throughRevision` a client skipped after a node
+ * reported its resume revision compacted: it re-read the state at
+ * `throughRevision` instead, as the error asks.
+ */
 export interface ExcusedRange {
   /** First revision the client asked for. */
   fromRevision: number;
@@ -64,7 +68,7 @@ export interface WatcherVerdict {
   violations: WatchViolationCounts;
   /** Committed matching events in the window that were required. */
   expected: number;
-  /** Committed matching events skipped because a node reported them compacted. */
+  /** Committed matching events skipped after a compaction error (re-read instead). */
   excusedEvents: number;
   /** The first few problems, readable. */
   problems: string[];

@@ -6,7 +6,10 @@
  * client that follows the leader, loses leadership, the client reconnects to
  * another live node and resumes from that revision. A resume the history no
  * longer covers is refused with a {@link CompactedRevisionError}: the client
- * records the revisions it was told are gone and watches on from after them.
+ * then does what the error asks, re-reads the current state (the node's
+ * revision) and watches on from after it, recording the revisions it skipped.
+ * (Resuming right at the compaction edge instead would be compacted again by
+ * the next writes, over and over, under a steady write load.)
  *
  * Node-to-client traffic goes over a FIFO channel per connection; a closed
  * connection drops whatever was still in flight, as a broken stream does.
@@ -36,9 +39,14 @@ export type AttachPolicy = "leader" | "any";
  * Deliberately broken resumes, to show the checker catches them:
  * `resumeSkipsOne` resumes from `nextRevision + 1`; `resumeFromNow` resumes
  * from the new node's current revision; `swallowCompaction` treats a
- * compaction error as if nothing had been missed.
+ * compaction error as if nothing had been missed; `acceptsStaleStream`
+ * keeps taking events from the connection it left behind.
  */
-export type ResumeMutation = "resumeSkipsOne" | "resumeFromNow" | "swallowCompaction";
+export type ResumeMutation =
+  | "resumeSkipsOne"
+  | "resumeFromNow"
+  | "swallowCompaction"
+  | "acceptsStaleStream";
 
 /** Why a client reconnected. */
 export type ReconnectReason =
@@ -126,13 +134,15 @@ export class WatchClient {
   #offline = false;
   #started = false;
   #compactionRetries = 0;
+  /** Set after a compaction error: the first revision the client has not seen. */
+  #resyncFrom: number | undefined;
   /** First revision the watch covers (known once the first node accepted it). */
   startRevision: number | undefined;
   /** Revision to resume from: everything before it was received. */
   nextRevision = 0;
   /** Events received, in order. */
   readonly received: WatchEvent[] = [];
-  /** Revisions a node said were compacted before the client could see them. */
+  /** Revisions skipped after compaction errors (replaced by a re-read of the state). */
   readonly excused: ExcusedRange[] = [];
   readonly stats: WatchClientStats = {
     attaches: 0,
@@ -250,9 +260,10 @@ export class WatchClient {
   #close(): void {
     const session = this.#session;
     if (session === undefined) return;
+    this.#session = undefined;
+    if (this.#mutation === "acceptsStaleStream") return;
     session.channel.open = false;
     if (session.accepted !== undefined) this.#servers.cancel(session.accepted);
-    this.#session = undefined;
   }
 
   #connect(avoid?: NodeId): void {
@@ -273,7 +284,7 @@ export class WatchClient {
   /** The watch request reaches the node. */
   #arrive(session: Session): void {
     if (!session.channel.open) return;
-    const start = this.#resumeRevision();
+    const start = this.#resumeRevision(session.node);
     let accepted: AcceptedWatch | undefined;
     try {
       accepted = this.#servers.watch(session.node, this.config.filter, start, {
@@ -296,7 +307,12 @@ export class WatchClient {
     this.#send(session, () => this.#onAccepted(session, watch));
   }
 
-  #resumeRevision(): number | undefined {
+  #resumeRevision(node: NodeId): number | undefined {
+    if (this.#resyncFrom !== undefined) {
+      // The re-read: the node's current state stands in for the events up to its revision.
+      const revision = this.#servers.revision(node);
+      return revision === undefined ? undefined : Math.max(this.nextRevision, revision + 1);
+    }
     if (this.startRevision === undefined) return this.config.fromStart ? 1 : undefined;
     switch (this.#mutation) {
       case "resumeSkipsOne":
@@ -324,6 +340,15 @@ export class WatchClient {
     this.stats.attaches++;
     if (this.startRevision === undefined) {
       this.startRevision = accepted.startRevision;
+      this.nextRevision = accepted.startRevision;
+    } else if (this.#resyncFrom !== undefined) {
+      if (accepted.startRevision > this.#resyncFrom) {
+        this.excused.push({
+          fromRevision: this.#resyncFrom,
+          throughRevision: accepted.startRevision - 1,
+        });
+      }
+      this.#resyncFrom = undefined;
       this.nextRevision = accepted.startRevision;
     } else if (this.#mutation !== undefined) {
       this.nextRevision = accepted.startRevision;
@@ -357,15 +382,12 @@ export class WatchClient {
     if (++this.#compactionRetries > MAX_COMPACTION_RETRIES) {
       throw new Error(`${this.config.name}: ${MAX_COMPACTION_RETRIES} compaction errors in a row`);
     }
-    if (this.#mutation !== "swallowCompaction") {
-      this.excused.push({
-        fromRevision: error.requestedRevision,
-        throughRevision: error.compactRevision,
-      });
-    }
     if (this.startRevision === undefined) this.startRevision = error.requestedRevision;
-    // A real client re-reads the current state here and watches on from after the gap.
-    this.nextRevision = error.compactRevision + 1;
+    if (this.#mutation === "swallowCompaction") {
+      this.nextRevision = error.compactRevision + 1;
+    } else {
+      this.#resyncFrom = Math.min(this.#resyncFrom ?? Infinity, error.requestedRevision);
+    }
     this.#reconnect("compacted");
   }
 

@@ -78,6 +78,11 @@ export class WatchServers {
     return p.stateMachine.store;
   }
 
+  /** A running node's current revision (a serializable read), or undefined if it is not running. */
+  revision(node: NodeId): number | undefined {
+    return this.store(node)?.revision;
+  }
+
   /**
    * Starts a watch on `node` (from the node's next revision when
    * `startRevision` is undefined). Returns undefined when the node is not
