@@ -84,7 +84,10 @@ export class RaftLog {
         conflict > this.committed,
         () => `entry ${conflict} conflicts with committed entry [committed(${this.committed})]`,
       );
-      this.append(entries.slice(conflict - (index + 1)));
+      // Usually the whole message is new: no copy then (the unstable log
+      // copies what it keeps).
+      const start = conflict - (index + 1);
+      this.append(start === 0 ? entries : entries.slice(start));
     }
     this.commitTo(Math.min(committed, lastNewIndex));
     return lastNewIndex;
