@@ -145,7 +145,7 @@ export class RaftLog {
 
   /** Whether there are unstable entries not yet handed to the driver. */
   hasNextUnstableEnts(): boolean {
-    return this.nextUnstableEnts().length > 0;
+    return this.unstable.hasNextEntries();
   }
 
   /** Whether an unstable snapshot awaits the driver. */

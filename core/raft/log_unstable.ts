@@ -66,6 +66,11 @@ export class UnstableLog {
     return start >= this.entries.length ? [] : this.entries.slice(start);
   }
 
+  /** Whether {@link UnstableLog.nextEntries} would return entries (without copying them). */
+  hasNextEntries(): boolean {
+    return this.entries.length > 0 && this.offsetInProgress - this.offset < this.entries.length;
+  }
+
   /** The snapshot if it has not yet been handed to the driver. */
   nextSnapshot(): Snapshot | undefined {
     return this.snapshot && !this.snapshotInProgress ? this.snapshot : undefined;

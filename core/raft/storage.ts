@@ -151,7 +151,8 @@ export class MemoryStorage implements Storage {
 
   /** The persisted hard state and the membership recorded by the driver. */
   initialState(): InitialState {
-    return { hardState: { ...this.#hardState }, confState: this.#confState };
+    const { term, vote, commit } = this.#hardState;
+    return { hardState: { term, vote, commit }, confState: this.#confState };
   }
 
   /**
@@ -166,7 +167,7 @@ export class MemoryStorage implements Storage {
   setHardState(hardState: HardState): void {
     assertSafeIndex("hard state term", hardState.term);
     assertSafeIndex("hard state commit", hardState.commit);
-    this.#hardState = { ...hardState };
+    this.#hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit };
   }
 
   /** Entries in `[lo, hi)` limited to `maxSizeBytes` (at least one); see {@link Storage.entries}. */
