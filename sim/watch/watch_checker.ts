@@ -24,8 +24,10 @@ import type { CanonicalHistory } from "./applied_log.ts";
 export interface ExcusedRange {
   /** First revision the client asked for. */
   fromRevision: number;
-  /** Last revision that was gone. */
+  /** Last revision skipped: that of the state re-read. */
   throughRevision: number;
+  /** The state re-read instead of the skipped events (must be the committed state then). */
+  state: { revision: number; values: ReadonlyMap<string, string> };
 }
 
 /** What one client saw. */
@@ -60,6 +62,8 @@ export interface WatchViolationCounts {
   beforeStart: number;
   /** Clients that never got a watch, or did not reach the last committed revision. */
   stalled: number;
+  /** Re-reads after a compaction error that do not match the committed state at their revision. */
+  badResync: number;
 }
 
 /** The verdict on one client. */
@@ -87,6 +91,7 @@ export function noWatchViolations(): WatchViolationCounts {
     notMatching: 0,
     beforeStart: 0,
     stalled: 0,
+    badResync: 0,
   };
 }
 
@@ -197,6 +202,12 @@ export function checkWatcher(
     violations.lost++;
     problem(`never received ${renderEvent(e)} (no compaction reported for it)`);
   });
+  for (const range of record.excused) {
+    const mismatch = resyncMismatch(record.filter, range, canonical);
+    if (mismatch === undefined) continue;
+    violations.badResync++;
+    problem(`re-read at revision ${range.state.revision}: ${mismatch}`);
+  }
   if (record.nextRevision <= canonical.lastRevision) {
     violations.stalled++;
     problem(
@@ -205,4 +216,30 @@ export function checkWatcher(
     );
   }
   return { violations, expected, excusedEvents, problems };
+}
+
+/** How a re-read differs from the committed state at its revision (selected keys only), if it does. */
+function resyncMismatch(
+  filter: WatchFilter,
+  range: ExcusedRange,
+  canonical: CanonicalHistory,
+): string | undefined {
+  const { revision, values } = range.state;
+  if (revision !== range.throughRevision) {
+    return `it reflects revision ${revision} but revisions through ${range.throughRevision} were skipped`;
+  }
+  const committed = new Map<string, string>();
+  for (const e of canonical.events) {
+    if (e.revision > revision) break;
+    if (e.type === "put") committed.set(e.kv.key, e.kv.value);
+    else committed.delete(e.kv.key);
+  }
+  const keys = new Set([...committed.keys(), ...values.keys()]);
+  for (const key of [...keys].sort()) {
+    if (!selects(filter, key) || committed.get(key) === values.get(key)) continue;
+    return `${key} read as ${values.get(key) ?? "absent"}, committed ${
+      committed.get(key) ?? "absent"
+    }`;
+  }
+  return undefined;
 }

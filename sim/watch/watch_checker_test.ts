@@ -79,7 +79,7 @@ Deno.test("checkWatcher", async (t) => {
 
   await t.step("every matching event once, in order: no violation", () => {
     const verdict = checkWatcher(record(all), canonical);
-    assert.deepEqual(Object.values(verdict.violations), [0, 0, 0, 0, 0, 0, 0]);
+    assert.deepEqual(Object.values(verdict.violations), [0, 0, 0, 0, 0, 0, 0, 0]);
     assert.equal(verdict.expected, 5);
   });
 
@@ -89,13 +89,38 @@ Deno.test("checkWatcher", async (t) => {
     assert.match(verdict.problems[0], /never received 4:delete:services\/a/);
   });
 
-  await t.step("a missing event inside a reported compaction is excused", () => {
+  const stateAt3 = new Map([
+    ["services/a", "1"],
+    ["sessions/a", "2"],
+    ["services/b", "3"],
+    ["sessions/b", "3"],
+  ]);
+
+  await t.step("events skipped after a compaction error, re-read instead, are excused", () => {
     const rec = record(all.filter((e) => e.revision > 3), {
-      excused: [{ fromRevision: 1, throughRevision: 3 }],
+      excused: [{ fromRevision: 1, throughRevision: 3, state: { revision: 3, values: stateAt3 } }],
     });
     const verdict = checkWatcher(rec, canonical);
-    assert.equal(verdict.violations.lost, 0);
+    assert.deepEqual(Object.values(verdict.violations), [0, 0, 0, 0, 0, 0, 0, 0]);
     assert.equal(verdict.excusedEvents, 2);
+  });
+
+  await t.step("a re-read that is not the committed state at its revision is a bad resync", () => {
+    const wrong = new Map(stateAt3);
+    wrong.delete("services/b");
+    // Keys outside the selector do not count: a wrong sessions/ value passes for this watcher.
+    const unselected = new Map(stateAt3).set("sessions/a", "other");
+    const verdicts = [wrong, unselected].map((values) =>
+      checkWatcher(
+        record(all.filter((e) => e.revision > 3), {
+          excused: [{ fromRevision: 1, throughRevision: 3, state: { revision: 3, values } }],
+        }),
+        canonical,
+      )
+    );
+    assert.equal(verdicts[0].violations.badResync, 1);
+    assert.match(verdicts[0].problems[0], /services\/b read as absent, committed 3/);
+    assert.equal(verdicts[1].violations.badResync, 0);
   });
 
   await t.step(

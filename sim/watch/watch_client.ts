@@ -30,7 +30,7 @@ import type { SimCluster } from "../cluster.ts";
 import type { Scheduler } from "../scheduler.ts";
 import type { Trace } from "../trace.ts";
 import type { ExcusedRange } from "./watch_checker.ts";
-import type { AcceptedWatch, WatchServers } from "./watch_server.ts";
+import type { AcceptedWatch, StateRead, WatchServers } from "./watch_server.ts";
 
 /** Which nodes a client attaches to. */
 export type AttachPolicy = "leader" | "any";
@@ -284,7 +284,11 @@ export class WatchClient {
   /** The watch request reaches the node. */
   #arrive(session: Session): void {
     if (!session.channel.open) return;
-    const start = this.#resumeRevision(session.node);
+    // After a compaction error, the re-read: the node's state stands in for the missed events.
+    const reread = this.#resyncFrom === undefined ? undefined : this.#servers.read(session.node);
+    const start = reread === undefined
+      ? this.#resumeRevision()
+      : Math.max(this.nextRevision, reread.revision + 1);
     let accepted: AcceptedWatch | undefined;
     try {
       accepted = this.#servers.watch(session.node, this.config.filter, start, {
@@ -304,15 +308,10 @@ export class WatchClient {
       return;
     }
     const watch = accepted;
-    this.#send(session, () => this.#onAccepted(session, watch));
+    this.#send(session, () => this.#onAccepted(session, watch, reread));
   }
 
-  #resumeRevision(node: NodeId): number | undefined {
-    if (this.#resyncFrom !== undefined) {
-      // The re-read: the node's current state stands in for the events up to its revision.
-      const revision = this.#servers.revision(node);
-      return revision === undefined ? undefined : Math.max(this.nextRevision, revision + 1);
-    }
+  #resumeRevision(): number | undefined {
     if (this.startRevision === undefined) return this.config.fromStart ? 1 : undefined;
     switch (this.#mutation) {
       case "resumeSkipsOne":
@@ -334,18 +333,19 @@ export class WatchClient {
     });
   }
 
-  #onAccepted(session: Session, accepted: AcceptedWatch): void {
+  #onAccepted(session: Session, accepted: AcceptedWatch, reread: StateRead | undefined): void {
     session.accepted = accepted;
     session.sinceUs = this.#scheduler.nowUs;
     this.stats.attaches++;
     if (this.startRevision === undefined) {
       this.startRevision = accepted.startRevision;
       this.nextRevision = accepted.startRevision;
-    } else if (this.#resyncFrom !== undefined) {
+    } else if (this.#resyncFrom !== undefined && reread !== undefined) {
       if (accepted.startRevision > this.#resyncFrom) {
         this.excused.push({
           fromRevision: this.#resyncFrom,
           throughRevision: accepted.startRevision - 1,
+          state: reread,
         });
       }
       this.#resyncFrom = undefined;

@@ -38,6 +38,17 @@ export interface AcceptedWatch {
   startRevision: number;
 }
 
+/** A node's keys and values as of one revision. */
+export interface StateRead {
+  /** Revision the read reflects. */
+  revision: number;
+  /** Value of every key, by key. */
+  values: ReadonlyMap<string, string>;
+}
+
+/** Bound on keys a state read returns (the scenario writes a dozen). */
+const MAX_READ_KEYS = 10_000;
+
 interface Subscription {
   subscriber: WatchSubscriber;
   progressSent: number;
@@ -78,9 +89,17 @@ export class WatchServers {
     return p.stateMachine.store;
   }
 
-  /** A running node's current revision (a serializable read), or undefined if it is not running. */
-  revision(node: NodeId): number | undefined {
-    return this.store(node)?.revision;
+  /**
+   * A serializable read of every key on a running node, with the revision it
+   * reflects (what a client re-reads after a compaction error), or undefined
+   * if the node is not running.
+   */
+  read(node: NodeId): StateRead | undefined {
+    const store = this.store(node);
+    if (store === undefined) return undefined;
+    const range = store.range("", MAX_READ_KEYS);
+    if (range.more) throw new Error(`${node} holds more than ${MAX_READ_KEYS} keys`);
+    return { revision: range.revision, values: new Map(range.kvs.map((kv) => [kv.key, kv.value])) };
   }
 
   /**
