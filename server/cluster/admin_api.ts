@@ -62,6 +62,8 @@ export interface AdminAppOptions {
 }
 
 const NODE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+/** Most forwarded requests in one call (the sender's batches are smaller). */
+const MAX_FORWARD_BATCH = 1024;
 /** Longest a forwarded request may ask to wait. */
 const MAX_FORWARD_TIMEOUT_MS = 60_000;
 
@@ -354,12 +356,16 @@ export function createAdminApp(options: AdminAppOptions): Hono {
       return c.json({ error: "missing or wrong cluster token" }, 401);
     }
     const body = await jsonBody(c);
-    const request = wireRequest(body.request);
+    if (!Array.isArray(body.requests) || body.requests.length > MAX_FORWARD_BATCH) {
+      throw new BadRequestError("requests", `expected an array of at most ${MAX_FORWARD_BATCH}`);
+    }
+    const requests = body.requests.map(wireRequest);
     const timeoutMs = Math.min(
       positiveIntParam("timeoutMs", String(body.timeoutMs)) ?? store.requestTimeoutMs,
       MAX_FORWARD_TIMEOUT_MS,
     );
-    return c.json(await store.submitLocal(request, timeoutMs));
+    const replies = await Promise.all(requests.map((r) => store.submitLocal(r, timeoutMs)));
+    return c.json({ replies });
   });
 
   return app;

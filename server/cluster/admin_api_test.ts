@@ -128,8 +128,10 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
     await t.step("forwarding without the cluster token is refused", async () => {
       const response = await fetch(`${nodes[0].url}/cluster/v1/submit`, {
         method: "POST",
+        headers: { "x-safla-cluster-auth": "guessed" },
         body: JSON.stringify({
-          request: { kind: "command", command: { op: "put", key: "k", value: "v" } },
+          requests: [{ kind: "command", command: { op: "put", key: "k", value: "v" } }],
+          timeoutMs: 1000,
         }),
       });
       assert.equal(response.status, 401);

@@ -171,6 +171,7 @@ Deno.test("nemesis: kill -9, SIGSTOP/SIGCONT and restart on a 3-process cluster 
     running = false;
     await Promise.allSettled(clients);
     await cluster.stop();
+    history.close();
     await Deno.remove(dataDir, { recursive: true });
   }
 });

@@ -131,6 +131,7 @@ Deno.test("partitions: isolated and one-way-cut leaders are replaced; minority w
     running = false;
     await Promise.allSettled(clients);
     await cluster.stop();
+    history.close();
     await relay.close();
     await Deno.remove(dataDir, { recursive: true });
   }

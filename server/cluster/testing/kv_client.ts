@@ -7,6 +7,8 @@
  * 503 (no leader took it) never applied and is left out; anything else
  * (504, a timeout, a reset connection) is indeterminate for a write: it
  * stays in the history with no completion, as the checker expects.
+ * Connections are never reused: on a pooled connection the HTTP client may
+ * resend a delivered request and then report "refused".
  *
  * @module
  */
@@ -22,6 +24,7 @@ export class KvHistory {
   /** Counts of outcomes, for reporting. */
   readonly counts: Record<Outcome, number> = { ok: 0, notApplied: 0, unknown: 0 };
   readonly #t0 = performance.now();
+  readonly #client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
 
   /** Microseconds since the history started. */
   now(): number {
@@ -37,7 +40,7 @@ export class KvHistory {
     timeoutMs: number,
   ): Promise<Outcome> {
     const invokeTime = this.now();
-    const outcome = await request(`${url}/admin/kv/${key}`, timeoutMs, {
+    const outcome = await request(this.#client, `${url}/admin/kv/${key}`, timeoutMs, {
       method: "PUT",
       body: JSON.stringify({ value }),
     });
@@ -57,7 +60,7 @@ export class KvHistory {
   /** Reads `key` linearizably through `url`; records the operation if it completed. */
   async get(clientId: number, url: string, key: string, timeoutMs: number): Promise<Outcome> {
     const invokeTime = this.now();
-    const outcome = await request(`${url}/admin/kv/${key}`, timeoutMs);
+    const outcome = await request(this.#client, `${url}/admin/kv/${key}`, timeoutMs);
     this.counts[outcome.kind]++;
     if (outcome.kind !== "ok") return outcome.kind;
     const kv = (outcome.body as { kv?: { value: string } }).kv;
@@ -71,16 +74,22 @@ export class KvHistory {
     });
     return outcome.kind;
   }
+
+  /** Releases the HTTP client. */
+  close(): void {
+    this.#client.close();
+  }
 }
 
 async function request(
+  client: Deno.HttpClient,
   url: string,
   timeoutMs: number,
   init: RequestInit = {},
 ): Promise<{ kind: Outcome; body?: unknown }> {
   let response: Response;
   try {
-    response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+    response = await fetch(url, { ...init, client, signal: AbortSignal.timeout(timeoutMs) });
   } catch (error) {
     return { kind: isConnectFailure(error) ? "notApplied" : "unknown" };
   }
