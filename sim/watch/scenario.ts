@@ -91,6 +91,8 @@ export interface WatchAcrossFailoverFigures {
   reconnectsByReason: Record<ReconnectReason, number>;
   /** Compaction errors clients received. */
   compactedErrors: number;
+  /** Of those, running watches a node cancelled because they fell behind its history. */
+  watchCancellations: number;
   /** Times a node became leader. */
   leaderElections: number;
   /** Leader changes (elections after the first). */
@@ -318,6 +320,7 @@ export function watchAcrossFailover(
     reconnects: Object.values(reconnectsByReason).reduce((a, b) => a + b, 0),
     reconnectsByReason,
     compactedErrors: clients.reduce((n, c) => n + c.stats.compactedErrors, 0),
+    watchCancellations: clients.reduce((n, c) => n + c.stats.cancellations, 0),
     leaderElections,
     leaderChanges: Math.max(0, leaderElections - 1),
     faults: {

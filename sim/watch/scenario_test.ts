@@ -29,6 +29,14 @@ Deno.test("watch-across-failover: every watcher sees every committed event once,
   }
 });
 
+Deno.test("watch-across-failover: watches a node cancels for falling behind resync without a gap", () => {
+  for (const seed of [35, 40]) {
+    const f = watchAcrossFailover(seed);
+    assert.deepEqual(nonZero(f), [], `seed ${seed}: ${f.problems.join("\n")}`);
+    assert.ok(f.watchCancellations >= 1, `seed ${seed}: no running watch was cancelled`);
+  }
+});
+
 Deno.test("watch-across-failover: the same seed gives the same figures", () => {
   const run = WATCH_SCENARIOS["watch-across-failover"];
   assert.deepEqual(run(7), run(7));

@@ -91,6 +91,8 @@ export interface WatchClientStats {
   reconnects: Record<ReconnectReason, number>;
   /** Compaction errors received (at attach or as a cancellation). */
   compactedErrors: number;
+  /** Of those, running watches a node cancelled because they fell behind its history. */
+  cancellations: number;
   /** Events received. */
   events: number;
 }
@@ -157,6 +159,7 @@ export class WatchClient {
       outage: 0,
     },
     compactedErrors: 0,
+    cancellations: 0,
     events: 0,
   };
 
@@ -363,6 +366,7 @@ export class WatchClient {
 
   #onDelivery(session: Session, delivery: WatchDelivery): void {
     if (delivery.kind === "canceled") {
+      this.stats.cancellations++;
       this.#onCompacted(session, delivery.error);
       return;
     }
