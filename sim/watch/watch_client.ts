@@ -120,7 +120,7 @@ const MAX_COMPACTION_RETRIES = 1_000;
  * @example
  * ```ts ignore
  * const client = new WatchClient(scheduler, rng, cluster, servers, trace, config);
- * client.start(); // then scheduler.runUntil(...)
+ * client.start(endUs); // then scheduler.runUntil(...)
  * console.log(client.received.length, client.stats.reconnects);
  * ```
  */
@@ -134,7 +134,6 @@ export class WatchClient {
   readonly #mutation: ResumeMutation | undefined;
   #session: Session | undefined;
   #offline = false;
-  #started = false;
   #compactionRetries = 0;
   /** Set after a compaction error: the first revision the client has not seen. */
   #resyncFrom: number | undefined;
@@ -225,7 +224,10 @@ export class WatchClient {
       return;
     }
     const p = this.#cluster.process(session.node);
-    if (p.incarnation !== session.accepted.incarnation || p.status === "down") {
+    if (
+      p.incarnation !== session.accepted.incarnation || p.status === "down" ||
+      p.status === "refused"
+    ) {
       this.#reconnect("crash");
       return;
     }
