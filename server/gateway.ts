@@ -693,7 +693,18 @@ export class Gateway {
     notify = (n) => exchange.notify(n);
     const asker: CallContext = {
       notify,
-      sendRequest: (request) => exchange.ask(request),
+      sendRequest: (request) => {
+        // Only ask the client what it declared it can answer; a 2025 backend
+        // asks for roots unprompted, and the answer for "no roots" is empty.
+        if (clientCan(ctx.clientCapabilities, request.method)) return exchange.ask(request);
+        if (request.method === "roots/list") return Promise.resolve({ roots: [] });
+        return Promise.reject(
+          new ProtocolError(
+            METHOD_NOT_FOUND,
+            `${request.method}: the client of this call does not support it`,
+          ),
+        );
+      },
     };
     replica.inFlight.add(asker);
     const call = replica.backend.request(
@@ -909,6 +920,18 @@ export class Gateway {
       s.replicas.some((r) => r.backend.state === "ready")
     );
   }
+}
+
+const CAPABILITY_OF: Readonly<Record<string, string>> = {
+  "sampling/createMessage": "sampling",
+  "elicitation/create": "elicitation",
+  "roots/list": "roots",
+};
+
+/** True when the client declared the capability a server→client request needs. */
+function clientCan(capabilities: Record<string, unknown> | undefined, method: string): boolean {
+  const capability = CAPABILITY_OF[method];
+  return capability !== undefined && capabilities?.[capability] !== undefined;
 }
 
 /** How often routers advance time-based state (breakers, outlier ejections). */

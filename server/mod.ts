@@ -12,5 +12,6 @@ export * from "./front.ts";
 export * from "./app.ts";
 export * from "./node.ts";
 export * from "./management.ts";
+export * from "./service_directory.ts";
 export * from "./stdio_front.ts";
 export * from "./failover.ts";

@@ -11,6 +11,8 @@ import { Gateway } from "./gateway.ts";
 import { createResumeCodec } from "./front.ts";
 import { createGatewayApp, type GatewayApp } from "./app.ts";
 import { addManagementTools } from "./management.ts";
+import { ServiceDirectory } from "./service_directory.ts";
+import type { StateStore } from "./store/types.ts";
 
 /** Options of {@link startGatewayNode}. */
 export interface GatewayNodeOptions {
@@ -28,6 +30,11 @@ export interface GatewayNodeOptions {
   stateKey?: Uint8Array;
   /** Seed of the balancer's random choices. */
   seed?: number;
+  /**
+   * The cluster's replicated state store: services registered at runtime are
+   * shared through it, and the state-store management tools use it.
+   */
+  store?: StateStore;
 }
 
 /** A running node. */
@@ -49,8 +56,12 @@ export async function startGatewayNode(options: GatewayNodeOptions): Promise<Gat
     rng: new SeededRng(options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]),
     sealer: codec,
   });
-  addManagementTools(gateway);
+  const directory = options.store === undefined
+    ? undefined
+    : new ServiceDirectory(options.store, gateway);
+  addManagementTools(gateway, { directory, store: options.store });
   await gateway.start();
+  await directory?.start();
   const http = createGatewayApp({
     gateway,
     codec,
@@ -63,6 +74,7 @@ export async function startGatewayNode(options: GatewayNodeOptions): Promise<Gat
       gateway,
       http,
       close: async () => {
+        await directory?.close();
         await http.close();
         await gateway.close();
       },
@@ -83,6 +95,7 @@ export async function startGatewayNode(options: GatewayNodeOptions): Promise<Gat
     port,
     url: `http://${host}:${port}`,
     close: async () => {
+      await directory?.close();
       await http.close();
       await server.shutdown();
       await gateway.close();
