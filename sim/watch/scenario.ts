@@ -18,6 +18,7 @@ import { SeededRng } from "../../core/rng.ts";
 import type { KvQuery } from "../../core/node/kv_state_machine.ts";
 import type { CommandResult } from "../../core/state/kv.ts";
 import type { WatchFilter } from "../../core/state/watch.ts";
+import type { WatchEvent } from "../../core/state/types.ts";
 import { formatViolation } from "../checkers/raft_safety.ts";
 import { SimCluster } from "../cluster.ts";
 import { Nemesis } from "../nemesis.ts";
@@ -38,6 +39,7 @@ import {
   addWatchViolations,
   checkWatcher,
   indexCanonical,
+  nodeHistoryMismatch,
   noWatchViolations,
   type WatchViolationCounts,
 } from "./watch_checker.ts";
@@ -105,8 +107,13 @@ export interface WatchAcrossFailoverFigures {
   traceHash: string;
   /** Violations by kind; all zero when the run passed. */
   violations: WatchViolationCounts & {
+    /** Running nodes whose retained watch history differs from the committed sequence. */
+    nodeHistoryMismatch: number;
+    /** Indices where two state machines applied different commands. */
     appliedLogDisagreement: number;
+    /** Raft safety violations (sim/checkers) seen during the run. */
     raftSafety: number;
+    /** 1 if the run threw. */
     crash: number;
   };
   /** The first problems found, readable. */
@@ -300,6 +307,17 @@ export function watchAcrossFailover(
     eventsExcused += verdict.excusedEvents;
     problems.push(...verdict.problems);
   }
+  let nodeHistoryMismatches = 0;
+  for (const id of cluster.ids) {
+    const store = servers.store(id);
+    if (store === undefined) continue;
+    const retained: WatchEvent[] = [];
+    store.history.forEachFrom(0, (e) => retained.push(e) > 0);
+    const mismatch = nodeHistoryMismatch(retained, store.history.compactRevision, canonical);
+    if (mismatch === undefined) continue;
+    nodeHistoryMismatches++;
+    problems.push(`${id}'s watch history ${mismatch}`);
+  }
   problems.push(...appliedLog.disagreements);
   problems.push(...cluster.violations.map(formatViolation));
 
@@ -333,6 +351,7 @@ export function watchAcrossFailover(
     traceHash: trace.hash,
     violations: {
       ...watchViolations,
+      nodeHistoryMismatch: nodeHistoryMismatches,
       appliedLogDisagreement: appliedLog.disagreements.length,
       raftSafety: cluster.violations.length,
       crash: crashed,

@@ -243,3 +243,25 @@ function resyncMismatch(
   }
   return undefined;
 }
+
+/**
+ * How a node's retained event history differs from the committed sequence,
+ * if it does: after its compaction point it must hold exactly the committed
+ * events, in order (it may end earlier, if the node has not applied
+ * everything yet).
+ */
+export function nodeHistoryMismatch(
+  retained: readonly WatchEvent[],
+  compactRevision: number,
+  canonical: CanonicalHistory,
+): string | undefined {
+  const first = canonical.events.findIndex((e) => e.revision > compactRevision);
+  for (const [i, event] of retained.entries()) {
+    const committed = first < 0 ? undefined : canonical.events[first + i];
+    if (committed === undefined || renderEvent(committed) !== renderEvent(event)) {
+      return `holds ${renderEvent(event)} where the committed sequence has ` +
+        (committed === undefined ? "nothing" : renderEvent(committed));
+    }
+  }
+  return undefined;
+}

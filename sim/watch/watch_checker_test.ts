@@ -4,7 +4,7 @@ import { encodeCommand } from "../../core/state/commands.ts";
 import { globMatch } from "../../core/state/watch.ts";
 import type { WatchEvent } from "../../core/state/types.ts";
 import { AppliedLog, TappedKvStateMachine } from "./applied_log.ts";
-import { checkWatcher, selects, type WatcherRecord } from "./watch_checker.ts";
+import { checkWatcher, nodeHistoryMismatch, selects, type WatcherRecord } from "./watch_checker.ts";
 
 /** Revisions 1..6: services/a, sessions/a, services/b (txn with sessions/b), delete services/a, … */
 function committed(): ReturnType<AppliedLog["canonical"]> {
@@ -153,6 +153,20 @@ Deno.test("checkWatcher", async (t) => {
     const never = checkWatcher(record([], { startRevision: undefined }), canonical);
     assert.equal(never.violations.stalled, 1);
   });
+});
+
+Deno.test("a node's retained history must be a stretch of the committed sequence", () => {
+  const canonical = committed();
+  const events = canonical.events;
+  assert.equal(nodeHistoryMismatch(events.slice(2), events[1].revision, canonical), undefined);
+  assert.equal(nodeHistoryMismatch(events.slice(0, 4), 0, canonical), undefined);
+  const forged = { ...events[3], kv: { ...events[3].kv, value: "forged" } };
+  const mismatch = nodeHistoryMismatch([...events.slice(0, 3), forged], 0, canonical);
+  assert.match(
+    mismatch ?? "",
+    /holds 3:put:sessions\/b=forged .* where the committed sequence has 3:put:sessions\/b=3/,
+  );
+  assert.match(nodeHistoryMismatch(events.slice(1), 0, canonical) ?? "", /^holds 2:put/);
 });
 
 Deno.test("the checker's selector agrees with the production glob on `*` patterns", () => {
