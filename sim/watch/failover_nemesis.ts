@@ -59,6 +59,7 @@ export class FailoverNemesis {
   #endUs = 0;
   #partitioned = false;
   #healed = false;
+  /** Faults injected so far. */
   readonly stats: FailoverFaultStats = { leaderCrashes: 0, leaderPartitions: 0, clientOutages: 0 };
 
   /** A nemesis over `cluster` and `clients`. */

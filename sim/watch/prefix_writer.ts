@@ -70,6 +70,7 @@ export class PrefixWriter {
   readonly #inFlight = new Map<number, Writer>();
   #nextRequestId = 1;
   #stopAtUs = 0;
+  /** Outcomes of the writes. */
   readonly stats: PrefixWriterStats = { invoked: 0, ok: 0, refused: 0, unknown: 0 };
 
   /** Writers over `sink`. */

@@ -125,6 +125,7 @@ const MAX_COMPACTION_RETRIES = 1_000;
  * ```
  */
 export class WatchClient {
+  /** How this client behaves. */
   readonly config: WatchClientConfig;
   readonly #scheduler: Scheduler;
   readonly #rng: SeededRng;
@@ -145,6 +146,7 @@ export class WatchClient {
   readonly received: WatchEvent[] = [];
   /** Revisions skipped after compaction errors (replaced by a re-read of the state). */
   readonly excused: ExcusedRange[] = [];
+  /** What happened to this client. */
   readonly stats: WatchClientStats = {
     attaches: 0,
     reconnects: {
