@@ -162,6 +162,7 @@ Deno.test({
       assert.equal(r.serial?.okCalls, 5);
       assert.ok(r.concurrent!.throughputPerSec > 0);
       assert.ok(r.cpu !== undefined && r.cpu.clientUs >= 0);
+      assert.ok(r.serialCpu !== undefined && r.serialCpu.backendUs >= 0);
     }
     assert.equal(report.results[0].cpu?.gatewayUs, undefined, "direct has no gateway");
     assert.notEqual(report.results[1].cpu?.gatewayUs, undefined);

@@ -53,7 +53,8 @@ export function spawnGroup(
   const child = new Deno.Command("setsid", {
     args: [command, ...args],
     cwd: options.cwd,
-    env: options.env,
+    // Plain output, so that a failure's last lines read well in the table.
+    env: { NO_COLOR: "1", ...options.env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

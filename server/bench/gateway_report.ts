@@ -27,6 +27,8 @@ export interface SystemResult {
   serial?: PhaseStats;
   /** CPU per call during the throughput phase. */
   cpu?: CpuPerCall;
+  /** CPU per call during the latency phase (one call in flight). */
+  serialCpu?: CpuPerCall;
   /** How many rounds the figures are the median of. */
   rounds?: number;
 }
@@ -43,18 +45,23 @@ export function medianResult(runs: readonly SystemResult[]): SystemResult {
   if (ok.length === 0) return { ...runs[0], rounds: 0 };
   const phases = (pick: (r: SystemResult) => PhaseStats | undefined) =>
     ok.flatMap((r) => pick(r) ?? []);
-  const cpus = ok.flatMap((r) => r.cpu ?? []);
-  const gatewayUs = cpus.flatMap((c) => c.gatewayUs ?? []);
+  const medianCpu = (pick: (r: SystemResult) => CpuPerCall | undefined) => {
+    const cpus = ok.flatMap((r) => pick(r) ?? []);
+    if (cpus.length === 0) return undefined;
+    const gatewayUs = cpus.flatMap((c) => c.gatewayUs ?? []);
+    return {
+      clientUs: median(cpus.map((c) => c.clientUs)),
+      gatewayUs: gatewayUs.length === 0 ? undefined : median(gatewayUs),
+      backendUs: median(cpus.map((c) => c.backendUs)),
+    };
+  };
   return {
     system,
     status: "ok",
     concurrent: medianPhase(phases((r) => r.concurrent)),
     serial: medianPhase(phases((r) => r.serial)),
-    cpu: cpus.length === 0 ? undefined : {
-      clientUs: median(cpus.map((c) => c.clientUs)),
-      gatewayUs: gatewayUs.length === 0 ? undefined : median(gatewayUs),
-      backendUs: median(cpus.map((c) => c.backendUs)),
-    },
+    cpu: medianCpu((r) => r.cpu),
+    serialCpu: medianCpu((r) => r.serialCpu),
     rounds: ok.length,
   };
 }
@@ -119,11 +126,14 @@ export function markdownReport(
     "p50 ms (1 in flight)",
     "p99 ms (1 in flight)",
     "CPU µs/call client / gateway / backend",
+    "same, 1 in flight",
     "safla ÷ system",
   ];
   const row = (cells: string[]) => `| ${cells.join(" | ")} |`;
   const lines = [row(header), row(header.map(() => "---"))];
   const us = (x: number | undefined) => x === undefined ? "–" : x.toFixed(0);
+  const cpuCell = (c: CpuPerCall | undefined) =>
+    c === undefined ? "–" : `${us(c.clientUs)} / ${us(c.gatewayUs)} / ${us(c.backendUs)}`;
   for (const r of results) {
     const c = r.concurrent;
     const s = r.serial;
@@ -137,9 +147,8 @@ export function markdownReport(
       ms(c?.p99Ms),
       ms(s?.p50Ms),
       ms(s?.p99Ms),
-      r.cpu === undefined
-        ? "–"
-        : `${us(r.cpu.clientUs)} / ${us(r.cpu.gatewayUs)} / ${us(r.cpu.backendUs)}`,
+      cpuCell(r.cpu),
+      cpuCell(r.serialCpu),
       ratio === undefined ? "–" : `${ratio.toFixed(2)}×`,
     ]));
   }

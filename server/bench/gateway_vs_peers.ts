@@ -166,8 +166,15 @@ async function benchSystem(
       concurrent.okCalls + concurrent.failedCalls,
       backend.args,
     );
+    const beforeSerial = sampleCpu(rootPid);
     const serial = await runEchoPhase(client, toolName, phase(options.serialCalls, 1));
-    return { system, status: "ok", concurrent, serial, cpu };
+    const serialCpu = cpuPerCall(
+      beforeSerial,
+      sampleCpu(rootPid),
+      serial.okCalls + serial.failedCalls,
+      backend.args,
+    );
+    return { system, status: "ok", concurrent, serial, cpu, serialCpu };
   } catch (error) {
     if (!(error instanceof SystemUnavailableError)) throw error;
     return { system, status: "unavailable", reason: error.reason };
