@@ -3,6 +3,7 @@
  *
  *     deno run -A server/main.ts serve --config FILE [--port 8080] [--host 127.0.0.1]
  *     deno run -A server/main.ts stdio --config FILE
+ *     deno run -A server/main.ts cluster [--nodes 3] [--config FILE] ...   (see server/cluster/launcher.ts)
  *
  * `serve` runs one gateway node with the HTTP front; `stdio` serves one
  * desktop client over stdin/stdout. Diagnostics go to stderr.
@@ -17,14 +18,19 @@ import { createResumeCodec } from "./front.ts";
 import { addManagementTools } from "./management.ts";
 import { serveGatewayStdio } from "./stdio_front.ts";
 import { SeededRng } from "../core/rng.ts";
+import { runLauncher } from "./cluster/launcher.ts";
 
 const USAGE = `usage:
   safla serve --config FILE [--port N] [--host ADDR]
-  safla stdio --config FILE`;
+  safla stdio --config FILE
+  safla cluster [--config FILE] [--nodes N] [--port BASE] [--data DIR] [--secret S]
+  safla cluster --node-id ID --peers ID=HOST:PORT,... [--config FILE] [--data DIR] [--join]`;
 
 /** Runs the CLI with `args`; returns the process exit code. */
 export async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
+  // The replicated cluster (server/cluster/launcher.ts) parses its own flags.
+  if (command === "cluster") return await runLauncher(rest);
   const { values } = parseArgs({
     args: rest,
     options: {
