@@ -44,7 +44,18 @@ export interface GatewayAppOptions {
   allowedHosts: string[];
   allowedOrigins: string[];
   maxRequestBodyBytes: number;
+  /**
+   * A 2025 session the client has not used for this long is closed, so clients
+   * that vanish without DELETE do not hold memory forever. Default 30 minutes.
+   */
+  sessionIdleMs?: number;
 }
+
+/** How many times longer a session with an open GET stream may stay idle. */
+const LISTENING_IDLE_FACTOR = 4;
+
+/** Default of {@link GatewayAppOptions.sessionIdleMs}. */
+export const DEFAULT_SESSION_IDLE_MS = 30 * 60_000;
 
 /** The app plus the handles a node needs to shut it down. */
 export interface GatewayApp {
@@ -60,6 +71,8 @@ export interface GatewayApp {
 interface Session {
   server: Server;
   transport: WebStandardStreamableHTTPServerTransport | SseFrontTransport;
+  /** Last time the client sent anything, for idle expiry. */
+  lastSeenMs: number;
 }
 
 function jsonRpcError(status: number, code: number, message: string): Response {
@@ -113,6 +126,20 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       }
     },
   });
+
+  const idleMs = options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS;
+  const sweep = setInterval(() => {
+    const nowMs = Date.now();
+    for (const [id, session] of sessions) {
+      // A client holding the GET stream open is waiting for notifications, not idle;
+      // it still expires eventually, in case it vanished with the stream half-open.
+      const limitMs = listening.has(id) ? idleMs * LISTENING_IDLE_FACTOR : idleMs;
+      if (nowMs - session.lastSeenMs < limitMs) continue;
+      sessions.delete(id);
+      listening.delete(id);
+      void session.server.close().catch(() => {});
+    }
+  }, Math.max(1_000, Math.min(idleMs / 4, 60_000)));
 
   const app = new Hono();
 
@@ -183,7 +210,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         },
         maxRequestBodySize: options.maxRequestBodyBytes,
       });
-    const session: Session = { server, transport };
+    const session: Session = { server, transport, lastSeenMs: Date.now() };
     transport.onclose = () => {
       if (transport.sessionId === undefined) return;
       sessions.delete(transport.sessionId);
@@ -204,6 +231,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       if (session === undefined) {
         return jsonRpcError(404, -32001, "Session not found");
       }
+      session.lastSeenMs = Date.now();
       return await (session.transport as WebStandardStreamableHTTPServerTransport)
         .handleRequest(req, { parsedBody: body });
     }
@@ -231,6 +259,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     }
     const session = sessions.get(sessionId);
     if (session === undefined) return jsonRpcError(404, -32001, "Session not found");
+    session.lastSeenMs = Date.now();
     const response = await (session.transport as WebStandardStreamableHTTPServerTransport)
       .handleRequest(req);
     if (req.method === "GET" && response.ok) listening.add(sessionId);
@@ -247,7 +276,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     const transport = new SseFrontTransport("/messages", id);
     const server = createFrontServer(gateway, codec, "legacy");
     transport.onclose = () => void sessions.delete(id);
-    sessions.set(id, { server, transport });
+    sessions.set(id, { server, transport, lastSeenMs: Date.now() });
     await server.connect(transport);
     return transport.response;
   });
@@ -258,6 +287,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     if (session === undefined || !(session.transport instanceof SseFrontTransport)) {
       return jsonRpcError(404, -32001, "Session not found");
     }
+    session.lastSeenMs = Date.now();
     const parsed = await readJson(c.req.raw);
     if (parsed instanceof Response) return parsed;
     const messages = Array.isArray(parsed.body) ? parsed.body : [parsed.body];
@@ -270,6 +300,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     sessionCount: () => sessions.size,
     listeningCount: () => listening.size,
     close: async () => {
+      clearInterval(sweep);
       unsubscribe();
       await Promise.all([...sessions.values()].map((s) => s.server.close().catch(() => {})));
       sessions.clear();

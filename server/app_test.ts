@@ -9,7 +9,7 @@ import { createGatewayApp, type GatewayApp } from "./app.ts";
 
 const MAX_BODY_BYTES = 2048;
 
-function makeApp(): { app: GatewayApp; gateway: Gateway } {
+function makeApp(sessionIdleMs?: number): { app: GatewayApp; gateway: Gateway } {
   const gateway = new Gateway(parseConfig({ mcpServers: {} }), {
     nowMs: () => 0,
     rng: new SeededRng(1),
@@ -21,6 +21,7 @@ function makeApp(): { app: GatewayApp; gateway: Gateway } {
     allowedHosts: ["gateway.internal"],
     allowedOrigins: ["app.example"],
     maxRequestBodyBytes: MAX_BODY_BYTES,
+    sessionIdleMs,
   });
   return { app, gateway };
 }
@@ -136,6 +137,23 @@ Deno.test("http front edge rules", async (t) => {
       assert.equal(json.status, "ok");
       assert.deepEqual(json.services, []);
     });
+  } finally {
+    await app.close();
+    await gateway.close();
+  }
+});
+
+Deno.test("idle 2025 sessions are closed", async () => {
+  const { app, gateway } = makeApp(1_000);
+  try {
+    const opened = await app.app.fetch(post(INIT));
+    await opened.body?.cancel();
+    assert.equal(app.sessionCount(), 1);
+    const deadline = Date.now() + 5_000;
+    while (app.sessionCount() > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(app.sessionCount(), 0);
   } finally {
     await app.close();
     await gateway.close();

@@ -26,7 +26,7 @@ import type {
   Tool,
   Transport,
 } from "@modelcontextprotocol/server";
-import { type EraCache, eraKey } from "./era_cache.ts";
+import { type EraCache, eraKey, type PriorDiscovery } from "./era_cache.ts";
 
 /** How to reach a backend. */
 export type BackendSpec =
@@ -213,7 +213,13 @@ export class McpBackend {
       this.#client = client;
       this.#pid = pid;
       const era = client.getProtocolEra() ?? "legacy";
-      eraCache.set(key, era === "modern" ? client.getNegotiatedProtocolVersion() ?? "" : "legacy");
+      const discover = client.getDiscoverResult();
+      eraCache.set(
+        key,
+        era === "modern" && discover !== undefined
+          ? { kind: "modern", discover }
+          : { kind: "legacy" },
+      );
       const catalog = await this.#discover(client);
       if (this.#closing) return;
       if (era === "modern") await this.#listen(client, catalog.capabilities);
@@ -242,7 +248,7 @@ export class McpBackend {
 
   #hadTools = false;
 
-  async #open(known: string | undefined): Promise<{ client: Client; pid?: number }> {
+  async #open(known: PriorDiscovery | undefined): Promise<{ client: Client; pid?: number }> {
     const { spec, connectTimeoutMs } = this.#options;
     const client = new Client(
       { name: "safla-gateway", version: "0.1.0" },
@@ -253,7 +259,7 @@ export class McpBackend {
           roots: { listChanged: true },
         },
         versionNegotiation: {
-          mode: known === undefined ? "auto" : known === "legacy" ? "legacy" : { pin: known },
+          mode: "auto",
           probe: { timeoutMs: Math.min(connectTimeoutMs, 5_000) },
         },
         inputRequired: { autoFulfill: false },
@@ -272,7 +278,7 @@ export class McpBackend {
       });
       transport = stdio;
       client.onclose = () => this.#onClosed(client);
-      await client.connect(stdio, { timeout: connectTimeoutMs });
+      await client.connect(stdio, { timeout: connectTimeoutMs, prior: known });
       this.#interceptProgress(stdio);
       pid = stdio.pid ?? undefined;
     } else {
@@ -281,7 +287,7 @@ export class McpBackend {
         ? new SSEClientTransport(new URL(spec.url), { requestInit })
         : new StreamableHTTPClientTransport(new URL(spec.url), { requestInit });
       client.onclose = () => this.#onClosed(client);
-      await client.connect(transport, { timeout: connectTimeoutMs });
+      await client.connect(transport, { timeout: connectTimeoutMs, prior: known });
       this.#interceptProgress(transport);
     }
     return { client, pid };
