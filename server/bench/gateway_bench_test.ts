@@ -80,6 +80,7 @@ Deno.test("targets: ratio against every peer, added latency against direct stdio
   assert.equal(c.throughputTargetMet, true);
   assert.ok(Math.abs(c.addedP50Ms! - 0.9) < 1e-9);
   assert.equal(c.addedLatencyTargetMet, true);
+  assert.equal(c.addedP50MsOverHttp, undefined, "no direct-http run");
   const table = markdownReport(results, c, 16);
   assert.match(table, /unavailable: npx: offline \/ no cache/);
   assert.match(table, /supergateway 3\.75×/);
@@ -147,7 +148,7 @@ Deno.test({
   fn: async () => {
     const report = await runGatewayBench({
       ...DEFAULT_BENCH_OPTIONS,
-      systems: ["direct", "safla"],
+      systems: ["direct", "direct-http", "safla"],
       calls: 20,
       concurrency: 4,
       warmupCalls: 4,
@@ -164,8 +165,12 @@ Deno.test({
       assert.ok(r.cpu !== undefined && r.cpu.clientUs >= 0);
       assert.ok(r.serialCpu !== undefined && r.serialCpu.backendUs >= 0);
     }
-    assert.equal(report.results[0].cpu?.gatewayUs, undefined, "direct has no gateway");
-    assert.notEqual(report.results[1].cpu?.gatewayUs, undefined);
+    const [direct, http, safla] = report.results;
+    assert.equal(direct.cpu?.gatewayUs, undefined, "direct has no gateway");
+    assert.equal(http.cpu?.gatewayUs, undefined, "server-everything's own HTTP has no gateway");
+    assert.ok(http.cpu!.backendUs > 0, "the HTTP server's CPU counts as backend");
+    assert.notEqual(safla.cpu?.gatewayUs, undefined);
+    assert.equal(typeof report.comparison.addedP50MsOverHttp, "number");
     assert.equal(typeof report.comparison.addedP50Ms, "number");
   },
 });

@@ -74,6 +74,11 @@ export interface Comparison {
   addedP50Ms?: number;
   /** The same with many calls in flight, for context. */
   addedP50MsConcurrent?: number;
+  /**
+   * Our p50 minus server-everything's own Streamable HTTP p50, one call in
+   * flight: the gateway hop alone, without the HTTP client's own cost.
+   */
+  addedP50MsOverHttp?: number;
   /** Whether each target was met; absent when a needed system did not run. */
   throughputTargetMet?: boolean;
   addedLatencyTargetMet?: boolean;
@@ -100,6 +105,10 @@ export function compare(results: readonly SystemResult[]): Comparison {
   if (direct?.serial !== undefined && ours.serial !== undefined) {
     out.addedP50Ms = ours.serial.p50Ms - direct.serial.p50Ms;
     out.addedLatencyTargetMet = out.addedP50Ms <= TARGET_ADDED_P50_MS;
+  }
+  const http = ok.get("direct-http");
+  if (http?.serial !== undefined && ours.serial !== undefined) {
+    out.addedP50MsOverHttp = ours.serial.p50Ms - http.serial.p50Ms;
   }
   if (direct?.concurrent !== undefined) {
     out.addedP50MsConcurrent = ours.concurrent.p50Ms - direct.concurrent.p50Ms;
@@ -166,6 +175,9 @@ export function markdownReport(
     } ms (target ≤ ${TARGET_ADDED_P50_MS} ms: ${
       verdict(comparison.addedLatencyTargetMet)
     }); at ${concurrency} in flight: ${ms(comparison.addedP50MsConcurrent)} ms`,
+    `- added p50 over server-everything's own Streamable HTTP, 1 in flight (the gateway hop without the HTTP client's cost): ${
+      ms(comparison.addedP50MsOverHttp)
+    } ms`,
   );
   return lines.join("\n");
 }

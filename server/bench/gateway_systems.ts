@@ -18,13 +18,14 @@ export const SUPERGATEWAY_PACKAGE = "supergateway@4.0.0";
 export const MCP_PROXY_PACKAGE = "mcp-proxy@6.7.19";
 
 /** Systems the benchmark knows, in the order it runs them. */
-export const SYSTEM_IDS = ["direct", "safla", "supergateway", "mcp-proxy"] as const;
+export const SYSTEM_IDS = ["direct", "direct-http", "safla", "supergateway", "mcp-proxy"] as const;
 /** One system under test. */
 export type SystemId = typeof SYSTEM_IDS[number];
 
 /** What each system is, for the table. */
 export const SYSTEM_LABELS: Readonly<Record<SystemId, string>> = {
   direct: "direct stdio (baseline)",
+  "direct-http": "server-everything's own Streamable HTTP (no proxy)",
   safla: "safla gateway",
   supergateway: `${SUPERGATEWAY_PACKAGE} --stateful`,
   "mcp-proxy": `${MCP_PROXY_PACKAGE} --server stream`,
@@ -79,6 +80,8 @@ export interface RunningSystem {
   toolName: string;
   /** The gateway process, absent for the direct baseline. */
   process?: GroupProcess;
+  /** Arguments of the backend process, which tell it from a gateway's processes. */
+  backendArgs: string[];
   close(): Promise<void>;
 }
 
@@ -104,11 +107,24 @@ export async function startSystem(
     return {
       endpoint: { kind: "stdio", command: "setsid", args: [backend.command, ...backend.args] },
       toolName: "echo",
+      backendArgs: backend.args,
       close: () => Promise.resolve(),
     };
   }
   const port = freeLoopbackPort();
   const url = `http://127.0.0.1:${port}/mcp`;
+  if (system === "direct-http") {
+    // The cost of the HTTP client and server alone, to tell it from the cost of a gateway hop.
+    const backendArgs = [...backend.args.slice(0, -1), "streamableHttp"];
+    const child = spawnGroup(backend.command, backendArgs, { env: { PORT: String(port) } });
+    return {
+      endpoint: { kind: "http", url },
+      toolName: "echo",
+      process: child,
+      backendArgs,
+      close: child.close,
+    };
+  }
   if (system === "safla") {
     const configFile = await Deno.makeTempFile({ prefix: "safla-bench-", suffix: ".json" });
     await Deno.writeTextFile(
@@ -133,6 +149,7 @@ export async function startSystem(
       endpoint: { kind: "http", url },
       toolName: `${SERVICE}__echo`,
       process: child,
+      backendArgs: backend.args,
       close: async () => {
         try {
           await child.close();
@@ -176,7 +193,13 @@ export async function startSystem(
       backend.command,
       ...backend.args,
     ]);
-  return { endpoint: { kind: "http", url }, toolName: "echo", process: child, close: child.close };
+  return {
+    endpoint: { kind: "http", url },
+    toolName: "echo",
+    process: child,
+    backendArgs: backend.args,
+    close: child.close,
+  };
 }
 
 /**

@@ -164,7 +164,7 @@ async function benchSystem(
       before,
       sampleCpu(rootPid),
       concurrent.okCalls + concurrent.failedCalls,
-      backend.args,
+      running.backendArgs,
     );
     const beforeSerial = sampleCpu(rootPid);
     const serial = await runEchoPhase(client, toolName, phase(options.serialCalls, 1));
@@ -172,7 +172,7 @@ async function benchSystem(
       beforeSerial,
       sampleCpu(rootPid),
       serial.okCalls + serial.failedCalls,
-      backend.args,
+      running.backendArgs,
     );
     return { system, status: "ok", concurrent, serial, cpu, serialCpu };
   } catch (error) {
