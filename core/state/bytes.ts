@@ -5,8 +5,6 @@
  *
  * @module
  */
-import { utf8ByteLength } from "./commands.ts";
-
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -72,13 +70,20 @@ export class ByteWriter {
 
   /** Appends a string as its UTF-8 byte length (u32) then its bytes. */
   string(text: string): void {
-    const sizeBytes = utf8ByteLength(text);
-    this.u32(sizeBytes);
-    const at = this.#reserve(sizeBytes);
-    const { written } = encoder.encodeInto(text, this.#bytes.subarray(at, at + sizeBytes));
-    if (written !== sizeBytes) {
-      throw new Error(`ByteWriter: encoded ${written} bytes, expected ${sizeBytes}`);
+    // Room for the worst case (3 UTF-8 bytes per UTF-16 unit) and one
+    // encoding pass, the length written after: measuring each string first
+    // was a second scan of every key and value of a snapshot.
+    const maxBytes = 3 * text.length;
+    const at = this.#reserve(4 + maxBytes);
+    const { read, written } = encoder.encodeInto(
+      text,
+      this.#bytes.subarray(at + 4, at + 4 + maxBytes),
+    );
+    if (read !== text.length) {
+      throw new Error(`ByteWriter: encoded ${read} of ${text.length} UTF-16 units`);
     }
+    this.#view.setUint32(at, written, true);
+    this.#length = at + 4 + written;
   }
 
   /** The bytes written, as a view of the internal buffer. */

@@ -56,3 +56,26 @@ Deno.test("reading past the end or invalid UTF-8 is a ByteReadError naming the f
   );
   assert.throws(() => r.string("value"), /value needs 5 bytes/);
 });
+
+Deno.test("property: a string is its UTF-8 byte length (u32 LE) then exactly TextEncoder's bytes", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.oneof(fc.string({ unit: "binary", maxLength: 40 }), fc.string()), {
+        maxLength: 8,
+      }),
+      fc.integer({ min: 1, max: 64 }),
+      (texts, capacity) => {
+        const w = new ByteWriter(capacity);
+        for (const text of texts) w.string(text);
+        const expected: number[] = [];
+        for (const text of texts) {
+          const bytes = new TextEncoder().encode(text);
+          const n = bytes.length;
+          expected.push(n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, n >>> 24, ...bytes);
+        }
+        assert.deepEqual(w.view(), new Uint8Array(expected));
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
