@@ -70,15 +70,16 @@ export function medianResult(runs: readonly SystemResult[]): SystemResult {
 export interface Comparison {
   /** Our throughput divided by each available peer's. */
   throughputRatio: Partial<Record<SystemId, number>>;
+  /**
+   * Each peer's gateway CPU per call divided by ours: the throughput ratio
+   * when the gateways alone are CPU-bound, which the wall-clock ratio hides
+   * when client, gateway and backend share a few cores.
+   */
+  gatewayCpuRatio: Partial<Record<SystemId, number>>;
   /** Our p50 minus the direct stdio p50, one call in flight. */
   addedP50Ms?: number;
   /** The same with many calls in flight, for context. */
   addedP50MsConcurrent?: number;
-  /**
-   * Our p50 minus server-everything's own Streamable HTTP p50, one call in
-   * flight: the gateway hop alone, without the HTTP client's own cost.
-   */
-  addedP50MsOverHttp?: number;
   /** Whether each target was met; absent when a needed system did not run. */
   throughputTargetMet?: boolean;
   addedLatencyTargetMet?: boolean;
@@ -88,7 +89,7 @@ export interface Comparison {
 export function compare(results: readonly SystemResult[]): Comparison {
   const ok = new Map(results.filter((r) => r.status === "ok").map((r) => [r.system, r]));
   const ours = ok.get("safla");
-  const out: Comparison = { throughputRatio: {} };
+  const out: Comparison = { throughputRatio: {}, gatewayCpuRatio: {} };
   if (ours?.concurrent === undefined) return out;
   const ratios: number[] = [];
   for (const peer of ["supergateway", "mcp-proxy"] as const) {
@@ -97,6 +98,11 @@ export function compare(results: readonly SystemResult[]): Comparison {
     const ratio = ours.concurrent.throughputPerSec / theirs.throughputPerSec;
     out.throughputRatio[peer] = ratio;
     ratios.push(ratio);
+    const theirCpuUs = ok.get(peer)?.cpu?.gatewayUs;
+    const ourCpuUs = ours.cpu?.gatewayUs;
+    if (theirCpuUs !== undefined && ourCpuUs !== undefined && ourCpuUs > 0) {
+      out.gatewayCpuRatio[peer] = theirCpuUs / ourCpuUs;
+    }
   }
   if (ratios.length > 0) {
     out.throughputTargetMet = ratios.every((r) => r >= TARGET_THROUGHPUT_RATIO);
@@ -105,10 +111,6 @@ export function compare(results: readonly SystemResult[]): Comparison {
   if (direct?.serial !== undefined && ours.serial !== undefined) {
     out.addedP50Ms = ours.serial.p50Ms - direct.serial.p50Ms;
     out.addedLatencyTargetMet = out.addedP50Ms <= TARGET_ADDED_P50_MS;
-  }
-  const http = ok.get("direct-http");
-  if (http?.serial !== undefined && ours.serial !== undefined) {
-    out.addedP50MsOverHttp = ours.serial.p50Ms - http.serial.p50Ms;
   }
   if (direct?.concurrent !== undefined) {
     out.addedP50MsConcurrent = ours.concurrent.p50Ms - direct.concurrent.p50Ms;
@@ -170,14 +172,15 @@ export function markdownReport(
     `- throughput, safla ÷ peer: ${ratios || "–"} (target ≥ ${TARGET_THROUGHPUT_RATIO}×: ${
       verdict(comparison.throughputTargetMet)
     })`,
+    `- gateway CPU per call, peer ÷ safla: ${
+      Object.entries(comparison.gatewayCpuRatio).map(([peer, r]) => `${peer} ${r.toFixed(2)}×`)
+        .join(", ") || "–"
+    } (the throughput ratio if the gateways alone were CPU-bound)`,
     `- added p50 over direct stdio, 1 in flight: ${
       ms(comparison.addedP50Ms)
     } ms (target ≤ ${TARGET_ADDED_P50_MS} ms: ${
       verdict(comparison.addedLatencyTargetMet)
     }); at ${concurrency} in flight: ${ms(comparison.addedP50MsConcurrent)} ms`,
-    `- added p50 over server-everything's own Streamable HTTP, 1 in flight (the gateway hop without the HTTP client's cost): ${
-      ms(comparison.addedP50MsOverHttp)
-    } ms`,
   );
   return lines.join("\n");
 }

@@ -25,7 +25,7 @@ export type SystemId = typeof SYSTEM_IDS[number];
 /** What each system is, for the table. */
 export const SYSTEM_LABELS: Readonly<Record<SystemId, string>> = {
   direct: "direct stdio (baseline)",
-  "direct-http": "server-everything's own Streamable HTTP (no proxy)",
+  "direct-http": "server-everything's own Streamable HTTP (no gateway)",
   safla: "safla gateway",
   supergateway: `${SUPERGATEWAY_PACKAGE} --stateful`,
   "mcp-proxy": `${MCP_PROXY_PACKAGE} --server stream`,
@@ -114,7 +114,7 @@ export async function startSystem(
   const port = freeLoopbackPort();
   const url = `http://127.0.0.1:${port}/mcp`;
   if (system === "direct-http") {
-    // The cost of the HTTP client and server alone, to tell it from the cost of a gateway hop.
+    // The backend's own HTTP transport: what a client gets without any gateway.
     const backendArgs = [...backend.args.slice(0, -1), "streamableHttp"];
     const child = spawnGroup(backend.command, backendArgs, { env: { PORT: String(port) } });
     return {
