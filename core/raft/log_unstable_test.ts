@@ -35,6 +35,30 @@ Deno.test("UnstableLog", async (t) => {
     assert.deepEqual(u.entries.map((e) => [e.index, e.term]), [[4, 3]]);
   });
 
+  await t.step(
+    "entries handed out are copies: later appends and truncations leave them alone",
+    () => {
+      const u = new UnstableLog(1);
+      u.truncateAndAppend([ent(1, 1), ent(2, 1)]);
+      const next = u.nextEntries();
+      const sliced = u.slice(1, 3);
+      u.truncateAndAppend([ent(3, 1)]);
+      u.truncateAndAppend([ent(2, 2)]);
+      assert.deepEqual(next.map((e) => [e.index, e.term]), [[1, 1], [2, 1]]);
+      assert.deepEqual(sliced.map((e) => [e.index, e.term]), [[1, 1], [2, 1]]);
+      const appended = [ent(3, 2)];
+      u.truncateAndAppend(appended);
+      appended.push(ent(4, 2));
+      assert.deepEqual(u.entries.map((e) => [e.index, e.term]), [[1, 1], [2, 2], [3, 2]]);
+    },
+  );
+
+  await t.step("a truncating append must not leave a gap", () => {
+    const u = new UnstableLog(1);
+    u.truncateAndAppend([ent(1, 1)]);
+    assert.throws(() => u.truncateAndAppend([ent(3, 1)]), /gap/);
+  });
+
   await t.step("in-progress entries are not handed out twice, truncation re-exposes them", () => {
     const u = new UnstableLog(1);
     u.truncateAndAppend([ent(1, 1), ent(2, 1), ent(3, 1)]);

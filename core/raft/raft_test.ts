@@ -878,3 +878,27 @@ Deno.test("Config validation names the field and the problem", async (t) => {
     validateConfig({ ...base, checkQuorum: true, readOnlyOption: "leaseBased" });
   });
 });
+
+Deno.test("newMessage fills every unset field with its zero value; optional fields only when given", () => {
+  const entries = [{ term: 1, index: 2, type: "normal" as const, data: new Uint8Array([7]) }];
+  assert.deepEqual(newMessage({ type: "app", from: "a", to: "b", term: 3, entries }), {
+    from: "a",
+    to: "b",
+    term: 3,
+    logTerm: 0,
+    index: 0,
+    entries,
+    commit: 0,
+    reject: false,
+    rejectHint: 0,
+    type: "app",
+  });
+  const heartbeat = newMessage({ type: "heartbeat", context: undefined });
+  assert.ok(Object.hasOwn(heartbeat, "context"));
+  assert.ok(!Object.hasOwn(heartbeat, "snapshot"));
+  assert.ok(!Object.hasOwn(newMessage({ type: "heartbeat" }), "context"));
+  // Each message gets its own entries array.
+  const a = newMessage({ type: "heartbeat" });
+  a.entries.push(entries[0]);
+  assert.equal(newMessage({ type: "heartbeat" }).entries.length, 0);
+});

@@ -98,6 +98,23 @@ Deno.test("visit runs in sorted id order", () => {
   assert.deepEqual(seen, ["a", "b", "c", "d", "e"]);
 });
 
+Deno.test("visit follows every change of the progress map, even one that keeps its size", () => {
+  const trk = tracker(["c", "a", "b"]);
+  const visited = (): string[] => {
+    const seen: string[] = [];
+    trk.visit((id) => seen.push(id));
+    return seen;
+  };
+  assert.deepEqual(visited(), ["a", "b", "c"]);
+  trk.progress.delete("b");
+  trk.progress.set("d", new Progress({ next: 1, inflights: new Inflights(4, 0) }));
+  assert.deepEqual(visited(), ["a", "c", "d"]);
+  trk.progress.set("b", new Progress({ next: 1, inflights: new Inflights(4, 0) }));
+  assert.deepEqual(visited(), ["a", "b", "c", "d"]);
+  trk.progress = new Map([["z", new Progress({ next: 1, inflights: new Inflights(4, 0) })]]);
+  assert.deepEqual(visited(), ["z"]);
+});
+
 Deno.test("quorumActive uses recentActive of voters only", async (t) => {
   const table: Array<[string, string[], boolean]> = [
     ["none active", [], false],
