@@ -130,15 +130,16 @@ function toKeyValue(kv: IKeyValue): KeyValue {
   };
 }
 
-function toWatchEvent(event: { type: string; kv: IKeyValue; prev_kv?: IKeyValue | null }) {
+function toWatchEvent(
+  event: { type: string; kv: IKeyValue; prev_kv?: IKeyValue | null },
+): WatchEvent {
   const kv = toKeyValue(event.kv);
-  const watchEvent: WatchEvent = {
+  return {
     type: event.type === "Delete" ? "delete" : "put",
     revision: kv.modRevision,
     kv,
     prevKv: event.prev_kv ? toKeyValue(event.prev_kv) : null,
   };
-  return watchEvent;
 }
 
 const COMPARE_TARGET = {
