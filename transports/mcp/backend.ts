@@ -16,7 +16,6 @@ import {
   SSEClientTransport,
   StreamableHTTPClientTransport,
 } from "@modelcontextprotocol/client";
-import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import type {
   Implementation,
   Prompt,
@@ -27,6 +26,7 @@ import type {
   Transport,
 } from "@modelcontextprotocol/server";
 import { type EraCache, eraKey, type PriorDiscovery } from "./era_cache.ts";
+import { DenoStdioClientTransport } from "./stdio_transport.ts";
 
 /** How to reach a backend. */
 export type BackendSpec =
@@ -235,7 +235,11 @@ export class McpBackend {
         this.#setState("ready");
       }
     } catch (error) {
+      // A cached answer may be stale: probe again next time. A probe may itself
+      // be what failed (some 2025 servers exit on any request before
+      // `initialize`), so after a failed probe try the 2025 handshake directly.
       if (known !== undefined) eraCache.delete(key);
+      else if (spec.kind === "stdio") eraCache.set(key, { kind: "legacy" });
       this.#lastError = error instanceof Error ? error : new Error(String(error));
       const client = this.#client;
       this.#client = undefined;
@@ -269,18 +273,17 @@ export class McpBackend {
     let pid: number | undefined;
     let transport;
     if (spec.kind === "stdio") {
-      const stdio = new StdioClientTransport({
+      const stdio = new DenoStdioClientTransport({
         command: spec.command,
         args: spec.args,
-        env: spec.env === undefined ? undefined : { ...defaultEnv(), ...spec.env },
+        env: spec.env,
         cwd: spec.cwd,
-        stderr: "inherit",
       });
       transport = stdio;
       client.onclose = () => this.#onClosed(client);
       await client.connect(stdio, { timeout: connectTimeoutMs, prior: known });
       this.#interceptProgress(stdio);
-      pid = stdio.pid ?? undefined;
+      pid = stdio.pid;
     } else {
       const requestInit: RequestInit = { headers: spec.headers ?? {} };
       transport = spec.kind === "sse"
@@ -517,13 +520,4 @@ async function collect<R, T>(
     if (cursor === undefined) return out;
   }
   throw new Error(`listing exceeded ${LIST_PAGE_LIMIT} pages`);
-}
-
-function defaultEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const name of ["PATH", "HOME", "USER", "LANG", "TMPDIR", "DENO_DIR", "XDG_CACHE_HOME"]) {
-    const value = Deno.env.get(name);
-    if (value !== undefined) env[name] = value;
-  }
-  return env;
 }

@@ -1,0 +1,169 @@
+/**
+ * The client side of the MCP stdio transport on `Deno.Command`: one child
+ * process, newline-delimited JSON-RPC on its stdin and stdout, stderr passed
+ * through. Written for Deno rather than through the Node compatibility layer,
+ * whose string writes dominated the gateway's CPU profile on the stdio path.
+ *
+ * Closing follows the stdio binding's shutdown order: close stdin, wait, then
+ * SIGTERM, then SIGKILL, so no child outlives the gateway.
+ *
+ * @module
+ */
+import type { JSONRPCMessage, Transport } from "@modelcontextprotocol/server";
+
+/** What to run. */
+export interface StdioCommand {
+  command: string;
+  args: string[];
+  /** Added to a small default environment (PATH, HOME, ...); secrets are not inherited. */
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+/** How long a child gets to exit after stdin closes, and again after SIGTERM. */
+const EXIT_GRACE_MS = 2_000;
+/** Longest line accepted from a child, against a runaway server. */
+const MAX_LINE_BYTES = 64 * 1024 * 1024;
+const INHERITED_ENV = ["PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "TMPDIR"];
+
+/** A Transport over a spawned child's stdin/stdout. */
+export class DenoStdioClientTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+  #command: StdioCommand;
+  #child?: Deno.ChildProcess;
+  #writer?: WritableStreamDefaultWriter<Uint8Array>;
+  #encoder = new TextEncoder();
+  #closed = false;
+  #pending: string[] = [];
+  #flushed?: Promise<void>;
+
+  /** Prepares the command; {@link start} spawns it. */
+  constructor(command: StdioCommand) {
+    this.#command = command;
+  }
+
+  /** The child's process id, once started. */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  /** Spawns the child and starts reading its stdout. */
+  start(): Promise<void> {
+    if (this.#child !== undefined) throw new Error("stdio transport already started");
+    const env: Record<string, string> = {};
+    for (const name of INHERITED_ENV) {
+      const value = Deno.env.get(name);
+      if (value !== undefined) env[name] = value;
+    }
+    Object.assign(env, this.#command.env ?? {});
+    this.#child = new Deno.Command(this.#command.command, {
+      args: this.#command.args,
+      cwd: this.#command.cwd,
+      env,
+      clearEnv: true,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    this.#writer = this.#child.stdin.getWriter();
+    void this.#read(this.#child.stdout);
+    void this.#child.status.then(() => this.#finish());
+    return Promise.resolve();
+  }
+
+  async #read(stdout: ReadableStream<Uint8Array>): Promise<void> {
+    let buffered = "";
+    try {
+      for await (const chunk of stdout.pipeThrough(new TextDecoderStream())) {
+        buffered += chunk;
+        if (buffered.length > MAX_LINE_BYTES) {
+          throw new Error(`a line from the child exceeds ${MAX_LINE_BYTES} bytes`);
+        }
+        let newline = buffered.indexOf("\n");
+        while (newline >= 0) {
+          const line = buffered.slice(0, newline).replace(/\r$/, "");
+          buffered = buffered.slice(newline + 1);
+          if (line.length > 0) this.#deliver(line);
+          newline = buffered.indexOf("\n");
+        }
+      }
+    } catch (error) {
+      if (!this.#closed) this.onerror?.(error instanceof Error ? error : new Error(String(error)));
+    }
+    this.#finish();
+  }
+
+  #deliver(line: string): void {
+    let message: JSONRPCMessage;
+    try {
+      message = JSON.parse(line);
+    } catch {
+      // Servers that print banners to stdout are common; the line is not ours.
+      this.onerror?.(new Error(`ignored non-JSON line from the child: ${line.slice(0, 200)}`));
+      return;
+    }
+    this.onmessage?.(message);
+  }
+
+  /**
+   * Writes one message as a line. Messages sent in the same turn of the event
+   * loop go out in one write: with many calls in flight the pipe write, not
+   * the JSON, is what costs.
+   */
+  send(message: JSONRPCMessage): Promise<void> {
+    if (this.#writer === undefined || this.#closed) {
+      return Promise.reject(new Error("stdio transport is not connected"));
+    }
+    this.#pending.push(JSON.stringify(message));
+    if (this.#flushed === undefined) {
+      this.#flushed = Promise.resolve().then(() => this.#flush());
+    }
+    return this.#flushed;
+  }
+
+  async #flush(): Promise<void> {
+    const lines = this.#pending;
+    this.#pending = [];
+    this.#flushed = undefined;
+    await this.#writer!.write(this.#encoder.encode(lines.join("\n") + "\n"));
+  }
+
+  #finish(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.onclose?.();
+  }
+
+  /** Ends the child: stdin closed, then SIGTERM, then SIGKILL. */
+  async close(): Promise<void> {
+    const child = this.#child;
+    if (child === undefined) return this.#finish();
+    await this.#writer?.close().catch(() => {});
+    if (!(await exitsWithin(child, EXIT_GRACE_MS))) {
+      signal(child, "SIGTERM");
+      if (!(await exitsWithin(child, EXIT_GRACE_MS))) signal(child, "SIGKILL");
+    }
+    await child.status;
+    this.#finish();
+  }
+}
+
+function signal(child: Deno.ChildProcess, name: Deno.Signal): void {
+  try {
+    child.kill(name);
+  } catch {
+    // Already exited between the check and the signal.
+  }
+}
+
+async function exitsWithin(child: Deno.ChildProcess, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  try {
+    return await Promise.race([child.status.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
