@@ -117,3 +117,10 @@ Deno.test("config: the mcpServers shape with our fields", async (t) => {
     }
   });
 });
+
+Deno.test("config: the example configuration in server/ is valid", async () => {
+  const file = new URL("./example.config.json", import.meta.url).pathname;
+  const config = await loadConfig(file);
+  assert.deepEqual(config.services.map((s) => s.name), ["everything"]);
+  assert.equal(config.services[0].replicas.length, 2);
+});

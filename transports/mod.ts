@@ -6,3 +6,4 @@
  */
 export * from "./mcp/backend.ts";
 export * from "./mcp/era_cache.ts";
+export * from "./mcp/stdio_transport.ts";
