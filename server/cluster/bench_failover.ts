@@ -3,13 +3,14 @@
  * kill -9 the leader N times and measure the time from the kill to the first
  * write acknowledged through a surviving node. Prints p50/p99/max.
  *
- *     deno run -A server/cluster/bench_failover.ts [--kills 20]
+ *     deno run -A server/cluster/bench_failover.ts [--kills 20] [--tick-ms N --election-ticks N]
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { generateSecret } from "./cluster_args.ts";
 import { LocalCluster } from "./local_cluster.ts";
+import type { HostTiming } from "../../transports/host/mod.ts";
 
 /** Nearest-rank percentile of sorted samples. */
 export function percentile(sorted: readonly number[], p: number): number {
@@ -40,7 +41,11 @@ async function writeUntilAcknowledged(url: string, key: string): Promise<void> {
 }
 
 /** Runs the bench; returns the failover times in ms. */
-export async function benchFailover(kills: number, log: (line: string) => void): Promise<number[]> {
+export async function benchFailover(
+  kills: number,
+  log: (line: string) => void,
+  timing?: Partial<HostTiming>,
+): Promise<number[]> {
   const dataDir = await Deno.makeTempDir({ prefix: "bench-failover-" });
   const cluster = await LocalCluster.start({
     nodes: 3,
@@ -48,6 +53,7 @@ export async function benchFailover(kills: number, log: (line: string) => void):
     dataDir,
     secret: generateSecret(),
     clusterId: "bench-failover",
+    timing,
   });
   const samplesMs: number[] = [];
   try {
@@ -64,10 +70,10 @@ export async function benchFailover(kills: number, log: (line: string) => void):
       await writeUntilAcknowledged(cluster.url(survivor), `after-kill-${kill}`);
       const elapsedMs = performance.now() - started;
       samplesMs.push(elapsedMs);
+      const status = await cluster.status(survivor);
       log(
-        `kill ${kill + 1}/${kills}: leader ${leader} killed, write served in ${
-          elapsedMs.toFixed(0)
-        } ms`,
+        `kill ${kill + 1}/${kills}: leader ${leader} killed, write served in ` +
+          `${elapsedMs.toFixed(0)} ms (new leader ${status?.leader}, term ${status?.term})`,
       );
       cluster.startNode(leader);
     }
@@ -81,14 +87,21 @@ export async function benchFailover(kills: number, log: (line: string) => void):
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { kills: { type: "string", default: "20" } },
+    options: {
+      kills: { type: "string", default: "20" },
+      "tick-ms": { type: "string" },
+      "election-ticks": { type: "string" },
+    },
   });
+  const timing: Partial<HostTiming> = {};
+  if (values["tick-ms"]) timing.tickMs = Number(values["tick-ms"]);
+  if (values["election-ticks"]) timing.electionTicks = Number(values["election-ticks"]);
   const kills = Number(values.kills);
   if (!Number.isInteger(kills) || kills < 1 || kills > 1000) {
     console.error(`--kills must be an integer from 1 to 1000, got ${values.kills}`);
     Deno.exit(2);
   }
-  const samples = await benchFailover(kills, (line) => console.error(line));
+  const samples = await benchFailover(kills, (line) => console.error(line), timing);
   const sorted = [...samples].sort((a, b) => a - b);
   console.log(
     `failover (kill -9 leader -> write served), 3 nodes on loopback, ${kills} kills: ` +

@@ -8,7 +8,7 @@
  * @module
  */
 import type { NodeId } from "@safla/core";
-import type { HostStatus, MemberAddress } from "../../transports/host/mod.ts";
+import type { HostStatus, HostTiming, MemberAddress } from "../../transports/host/mod.ts";
 import { freePort } from "../../transports/host/testing.ts";
 import { formatPeers, localMembers, SECRET_ENV } from "./cluster_args.ts";
 
@@ -37,6 +37,8 @@ export interface LocalClusterOptions {
   members?: Record<NodeId, MemberAddress>;
   /** Where each node's Raft listener binds when its peer address is a relay. */
   peerListen?: Record<NodeId, string>;
+  /** Raft clock of every node; defaults to the host's. */
+  timing?: Partial<HostTiming>;
   /** Receives every line a node writes to stderr. */
   onLog?: (id: NodeId, line: string) => void;
 }
@@ -133,6 +135,9 @@ export class LocalCluster {
     if (o.configFile) args.push("--config", o.configFile);
     else if (o.demo) args.push("--demo");
     if (o.requestTimeoutMs) args.push("--request-timeout-ms", String(o.requestTimeoutMs));
+    if (o.timing?.tickMs) args.push("--tick-ms", String(o.timing.tickMs));
+    if (o.timing?.electionTicks) args.push("--election-ticks", String(o.timing.electionTicks));
+    if (o.timing?.heartbeatTicks) args.push("--heartbeat-ticks", String(o.timing.heartbeatTicks));
     const listen = o.peerListen?.[id];
     if (listen) args.push("--peer-listen", listen);
     const process = new Deno.Command(Deno.execPath(), {

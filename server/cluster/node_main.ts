@@ -5,6 +5,7 @@
  *       --peers n1=10.0.0.1:8080,n2=10.0.0.2:8080,n3=10.0.0.3:8080 \
  *       [--data ./data] [--config FILE | --demo] [--cluster-id safla] [--join]
  *       [--peer-listen HOST:PORT]   # bind Raft here when peers dial a relay or NAT address
+ *       [--tick-ms 50] [--election-ticks 6] [--heartbeat-ticks 1]
  *
  * The secret comes from `--secret` or `SAFLA_CLUSTER_SECRET`. SIGINT or
  * SIGTERM stop the node cleanly; with `--exit-with-stdin` so does the end of
@@ -16,6 +17,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, type GatewayConfig, loadConfig, parseConfig } from "../config.ts";
 import { FlagError, parsePeers, SECRET_ENV, validateSecret } from "./cluster_args.ts";
 import { startClusterNode } from "./cluster_node.ts";
+import { DEFAULT_TIMING, type HostTiming, validateTiming } from "../../transports/host/mod.ts";
 
 /** A gateway config fronting the built-in test backend over stdio. */
 export function demoGatewayConfig(): GatewayConfig {
@@ -43,6 +45,9 @@ export async function runNode(args: string[]): Promise<number> {
       "peer-listen": { type: "string" },
       "exit-with-stdin": { type: "boolean", default: false },
       "request-timeout-ms": { type: "string", default: "5000" },
+      "tick-ms": { type: "string", default: String(DEFAULT_TIMING.tickMs) },
+      "election-ticks": { type: "string", default: String(DEFAULT_TIMING.electionTicks) },
+      "heartbeat-ticks": { type: "string", default: String(DEFAULT_TIMING.heartbeatTicks) },
     },
   });
   let node;
@@ -60,6 +65,16 @@ export async function runNode(args: string[]): Promise<number> {
     if (!Number.isInteger(requestTimeoutMs) || requestTimeoutMs < 1) {
       throw new FlagError("request-timeout-ms", "expected a positive integer");
     }
+    const timing: HostTiming = {
+      tickMs: Number(values["tick-ms"]),
+      electionTicks: Number(values["election-ticks"]),
+      heartbeatTicks: Number(values["heartbeat-ticks"]),
+    };
+    try {
+      validateTiming(timing);
+    } catch (error) {
+      throw new FlagError("tick-ms", error instanceof Error ? error.message : String(error));
+    }
     const gatewayConfig = values.config !== undefined
       ? await loadConfig(values.config)
       : values.demo
@@ -75,6 +90,7 @@ export async function runNode(args: string[]): Promise<number> {
       peerListen: values["peer-listen"],
       gatewayConfig,
       requestTimeoutMs,
+      timing,
       onLog: (line) => console.error(line),
     });
     console.error(

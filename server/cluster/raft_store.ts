@@ -84,10 +84,6 @@ function encode(request: WireRequest): ClientRequest<KvQuery> {
   return { kind: "command", command: encodeCommand(request.command) };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** Most requests forwarded in one HTTP call. */
 const MAX_FORWARD_BATCH = 256;
 /** Forwarding calls on the wire at once per leader. */
@@ -213,9 +209,20 @@ export class RaftStore implements StateStore {
       lastProblem = error.code === "NotLeader" && error.leaderHint === null
         ? "no leader known"
         : `last answer: ${error.code}`;
-      await sleep(pauseMs);
+      await this.#leadershipChangeOr(pauseMs);
     }
     throw new NoQuorumError(this.host.id, Math.round(performance.now() - started), lastProblem);
+  }
+
+  /** Waits until this node sees a leadership change, or `ms` passed: the moment to retry. */
+  #leadershipChangeOr(ms: number): Promise<void> {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const timer = setTimeout(resolve, ms);
+    const stop = this.host.listen({ onRoleChanged: () => resolve() });
+    return promise.finally(() => {
+      clearTimeout(timer);
+      stop();
+    });
   }
 
   /**

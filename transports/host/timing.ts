@@ -19,19 +19,22 @@ export interface HostTiming {
  * the new one serves a write within 1 s (p99).
  *
  * Followers notice a dead leader once their randomized election timeout
- * runs out: between 6 and 12 ticks of 50 ms, so 300–600 ms after the last
- * heartbeat. PreVote and the vote then take two loopback round trips and one
- * fsync each, and the new leader commits its empty entry with one more; a
- * write retried by the client lands right after. That leaves roughly 300 ms
- * of headroom under 1 s for timer jitter on a loaded machine.
+ * runs out: between 6 and 12 ticks of 40 ms, so 240–480 ms after the last
+ * heartbeat (the first of two followers to time out wins, typically ~320 ms).
+ * PreVote and the vote then take two loopback round trips and an fsync
+ * each, and the new leader commits its empty entry with one more; a write
+ * retried by the client lands right after. Measured with
+ * `server/cluster/bench_failover.ts` on a loaded 2-core machine: p50 ~410 ms,
+ * p99 0.6–0.9 s over 20 kills (with 50 ms ticks the p99 was 0.9–1.5 s).
  *
- * Heartbeats every tick (50 ms) give a follower six heartbeats before it may
+ * Heartbeats every tick (40 ms) give a follower six heartbeats before it may
  * suspect the leader, so a timer firing 100 ms late on a busy event loop does
- * not start a needless election. (The 100 ms × 10 ticks of many Raft
- * deployments would mean 1–2 s before an election even starts.)
+ * not start a needless election (and PreVote keeps such a node from
+ * disrupting a healthy leader). The 100 ms × 10 ticks of many Raft
+ * deployments would mean 1–2 s before an election even starts.
  */
 export const DEFAULT_TIMING: Readonly<HostTiming> = Object.freeze({
-  tickMs: 50,
+  tickMs: 40,
   electionTicks: 6,
   heartbeatTicks: 1,
 });
