@@ -88,6 +88,12 @@ export class SimProcess<Q, R> {
   refusal: string | undefined;
   readonly pausedEvents: Array<NodeEvent<Q>> = [];
   readonly persists = new Map<number, { entriesFrom?: number; snapshotIndex?: number }>();
+  /**
+   * Highest snapshot marker issued to the WAL. A snapshot taken locally is
+   * marked only once its file is durable, by which time a newer snapshot
+   * from the leader may have been marked: markers must never go backwards.
+   */
+  markerIndex = 0;
 
   /** A stopped process with an empty disk. */
   constructor(id: NodeId, disk: SimDisk) {
@@ -313,6 +319,7 @@ export class SimCluster<Q, R> {
       maxPendingRequests: 10_000,
     });
     p.stateMachine = sm;
+    p.markerIndex = wal.snapshot.index;
     p.status = "up";
     this.checker.restarted(p.id, {
       hardState: wal.hardState,
@@ -443,6 +450,7 @@ export class SimCluster<Q, R> {
         if (effect.snapshot) {
           const index = effect.snapshot.metadata.index;
           p.disk.replace(snapshotFile(index), encodeSnapshotFile(effect.snapshot), () => {});
+          p.markerIndex = Math.max(p.markerIndex, index);
         }
         const bytes = encodeRecords(
           walRecordsForPersist(hardState, effect.entries, effect.snapshot),
@@ -480,7 +488,8 @@ export class SimCluster<Q, R> {
         const incarnation = p.incarnation;
         this.#trace.record(now, p.id, "snapshotTaken", `index ${index}`);
         p.disk.replace(snapshotFile(index), encodeSnapshotFile(effect.snapshot), () => {
-          if (p.incarnation !== incarnation) return;
+          if (p.incarnation !== incarnation || index <= p.markerIndex) return;
+          p.markerIndex = index;
           const marker = encodeRecords([{ kind: "snapshot", index, term }]);
           p.disk.append(WAL_FILE, marker, true, () => {
             if (p.incarnation !== incarnation) return;

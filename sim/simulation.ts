@@ -206,6 +206,13 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
       }
       if (verdict.status === "converged") {
         convergedAfterTicks = verdict.afterTicks;
+        // Convergence is judged on commit indices; the watch check needs every
+        // running voter to have applied its whole log (the new leader's entry
+        // commits everything before it), so let that happen first.
+        const caughtUpBy = scheduler.nowUs + config.livenessBoundUs;
+        while (scheduler.nowUs < caughtUpBy && !allApplied(cluster)) {
+          runUntil(scheduler.nowUs + config.tickUs);
+        }
         watcher.poll(runningLeaders(cluster));
         for (const detail of watchProblems(cluster, watcher)) {
           violations.push({ kind: "watch", detail });
@@ -227,7 +234,7 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
   let linearizability: SimulationResult["linearizability"] = "skipped";
   if (!violations.some((v) => v.kind === "crash")) {
     const verdict = checkKvHistory(workload.history(), {
-      maxSteps: options.linearizabilityMaxSteps ?? 200_000,
+      maxSteps: options.linearizabilityMaxSteps ?? 1_000_000,
     });
     linearizability = verdict.status;
     if (verdict.status === "notLinearizable") {
@@ -355,6 +362,16 @@ class LeaderRemoval {
     this.removed = all.find((id) => !reply.confState.voters.includes(id)) ?? null;
     this.#trace.record(this.#scheduler.nowUs, "-", "removed", `${this.removed} #${requestId}`);
   }
+}
+
+/** Whether every running voter has applied every entry of its log. */
+function allApplied(cluster: SimCluster<KvQuery, CommandResult>): boolean {
+  const voters = new Set(currentVoters(cluster));
+  return cluster.ids.every((id) => {
+    const node = cluster.process(id).node;
+    return !voters.has(id) || cluster.process(id).status !== "up" || !node ||
+      node.appliedIndex === node.storage.lastIndex();
+  });
 }
 
 /** Voters as the running node that has applied the most knows them. */

@@ -27,3 +27,14 @@ Deno.test("correct configurations pass every checker", () => {
     assert.ok(r.workload.ok > 0);
   }
 });
+
+Deno.test("seeds where campaigns once found harness bugs stay clean", async (t) => {
+  // 524: the watch check ran before the new leader's commit was applied everywhere.
+  // 1934: a local snapshot's WAL marker landed after a newer one from the leader.
+  for (const seed of [524, 1934]) {
+    await t.step(`seed ${seed}`, () => {
+      const r = runSimulation({ seed });
+      assert.deepEqual(r.violations.map((v) => `${v.kind}: ${v.detail}`), []);
+    });
+  }
+});
