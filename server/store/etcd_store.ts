@@ -405,14 +405,21 @@ export class EtcdStore implements StateStore {
   async txn(compare: Compare[], success: TxnOp[], failure: TxnOp[]): Promise<TxnReply> {
     const command = validateCommand({ op: "txn", compare, success, failure });
     if (command.op !== "txn") throw new Error("validateCommand changed the op of a txn");
+    // etcd treats a transaction without operations as serializable and answers
+    // it from the member's local state, which may lag: a comparison-only CAS
+    // could see a stale value. A linearizable read of one key in each branch
+    // sends it through ReadIndex; its answer is dropped below.
+    const padding: IRequestOp[] = command.success.length === 0 && command.failure.length === 0
+      ? [{ request_range: { key: Buffer.from([0]), keys_only: true } }]
+      : [];
     const reply = await this.#write("txn", () =>
       this.#client.kv.txn({
         compare: command.compare.map(toEtcdCompare),
-        success: command.success.map(toEtcdOp),
-        failure: command.failure.map(toEtcdOp),
+        success: [...command.success.map(toEtcdOp), ...padding],
+        failure: [...command.failure.map(toEtcdOp), ...padding],
       }));
     const branch = reply.succeeded ? command.success : command.failure;
-    if (reply.responses.length !== branch.length) {
+    if (reply.responses.length !== branch.length + padding.length) {
       throw new EtcdStoreError(
         "rejected",
         `etcd answered ${reply.responses.length} operations for a branch of ${branch.length}`,

@@ -87,3 +87,27 @@ Deno.test("EtcdStore: writes without a reachable member fail as unknown, reads a
 Deno.test("EtcdStore refuses an empty endpoint list", () => {
   assert.throws(() => new EtcdStore({ endpoints: [] }), RangeError);
 });
+
+Deno.test("EtcdStore: a comparison-only txn on a follower sees the write just acknowledged", async () => {
+  await using cluster = await startEtcdCluster(CLUSTER);
+  const leader = await cluster.leaderIndex();
+  const follower = (leader + 1) % 3;
+  const writer = new EtcdStore({ endpoints: [cluster.endpoints[leader]] });
+  const reader = new EtcdStore({ endpoints: [cluster.endpoints[follower]] });
+  try {
+    let stale = 0;
+    for (let i = 0; i < 300; i++) {
+      await writer.put("cas/k", `v${i}`);
+      const reply = await reader.txn(
+        [{ key: "cas/k", target: "value", result: "equal", value: `v${i}` }],
+        [],
+        [],
+      );
+      if (!reply.succeeded) stale++;
+    }
+    assert.equal(stale, 0, `${stale} of 300 comparison-only transactions saw a stale value`);
+  } finally {
+    await writer.close();
+    await reader.close();
+  }
+});
