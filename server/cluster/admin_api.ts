@@ -26,6 +26,7 @@ import {
 } from "@safla/core/state";
 import {
   MemberAddressError,
+  MembershipChangeError,
   type NodeHost,
   RequestTimeoutError,
   validateMemberAddress,
@@ -89,6 +90,10 @@ function errorResponse(c: Context, error: unknown): Response {
     return c.json({ error: error.message, outcomeUnknown: true }, 504);
   }
   if (error instanceof OverloadedError) return c.json({ error: error.message }, 429);
+  if (error instanceof MembershipChangeError) {
+    const busy = error.error.code === "ProposalDropped";
+    return c.json({ error: error.message, code: error.error.code }, busy ? 409 : 503);
+  }
   if (error instanceof StoreCommandError) {
     return c.json({ error: error.message, code: error.code }, 409);
   }

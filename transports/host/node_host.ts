@@ -30,6 +30,7 @@ import {
   type KvStore,
   Lessor,
   type NodeEffect,
+  type NodeError,
   type NodeEvent,
   type NodeId,
   type NodeReply,
@@ -134,6 +135,15 @@ export class RequestTimeoutError extends Error {
       `no reply from the Raft node within ${timeoutMs} ms; a write may or may not have applied`,
     );
     this.name = "RequestTimeoutError";
+  }
+}
+
+/** The node refused a membership change (for example, it is not the leader). */
+export class MembershipChangeError extends Error {
+  /** Names the change and the node's reason. */
+  constructor(readonly change: ConfChangeSingle, readonly error: NodeError) {
+    super(`membership change ${change.type} ${change.nodeId} refused: ${error.code}`);
+    this.name = "MembershipChangeError";
   }
 }
 
@@ -358,6 +368,8 @@ export class NodeHost {
     const { promise, resolve, reject } = Promise.withResolvers<NodeReply<CommandResult>>();
     const timer = setTimeout(() => {
       this.#pending.delete(requestId);
+      // Frees the node's slot: a lost ReadIndex round would otherwise hold it forever.
+      this.#enqueue({ type: "cancel", requestId });
       reject(new RequestTimeoutError(timeoutMs));
     }, timeoutMs);
     this.#pending.set(requestId, { resolve, reject, timer });
@@ -385,42 +397,15 @@ export class NodeHost {
     address: MemberAddress | undefined,
     timeoutMs: number,
   ): Promise<{ voters: NodeId[]; learners: NodeId[] }> {
-    if (this.#closed) throw new HostClosedError();
     if (change.type !== "removeNode") {
       address = validateMemberAddress("address", address);
     }
     const context = address ? new TextEncoder().encode(JSON.stringify(address)) : undefined;
-    const done = (): boolean => {
-      const conf = this.#node.confState;
-      const present = conf.voters.includes(change.nodeId) ||
-        conf.learners.includes(change.nodeId);
-      if (change.type === "removeNode") return !present;
-      if (change.type === "addLearner") return conf.learners.includes(change.nodeId);
-      return conf.voters.includes(change.nodeId);
-    };
-    if (done()) return this.#members();
-    // The node has no event for conf changes: propose on the core it drives,
-    // then let one event drain the resulting ready through the node. A tick
-    // is that event; one early tick only makes a heartbeat come sooner.
-    this.#raft.proposeConfChange({ transition: "auto", changes: [change], context });
-    this.#enqueue({ type: "tick" });
-    const deadline = performance.now() + timeoutMs;
-    const { promise, resolve, reject } = Promise.withResolvers<void>();
-    const stop = this.listen({
-      onApplied: () => {
-        if (done()) resolve();
-      },
-    });
-    const timer = setTimeout(
-      () => reject(new RequestTimeoutError(timeoutMs)),
-      Math.max(0, deadline - performance.now()),
-    );
-    try {
-      await promise;
-    } finally {
-      stop();
-      clearTimeout(timer);
-    }
+    const reply = await this.request({
+      kind: "confChange",
+      change: { transition: "auto", changes: [change], context },
+    }, timeoutMs);
+    if (!reply.ok) throw new MembershipChangeError(change, reply.error);
     return this.#members();
   }
 
