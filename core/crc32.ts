@@ -7,19 +7,27 @@
 
 const POLYNOMIAL_REVERSED = 0x82f63b78;
 
-const TABLE: Uint32Array = (() => {
-  const table = new Uint32Array(256);
+/** Eight tables of 256 entries: table k advances a byte that is k positions further back. */
+const TABLES: Uint32Array = (() => {
+  const tables = new Uint32Array(8 * 256);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ POLYNOMIAL_REVERSED : c >>> 1;
-    table[n] = c >>> 0;
+    tables[n] = c >>> 0;
   }
-  return table;
+  for (let k = 1; k < 8; k++) {
+    for (let n = 0; n < 256; n++) {
+      const previous = tables[(k - 1) * 256 + n];
+      tables[k * 256 + n] = (previous >>> 8) ^ tables[previous & 0xff];
+    }
+  }
+  return tables;
 })();
 
 /**
  * Returns the CRC-32C of `bytes`, continuing from `previous` (the CRC of the
  * bytes before them) so a checksum can be computed over several pieces.
+ * Slicing-by-8: eight bytes per step, the tail byte by byte.
  *
  * @example
  * ```ts
@@ -30,6 +38,15 @@ const TABLE: Uint32Array = (() => {
  */
 export function crc32c(bytes: Uint8Array, previous = 0): number {
   let crc = ~previous >>> 0;
-  for (let i = 0; i < bytes.length; i++) crc = TABLE[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
+  let i = 0;
+  for (const last8 = bytes.length - 8; i <= last8; i += 8) {
+    const low = crc ^
+      (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
+    crc = TABLES[1792 + (low & 0xff)] ^ TABLES[1536 + ((low >>> 8) & 0xff)] ^
+      TABLES[1280 + ((low >>> 16) & 0xff)] ^ TABLES[1024 + (low >>> 24)] ^
+      TABLES[768 + bytes[i + 4]] ^ TABLES[512 + bytes[i + 5]] ^ TABLES[256 + bytes[i + 6]] ^
+      TABLES[bytes[i + 7]];
+  }
+  for (; i < bytes.length; i++) crc = TABLES[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
   return ~crc >>> 0;
 }
