@@ -27,7 +27,7 @@ import {
   WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
 import type { Gateway } from "./gateway.ts";
-import { createFrontServer, type ResumeCodec } from "./front.ts";
+import { createFrontServer, isSubscribed, type ResumeCodec } from "./front.ts";
 import { SseFrontTransport } from "./sse_front.ts";
 
 /** Most concurrent 2025 sessions (Streamable HTTP and SSE together) per node. */
@@ -116,7 +116,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     resourceUpdated: (uri) => {
       modern.notify.resourceUpdated(uri);
       for (const { server } of sessions.values()) {
-        void server.sendResourceUpdated({ uri }).catch(() => {});
+        if (isSubscribed(server, uri)) void server.sendResourceUpdated({ uri }).catch(() => {});
       }
     },
     log: (params) => {

@@ -153,6 +153,43 @@ Deno.test({
         },
       );
 
+      await t.step("resource updates reach only the session that subscribed", async () => {
+        const other = new Client({ name: "e2e-other", version: "1" });
+        const updates = { subscriber: [] as string[], other: [] as string[] };
+        c.setNotificationHandler("notifications/resources/updated", (n) => {
+          updates.subscriber.push(n.params.uri);
+        });
+        other.setNotificationHandler("notifications/resources/updated", (n) => {
+          updates.other.push(n.params.uri);
+        });
+        try {
+          await other.connect(new StreamableHTTPClientTransport(new URL(`${n.url}/mcp`)));
+          const deadline = Date.now() + 10_000;
+          while (n.http.listeningCount() < 2 && Date.now() < deadline) {
+            await new Promise((r) => setTimeout(r, 25));
+          }
+          assert.equal(n.http.listeningCount(), 2, "both clients hold their GET streams");
+          const uri = (await c.listResources()).resources
+            .map((r) => r.uri)
+            .find((u) => u.startsWith("demo://resource/static/"));
+          assert.ok(uri !== undefined);
+          await c.subscribeResource({ uri });
+          await c.callTool({ name: "every__toggle-subscriber-updates", arguments: {} });
+          try {
+            const until = Date.now() + 10_000;
+            while (updates.subscriber.length === 0 && Date.now() < until) {
+              await new Promise((r) => setTimeout(r, 25));
+            }
+            assert.ok(updates.subscriber.includes(uri), JSON.stringify(updates));
+            assert.deepEqual(updates.other, []);
+          } finally {
+            await c.callTool({ name: "every__toggle-subscriber-updates", arguments: {} });
+          }
+        } finally {
+          await other.close();
+        }
+      });
+
       await t.step("progress of a long operation is forwarded", async () => {
         const progress: number[] = [];
         await c.callTool(

@@ -12,6 +12,7 @@ import {
   createRequestStateCodec,
   LOG_LEVEL_META_KEY,
   type LoggingLevel,
+  ProtocolError,
   type RequestStateCodec,
   Server,
   type ServerContext,
@@ -38,8 +39,21 @@ export function createResumeCodec(key: Uint8Array | string, ttlSeconds = 600): R
   };
 }
 
+const INVALID_REQUEST = -32600;
+
 /** The gateway's own identity. */
 export const GATEWAY_INFO = { name: "safla-gateway", version: "0.1.0" } as const;
+
+/** The resource URIs each 2025 front server's client subscribed to. */
+const subscriptions = new WeakMap<Server, Set<string>>();
+
+/** Bound on resource subscriptions per client session. */
+const MAX_SUBSCRIPTIONS_PER_SESSION = 1_024;
+
+/** True when the client of `server` subscribed to `uri` (2025 `resources/subscribe`). */
+export function isSubscribed(server: Server, uri: string): boolean {
+  return subscriptions.get(server)?.has(uri) ?? false;
+}
 
 /** Builds one front server bound to `gateway`. */
 export function createFrontServer(gateway: Gateway, codec: ResumeCodec, era: FrontEra): Server {
@@ -136,16 +150,31 @@ export function createFrontServer(gateway: Gateway, codec: ResumeCodec, era: Fro
       project(await gateway.complete(req.params as AnyResult, context(ctx))),
   );
   if (era === "legacy") {
-    server.setRequestHandler(
-      "resources/subscribe",
-      async (req, ctx): Promise<AnyResult> =>
-        await gateway.subscribeResource("resources/subscribe", req.params.uri, context(ctx)),
-    );
-    server.setRequestHandler(
-      "resources/unsubscribe",
-      async (req, ctx): Promise<AnyResult> =>
-        await gateway.subscribeResource("resources/unsubscribe", req.params.uri, context(ctx)),
-    );
+    const subscribed = new Set<string>();
+    subscriptions.set(server, subscribed);
+    server.setRequestHandler("resources/subscribe", async (req, ctx): Promise<AnyResult> => {
+      if (subscribed.size >= MAX_SUBSCRIPTIONS_PER_SESSION && !subscribed.has(req.params.uri)) {
+        throw new ProtocolError(
+          INVALID_REQUEST,
+          `at most ${MAX_SUBSCRIPTIONS_PER_SESSION} resource subscriptions per session`,
+        );
+      }
+      const result = await gateway.subscribeResource(
+        "resources/subscribe",
+        req.params.uri,
+        context(ctx),
+      );
+      subscribed.add(req.params.uri);
+      return result;
+    });
+    server.setRequestHandler("resources/unsubscribe", async (req, ctx): Promise<AnyResult> => {
+      subscribed.delete(req.params.uri);
+      return await gateway.subscribeResource(
+        "resources/unsubscribe",
+        req.params.uri,
+        context(ctx),
+      );
+    });
     server.setRequestHandler("logging/setLevel", async (req) => {
       sessionLevel = req.params.level;
       await gateway.setLogLevel(req.params.level);

@@ -7,7 +7,7 @@
 import type { JSONRPCMessage, Transport, TransportSendOptions } from "@modelcontextprotocol/server";
 import { serveStdio, StdioServerTransport } from "@modelcontextprotocol/server/stdio";
 import type { Gateway } from "./gateway.ts";
-import { createFrontServer, type ResumeCodec } from "./front.ts";
+import { createFrontServer, isSubscribed, type ResumeCodec } from "./front.ts";
 
 /** A running stdio front. */
 export interface GatewayStdioHandle {
@@ -63,7 +63,9 @@ export function serveGatewayStdio(gateway: Gateway, codec: ResumeCodec): Gateway
       }
     },
     resourceUpdated: (uri) => {
-      for (const server of servers) void server.sendResourceUpdated({ uri }).catch(() => {});
+      for (const server of servers) {
+        if (isSubscribed(server, uri)) void server.sendResourceUpdated({ uri }).catch(() => {});
+      }
     },
   });
   const handle = serveStdio(({ era }) => {
