@@ -9,6 +9,7 @@ import {
   parsePeers,
   validateSecret,
 } from "./cluster_args.ts";
+import { claimDataDir } from "./launcher.ts";
 
 Deno.test("parsePeers: HTTP address with the Raft port derived or given", () => {
   const members = parsePeers("n1=127.0.0.1:8080, n2=10.0.0.2:8081/7000,n3=db.local:80");
@@ -70,4 +71,19 @@ Deno.test("secrets: generated ones are long enough; short ones are refused", () 
   assert.equal(validateSecret(secret, "test"), secret);
   assert.throws(() => validateSecret("short", "--secret"), FlagError);
   assert.throws(() => validateSecret(undefined, "SAFLA_CLUSTER_SECRET"), /SAFLA_CLUSTER_SECRET/);
+});
+
+Deno.test("claimDataDir: a data dir keeps the cluster shape it was first started with", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "claim-" });
+  try {
+    await claimDataDir(`${dir}/data`, "safla", 3);
+    await claimDataDir(`${dir}/data`, "safla", 3);
+    await assert.rejects(
+      () => claimDataDir(`${dir}/data`, "safla", 5),
+      /holds cluster "safla" of 3/,
+    );
+    await assert.rejects(() => claimDataDir(`${dir}/data`, "other", 3), FlagError);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -25,6 +25,40 @@ const USAGE = `usage:
 /** How long the launcher waits for the first leader. */
 const STARTUP_TIMEOUT_MS = 60_000;
 
+/**
+ * Records which cluster a data dir holds, and refuses to start a different
+ * one over it: nodes with data keep their old membership, so a node count
+ * that changed between runs would make a fresh node bootstrap a cluster
+ * whose first entries disagree with theirs.
+ */
+export async function claimDataDir(
+  dataDir: string,
+  clusterId: string,
+  nodes: number,
+): Promise<void> {
+  const file = `${dataDir}/cluster.json`;
+  const claim = { clusterId, nodes };
+  let existing: string | undefined;
+  try {
+    existing = await Deno.readTextFile(file);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  if (existing === undefined) {
+    await Deno.mkdir(dataDir, { recursive: true });
+    await Deno.writeTextFile(file, JSON.stringify(claim));
+    return;
+  }
+  const held = JSON.parse(existing) as { clusterId: string; nodes: number };
+  if (held.clusterId !== clusterId || held.nodes !== nodes) {
+    throw new FlagError(
+      "data",
+      `${dataDir} holds cluster "${held.clusterId}" of ${held.nodes} nodes, not "${clusterId}" of ` +
+        `${nodes}; start it with --nodes ${held.nodes}, or give a fresh --data directory`,
+    );
+  }
+}
+
 /** Runs the launcher; returns the exit code. */
 export async function runLauncher(args: string[]): Promise<number> {
   if (args.includes("--node-id")) return await runNode(args);
@@ -60,6 +94,7 @@ export async function runLauncher(args: string[]): Promise<number> {
     const given = values.secret ?? Deno.env.get(SECRET_ENV);
     const secret = given === undefined ? generateSecret() : validateSecret(given, "--secret");
     if (values.config !== undefined) await Deno.stat(values.config);
+    await claimDataDir(values.data, values["cluster-id"], nodes);
     cluster = await LocalCluster.start({
       nodes,
       basePort,
