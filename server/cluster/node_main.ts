@@ -17,7 +17,13 @@ import { parseArgs } from "node:util";
 import { ConfigError, type GatewayConfig, loadConfig, parseConfig } from "../config.ts";
 import { FlagError, parsePeers, SECRET_ENV, validateSecret } from "./cluster_args.ts";
 import { startClusterNode } from "./cluster_node.ts";
-import { DEFAULT_TIMING, type HostTiming, validateTiming } from "../../transports/host/mod.ts";
+import {
+  DEFAULT_TIMING,
+  type HostTiming,
+  MemberAddressError,
+  validateTiming,
+} from "../../transports/host/mod.ts";
+import { SnapshotCorruptionError, WalOpenError } from "../../transports/wal/mod.ts";
 
 /** A gateway config fronting the built-in test backend over stdio. */
 export function demoGatewayConfig(): GatewayConfig {
@@ -97,8 +103,15 @@ export async function runNode(args: string[]): Promise<number> {
       `[${id}] serving ${node.url} (admin ${node.url}/admin/status, MCP ${node.url}/mcp)`,
     );
   } catch (error) {
-    if (error instanceof FlagError || error instanceof ConfigError) {
+    if (
+      error instanceof FlagError || error instanceof ConfigError || error instanceof WalOpenError ||
+      error instanceof SnapshotCorruptionError || error instanceof MemberAddressError
+    ) {
       console.error(error.message);
+      return 2;
+    }
+    if (error instanceof Deno.errors.AddrInUse) {
+      console.error(`a port of this node is already in use (${error.message}); see --peers`);
       return 2;
     }
     throw error;
