@@ -29,6 +29,7 @@ import {
 import type { Gateway } from "./gateway.ts";
 import { createFrontServer, isSubscribed, type ResumeCodec } from "./front.ts";
 import { SseFrontTransport } from "./sse_front.ts";
+import type { SessionDirectory } from "./session_directory.ts";
 
 /** Most concurrent 2025 sessions (Streamable HTTP and SSE together) per node. */
 export const MAX_SESSIONS = 10_000;
@@ -44,6 +45,8 @@ export interface GatewayAppOptions {
   allowedHosts: string[];
   allowedOrigins: string[];
   maxRequestBodyBytes: number;
+  /** Shares 2025 sessions with the other nodes of a cluster; local only when absent. */
+  sessionDirectory?: SessionDirectory;
   /**
    * A 2025 session the client has not used for this long is closed, so clients
    * that vanish without DELETE do not hold memory forever. Default 30 minutes.
@@ -138,6 +141,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       sessions.delete(id);
       listening.delete(id);
       void session.server.close().catch(() => {});
+      void options.sessionDirectory?.remove(id).catch(() => {});
     }
   }, Math.max(1_000, Math.min(idleMs / 4, 60_000)));
 
@@ -197,16 +201,31 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     return { body };
   }
 
-  async function openSession(): Promise<Session> {
+  /**
+   * Opens a 2025 session. `adoptedId` reuses the id of a session another node
+   * opened (its initialize is replayed by the caller); otherwise a new id is
+   * drawn and, with a directory, the session is shared once initialized.
+   */
+  async function openSession(
+    initialize: Record<string, unknown> | undefined,
+    adoptedId?: string,
+  ): Promise<Session> {
     if (sessions.size >= MAX_SESSIONS) throw new Error("session limit reached");
+    const directory = options.sessionDirectory;
     const server = createFrontServer(gateway, codec, "legacy");
     const transport: WebStandardStreamableHTTPServerTransport =
       new WebStandardStreamableHTTPServerTransport({
-        sessionIdGenerator: () => crypto.randomUUID(),
-        onsessioninitialized: (id) => void sessions.set(id, session),
-        onsessionclosed: (id) => {
+        sessionIdGenerator: () => adoptedId ?? crypto.randomUUID(),
+        onsessioninitialized: async (id) => {
+          sessions.set(id, session);
+          if (directory !== undefined && adoptedId === undefined && initialize !== undefined) {
+            await directory.save(id, { initialize });
+          }
+        },
+        onsessionclosed: async (id) => {
           sessions.delete(id);
           listening.delete(id);
+          await directory?.remove(id).catch(() => {});
         },
         maxRequestBodySize: options.maxRequestBodyBytes,
       });
@@ -220,6 +239,48 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     return session;
   }
 
+  /**
+   * Serves a session this node has not seen: found in the directory, it is
+   * re-created under the same id by replaying the client's initialize.
+   */
+  async function adoptSession(sessionId: string, req: Request): Promise<Session | undefined> {
+    const directory = options.sessionDirectory;
+    if (directory === undefined || sessions.size >= MAX_SESSIONS) return undefined;
+    const record = await directory.load(sessionId);
+    if (record === undefined) return undefined;
+    const session = await openSession(record.initialize, sessionId);
+    const transport = session.transport as WebStandardStreamableHTTPServerTransport;
+    const replay = (body: unknown, withSession: boolean) =>
+      new Request(req.url, {
+        method: "POST",
+        headers: {
+          host: req.headers.get("host") ?? "localhost",
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          ...(withSession ? { "mcp-session-id": sessionId } : {}),
+          ...(withSession
+            ? {
+              "mcp-protocol-version": String(record.initialize.protocolVersion ?? ""),
+            }
+            : {}),
+        },
+        body: JSON.stringify(body),
+      });
+    const init = await transport.handleRequest(
+      replay({ jsonrpc: "2.0", id: 0, method: "initialize", params: record.initialize }, false),
+    );
+    await init.body?.cancel();
+    if (!init.ok || transport.sessionId !== sessionId) {
+      await session.server.close().catch(() => {});
+      return undefined;
+    }
+    const initialized = await transport.handleRequest(
+      replay({ jsonrpc: "2.0", method: "notifications/initialized" }, true),
+    );
+    await initialized.body?.cancel();
+    return session;
+  }
+
   app.post("/mcp", async (c) => {
     const req = c.req.raw;
     const parsed = await readJson(req);
@@ -227,7 +288,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     const { body } = parsed;
     const sessionId = req.headers.get("mcp-session-id");
     if (sessionId !== null) {
-      const session = sessions.get(sessionId);
+      const session = sessions.get(sessionId) ?? await adoptSession(sessionId, req);
       if (session === undefined) {
         return jsonRpcError(404, -32001, "Session not found");
       }
@@ -245,7 +306,10 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       if (sessions.size >= MAX_SESSIONS) {
         return jsonRpcError(503, INVALID_REQUEST, "Too many sessions on this node");
       }
-      const session = await openSession();
+      const initialize = messages.find((m) => (m as { method?: string }).method === "initialize") as
+        | { params?: Record<string, unknown> }
+        | undefined;
+      const session = await openSession(initialize?.params);
       return await (session.transport as WebStandardStreamableHTTPServerTransport)
         .handleRequest(req, { parsedBody: body });
     }
@@ -257,7 +321,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     if (sessionId === null) {
       return jsonRpcError(405, INVALID_REQUEST, "Method not allowed without Mcp-Session-Id");
     }
-    const session = sessions.get(sessionId);
+    const session = sessions.get(sessionId) ?? await adoptSession(sessionId, req);
     if (session === undefined) return jsonRpcError(404, -32001, "Session not found");
     session.lastSeenMs = Date.now();
     const response = await (session.transport as WebStandardStreamableHTTPServerTransport)

@@ -13,5 +13,6 @@ export * from "./app.ts";
 export * from "./node.ts";
 export * from "./management.ts";
 export * from "./service_directory.ts";
+export * from "./session_directory.ts";
 export * from "./stdio_front.ts";
 export * from "./failover.ts";

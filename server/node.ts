@@ -12,6 +12,7 @@ import { createResumeCodec } from "./front.ts";
 import { createGatewayApp, type GatewayApp } from "./app.ts";
 import { addManagementTools } from "./management.ts";
 import { ServiceDirectory } from "./service_directory.ts";
+import { StoreSessionDirectory } from "./session_directory.ts";
 import type { StateStore } from "./store/types.ts";
 
 /** Options of {@link startGatewayNode}. */
@@ -68,6 +69,9 @@ export async function startGatewayNode(options: GatewayNodeOptions): Promise<Gat
     allowedHosts: options.config.settings.allowedHosts,
     allowedOrigins: options.config.settings.allowedOrigins,
     maxRequestBodyBytes: options.config.settings.maxRequestBodyBytes,
+    sessionDirectory: options.store === undefined
+      ? undefined
+      : new StoreSessionDirectory(options.store),
   });
   if (options.port === undefined) {
     return {

@@ -129,6 +129,52 @@ Deno.test({
         },
       );
 
+      await t.step("a 2025 session opened on node A is served by node B", async () => {
+        const post = async (node: GatewayNode, body: unknown, session?: string) => {
+          const response = await fetch(`${node.url}/mcp`, {
+            method: "POST",
+            headers: {
+              "content-type": "application/json",
+              accept: "application/json, text/event-stream",
+              "mcp-protocol-version": "2025-11-25",
+              ...(session === undefined ? {} : { "mcp-session-id": session }),
+            },
+            body: JSON.stringify(body),
+          });
+          const text = await response.text();
+          const data = text.split("\n").find((l) => l.startsWith("data: "))?.slice(6) ?? text;
+          return {
+            status: response.status,
+            session: response.headers.get("mcp-session-id"),
+            json: data.length > 0 ? JSON.parse(data) : undefined,
+          };
+        };
+        const init = await post(a, {
+          jsonrpc: "2.0",
+          id: 1,
+          method: "initialize",
+          params: {
+            protocolVersion: "2025-11-25",
+            capabilities: {},
+            clientInfo: { name: "raw", version: "1" },
+          },
+        });
+        assert.equal(init.status, 200);
+        const session = init.session!;
+        await post(a, { jsonrpc: "2.0", method: "notifications/initialized" }, session);
+        const onB = await post(b, { jsonrpc: "2.0", id: 2, method: "tools/list" }, session);
+        assert.equal(onB.status, 200, JSON.stringify(onB));
+        assert.ok(
+          (onB.json.result.tools as { name: string }[]).some((x) => x.name === "alpha__echo"),
+        );
+        const unknown = await post(
+          b,
+          { jsonrpc: "2.0", id: 3, method: "tools/list" },
+          "00000000-0000-0000-0000-000000000000",
+        );
+        assert.equal(unknown.status, 404);
+      });
+
       await t.step("unregistering through node B removes the service from node A", async () => {
         await clientB.callTool({ name: "safla__unregister_node", arguments: { name: "beta" } });
         assert.ok(!services(b).includes("beta"));
