@@ -172,6 +172,7 @@ export class Gateway {
   #calls = 0;
   #failovers = 0;
   #errors = 0;
+  #logsDropped = 0;
 
   /** Builds services and replicas from `config`; {@link start} connects them. */
   constructor(config: GatewayConfig, deps: GatewayDeps) {
@@ -839,11 +840,17 @@ export class Gateway {
     }
     if (n.method === "notifications/message") {
       const params = { ...n.params, logger: n.params?.logger ?? replica.service.config.name };
+      // The wire does not say which call a log line belongs to. With one call in
+      // flight it is that call's; with none it is the server's own and goes to
+      // every session; with several it could be any client's, and is dropped
+      // rather than shown to clients it may not belong to.
       const owners = [...replica.inFlight];
       if (owners.length === 1) {
         void owners[0].notify({ method: n.method, params }).catch(() => {});
-      } else {
+      } else if (owners.length === 0) {
         for (const l of this.#listeners) l.log?.(params);
+      } else {
+        this.#logsDropped++;
       }
     }
     // list_changed: the backend refreshes its catalog and reports a state change,
@@ -885,6 +892,7 @@ export class Gateway {
       calls: this.#calls,
       failovers: this.#failovers,
       errors: this.#errors,
+      logsDropped: this.#logsDropped,
       collisions: this.collisions,
       services: [...this.#services.values()].map((s) => ({
         name: s.config.name,
