@@ -169,6 +169,13 @@ export class Gateway {
   #promptNames: NameTable = exposeNames([]);
   #local = new Map<string, LocalTool>();
   #lastHashes = new Map<ListKind, string>();
+  /** The client-facing lists, rebuilt on every catalog or state change, served as is. */
+  #views: {
+    tools: Tool[];
+    prompts: Record<string, unknown>[];
+    resources: Record<string, unknown>[];
+    resourceTemplates: Record<string, unknown>[];
+  } = { tools: [], prompts: [], resources: [], resourceTemplates: [] };
   #calls = 0;
   #failovers = 0;
   #errors = 0;
@@ -353,11 +360,29 @@ export class Gateway {
   #rebuild(): void {
     const tools: { service: string; name: string }[] = [];
     const prompts: { service: string; name: string }[] = [];
+    const toolDefs = new Map<string, Tool>();
+    const promptDefs = new Map<string, Record<string, unknown>>();
+    const resources: Record<string, unknown>[] = [];
+    const templates: Record<string, unknown>[] = [];
+    const seenUris = new Set<string>();
     for (const service of this.#services.values()) {
       const catalog = this.#serviceCatalog(service);
       if (catalog === undefined) continue;
-      for (const t of catalog.tools) tools.push({ service: service.config.name, name: t.name });
-      for (const p of catalog.prompts) prompts.push({ service: service.config.name, name: p.name });
+      const name = service.config.name;
+      for (const t of catalog.tools) {
+        tools.push({ service: name, name: t.name });
+        toolDefs.set(`${name}\u0000${t.name}`, t);
+      }
+      for (const p of catalog.prompts) {
+        prompts.push({ service: name, name: p.name });
+        promptDefs.set(`${name}\u0000${p.name}`, p);
+      }
+      for (const r of catalog.resources) {
+        if (seenUris.has(r.uri)) continue;
+        seenUris.add(r.uri);
+        resources.push(r);
+      }
+      templates.push(...catalog.resourceTemplates);
     }
     const naming = {
       separator: this.settings.separator,
@@ -366,12 +391,24 @@ export class Gateway {
     };
     this.#toolNames = exposeNames(tools, naming);
     this.#promptNames = exposeNames(prompts, naming);
-    this.#announce("tools", JSON.stringify([this.listTools(), [...this.#local.keys()]]));
-    this.#announce("prompts", JSON.stringify(this.listPrompts()));
-    this.#announce(
-      "resources",
-      JSON.stringify([this.listResources(), this.listResourceTemplates()]),
-    );
+    this.#views = {
+      tools: [
+        ...this.#toolNames.names.map((n) => ({
+          ...toolDefs.get(`${n.service}\u0000${n.name}`)!,
+          name: n.exposed,
+        })),
+        ...[...this.#local.values()].map((t) => t.definition),
+      ],
+      prompts: this.#promptNames.names.map((n) => ({
+        ...promptDefs.get(`${n.service}\u0000${n.name}`)!,
+        name: n.exposed,
+      })),
+      resources,
+      resourceTemplates: templates,
+    };
+    this.#announce("tools", JSON.stringify(this.#views.tools));
+    this.#announce("prompts", JSON.stringify(this.#views.prompts));
+    this.#announce("resources", JSON.stringify([resources, templates]));
   }
 
   #announce(kind: ListKind, fingerprint: string): void {
@@ -388,48 +425,22 @@ export class Gateway {
 
   /** The aggregated tools, under their exposed names, then the local tools. */
   listTools(): Tool[] {
-    const out: Tool[] = [];
-    for (const n of this.#toolNames.names) {
-      const service = this.#services.get(n.service);
-      const catalog = service && this.#serviceCatalog(service);
-      const tool = catalog?.tools.find((t) => t.name === n.name);
-      if (tool) out.push({ ...tool, name: n.exposed });
-    }
-    for (const t of this.#local.values()) out.push(t.definition);
-    return out;
+    return this.#views.tools;
   }
 
   /** The aggregated prompts under their exposed names. */
   listPrompts(): Record<string, unknown>[] {
-    const out: Record<string, unknown>[] = [];
-    for (const n of this.#promptNames.names) {
-      const service = this.#services.get(n.service);
-      const prompt = service &&
-        this.#serviceCatalog(service)?.prompts.find((p) => p.name === n.name);
-      if (prompt) out.push({ ...prompt, name: n.exposed });
-    }
-    return out;
+    return this.#views.prompts;
   }
 
   /** Resources of all services, by URI; the first service listing a URI owns it. */
   listResources(): Record<string, unknown>[] {
-    const seen = new Set<string>();
-    const out: Record<string, unknown>[] = [];
-    for (const service of this.#services.values()) {
-      for (const r of this.#serviceCatalog(service)?.resources ?? []) {
-        if (seen.has(r.uri)) continue;
-        seen.add(r.uri);
-        out.push(r);
-      }
-    }
-    return out;
+    return this.#views.resources;
   }
 
   /** Resource templates of all services. */
   listResourceTemplates(): Record<string, unknown>[] {
-    return [...this.#services.values()].flatMap((s) =>
-      this.#serviceCatalog(s)?.resourceTemplates ?? []
-    );
+    return this.#views.resourceTemplates;
   }
 
   /** The service that owns `uri`: a listed resource first, then a matching template. */
