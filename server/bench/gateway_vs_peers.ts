@@ -25,6 +25,7 @@ import { cpuPerCall, sampleCpu } from "./gateway_cpu.ts";
 import {
   type BackendCommand,
   connectWhenReady,
+  EVERYTHING_PACKAGE,
   MCP_PROXY_PACKAGE,
   resolveBackend,
   type RunningSystem,
@@ -116,7 +117,7 @@ export async function runGatewayBench(
     backend,
     versions: {
       deno: Deno.version.deno,
-      everything: "@modelcontextprotocol/server-everything@2026.8.31",
+      everything: EVERYTHING_PACKAGE,
       supergateway: SUPERGATEWAY_PACKAGE,
       mcpProxy: MCP_PROXY_PACKAGE,
     },
