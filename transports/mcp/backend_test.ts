@@ -152,3 +152,38 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "McpBackend: configured headers reach an HTTP server (upstream credentials)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const seen: (string | null)[] = [];
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+      seen.push(req.headers.get("authorization"));
+      return new Response("no", { status: 503 });
+    });
+    const backend = new McpBackend({
+      label: "auth#0",
+      spec: {
+        kind: "streamable-http",
+        url: `http://127.0.0.1:${server.addr.port}/mcp`,
+        headers: { authorization: "Bearer upstream-secret" },
+      },
+      requestTimeoutMs: 1_000,
+      connectTimeoutMs: 2_000,
+      initialBackoffMs: 1_000,
+      maxBackoffMs: 1_000,
+      eraCache: new Map(),
+    });
+    try {
+      await backend.start();
+      assert.equal(backend.state, "backoff");
+      assert.ok(seen.length > 0);
+      assert.ok(seen.every((h) => h === "Bearer upstream-secret"), JSON.stringify(seen));
+    } finally {
+      await backend.close();
+      await server.shutdown();
+    }
+  },
+});
