@@ -25,6 +25,7 @@ import {
   emptyConfState,
   encodeCommand,
   type Entry,
+  type HardState,
   type KvQuery,
   KvStateMachine,
   type KvStore,
@@ -112,9 +113,10 @@ export interface HostStatus {
   pendingRequests: number;
   /**
    * Disk counters since start: group commit shows as far fewer syncs than
-   * entries; `writeMs` is the time spent in WAL writes (and their syncs).
+   * entries; `writeMs` is the time spent in WAL writes (and their syncs);
+   * `deferred` counts commit-only hard states carried by a later write.
    */
-  disk: { persists: number; syncs: number; entries: number; writeMs: number };
+  disk: { persists: number; syncs: number; entries: number; writeMs: number; deferred: number };
 }
 
 /** Observers of what the node applies. */
@@ -227,7 +229,9 @@ export class NodeHost {
   #nextRequestId = 1;
   readonly #pending = new Map<number, PendingRequest>();
   readonly #listeners = new Set<HostListener>();
-  readonly #diskCounters = { persists: 0, syncs: 0, entries: 0, writeMs: 0 };
+  readonly #diskCounters = { persists: 0, syncs: 0, entries: 0, writeMs: 0, deferred: 0 };
+  /** A commit-only hard state not yet written (see the `persist` effect). */
+  #deferredHardState: HardState | undefined;
 
   private constructor(
     options: NodeHostOptions,
@@ -433,9 +437,12 @@ export class NodeHost {
   /** Stops the clock and the transport, waits for disk writes, closes the WAL. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    const deferred = this.#deferredHardState;
     this.#stop();
     await this.#transport.close();
     await this.#disk.catch(() => {});
+    // Best effort: a restart then replays up to the latest known commit without waiting for a leader.
+    if (deferred) await this.#wal.save(deferred, [], true).catch(() => {});
     this.#wal.close();
   }
 
@@ -500,11 +507,19 @@ export class NodeHost {
   #execute(effect: NodeEffect<CommandResult>): void {
     switch (effect.type) {
       case "persist": {
-        // A write that only moves the commit index needs no fsync, and the
-        // node may go on before it lands: the entries it commits are already
+        // A persist that only moves the commit index needs no disk write at
+        // all before the node goes on: the entries it commits are already
         // durable, and a commit index lost in a crash is learned again from
-        // the leader. The disk queue still keeps it in order with later writes.
-        const commitOnly = !effect.mustSync && effect.entries.length === 0 && !effect.snapshot;
+        // the leader. It rides along with the next write instead, which keeps
+        // the disk queue free for the writes that must be synced.
+        if (!effect.mustSync && effect.entries.length === 0 && !effect.snapshot) {
+          this.#deferredHardState = effect.hardState;
+          this.#diskCounters.deferred++;
+          this.#enqueue({ type: "persisted", persistId: effect.persistId });
+          return;
+        }
+        const hardState = effect.hardState ?? this.#deferredHardState;
+        this.#deferredHardState = undefined;
         this.#onDisk(async () => {
           if (effect.snapshot) {
             const { index, term } = effect.snapshot.metadata;
@@ -512,17 +527,15 @@ export class NodeHost {
             await this.#wal.saveSnapshotMarker(index, term);
           }
           const startedMs = performance.now();
-          await this.#wal.save(effect.hardState, effect.entries, effect.mustSync);
+          await this.#wal.save(hardState, effect.entries, effect.mustSync);
           this.#diskCounters.writeMs += performance.now() - startedMs;
           this.#diskCounters.persists++;
           if (effect.mustSync) this.#diskCounters.syncs++;
           this.#diskCounters.entries += effect.entries.length;
-        }, () => {
-          if (!commitOnly) this.#enqueue({ type: "persisted", persistId: effect.persistId });
-        });
-        if (commitOnly) this.#enqueue({ type: "persisted", persistId: effect.persistId });
+        }, () => this.#enqueue({ type: "persisted", persistId: effect.persistId }));
         return;
       }
+
       case "send":
         this.#transport.send(effect.messages);
         for (const m of effect.messages) {
