@@ -36,6 +36,11 @@ export interface GatewaySettings {
   allowedOrigins: string[];
   /** Most failover attempts per call, counting the first. */
   maxAttempts: number;
+  /**
+   * Start a second attempt of a read-only or idempotent call on another
+   * replica when the first has not answered after this long; off when absent.
+   */
+  hedgeDelayMs?: number;
 }
 
 /** A validated configuration. */
@@ -131,7 +136,7 @@ function parseSettings(value: unknown, fail: Fail): GatewaySettings {
   if (value === undefined) return out;
   if (!isObject(value)) fail("gateway", "must be an object");
   const g = value as Json;
-  const known = new Set(Object.keys(DEFAULT_SETTINGS));
+  const known = new Set([...Object.keys(DEFAULT_SETTINGS), "hedgeDelayMs"]);
   for (const [key, v] of Object.entries(g)) {
     const at = `gateway.${key}`;
     if (!known.has(key)) fail(at, `unknown setting; known: ${[...known].join(", ")}`);
@@ -166,6 +171,9 @@ function parseSettings(value: unknown, fail: Fail): GatewaySettings {
         break;
       case "maxAttempts":
         out.maxAttempts = positiveInt(v, at, fail, 1, 10);
+        break;
+      case "hedgeDelayMs":
+        out.hedgeDelayMs = positiveInt(v, at, fail, 1, 600_000);
         break;
       default:
         (out as unknown as Record<string, number>)[key] = positiveInt(v, at, fail, 1, 2 ** 31);

@@ -33,6 +33,7 @@ import {
   RetryBudget,
 } from "../core/resilience/mod.ts";
 import {
+  type Attempt,
   type AttemptOutcome,
   CallFailedError,
   CallRouter,
@@ -180,6 +181,7 @@ export class Gateway {
   #failovers = 0;
   #errors = 0;
   #logsDropped = 0;
+  #hedges = 0;
 
   /** Builds services and replicas from `config`; {@link start} connects them. */
   constructor(config: GatewayConfig, deps: GatewayDeps) {
@@ -203,6 +205,7 @@ export class Gateway {
         stats: this.#stats,
         retryBudget: this.#retryBudget,
         maxAttempts: this.settings.maxAttempts,
+        hedgeDelayMs: this.settings.hedgeDelayMs,
         breaker: { consecutiveFailures: 3, openDurationMs: 5_000 },
         // Connection events are exact here (we hold the connection), so one
         // good probe makes a replica routable and there is no dwell to wait out.
@@ -589,37 +592,103 @@ export class Gateway {
       affinityKey: ctx.affinityKey,
     }, this.#deps.nowMs());
     let lastError: unknown;
+    // A hedge runs the same call on a second replica while the first is slow;
+    // only safe for repeat-safe calls (the router decides), and not while a
+    // 2025 backend could ask this client for input through an exchange.
+    const mayHedge = ctx.sendRequest !== undefined ||
+      service.replicas.every((r) => r.backend.catalog?.era !== "legacy");
+    const attemptCtx = monotonicProgress(ctx);
     // Bounded by the router's attempt limit; the extra round only reads its verdict.
     for (let round = 0; round <= this.settings.maxAttempts; round++) {
       const begun = router.begin(call, this.#deps.nowMs());
       if (!begun.ok) throw this.#routingError(service, method, begun.error, lastError);
-      const { attempt } = begun;
-      const replica = service.replicas.find((r) => r.id === attempt.replicaId);
-      if (replica === undefined) {
-        throw new Error(`routing invariant: unknown replica ${attempt.replicaId}`);
-      }
-      try {
-        const result = await this.#call(replica, method, params, ctx);
-        router.complete(attempt, "ok", this.#deps.nowMs());
-        return result;
-      } catch (error) {
-        const failure = classifyFailure(error, ctx.signal);
-        const outcome: AttemptOutcome = failure === "remote" ? "remote-error" : failure;
-        const verdict = router.complete(attempt, outcome, this.#deps.nowMs());
-        // A backend's JSON-RPC error is its verdict, code and all; a cancelled call is over.
-        if (failure === "remote" || failure === "cancelled") throw error;
-        lastError = error;
-        if (verdict.kind === "retry") {
-          this.#failovers++;
+      const running = new Map<Attempt, { done: Promise<Settled>; abort: AbortController }>();
+      const start = (attempt: Attempt): void => {
+        const replica = service.replicas.find((r) => r.id === attempt.replicaId);
+        if (replica === undefined) {
+          throw new Error(`routing invariant: unknown replica ${attempt.replicaId}`);
+        }
+        const abort = new AbortController();
+        const signal = ctx.signal === undefined
+          ? abort.signal
+          : AbortSignal.any([ctx.signal, abort.signal]);
+        const done = this.#call(replica, method, params, { ...attemptCtx, signal }).then(
+          (result): Settled => ({ attempt, result }),
+          (error): Settled => ({ attempt, error }),
+        );
+        running.set(attempt, { done, abort });
+      };
+      start(begun.attempt);
+      let hedgeAtMs = mayHedge ? begun.attempt.hedgeAtMs : undefined;
+      // Settles this round: a result, a thrown error, or `retry` for the next round.
+      // Bounded: each turn either completes one attempt or starts the one hedge.
+      let next: "retry" | undefined;
+      for (let turn = 0; turn < 2 * this.settings.maxAttempts && next === undefined; turn++) {
+        const waits: Promise<Settled | "hedge">[] = [...running.values()].map((r) => r.done);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        if (hedgeAtMs !== undefined) {
+          const delayMs = Math.max(0, hedgeAtMs - this.#deps.nowMs());
+          waits.push(new Promise((resolve) => timer = setTimeout(() => resolve("hedge"), delayMs)));
+        }
+        const settled = await Promise.race(waits);
+        clearTimeout(timer);
+        if (settled === "hedge") {
+          hedgeAtMs = undefined;
+          const hedge = router.hedge(call, this.#deps.nowMs());
+          if (hedge !== undefined) {
+            this.#hedges++;
+            start(hedge);
+          }
           continue;
         }
-        if (verdict.kind === "fail") {
-          throw this.#routingError(service, method, verdict.error, error, replica.id);
+        running.delete(settled.attempt);
+        const nowMs = this.#deps.nowMs();
+        if ("result" in settled) {
+          router.complete(settled.attempt, "ok", nowMs);
+          this.#abandon(router, running);
+          return settled.result;
         }
-        throw error;
+        const error = settled.error;
+        const failure = classifyFailure(error, ctx.signal);
+        const outcome: AttemptOutcome = failure === "remote" ? "remote-error" : failure;
+        const verdict = router.complete(settled.attempt, outcome, nowMs);
+        // A backend's JSON-RPC error is its verdict, code and all; a cancelled call is over.
+        if (failure === "remote" || failure === "cancelled") {
+          this.#abandon(router, running);
+          throw error;
+        }
+        lastError = error;
+        if (verdict.kind === "pending") continue;
+        if (verdict.kind === "retry") {
+          this.#failovers++;
+          next = "retry";
+        } else if (verdict.kind === "fail") {
+          throw this.#routingError(
+            service,
+            method,
+            verdict.error,
+            error,
+            settled.attempt.replicaId,
+          );
+        } else {
+          throw error;
+        }
       }
+      if (next === undefined) throw new Error("routing invariant: a round ended undecided");
     }
     throw this.#routingError(service, method, undefined, lastError);
+  }
+
+  /** Cancels the attempts still running after the call was decided, and reports them. */
+  #abandon(
+    router: CallRouter,
+    running: Map<Attempt, { done: Promise<Settled>; abort: AbortController }>,
+  ): void {
+    for (const [attempt, { done, abort }] of running) {
+      abort.abort(new Error("another attempt answered first"));
+      void done.then(() => router.complete(attempt, "cancelled", this.#deps.nowMs()));
+    }
+    running.clear();
   }
 
   /** Maps a routing failure to the JSON-RPC error the client sees, naming the service. */
@@ -904,6 +973,7 @@ export class Gateway {
       failovers: this.#failovers,
       errors: this.#errors,
       logsDropped: this.#logsDropped,
+      hedges: this.#hedges,
       collisions: this.collisions,
       services: [...this.#services.values()].map((s) => ({
         name: s.config.name,
@@ -958,6 +1028,29 @@ const ROUTER_TICK_MS = 1_000;
 
 function routingState(router: CallRouter, replicaId: string, nowMs: number): unknown {
   return router.replicaStates(nowMs).find((r) => r.replicaId === replicaId);
+}
+
+/** How one attempt ended. */
+type Settled =
+  | { attempt: Attempt; result: Record<string, unknown> }
+  | { attempt: Attempt; error: unknown };
+
+/**
+ * Progress from parallel attempts (a hedge) goes to one client token; the
+ * spec wants it increasing, so anything not ahead of what was sent is dropped.
+ */
+function monotonicProgress(ctx: CallContext): CallContext {
+  let sent = -Infinity;
+  return {
+    ...ctx,
+    notify: (n) => {
+      if (n.method !== "notifications/progress") return ctx.notify(n);
+      const progress = n.params?.progress;
+      if (typeof progress !== "number" || progress <= sent) return Promise.resolve();
+      sent = progress;
+      return ctx.notify(n);
+    },
+  };
 }
 
 type ToolHints = { readOnlyHint?: boolean; idempotentHint?: boolean };

@@ -28,6 +28,8 @@ export interface TestBackendOptions {
   extraTools?: number;
   /** Shared across instances of one process, so stateless serving keeps counts. */
   counters?: Map<string, number>;
+  /** Added before `whoami` and `increment` answer: a slow replica, for hedging tests. */
+  latencyMs?: number;
   /** Registers no tools at all (a broken restart, for supervision tests). */
   noTools?: boolean;
   /** When set, a tool `arm_empty_restart` calls it so the next start serves no tools. */
@@ -125,13 +127,17 @@ function registerTools(
   server.registerTool("whoami", {
     description: "Returns the replica id",
     annotations: { readOnlyHint: true },
-  }, () => text(options.replicaId));
+  }, async (ctx) => {
+    if (options.latencyMs) await sleep(options.latencyMs, ctx.mcpReq.signal);
+    return text(options.replicaId);
+  });
 
   server.registerTool("increment", {
     description: "Increments a counter (not idempotent) after an optional delay",
     inputSchema: z.object({ key: z.string(), delayMs: z.number().optional() }),
   }, async ({ key, delayMs }, ctx) => {
-    if (delayMs !== undefined) await sleep(delayMs, ctx.mcpReq.signal);
+    const waitMs = (delayMs ?? 0) + (options.latencyMs ?? 0);
+    if (waitMs > 0) await sleep(waitMs, ctx.mcpReq.signal);
     const next = (counters.get(key) ?? 0) + 1;
     counters.set(key, next);
     return text(String(next));

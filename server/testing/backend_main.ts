@@ -18,6 +18,7 @@ const { values } = parseArgs({
     replica: { type: "string", default: "r1" },
     port: { type: "string" },
     "extra-tools": { type: "string", default: "0" },
+    "latency-ms": { type: "string", default: "0" },
     // Serve no tools if this file exists; `arm_empty_restart` creates it, so the
     // next start (after a crash) comes back empty. Probe siblings never arm it.
     "empty-after-restart": { type: "string" },
@@ -49,6 +50,7 @@ const factory = () =>
     counters,
     noTools,
     dynamicTools,
+    latencyMs: Number(values["latency-ms"]),
     armEmptyRestart: marker === undefined ? undefined : () => Deno.writeTextFile(marker, "armed"),
   });
 
