@@ -9,6 +9,8 @@
  * - `POST /admin/members`, `DELETE /admin/members/:id`: membership changes.
  * - `POST /cluster/v1/submit`: requests forwarded by followers (cluster token required).
  *
+ * A node that fronts MCP servers adds `GET /admin/registry` (see `cluster_node.ts`).
+ *
  * Bad input gets 400 with a JSON body naming the field; a node that cannot
  * reach a leader answers writes with 503 and says so.
  *

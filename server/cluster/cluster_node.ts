@@ -104,7 +104,19 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
     const app = new Hono();
     app.route("/", createAdminApp({ host, store, signal: closing.signal }));
     const front = gateway;
-    if (front) app.all("*", (c) => front.http.app.fetch(c.req.raw));
+    if (front) {
+      // This node's view of the registry: services, replicas and their health, and the tools it serves.
+      app.get("/admin/registry", (c) =>
+        c.json({
+          node: host.id,
+          healthy: front.gateway.healthy(),
+          status: front.gateway.status(),
+          tools: front.gateway.listTools().map((tool) => tool.name),
+        }));
+      app.all("*", (c) => front.http.app.fetch(c.req.raw));
+    } else {
+      app.get("/admin/registry", (c) => c.json({ error: "this node fronts no MCP servers" }, 404));
+    }
     const listening = Promise.withResolvers<void>();
     const server = Deno.serve({
       hostname: url.hostname.replace(/^\[|\]$/g, ""),

@@ -97,6 +97,16 @@ Deno.test("launcher: starts 3 node processes with the demo backend, prints endpo
     });
     assert.equal(init.status, 200);
     assert.match(await init.text(), /safla-gateway/);
+    // The demo backend's tools show in the node's registry once it connected.
+    await waitFor(
+      "the demo backend's tools",
+      async () => {
+        const response = await fetch(`http://127.0.0.1:${base}/admin/registry`);
+        return ((await response.json()) as { tools: string[] }).tools.length > 0;
+      },
+      20_000,
+      100,
+    );
     const put = await fetch(`http://127.0.0.1:${base + 2}/admin/kv/demo`, {
       method: "PUT",
       body: JSON.stringify({ value: "ok" }),
