@@ -43,6 +43,10 @@ import type { Rng } from "../core/rng.ts";
 import type { GatewayConfig, GatewaySettings, ServiceConfig } from "./config.ts";
 import { classifyFailure } from "./failover.ts";
 import { InputExchange } from "./input_exchange.ts";
+import type { CallContext, ResumeStateSealer } from "./call_context.ts";
+import { clientCan, monotonicProgress, stripServerInfo, withMeta } from "./wire_meta.ts";
+
+export type { CallContext, ResumeState, ResumeStateSealer } from "./call_context.ts";
 
 /** JSON-RPC error code for "the service behind this name is unavailable". */
 export const SERVICE_UNAVAILABLE = -32010;
@@ -58,54 +62,6 @@ const EXCHANGE_TTL_MS = 600_000;
 /** Progress notifications awaited before a result; older ones are already delivered. */
 const MAX_PENDING_PROGRESS = 64;
 const INVALID_PARAMS = -32602;
-
-/** What the gateway needs from the front for one client request. */
-export interface CallContext {
-  signal?: AbortSignal;
-  /** The client's progress token, if it asked for progress. */
-  progressToken?: string | number;
-  /** The request's `_meta` minus protocol envelope keys, forwarded upstream. */
-  meta?: Record<string, unknown>;
-  /** Sends a notification related to this request to its client. */
-  notify(notification: { method: string; params?: Record<string, unknown> }): Promise<void>;
-  /**
-   * Sends a request to this request's client (2025 sessions only); absent when
-   * the front cannot push requests.
-   */
-  sendRequest?(
-    request: { method: string; params?: Record<string, unknown> },
-    signal?: AbortSignal,
-  ): Promise<Record<string, unknown>>;
-  /** Affinity key for consistent hashing (a session id). */
-  affinityKey?: string;
-  /** The lowest log level the client wants (`logging/setLevel` or the 2026 envelope). */
-  logLevel?: string;
-  /**
-   * What the client can answer (sampling, elicitation, roots), so a 2026
-   * backend only asks for input this client can give.
-   */
-  clientCapabilities?: Record<string, unknown>;
-  /**
-   * Set when the client retries a request that got an `input_required`
-   * result: the verified state the gateway minted, and the client's answers.
-   */
-  resume?: { state: ResumeState; inputResponses?: Record<string, unknown> };
-}
-
-/** What the gateway keeps in a signed `requestState` across input rounds. */
-export interface ResumeState {
-  /** The replica that asked for input; the retry must go back to it. */
-  replica: string;
-  /** The backend's own `requestState`, echoed to it verbatim. */
-  state?: string;
-  /** A 2025 backend call held open while its pushed requests go to the client. */
-  exchange?: string;
-}
-
-/** Seals {@link ResumeState} into a tamper-evident `requestState` string. */
-export interface ResumeStateSealer {
-  mint(payload: ResumeState): Promise<string>;
-}
 
 /** Which list changed, for the fronts to tell their clients. */
 export type ListKind = "tools" | "prompts" | "resources";
@@ -145,11 +101,6 @@ interface Service {
   replicas: Replica[];
   /** Balancing, breakers, health, outliers and the retry rule, shared with the simulator. */
   router: CallRouter;
-}
-
-interface InFlight {
-  replica: Replica;
-  ctx: CallContext;
 }
 
 /** The aggregated, balanced view of all services. */
@@ -1011,18 +962,6 @@ export class Gateway {
   }
 }
 
-const CAPABILITY_OF: Readonly<Record<string, string>> = {
-  "sampling/createMessage": "sampling",
-  "elicitation/create": "elicitation",
-  "roots/list": "roots",
-};
-
-/** True when the client declared the capability a server→client request needs. */
-function clientCan(capabilities: Record<string, unknown> | undefined, method: string): boolean {
-  const capability = CAPABILITY_OF[method];
-  return capability !== undefined && capabilities?.[capability] !== undefined;
-}
-
 /** How often routers advance time-based state (breakers, outlier ejections). */
 const ROUTER_TICK_MS = 1_000;
 
@@ -1035,24 +974,6 @@ type Settled =
   | { attempt: Attempt; result: Record<string, unknown> }
   | { attempt: Attempt; error: unknown };
 
-/**
- * Progress from parallel attempts (a hedge) goes to one client token; the
- * spec wants it increasing, so anything not ahead of what was sent is dropped.
- */
-function monotonicProgress(ctx: CallContext): CallContext {
-  let sent = -Infinity;
-  return {
-    ...ctx,
-    notify: (n) => {
-      if (n.method !== "notifications/progress") return ctx.notify(n);
-      const progress = n.params?.progress;
-      if (typeof progress !== "number" || progress <= sent) return Promise.resolve();
-      sent = progress;
-      return ctx.notify(n);
-    },
-  };
-}
-
 type ToolHints = { readOnlyHint?: boolean; idempotentHint?: boolean };
 /** Reads (prompts, resources, completions) change nothing, so they may run twice. */
 const READ_ONLY: ToolHints = Object.freeze({ readOnlyHint: true });
@@ -1064,39 +985,6 @@ function templateMatches(template: string, uri: string): boolean {
     // A template this gateway cannot parse matches nothing; the backend still lists it.
     return false;
   }
-}
-
-/**
- * The `_meta` a backend gets: the client's own keys (its progress token is
- * replaced by ours), plus, for a 2026-07-28 backend, the log level the client
- * asked for, which that era carries per request.
- */
-function withMeta(
-  params: Record<string, unknown>,
-  ctx: CallContext,
-  era: "legacy" | "modern" | undefined,
-): Record<string, unknown> {
-  const { _meta: _, ...rest } = params;
-  const { progressToken: __, ...meta } = ctx.meta ?? {};
-  if (era === "modern" && ctx.logLevel !== undefined) meta[LOG_LEVEL_META_KEY] = ctx.logLevel;
-  if (era === "modern" && ctx.clientCapabilities !== undefined) {
-    meta[CLIENT_CAPABILITIES_META_KEY] = ctx.clientCapabilities;
-  }
-  return Object.keys(meta).length === 0 ? rest : { ...rest, _meta: meta };
-}
-
-const LOG_LEVEL_META_KEY = "io.modelcontextprotocol/logLevel";
-const CLIENT_CAPABILITIES_META_KEY = "io.modelcontextprotocol/clientCapabilities";
-
-const SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo";
-
-/** The backend's self-identification is not ours to pass on: the front stamps its own. */
-function stripServerInfo(result: Record<string, unknown>): Record<string, unknown> {
-  const meta = result._meta as Record<string, unknown> | undefined;
-  if (meta === undefined || !(SERVER_INFO_META_KEY in meta)) return result;
-  const { [SERVER_INFO_META_KEY]: _, ...rest } = meta;
-  const { _meta: __, ...body } = result;
-  return Object.keys(rest).length === 0 ? body : { ...body, _meta: rest };
 }
 
 export { BackendUnavailableError };

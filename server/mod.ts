@@ -8,6 +8,8 @@
  */
 export * from "./config.ts";
 export * from "./gateway.ts";
+export * from "./call_context.ts";
+export * from "./wire_meta.ts";
 export * from "./front.ts";
 export * from "./app.ts";
 export * from "./node.ts";
