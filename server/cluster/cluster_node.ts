@@ -91,13 +91,13 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
   let gateway: GatewayNode | undefined;
   try {
     if (options.gatewayConfig) {
-      // The gateway's own listener stays on an unused loopback port; its app
-      // is served below on the node's port, behind the admin routes.
+      // No listener of its own: its app is served below on the node's port,
+      // behind the admin routes. Through the store, services registered at
+      // runtime and 2025 sessions are shared by every node of the cluster.
       gateway = await startGatewayNode({
         config: options.gatewayConfig,
-        port: 0,
-        hostname: "127.0.0.1",
         stateKey: await clusterStateKey(options.secret),
+        store,
       });
     }
     const closing = new AbortController();
