@@ -159,6 +159,7 @@ export function createFrontServer(gateway: Gateway, codec: ResumeCodec, era: Fro
           `at most ${MAX_SUBSCRIPTIONS_PER_SESSION} resource subscriptions per session`,
         );
       }
+      if (subscribed.has(req.params.uri)) return {};
       const result = await gateway.subscribeResource(
         "resources/subscribe",
         req.params.uri,
@@ -168,7 +169,7 @@ export function createFrontServer(gateway: Gateway, codec: ResumeCodec, era: Fro
       return result;
     });
     server.setRequestHandler("resources/unsubscribe", async (req, ctx): Promise<AnyResult> => {
-      subscribed.delete(req.params.uri);
+      if (!subscribed.delete(req.params.uri)) return {};
       return await gateway.subscribeResource(
         "resources/unsubscribe",
         req.params.uri,

@@ -133,6 +133,8 @@ export class Gateway {
   #errors = 0;
   #logsDropped = 0;
   #hedges = 0;
+  /** Client subscriptions per resource URI, across all sessions of this node. */
+  #subscribers = new Map<string, number>();
 
   /** Builds services and replicas from `config`; {@link start} connects them. */
   constructor(config: GatewayConfig, deps: GatewayDeps) {
@@ -468,10 +470,26 @@ export class Gateway {
     if (service === undefined) {
       throw new ProtocolError(INVALID_PARAMS, `Resource not found: ${uri}`, { uri });
     }
+    // Backends are shared: subscribe them for the first client, unsubscribe
+    // them after the last one leaves.
+    const count = this.#subscribers.get(uri) ?? 0;
+    const next = method === "resources/subscribe" ? count + 1 : Math.max(0, count - 1);
+    if (next === 0) this.#subscribers.delete(uri);
+    else this.#subscribers.set(uri, next);
+    const edge = method === "resources/subscribe" ? count === 0 : count === 1;
+    if (!edge) return {};
     const ready = service.replicas.filter((r) =>
       r.backend.state === "ready" && r.backend.catalog?.capabilities.resources?.subscribe
     );
-    await Promise.all(ready.map((r) => r.backend.request(method, { uri }, { signal: ctx.signal })));
+    try {
+      await Promise.all(
+        ready.map((r) => r.backend.request(method, { uri }, { signal: ctx.signal })),
+      );
+    } catch (error) {
+      if (count === 0) this.#subscribers.delete(uri);
+      else this.#subscribers.set(uri, count);
+      throw error;
+    }
     return {};
   }
 
