@@ -173,7 +173,10 @@ Deno.test({
             .map((r) => r.uri)
             .find((u) => u.startsWith("demo://resource/static/"));
           assert.ok(uri !== undefined);
+          // Both subscribe, then `other` leaves: the backend must stay subscribed for `c`.
           await c.subscribeResource({ uri });
+          await other.subscribeResource({ uri });
+          await other.unsubscribeResource({ uri });
           await c.callTool({ name: "every__toggle-subscriber-updates", arguments: {} });
           try {
             const until = Date.now() + 10_000;
