@@ -67,6 +67,8 @@ export interface AdminAppOptions {
 const NODE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 /** Most forwarded requests in one call (the sender's batches are smaller). */
 const MAX_FORWARD_BATCH = 1024;
+/** Interval of comment lines on an idle watch stream. */
+const WATCH_KEEPALIVE_MS = 15_000;
 /** Longest a forwarded request may ask to wait. */
 const MAX_FORWARD_TIMEOUT_MS = 60_000;
 
@@ -265,10 +267,12 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     const encoder = new TextEncoder();
     let cancel: (() => Promise<void>) | undefined;
     let closed = false;
+    let keepAlive: ReturnType<typeof setInterval> | undefined;
     const stop = (controller?: ReadableStreamDefaultController<Uint8Array>) => {
       if (closed) return;
       closed = true;
       watchStreams--;
+      clearInterval(keepAlive);
       cancel?.();
       try {
         controller?.close();
@@ -293,6 +297,12 @@ export function createAdminApp(options: AdminAppOptions): Hono {
           });
           cancel = handle.cancel;
           send("ready", { node: host.id, revision: host.store.revision });
+          // A comment line now and then keeps idle streams open through proxies.
+          if (!closed) {
+            keepAlive = setInterval(() => {
+              if (!closed) controller.enqueue(encoder.encode(": keep-alive\n\n"));
+            }, WATCH_KEEPALIVE_MS);
+          }
         } catch (error) {
           send("end", { reason: error instanceof Error ? error.message : String(error) });
           stop(controller);
