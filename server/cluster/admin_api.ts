@@ -296,6 +296,8 @@ export function createAdminApp(options: AdminAppOptions): Hono {
             },
           });
           cancel = handle.cancel;
+          // The client may have gone while the watch was being set up.
+          if (closed) await handle.cancel();
           send("ready", { node: host.id, revision: host.store.revision });
           // A comment line now and then keeps idle streams open through proxies.
           if (!closed) {
