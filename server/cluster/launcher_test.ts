@@ -10,20 +10,20 @@ interface ProcessRow {
   args: string;
 }
 
-/** Running processes (a read-only look at `ps`). */
+/** Running processes, read from /proc (Linux), so the test needs no `ps` binary. */
 async function processes(): Promise<ProcessRow[]> {
-  const { stdout } = await new Deno.Command("ps", {
-    args: ["-eo", "pid=,ppid=,args="],
-    stdout: "piped",
-  })
-    .output();
-  return new TextDecoder().decode(stdout).split("\n").map((line) => line.trim().split(/\s+/))
-    .filter((f) => f.length >= 3)
-    .map(([pid, ppid, ...args]) => ({
-      pid: Number(pid),
-      ppid: Number(ppid),
-      args: args.join(" "),
-    }));
+  const rows: ProcessRow[] = [];
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = await Deno.readTextFile(`/proc/${entry.name}/stat`);
+      // The command name is in parentheses and may contain spaces: fields resume after the last ")".
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const args = (await Deno.readTextFile(`/proc/${entry.name}/cmdline`)).split("\0").join(" ");
+      rows.push({ pid: Number(entry.name), ppid, args });
+    } catch { /* the process ended while we looked */ }
+  }
+  return rows;
 }
 
 /** Node processes (their arguments name the data dir) and the backends they spawned. */
