@@ -377,7 +377,11 @@ export class SimCluster<Q, R> {
       }
       this.#execute(p, effect);
     }
-    this.#observe(p, node, newlyApplied, installed, writtenFrom);
+    // What the checker sees (durable state, role, applied index) only changes on a
+    // `persisted` event or together with some effect: quiet ticks need no observation.
+    if (effects.length > 0 || event.type === "persisted") {
+      this.#observe(p, node, newlyApplied, installed, writtenFrom);
+    }
   }
 
   #traceEvent(id: NodeId, event: NodeEvent<Q>): void {
