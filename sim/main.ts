@@ -8,6 +8,8 @@
  * deno task sim --seed 42            # replay seed 42, printing its trace
  * deno task sim --bug ackBeforeFsync # show that an injected bug is caught
  * deno task sim --scenario staleReadDeposedLeader --seeds 50
+ * deno task sim --scenario figure8 --bug commitPreviousTermByCounting  # scripted Figure 8
+ * deno task sim --scenario slow-replica --seed 1   # a call-path scenario of sim/mcp
  * deno task sim --json               # one machine-readable summary on stdout
  * ```
  *
