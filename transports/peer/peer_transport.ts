@@ -225,6 +225,7 @@ export class PeerTransport {
   #links = new Map<NodeId, PeerLink>();
   #inbound = new Set<Deno.Conn>();
   #tasks: Promise<void>[] = [];
+  #closing = false;
   /** Bound of each outbound queue. */
   readonly maxQueuedMessages: number;
   /** Reconnect backoff bounds. */
@@ -347,11 +348,15 @@ export class PeerTransport {
     }`;
     const reader = new FrameReader(conn.readable, this.#maxFrameBytes);
     let claimed = "?";
-    const reject = (reason: string) => {
-      this.emit({ kind: "rejected", remote, claimedNodeId: claimed, reason });
+    let authenticated = false;
+    const close = () => {
       try {
         conn.close();
       } catch { /* already closed */ }
+    };
+    const reject = (reason: string) => {
+      this.emit({ kind: "rejected", remote, claimedNodeId: claimed, reason });
+      close();
     };
     const timer = setTimeout(() => reject("handshake timed out"), HANDSHAKE_TIMEOUT_MS);
     try {
@@ -374,6 +379,7 @@ export class PeerTransport {
       );
       if (!ok) return reject("bad cluster secret");
       clearTimeout(timer);
+      authenticated = true;
       for (;;) {
         const frame = await reader.next();
         if (!frame) return;
@@ -385,7 +391,13 @@ export class PeerTransport {
         this.#options.onMessages(messages);
       }
     } catch (error) {
-      reject(error instanceof Error ? error.message : String(error));
+      const reason = error instanceof Error ? error.message : String(error);
+      // A broken stream from an authenticated peer, or our own shutdown, is no intrusion.
+      if (this.#closing) close();
+      else if (authenticated) {
+        this.emit({ kind: "disconnected", peer: claimed, reason });
+        close();
+      } else reject(reason);
     } finally {
       clearTimeout(timer);
     }
@@ -393,6 +405,7 @@ export class PeerTransport {
 
   /** Stops listening, closes every connection and waits for the link loops to end. */
   async close(): Promise<void> {
+    this.#closing = true;
     try {
       this.#listener.close();
     } catch { /* already closed */ }
