@@ -93,7 +93,12 @@ interface Replica {
   id: string;
   service: Service;
   backend: McpBackend;
-  inFlight: Set<CallContext>;
+  /**
+   * Calls in flight on this replica, each with {@link McpBackend.requestsSent}
+   * read just before it was sent: a server→client request can only belong to a
+   * call the backend could have received before sending it.
+   */
+  inFlight: Map<CallContext, number>;
 }
 
 interface Service {
@@ -132,6 +137,8 @@ export class Gateway {
   #failovers = 0;
   #errors = 0;
   #logsDropped = 0;
+  /** `roots/list` requests the gateway answered itself (no roots), see #onServerRequest. */
+  #rootsAnswered = 0;
   #hedges = 0;
   /** Client subscriptions per resource URI, across all sessions of this node. */
   #subscribers = new Map<string, number>();
@@ -176,7 +183,7 @@ export class Gateway {
 
   #makeReplica(service: Service, spec: BackendSpec, index: number): Replica {
     const id = `${service.config.name}#${index}`;
-    const replica: Replica = { id, service, inFlight: new Set(), backend: undefined! };
+    const replica: Replica = { id, service, inFlight: new Map(), backend: undefined! };
     replica.backend = new McpBackend({
       label: id,
       spec,
@@ -188,8 +195,8 @@ export class Gateway {
       hooks: {
         onStateChange: (_backend, state) => this.#onReplicaState(replica, state),
         onNotification: (_backend, n) => this.#onBackendNotification(replica, n),
-        onServerRequest: (_backend, request, signal) =>
-          this.#onServerRequest(replica, request, signal),
+        onServerRequest: (_backend, request, signal, arrival) =>
+          this.#onServerRequest(replica, request, signal, arrival.requestsSentBefore),
       },
     });
     return replica;
@@ -723,7 +730,7 @@ export class Gateway {
     const bridged = ctx.sendRequest === undefined && this.#deps.sealer !== undefined &&
       INPUT_METHODS.has(method) && replica.backend.catalog?.era === "legacy";
     if (!bridged) {
-      replica.inFlight.add(ctx);
+      replica.inFlight.set(ctx, replica.backend.requestsSent);
       try {
         const result = await replica.backend.request(
           method,
@@ -743,6 +750,7 @@ export class Gateway {
     notify = (n) => exchange.notify(n);
     const asker: CallContext = {
       notify,
+      clientCapabilities: ctx.clientCapabilities,
       sendRequest: (request) => {
         // Only ask the client what it declared it can answer; a 2025 backend
         // asks for roots unprompted, and the answer for "no roots" is empty.
@@ -756,7 +764,7 @@ export class Gateway {
         );
       },
     };
-    replica.inFlight.add(asker);
+    replica.inFlight.set(asker, replica.backend.requestsSent);
     const call = replica.backend.request(
       method,
       withMeta(params, ctx, replica.backend.catalog?.era),
@@ -845,7 +853,7 @@ export class Gateway {
       parked.exchange.answer(resume.inputResponses);
       return await this.#step(replica, parked.exchange, ctx.signal);
     }
-    replica.inFlight.add(ctx);
+    replica.inFlight.set(ctx, replica.backend.requestsSent);
     try {
       const result = await replica.backend.request(method, {
         ...withMeta(params, ctx, replica.backend.catalog?.era),
@@ -893,7 +901,7 @@ export class Gateway {
       // flight it is that call's; with none it is the server's own and goes to
       // every session; with several it could be any client's, and is dropped
       // rather than shown to clients it may not belong to.
-      const owners = [...replica.inFlight];
+      const owners = [...replica.inFlight.keys()];
       if (owners.length === 1) {
         void owners[0].notify({ method: n.method, params }).catch(() => {});
       } else if (owners.length === 0) {
@@ -906,23 +914,40 @@ export class Gateway {
     // which rebuilds the views and notifies clients once if anything changed.
   }
 
+  /**
+   * Routes a 2025 backend's server→client request to the one client whose call
+   * caused it. The 2025 wire does not say which call that is, so a request can
+   * only belong to a call in flight that was sent before the request arrived;
+   * anything else (e.g. the `roots/list` a server sends on connect) was caused
+   * by no call and is never handed to a later one.
+   *
+   * `roots/list` asked outside exactly one such call, or by a call whose client
+   * declared no roots, is answered by the gateway with no roots: a backend
+   * connection is shared by every client of the gateway and 2025 servers cache
+   * the roots of their session, so one client's roots must not become the
+   * roots every other client's calls run under.
+   */
   async #onServerRequest(
     replica: Replica,
     request: { method: string; params?: Record<string, unknown> },
     signal: AbortSignal,
+    requestsSentBefore: number,
   ): Promise<Record<string, unknown>> {
-    // The 2025 wire does not say which call a server→client request belongs
-    // to; route it to the one client with a call in flight on this replica.
-    const owners = [...replica.inFlight].filter((c) => c.sendRequest !== undefined);
-    if (owners.length !== 1 && request.method === "roots/list") {
-      // Asked outside one client's call (e.g. right after connecting): the
-      // gateway shares no client's roots with a shared backend.
+    const owners: CallContext[] = [];
+    for (const [ctx, sentBefore] of replica.inFlight) {
+      if (ctx.sendRequest !== undefined && sentBefore < requestsSentBefore) owners.push(ctx);
+    }
+    if (
+      request.method === "roots/list" &&
+      (owners.length !== 1 || !clientCan(owners[0].clientCapabilities, request.method))
+    ) {
+      this.#rootsAnswered++;
       return { roots: [] };
     }
     if (owners.length === 0) {
       throw new ProtocolError(
         METHOD_NOT_FOUND,
-        `${request.method} from ${replica.id}: no connected client can answer it`,
+        `${request.method} from ${replica.id}: no call in flight can answer it`,
       );
     }
     if (owners.length > 1) {
@@ -942,6 +967,7 @@ export class Gateway {
       failovers: this.#failovers,
       errors: this.#errors,
       logsDropped: this.#logsDropped,
+      rootsAnswered: this.#rootsAnswered,
       hedges: this.#hedges,
       collisions: this.collisions,
       services: [...this.#services.values()].map((s) => ({

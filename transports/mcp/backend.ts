@@ -66,6 +66,18 @@ export interface BackendNotification {
   params?: Record<string, unknown>;
 }
 
+/**
+ * When a server→client request reached the gateway, relative to the requests
+ * the gateway wrote to that backend. The SDK hands the request to its handler
+ * some microtasks after it arrived, by which time a later call may already be
+ * in flight; comparing {@link McpBackend.requestsSent} taken before a call with
+ * `requestsSentBefore` tells whether the backend could have seen that call.
+ */
+export interface ServerRequestArrival {
+  /** How many requests the gateway had written to this connection when it arrived. */
+  requestsSentBefore: number;
+}
+
 /** Callbacks from a backend into the gateway. */
 export interface BackendHooks {
   /** list_changed, resources/updated, logging messages. */
@@ -78,6 +90,7 @@ export interface BackendHooks {
     backend: McpBackend,
     request: { method: string; params?: Record<string, unknown> },
     signal: AbortSignal,
+    arrival: ServerRequestArrival,
   ): Promise<Record<string, unknown>>;
   /** Every state transition, with the catalog when ready. */
   onStateChange?(backend: McpBackend, state: BackendState, error?: Error): void;
@@ -129,6 +142,7 @@ export class BackendUnavailableError extends Error {
 }
 
 const LIST_PAGE_LIMIT = 100;
+const MAX_UNHANDLED_ARRIVALS = 1_000;
 const PROGRESS_TOKEN_PREFIX = "safla-";
 /** Largest delay `setTimeout` honours; our own timer enforces the real timeout. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -160,6 +174,9 @@ export class McpBackend {
     (p: { progress: number; total?: number; message?: string }) => void
   >();
   #nextProgressToken = 0;
+  #requestsSent = 0;
+  /** Arrival stamps of server→client requests not yet handled, by JSON-RPC id. */
+  #arrivals = new Map<string | number, ServerRequestArrival>();
 
   /** Creates the connection object; {@link start} connects. */
   constructor(options: BackendOptions) {
@@ -186,6 +203,15 @@ export class McpBackend {
   /** Why the backend is not ready, when it is not. */
   get lastError(): Error | undefined {
     return this.#lastError;
+  }
+
+  /**
+   * How many requests the gateway has written to the current connection so
+   * far; read it before {@link request} to order a call against the
+   * server→client requests that arrive afterwards.
+   */
+  get requestsSent(): number {
+    return this.#requestsSent;
   }
 
   /** The child process id of a stdio backend. */
@@ -310,8 +336,17 @@ export class McpBackend {
       client.setRequestHandler(method, async (request, ctx) => {
         const hook = this.#options.hooks?.onServerRequest;
         if (hook === undefined) throw new Error(`${this.label}: no route for ${method}`);
+        const arrival = this.#arrivals.get(ctx.mcpReq.id) ??
+          { requestsSentBefore: this.#requestsSent };
+        this.#arrivals.delete(ctx.mcpReq.id);
+        const answer = await hook(
+          this,
+          { method, params: request.params },
+          ctx.mcpReq.signal,
+          arrival,
+        );
         // deno-lint-ignore no-explicit-any
-        return await hook(this, { method, params: request.params }, ctx.mcpReq.signal) as any;
+        return answer as any;
       });
     }
   }
@@ -470,11 +505,28 @@ export class McpBackend {
     }
   }
 
-  /** Routes our own progress tokens before the SDK's dispatch sees them. */
+  /**
+   * Routes our own progress tokens before the SDK's dispatch sees them, counts
+   * the requests written, and stamps each server→client request on arrival.
+   */
   #interceptProgress(transport: Transport): void {
+    const send = transport.send.bind(transport);
+    transport.send = (message, options) => {
+      if ("method" in message && "id" in message) this.#requestsSent++;
+      return send(message, options);
+    };
     const inner = transport.onmessage;
     transport.onmessage = (message, extra) => {
-      const m = message as { method?: string; params?: Record<string, unknown> };
+      const m = message as {
+        method?: string;
+        id?: string | number;
+        params?: Record<string, unknown>;
+      };
+      if (m.id !== undefined && m.method !== undefined) {
+        // Bounded: an entry lives only until its handler runs, microtasks later.
+        if (this.#arrivals.size >= MAX_UNHANDLED_ARRIVALS) this.#arrivals.clear();
+        this.#arrivals.set(m.id, { requestsSentBefore: this.#requestsSent });
+      }
       if (m.method === "notifications/progress") {
         const token = m.params?.progressToken;
         if (typeof token === "string" && token.startsWith(PROGRESS_TOKEN_PREFIX)) {
