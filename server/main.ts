@@ -1,11 +1,14 @@
 /**
  * The gateway CLI.
  *
- *     deno run -A server/main.ts serve --config FILE [--port 8080] [--host 127.0.0.1]
+ *     deno run -A server/main.ts serve --config FILE [--port 8080] [--host 127.0.0.1] [--store etcd://HOST:PORT,...]
  *     deno run -A server/main.ts stdio --config FILE
  *     deno run -A server/main.ts cluster [--nodes 3] [--config FILE] ...   (see server/cluster/launcher.ts)
  *
- * `serve` runs one gateway node with the HTTP front; `stdio` serves one
+ * `serve` runs one gateway node with the HTTP front; with `--store etcd://...`
+ * its registry and 2025 sessions live in etcd, so several `serve` nodes on one
+ * etcd cluster share them (SAFLA_CLUSTER_SECRET, the same on each, lets any
+ * node resume another's input rounds). `stdio` serves one
  * desktop client over stdin/stdout. Diagnostics go to stderr.
  *
  * @module
@@ -19,9 +22,12 @@ import { addManagementTools } from "./management.ts";
 import { serveGatewayStdio } from "./stdio_front.ts";
 import { SeededRng } from "../core/rng.ts";
 import { runLauncher } from "./cluster/launcher.ts";
+import { clusterStateKey } from "./cluster/cluster_node.ts";
+import { parseStoreOption, StoreOptionError } from "./store/parse.ts";
+import { EtcdStore } from "./store/etcd_store.ts";
 
 const USAGE = `usage:
-  safla serve --config FILE [--port N] [--host ADDR]
+  safla serve --config FILE [--port N] [--host ADDR] [--store etcd://HOST:PORT,...]
   safla stdio --config FILE
   safla cluster [--config FILE] [--nodes N] [--port BASE] [--data DIR] [--secret S]
   safla cluster --node-id ID --peers ID=HOST:PORT,... [--config FILE] [--data DIR] [--join]`;
@@ -37,6 +43,7 @@ export async function main(args: string[]): Promise<number> {
       config: { type: "string" },
       port: { type: "string", default: "8080" },
       host: { type: "string", default: "127.0.0.1" },
+      store: { type: "string" },
     },
   });
   if ((command !== "serve" && command !== "stdio") || values.config === undefined) {
@@ -63,10 +70,36 @@ export async function main(args: string[]): Promise<number> {
       console.error(`--port must be an integer from 0 to 65535, got ${values.port}`);
       return 2;
     }
-    const node = await startGatewayNode({ config, port, hostname: values.host });
-    console.error(`safla gateway listening on ${node.url}/mcp`);
+    let store: EtcdStore | undefined;
+    let etcdEndpoints: string[] = [];
+    try {
+      const spec = parseStoreOption(values.store);
+      if (spec.engine === "etcd") {
+        etcdEndpoints = spec.endpoints;
+        store = new EtcdStore({ endpoints: etcdEndpoints });
+      } else if (values.store !== undefined) {
+        console.error(
+          "--store raft is the replicated store of `safla cluster`; serve takes etcd://",
+        );
+        return 2;
+      }
+    } catch (error) {
+      if (error instanceof StoreOptionError) {
+        console.error(error.message);
+        return 2;
+      }
+      throw error;
+    }
+    const secret = Deno.env.get("SAFLA_CLUSTER_SECRET");
+    const stateKey = secret === undefined ? undefined : await clusterStateKey(secret);
+    const node = await startGatewayNode({ config, port, hostname: values.host, store, stateKey });
+    console.error(
+      `safla gateway listening on ${node.url}/mcp` +
+        (store ? ` (state in etcd at ${etcdEndpoints.join(",")})` : ""),
+    );
     await stop.promise;
     await node.close();
+    await store?.close();
     return 0;
   }
   const codec = createResumeCodec(crypto.getRandomValues(new Uint8Array(32)));
