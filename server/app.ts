@@ -29,6 +29,7 @@ import {
 import type { Gateway } from "./gateway.ts";
 import { createFrontServer, isSubscribed, type ResumeCodec } from "./front.ts";
 import { SseFrontTransport } from "./sse_front.ts";
+import { acceptsJson, isSingleRequest, preferJsonReply } from "./json_reply.ts";
 import type { SessionDirectory } from "./session_directory.ts";
 
 /** Most concurrent 2025 sessions (Streamable HTTP and SSE together) per node. */
@@ -292,6 +293,13 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     const parsed = await readJson(req);
     if (parsed instanceof Response) return parsed;
     const { body } = parsed;
+    const response = await servePost(req, body);
+    return isSingleRequest(body) && acceptsJson(req.headers.get("accept"))
+      ? await preferJsonReply(response, body.id)
+      : response;
+  });
+
+  async function servePost(req: Request, body: unknown): Promise<Response> {
     const sessionId = req.headers.get("mcp-session-id");
     if (sessionId !== null) {
       const session = sessions.get(sessionId) ?? await adoptSession(sessionId, req);
@@ -320,7 +328,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         .handleRequest(req, { parsedBody: body });
     }
     return await modern.fetch(req, { parsedBody: body });
-  });
+  }
 
   const sessionRequest = async (req: Request): Promise<Response> => {
     const sessionId = req.headers.get("mcp-session-id");

@@ -89,7 +89,10 @@ Deno.test({
         const total = run.summary.match(/Total: (\d+) passed, (\d+) failed/);
         assert.ok(total, run.summary);
         assert.equal(Number(total[2]), 0, run.summary);
-        assert.ok(Number(total[1]) >= 40, run.summary);
+        // 39, not 40: single requests answered with a lone result come back as
+        // JSON (server/json_reply.ts), which makes "server-sse-streams-functional"
+        // an INFO check ("SSE streams optional") instead of a counted pass.
+        assert.ok(Number(total[1]) >= 39, run.summary);
       });
 
       await t.step(
