@@ -12,6 +12,8 @@
 /** Bytes before the command. */
 export const ENVELOPE_HEADER_BYTES = 13;
 const VERSION = 1;
+const SCRATCH_BYTES = new Uint8Array(8);
+const SCRATCH_VIEW = new DataView(SCRATCH_BYTES.buffer);
 
 /** A decoded envelope. */
 export interface Envelope {
@@ -39,10 +41,15 @@ export function encodeEnvelope(
   command: Uint8Array,
 ): Uint8Array {
   const out = new Uint8Array(ENVELOPE_HEADER_BYTES + command.length);
-  const view = new DataView(out.buffer);
   out[0] = VERSION;
-  view.setUint32(1, originNonce >>> 0, true);
-  view.setFloat64(5, proposalSeq, true);
+  const nonce = originNonce >>> 0;
+  out[1] = nonce & 0xff;
+  out[2] = (nonce >>> 8) & 0xff;
+  out[3] = (nonce >>> 16) & 0xff;
+  out[4] = nonce >>> 24;
+  // One shared scratch view instead of a DataView per envelope.
+  SCRATCH_VIEW.setFloat64(0, proposalSeq, true);
+  for (let i = 0; i < 8; i++) out[5 + i] = SCRATCH_BYTES[i];
   out.set(command, ENVELOPE_HEADER_BYTES);
   return out;
 }
@@ -57,10 +64,10 @@ export function decodeEnvelope(data: Uint8Array): Envelope {
   if (data.length < ENVELOPE_HEADER_BYTES || data[0] !== VERSION) {
     throw new RangeError(`malformed command envelope of ${data.length} bytes`);
   }
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  for (let i = 0; i < 8; i++) SCRATCH_BYTES[i] = data[5 + i];
   return {
-    originNonce: view.getUint32(1, true),
-    proposalSeq: view.getFloat64(5, true),
+    originNonce: (data[1] | (data[2] << 8) | (data[3] << 16) | (data[4] << 24)) >>> 0,
+    proposalSeq: SCRATCH_VIEW.getFloat64(0, true),
     command: data.subarray(ENVELOPE_HEADER_BYTES),
   };
 }

@@ -17,7 +17,7 @@ import type { MemoryStorage } from "../raft/storage.ts";
 import { decodeConfChange } from "../raft/confchange/conf_change.ts";
 import { ProposalDroppedError } from "../raft/errors.ts";
 import type { ConfState, Entry, NodeId, Ready, SoftState } from "../raft/types.ts";
-import { decodeEnvelope, encodeEnvelope, isEnvelope } from "./envelope.ts";
+import { decodeEnvelope, encodeEnvelope, type Envelope, isEnvelope } from "./envelope.ts";
 import type { RaftCore } from "./raft_core.ts";
 import type {
   ClientRequest,
@@ -356,7 +356,9 @@ export class ClusterNode<Q, R> {
       if (entry.type === "confChange") {
         const cc = decodeConfChange(entry.data);
         this.#confState = this.#raft.applyConfChange(cc);
-        const requestId = this.#ownRequest(cc.context);
+        const requestId = isEnvelope(cc.context)
+          ? this.#ownRequest(decodeEnvelope(cc.context))
+          : undefined;
         if (requestId !== undefined) {
           const reply: NodeReply<R> = { ok: true, confState: this.#confState, index: entry.index };
           effects.push({ type: "reply", requestId, reply });
@@ -366,7 +368,7 @@ export class ClusterNode<Q, R> {
       if (entry.data.length === 0) continue;
       const envelope = decodeEnvelope(entry.data);
       const value = this.#sm.apply(envelope.command, entry.index);
-      const requestId = this.#ownRequest(entry.data);
+      const requestId = this.#ownRequest(envelope);
       if (requestId === undefined) continue;
       const reply: NodeReply<R> = { ok: true, value, index: entry.index };
       effects.push({ type: "reply", requestId, reply });
@@ -375,9 +377,7 @@ export class ClusterNode<Q, R> {
   }
 
   /** The pending request an envelope belongs to, if this incarnation proposed it (and forgets it). */
-  #ownRequest(data: Uint8Array | undefined): number | undefined {
-    if (!isEnvelope(data)) return undefined;
-    const envelope = decodeEnvelope(data);
+  #ownRequest(envelope: Envelope): number | undefined {
     if (envelope.originNonce !== this.#nonce) return undefined;
     const requestId = this.#pendingCommands.get(envelope.proposalSeq);
     if (requestId !== undefined) this.#pendingCommands.delete(envelope.proposalSeq);
