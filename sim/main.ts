@@ -21,10 +21,17 @@
 import { bugNames, BUGS } from "./bugs.ts";
 import { runFigure8 } from "./figure8.ts";
 import { MCP_SCENARIOS } from "./mcp/mod.ts";
+import { WATCH_SCENARIOS } from "./watch/mod.ts";
 import { scenarioNames, SCENARIOS } from "./scenarios.ts";
 import { type InjectedBugs, runSimulation, type SimulationResult } from "./simulation.ts";
 import type { SwarmConfig } from "./swarm.ts";
 import { formatTraceEvent } from "./trace.ts";
+
+/** Scenarios that report figures per seed (call path and watch failover), failing on any violation count. */
+const FIGURE_SCENARIOS: Record<string, (seed: number) => Record<string, unknown>> = {
+  ...MCP_SCENARIOS,
+  ...WATCH_SCENARIOS,
+};
 
 /** Parsed command line. */
 export interface CliOptions {
@@ -100,7 +107,7 @@ export function parseArgs(args: readonly string[]): CliOptions {
         break;
       case "--scenario": {
         const name = value();
-        const known = [...scenarioNames(), FIGURE_8, ...Object.keys(MCP_SCENARIOS)];
+        const known = [...scenarioNames(), FIGURE_8, ...Object.keys(FIGURE_SCENARIOS)];
         if (name === undefined || !known.includes(name)) {
           throw new UsageError(
             `--scenario must be one of: ${known.join(", ")}; got "${name ?? ""}"`,
@@ -266,7 +273,7 @@ function replay(options: CliOptions, seed: number): SimulationResult {
  * Runs one of the call-path scenarios of `sim/mcp` (seeded, each returning
  * figures); a non-zero count under `figures.violations` is a failure.
  */
-function runMcpScenario(
+function runFigureScenario(
   options: CliOptions,
   scenario: (seed: number) => Record<string, unknown>,
 ): number {
@@ -305,8 +312,8 @@ function main(args: string[]): number {
     console.error(error.message);
     return 2;
   }
-  if (options.scenario !== undefined && options.scenario in MCP_SCENARIOS) {
-    return runMcpScenario(options, MCP_SCENARIOS[options.scenario]);
+  if (options.scenario !== undefined && options.scenario in FIGURE_SCENARIOS) {
+    return runFigureScenario(options, FIGURE_SCENARIOS[options.scenario]);
   }
   if (options.scenario === FIGURE_8) {
     const raft = options.bug ? BUGS[options.bug].bugs.raft ?? {} : {};
