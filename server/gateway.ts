@@ -52,6 +52,8 @@ export type { CallContext, ResumeState, ResumeStateSealer } from "./call_context
 export const SERVICE_UNAVAILABLE = -32010;
 /** JSON-RPC error code for "the call may or may not have run; not retried". */
 export const OUTCOME_UNKNOWN = -32011;
+/** JSON-RPC error code for "this node is cut off from the cluster's quorum; nothing was run". */
+export const MINORITY_PARTITION = -32012;
 const METHOD_NOT_FOUND = -32601;
 /** Methods whose result may be `input_required` on the 2026-07-28 wire. */
 const INPUT_METHODS: ReadonlySet<string> = new Set(["tools/call", "prompts/get", "resources/read"]);
@@ -142,6 +144,10 @@ export class Gateway {
   #hedges = 0;
   /** Client subscriptions per resource URI, across all sessions of this node. */
   #subscribers = new Map<string, number>();
+  /** Whether this node reaches a Raft quorum; a standalone gateway always does. */
+  #hasQuorum = true;
+  /** This node's id in refusals; set by the cluster host through {@link setQuorum}. */
+  #nodeId: string | undefined;
 
   /** Builds services and replicas from `config`; {@link start} connects them. */
   constructor(config: GatewayConfig, deps: GatewayDeps) {
@@ -173,6 +179,7 @@ export class Gateway {
         nowMs: this.#deps.nowMs(),
       }),
     };
+    service.router.setQuorum(this.#hasQuorum);
     config.replicas.forEach((spec, i) =>
       service.replicas.push(this.#makeReplica(service, spec, i))
     );
@@ -286,6 +293,25 @@ export class Gateway {
     for (const r of service.replicas) this.#stats.remove(r.id);
     this.#rebuild();
     return true;
+  }
+
+  /**
+   * Records whether this node reaches its cluster's quorum. Without one it is in a
+   * minority partition: catalogs are still served from what the node holds, and
+   * read-only or idempotent calls still go to backends, but every other call is
+   * refused before it is sent (JSON-RPC {@link MINORITY_PARTITION}). Applies to
+   * every service, including those registered later. `nodeId` names this node in
+   * the refusal.
+   */
+  setQuorum(hasQuorum: boolean, nodeId?: string): void {
+    this.#hasQuorum = hasQuorum;
+    if (nodeId !== undefined) this.#nodeId = nodeId;
+    for (const service of this.#services.values()) service.router.setQuorum(hasQuorum);
+  }
+
+  /** Whether this node reaches its cluster's quorum (see {@link setQuorum}). */
+  get hasQuorum(): boolean {
+    return this.#hasQuorum;
   }
 
   /** Sets the balancing strategy of one service or, without `service`, of all. */
@@ -678,6 +704,18 @@ export class Gateway {
     this.#errors++;
     const name = service.config.name;
     const why = (e: unknown): string => e instanceof Error ? e.message : String(e);
+    // Refused before any attempt was sent, whatever earlier rounds ran into.
+    if (error instanceof MinorityPartitionError) {
+      const node = this.#nodeId ?? error.nodeId;
+      const refusal = new MinorityPartitionError(node, error.operation);
+      return new ProtocolError(MINORITY_PARTITION, `service "${name}": ${refusal.message}`, {
+        service: name,
+        node,
+        method,
+        partition: "minority",
+        executed: false,
+      });
+    }
     // A read-only call whose reply was lost on the last replica is simply
     // unavailable; "outcome unknown" is reserved for calls unsafe to repeat.
     if (error instanceof OutcomeUnknownError && !error.safeToRetry) {
@@ -691,8 +729,8 @@ export class Gateway {
     }
     const reason = cause !== undefined
       ? why(cause)
-      : error instanceof NoReplicaAvailableError || error instanceof MinorityPartitionError ||
-          error instanceof CallFailedError || error instanceof OutcomeUnknownError
+      : error instanceof NoReplicaAvailableError || error instanceof CallFailedError ||
+          error instanceof OutcomeUnknownError
       ? error.message
       : "no healthy replica";
     return new ProtocolError(SERVICE_UNAVAILABLE, `service "${name}" is unavailable: ${reason}`, {

@@ -53,6 +53,17 @@ export interface RunningClusterNode {
   close(): Promise<void>;
 }
 
+/**
+ * Whether a node in `role` that knows `leader` is on the quorum's side. A leader
+ * is: CheckQuorum steps a leader down once a majority has gone quiet for an
+ * election timeout. A follower is while it knows a leader: it forgets the leader
+ * (and starts a pre-vote) once it has not heard from it for an election timeout.
+ * Anything else (pre-candidate, candidate, leaderless follower) cannot commit.
+ */
+export function roleHasQuorum(role: string, leader: NodeId | null): boolean {
+  return role === "leader" || (role === "follower" && leader !== null);
+}
+
 /** Derives the key that input-round state is sealed with, shared by every node of a cluster. */
 export async function clusterStateKey(secret: string): Promise<Uint8Array> {
   const key = await crypto.subtle.importKey(
@@ -100,6 +111,17 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
         store,
       });
     }
+    // A node cut off from the quorum keeps serving catalogs and repeat-safe calls
+    // and refuses the rest; the Raft role tells which side of a partition it is on.
+    let stopQuorumWatch = (): void => {};
+    if (gateway) {
+      const front = gateway.gateway;
+      const initial = host.status();
+      front.setQuorum(roleHasQuorum(initial.role, initial.leader), host.id);
+      stopQuorumWatch = host.listen({
+        onRoleChanged: (role, leader) => front.setQuorum(roleHasQuorum(role, leader)),
+      });
+    }
     const closing = new AbortController();
     const app = new Hono();
     app.route("/", createAdminApp({ host, store, signal: closing.signal }));
@@ -110,6 +132,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
         c.json({
           node: host.id,
           healthy: front.gateway.healthy(),
+          quorum: front.gateway.hasQuorum,
           status: front.gateway.status(),
           tools: front.gateway.listTools().map((tool) => tool.name),
         }));
@@ -131,6 +154,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
       url: self.url,
       close: async () => {
         closing.abort();
+        stopQuorumWatch();
         await server.shutdown();
         await gateway?.close();
         await store.close();

@@ -1,0 +1,240 @@
+/**
+ * A gateway node cut off from the quorum, end to end on a real 3-process
+ * cluster whose Raft links run through a cutting relay: the isolated node
+ * refuses a side-effecting tool call with a minority-partition error before it
+ * reaches the backend, still answers read-only calls and `tools/list` from what
+ * it holds, and takes side-effecting calls again once the partition heals.
+ */
+import assert from "node:assert/strict";
+import type { NodeId } from "@safla/core";
+import type { MemberAddress } from "../../transports/host/mod.ts";
+import { freePort, waitFor } from "../../transports/host/testing.ts";
+import { ProtocolError } from "@modelcontextprotocol/server";
+import { SeededRng } from "../../core/rng.ts";
+import { Gateway, MINORITY_PARTITION } from "../gateway.ts";
+import { config, stdioReplicas } from "../testing/harness.ts";
+import { generateSecret } from "./cluster_args.ts";
+import { roleHasQuorum } from "./cluster_node.ts";
+import { LocalCluster } from "./local_cluster.ts";
+import { PartitionRelay } from "./testing/partition_relay.ts";
+
+const PROTOCOL_VERSION = "2025-06-18";
+const RPC_TIMEOUT_MS = 10_000;
+
+interface RpcError {
+  code: number;
+  message: string;
+  data?: Record<string, unknown>;
+}
+
+interface RpcAnswer {
+  status: number;
+  sessionId: string | null;
+  result?: Record<string, unknown>;
+  error?: RpcError;
+}
+
+/** Posts one JSON-RPC message to a node's `/mcp`; reads a JSON or single-event SSE answer. */
+async function rpc(
+  url: string,
+  message: Record<string, unknown>,
+  sessionId?: string,
+): Promise<RpcAnswer> {
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    accept: "application/json, text/event-stream",
+  };
+  if (sessionId) {
+    headers["mcp-session-id"] = sessionId;
+    headers["mcp-protocol-version"] = PROTOCOL_VERSION;
+  }
+  const response = await fetch(`${url}/mcp`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify(message),
+    signal: AbortSignal.timeout(RPC_TIMEOUT_MS),
+  });
+  const text = await response.text();
+  const data = text.split("\n").find((line) => line.startsWith("data: "));
+  const json = (data ? data.slice("data: ".length) : text).trim();
+  const body = json === "" ? {} : JSON.parse(json) as Omit<RpcAnswer, "status" | "sessionId">;
+  return {
+    status: response.status,
+    sessionId: response.headers.get("mcp-session-id"),
+    result: body.result,
+    error: body.error,
+  };
+}
+
+/** The text of a tool result's first content block. */
+function resultText(answer: RpcAnswer): string {
+  assert.equal(answer.error, undefined, JSON.stringify(answer.error));
+  const content = answer.result?.content as { type: string; text: string }[] | undefined;
+  assert.ok(content?.[0]?.type === "text", JSON.stringify(answer.result));
+  return content[0].text;
+}
+
+/** Whether the node's gateway currently believes it reaches the quorum. */
+async function nodeQuorum(url: string): Promise<boolean | undefined> {
+  const response = await fetch(`${url}/admin/registry`, { signal: AbortSignal.timeout(1_000) });
+  const body = await response.json() as { quorum?: boolean };
+  return body.quorum;
+}
+
+Deno.test("roleHasQuorum: a leader, or a follower that knows its leader", () => {
+  assert.equal(roleHasQuorum("leader", "n1"), true);
+  assert.equal(roleHasQuorum("follower", "n2"), true);
+  assert.equal(roleHasQuorum("follower", null), false);
+  assert.equal(roleHasQuorum("preCandidate", null), false);
+  assert.equal(roleHasQuorum("candidate", null), false);
+});
+
+Deno.test("Gateway.setQuorum reaches every service, also one registered while cut off", async () => {
+  const gateway = new Gateway(config({ a: stdioReplicas("ra") }), {
+    nowMs: () => performance.now(),
+    rng: new SeededRng(7),
+  });
+  const ctx = { notify: () => Promise.resolve() };
+  const text = async (name: string, args: Record<string, unknown>): Promise<string> => {
+    const result = await gateway.callTool({ name, arguments: args }, ctx);
+    return (result.content as { text: string }[])[0].text;
+  };
+  const refusal = async (name: string, args: Record<string, unknown>): Promise<ProtocolError> => {
+    const error = await gateway.callTool({ name, arguments: args }, ctx).then(
+      (result) => assert.fail(`expected a refusal, got ${JSON.stringify(result)}`),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof ProtocolError, String(error));
+    return error;
+  };
+  try {
+    await gateway.start();
+    assert.equal(gateway.hasQuorum, true);
+    gateway.setQuorum(false, "n9");
+    assert.equal(gateway.hasQuorum, false);
+    await gateway.registerService(config({ b: stdioReplicas("rb") }).services[0]);
+    for (const service of ["a", "b"]) {
+      const error = await refusal(`${service}__increment`, { key: "k" });
+      assert.equal(error.code, MINORITY_PARTITION);
+      assert.match(error.message, /gateway node "n9" is in a minority partition/);
+      assert.match(error.message, /Nothing was executed/);
+      assert.equal(await text(`${service}__count`, { key: "k" }), "0");
+    }
+    gateway.setQuorum(true);
+    assert.equal(await text("b__increment", { key: "k" }), "1");
+    assert.equal(await text("a__increment", { key: "k" }), "1");
+  } finally {
+    await gateway.close();
+  }
+});
+
+Deno.test("an isolated gateway node refuses side effects, serves reads and catalogs, and recovers", async (t) => {
+  const dataDir = await Deno.makeTempDir({ prefix: "minority-gateway-" });
+  const ids = ["n1", "n2", "n3"];
+  const realPeers: Record<NodeId, string> = Object.fromEntries(
+    ids.map((id) => [id, `127.0.0.1:${freePort()}`]),
+  );
+  const relay = PartitionRelay.start(realPeers);
+  const members: Record<NodeId, MemberAddress> = Object.fromEntries(
+    ids.map((id) => [id, { peer: relay.address(id), url: `http://127.0.0.1:${freePort()}` }]),
+  );
+  const cluster = await LocalCluster.start({
+    nodes: 3,
+    basePort: 0,
+    members,
+    peerListen: realPeers,
+    dataDir,
+    secret: generateSecret(),
+    clusterId: "minority-gateway",
+    requestTimeoutMs: 1_500,
+    demo: true,
+  });
+  try {
+    const leader = await cluster.waitForLeader(30_000);
+    await cluster.waitForReady(20_000);
+    // The leader is the harder case: it only learns it is cut off through CheckQuorum.
+    const isolated = leader;
+    const url = cluster.url(isolated);
+    await waitFor("the gateway to see the quorum", () => nodeQuorum(url), 10_000, 50);
+
+    const opened = await rpc(url, {
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: {
+        protocolVersion: PROTOCOL_VERSION,
+        capabilities: {},
+        clientInfo: { name: "minority-test", version: "1" },
+      },
+    });
+    assert.equal(opened.status, 200, JSON.stringify(opened));
+    const sessionId = opened.sessionId;
+    assert.ok(sessionId, "initialize returned no Mcp-Session-Id");
+    assert.equal(
+      (await rpc(url, { jsonrpc: "2.0", method: "notifications/initialized" }, sessionId)).status,
+      202,
+    );
+    let nextId = 2;
+    const callTool = (name: string, args: Record<string, unknown>): Promise<RpcAnswer> =>
+      rpc(url, {
+        jsonrpc: "2.0",
+        id: nextId++,
+        method: "tools/call",
+        params: { name, arguments: args },
+      }, sessionId);
+    await waitFor(
+      "the demo backend's tools",
+      async () => (await callTool("demo__count", { key: "k" })).error === undefined,
+      10_000,
+      100,
+    );
+    assert.equal(resultText(await callTool("demo__count", { key: "k" })), "0");
+
+    await t.step("cut off, the node refuses a side-effecting call without running it", async () => {
+      relay.isolate(isolated);
+      await waitFor(
+        "the isolated node to know it lost the quorum",
+        async () => (await nodeQuorum(url)) === false,
+        10_000,
+        50,
+      );
+      const refused = await callTool("demo__increment", { key: "k" });
+      assert.equal(refused.status, 200);
+      assert.ok(refused.error, `expected an error, got ${JSON.stringify(refused.result)}`);
+      assert.equal(refused.error.code, MINORITY_PARTITION);
+      assert.match(refused.error.message, new RegExp(`gateway node "${isolated}"`));
+      assert.match(refused.error.message, /minority partition/);
+      assert.match(refused.error.message, /tools\/call "increment"/);
+      assert.match(refused.error.message, /Nothing was executed/);
+      assert.equal(refused.error.data?.executed, false);
+      assert.equal(refused.error.data?.node, isolated);
+      // The backend behind the node never saw it: its counter is unchanged.
+      assert.equal(resultText(await callTool("demo__count", { key: "k" })), "0");
+    });
+
+    await t.step("cut off, the node serves read-only calls and its cached catalog", async () => {
+      assert.equal(await nodeQuorum(url), false);
+      assert.equal(resultText(await callTool("demo__echo", { message: "alone" })), "r1: alone");
+      const listed = await rpc(
+        url,
+        { jsonrpc: "2.0", id: nextId++, method: "tools/list" },
+        sessionId,
+      );
+      assert.equal(listed.error, undefined, JSON.stringify(listed.error));
+      const names = (listed.result?.tools as { name: string }[]).map((tool) => tool.name);
+      assert.ok(names.includes("demo__increment"), names.join(", "));
+      assert.ok(names.includes("demo__count"), names.join(", "));
+    });
+
+    await t.step("healed, the node runs side-effecting calls again", async () => {
+      relay.healAll();
+      await waitFor("the node to rejoin the quorum", () => nodeQuorum(url), 15_000, 50);
+      assert.equal(resultText(await callTool("demo__increment", { key: "k" })), "1");
+      assert.equal(resultText(await callTool("demo__count", { key: "k" })), "1");
+    });
+  } finally {
+    await cluster.stop();
+    await relay.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
