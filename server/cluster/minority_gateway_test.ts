@@ -149,14 +149,8 @@ Deno.test("an isolated gateway node refuses side effects, serves reads and catal
     requestTimeoutMs: 1_500,
     demo: true,
   });
-  try {
-    const leader = await cluster.waitForLeader(30_000);
-    await cluster.waitForReady(20_000);
-    // The leader is the harder case: it only learns it is cut off through CheckQuorum.
-    const isolated = leader;
-    const url = cluster.url(isolated);
-    await waitFor("the gateway to see the quorum", () => nodeQuorum(url), 10_000, 50);
-
+  /** Opens a 2025 session on `url`; returns a caller of its tools and of `tools/list`. */
+  const openSession = async (url: string) => {
     const opened = await rpc(url, {
       jsonrpc: "2.0",
       id: 1,
@@ -170,27 +164,41 @@ Deno.test("an isolated gateway node refuses side effects, serves reads and catal
     assert.equal(opened.status, 200, JSON.stringify(opened));
     const sessionId = opened.sessionId;
     assert.ok(sessionId, "initialize returned no Mcp-Session-Id");
-    assert.equal(
-      (await rpc(url, { jsonrpc: "2.0", method: "notifications/initialized" }, sessionId)).status,
-      202,
+    const initialized = await rpc(
+      url,
+      { jsonrpc: "2.0", method: "notifications/initialized" },
+      sessionId,
     );
+    assert.equal(initialized.status, 202);
     let nextId = 2;
-    const callTool = (name: string, args: Record<string, unknown>): Promise<RpcAnswer> =>
-      rpc(url, {
-        jsonrpc: "2.0",
-        id: nextId++,
-        method: "tools/call",
-        params: { name, arguments: args },
-      }, sessionId);
+    return {
+      callTool: (name: string, args: Record<string, unknown>): Promise<RpcAnswer> =>
+        rpc(url, {
+          jsonrpc: "2.0",
+          id: nextId++,
+          method: "tools/call",
+          params: { name, arguments: args },
+        }, sessionId),
+      listTools: (): Promise<RpcAnswer> =>
+        rpc(url, { jsonrpc: "2.0", id: nextId++, method: "tools/list" }, sessionId),
+    };
+  };
+
+  /** Cuts `isolated` off, checks what it refuses and serves, heals and checks it recovers. */
+  const isolateAndRecover = async (t: Deno.TestContext, isolated: NodeId, role: string) => {
+    const url = cluster.url(isolated);
+    const key = `k-${role}`;
+    await waitFor("the gateway to see the quorum", () => nodeQuorum(url), 10_000, 50);
+    const session = await openSession(url);
     await waitFor(
       "the demo backend's tools",
-      async () => (await callTool("demo__count", { key: "k" })).error === undefined,
+      async () => (await session.callTool("demo__count", { key })).error === undefined,
       10_000,
       100,
     );
-    assert.equal(resultText(await callTool("demo__count", { key: "k" })), "0");
+    assert.equal(resultText(await session.callTool("demo__count", { key })), "0");
 
-    await t.step("cut off, the node refuses a side-effecting call without running it", async () => {
+    await t.step(`a cut-off ${role} refuses a side-effecting call without running it`, async () => {
       relay.isolate(isolated);
       await waitFor(
         "the isolated node to know it lost the quorum",
@@ -198,7 +206,7 @@ Deno.test("an isolated gateway node refuses side effects, serves reads and catal
         10_000,
         50,
       );
-      const refused = await callTool("demo__increment", { key: "k" });
+      const refused = await session.callTool("demo__increment", { key });
       assert.equal(refused.status, 200);
       assert.ok(refused.error, `expected an error, got ${JSON.stringify(refused.result)}`);
       assert.equal(refused.error.code, MINORITY_PARTITION);
@@ -209,29 +217,36 @@ Deno.test("an isolated gateway node refuses side effects, serves reads and catal
       assert.equal(refused.error.data?.executed, false);
       assert.equal(refused.error.data?.node, isolated);
       // The backend behind the node never saw it: its counter is unchanged.
-      assert.equal(resultText(await callTool("demo__count", { key: "k" })), "0");
+      assert.equal(resultText(await session.callTool("demo__count", { key })), "0");
     });
 
-    await t.step("cut off, the node serves read-only calls and its cached catalog", async () => {
+    await t.step(`a cut-off ${role} serves read-only calls and its cached catalog`, async () => {
       assert.equal(await nodeQuorum(url), false);
-      assert.equal(resultText(await callTool("demo__echo", { message: "alone" })), "r1: alone");
-      const listed = await rpc(
-        url,
-        { jsonrpc: "2.0", id: nextId++, method: "tools/list" },
-        sessionId,
-      );
+      const echoed = await session.callTool("demo__echo", { message: "alone" });
+      assert.equal(resultText(echoed), "r1: alone");
+      const listed = await session.listTools();
       assert.equal(listed.error, undefined, JSON.stringify(listed.error));
       const names = (listed.result?.tools as { name: string }[]).map((tool) => tool.name);
       assert.ok(names.includes("demo__increment"), names.join(", "));
       assert.ok(names.includes("demo__count"), names.join(", "));
     });
 
-    await t.step("healed, the node runs side-effecting calls again", async () => {
+    await t.step(`a healed ${role} runs side-effecting calls again`, async () => {
       relay.healAll();
       await waitFor("the node to rejoin the quorum", () => nodeQuorum(url), 15_000, 50);
-      assert.equal(resultText(await callTool("demo__increment", { key: "k" })), "1");
-      assert.equal(resultText(await callTool("demo__count", { key: "k" })), "1");
+      assert.equal(resultText(await session.callTool("demo__increment", { key })), "1");
+      assert.equal(resultText(await session.callTool("demo__count", { key })), "1");
     });
+  };
+
+  try {
+    const leader = await cluster.waitForLeader(30_000);
+    await cluster.waitForReady(20_000);
+    // A leader learns it is cut off through CheckQuorum stepping it down.
+    await isolateAndRecover(t, leader, "leader");
+    // A follower learns it when its election timeout passes without the leader.
+    const next = await cluster.waitForLeader(10_000);
+    await isolateAndRecover(t, ids.find((id) => id !== next)!, "follower");
   } finally {
     await cluster.stop();
     await relay.close();
