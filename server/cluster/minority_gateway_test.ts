@@ -17,54 +17,12 @@ import { generateSecret } from "./cluster_args.ts";
 import { roleHasQuorum } from "./cluster_node.ts";
 import { LocalCluster } from "./local_cluster.ts";
 import { PartitionRelay } from "./testing/partition_relay.ts";
+import { mcpRpc, type RpcAnswer, SESSION_PROTOCOL_VERSION } from "./testing/mcp_rpc.ts";
 
-const PROTOCOL_VERSION = "2025-06-18";
 const RPC_TIMEOUT_MS = 10_000;
 
-interface RpcError {
-  code: number;
-  message: string;
-  data?: Record<string, unknown>;
-}
-
-interface RpcAnswer {
-  status: number;
-  sessionId: string | null;
-  result?: Record<string, unknown>;
-  error?: RpcError;
-}
-
-/** Posts one JSON-RPC message to a node's `/mcp`; reads a JSON or single-event SSE answer. */
-async function rpc(
-  url: string,
-  message: Record<string, unknown>,
-  sessionId?: string,
-): Promise<RpcAnswer> {
-  const headers: Record<string, string> = {
-    "content-type": "application/json",
-    accept: "application/json, text/event-stream",
-  };
-  if (sessionId) {
-    headers["mcp-session-id"] = sessionId;
-    headers["mcp-protocol-version"] = PROTOCOL_VERSION;
-  }
-  const response = await fetch(`${url}/mcp`, {
-    method: "POST",
-    headers,
-    body: JSON.stringify(message),
-    signal: AbortSignal.timeout(RPC_TIMEOUT_MS),
-  });
-  const text = await response.text();
-  const data = text.split("\n").find((line) => line.startsWith("data: "));
-  const json = (data ? data.slice("data: ".length) : text).trim();
-  const body = json === "" ? {} : JSON.parse(json) as Omit<RpcAnswer, "status" | "sessionId">;
-  return {
-    status: response.status,
-    sessionId: response.headers.get("mcp-session-id"),
-    result: body.result,
-    error: body.error,
-  };
-}
+const rpc = (url: string, message: Record<string, unknown>, sessionId?: string) =>
+  mcpRpc(url, message, sessionId, RPC_TIMEOUT_MS);
 
 /** The text of a tool result's first content block. */
 function resultText(answer: RpcAnswer): string {
@@ -156,7 +114,7 @@ Deno.test("an isolated gateway node refuses side effects, serves reads and catal
       id: 1,
       method: "initialize",
       params: {
-        protocolVersion: PROTOCOL_VERSION,
+        protocolVersion: SESSION_PROTOCOL_VERSION,
         capabilities: {},
         clientInfo: { name: "minority-test", version: "1" },
       },

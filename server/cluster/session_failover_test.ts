@@ -7,44 +7,7 @@
 import assert from "node:assert/strict";
 import { generateSecret } from "./cluster_args.ts";
 import { LocalCluster } from "./local_cluster.ts";
-
-const PROTOCOL_VERSION = "2025-06-18";
-
-interface RpcReply {
-  status: number;
-  sessionId: string | null;
-  body: Record<string, unknown> | undefined;
-}
-
-/** Posts one JSON-RPC message to `/mcp`; reads a JSON or single-event SSE answer. */
-async function rpc(
-  url: string,
-  message: Record<string, unknown>,
-  sessionId?: string,
-): Promise<RpcReply> {
-  const headers: Record<string, string> = {
-    "content-type": "application/json",
-    accept: "application/json, text/event-stream",
-  };
-  if (sessionId) {
-    headers["mcp-session-id"] = sessionId;
-    headers["mcp-protocol-version"] = PROTOCOL_VERSION;
-  }
-  const response = await fetch(`${url}/mcp`, {
-    method: "POST",
-    headers,
-    body: JSON.stringify(message),
-    signal: AbortSignal.timeout(15_000),
-  });
-  const text = await response.text();
-  const data = text.split("\n").find((line) => line.startsWith("data: "));
-  const json = data ? data.slice("data: ".length) : text;
-  return {
-    status: response.status,
-    sessionId: response.headers.get("mcp-session-id"),
-    body: json.trim() === "" ? undefined : JSON.parse(json),
-  };
-}
+import { mcpRpc, SESSION_PROTOCOL_VERSION } from "./testing/mcp_rpc.ts";
 
 Deno.test("a 2025 session opened on the leader continues on another node after kill -9", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "session-failover-" });
@@ -59,12 +22,12 @@ Deno.test("a 2025 session opened on the leader continues on another node after k
   try {
     const leader = await cluster.waitForLeader(30_000);
     await cluster.waitForReady(20_000);
-    const opened = await rpc(cluster.url(leader), {
+    const opened = await mcpRpc(cluster.url(leader), {
       jsonrpc: "2.0",
       id: 1,
       method: "initialize",
       params: {
-        protocolVersion: PROTOCOL_VERSION,
+        protocolVersion: SESSION_PROTOCOL_VERSION,
         capabilities: {},
         clientInfo: { name: "failover-test", version: "1" },
       },
@@ -72,7 +35,7 @@ Deno.test("a 2025 session opened on the leader continues on another node after k
     assert.equal(opened.status, 200);
     const sessionId = opened.sessionId;
     assert.ok(sessionId, "initialize returned no Mcp-Session-Id");
-    const initialized = await rpc(
+    const initialized = await mcpRpc(
       cluster.url(leader),
       { jsonrpc: "2.0", method: "notifications/initialized" },
       sessionId,
@@ -85,14 +48,14 @@ Deno.test("a 2025 session opened on the leader continues on another node after k
       method: "tools/call",
       params: { name: "demo__echo", arguments: { message: "before" } },
     };
-    const before = await rpc(cluster.url(leader), echo, sessionId);
+    const before = await mcpRpc(cluster.url(leader), echo, sessionId);
     assert.equal(before.status, 200, JSON.stringify(before.body));
     assert.match(JSON.stringify(before.body), /r1: before/);
 
     await cluster.kill(leader, "SIGKILL");
     const survivor = cluster.ids.find((id) => id !== leader)!;
     await cluster.waitForLeader(10_000, [leader]);
-    const after = await rpc(
+    const after = await mcpRpc(
       cluster.url(survivor),
       { ...echo, id: 3, params: { name: "demo__echo", arguments: { message: "after" } } },
       sessionId,
@@ -100,7 +63,7 @@ Deno.test("a 2025 session opened on the leader continues on another node after k
     assert.equal(after.status, 200, JSON.stringify(after.body));
     assert.match(JSON.stringify(after.body), /r1: after/);
 
-    const unknown = await rpc(
+    const unknown = await mcpRpc(
       cluster.url(survivor),
       { jsonrpc: "2.0", id: 4, method: "tools/list" },
       "00000000-0000-4000-8000-000000000000",
