@@ -7,16 +7,13 @@
  */
 import assert from "node:assert/strict";
 import type { NodeId } from "@safla/core";
-import type { MemberAddress } from "../../transports/host/mod.ts";
-import { freePort, waitFor } from "../../transports/host/testing.ts";
+import { waitFor } from "../../transports/host/testing.ts";
 import { ProtocolError } from "@modelcontextprotocol/server";
 import { SeededRng } from "../../core/rng.ts";
 import { Gateway, MINORITY_PARTITION } from "../gateway.ts";
 import { config, stdioReplicas } from "../testing/harness.ts";
-import { generateSecret } from "./cluster_args.ts";
 import { roleHasQuorum } from "./cluster_node.ts";
-import { LocalCluster } from "./local_cluster.ts";
-import { PartitionRelay } from "./testing/partition_relay.ts";
+import { startRelayedCluster } from "./testing/partition_relay.ts";
 import { mcpRpc, type RpcAnswer, SESSION_PROTOCOL_VERSION } from "./testing/mcp_rpc.ts";
 
 const RPC_TIMEOUT_MS = 10_000;
@@ -88,23 +85,9 @@ Deno.test("Gateway.setQuorum reaches every service, also one registered while cu
 
 Deno.test("an isolated gateway node refuses side effects, serves reads and catalogs, and recovers", async (t) => {
   const dataDir = await Deno.makeTempDir({ prefix: "minority-gateway-" });
-  const ids = ["n1", "n2", "n3"];
-  const realPeers: Record<NodeId, string> = Object.fromEntries(
-    ids.map((id) => [id, `127.0.0.1:${freePort()}`]),
-  );
-  const relay = PartitionRelay.start(realPeers);
-  const members: Record<NodeId, MemberAddress> = Object.fromEntries(
-    ids.map((id) => [id, { peer: relay.address(id), url: `http://127.0.0.1:${freePort()}` }]),
-  );
-  const cluster = await LocalCluster.start({
-    nodes: 3,
-    basePort: 0,
-    members,
-    peerListen: realPeers,
-    dataDir,
-    secret: generateSecret(),
+  const { cluster, relay, ids } = await startRelayedCluster({
     clusterId: "minority-gateway",
-    requestTimeoutMs: 1_500,
+    dataDir,
     demo: true,
   });
   /** Opens a 2025 session on `url`; returns a caller of its tools and of `tools/list`. */

@@ -6,14 +6,10 @@
  * one; the client history stays linearizable throughout.
  */
 import assert from "node:assert/strict";
-import type { NodeId } from "@safla/core";
 import { checkKvHistory } from "../../sim/checkers/kv_model.ts";
-import type { MemberAddress } from "../../transports/host/mod.ts";
-import { freePort, waitFor } from "../../transports/host/testing.ts";
-import { generateSecret } from "./cluster_args.ts";
-import { LocalCluster } from "./local_cluster.ts";
+import { waitFor } from "../../transports/host/testing.ts";
 import { KvHistory } from "./testing/kv_client.ts";
-import { PartitionRelay } from "./testing/partition_relay.ts";
+import { startRelayedCluster } from "./testing/partition_relay.ts";
 
 const KEYS = ["x", "y"];
 const CLIENTS = 3;
@@ -26,23 +22,9 @@ function sleep(ms: number): Promise<void> {
 
 Deno.test("partitions: isolated and one-way-cut leaders are replaced; minority writes get 503; history linearizable", async (t) => {
   const dataDir = await Deno.makeTempDir({ prefix: "partition-" });
-  const ids = ["n1", "n2", "n3"];
-  const realPeers: Record<NodeId, string> = Object.fromEntries(
-    ids.map((id) => [id, `127.0.0.1:${freePort()}`]),
-  );
-  const relay = PartitionRelay.start(realPeers);
-  const members: Record<NodeId, MemberAddress> = Object.fromEntries(
-    ids.map((id) => [id, { peer: relay.address(id), url: `http://127.0.0.1:${freePort()}` }]),
-  );
-  const cluster = await LocalCluster.start({
-    nodes: 3,
-    basePort: 0,
-    members,
-    peerListen: realPeers,
-    dataDir,
-    secret: generateSecret(),
+  const { cluster, relay, ids } = await startRelayedCluster({
     clusterId: "partition",
-    requestTimeoutMs: 1_500,
+    dataDir,
   });
   const history = new KvHistory();
   let running = true;

@@ -12,6 +12,9 @@ import type { NodeId } from "@safla/core";
 import { unpackFields } from "../../../transports/peer/auth.ts";
 import { encodeFrame, FrameKind, FrameReader } from "../../../transports/peer/frames.ts";
 import { freePort } from "../../../transports/host/testing.ts";
+import type { MemberAddress } from "../../../transports/host/mod.ts";
+import { generateSecret } from "../cluster_args.ts";
+import { LocalCluster } from "../local_cluster.ts";
 
 interface Link {
   from: NodeId;
@@ -145,5 +148,49 @@ export class PartitionRelay {
       for (const conn of link.conns.splice(0)) closeQuietly(conn);
     }
     await Promise.allSettled(this.#tasks);
+  }
+}
+
+/** A local 3-process cluster whose Raft links all run through one {@link PartitionRelay}. */
+export interface RelayedCluster {
+  /** The node processes. */
+  cluster: LocalCluster;
+  /** The relay that cuts and heals their links. */
+  relay: PartitionRelay;
+  /** The node ids, `n1`..`n3`. */
+  ids: NodeId[];
+}
+
+/** Starts three nodes in `dataDir` whose peers reach each other only through a relay. */
+export async function startRelayedCluster(options: {
+  clusterId: string;
+  dataDir: string;
+  demo?: boolean;
+  requestTimeoutMs?: number;
+}): Promise<RelayedCluster> {
+  const ids = ["n1", "n2", "n3"];
+  const realPeers: Record<NodeId, string> = Object.fromEntries(
+    ids.map((id) => [id, `127.0.0.1:${freePort()}`]),
+  );
+  const relay = PartitionRelay.start(realPeers);
+  const members: Record<NodeId, MemberAddress> = Object.fromEntries(
+    ids.map((id) => [id, { peer: relay.address(id), url: `http://127.0.0.1:${freePort()}` }]),
+  );
+  try {
+    const cluster = await LocalCluster.start({
+      nodes: 3,
+      basePort: 0,
+      members,
+      peerListen: realPeers,
+      dataDir: options.dataDir,
+      secret: generateSecret(),
+      clusterId: options.clusterId,
+      requestTimeoutMs: options.requestTimeoutMs ?? 1_500,
+      demo: options.demo,
+    });
+    return { cluster, relay, ids };
+  } catch (error) {
+    await relay.close();
+    throw error;
   }
 }
