@@ -27,7 +27,7 @@ import {
   WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
 import type { Gateway } from "./gateway.ts";
-import { createFrontServer, isSubscribed, type ResumeCodec } from "./front.ts";
+import { createFrontServer, isSubscribed, type ResumeCodec, sendListChanged } from "./front.ts";
 import { SseFrontTransport } from "./sse_front.ts";
 import { acceptsJson, isSingleRequest, preferJsonReply } from "./json_reply.ts";
 import type { SessionDirectory } from "./session_directory.ts";
@@ -109,12 +109,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       if (kind === "prompts") modern.notify.promptsChanged();
       if (kind === "resources") modern.notify.resourcesChanged();
       for (const { server } of sessions.values()) {
-        const send = kind === "tools"
-          ? server.sendToolListChanged()
-          : kind === "prompts"
-          ? server.sendPromptListChanged()
-          : server.sendResourceListChanged();
-        void send.catch(() => {});
+        sendListChanged(server, kind);
       }
     },
     resourceUpdated: (uri) => {

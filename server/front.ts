@@ -17,7 +17,7 @@ import {
   Server,
   type ServerContext,
 } from "@modelcontextprotocol/server";
-import type { CallContext, Gateway, ResumeState, ResumeStateSealer } from "./gateway.ts";
+import type { CallContext, Gateway, ListKind, ResumeState, ResumeStateSealer } from "./gateway.ts";
 
 /** Protocol era of one serving unit. */
 export type FrontEra = "legacy" | "modern";
@@ -210,4 +210,14 @@ const SEVERITY: readonly string[] = [
 function atLeast(level: unknown, minimum: string | undefined): boolean {
   if (minimum === undefined || typeof level !== "string") return true;
   return SEVERITY.indexOf(level) >= SEVERITY.indexOf(minimum);
+}
+
+/** Tells the client of one front server that a list changed (a closed session is ignored). */
+export function sendListChanged(server: Server, kind: ListKind): void {
+  const send = kind === "tools"
+    ? server.sendToolListChanged()
+    : kind === "prompts"
+    ? server.sendPromptListChanged()
+    : server.sendResourceListChanged();
+  void send.catch(() => {});
 }

@@ -7,7 +7,7 @@
 import type { JSONRPCMessage, Transport, TransportSendOptions } from "@modelcontextprotocol/server";
 import { serveStdio, StdioServerTransport } from "@modelcontextprotocol/server/stdio";
 import type { Gateway } from "./gateway.ts";
-import { createFrontServer, isSubscribed, type ResumeCodec } from "./front.ts";
+import { createFrontServer, isSubscribed, type ResumeCodec, sendListChanged } from "./front.ts";
 
 /** A running stdio front. */
 export interface GatewayStdioHandle {
@@ -54,12 +54,7 @@ export function serveGatewayStdio(gateway: Gateway, codec: ResumeCodec): Gateway
   const unsubscribe = gateway.subscribe({
     listChanged: (kind) => {
       for (const server of servers) {
-        const send = kind === "tools"
-          ? server.sendToolListChanged()
-          : kind === "prompts"
-          ? server.sendPromptListChanged()
-          : server.sendResourceListChanged();
-        void send.catch(() => {});
+        sendListChanged(server, kind);
       }
     },
     resourceUpdated: (uri) => {
