@@ -8,7 +8,10 @@
  * The ordering rule: whatever a `ready()` asks to persist is handed out as a
  * `persist` effect, and nothing from that ready (messages, applies, replies)
  * leaves the node until the driver reports `persisted`. Only one ready is in
- * flight at a time.
+ * flight at a time. One exception, when the Raft core counts the leader's own
+ * appends only once persisted (`asyncLeaderAppend`): a leader's appends,
+ * snapshots and heartbeats of a durable term go out before the persist, so
+ * followers write in parallel with the leader (Raft thesis §10.2.1).
  *
  * @module
  */
@@ -16,7 +19,7 @@ import type { Rng } from "../rng.ts";
 import type { MemoryStorage } from "../raft/storage.ts";
 import { decodeConfChange } from "../raft/confchange/conf_change.ts";
 import { ProposalDroppedError } from "../raft/errors.ts";
-import type { ConfState, Entry, NodeId, Ready, SoftState } from "../raft/types.ts";
+import type { ConfState, Entry, Message, NodeId, Ready, SoftState } from "../raft/types.ts";
 import { decodeEnvelope, encodeEnvelope, type Envelope, isEnvelope } from "./envelope.ts";
 import type { RaftCore } from "./raft_core.ts";
 import type {
@@ -103,6 +106,8 @@ export class ClusterNode<Q, R> {
   #confState: ConfState;
   #soft: SoftState = { lead: null, role: "follower" };
   #term = 0;
+  /** Term of the hard state the driver last reported durable. */
+  #durableTerm = 0;
   /** Commands proposed here, by proposal sequence number. */
   readonly #pendingCommands = new Map<number, number>();
   /** Linearizable reads, by read sequence number. */
@@ -120,6 +125,7 @@ export class ClusterNode<Q, R> {
     this.#snapshotIndex = config.appliedIndex;
     this.#confState = config.confState;
     this.#term = config.storage.initialState().hardState.term;
+    this.#durableTerm = this.#term;
   }
 
   /** Index of the last entry applied to the state machine. */
@@ -290,6 +296,9 @@ export class ClusterNode<Q, R> {
         continue;
       }
       const persistId = this.#nextPersistId++;
+      if (this.#raft.asyncLeaderAppend === true) {
+        this.#sendBeforePersist(ready, effects);
+      }
       this.#inflight = { persistId, ready };
       effects.push({
         type: "persist",
@@ -301,6 +310,25 @@ export class ClusterNode<Q, R> {
         mustSync: ready.mustSync || ready.snapshot !== undefined,
       });
     }
+  }
+
+  /**
+   * Sends at once the messages of `ready` that do not depend on its persist and
+   * leaves the rest in it. A leader's appends, snapshots and heartbeats carry
+   * its own log, which the core does not count until persisted, and its term,
+   * which must already be durable: a term (or the vote in it) lost in a crash
+   * could contradict a message already sent.
+   */
+  #sendBeforePersist(ready: Ready, effects: NodeEffect<R>[]): void {
+    const early: Message[] = [];
+    const held: Message[] = [];
+    for (const m of ready.messages) {
+      const leaderMessage = m.type === "app" || m.type === "snap" || m.type === "heartbeat";
+      (leaderMessage && m.term === this.#durableTerm ? early : held).push(m);
+    }
+    if (early.length === 0) return;
+    effects.push({ type: "send", messages: early });
+    ready.messages = held;
   }
 
   #persisted(persistId: number, effects: NodeEffect<R>[]): void {
@@ -316,7 +344,10 @@ export class ClusterNode<Q, R> {
     const { ready } = inflight;
     if (ready.snapshot) this.#storage.applySnapshot(ready.snapshot);
     if (ready.entries.length > 0) this.#storage.append(ready.entries);
-    if (ready.hardState) this.#storage.setHardState(ready.hardState);
+    if (ready.hardState) {
+      this.#storage.setHardState(ready.hardState);
+      this.#durableTerm = ready.hardState.term;
+    }
     this.#finish(ready, effects);
   }
 

@@ -10,7 +10,12 @@ import type { NodeEffect } from "./types.ts";
 
 type Effect = NodeEffect<CommandResult>;
 
-function makeNode(id: string, peers: string[], seed: number): ClusterNode<KvQuery, CommandResult> {
+function makeNode(
+  id: string,
+  peers: string[],
+  seed: number,
+  asyncLeaderAppend = false,
+): ClusterNode<KvQuery, CommandResult> {
   const storage = new MemoryStorage();
   const raft = new RawNode({
     id,
@@ -20,6 +25,7 @@ function makeNode(id: string, peers: string[], seed: number): ClusterNode<KvQuer
     rng: new SeededRng(seed),
     checkQuorum: true,
     preVote: true,
+    asyncLeaderAppend,
   });
   raft.bootstrap(peers);
   return new ClusterNode({
@@ -58,30 +64,79 @@ function settle(
   return replies;
 }
 
-Deno.test("nothing leaves the node before the writes it depends on are durable", () => {
-  const node = makeNode("a", ["a", "b", "c"], 1);
-  const boot = node.handle({ type: "tick" });
-  const bootPersist = boot.find((e) => e.type === "persist");
-  assert.ok(bootPersist?.type === "persist" && bootPersist.entries.length === 3);
-  node.handle({ type: "persisted", persistId: bootPersist.persistId });
-  let effects = node.handle({ type: "campaign" });
-  // The campaign's term (and, after PreVote, its vote) must be persisted first.
-  for (let round = 0; round < 5; round++) {
-    const persist = effects.find((e) => e.type === "persist");
-    assert.ok(
-      effects.every((e) => e.type !== "send" || persist === undefined),
-      "send beside persist",
-    );
-    if (!persist || persist.type !== "persist") break;
-    assert.ok(node.awaitingPersist);
-    assert.deepEqual(node.handle({ type: "tick" }).filter((e) => e.type === "send"), []);
-    effects = node.handle({ type: "persisted", persistId: persist.persistId });
+for (const asyncLeaderAppend of [false, true]) {
+  Deno.test(`nothing leaves the node before the writes it depends on are durable (asyncLeaderAppend: ${asyncLeaderAppend})`, () => {
+    const node = makeNode("a", ["a", "b", "c"], 1, asyncLeaderAppend);
+    const boot = node.handle({ type: "tick" });
+    const bootPersist = boot.find((e) => e.type === "persist");
+    assert.ok(bootPersist?.type === "persist" && bootPersist.entries.length === 3);
+    node.handle({ type: "persisted", persistId: bootPersist.persistId });
+    let effects = node.handle({ type: "campaign" });
+    // The campaign's term (and, after PreVote, its vote) must be persisted first.
+    for (let round = 0; round < 5; round++) {
+      const persist = effects.find((e) => e.type === "persist");
+      assert.ok(
+        effects.every((e) => e.type !== "send" || persist === undefined),
+        "send beside persist",
+      );
+      if (!persist || persist.type !== "persist") break;
+      assert.ok(node.awaitingPersist);
+      assert.deepEqual(node.handle({ type: "tick" }).filter((e) => e.type === "send"), []);
+      effects = node.handle({ type: "persisted", persistId: persist.persistId });
+    }
+    const sends = effects.filter((e) => e.type === "send");
+    assert.equal(sends.length, 1);
+    const votes = sends[0].type === "send" ? sends[0].messages : [];
+    assert.ok(votes.length === 2 && votes.every((m) => m.type === "preVote" || m.type === "vote"));
+    assert.throws(() => node.handle({ type: "persisted", persistId: 999 }), /in flight/);
+  });
+}
+
+Deno.test("with asyncLeaderAppend a leader's appends leave before its persist, responses after", () => {
+  const ids = ["a", "b", "c"];
+  const nodes = new Map(ids.map((id, i) => [id, makeNode(id, ids, i + 1, true)]));
+  settle(nodes, ids.map((id) => [id, nodes.get(id)!.handle({ type: "tick" })]));
+  settle(nodes, [["a", nodes.get("a")!.handle({ type: "campaign" })]]);
+  const [a, b] = [nodes.get("a")!, nodes.get("b")!];
+  assert.equal(a.softState.role, "leader");
+
+  const proposed = a.handle({
+    type: "request",
+    requestId: 5,
+    request: { kind: "command", command: encodeCommand({ op: "put", key: "k", value: "v" }) },
+  });
+  assert.deepEqual(proposed.map((e) => e.type), ["send", "persist"]);
+  const [send, ownPersist] = proposed;
+  assert.ok(send.type === "send" && ownPersist.type === "persist");
+  assert.deepEqual(send.messages.map((m) => [m.type, m.to]).sort(), [["app", "b"], ["app", "c"]]);
+  const index = ownPersist.entries[0].index;
+  assert.ok(send.messages.every((m) => m.entries.some((e) => e.index === index)));
+
+  // The follower answers only once its own write is durable.
+  const toB = send.messages.find((m) => m.to === "b")!;
+  const followerEffects = b.handle({ type: "message", message: toB });
+  assert.deepEqual(followerEffects.map((e) => e.type), ["persist"]);
+  const followerPersist = followerEffects[0];
+  assert.ok(followerPersist.type === "persist");
+  const answered = b.handle({ type: "persisted", persistId: followerPersist.persistId });
+  const resp = answered.flatMap((e) => e.type === "send" ? e.messages : []);
+  assert.deepEqual(resp.map((m) => [m.type, m.to, m.index]), [["appResp", "a", index]]);
+
+  // The leader does not answer while its own write is outstanding...
+  const beforeOwn = a.handle({ type: "message", message: resp[0] });
+  assert.ok(a.awaitingPersist);
+  assert.ok(beforeOwn.every((e) => e.type !== "reply" && e.type !== "applied"));
+  // ...and answers once it is durable (after the commit-only hard state it leads to).
+  let afterOwn = a.handle({ type: "persisted", persistId: ownPersist.persistId });
+  for (let round = 0; round < 3 && !afterOwn.some((e) => e.type === "reply"); round++) {
+    const commitPersist = afterOwn.find((e) => e.type === "persist");
+    if (commitPersist?.type !== "persist") break;
+    assert.ok(!commitPersist.mustSync && commitPersist.entries.length === 0);
+    afterOwn = a.handle({ type: "persisted", persistId: commitPersist.persistId });
   }
-  const sends = effects.filter((e) => e.type === "send");
-  assert.equal(sends.length, 1);
-  const votes = sends[0].type === "send" ? sends[0].messages : [];
-  assert.ok(votes.length === 2 && votes.every((m) => m.type === "preVote" || m.type === "vote"));
-  assert.throws(() => node.handle({ type: "persisted", persistId: 999 }), /in flight/);
+  const reply = afterOwn.find((e) => e.type === "reply");
+  assert.ok(reply?.type === "reply" && reply.requestId === 5 && reply.reply.ok);
+  assert.equal(a.appliedIndex, index);
 });
 
 Deno.test("a three-node cluster elects, commits a put, and answers reads", () => {

@@ -34,4 +34,9 @@ export interface RaftCore {
   reportUnreachable(id: NodeId): void;
   /** Reports whether a snapshot sent to a peer arrived. */
   reportSnapshot(id: NodeId, ok: boolean): void;
+  /**
+   * Whether the leader counts its own appends only once persisted; then the
+   * node sends a Ready's appends before its persist completes. Absent: false.
+   */
+  readonly asyncLeaderAppend?: boolean;
 }

@@ -55,6 +55,13 @@ export interface Config {
   disableProposalForwarding?: boolean;
   /** A leader removed from the configuration (or demoted to learner) steps down (default true). */
   stepDownOnRemoval?: boolean;
+  /**
+   * The leader may send appends before its own write of the same entries is
+   * durable (default false). Its own log then counts towards the commit quorum
+   * only from `RawNode.advance()` of the Ready that carried the entries, so
+   * a leader crash cannot lose an entry a quorum was counted as holding.
+   */
+  asyncLeaderAppend?: boolean;
   /** Mutation-testing hook for the simulator; see {@link TestingBugs}. Off by default. */
   testingBugs?: TestingBugs;
 }
@@ -176,6 +183,7 @@ export function validateConfig(config: Config): ResolvedConfig {
     readOnlyOption,
     disableProposalForwarding: config.disableProposalForwarding ?? false,
     stepDownOnRemoval: config.stepDownOnRemoval ?? true,
+    asyncLeaderAppend: config.asyncLeaderAppend ?? false,
     testingBugs: { ...config.testingBugs },
   };
 }

@@ -331,11 +331,15 @@ export class Raft {
     this.abortLeaderTransfer();
     this.trk.resetVotes();
     const lastIndex = this.raftLog.lastIndex();
+    // Under asyncLeaderAppend only the durable part of the own log counts.
+    const ownMatch = this.config.asyncLeaderAppend
+      ? Math.min(lastIndex, this.raftLog.unstable.offset - 1)
+      : lastIndex;
     for (const [id, pr] of this.trk.progress) {
       this.trk.progress.set(
         id,
         new Progress({
-          match: id === this.id ? lastIndex : 0,
+          match: id === this.id ? ownMatch : 0,
           next: lastIndex + 1,
           inflights: new Inflights(this.config.maxInflightMsgs, this.config.maxInflightBytes),
           isLearner: pr.isLearner,
@@ -697,11 +701,27 @@ export class Raft {
     }
     if (!this.#increaseUncommittedSize(entries)) return false;
     const newLast = this.raftLog.append(entries);
-    // The leader's own append counts towards the quorum; the Ready contract
-    // persists it before any message that depends on it is sent.
+    // With asyncLeaderAppend the append is not durable yet and counts only once
+    // persisted (ownAppendPersisted). Otherwise the Ready contract persists it
+    // before any message that depends on it is sent.
+    if (this.config.asyncLeaderAppend) return true;
     this.trk.progress.get(this.id)?.maybeUpdate(newLast);
     this.maybeCommit();
     return true;
+  }
+
+  /**
+   * The driver made this node's log durable up to `index` (whose entry has
+   * `term`). Under `asyncLeaderAppend` a leader counts its own log towards the
+   * commit quorum only from here on.
+   */
+  ownAppendPersisted(index: number, term: number): void {
+    if (!this.config.asyncLeaderAppend || this.role !== "leader") return;
+    // A log truncated since the write was handed out no longer holds what was persisted.
+    if (!this.raftLog.matchTerm(index, term)) return;
+    const self = this.trk.progress.get(this.id);
+    if (self === undefined || !self.maybeUpdate(index)) return;
+    if (this.maybeCommit()) this.bcastAppend();
   }
 
   #increaseUncommittedSize(entries: readonly Entry[]): boolean {

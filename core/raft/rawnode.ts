@@ -125,6 +125,15 @@ export class RawNode {
   }
 
   /**
+   * Whether the leader counts its own appends only once persisted
+   * ({@link Config.asyncLeaderAppend}), so a driver may send a Ready's appends
+   * before persisting its entries.
+   */
+  get asyncLeaderAppend(): boolean {
+    return this.raft.config.asyncLeaderAppend;
+  }
+
+  /**
    * Initializes a brand-new cluster member whose storage is empty: the log
    * starts with one committed `addNode` conf change per peer (in term 1), so
    * every member bootstrapped with the same `peers` agrees on entries 1..n.
@@ -321,7 +330,10 @@ export class RawNode {
     invariant(p !== undefined, "advance() called without a pending ready()");
     this.#pending = undefined;
     const log = this.raft.raftLog;
-    if (p.lastEntry !== undefined) log.stableTo(p.lastEntry.index, p.lastEntry.term);
+    if (p.lastEntry !== undefined) {
+      log.stableTo(p.lastEntry.index, p.lastEntry.term);
+      this.raft.ownAppendPersisted(p.lastEntry.index, p.lastEntry.term);
+    }
     if (p.snapshotIndex !== undefined) {
       log.stableSnapTo(p.snapshotIndex);
       this.raft.appliedTo(p.snapshotIndex, 0);

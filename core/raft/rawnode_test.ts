@@ -138,3 +138,67 @@ Deno.test("RawNode: mustSync is set for entries, snapshots, term and vote, not f
   assert.equal(withSnapshot.mustSync, true);
   assert.equal(rn.status().applied, 5);
 });
+
+Deno.test("asyncLeaderAppend: a leader counts its own entries only once persisted", async (t) => {
+  /** A leader of a, b, c whose no-op (index 1) is handed out but not yet persisted. */
+  const leaderWithUnpersistedNoop = (asyncLeaderAppend: boolean) => {
+    const { rn, storage } = newTestRawNode("a", ["a", "b", "c"], { asyncLeaderAppend });
+    rn.raft.becomeCandidate();
+    rn.raft.becomeLeader();
+    const rd = rn.ready();
+    assert.deepEqual(rd.entries.map((e) => e.index), [1]);
+    return { rn, storage, rd };
+  };
+  const ack = (rn: RawNode, from: string, index: number) =>
+    rn.raft.step(newMessage({ type: "appResp", from, to: "a", term: rn.raft.term, index }));
+
+  await t.step("off: the leader's own append counts at once", () => {
+    const { rn } = leaderWithUnpersistedNoop(false);
+    assert.equal(rn.asyncLeaderAppend, false);
+    ack(rn, "b", 1);
+    assert.equal(rn.raft.raftLog.committed, 1);
+  });
+
+  await t.step("on: one follower is not a quorum until the leader's write is durable", () => {
+    const { rn, storage, rd } = leaderWithUnpersistedNoop(true);
+    assert.equal(rn.asyncLeaderAppend, true);
+    assert.equal(rn.raft.trk.progress.get("a")?.match, 0);
+    ack(rn, "b", 1);
+    assert.equal(rn.raft.raftLog.committed, 0);
+    storage.append(rd.entries);
+    rn.advance();
+    assert.equal(rn.raft.trk.progress.get("a")?.match, 1);
+    assert.equal(rn.raft.raftLog.committed, 1);
+    // The followers learn the new commit index.
+    const commits = rn.raft.msgs.filter((m) => m.type === "app").map((m) => [m.to, m.commit]);
+    assert.deepEqual(commits.sort(), [["b", 1], ["c", 1]]);
+  });
+
+  await t.step("on: two followers commit without the leader's write", () => {
+    const { rn } = leaderWithUnpersistedNoop(true);
+    ack(rn, "b", 1);
+    ack(rn, "c", 1);
+    assert.equal(rn.raft.raftLog.committed, 1);
+  });
+
+  await t.step("on: a new leader counts only its persisted log", () => {
+    const { rn } = newTestRawNode("a", ["a", "b", "c"], { asyncLeaderAppend: true }, 1, {
+      terms: [1, 1],
+      hardState: { term: 1, vote: null, commit: 0 },
+    });
+    rn.raft.becomeFollower(2, "b");
+    rn.raft.step(newMessage({
+      type: "app",
+      from: "b",
+      to: "a",
+      term: 2,
+      logTerm: 1,
+      index: 2,
+      entries: [{ term: 2, index: 3, type: "normal", data: new Uint8Array() }],
+    }));
+    assert.equal(rn.raft.raftLog.lastIndex(), 3);
+    rn.raft.becomeCandidate();
+    rn.raft.becomeLeader();
+    assert.equal(rn.raft.trk.progress.get("a")?.match, 2);
+  });
+});
