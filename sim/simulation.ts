@@ -22,6 +22,12 @@ import { LivenessChecker, type LivenessNodeView } from "./checkers/liveness.ts";
 import { formatViolation } from "./checkers/raft_safety.ts";
 import { type ClusterParts, type DriverBugs, SimCluster } from "./cluster.ts";
 import { Nemesis, type NemesisStats } from "./nemesis.ts";
+import {
+  type RegistryNodeView,
+  registryProblems,
+  type RegistryTapBugs,
+  RegistryTappedKvStateMachine,
+} from "./registry_check.ts";
 import { Scheduler } from "./scheduler.ts";
 import { type SwarmConfig, swarmConfig } from "./swarm.ts";
 import { formatTraceEvent, Trace, type TraceEvent } from "./trace.ts";
@@ -38,6 +44,8 @@ export interface InjectedBugs {
   workload?: WorkloadBugs;
   /** The watch follower resumes from the new leader's latest revision after a leader change. */
   watchResumesFromNow?: boolean;
+  /** The first state machine made (node n1's at bootstrap) feeds its registry wrongly. */
+  registryTap?: RegistryTapBugs;
 }
 
 /** How to run one seed. */
@@ -63,7 +71,7 @@ export interface SimulationOptions {
 /** A broken property found by a run. */
 export interface SimViolation {
   /** Which check. */
-  kind: "safety" | "linearizability" | "liveness" | "watch" | "crash";
+  kind: "safety" | "linearizability" | "liveness" | "watch" | "registry" | "crash";
   /** What is wrong, readable. */
   detail: string;
 }
@@ -137,11 +145,17 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
   trace.onEvent = options.onTrace;
   const replies: { to?: KvWorkload } = {};
   const membership = new LeaderRemoval(scheduler, trace);
+  let stateMachinesMade = 0;
   const cluster = new SimCluster<KvQuery, CommandResult>(
     scheduler,
     rng.fork(),
     config,
-    PRODUCTION_PARTS,
+    {
+      ...PRODUCTION_PARTS,
+      // Still the production state machine; the tap only feeds each node's registry.
+      createStateMachine: () =>
+        new RegistryTappedKvStateMachine(++stateMachinesMade === 1 ? bugs.registryTap : {}),
+    },
     trace,
     {
       onReply: (node, requestId, reply) => {
@@ -216,6 +230,9 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
         watcher.poll(runningLeaders(cluster));
         for (const detail of watchProblems(cluster, watcher)) {
           violations.push({ kind: "watch", detail });
+        }
+        for (const detail of registryProblems(registryViews(cluster))) {
+          violations.push({ kind: "registry", detail });
         }
       } else if (cluster.violations.length === 0 || !stopAtFirst) {
         violations.push({ kind: "liveness", detail: verdict.reason });
@@ -301,6 +318,18 @@ function watchProblems(
     problems.push(...follower.check(canonical).map((p) => `node history: ${p}`));
   }
   return problems;
+}
+
+/** Every running voter's registry, as its own applied KV changes built it. */
+function registryViews(cluster: SimCluster<KvQuery, CommandResult>): RegistryNodeView[] {
+  const voters = new Set(currentVoters(cluster));
+  const views: RegistryNodeView[] = [];
+  for (const id of cluster.ids) {
+    const sm = cluster.process(id).stateMachine;
+    if (!voters.has(id) || cluster.process(id).status !== "up") continue;
+    if (sm instanceof RegistryTappedKvStateMachine) views.push({ nodeId: id, stateMachine: sm });
+  }
+  return views;
 }
 
 /** Request ids of membership changes, apart from the workload's. */

@@ -47,6 +47,8 @@ export interface WorkloadConfig {
   casRatio: number;
   /** Fraction of operations that are deletes. */
   deleteRatio: number;
+  /** Fraction of operations that are service registry writes (outside the checked KV history). */
+  registryRatio: number;
   /** A client gives up after this long; a write then counts as indeterminate. */
   requestTimeoutUs: number;
   /** Pause between a client's operations. */
@@ -166,6 +168,7 @@ export function swarmConfig(seed: number, nodeCount?: number): SwarmConfig {
       readRatio: between(rng, 0.2, 0.5),
       casRatio: between(rng, 0, 0.3),
       deleteRatio: between(rng, 0, 0.1),
+      registryRatio: 0.1,
       requestTimeoutUs: electionTicks * tickUs * 3,
       thinkTimeUs: pick(rng, [0, 1_000, 10_000]),
       clientLatencyUs: pick(rng, [100, 500]),

@@ -16,6 +16,7 @@ import type { NodeEvent, NodeReply } from "../core/node/types.ts";
 import { type Command, encodeCommand } from "../core/state/commands.ts";
 import type { CommandResult } from "../core/state/kv.ts";
 import type { KvInput, KvOperation, KvOutput } from "./checkers/kv_model.ts";
+import { RegistryCommands } from "./registry_check.ts";
 import type { Scheduler } from "./scheduler.ts";
 import type { WorkloadConfig } from "./swarm.ts";
 import type { Trace } from "./trace.ts";
@@ -40,7 +41,8 @@ export interface WorkloadBugs {
 
 interface InFlight {
   client: Client;
-  op: KvOperation;
+  /** The operation in the checked history; null for a registry write (checked by its own checker). */
+  op: KvOperation | null;
   node: NodeId;
 }
 
@@ -62,6 +64,8 @@ export interface WorkloadStats {
   refused: number;
   /** Operations whose outcome is unknown (timeouts, deposed leaders). */
   indeterminate: number;
+  /** Registry writes invoked (not part of the linearizability history). */
+  registryWrites: number;
 }
 
 /**
@@ -82,9 +86,16 @@ export class KvWorkload {
   readonly #bugs: WorkloadBugs;
   readonly #inFlight = new Map<number, InFlight>();
   readonly #ops: Array<KvOperation & { discarded?: boolean }> = [];
+  readonly #registry = new RegistryCommands();
   #nextRequestId = 1;
   #stopAtUs = 0;
-  readonly stats: WorkloadStats = { invoked: 0, ok: 0, refused: 0, indeterminate: 0 };
+  readonly stats: WorkloadStats = {
+    invoked: 0,
+    ok: 0,
+    refused: 0,
+    indeterminate: 0,
+    registryWrites: 0,
+  };
 
   /** A workload over `sink`. */
   constructor(
@@ -137,6 +148,10 @@ export class KvWorkload {
     if (now >= this.#stopAtUs) return;
     const c = this.#config;
     const rng = this.#rng;
+    if (rng.next() < c.registryRatio) {
+      this.#send(client, null, encodeCommand(this.#registry.next(rng, Math.floor(now / 1000))));
+      return;
+    }
     const key = `k${rng.int(c.keys)}`;
     const value = `c${client.id}.${++client.seq}`;
     const r = rng.next();
@@ -147,8 +162,6 @@ export class KvWorkload {
       input = { op: "cas", expect: { version: seen + rng.int(2) }, value };
     } else if (r < c.readRatio + c.casRatio + c.deleteRatio) input = { op: "delete" };
     else input = { op: "put", value };
-    const ids = this.#sink.ids;
-    const target = client.leaderGuess ?? ids[rng.int(ids.length)];
     const op: KvOperation = {
       clientId: client.id,
       key,
@@ -159,18 +172,36 @@ export class KvWorkload {
     };
     this.#ops.push(op);
     this.stats.invoked++;
+    if (input.op !== "get") {
+      this.#send(client, op, encodeCommand(toCommand(key, input)));
+      return;
+    }
+    const consistency = this.#bugs.serializableReadsAsLinearizable
+      ? "serializable"
+      : "linearizable";
+    this.#send(client, op, { op: "get", key }, consistency);
+  }
+
+  /** Sends a command (or a read) for `op`, null for a registry write, and arms its timeout. */
+  #send(
+    client: Client,
+    op: KvOperation | null,
+    body: Uint8Array | KvQuery,
+    consistency: "serializable" | "linearizable" = "linearizable",
+  ): void {
+    const c = this.#config;
+    const rng = this.#rng;
+    if (op === null) this.stats.registryWrites++;
+    const ids = this.#sink.ids;
+    const target = client.leaderGuess ?? ids[rng.int(ids.length)];
     const requestId = this.#nextRequestId++;
     this.#inFlight.set(requestId, { client, op, node: target });
     const event: NodeEvent<KvQuery> = {
       type: "request",
       requestId,
-      request: input.op === "get"
-        ? {
-          kind: "read",
-          query: { op: "get", key },
-          consistency: this.#bugs.serializableReadsAsLinearizable ? "serializable" : "linearizable",
-        }
-        : { kind: "command", command: encodeCommand(toCommand(key, input)) },
+      request: body instanceof Uint8Array
+        ? { kind: "command", command: body }
+        : { kind: "read", query: body, consistency },
     };
     this.#scheduler.after(c.clientLatencyUs, () => this.#sink.deliver(target, event));
     this.#scheduler.after(c.requestTimeoutUs, () => {
@@ -178,8 +209,9 @@ export class KvWorkload {
       if (!f) return;
       this.#inFlight.delete(requestId);
       // A timed-out read had no effect; a timed-out write may have had one.
-      if (input.op === "get") this.#discard(op);
-      else this.stats.indeterminate++;
+      // Registry writes are not in the history: nothing to record for them.
+      if (op?.input.op === "get") this.#discard(op);
+      else if (op !== null) this.stats.indeterminate++;
       this.#trace.record(this.#scheduler.nowUs, target, "clientTimeout", `#${requestId}`);
       this.#sink.deliver(target, { type: "cancel", requestId });
       client.leaderGuess = null;
@@ -189,6 +221,15 @@ export class KvWorkload {
 
   #complete(f: InFlight, node: NodeId, reply: NodeReply<CommandResult>): void {
     const { client, op } = f;
+    if (op === null) {
+      client.leaderGuess = reply.ok
+        ? node
+        : reply.error.code === "NotLeader"
+        ? reply.error.leaderHint
+        : null;
+      this.#scheduleNext(client);
+      return;
+    }
     if (!reply.ok) {
       const e = reply.error;
       if (e.outcomeUnknown && op.input.op !== "get") this.stats.indeterminate++;
