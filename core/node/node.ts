@@ -242,12 +242,7 @@ export class ClusterNode<Q, R> {
           this.#raft.proposeConfChange({ ...request.change, context });
         }
       } catch (error) {
-        if (!(error instanceof ProposalDroppedError)) throw error;
-        this.#fail(requestId, {
-          code: "ProposalDropped",
-          reason: error.message,
-          outcomeUnknown: false,
-        }, effects);
+        this.#failDropped(requestId, error, effects);
         return;
       }
       this.#pendingCommands.set(seq, requestId);
@@ -259,12 +254,7 @@ export class ClusterNode<Q, R> {
     try {
       this.#raft.readIndex(ctx);
     } catch (error) {
-      if (!(error instanceof ProposalDroppedError)) throw error;
-      this.#fail(requestId, {
-        code: "ProposalDropped",
-        reason: error.message,
-        outcomeUnknown: false,
-      }, effects);
+      this.#failDropped(requestId, error, effects);
       return;
     }
     this.#pendingReads.set(seq, { requestId, query: request.query, index: -1 });
@@ -282,6 +272,16 @@ export class ClusterNode<Q, R> {
 
   #fail(requestId: number, error: NodeError, effects: NodeEffect<R>[]): void {
     effects.push({ type: "reply", requestId, reply: { ok: false, error } });
+  }
+
+  /** Answers a request whose proposal or read Raft refused; any other error is a bug and rethrown. */
+  #failDropped(requestId: number, error: unknown, effects: NodeEffect<R>[]): void {
+    if (!(error instanceof ProposalDroppedError)) throw error;
+    this.#fail(requestId, {
+      code: "ProposalDropped",
+      reason: error.message,
+      outcomeUnknown: false,
+    }, effects);
   }
 
   #drain(effects: NodeEffect<R>[]): void {
