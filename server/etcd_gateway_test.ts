@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { startEtcdCluster } from "./store/etcd_process.ts";
 import { stdioBackend, stdioReplicas } from "./testing/harness.ts";
+import { waitFor } from "../transports/host/testing.ts";
 
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
 
@@ -52,14 +53,6 @@ async function stop(process: ServeProcess): Promise<void> {
   await process.child.status;
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 Deno.test({
   name: "serve --store etcd://: a service registered on one gateway is served by another",
   sanitizeOps: false,
@@ -89,7 +82,7 @@ Deno.test({
       await waitFor("gateway B to serve beta", async () => {
         const names = (await b.listTools()).tools.map((t) => t.name);
         return names.includes("beta__whoami");
-      });
+      }, 20_000);
       const who = await b.callTool({ name: "beta__whoami", arguments: {} });
       assert.deepEqual(who.content, [{ type: "text", text: "shared" }]);
       const stored = await fetch(`${etcd.clientUrls[0]}/v3/kv/range`, {

@@ -19,6 +19,7 @@ import {
   stdioReplicas,
 } from "./testing/harness.ts";
 import type { GatewayNode } from "./node.ts";
+import { waitFor } from "../transports/host/testing.ts";
 
 type Era = "auto" | "legacy";
 
@@ -63,14 +64,6 @@ async function expectCode(
     return error as Error;
   }
   assert.fail(`expected JSON-RPC error ${code}`);
-}
-
-async function waitFor(what: string, predicate: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 interface ReplicaStatus {
@@ -257,7 +250,11 @@ Deno.test({
             "failed over to the survivor",
           );
 
-          await waitFor("restart", () => replicas(n, "alpha").every((r) => r.state === "ready"));
+          await waitFor(
+            "restart",
+            () => replicas(n, "alpha").every((r) => r.state === "ready"),
+            15_000,
+          );
           for (const r of replicas(n, "alpha")) if (r.pid) pids.add(r.pid);
           const restarted = replicas(n, "alpha").find((r) => r.id === victim.id)!;
           assert.ok(restarted.restarts >= 1);
@@ -273,7 +270,11 @@ Deno.test({
           Deno.kill(victim.pid!, "SIGKILL");
           const error = await expectCode(write, OUTCOME_UNKNOWN, /may or may not have run/);
           assert.match(error.message, /alpha/);
-          await waitFor("restart", () => replicas(n, "alpha").every((r) => r.state === "ready"));
+          await waitFor(
+            "restart",
+            () => replicas(n, "alpha").every((r) => r.state === "ready"),
+            15_000,
+          );
           for (const r of replicas(n, "alpha")) if (r.pid) pids.add(r.pid);
         },
       );

@@ -5,17 +5,10 @@ import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/cli
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { config, processAlive, startNode, stdioBackend, stdioReplicas } from "./testing/harness.ts";
 import type { GatewayNode } from "./node.ts";
+import { waitFor } from "../transports/host/testing.ts";
 
 function structured(result: unknown): Record<string, unknown> {
   return (result as { structuredContent: Record<string, unknown> }).structuredContent;
-}
-
-async function waitFor(what: string, predicate: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 Deno.test({
@@ -40,7 +33,7 @@ Deno.test({
       await client.connect(new StreamableHTTPClientTransport(new URL(`${n.url}/mcp`)));
       // Notifications outside a request travel on the GET stream, which the client
       // opens on its own schedule after initializing.
-      await waitFor("the client's GET stream", () => n.http.listeningCount() === 1);
+      await waitFor("the client's GET stream", () => n.http.listeningCount() === 1, 15_000);
 
       await t.step("passthrough keeps unique names bare", async () => {
         const names = (await client.listTools()).tools.map((x) => x.name);
@@ -61,7 +54,7 @@ Deno.test({
           },
         });
         assert.equal(structured(result).registered, "beta");
-        await waitFor("tools/list_changed", () => toolListChanges >= 1);
+        await waitFor("tools/list_changed", () => toolListChanges >= 1, 15_000);
         const names = (await client.listTools()).tools.map((x) => x.name);
         // Both services now offer `echo`, so passthrough qualifies it.
         assert.ok(names.includes("alpha__echo") && names.includes("beta__echo"), names.join(","));
@@ -116,6 +109,7 @@ Deno.test({
           () =>
             replicas()[0].restarts >= 1 && replicas()[0].state !== "backoff" &&
             replicas()[0].state !== "connecting",
+          15_000,
         );
         assert.equal(replicas()[0].state, "unhealthy", JSON.stringify(n.gateway.status()));
         const health = await (await fetch(`${n.url}/healthz`)).json();

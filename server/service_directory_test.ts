@@ -6,17 +6,10 @@ import { type RunningClusterNode, startClusterNode } from "./cluster/cluster_nod
 import { freeMembers } from "./cluster/local_cluster.ts";
 import { type GatewayNode, startGatewayNode } from "./node.ts";
 import { config, processAlive, stdioBackend, stdioReplicas } from "./testing/harness.ts";
+import { waitFor } from "../transports/host/testing.ts";
 
 function structured(result: unknown): Record<string, unknown> {
   return (result as { structuredContent: Record<string, unknown> }).structuredContent;
-}
-
-async function waitFor(what: string, predicate: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 async function connect(node: GatewayNode): Promise<Client> {
@@ -70,12 +63,17 @@ Deno.test({
           arguments: { name: "beta", server },
         });
         assert.ok(services(a).includes("beta"), "applied on the node that wrote it");
-        await waitFor("node B to apply the registration", () => services(b).includes("beta"));
+        await waitFor(
+          "node B to apply the registration",
+          () => services(b).includes("beta"),
+          15_000,
+        );
         await waitFor(
           "beta ready on B",
           () =>
             (b.gateway.status().services as { name: string; replicas: { state: string }[] }[])
               .find((s) => s.name === "beta")?.replicas[0].state === "ready",
+          15_000,
         );
         const who = await clientB.callTool({ name: "beta__whoami", arguments: {} });
         assert.deepEqual(who.content, [{ type: "text", text: "shared" }]);
@@ -178,7 +176,7 @@ Deno.test({
       await t.step("unregistering through node B removes the service from node A", async () => {
         await clientB.callTool({ name: "safla__unregister_node", arguments: { name: "beta" } });
         assert.ok(!services(b).includes("beta"));
-        await waitFor("node A to apply the removal", () => !services(a).includes("beta"));
+        await waitFor("node A to apply the removal", () => !services(a).includes("beta"), 15_000);
       });
     } finally {
       for (const c of clients) await c.close().catch(() => {});

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { type BackendState, McpBackend } from "./backend.ts";
 import { type EraCache, eraKey } from "./era_cache.ts";
+import { waitFor } from "../host/testing.ts";
 
 const BACKEND_MAIN = new URL("../../server/testing/backend_main.ts", import.meta.url).pathname;
 
@@ -13,14 +14,6 @@ function alive(pid: number): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-async function waitFor(what: string, predicate: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
@@ -102,7 +95,7 @@ Deno.test({
       await t.step("a crashed child is restarted and its catalog re-discovered", async () => {
         const before = backend.pid!;
         Deno.kill(before, "SIGKILL");
-        await waitFor("restart", () => backend.restarts >= 1 && backend.state === "ready");
+        await waitFor("restart", () => backend.restarts >= 1 && backend.state === "ready", 15_000);
         assert.notEqual(backend.pid, before);
         assert.ok(backend.catalog!.tools.length > 0);
         assert.ok(states.includes("backoff"));

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { Message } from "@safla/core";
 import { type PeerEvent, PeerTransport, type PeerTransportOptions } from "./peer_transport.ts";
+import { waitFor } from "../host/testing.ts";
 
 const SECRET = "test-cluster-secret-0123456789";
 
@@ -17,14 +18,6 @@ function message(from: string, to: string, index: number): Message {
     rejectHint: 0,
     entries: [{ term: 1, index: index + 1, type: "normal", data: new Uint8Array([index & 0xff]) }],
   };
-}
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 function options(
@@ -51,7 +44,7 @@ Deno.test("messages reach their peer in order, batched over one authenticated co
   const a = await PeerTransport.start(options("a", { peers: { b: `127.0.0.1:${b.port}` } }));
   try {
     for (let i = 0; i < 500; i++) a.send([message("a", "b", i)]);
-    await waitFor("500 messages", () => received.length === 500);
+    await waitFor("500 messages", () => received.length === 500, 5_000);
     assert.deepEqual(received.map((m) => m.index), Array.from({ length: 500 }, (_, i) => i));
     assert.equal(a.stats().b.sent, 500);
     assert.equal(a.stats().b.connected, true);
@@ -78,8 +71,12 @@ Deno.test("a peer with the wrong secret is rejected and logged, and delivers not
   }));
   try {
     intruder.send([message("x", "b", 1)]);
-    await waitFor("the intruder to give up", () => unreachable.length > 0);
-    await waitFor("the rejection to be logged", () => events.some((e) => e.kind === "rejected"));
+    await waitFor("the intruder to give up", () => unreachable.length > 0, 5_000);
+    await waitFor(
+      "the rejection to be logged",
+      () => events.some((e) => e.kind === "rejected"),
+      5_000,
+    );
     assert.ok(events.some((e) => e.kind === "rejected" && e.claimedNodeId === "x"));
     assert.equal(received.length, 0);
     assert.equal(intruder.stats().b.connected, false);
@@ -97,7 +94,7 @@ Deno.test("a peer of another cluster is rejected with the cluster named", async 
   );
   try {
     other.send([message("a", "b", 1)]);
-    await waitFor("a rejection", () => events.some((e) => e.kind === "rejected"));
+    await waitFor("a rejection", () => events.some((e) => e.kind === "rejected"), 5_000);
     const rejection = events.find((e) => e.kind === "rejected");
     assert.ok(rejection?.kind === "rejected" && /wrong cluster "other"/.test(rejection.reason));
   } finally {
@@ -118,7 +115,7 @@ Deno.test("a message claiming another sender is refused", async () => {
   const a = await PeerTransport.start(options("a", { peers: { b: `127.0.0.1:${b.port}` } }));
   try {
     a.send([message("c", "b", 1)]);
-    await waitFor("a rejection", () => events.some((e) => e.kind === "rejected"));
+    await waitFor("a rejection", () => events.some((e) => e.kind === "rejected"), 5_000);
     assert.equal(received.length, 0);
   } finally {
     await a.close();
@@ -154,7 +151,7 @@ Deno.test("a link reconnects after its peer restarts on the same port", async ()
   );
   try {
     a.send([message("a", "b", 1)]);
-    await waitFor("first delivery", () => received.length === 1);
+    await waitFor("first delivery", () => received.length === 1, 5_000);
     await b.close();
     b = await PeerTransport.start(
       options("b", { port, onMessages: (batch) => received.push(...batch) }),
@@ -162,7 +159,7 @@ Deno.test("a link reconnects after its peer restarts on the same port", async ()
     await waitFor("delivery after restart", () => {
       a.send([message("a", "b", 2)]);
       return received.some((m) => m.index === 2);
-    });
+    }, 5_000);
   } finally {
     await a.close();
     await b.close();
