@@ -6,7 +6,10 @@
  * @module
  */
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
+const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const lenientDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
+/** UTF-16 units up to which ASCII is encoded in JavaScript (measured break-even: ~50). */
+const SHORT_ENCODE_UNITS = 48;
 
 /** A growable output buffer. */
 export class ByteWriter {
@@ -70,6 +73,23 @@ export class ByteWriter {
 
   /** Appends a string as its UTF-8 byte length (u32) then its bytes. */
   string(text: string): void {
+    if (text.length <= SHORT_ENCODE_UNITS) {
+      // Short keys and values are mostly ASCII: copying the code units beats the
+      // fixed cost of a native encoder call; the first non-ASCII unit falls back.
+      const at = this.#reserve(4 + text.length);
+      const bytes = this.#bytes;
+      let i = 0;
+      for (; i < text.length; i++) {
+        const unit = text.charCodeAt(i);
+        if (unit >= 0x80) break;
+        bytes[at + 4 + i] = unit;
+      }
+      if (i === text.length) {
+        this.#view.setUint32(at, text.length, true);
+        return;
+      }
+      this.#length = at;
+    }
     // Room for the worst case (3 UTF-8 bytes per UTF-16 unit) and one
     // encoding pass, the length written after: measuring each string first
     // was a second scan of every key and value of a snapshot.
@@ -84,6 +104,31 @@ export class ByteWriter {
     }
     this.#view.setUint32(at, written, true);
     this.#length = at + 4 + written;
+  }
+
+  /** Appends a copy of the `sizeBytes` bytes already written at `from`. */
+  repeat(from: number, sizeBytes: number): void {
+    if (from < 0 || from + sizeBytes > this.#length) {
+      throw new RangeError(`ByteWriter.repeat: [${from}, ${from + sizeBytes}) is not written`);
+    }
+    const at = this.#reserve(sizeBytes);
+    this.#bytes.copyWithin(at, from, from + sizeBytes);
+  }
+
+  /** The u32 written at `at`. */
+  u32At(at: number): number {
+    if (at < 0 || at + 4 > this.#length) {
+      throw new RangeError(`ByteWriter.u32At: ${at} is not written`);
+    }
+    return this.#view.getUint32(at, true);
+  }
+
+  /**
+   * The bytes written, owned by the caller; the writer must not be used
+   * after. The buffer itself when it is exactly full, else a copy.
+   */
+  take(): Uint8Array {
+    return this.#length === this.#bytes.length ? this.#bytes : this.#bytes.slice(0, this.#length);
   }
 
   /** The bytes written, as a view of the internal buffer. */
@@ -157,12 +202,52 @@ export class ByteReader {
 
   /** Reads a string written by {@link ByteWriter.string}. */
   string(what: string): string {
-    const sizeBytes = this.u32(`${what} length`);
+    if (this.remaining < 4) this.#take(4, `${what} length`);
+    const sizeBytes = this.#view.getUint32(this.#take(4, what), true);
     const bytes = this.raw(sizeBytes, what);
-    try {
-      return decoder.decode(bytes);
-    } catch {
-      throw new ByteReadError(`${what} is not valid UTF-8`);
+    const text = decodeUtf8(bytes);
+    if (text === undefined) throw new ByteReadError(`${what} is not valid UTF-8`);
+    return text;
+  }
+}
+
+/** Bytes up to which ASCII is decoded in JavaScript (the native call costs ~100 ns). */
+const SHORT_DECODE_BYTES = 16;
+const REPLACEMENT_CHARACTER = "\uFFFD";
+
+/**
+ * Decodes UTF-8 `bytes` strictly (undefined if they are not valid UTF-8). A
+ * leading byte-order mark is kept as text: it is part of the string that was
+ * encoded.
+ *
+ * The lenient native decoder is several times faster than the strict one; it
+ * turns an invalid sequence into U+FFFD, so only output holding U+FFFD (an
+ * error, or a replacement character that was really there) is decoded again
+ * strictly. Short ASCII is converted in JavaScript.
+ */
+export function decodeUtf8(bytes: Uint8Array): string | undefined {
+  const n = bytes.length;
+  if (n <= SHORT_DECODE_BYTES) {
+    let text = "";
+    let i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const b0 = bytes[i], b1 = bytes[i + 1], b2 = bytes[i + 2], b3 = bytes[i + 3];
+      const b4 = bytes[i + 4], b5 = bytes[i + 5], b6 = bytes[i + 6], b7 = bytes[i + 7];
+      if ((b0 | b1 | b2 | b3 | b4 | b5 | b6 | b7) & 0x80) break;
+      text += String.fromCharCode(b0, b1, b2, b3, b4, b5, b6, b7);
     }
+    for (; i < n; i++) {
+      const b = bytes[i];
+      if (b & 0x80) break;
+      text += String.fromCharCode(b);
+    }
+    if (i === n) return text;
+  }
+  const text = lenientDecoder.decode(bytes);
+  if (!text.includes(REPLACEMENT_CHARACTER)) return text;
+  try {
+    return strictDecoder.decode(bytes);
+  } catch {
+    return undefined;
   }
 }

@@ -9,6 +9,8 @@
  *
  * @module
  */
+import { decodeUtf8 } from "./bytes.ts";
+import { readCanonicalCommand } from "./canonical_command.ts";
 
 /** Writes `value` at `key`, optionally attached to a lease. */
 export interface PutCommand {
@@ -615,7 +617,6 @@ export function validateCommand(
 const FORMAT_JSON_V1 = 1;
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * Encodes a command for a Raft log entry: validates it, then writes a format
@@ -655,9 +656,16 @@ export function decodeCommand(
   if (bytes[0] !== FORMAT_JSON_V1) {
     throw new CommandError("undecodable", "", `unknown format byte ${bytes[0]}`);
   }
+  const json = bytes.subarray(1);
+  const canonical = readCanonicalCommand(json, limits);
+  if (canonical !== undefined) return canonical;
+  const text = decodeUtf8(json);
+  if (text === undefined) {
+    throw new CommandError("undecodable", "", "not UTF-8 JSON: invalid UTF-8");
+  }
   let raw: unknown;
   try {
-    raw = JSON.parse(decoder.decode(bytes.subarray(1)));
+    raw = JSON.parse(text);
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
     throw new CommandError("undecodable", "", `not UTF-8 JSON: ${detail}`);

@@ -68,7 +68,21 @@ export class SnapshotError extends Error {
 const MAGIC = [0x53, 0x4b, 0x56, 0x02] as const;
 const CHECKSUM_BYTES = 4;
 
-function writeKv(w: ByteWriter, kv: KeyValue): void {
+/** Fixed bytes of an encoded record: two string lengths and four numbers. */
+const KV_FIXED_BYTES = 4 + 4 + 4 * 8;
+
+/**
+ * Writes `kv`. A record object is often written several times (the current
+ * record, the event that wrote it, the next event's `prevKv`): `written`
+ * remembers where each was first encoded, and a repeat copies those bytes.
+ */
+function writeKv(w: ByteWriter, kv: KeyValue, written: Map<KeyValue, number>): void {
+  const at = written.get(kv);
+  if (at !== undefined) {
+    w.repeat(at, encodedKvBytes(w, at));
+    return;
+  }
+  written.set(kv, w.length);
   w.string(kv.key);
   w.string(kv.value);
   w.f64(kv.createRevision);
@@ -77,9 +91,28 @@ function writeKv(w: ByteWriter, kv: KeyValue): void {
   w.f64(kv.leaseId);
 }
 
+/** Length of the record encoded at `at` (read back from its two string lengths). */
+function encodedKvBytes(w: ByteWriter, at: number): number {
+  const keyBytes = w.u32At(at);
+  return KV_FIXED_BYTES + keyBytes + w.u32At(at + 4 + keyBytes);
+}
+
+/** The encoded size when every key and value is ASCII (a lower bound otherwise). */
+function asciiSizeBytes(state: SnapshotState): number {
+  const kvBytes = (kv: KeyValue) => KV_FIXED_BYTES + kv.key.length + kv.value.length;
+  let size = MAGIC.length + 6 * 8 + 3 * 4 + state.leases.length * 4 * 8 + CHECKSUM_BYTES;
+  for (const kv of state.kvs) size += kvBytes(kv);
+  for (const event of state.events) {
+    size += 1 + 8 + kvBytes(event.kv) + 1 + (event.prevKv === null ? 0 : kvBytes(event.prevKv));
+  }
+  return size;
+}
+
 /** Encodes a state; equal states give equal bytes. */
 export function encodeSnapshot(state: SnapshotState): Uint8Array {
-  const w = new ByteWriter(4096);
+  // Sized to fit exactly in the common case: no growth, no final copy.
+  const w = new ByteWriter(asciiSizeBytes(state));
+  const written = new Map<KeyValue, number>();
   for (const b of MAGIC) w.u8(b);
   w.f64(state.appliedIndex);
   w.f64(state.revision);
@@ -88,7 +121,7 @@ export function encodeSnapshot(state: SnapshotState): Uint8Array {
   w.f64(state.historyLimitBytes);
   w.f64(state.compactRevision);
   w.u32(state.kvs.length);
-  for (const kv of state.kvs) writeKv(w, kv);
+  for (const kv of state.kvs) writeKv(w, kv, written);
   w.u32(state.leases.length);
   for (const lease of state.leases) {
     w.f64(lease.id);
@@ -100,12 +133,12 @@ export function encodeSnapshot(state: SnapshotState): Uint8Array {
   for (const event of state.events) {
     w.u8(event.type === "put" ? 1 : 2);
     w.f64(event.revision);
-    writeKv(w, event.kv);
+    writeKv(w, event.kv, written);
     w.u8(event.prevKv === null ? 0 : 1);
-    if (event.prevKv !== null) writeKv(w, event.prevKv);
+    if (event.prevKv !== null) writeKv(w, event.prevKv, written);
   }
   w.u32(crc32c(w.view()));
-  return w.view().slice();
+  return w.take();
 }
 
 function malformed(detail: string): SnapshotError {
@@ -115,27 +148,40 @@ function malformed(detail: string): SnapshotError {
 function safe(r: ByteReader, what: string, min = 0): number {
   const value = r.f64(what);
   if (!Number.isSafeInteger(value) || value < min) {
-    throw malformed(`${what} is ${value}, expected a safe integer ≥ ${min}`);
+    // A read error, so that item-level callers can prefix it (decodeSnapshot makes it `malformed`).
+    throw new ByteReadError(`${what} is ${value}, expected a safe integer ≥ ${min}`);
   }
   return value;
 }
 
-function readKv(r: ByteReader, what: string): KeyValue {
+/** Fields are labelled without their item: callers prefix errors (see {@link relabel}). */
+function readKv(r: ByteReader): KeyValue {
   return {
-    key: r.string(`${what} key`),
-    value: r.string(`${what} value`),
-    createRevision: safe(r, `${what} createRevision`),
-    modRevision: safe(r, `${what} modRevision`),
-    version: safe(r, `${what} version`),
-    leaseId: safe(r, `${what} leaseId`),
+    key: r.string("key"),
+    value: r.string("value"),
+    createRevision: safe(r, "createRevision"),
+    modRevision: safe(r, "modRevision"),
+    version: safe(r, "version"),
+    leaseId: safe(r, "leaseId"),
   };
 }
 
+/**
+ * Names the item a read error happened in. Labels are built only on failure:
+ * formatting one per field of every record and event was a visible part of a
+ * restore.
+ */
+function relabel(error: unknown, item: string): unknown {
+  return error instanceof ByteReadError ? new ByteReadError(`${item} ${error.message}`) : error;
+}
+
+function liveKvConsistent(kv: KeyValue, revision: number): boolean {
+  return !(kv.key === "" || kv.version < 1 || kv.createRevision < 1 ||
+    kv.createRevision > kv.modRevision || kv.modRevision > revision);
+}
+
 function checkLiveKv(kv: KeyValue, revision: number, what: string): void {
-  if (
-    kv.key === "" || kv.version < 1 || kv.createRevision < 1 ||
-    kv.createRevision > kv.modRevision || kv.modRevision > revision
-  ) {
+  if (!liveKvConsistent(kv, revision)) {
     throw malformed(`${what} "${kv.key}" has inconsistent revisions`);
   }
 }
@@ -185,7 +231,12 @@ function readBody(r: ByteReader): SnapshotState {
   const kvCount = r.u32("key count");
   const kvs: KeyValue[] = [];
   for (let i = 0; i < kvCount; i++) {
-    const kv = readKv(r, `record ${i}`);
+    let kv: KeyValue;
+    try {
+      kv = readKv(r);
+    } catch (error) {
+      throw relabel(error, `record ${i}`);
+    }
     checkLiveKv(kv, revision, "record");
     if (i > 0 && !(kvs[i - 1].key < kv.key)) throw malformed(`keys are not sorted at "${kv.key}"`);
     kvs.push(kv);
@@ -221,24 +272,9 @@ function readBody(r: ByteReader): SnapshotState {
   const events: WatchEvent[] = [];
   let previous = compactRevision;
   for (let i = 0; i < eventCount; i++) {
-    const code = r.u8(`event ${i} type`);
-    if (code !== 1 && code !== 2) throw malformed(`event ${i} has unknown type ${code}`);
-    const type = code === 1 ? "put" : "delete";
-    const eventRevision = safe(r, `event ${i} revision`, 1);
-    if (eventRevision <= compactRevision || eventRevision < previous || eventRevision > revision) {
-      throw malformed(`event ${i} at revision ${eventRevision} is out of order`);
-    }
-    previous = eventRevision;
-    const kv = readKv(r, `event ${i} record`);
-    if (kv.modRevision !== eventRevision) {
-      throw malformed(`event ${i} record has modRevision ${kv.modRevision}, not ${eventRevision}`);
-    }
-    if (type === "put") checkLiveKv(kv, revision, `event ${i} record`);
-    const hasPrev = r.u8(`event ${i} prevKv flag`);
-    if (hasPrev > 1) throw malformed(`event ${i} has prevKv flag ${hasPrev}`);
-    const prevKv = hasPrev === 1 ? readKv(r, `event ${i} prevKv`) : null;
-    if (prevKv !== null) checkLiveKv(prevKv, eventRevision - 1, `event ${i} prevKv`);
-    events.push({ type, revision: eventRevision, kv, prevKv });
+    const event = readEvent(r, i, previous, compactRevision, revision);
+    previous = event.revision;
+    events.push(event);
   }
   // The newest revision is never compacted away, so the history always ends at the store's revision.
   const lastRevision = events.length === 0 ? 0 : events[events.length - 1].revision;
@@ -257,4 +293,44 @@ function readBody(r: ByteReader): SnapshotState {
     leases,
     events,
   };
+}
+
+function readEvent(
+  r: ByteReader,
+  i: number,
+  previous: number,
+  compactRevision: number,
+  revision: number,
+): WatchEvent {
+  // Which part of the event is being read, for the label of a read error.
+  let part = "";
+  try {
+    const code = r.u8("type");
+    if (code !== 1 && code !== 2) throw malformed(`event ${i} has unknown type ${code}`);
+    const type = code === 1 ? "put" : "delete";
+    const eventRevision = safe(r, "revision", 1);
+    if (eventRevision <= compactRevision || eventRevision < previous || eventRevision > revision) {
+      throw malformed(`event ${i} at revision ${eventRevision} is out of order`);
+    }
+    part = "record ";
+    const kv = readKv(r);
+    part = "";
+    if (kv.modRevision !== eventRevision) {
+      throw malformed(`event ${i} record has modRevision ${kv.modRevision}, not ${eventRevision}`);
+    }
+    if (type === "put" && !liveKvConsistent(kv, revision)) {
+      throw malformed(`event ${i} record "${kv.key}" has inconsistent revisions`);
+    }
+    const hasPrev = r.u8("prevKv flag");
+    if (hasPrev > 1) throw malformed(`event ${i} has prevKv flag ${hasPrev}`);
+    part = "prevKv ";
+    const prevKv = hasPrev === 1 ? readKv(r) : null;
+    part = "";
+    if (prevKv !== null && !liveKvConsistent(prevKv, eventRevision - 1)) {
+      throw malformed(`event ${i} prevKv "${prevKv.key}" has inconsistent revisions`);
+    }
+    return { type, revision: eventRevision, kv, prevKv };
+  } catch (error) {
+    throw relabel(error, `event ${i} ${part}`.trimEnd());
+  }
 }

@@ -38,7 +38,8 @@ export class RecordDecodeError extends Error {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
+// A leading U+FEFF is part of the text that was encoded, not a byte-order mark to strip.
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 function assertSafe(name: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 0) {
