@@ -6,14 +6,17 @@
  *
  *     deno run -A server/bench/kv_vs_etcd.ts [--clients 200,500] [--value-bytes 256]
  *       [--duration-ms 10000] [--warmup-ms 1000] [--max-ops 200000]
- *       [--systems etcd,raft]   (also: etcd-http, etcd through its JSON gateway with fetch)
+ *       [--systems etcd,raft]   (also: etcd-http, etcd through its JSON gateway with fetch;
+ *                                raft-http, our REST route with fetch)
  *
  * Each client runs one write at a time in a closed loop. Clients are spread
  * round-robin over the members of each system, so followers forward to the
- * leader in both. etcd is driven through {@link EtcdStore} (gRPC), the Raft
- * cluster through its admin REST API (`PUT /admin/kv/:key`, HTTP/1.1 +
- * JSON); both return the previous record. The load generator is this one
- * Deno process for both systems.
+ * leader in both. etcd is driven through {@link EtcdStore} (gRPC: one HTTP/2
+ * channel per member carries the calls of every client of that member), the
+ * Raft cluster through its KV session API (`GET /admin/kv-session`: one
+ * WebSocket per node carries the calls of every client of that node; see
+ * `server/cluster/kv_session.ts`); both return the previous record. The load
+ * generator is this one Deno process for both systems.
  *
  * @module
  */
@@ -22,6 +25,7 @@ import { percentileMs } from "./gateway_stats.ts";
 import { startEtcdCluster } from "../store/etcd_process.ts";
 import { EtcdStore } from "../store/etcd_store.ts";
 import { LocalCluster } from "../cluster/local_cluster.ts";
+import { KvSessionClient } from "../cluster/kv_session_client.ts";
 
 /** A system under test, as the benchmark drives it. */
 export interface KvWriteTarget {
@@ -179,8 +183,8 @@ async function etcdVersion(): Promise<string> {
   return /etcd Version: (\S+)/.exec(new TextDecoder().decode(output.stdout))?.[1] ?? "?";
 }
 
-/** Our 3-node cluster (node processes, WAL with fdatasync), driven over its admin REST API. */
-export const raftTarget: KvWriteTargetFactory = async () => {
+/** Our 3-node cluster (node processes, WAL with fdatasync), once it has a leader and is ready. */
+async function startRaftCluster(): Promise<{ urls: string[]; close: () => Promise<void> }> {
   const dataDir = await Deno.makeTempDir({ prefix: "safla-bench-raft-" });
   const secret = crypto.randomUUID() + crypto.randomUUID();
   const cluster = await LocalCluster.start({ nodes: 3, basePort: 0, dataDir, secret });
@@ -195,9 +199,44 @@ export const raftTarget: KvWriteTargetFactory = async () => {
     await close();
     throw error;
   }
-  const urls = cluster.ids.map((id) => cluster.url(id));
+  return { urls: cluster.ids.map((id) => cluster.url(id)), close };
+}
+
+/**
+ * Our cluster driven through its KV session API (`GET /admin/kv-session`):
+ * one WebSocket per node carries the calls of every client sent to that node,
+ * as etcd's gRPC channel does for etcd.
+ */
+export const raftTarget: KvWriteTargetFactory = async () => {
+  const { urls, close } = await startRaftCluster();
+  let sessions: KvSessionClient[];
+  try {
+    sessions = await Promise.all(urls.map((url) => KvSessionClient.connect(url)));
+  } catch (error) {
+    await close();
+    throw error;
+  }
   return {
     name: "safla raft x3",
+    put: async (client, key, value) => {
+      await sessions[client % sessions.length].put(key, value);
+    },
+    close: async () => {
+      for (const session of sessions) session.close();
+      await close();
+    },
+  };
+};
+
+/**
+ * The same cluster driven through the REST route (`PUT /admin/kv/:key`) with
+ * `fetch`, one HTTP exchange per write: the per-request protocol's cost next
+ * to the session's.
+ */
+export const raftHttpTarget: KvWriteTargetFactory = async () => {
+  const { urls, close } = await startRaftCluster();
+  return {
+    name: "safla raft x3 (REST)",
     put: async (client, key, value) => {
       const url = `${urls[client % urls.length]}/admin/kv/${encodeURIComponent(key)}`;
       const response = await fetch(url, {
@@ -216,6 +255,7 @@ const TARGETS: Record<string, KvWriteTargetFactory> = {
   etcd: etcdTarget,
   "etcd-http": etcdHttpTarget,
   raft: raftTarget,
+  "raft-http": raftHttpTarget,
 };
 
 function fixed(value: number, digits: number): string {

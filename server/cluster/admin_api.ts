@@ -5,6 +5,8 @@
  * - `GET /readyz`: 200 when a leader is known and this node has applied all it knows committed.
  * - `GET /admin/status`: leader, term, members, commit/applied indices, peer link counters.
  * - `GET|PUT|DELETE /admin/kv/:key`, `GET /admin/kv?prefix=&limit=`: the replicated KV.
+ * - `GET /admin/kv-session`: the same KV operations over one WebSocket, many
+ *   requests in flight at once (see `kv_session.ts`).
  * - `GET /admin/watch?prefix=&startRevision=`: changes as server-sent events.
  * - `POST /admin/members`, `DELETE /admin/members/:id`: membership changes.
  * - `POST /cluster/v1/submit`: requests forwarded by followers (cluster token required).
@@ -18,39 +20,25 @@
  */
 import { Hono } from "hono";
 import type { Context } from "hono";
-import {
-  type Command,
-  CommandError,
-  CompactedRevisionError,
-  validateCommand,
-  type WatchEvent,
-  WatchRequestError,
-} from "@safla/core/state";
-import {
-  MemberAddressError,
-  MembershipChangeError,
-  type NodeHost,
-  RequestTimeoutError,
-  validateMemberAddress,
-} from "../../transports/host/mod.ts";
+import { type Command, validateCommand, type WatchEvent } from "@safla/core/state";
+import { type NodeHost, validateMemberAddress } from "../../transports/host/mod.ts";
 import type { KvQuery } from "@safla/core/node";
 import { CLUSTER_AUTH_HEADER, type RaftStore, type WireRequest } from "./raft_store.ts";
+import { NoQuorumError } from "./errors.ts";
+import type { WatchSelector } from "../store/types.ts";
 import {
-  NoQuorumError,
-  OutcomeUnknownError,
-  OverloadedError,
-  StoreCommandError,
-} from "./errors.ts";
-import type { ReadConsistency, WatchSelector } from "../store/types.ts";
+  BadRequestError,
+  checkKey,
+  consistencyParam,
+  errorReply,
+  type KvOperation,
+  positiveIntParam,
+  putOperation,
+  runKvOperation,
+} from "./kv_operations.ts";
+import { serveKvSession } from "./kv_session.ts";
 
-/** A request field is missing or wrong. */
-export class BadRequestError extends Error {
-  /** Names the field and the problem. */
-  constructor(readonly field: string, detail: string) {
-    super(`invalid "${field}": ${detail}`);
-    this.name = "BadRequestError";
-  }
-}
+export { BadRequestError } from "./kv_operations.ts";
 
 /** Options of {@link createAdminApp}. */
 export interface AdminAppOptions {
@@ -60,7 +48,9 @@ export interface AdminAppOptions {
   store: RaftStore;
   /** Most concurrent SSE watch streams. Default 1000. */
   maxWatchStreams?: number;
-  /** Aborting it ends every watch stream (so the server can shut down). */
+  /** Most concurrent KV sessions (WebSockets). Default 1000. */
+  maxKvSessions?: number;
+  /** Aborting it ends every watch stream and KV session (so the server can shut down). */
   signal?: AbortSignal;
 }
 
@@ -72,36 +62,10 @@ const WATCH_KEEPALIVE_MS = 15_000;
 /** Longest a forwarded request may ask to wait. */
 const MAX_FORWARD_TIMEOUT_MS = 60_000;
 
-function errorResponse(c: Context, error: unknown): Response {
-  if (error instanceof CommandError) {
-    return c.json({ error: error.message, field: error.field, code: error.code }, 400);
-  }
-  if (
-    error instanceof BadRequestError || error instanceof WatchRequestError ||
-    error instanceof MemberAddressError
-  ) {
-    return c.json({ error: error.message, field: error.field }, 400);
-  }
-  if (error instanceof CompactedRevisionError) {
-    return c.json({
-      error: error.message,
-      field: "startRevision",
-      compactRevision: error.compactRevision,
-    }, 400);
-  }
-  if (error instanceof NoQuorumError) return c.json({ error: error.message, retryable: true }, 503);
-  if (error instanceof OutcomeUnknownError || error instanceof RequestTimeoutError) {
-    return c.json({ error: error.message, outcomeUnknown: true }, 504);
-  }
-  if (error instanceof OverloadedError) return c.json({ error: error.message }, 429);
-  if (error instanceof MembershipChangeError) {
-    const busy = error.error.code === "ProposalDropped";
-    return c.json({ error: error.message, code: error.error.code }, busy ? 409 : 503);
-  }
-  if (error instanceof StoreCommandError) {
-    return c.json({ error: error.message, code: error.code }, 409);
-  }
-  throw error;
+function errorResponse(error: unknown): Response {
+  const reply = errorReply(error);
+  if (!reply) throw error;
+  return Response.json(reply.body, { status: reply.status });
 }
 
 async function jsonBody(c: Context): Promise<Record<string, unknown>> {
@@ -117,27 +81,9 @@ async function jsonBody(c: Context): Promise<Record<string, unknown>> {
   return body as Record<string, unknown>;
 }
 
-function consistencyParam(raw: string | undefined): ReadConsistency {
-  if (raw === undefined || raw === "linearizable") return "linearizable";
-  if (raw === "serializable") return "serializable";
-  throw new BadRequestError(
-    "consistency",
-    `expected "linearizable" or "serializable", got "${raw}"`,
-  );
-}
-
-function positiveIntParam(field: string, raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  const value = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < 1) {
-    throw new BadRequestError(field, `expected a positive integer, got "${raw}"`);
-  }
-  return value;
-}
-
-function checkKey(key: string): string {
-  if (key.length === 0) throw new BadRequestError("key", "must not be empty");
-  return key;
+async function kvResponse(store: RaftStore, operation: KvOperation): Promise<Response> {
+  const reply = await runKvOperation(store, operation);
+  return Response.json(reply.body, { status: reply.status });
 }
 
 /** Validates a forwarded request. */
@@ -186,11 +132,13 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   const { host, store } = options;
   const maxWatchStreams = options.maxWatchStreams ?? 1000;
   let watchStreams = 0;
+  const maxKvSessions = options.maxKvSessions ?? 1000;
+  let kvSessions = 0;
   const app = new Hono();
 
   app.onError((error, c) => {
     try {
-      return errorResponse(c, error);
+      return errorResponse(error);
     } catch {
       return c.json({ error: error instanceof Error ? error.message : String(error) }, 500);
     }
@@ -205,50 +153,44 @@ export function createAdminApp(options: AdminAppOptions): Hono {
 
   app.get("/admin/status", (c) => c.json(host.status()));
 
-  app.get("/admin/kv/:key{.+}", async (c) => {
-    const key = checkKey(c.req.param("key"));
-    const kv = await store.get(key, consistencyParam(c.req.query("consistency")));
-    if (!kv) return c.json({ error: `key "${key}" not found`, key }, 404);
-    return c.json({ kv });
-  });
+  app.get("/admin/kv/:key{.+}", (c) =>
+    kvResponse(store, {
+      op: "get",
+      key: checkKey(c.req.param("key")),
+      consistency: consistencyParam(c.req.query("consistency")),
+    }));
 
   app.put("/admin/kv/:key{.+}", async (c) => {
     const key = checkKey(c.req.param("key"));
-    const body = await jsonBody(c);
-    if (typeof body.value !== "string") throw new BadRequestError("value", "expected a string");
-    if (
-      body.leaseId !== undefined &&
-      (!Number.isSafeInteger(body.leaseId) || (body.leaseId as number) < 0)
-    ) {
-      throw new BadRequestError("leaseId", "expected a non-negative integer");
-    }
-    for (const field of Object.keys(body)) {
-      if (field !== "value" && field !== "leaseId") {
-        throw new BadRequestError(field, "unknown field");
-      }
-    }
-    const reply = await store.put(key, body.value, { leaseId: body.leaseId as number | undefined });
-    return c.json(reply);
+    return kvResponse(store, putOperation(key, await jsonBody(c)));
   });
 
-  app.delete("/admin/kv/:key{.+}", async (c) => {
+  app.delete("/admin/kv/:key{.+}", (c) => {
     const key = checkKey(c.req.param("key"));
     const prefix = c.req.query("prefix");
     if (prefix !== undefined && prefix !== "true" && prefix !== "false") {
       throw new BadRequestError("prefix", `expected "true" or "false", got "${prefix}"`);
     }
-    const reply = await store.delete(key, { prefix: prefix === "true" });
-    return c.json({ revision: reply.revision, deleted: reply.prev.length, prev: reply.prev });
+    return kvResponse(store, { op: "delete", key, prefix: prefix === "true" });
   });
 
-  app.get("/admin/kv", async (c) => {
-    const prefix = c.req.query("prefix") ?? "";
-    const limit = positiveIntParam("limit", c.req.query("limit"));
-    const reply = await store.range(prefix, {
-      limit,
+  app.get("/admin/kv", (c) =>
+    kvResponse(store, {
+      op: "range",
+      prefix: c.req.query("prefix") ?? "",
+      limit: positiveIntParam("limit", c.req.query("limit")),
       consistency: consistencyParam(c.req.query("consistency")),
+    }));
+
+  app.get("/admin/kv-session", (c) => {
+    if (kvSessions >= maxKvSessions) {
+      return c.json({ error: `too many KV sessions (limit ${maxKvSessions})` }, 429);
+    }
+    return serveKvSession(c.req.raw, store, {
+      signal: options.signal,
+      onOpen: () => kvSessions++,
+      onClose: () => kvSessions--,
     });
-    return c.json(reply);
   });
 
   app.get("/admin/watch", (c) => {
