@@ -37,9 +37,28 @@ const TABLES: Uint32Array = (() => {
  * ```
  */
 export function crc32c(bytes: Uint8Array, previous = 0): number {
+  return crc32cRange(bytes, 0, bytes.length, previous);
+}
+
+/**
+ * The CRC-32C of `bytes[start..end)`, continuing from `previous`: the same as
+ * `crc32c(bytes.subarray(start, end), previous)` without making the view
+ * (record formats check many small ranges of one buffer).
+ *
+ * @example
+ * ```ts
+ * import { crc32c, crc32cRange } from "@safla/core";
+ * const bytes = new TextEncoder().encode("x123456789y");
+ * console.assert(crc32cRange(bytes, 1, 10) === crc32c(bytes.subarray(1, 10)));
+ * ```
+ */
+export function crc32cRange(bytes: Uint8Array, start: number, end: number, previous = 0): number {
+  if (!(start >= 0 && start <= end && end <= bytes.length)) {
+    throw new RangeError(`crc32cRange: [${start}, ${end}) is outside ${bytes.length} bytes`);
+  }
   let crc = ~previous >>> 0;
-  let i = 0;
-  for (const last8 = bytes.length - 8; i <= last8; i += 8) {
+  let i = start;
+  for (const last8 = end - 8; i <= last8; i += 8) {
     const low = crc ^
       (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
     crc = TABLES[1792 + (low & 0xff)] ^ TABLES[1536 + ((low >>> 8) & 0xff)] ^
@@ -47,6 +66,6 @@ export function crc32c(bytes: Uint8Array, previous = 0): number {
       TABLES[768 + bytes[i + 4]] ^ TABLES[512 + bytes[i + 5]] ^ TABLES[256 + bytes[i + 6]] ^
       TABLES[bytes[i + 7]];
   }
-  for (; i < bytes.length; i++) crc = TABLES[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
+  for (; i < end; i++) crc = TABLES[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
   return ~crc >>> 0;
 }

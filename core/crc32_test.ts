@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { crc32c } from "./crc32.ts";
+import { crc32c, crc32cRange } from "./crc32.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 
@@ -51,4 +51,26 @@ Deno.test("crc32c agrees with the bit-at-a-time reference at every length and al
     }),
     { numRuns: 300 },
   );
+});
+
+Deno.test("crc32cRange over a range equals crc32c over the same subarray", () => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ maxLength: 64 }),
+      fc.nat(),
+      fc.nat(),
+      fc.nat(),
+      (bytes, a, b, previous) => {
+        const start = a % (bytes.length + 1);
+        const end = start + (b % (bytes.length - start + 1));
+        assert.equal(
+          crc32cRange(bytes, start, end, previous),
+          crc32c(bytes.subarray(start, end), previous),
+        );
+      },
+    ),
+    { numRuns: 300 },
+  );
+  assert.throws(() => crc32cRange(new Uint8Array(4), 2, 5), RangeError);
+  assert.throws(() => crc32cRange(new Uint8Array(4), 3, 2), RangeError);
 });

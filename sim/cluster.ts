@@ -350,9 +350,7 @@ export class SimCluster<Q, R> {
     const node = p.node!;
     this.nodeEvents++;
     this.#eventIndex++;
-    if (event.type !== "tick") {
-      this.#trace.record(this.#scheduler.nowUs, p.id, event.type, describe(event));
-    }
+    this.#traceEvent(p.id, event);
     const effects = node.handle(event);
     let writtenFrom: number | undefined;
     let snapshotIndex: number | undefined;

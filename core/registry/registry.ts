@@ -325,6 +325,13 @@ export interface ServiceResourceTemplate {
 interface Entry {
   record: ReplicaRecord;
   toolNames: ReadonlySet<string>;
+  /** The record's canonical JSON, computed when first compared. */
+  canonical?: string;
+}
+
+function canonicalOf(entry: Entry): string {
+  entry.canonical ??= canonicalJson(entry.record);
+  return entry.canonical;
 }
 
 interface ServiceCatalog {
@@ -476,14 +483,16 @@ export class Registry {
    * Validated; the registry's revision moves past the record's.
    */
   upsertRecord(record: ReplicaRecord): RegistryEvent[] {
-    const clean = validateReplicaRecord(record);
+    return this.#upsertClean(validateReplicaRecord(record));
+  }
+
+  /** {@link upsertRecord} of a record that {@link validateReplicaRecord} returned. */
+  #upsertClean(clean: ReplicaRecord): RegistryEvent[] {
     const existing = this.#services.get(clean.serviceId)?.get(clean.replica.id);
     if (existing === undefined && this.#count >= MAX_REPLICAS) {
       throw new RegistryError("capacity", `registry is full (${MAX_REPLICAS} replicas)`);
     }
-    if (existing !== undefined && canonicalJson(existing.record) === canonicalJson(clean)) {
-      return [];
-    }
+    if (existing !== undefined && canonicalOf(existing) === canonicalJson(clean)) return [];
     return this.#mutate([clean.serviceId], () => {
       this.#revision = Math.max(this.#revision, clean.catalogRevision);
       this.#put(clean);
@@ -506,7 +515,8 @@ export class Registry {
         `record for ${record.serviceId}/${record.replica.id} stored under ${key}`,
       );
     }
-    return this.upsertRecord(record);
+    // Already validated by decodeReplicaRecord: watch events apply every registry write.
+    return this.#upsertClean(record);
   }
 
   /** The record of a replica (for writing to the KV store), or undefined. */

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { crc32c } from "../crc32.ts";
+import { crc32cRange } from "../crc32.ts";
 import type { Entry, HardState } from "../raft/types.ts";
 
 /** Bytes before a record's payload: length, checksum and kind. */
@@ -47,7 +47,7 @@ function assertSafe(name: string, value: number): void {
   }
 }
 
-function payloadOf(record: WalRecord): Uint8Array {
+function payloadOf(record: Exclude<WalRecord, { kind: "entry" }>): Uint8Array {
   switch (record.kind) {
     case "metadata": {
       const node = encoder.encode(record.nodeId);
@@ -58,18 +58,6 @@ function payloadOf(record: WalRecord): Uint8Array {
       out.set(node, 4);
       view.setUint32(4 + node.length, cluster.length, true);
       out.set(cluster, 8 + node.length);
-      return out;
-    }
-    case "entry": {
-      const { term, index, type, data } = record.entry;
-      assertSafe("entry term", term);
-      assertSafe("entry index", index);
-      const out = new Uint8Array(17 + data.length);
-      const view = new DataView(out.buffer);
-      view.setFloat64(0, term, true);
-      view.setFloat64(8, index, true);
-      out[16] = type === "normal" ? 0 : 1;
-      out.set(data, 17);
       return out;
     }
     case "hardState": {
@@ -97,8 +85,13 @@ function payloadOf(record: WalRecord): Uint8Array {
   }
 }
 
+/** Payload size of an entry record: term, index, type, then the data. */
+const ENTRY_FIXED_BYTES = 17;
+
 /**
- * Encodes records back to back into one buffer, ready to append.
+ * Encodes records back to back into one buffer, ready to append. Entries
+ * (most records) are written in place; the rarer kinds go through a
+ * separate payload.
  *
  * @example
  * ```ts
@@ -108,25 +101,46 @@ function payloadOf(record: WalRecord): Uint8Array {
  * ```
  */
 export function encodeRecords(records: readonly WalRecord[]): Uint8Array {
-  const payloads = records.map(payloadOf);
+  const payloads: Array<Uint8Array | undefined> = [];
   let total = 0;
-  for (const p of payloads) total += RECORD_HEADER_BYTES + p.length;
+  for (const record of records) {
+    const payload = record.kind === "entry" ? undefined : payloadOf(record);
+    payloads.push(payload);
+    const length = payload === undefined
+      ? ENTRY_FIXED_BYTES + (record as { entry: Entry }).entry.data.length
+      : payload.length;
+    if (length > MAX_RECORD_PAYLOAD_BYTES) {
+      throw new RangeError(`WAL record payload of ${length} bytes exceeds the limit`);
+    }
+    total += RECORD_HEADER_BYTES + length;
+  }
   const out = new Uint8Array(total);
   const view = new DataView(out.buffer);
   let offset = 0;
-  payloads.forEach((payload, i) => {
-    if (payload.length > MAX_RECORD_PAYLOAD_BYTES) {
-      throw new RangeError(`WAL record payload of ${payload.length} bytes exceeds the limit`);
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i];
+    const payload = payloads[i];
+    const body = offset + RECORD_HEADER_BYTES;
+    let length: number;
+    if (payload === undefined) {
+      const { term, index, type, data } = (record as { entry: Entry }).entry;
+      assertSafe("entry term", term);
+      assertSafe("entry index", index);
+      view.setFloat64(body, term, true);
+      view.setFloat64(body + 8, index, true);
+      out[body + 16] = type === "normal" ? 0 : 1;
+      out.set(data, body + ENTRY_FIXED_BYTES);
+      length = ENTRY_FIXED_BYTES + data.length;
+    } else {
+      out.set(payload, body);
+      length = payload.length;
     }
-    const kind = KIND_CODES[records[i].kind];
-    out[offset + 8] = kind;
-    out.set(payload, offset + RECORD_HEADER_BYTES);
-    view.setUint32(offset, payload.length, true);
-    const lengthCrc = crc32c(out.subarray(offset, offset + 4));
-    const crc = crc32c(out.subarray(offset + 8, offset + 9 + payload.length), lengthCrc);
-    view.setUint32(offset + 4, crc, true);
-    offset += RECORD_HEADER_BYTES + payload.length;
-  });
+    out[offset + 8] = KIND_CODES[record.kind];
+    view.setUint32(offset, length, true);
+    const lengthCrc = crc32cRange(out, offset, offset + 4);
+    view.setUint32(offset + 4, crc32cRange(out, offset + 8, body + length, lengthCrc), true);
+    offset = body + length;
+  }
   return out;
 }
 
@@ -140,8 +154,7 @@ export function readRecord(bytes: Uint8Array, offset: number): RecordRead {
   if (offset + RECORD_HEADER_BYTES > bytes.length) {
     return { ok: false, reason: "truncated", detail: `incomplete record header at byte ${offset}` };
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const length = view.getUint32(offset, true);
+  const length = u32(bytes, offset);
   if (length > MAX_RECORD_PAYLOAD_BYTES) {
     return { ok: false, reason: "malformed", detail: `record length ${length} at byte ${offset}` };
   }
@@ -153,10 +166,8 @@ export function readRecord(bytes: Uint8Array, offset: number): RecordRead {
       detail: `record at byte ${offset} ends past the file`,
     };
   }
-  const expected = view.getUint32(offset + 4, true);
-  if (
-    crc32c(bytes.subarray(offset + 8, end), crc32c(bytes.subarray(offset, offset + 4))) !== expected
-  ) {
+  const expected = u32(bytes, offset + 4);
+  if (crc32cRange(bytes, offset + 8, end, crc32cRange(bytes, offset, offset + 4)) !== expected) {
     return {
       ok: false,
       reason: "checksum",
@@ -173,6 +184,11 @@ export function readRecord(bytes: Uint8Array, offset: number): RecordRead {
     const detail = error instanceof Error ? error.message : String(error);
     return { ok: false, reason: "malformed", detail: `record at byte ${offset}: ${detail}` };
   }
+}
+
+/** The little-endian u32 at `at` (no view per record). */
+function u32(bytes: Uint8Array, at: number): number {
+  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
 }
 
 function decodePayload(kind: number, payload: Uint8Array): WalRecord {
