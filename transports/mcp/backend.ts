@@ -27,6 +27,7 @@ import type {
 } from "@modelcontextprotocol/server";
 import { type EraCache, eraKey, type PriorDiscovery } from "./era_cache.ts";
 import { DenoStdioClientTransport } from "./stdio_transport.ts";
+import { DirectRequests, MAX_PENDING_DIRECT } from "./direct_requests.ts";
 
 /**
  * The gateway forwards backend results as they come. Without a schema,
@@ -195,6 +196,11 @@ export class McpBackend {
   #requestsSent = 0;
   /** Arrival stamps of server→client requests not yet handled, by JSON-RPC id. */
   #arrivals = new Map<string | number, ServerRequestArrival>();
+  /**
+   * Forwarded requests on a 2025-era stdio connection skip the SDK client
+   * (see {@link DirectRequests}); set per connection, with the client it belongs to.
+   */
+  #direct?: { client: Client; requests: DirectRequests };
 
   /** Creates the connection object; {@link start} connects. */
   constructor(options: BackendOptions) {
@@ -326,7 +332,13 @@ export class McpBackend {
       transport = stdio;
       client.onclose = () => this.#onClosed(client);
       await client.connect(stdio, { timeout: connectTimeoutMs, prior: known });
-      this.#interceptProgress(stdio);
+      // A 2025 stdio wire is plain JSON-RPC lines: forwarded requests go
+      // straight onto it. A 2026 connection keeps the SDK, which owns its envelope.
+      const direct = (client.getProtocolEra() ?? "legacy") === "legacy"
+        ? new DirectRequests((message) => stdio.send(message))
+        : undefined;
+      this.#interceptProgress(stdio, direct);
+      this.#direct = direct === undefined ? undefined : { client, requests: direct };
       pid = stdio.pid;
     } else {
       const requestInit: RequestInit = { headers: spec.headers ?? {} };
@@ -486,6 +498,10 @@ export class McpBackend {
       throw new BackendUnavailableError(this.label, this.#state, this.#lastError);
     }
     const timeoutMs = options.timeoutMs ?? this.#options.requestTimeoutMs;
+    const direct = this.#direct;
+    if (direct !== undefined && direct.client === client) {
+      return await this.#requestDirect(direct.requests, method, params, options, timeoutMs);
+    }
     const timeout = new AbortController();
     let timer = setTimeout(() => timeout.abort(), timeoutMs);
     const signal = options.signal === undefined
@@ -523,18 +539,67 @@ export class McpBackend {
     }
   }
 
+  /** {@link request} on a connection whose requests bypass the SDK client. */
+  async #requestDirect(
+    requests: DirectRequests,
+    method: string,
+    params: Record<string, unknown> | undefined,
+    options: BackendRequestOptions,
+    timeoutMs: number,
+  ): Promise<Record<string, unknown>> {
+    if (requests.pendingCount >= MAX_PENDING_DIRECT) {
+      throw new BackendUnavailableError(
+        this.label,
+        this.#state,
+        new Error(`${MAX_PENDING_DIRECT} requests are already pending on it`),
+      );
+    }
+    let sent = params;
+    let token: string | undefined;
+    let restartTimeout = (): void => {};
+    if (options.onprogress !== undefined) {
+      token = `${PROGRESS_TOKEN_PREFIX}${this.#nextProgressToken++}`;
+      const onprogress = options.onprogress;
+      this.#progress.set(token, (p) => {
+        restartTimeout();
+        onprogress(p);
+      });
+      const meta = (params?._meta ?? {}) as Record<string, unknown>;
+      sent = { ...params, _meta: { ...meta, progressToken: token } };
+    }
+    const request = requests.request(method, sent, {
+      signal: options.signal,
+      timeoutMs,
+      timeoutError: () => new BackendTimeoutError(this.label, method, timeoutMs),
+    });
+    restartTimeout = request.restartTimeout;
+    try {
+      return await request.result;
+    } finally {
+      if (token !== undefined) this.#progress.delete(token);
+    }
+  }
+
   /**
    * Routes our own progress tokens before the SDK's dispatch sees them, counts
    * the requests written, and stamps each server→client request on arrival.
    */
-  #interceptProgress(transport: Transport): void {
+  #interceptProgress(transport: Transport, direct?: DirectRequests): void {
     const send = transport.send.bind(transport);
     transport.send = (message, options) => {
       if ("method" in message && "id" in message) this.#requestsSent++;
       return send(message, options);
     };
+    if (direct !== undefined) {
+      const innerClose = transport.onclose;
+      transport.onclose = () => {
+        direct.close();
+        innerClose?.();
+      };
+    }
     const inner = transport.onmessage;
     transport.onmessage = (message, extra) => {
+      if (direct?.deliver(message)) return;
       const m = message as {
         method?: string;
         id?: string | number;
