@@ -31,6 +31,17 @@ import { createFrontServer, isSubscribed, type ResumeCodec, sendListChanged } fr
 import { SseFrontTransport } from "./sse_front.ts";
 import { acceptsJson, isSingleRequest, preferJsonReply } from "./json_reply.ts";
 import type { SessionDirectory } from "./session_directory.ts";
+import {
+  abortDirectCalls,
+  cancelDirectCalls,
+  directCallRequest,
+  type DirectCalls,
+  KeepAlive,
+  serveDirectCall,
+} from "./direct_call.ts";
+
+/** Distinct Host headers whose check is remembered (they are client input, so bounded). */
+const MAX_REMEMBERED_HOSTS = 64;
 
 /** Most concurrent 2025 sessions (Streamable HTTP and SSE together) per node. */
 export const MAX_SESSIONS = 10_000;
@@ -77,6 +88,8 @@ interface Session {
   transport: WebStandardStreamableHTTPServerTransport | SseFrontTransport;
   /** Last time the client sent anything, for idle expiry. */
   lastSeenMs: number;
+  /** Calls in flight on the direct lane (see direct_call.ts), for cancellation. */
+  calls: DirectCalls;
 }
 
 function jsonRpcError(status: number, code: number, message: string): Response {
@@ -97,6 +110,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   const origins = [...localhostAllowedHostnames(), ...options.allowedOrigins];
   const sessions = new Map<string, Session>();
   const listening = new Set<string>();
+  const keepAlive = new KeepAlive();
 
   const modern: McpHttpHandler = createMcpHandler(
     () => createFrontServer(gateway, codec, "modern"),
@@ -136,6 +150,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       if (nowMs - session.lastSeenMs < limitMs) continue;
       sessions.delete(id);
       listening.delete(id);
+      abortDirectCalls(session.calls);
       void session.server.close().catch(() => {});
       void options.sessionDirectory?.remove(id).catch(() => {});
     }
@@ -162,7 +177,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     next: () => Promise<void>,
   ): Promise<Response | void> {
     const req = c.req.raw;
-    const host = validateHostHeader(req.headers.get("host"), hosts);
+    const host = checkHost(req.headers.get("host"));
     if (!host.ok) return jsonRpcError(403, INVALID_REQUEST, `Forbidden: ${host.message}`);
     const origin = req.headers.get("origin");
     if (origin !== null) {
@@ -170,6 +185,18 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       if (!check.ok) return jsonRpcError(403, INVALID_REQUEST, `Forbidden: ${check.message}`);
     }
     await next();
+  }
+
+  // A client sends the same Host on every request; the check parses it as a URL.
+  const hostChecks = new Map<string | null, { ok: boolean; message?: string }>();
+  function checkHost(header: string | null): { ok: boolean; message?: string } {
+    let check = hostChecks.get(header);
+    if (check === undefined) {
+      if (hostChecks.size >= MAX_REMEMBERED_HOSTS) hostChecks.clear();
+      check = validateHostHeader(header, hosts);
+      hostChecks.set(header, check);
+    }
+    return check;
   }
 
   async function readJson(req: Request): Promise<{ body: unknown } | Response> {
@@ -227,12 +254,14 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         onsessionclosed: async (id) => {
           sessions.delete(id);
           listening.delete(id);
+          abortDirectCalls(session.calls);
           await directory?.remove(id).catch(() => {});
         },
         maxRequestBodySize: options.maxRequestBodyBytes,
       });
-    const session: Session = { server, transport, lastSeenMs: Date.now() };
+    const session: Session = { server, transport, lastSeenMs: Date.now(), calls: new Map() };
     transport.onclose = () => {
+      abortDirectCalls(session.calls);
       if (transport.sessionId === undefined) return;
       sessions.delete(transport.sessionId);
       listening.delete(transport.sessionId);
@@ -288,11 +317,36 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     const parsed = await readJson(req);
     if (parsed instanceof Response) return parsed;
     const { body } = parsed;
+    const direct = serveDirect(req, body);
+    if (direct !== undefined) return await direct;
     const response = await servePost(req, body);
     return isSingleRequest(body) && acceptsJson(req.headers.get("accept"))
       ? await preferJsonReply(response, body.id)
       : response;
   });
+
+  /** Serves a `tools/call` of a session on the direct lane, when that lane takes it. */
+  function serveDirect(req: Request, body: unknown): Promise<Response> | undefined {
+    const sessionId = req.headers.get("mcp-session-id");
+    if (sessionId === null) return undefined;
+    const session = sessions.get(sessionId);
+    if (
+      session === undefined ||
+      !(session.transport instanceof WebStandardStreamableHTTPServerTransport)
+    ) {
+      return undefined;
+    }
+    cancelDirectCalls(session.calls, body);
+    const call = directCallRequest(gateway, session.server, req, body);
+    if (call === undefined) return undefined;
+    session.lastSeenMs = Date.now();
+    return serveDirectCall(
+      gateway,
+      keepAlive,
+      { server: session.server, sessionId, calls: session.calls },
+      call,
+    );
+  }
 
   async function servePost(req: Request, body: unknown): Promise<Response> {
     const sessionId = req.headers.get("mcp-session-id");
@@ -349,7 +403,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     const transport = new SseFrontTransport("/messages", id);
     const server = createFrontServer(gateway, codec, "legacy");
     transport.onclose = () => void sessions.delete(id);
-    sessions.set(id, { server, transport, lastSeenMs: Date.now() });
+    sessions.set(id, { server, transport, lastSeenMs: Date.now(), calls: new Map() });
     await server.connect(transport);
     return transport.response;
   });
@@ -375,6 +429,8 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     close: async () => {
       clearInterval(sweep);
       unsubscribe();
+      for (const s of sessions.values()) abortDirectCalls(s.calls);
+      keepAlive.close();
       await Promise.all([...sessions.values()].map((s) => s.server.close().catch(() => {})));
       sessions.clear();
       listening.clear();

@@ -50,6 +50,14 @@ const subscriptions = new WeakMap<Server, Set<string>>();
 /** Bound on resource subscriptions per client session. */
 const MAX_SUBSCRIPTIONS_PER_SESSION = 1_024;
 
+/** The log level each 2025 front server's client set with `logging/setLevel`. */
+const sessionLevels = new WeakMap<Server, LoggingLevel>();
+
+/** The lowest log level the client of a 2025 front server asked for; all when it never asked. */
+export function sessionLogLevel(server: Server): LoggingLevel {
+  return sessionLevels.get(server) ?? "debug";
+}
+
 /** True when the client of `server` subscribed to `uri` (2025 `resources/subscribe`). */
 export function isSubscribed(server: Server, uri: string): boolean {
   return subscriptions.get(server)?.has(uri) ?? false;
@@ -72,7 +80,6 @@ export function createFrontServer(gateway: Gateway, codec: ResumeCodec, era: Fro
 
   // A 2025 session sets its level once with logging/setLevel; a 2026 request
   // carries it in its envelope.
-  let sessionLevel: LoggingLevel | undefined;
   const context = (ctx: ServerContext): CallContext => {
     const meta = ctx.mcpReq._meta as Record<string, unknown> | undefined;
     const token = meta?.progressToken;
@@ -81,7 +88,7 @@ export function createFrontServer(gateway: Gateway, codec: ResumeCodec, era: Fro
     const requested = envelope?.[LOG_LEVEL_META_KEY];
     // A 2025 server may log without being asked; a 2026 client opts in per request.
     const logLevel = era === "legacy"
-      ? sessionLevel ?? "debug"
+      ? sessionLogLevel(server)
       : typeof requested === "string"
       ? requested as LoggingLevel
       : undefined;
@@ -95,7 +102,7 @@ export function createFrontServer(gateway: Gateway, codec: ResumeCodec, era: Fro
         ? server.getClientCapabilities() as Record<string, unknown> | undefined
         : envelope?.[CLIENT_CAPABILITIES_META_KEY] as Record<string, unknown> | undefined,
       notify: (n) => {
-        if (n.method === "notifications/message" && !atLeast(n.params?.level, logLevel)) {
+        if (!passesLogFilter(n, logLevel)) {
           return Promise.resolve();
         }
         return ctx.mcpReq.notify(n);
@@ -177,7 +184,7 @@ export function createFrontServer(gateway: Gateway, codec: ResumeCodec, era: Fro
       );
     });
     server.setRequestHandler("logging/setLevel", async (req) => {
-      sessionLevel = req.params.level;
+      sessionLevels.set(server, req.params.level);
       await gateway.setLogLevel(req.params.level);
       return {};
     });
@@ -189,7 +196,7 @@ export function createFrontServer(gateway: Gateway, codec: ResumeCodec, era: Fro
  * Cache hints (`ttlMs`, `cacheScope`) belong to the 2026-07-28 wire; a 2025
  * client gets the result without them when the backend spoke the newer era.
  */
-function toLegacyResult(result: Record<string, unknown>): Record<string, unknown> {
+export function toLegacyResult(result: Record<string, unknown>): Record<string, unknown> {
   if (!("ttlMs" in result) && !("cacheScope" in result)) return result;
   const { ttlMs: _, cacheScope: __, ...rest } = result;
   return rest;
@@ -206,9 +213,18 @@ const SEVERITY: readonly string[] = [
   "emergency",
 ];
 
-/** True when a message at `level` passes a client filter at `minimum` (none set: all pass). */
-function atLeast(level: unknown, minimum: string | undefined): boolean {
-  if (minimum === undefined || typeof level !== "string") return true;
+/**
+ * True when `notification` may go to a client that filters logs at `minimum`:
+ * anything but a log message, or a log message at `minimum` or above (no
+ * filter set: all pass).
+ */
+export function passesLogFilter(
+  notification: { method: string; params?: Record<string, unknown> },
+  minimum: string | undefined,
+): boolean {
+  if (notification.method !== "notifications/message" || minimum === undefined) return true;
+  const level = notification.params?.level;
+  if (typeof level !== "string") return true;
   return SEVERITY.indexOf(level) >= SEVERITY.indexOf(minimum);
 }
 

@@ -445,6 +445,11 @@ export class Gateway {
     return undefined;
   }
 
+  /** True when `name` is a backend tool this gateway forwards (not a local one, not unknown). */
+  forwardsTool(name: string): boolean {
+    return !this.#local.has(name) && this.#toolNames.resolve(name) !== undefined;
+  }
+
   /** Handles `tools/call`. */
   async callTool(
     params: { name: string; arguments?: Record<string, unknown> } & Record<string, unknown>,

@@ -42,7 +42,17 @@ export interface DirectRequest {
 interface Pending {
   resolve(result: Record<string, unknown>): void;
   reject(error: unknown): void;
+  /** When the request times out (`performance.now()` clock), unless progress moves it. */
+  deadlineMs: number;
+  expire(): void;
 }
+
+/**
+ * How often pending requests are checked against their deadlines: a timeout
+ * fires up to this much late. One ticking timer per connection instead of a
+ * timer per request, which cost more than the rest of a request's bookkeeping.
+ */
+export const TIMEOUT_TICK_MS = 25;
 
 /** The direct requests of one connection. */
 export class DirectRequests {
@@ -50,6 +60,7 @@ export class DirectRequests {
   #nextId = 0;
   #closed = false;
   #send: (message: JSONRPCMessage) => Promise<void>;
+  #tick?: ReturnType<typeof setTimeout>;
 
   /** `send` writes one message to the connection. */
   constructor(send: (message: JSONRPCMessage) => Promise<void>) {
@@ -72,12 +83,10 @@ export class DirectRequests {
     }
     const { signal, timeoutMs } = options;
     const id = `${DIRECT_ID_PREFIX}${this.#nextId++}`;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     let onAbort: (() => void) | undefined;
-    let restart = (): void => {};
+    let pending!: Pending;
     const result = new Promise<Record<string, unknown>>((resolve, reject) => {
       const settle = (): void => {
-        clearTimeout(timer);
         if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
         this.#pending.delete(id);
       };
@@ -87,7 +96,7 @@ export class DirectRequests {
         this.#notifyCancelled(id, reason);
         reject(error);
       };
-      this.#pending.set(id, {
+      pending = {
         resolve: (value) => {
           settle();
           resolve(value);
@@ -96,18 +105,13 @@ export class DirectRequests {
           settle();
           reject(error);
         },
-      });
-      const arm = (): void => {
-        clearTimeout(timer);
-        timer = setTimeout(() => {
+        deadlineMs: performance.now() + timeoutMs,
+        expire: () => {
           const error = options.timeoutError();
           giveUp(error, error.message);
-        }, timeoutMs);
+        },
       };
-      restart = () => {
-        if (this.#pending.has(id)) arm();
-      };
-      arm();
+      this.#pending.set(id, pending);
       if (signal !== undefined) {
         if (signal.aborted) {
           giveUp(signal.reason, String(signal.reason));
@@ -116,12 +120,30 @@ export class DirectRequests {
         onAbort = () => giveUp(signal.reason, String(signal.reason));
         signal.addEventListener("abort", onAbort, { once: true });
       }
+      this.#tick ??= setTimeout(() => this.#expire(), TIMEOUT_TICK_MS);
       const message = params === undefined
         ? { jsonrpc: "2.0" as const, id, method }
         : { jsonrpc: "2.0" as const, id, method, params };
       this.#send(message).catch((error) => this.#pending.get(id)?.reject(error));
     });
-    return { result, restartTimeout: () => restart() };
+    return {
+      result,
+      restartTimeout: () => {
+        pending.deadlineMs = performance.now() + timeoutMs;
+      },
+    };
+  }
+
+  /** Times out the requests past their deadline; ticks while any request is pending. */
+  #expire(): void {
+    this.#tick = undefined;
+    const nowMs = performance.now();
+    for (const pending of [...this.#pending.values()]) {
+      if (pending.deadlineMs <= nowMs) pending.expire();
+    }
+    if (this.#pending.size > 0 && !this.#closed) {
+      this.#tick = setTimeout(() => this.#expire(), TIMEOUT_TICK_MS);
+    }
   }
 
   /**
@@ -164,6 +186,8 @@ export class DirectRequests {
   /** Fails every pending request: the connection is gone. No request is accepted afterwards. */
   close(): void {
     this.#closed = true;
+    clearTimeout(this.#tick);
+    this.#tick = undefined;
     const pending = [...this.#pending.values()];
     this.#pending.clear();
     for (const p of pending) p.reject(connectionClosed());

@@ -24,6 +24,9 @@ export interface StdioCommand {
 const EXIT_GRACE_MS = 2_000;
 /** Longest line accepted from a child, against a runaway server. */
 const MAX_LINE_BYTES = 64 * 1024 * 1024;
+/** Size of the buffer stdout is read into. */
+const READ_BUFFER_BYTES = 64 * 1024;
+const NEWLINE = 0x0a;
 const INHERITED_ENV = ["PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "TMPDIR"];
 
 /** A Transport over a spawned child's stdin/stdout. */
@@ -73,24 +76,41 @@ export class DenoStdioClientTransport implements Transport {
     return Promise.resolve();
   }
 
+  /**
+   * Reads the child's stdout into one reused buffer (a default reader would
+   * allocate a fresh 64 KiB chunk per read, i.e. per reply under load) and
+   * splits it into lines at newline bytes, which never occur inside a UTF-8
+   * sequence; only a line cut by the end of a read is decoded in pieces.
+   */
   async #read(stdout: ReadableStream<Uint8Array>): Promise<void> {
-    let buffered = "";
+    const reader = stdout.getReader({ mode: "byob" });
+    const decoder = new TextDecoder();
+    let buffer = new ArrayBuffer(READ_BUFFER_BYTES);
+    let partial = "";
     try {
-      for await (const chunk of stdout.pipeThrough(new TextDecoderStream())) {
-        buffered += chunk;
-        if (buffered.length > MAX_LINE_BYTES) {
-          throw new Error(`a line from the child exceeds ${MAX_LINE_BYTES} bytes`);
+      for (;;) {
+        const { value, done } = await reader.read(new Uint8Array(buffer));
+        if (done || value === undefined) break;
+        buffer = value.buffer as ArrayBuffer;
+        let start = 0;
+        for (let end = value.indexOf(NEWLINE); end >= 0; end = value.indexOf(NEWLINE, start)) {
+          const line = partial + decoder.decode(value.subarray(start, end));
+          partial = "";
+          start = end + 1;
+          const trimmed = line.endsWith("\r") ? line.slice(0, -1) : line;
+          if (trimmed.length > 0) this.#deliver(trimmed);
         }
-        let newline = buffered.indexOf("\n");
-        while (newline >= 0) {
-          const line = buffered.slice(0, newline).replace(/\r$/, "");
-          buffered = buffered.slice(newline + 1);
-          if (line.length > 0) this.#deliver(line);
-          newline = buffered.indexOf("\n");
+        if (start < value.byteLength) {
+          partial += decoder.decode(value.subarray(start), { stream: true });
+          if (partial.length > MAX_LINE_BYTES) {
+            throw new Error(`a line from the child exceeds ${MAX_LINE_BYTES} bytes`);
+          }
         }
       }
     } catch (error) {
       if (!this.#closed) this.onerror?.(error instanceof Error ? error : new Error(String(error)));
+    } finally {
+      reader.releaseLock();
     }
     this.#finish();
   }
