@@ -81,6 +81,8 @@ export interface GatewayApp {
   sessionCount(): number;
   /** Number of 2025 sessions whose client opened the GET stream for notifications. */
   listeningCount(): number;
+  /** Tool calls served on the direct lane (direct_call.ts) since the app started. */
+  directCallCount(): number;
 }
 
 interface Session {
@@ -111,6 +113,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   const sessions = new Map<string, Session>();
   const listening = new Set<string>();
   const keepAlive = new KeepAlive();
+  let directCalls = 0;
 
   const modern: McpHttpHandler = createMcpHandler(
     () => createFrontServer(gateway, codec, "modern"),
@@ -339,6 +342,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     cancelDirectCalls(session.calls, body);
     const call = directCallRequest(gateway, session.server, req, body);
     if (call === undefined) return undefined;
+    directCalls++;
     session.lastSeenMs = Date.now();
     return serveDirectCall(
       gateway,
@@ -426,6 +430,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     app,
     sessionCount: () => sessions.size,
     listeningCount: () => listening.size,
+    directCallCount: () => directCalls,
     close: async () => {
       clearInterval(sweep);
       unsubscribe();

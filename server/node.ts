@@ -14,6 +14,7 @@ import { addManagementTools } from "./management.ts";
 import { ServiceDirectory } from "./service_directory.ts";
 import { StoreSessionDirectory } from "./session_directory.ts";
 import type { StateStore } from "./store/types.ts";
+import type { EraCache } from "../transports/mod.ts";
 
 /** Options of {@link startGatewayNode}. */
 export interface GatewayNodeOptions {
@@ -36,6 +37,11 @@ export interface GatewayNodeOptions {
    * shared through it, and the state-store management tools use it.
    */
   store?: StateStore;
+  /**
+   * What is known about each backend's protocol era; a fresh cache (every
+   * backend probed) when absent.
+   */
+  eraCache?: EraCache;
 }
 
 /** A running node. */
@@ -56,6 +62,7 @@ export async function startGatewayNode(options: GatewayNodeOptions): Promise<Gat
     nowMs: () => performance.now(),
     rng: new SeededRng(options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]),
     sealer: codec,
+    eraCache: options.eraCache,
   });
   const directory = options.store === undefined
     ? undefined
