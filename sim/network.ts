@@ -84,9 +84,10 @@ export class SimNetwork<M> {
   readonly #deliver: (from: string, to: string, m: M) => void;
   /** Told of every message that is lost (senders of snapshots need to know). */
   onDrop: ((from: string, to: string, m: M) => void) | undefined;
-  readonly #links = new Map<string, Link>();
-  /** Directed pairs `from>to` that cannot carry messages. */
-  readonly #blocked = new Set<string>();
+  /** Links by sender, then receiver (nested maps: no key string per message). */
+  readonly #links = new Map<string, Map<string, Link>>();
+  /** Receivers each sender cannot reach. */
+  readonly #blocked = new Map<string, Set<string>>();
   config: NetworkConfig;
   readonly stats: NetworkStats = { sent: 0, delivered: 0, dropped: 0, duplicated: 0 };
 
@@ -107,12 +108,22 @@ export class SimNetwork<M> {
 
   /** Whether `from` can currently reach `to`. */
   connected(from: string, to: string): boolean {
-    return !this.#blocked.has(`${from}>${to}`);
+    const blocked = this.#blocked.get(from);
+    return blocked === undefined || !blocked.has(to);
+  }
+
+  #block(from: string, to: string): void {
+    let blocked = this.#blocked.get(from);
+    if (blocked === undefined) {
+      blocked = new Set();
+      this.#blocked.set(from, blocked);
+    }
+    blocked.add(to);
   }
 
   /** Blocks the directed link `from` → `to` (a one-way partition). */
   blockOneWay(from: string, to: string): void {
-    this.#blocked.add(`${from}>${to}`);
+    this.#block(from, to);
   }
 
   /** Splits nodes into groups; messages cross no group boundary. */
@@ -120,7 +131,7 @@ export class SimNetwork<M> {
     for (const g of groups) {
       for (const h of groups) {
         if (g === h) continue;
-        for (const a of g) for (const b of h) this.#blocked.add(`${a}>${b}`);
+        for (const a of g) for (const b of h) this.#block(a, b);
       }
     }
   }
@@ -153,7 +164,9 @@ export class SimNetwork<M> {
 
   /** Ends every clog. */
   unclogAll(): void {
-    for (const link of this.#links.values()) link.clogUntilUs = 0;
+    for (const links of this.#links.values()) {
+      for (const link of links.values()) link.clogUntilUs = 0;
+    }
   }
 
   /** Sends one message; it may be lost, delayed, duplicated or reordered. */
@@ -208,11 +221,15 @@ export class SimNetwork<M> {
   }
 
   #link(from: string, to: string): Link {
-    const key = `${from}>${to}`;
-    let link = this.#links.get(key);
-    if (!link) {
+    let links = this.#links.get(from);
+    if (links === undefined) {
+      links = new Map();
+      this.#links.set(from, links);
+    }
+    let link = links.get(to);
+    if (link === undefined) {
       link = { freeAtUs: 0, queuedBytes: 0, clogUntilUs: 0 };
-      this.#links.set(key, link);
+      links.set(to, link);
     }
     return link;
   }

@@ -5,9 +5,9 @@
  *
  * @module
  */
+import { decodeUtf8 } from "../utf8.ts";
+
 const encoder = new TextEncoder();
-const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-const lenientDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
 /** UTF-16 units up to which ASCII is encoded in JavaScript (measured break-even: ~50). */
 const SHORT_ENCODE_UNITS = 48;
 
@@ -208,46 +208,5 @@ export class ByteReader {
     const text = decodeUtf8(bytes);
     if (text === undefined) throw new ByteReadError(`${what} is not valid UTF-8`);
     return text;
-  }
-}
-
-/** Bytes up to which ASCII is decoded in JavaScript (the native call costs ~100 ns). */
-const SHORT_DECODE_BYTES = 16;
-const REPLACEMENT_CHARACTER = "\uFFFD";
-
-/**
- * Decodes UTF-8 `bytes` strictly (undefined if they are not valid UTF-8). A
- * leading byte-order mark is kept as text: it is part of the string that was
- * encoded.
- *
- * The lenient native decoder is several times faster than the strict one; it
- * turns an invalid sequence into U+FFFD, so only output holding U+FFFD (an
- * error, or a replacement character that was really there) is decoded again
- * strictly. Short ASCII is converted in JavaScript.
- */
-export function decodeUtf8(bytes: Uint8Array): string | undefined {
-  const n = bytes.length;
-  if (n <= SHORT_DECODE_BYTES) {
-    let text = "";
-    let i = 0;
-    for (; i + 8 <= n; i += 8) {
-      const b0 = bytes[i], b1 = bytes[i + 1], b2 = bytes[i + 2], b3 = bytes[i + 3];
-      const b4 = bytes[i + 4], b5 = bytes[i + 5], b6 = bytes[i + 6], b7 = bytes[i + 7];
-      if ((b0 | b1 | b2 | b3 | b4 | b5 | b6 | b7) & 0x80) break;
-      text += String.fromCharCode(b0, b1, b2, b3, b4, b5, b6, b7);
-    }
-    for (; i < n; i++) {
-      const b = bytes[i];
-      if (b & 0x80) break;
-      text += String.fromCharCode(b);
-    }
-    if (i === n) return text;
-  }
-  const text = lenientDecoder.decode(bytes);
-  if (!text.includes(REPLACEMENT_CHARACTER)) return text;
-  try {
-    return strictDecoder.decode(bytes);
-  } catch {
-    return undefined;
   }
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { ByteReader, ByteReadError, ByteWriter, decodeUtf8 } from "./bytes.ts";
+import { ByteReader, ByteReadError, ByteWriter } from "./bytes.ts";
 
 type Item = { kind: "u8"; v: number } | { kind: "u32"; v: number } | { kind: "f64"; v: number } | {
   kind: "string";
@@ -78,38 +78,6 @@ Deno.test("property: a string is its UTF-8 byte length (u32 LE) then exactly Tex
     ),
     { numRuns: 300 },
   );
-});
-
-Deno.test("property: decodeUtf8 is the strict UTF-8 decoder that keeps a leading BOM", () => {
-  const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-  const reference = (bytes: Uint8Array): string | undefined => {
-    try {
-      return strict.decode(bytes);
-    } catch {
-      return undefined;
-    }
-  };
-  fc.assert(
-    fc.property(
-      fc.oneof(
-        fc.uint8Array({ maxLength: 40 }),
-        fc.uint8Array({ min: 0, max: 0x7f, maxLength: 200 }),
-        fc.string({ unit: "binary", maxLength: 40 }).map((s) => new TextEncoder().encode(s)),
-        fc.tuple(fc.string({ maxLength: 30 }), fc.nat(), fc.integer({ min: 0x80, max: 0xff }))
-          .map(([s, at, byte]) => {
-            const bytes = new TextEncoder().encode(s);
-            if (bytes.length > 0) bytes[at % bytes.length] = byte;
-            return bytes;
-          }),
-      ),
-      (bytes) => assert.equal(decodeUtf8(bytes), reference(bytes)),
-    ),
-    { numRuns: 2000 },
-  );
-  assert.equal(decodeUtf8(new TextEncoder().encode("\ufeffkey")), "\ufeffkey");
-  assert.equal(decodeUtf8(new TextEncoder().encode("a\ufffdb")), "a\ufffdb");
-  assert.equal(decodeUtf8(new Uint8Array([0x61, 0xff])), undefined);
-  assert.equal(decodeUtf8(new Uint8Array(40).fill(0x61).fill(0xc3, 39)), undefined);
 });
 
 Deno.test("a string starting with a byte-order mark reads back whole", () => {

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { decodeUtf8 } from "./bytes.ts";
+import { decodeUtf8 } from "../utf8.ts";
 import type { CommandLimits, DeleteCommand, PutCommand } from "./commands.ts";
 
 const ascii = (text: string): Uint8Array => Uint8Array.from(text, (c) => c.charCodeAt(0));

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { decodeUtf8 } from "./bytes.ts";
+import { decodeUtf8 } from "../utf8.ts";
 import { readCanonicalCommand } from "./canonical_command.ts";
 
 /** Writes `value` at `key`, optionally attached to a lease. */

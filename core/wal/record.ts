@@ -11,6 +11,7 @@
  * @module
  */
 import { crc32cRange } from "../crc32.ts";
+import { decodeUtf8 } from "../utf8.ts";
 import type { Entry, HardState } from "../raft/types.ts";
 
 /** Bytes before a record's payload: length, checksum and kind. */
@@ -38,8 +39,27 @@ export class RecordDecodeError extends Error {
 }
 
 const encoder = new TextEncoder();
-// A leading U+FEFF is part of the text that was encoded, not a byte-order mark to strip.
-const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+function utf8(bytes: Uint8Array): string {
+  const text = decodeUtf8(bytes);
+  if (text === undefined) throw new RecordDecodeError("text is not valid UTF-8");
+  return text;
+}
+
+/** Node ids seen in votes, encoded: a hard state is written with nearly every persist. */
+const nodeIdBytes = new Map<string, Uint8Array>();
+const MAX_CACHED_NODE_IDS = 256;
+
+/** The UTF-8 bytes of `nodeId` (shared: callers copy them, never change them). */
+function encodedNodeId(nodeId: string): Uint8Array {
+  let bytes = nodeIdBytes.get(nodeId);
+  if (bytes === undefined) {
+    if (nodeIdBytes.size >= MAX_CACHED_NODE_IDS) nodeIdBytes.clear();
+    bytes = encoder.encode(nodeId);
+    nodeIdBytes.set(nodeId, bytes);
+  }
+  return bytes;
+}
 
 function assertSafe(name: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 0) {
@@ -64,7 +84,7 @@ function payloadOf(record: Exclude<WalRecord, { kind: "entry" }>): Uint8Array {
       const { term, vote, commit } = record.hardState;
       assertSafe("hard state term", term);
       assertSafe("hard state commit", commit);
-      const voteBytes = vote === null ? new Uint8Array(0) : encoder.encode(vote);
+      const voteBytes = vote === null ? new Uint8Array(0) : encodedNodeId(vote);
       const out = new Uint8Array(17 + voteBytes.length);
       const view = new DataView(out.buffer);
       view.setFloat64(0, term, true);
@@ -207,8 +227,8 @@ function decodePayload(kind: number, payload: Uint8Array): WalRecord {
       need(8 + nodeLength + clusterLength);
       return {
         kind: "metadata",
-        nodeId: decoder.decode(payload.subarray(4, 4 + nodeLength)),
-        clusterId: decoder.decode(payload.subarray(8 + nodeLength, 8 + nodeLength + clusterLength)),
+        nodeId: utf8(payload.subarray(4, 4 + nodeLength)),
+        clusterId: utf8(payload.subarray(8 + nodeLength, 8 + nodeLength + clusterLength)),
       };
     }
     case KIND_CODES.entry: {
@@ -232,7 +252,7 @@ function decodePayload(kind: number, payload: Uint8Array): WalRecord {
         hardState: {
           term: view.getFloat64(0, true),
           commit: view.getFloat64(8, true),
-          vote: payload[16] === 0 ? null : decoder.decode(payload.subarray(17)),
+          vote: payload[16] === 0 ? null : utf8(payload.subarray(17)),
         },
       };
     }
