@@ -368,7 +368,7 @@ export class SimCluster<Q, R> {
     for (const effect of effects) {
       if (effect.type === "applied") {
         for (const e of effect.entries) {
-          newlyApplied.push({ index: e.index, term: e.term, dataHash: hashEntryData(e.data) });
+          newlyApplied.push({ index: e.index, term: e.term, dataHash: dataHashOf(e.data) });
         }
       } else if (effect.type === "snapshotInstalled") {
         installed = effect.index;
@@ -517,6 +517,22 @@ export class SimCluster<Q, R> {
   }
 }
 
+/**
+ * Entry payloads travel between simulated nodes by reference and are never
+ * changed: each array is hashed once, not once per node that commits and
+ * applies it (WAL replay makes new arrays, which are hashed afresh).
+ */
+const dataHashes = new WeakMap<Uint8Array, number>();
+
+function dataHashOf(data: Uint8Array): number {
+  let hash = dataHashes.get(data);
+  if (hash === undefined) {
+    hash = hashEntryData(data);
+    dataHashes.set(data, hash);
+  }
+  return hash;
+}
+
 function storageLogView(storage: MemoryStorage): LogView {
   return {
     firstIndex: storage.firstIndex(),
@@ -527,7 +543,7 @@ function storageLogView(storage: MemoryStorage): LogView {
     },
     dataHash(index: number): number | undefined {
       if (index < storage.firstIndex() || index > storage.lastIndex()) return undefined;
-      return hashEntryData(storage.entries(index, index + 1, Infinity)[0].data);
+      return dataHashOf(storage.entries(index, index + 1, Infinity)[0].data);
     },
   };
 }

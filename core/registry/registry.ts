@@ -492,10 +492,11 @@ export class Registry {
     if (existing === undefined && this.#count >= MAX_REPLICAS) {
       throw new RegistryError("capacity", `registry is full (${MAX_REPLICAS} replicas)`);
     }
-    if (existing !== undefined && canonicalOf(existing) === canonicalJson(clean)) return [];
+    const canonical = canonicalJson(clean);
+    if (existing !== undefined && canonicalOf(existing) === canonical) return [];
     return this.#mutate([clean.serviceId], () => {
       this.#revision = Math.max(this.#revision, clean.catalogRevision);
-      this.#put(clean);
+      this.#put(clean, canonical);
     });
   }
 
@@ -717,7 +718,7 @@ export class Registry {
     return entry;
   }
 
-  #put(record: ReplicaRecord): void {
+  #put(record: ReplicaRecord, canonical?: string): void {
     const { serviceId } = record;
     const id = record.replica.id;
     let replicas = this.#services.get(serviceId);
@@ -732,6 +733,7 @@ export class Registry {
     replicas.set(id, {
       record,
       toolNames: new Set(record.catalog?.tools.map((t) => t.name) ?? []),
+      canonical,
     });
     let owned = this.#leases.get(record.leaseId);
     if (owned === undefined) {

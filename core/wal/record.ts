@@ -67,51 +67,107 @@ function assertSafe(name: string, value: number): void {
   }
 }
 
-function payloadOf(record: Exclude<WalRecord, { kind: "entry" }>): Uint8Array {
+// Numbers are written through one scratch float and byte copies: a DataView per record
+// (on a small typed array, its `.buffer` must first be moved off the heap) cost more than
+// the record's checksum.
+const SCRATCH_F64 = new Float64Array(1);
+const SCRATCH_BYTES = new Uint8Array(SCRATCH_F64.buffer);
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function setF64(out: Uint8Array, at: number, value: number): void {
+  SCRATCH_F64[0] = value;
+  for (let i = 0; i < 8; i++) out[at + i] = SCRATCH_BYTES[HOST_LITTLE_ENDIAN ? i : 7 - i];
+}
+
+function getF64(bytes: Uint8Array, at: number): number {
+  for (let i = 0; i < 8; i++) SCRATCH_BYTES[HOST_LITTLE_ENDIAN ? i : 7 - i] = bytes[at + i];
+  return SCRATCH_F64[0];
+}
+
+function setU32(out: Uint8Array, at: number, value: number): void {
+  out[at] = value & 0xff;
+  out[at + 1] = (value >>> 8) & 0xff;
+  out[at + 2] = (value >>> 16) & 0xff;
+  out[at + 3] = value >>> 24;
+}
+
+/** The little-endian u32 at `at`. */
+function u32(bytes: Uint8Array, at: number): number {
+  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
+}
+
+/** Payload sizes of the fixed parts: entry (term, index, type), hard state (term, commit, flag). */
+const ENTRY_FIXED_BYTES = 17;
+const HARD_STATE_FIXED_BYTES = 17;
+const SNAPSHOT_BYTES = 16;
+
+/** The payload size of `record`; `text` receives the encoded strings it carries. */
+function payloadBytes(record: WalRecord, text: Uint8Array[]): number {
   switch (record.kind) {
+    case "entry":
+      return ENTRY_FIXED_BYTES + record.entry.data.length;
+    case "hardState": {
+      const vote = record.hardState.vote;
+      if (vote === null) return HARD_STATE_FIXED_BYTES;
+      const bytes = encodedNodeId(vote);
+      text.push(bytes);
+      return HARD_STATE_FIXED_BYTES + bytes.length;
+    }
+    case "snapshot":
+      return SNAPSHOT_BYTES;
     case "metadata": {
       const node = encoder.encode(record.nodeId);
       const cluster = encoder.encode(record.clusterId);
-      const out = new Uint8Array(8 + node.length + cluster.length);
-      const view = new DataView(out.buffer);
-      view.setUint32(0, node.length, true);
-      out.set(node, 4);
-      view.setUint32(4 + node.length, cluster.length, true);
-      out.set(cluster, 8 + node.length);
-      return out;
+      text.push(node, cluster);
+      return 8 + node.length + cluster.length;
+    }
+  }
+}
+
+/** Writes `record`'s payload at `at`, taking its strings from `text` in order. */
+function writePayload(out: Uint8Array, at: number, record: WalRecord, text: Uint8Array[]): void {
+  switch (record.kind) {
+    case "entry": {
+      const { term, index, type, data } = record.entry;
+      assertSafe("entry term", term);
+      assertSafe("entry index", index);
+      setF64(out, at, term);
+      setF64(out, at + 8, index);
+      out[at + 16] = type === "normal" ? 0 : 1;
+      out.set(data, at + ENTRY_FIXED_BYTES);
+      return;
     }
     case "hardState": {
       const { term, vote, commit } = record.hardState;
       assertSafe("hard state term", term);
       assertSafe("hard state commit", commit);
-      const voteBytes = vote === null ? new Uint8Array(0) : encodedNodeId(vote);
-      const out = new Uint8Array(17 + voteBytes.length);
-      const view = new DataView(out.buffer);
-      view.setFloat64(0, term, true);
-      view.setFloat64(8, commit, true);
-      out[16] = vote === null ? 0 : 1;
-      out.set(voteBytes, 17);
-      return out;
+      setF64(out, at, term);
+      setF64(out, at + 8, commit);
+      out[at + 16] = vote === null ? 0 : 1;
+      if (vote !== null) out.set(text.shift()!, at + HARD_STATE_FIXED_BYTES);
+      return;
     }
-    case "snapshot": {
+    case "snapshot":
       assertSafe("snapshot index", record.index);
       assertSafe("snapshot term", record.term);
-      const out = new Uint8Array(16);
-      const view = new DataView(out.buffer);
-      view.setFloat64(0, record.index, true);
-      view.setFloat64(8, record.term, true);
-      return out;
+      setF64(out, at, record.index);
+      setF64(out, at + 8, record.term);
+      return;
+    case "metadata": {
+      const node = text.shift()!;
+      const cluster = text.shift()!;
+      setU32(out, at, node.length);
+      out.set(node, at + 4);
+      setU32(out, at + 4 + node.length, cluster.length);
+      out.set(cluster, at + 8 + node.length);
+      return;
     }
   }
 }
 
-/** Payload size of an entry record: term, index, type, then the data. */
-const ENTRY_FIXED_BYTES = 17;
-
 /**
- * Encodes records back to back into one buffer, ready to append. Entries
- * (most records) are written in place; the rarer kinds go through a
- * separate payload.
+ * Encodes records back to back into one buffer, ready to append, each
+ * written in place.
  *
  * @example
  * ```ts
@@ -121,44 +177,27 @@ const ENTRY_FIXED_BYTES = 17;
  * ```
  */
 export function encodeRecords(records: readonly WalRecord[]): Uint8Array {
-  const payloads: Array<Uint8Array | undefined> = [];
+  const text: Uint8Array[] = [];
+  const lengths: number[] = [];
   let total = 0;
   for (const record of records) {
-    const payload = record.kind === "entry" ? undefined : payloadOf(record);
-    payloads.push(payload);
-    const length = payload === undefined
-      ? ENTRY_FIXED_BYTES + (record as { entry: Entry }).entry.data.length
-      : payload.length;
+    const length = payloadBytes(record, text);
     if (length > MAX_RECORD_PAYLOAD_BYTES) {
       throw new RangeError(`WAL record payload of ${length} bytes exceeds the limit`);
     }
+    lengths.push(length);
     total += RECORD_HEADER_BYTES + length;
   }
   const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
   let offset = 0;
   for (let i = 0; i < records.length; i++) {
-    const record = records[i];
-    const payload = payloads[i];
     const body = offset + RECORD_HEADER_BYTES;
-    let length: number;
-    if (payload === undefined) {
-      const { term, index, type, data } = (record as { entry: Entry }).entry;
-      assertSafe("entry term", term);
-      assertSafe("entry index", index);
-      view.setFloat64(body, term, true);
-      view.setFloat64(body + 8, index, true);
-      out[body + 16] = type === "normal" ? 0 : 1;
-      out.set(data, body + ENTRY_FIXED_BYTES);
-      length = ENTRY_FIXED_BYTES + data.length;
-    } else {
-      out.set(payload, body);
-      length = payload.length;
-    }
-    out[offset + 8] = KIND_CODES[record.kind];
-    view.setUint32(offset, length, true);
+    const length = lengths[i];
+    writePayload(out, body, records[i], text);
+    setU32(out, offset, length);
+    out[offset + 8] = KIND_CODES[records[i].kind];
     const lengthCrc = crc32cRange(out, offset, offset + 4);
-    view.setUint32(offset + 4, crc32cRange(out, offset + 8, body + length, lengthCrc), true);
+    setU32(out, offset + 4, crc32cRange(out, offset + 8, body + length, lengthCrc));
     offset = body + length;
   }
   return out;
@@ -206,13 +245,7 @@ export function readRecord(bytes: Uint8Array, offset: number): RecordRead {
   }
 }
 
-/** The little-endian u32 at `at` (no view per record). */
-function u32(bytes: Uint8Array, at: number): number {
-  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
-}
-
 function decodePayload(kind: number, payload: Uint8Array): WalRecord {
-  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   const need = (n: number) => {
     if (payload.length < n) {
       throw new RecordDecodeError(`payload of ${payload.length} bytes is too short`);
@@ -221,9 +254,9 @@ function decodePayload(kind: number, payload: Uint8Array): WalRecord {
   switch (kind) {
     case KIND_CODES.metadata: {
       need(8);
-      const nodeLength = view.getUint32(0, true);
+      const nodeLength = u32(payload, 0);
       need(8 + nodeLength);
-      const clusterLength = view.getUint32(4 + nodeLength, true);
+      const clusterLength = u32(payload, 4 + nodeLength);
       need(8 + nodeLength + clusterLength);
       return {
         kind: "metadata",
@@ -238,8 +271,8 @@ function decodePayload(kind: number, payload: Uint8Array): WalRecord {
       return {
         kind: "entry",
         entry: {
-          term: view.getFloat64(0, true),
-          index: view.getFloat64(8, true),
+          term: getF64(payload, 0),
+          index: getF64(payload, 8),
           type: type === 0 ? "normal" : "confChange",
           data: payload.slice(17),
         },
@@ -250,15 +283,15 @@ function decodePayload(kind: number, payload: Uint8Array): WalRecord {
       return {
         kind: "hardState",
         hardState: {
-          term: view.getFloat64(0, true),
-          commit: view.getFloat64(8, true),
+          term: getF64(payload, 0),
+          commit: getF64(payload, 8),
           vote: payload[16] === 0 ? null : utf8(payload.subarray(17)),
         },
       };
     }
     case KIND_CODES.snapshot:
       need(16);
-      return { kind: "snapshot", index: view.getFloat64(0, true), term: view.getFloat64(8, true) };
+      return { kind: "snapshot", index: getF64(payload, 0), term: getF64(payload, 8) };
     default:
       throw new RecordDecodeError(`unknown record kind ${kind}`);
   }
