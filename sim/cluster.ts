@@ -389,25 +389,19 @@ export class SimCluster<Q, R> {
         return;
       case "message": {
         const m = event.message;
-        this.#trace.recordFields(
-          now,
-          id,
-          m.type,
-          m.from,
-          [m.term, m.index, m.logTerm, m.commit, m.entries.length, m.reject ? 1 : 0],
-          () => describe(event),
-        );
+        const fields = MESSAGE_FIELDS;
+        fields[0] = m.term;
+        fields[1] = m.index;
+        fields[2] = m.logTerm;
+        fields[3] = m.commit;
+        fields[4] = m.entries.length;
+        fields[5] = m.reject ? 1 : 0;
+        this.#trace.recordFields(now, id, m.type, m.from, fields, event, describe);
         return;
       }
       case "persisted":
-        this.#trace.recordFields(
-          now,
-          id,
-          "persisted",
-          "",
-          [event.persistId],
-          () => describe(event),
-        );
+        ONE_FIELD[0] = event.persistId;
+        this.#trace.recordFields(now, id, "persisted", "", ONE_FIELD, event, describe);
         return;
       default:
         this.#trace.record(now, id, event.type, describe(event));
@@ -472,15 +466,16 @@ export class SimCluster<Q, R> {
         return;
       case "reply": {
         const reply = effect.reply;
+        TWO_FIELDS[0] = effect.requestId;
+        TWO_FIELDS[1] = reply.ok ? reply.index : 0;
         this.#trace.recordFields(
           now,
           p.id,
           "reply",
           reply.ok ? "ok" : reply.error.code,
-          [effect.requestId, reply.ok ? reply.index : 0],
-          () =>
-            `#${effect.requestId} ` +
-            (reply.ok ? `ok at ${reply.index}` : `${reply.error.code}`),
+          TWO_FIELDS,
+          effect,
+          describeReply,
         );
         this.#observer.onReply(p.id, effect.requestId, reply);
         return;
@@ -554,6 +549,16 @@ export function messageSizeBytes(m: Message): number {
   for (const e of m.entries) size += 24 + e.data.length;
   if (m.snapshot) size += m.snapshot.data.length + 64;
   return size;
+}
+
+/** Scratch arrays for {@link Trace.recordFields}, which reads them at once. */
+const MESSAGE_FIELDS = [0, 0, 0, 0, 0, 0];
+const TWO_FIELDS = [0, 0];
+const ONE_FIELD = [0];
+
+function describeReply<R>(effect: { requestId: number; reply: NodeReply<R> }): string {
+  const reply = effect.reply;
+  return `#${effect.requestId} ` + (reply.ok ? `ok at ${reply.index}` : `${reply.error.code}`);
 }
 
 function describe<Q>(event: NodeEvent<Q>): string {

@@ -70,25 +70,27 @@ export class Trace {
 
   /**
    * Records a frequent event cheaply: `fields` (and `peer`) are hashed as
-   * numbers, and the readable detail is only formatted if the event is ever
-   * shown. `format` must render exactly what `fields` and `peer` say.
+   * numbers, and the readable detail is only formatted, as `format(subject)`,
+   * if the event is ever shown. `format` must render exactly what `fields`
+   * and `peer` say. `fields` is read at once (callers may reuse the array).
    */
-  recordFields(
+  recordFields<T>(
     timeUs: number,
     node: string,
     kind: string,
     peer: string,
     fields: readonly number[],
-    format: () => string,
+    subject: T,
+    format: (subject: T) => string,
   ): void {
     let h = this.#hash;
     h = mix(h, timeUs);
     h = mixText(h, node);
     h = mixText(h, kind);
     h = mixText(h, peer);
-    for (const f of fields) h = mix(h, f);
+    for (let i = 0; i < fields.length; i++) h = mix(h, fields[i]);
     this.#hash = h;
-    this.#keep({ timeUs, node, kind, format });
+    this.#keep({ timeUs, node, kind, subject, format: format as (subject: unknown) => string });
   }
 
   #keep(event: TraceEvent | LazyEvent): void {
@@ -112,11 +114,14 @@ interface LazyEvent {
   timeUs: number;
   node: string;
   kind: string;
-  format: () => string;
+  subject: unknown;
+  format: (subject: unknown) => string;
 }
 
 function materialize(e: TraceEvent | LazyEvent): TraceEvent {
-  return "format" in e ? { timeUs: e.timeUs, node: e.node, kind: e.kind, detail: e.format() } : e;
+  return "format" in e
+    ? { timeUs: e.timeUs, node: e.node, kind: e.kind, detail: e.format(e.subject) }
+    : e;
 }
 
 /** Formats one event as a readable line. */
