@@ -24,6 +24,10 @@ const TABLES: Uint32Array = (() => {
   return tables;
 })();
 
+/** Ranges at least this long are read as 32-bit words (a view costs more on short ones). */
+const WORDS_MIN_BYTES = 256;
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /**
  * Returns the CRC-32C of `bytes`, continuing from `previous` (the CRC of the
  * bytes before them) so a checksum can be computed over several pieces.
@@ -58,6 +62,24 @@ export function crc32cRange(bytes: Uint8Array, start: number, end: number, previ
   }
   let crc = ~previous >>> 0;
   let i = start;
+  if (end - start >= WORDS_MIN_BYTES && HOST_LITTLE_ENDIAN) {
+    // Up to a 4-byte boundary byte by byte, then two 32-bit loads per step instead of eight
+    // byte loads (about twice as fast on snapshots); the loads are little-endian like the bytes.
+    for (; ((bytes.byteOffset + i) & 3) !== 0; i++) {
+      crc = TABLES[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
+    }
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset + i, ((end - i) >>> 3) << 1);
+    const wordCount = words.length;
+    for (let w = 0; w < wordCount; w += 2) {
+      const low = crc ^ words[w];
+      const high = words[w + 1];
+      crc = TABLES[1792 + (low & 0xff)] ^ TABLES[1536 + ((low >>> 8) & 0xff)] ^
+        TABLES[1280 + ((low >>> 16) & 0xff)] ^ TABLES[1024 + (low >>> 24)] ^
+        TABLES[768 + (high & 0xff)] ^ TABLES[512 + ((high >>> 8) & 0xff)] ^
+        TABLES[256 + ((high >>> 16) & 0xff)] ^ TABLES[high >>> 24];
+    }
+    i += wordCount * 4;
+  }
   for (const last8 = end - 8; i <= last8; i += 8) {
     const low = crc ^
       (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));

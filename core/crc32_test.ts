@@ -74,3 +74,31 @@ Deno.test("crc32cRange over a range equals crc32c over the same subarray", () =>
   assert.throws(() => crc32cRange(new Uint8Array(4), 2, 5), RangeError);
   assert.throws(() => crc32cRange(new Uint8Array(4), 3, 2), RangeError);
 });
+
+Deno.test("crc32c of long, unaligned ranges (read as words) equals the byte-wise definition", () => {
+  const bytewise = (bytes: Uint8Array, previous: number) => {
+    let crc = ~previous >>> 0;
+    for (const b of bytes) {
+      crc ^= b;
+      for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1;
+    }
+    return ~crc >>> 0;
+  };
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 250, maxLength: 700 }),
+      fc.integer({ min: 0, max: 7 }),
+      fc.integer({ min: 0, max: 7 }),
+      fc.nat(),
+      (bytes, head, tail, previous) => {
+        const range = bytes.subarray(head, bytes.length - tail);
+        assert.equal(crc32c(range, previous), bytewise(range, previous));
+        assert.equal(
+          crc32cRange(bytes, head, bytes.length - tail, previous),
+          bytewise(range, previous),
+        );
+      },
+    ),
+    { numRuns: 300 },
+  );
+});

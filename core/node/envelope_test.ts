@@ -27,3 +27,22 @@ Deno.test("a malformed envelope throws", () => {
   bytes[0] = 9;
   assert.throws(() => decodeEnvelope(bytes), RangeError);
 });
+
+Deno.test("envelopes cut from a shared slab stay independent of each other", () => {
+  const envelopes: Uint8Array[] = [];
+  // Enough to fill several slabs, with sizes that do not divide a slab evenly.
+  for (let i = 0; i < 3000; i++) {
+    envelopes.push(encodeEnvelope(i, i * 1.5, new Uint8Array(i % 97).fill(i & 0xff)));
+  }
+  envelopes.push(encodeEnvelope(7, 8, new Uint8Array(10_000).fill(3)));
+  envelopes.forEach((data, i) => {
+    const e = decodeEnvelope(data);
+    if (i === 3000) {
+      assert.equal(e.command.length, 10_000);
+      return;
+    }
+    assert.equal(e.originNonce, i);
+    assert.equal(e.proposalSeq, i * 1.5);
+    assert.deepEqual(e.command, new Uint8Array(i % 97).fill(i & 0xff));
+  });
+});
