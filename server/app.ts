@@ -75,6 +75,8 @@ export const DEFAULT_SESSION_IDLE_MS = 30 * 60_000;
 /** The app plus the handles a node needs to shut it down. */
 export interface GatewayApp {
   app: Hono;
+  /** Serves one request: `app.fetch`, with a shortcut for POST /mcp. */
+  fetch(req: Request): Response | Promise<Response>;
   /** Closes every session and the stateless handler. */
   close(): Promise<void>;
   /** Number of open 2025 sessions. */
@@ -96,6 +98,24 @@ interface Session {
 
 function jsonRpcError(status: number, code: number, message: string): Response {
   return Response.json({ jsonrpc: "2.0", id: null, error: { code, message } }, { status });
+}
+
+/** The path of an absolute request URL, without query or fragment. */
+export function pathOf(url: string): string {
+  const scheme = url.indexOf("://");
+  let start = -1;
+  for (let i = scheme < 0 ? 0 : scheme + 3; i < url.length && start < 0; i++) {
+    const c = url[i];
+    if (c === "?" || c === "#") return "/";
+    if (c === "/") start = i;
+  }
+  if (start < 0) return "/";
+  let end = url.length;
+  for (const mark of ["?", "#"]) {
+    const at = url.indexOf(mark, start);
+    if (at >= 0 && at < end) end = at;
+  }
+  return url.slice(start, end);
 }
 
 function isMessageShape(value: unknown): boolean {
@@ -179,7 +199,13 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     c: { req: { raw: Request } },
     next: () => Promise<void>,
   ): Promise<Response | void> {
-    const req = c.req.raw;
+    const refused = refuse(c.req.raw);
+    if (refused !== undefined) return refused;
+    await next();
+  }
+
+  /** The 403 for a request whose Host or Origin is not allowed (DNS rebinding). */
+  function refuse(req: Request): Response | undefined {
     const host = checkHost(req.headers.get("host"));
     if (!host.ok) return jsonRpcError(403, INVALID_REQUEST, `Forbidden: ${host.message}`);
     const origin = req.headers.get("origin");
@@ -187,7 +213,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       const check = validateOriginHeader(origin, origins);
       if (!check.ok) return jsonRpcError(403, INVALID_REQUEST, `Forbidden: ${check.message}`);
     }
-    await next();
+    return undefined;
   }
 
   // A client sends the same Host on every request; the check parses it as a URL.
@@ -315,8 +341,9 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     return session;
   }
 
-  app.post("/mcp", async (c) => {
-    const req = c.req.raw;
+  app.post("/mcp", (c) => postMcp(c.req.raw));
+
+  async function postMcp(req: Request): Promise<Response> {
     const parsed = await readJson(req);
     if (parsed instanceof Response) return parsed;
     const { body } = parsed;
@@ -326,7 +353,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     return isSingleRequest(body) && acceptsJson(req.headers.get("accept"))
       ? await preferJsonReply(response, body.id)
       : response;
-  });
+  }
 
   /** Serves a `tools/call` of a session on the direct lane, when that lane takes it. */
   function serveDirect(req: Request, body: unknown): Promise<Response> | undefined {
@@ -428,6 +455,11 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
 
   return {
     app,
+    // POST /mcp carries every call: it skips Hono's routing and context, with the same guard.
+    fetch: (req) => {
+      if (req.method !== "POST" || pathOf(req.url) !== "/mcp") return app.fetch(req);
+      return refuse(req) ?? postMcp(req);
+    },
     sessionCount: () => sessions.size,
     listeningCount: () => listening.size,
     directCallCount: () => directCalls,

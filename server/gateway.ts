@@ -604,7 +604,8 @@ export class Gateway {
     // 2025 backend could ask this client for input through an exchange.
     const mayHedge = ctx.sendRequest !== undefined ||
       service.replicas.every((r) => r.backend.catalog?.era !== "legacy");
-    const attemptCtx = monotonicProgress(ctx);
+    // Without a progress token no attempt reports progress, so there is nothing to order.
+    const attemptCtx = ctx.progressToken === undefined ? ctx : monotonicProgress(ctx);
     // Bounded by the router's attempt limit; the extra round only reads its verdict.
     for (let round = 0; round <= this.settings.maxAttempts; round++) {
       const begun = router.begin(call, this.#deps.nowMs());
@@ -615,14 +616,15 @@ export class Gateway {
         if (replica === undefined) {
           throw new Error(`routing invariant: unknown replica ${attempt.replicaId}`);
         }
+        // The attempt ends when the client cancels or the call no longer needs it.
         const abort = new AbortController();
-        const signal = ctx.signal === undefined
-          ? abort.signal
-          : AbortSignal.any([ctx.signal, abort.signal]);
-        const done = this.#call(replica, method, params, { ...attemptCtx, signal }).then(
-          (result): Settled => ({ attempt, result }),
-          (error): Settled => ({ attempt, error }),
-        );
+        const unlink = follow(abort, ctx.signal);
+        const done = this.#call(replica, method, params, { ...attemptCtx, signal: abort.signal })
+          .then(
+            (result): Settled => ({ attempt, result }),
+            (error): Settled => ({ attempt, error }),
+          );
+        void done.then(unlink);
         running.set(attempt, { done, abort });
       };
       start(begun.attempt);
@@ -783,8 +785,11 @@ export class Gateway {
             onprogress,
           },
         );
-        await Promise.all(progressSent);
-        return await this.#sealInputRequired(replica, stripServerInfo(result));
+        if (progressSent.length > 0) await Promise.all(progressSent);
+        const stripped = stripServerInfo(result);
+        return stripped.resultType === "input_required"
+          ? await this.#sealInputRequired(replica, stripped)
+          : stripped;
       } finally {
         replica.inFlight.delete(ctx);
       }
@@ -1064,6 +1069,21 @@ type Settled =
 type ToolHints = { readOnlyHint?: boolean; idempotentHint?: boolean };
 /** Reads (prompts, resources, completions) change nothing, so they may run twice. */
 const READ_ONLY: ToolHints = Object.freeze({ readOnlyHint: true });
+
+/**
+ * Aborts `child` when `parent` aborts, until the returned function unlinks
+ * them (a listener left on a long-lived client signal would pin every attempt).
+ */
+function follow(child: AbortController, parent: AbortSignal | undefined): () => void {
+  if (parent === undefined) return () => {};
+  if (parent.aborted) {
+    child.abort(parent.reason);
+    return () => {};
+  }
+  const onAbort = () => child.abort(parent.reason);
+  parent.addEventListener("abort", onAbort, { once: true });
+  return () => parent.removeEventListener("abort", onAbort);
+}
 
 function templateMatches(template: string, uri: string): boolean {
   try {

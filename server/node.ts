@@ -97,7 +97,7 @@ export async function startGatewayNode(options: GatewayNodeOptions): Promise<Gat
     hostname,
     port: options.port,
     onListen: ({ port }) => resolve(port),
-  }, http.app.fetch);
+  }, http.fetch);
   const port = await listening;
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   return {

@@ -52,6 +52,10 @@ export function withMeta(
   ctx: CallContext,
   era: "legacy" | "modern" | undefined,
 ): Record<string, unknown> {
+  const envelope = era === "modern" &&
+    (ctx.logLevel !== undefined || ctx.clientCapabilities !== undefined);
+  // The common call: no `_meta` either way, so the params go on as they are.
+  if (params._meta === undefined && ctx.meta === undefined && !envelope) return params;
   const { _meta: _, ...rest } = params;
   const { progressToken: __, ...meta } = ctx.meta ?? {};
   if (era === "modern" && ctx.logLevel !== undefined) meta[LOG_LEVEL_META_KEY] = ctx.logLevel;
