@@ -37,6 +37,56 @@ Deno.test({
       await assert.rejects(transport.send({ jsonrpc: "2.0", id: 2, method: "ping" }));
     });
 
+    await t.step("lines split across reads and multi-byte text arrive whole", async () => {
+      // The child writes one long line in small pieces, a multi-byte character cut in two.
+      const line = JSON.stringify({ jsonrpc: "2.0", method: "x", params: { t: "é".repeat(5000) } });
+      const bytes = new TextEncoder().encode(line + "\r\n");
+      const pieces = [bytes.subarray(0, 7), bytes.subarray(7, 5001), bytes.subarray(5001)];
+      const script = pieces
+        .map((p) => `printf '${[...p].map((b) => `\\${b.toString(8).padStart(3, "0")}`).join("")}'`)
+        .join("; sleep 0.05; ");
+      const transport = new DenoStdioClientTransport({ command: "sh", args: ["-c", script] });
+      const received: unknown[] = [];
+      transport.onmessage = (m) => received.push(m);
+      await transport.start();
+      const deadline = Date.now() + 5_000;
+      while (received.length < 1 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.deepEqual(received, [JSON.parse(line)]);
+      await transport.close();
+    });
+
+    await t.step("a busy child gets its requests in order (batched writes)", async () => {
+      const transport = new DenoStdioClientTransport({ command: "cat", args: [] });
+      const received: { id?: number; method?: string }[] = [];
+      transport.onmessage = (m) => received.push(m as { id?: number; method?: string });
+      await transport.start();
+      // `cat` answers nothing, so from the fifth request on the child counts as busy.
+      const sends: Promise<void>[] = [];
+      for (let id = 1; id <= 50; id++) {
+        sends.push(transport.send({ jsonrpc: "2.0", id, method: "ping" }));
+        if (id % 10 === 0) await new Promise((r) => setTimeout(r, 0));
+      }
+      sends.push(
+        transport.send({
+          jsonrpc: "2.0",
+          method: "notifications/cancelled",
+          params: { requestId: 1 },
+        }),
+      );
+      await Promise.all(sends);
+      const deadline = Date.now() + 5_000;
+      while (received.length < 51 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.deepEqual(
+        received.map((m) => m.id ?? m.method),
+        [...Array.from({ length: 50 }, (_, i) => i + 1), "notifications/cancelled"],
+      );
+      await transport.close();
+    });
+
     await t.step("a child that ignores stdin close and SIGTERM is killed", async () => {
       const transport = new DenoStdioClientTransport({
         command: "sh",
