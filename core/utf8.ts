@@ -12,7 +12,7 @@ const SHORT_DECODE_BYTES = 16;
 const REPLACEMENT_CHARACTER = "\uFFFD";
 
 /**
- * Decodes UTF-8 `bytes` strictly (undefined if they are not valid UTF-8). A
+ * Decodes UTF-8 `bytes[start..end)` strictly (undefined if they are not valid UTF-8). A
  * leading byte-order mark is kept as text: it is part of the string that was
  * encoded.
  *
@@ -21,28 +21,35 @@ const REPLACEMENT_CHARACTER = "\uFFFD";
  * error, or a replacement character that was really there) is decoded again
  * strictly. Short ASCII is converted in JavaScript.
  */
-export function decodeUtf8(bytes: Uint8Array): string | undefined {
-  const n = bytes.length;
-  if (n <= SHORT_DECODE_BYTES) {
+export function decodeUtf8(
+  bytes: Uint8Array,
+  start = 0,
+  end: number = bytes.length,
+): string | undefined {
+  if (!(start >= 0 && start <= end && end <= bytes.length)) {
+    throw new RangeError(`decodeUtf8: [${start}, ${end}) is outside ${bytes.length} bytes`);
+  }
+  if (end - start <= SHORT_DECODE_BYTES) {
     let text = "";
-    let i = 0;
-    for (; i + 8 <= n; i += 8) {
+    let i = start;
+    for (; i + 8 <= end; i += 8) {
       const b0 = bytes[i], b1 = bytes[i + 1], b2 = bytes[i + 2], b3 = bytes[i + 3];
       const b4 = bytes[i + 4], b5 = bytes[i + 5], b6 = bytes[i + 6], b7 = bytes[i + 7];
       if ((b0 | b1 | b2 | b3 | b4 | b5 | b6 | b7) & 0x80) break;
       text += String.fromCharCode(b0, b1, b2, b3, b4, b5, b6, b7);
     }
-    for (; i < n; i++) {
+    for (; i < end; i++) {
       const b = bytes[i];
       if (b & 0x80) break;
       text += String.fromCharCode(b);
     }
-    if (i === n) return text;
+    if (i === end) return text;
   }
-  const text = lenientDecoder.decode(bytes);
+  const range = start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end);
+  const text = lenientDecoder.decode(range);
   if (!text.includes(REPLACEMENT_CHARACTER)) return text;
   try {
-    return strictDecoder.decode(bytes);
+    return strictDecoder.decode(range);
   } catch {
     return undefined;
   }

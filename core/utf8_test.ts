@@ -33,3 +33,16 @@ Deno.test("property: decodeUtf8 is the strict UTF-8 decoder that keeps a leading
   assert.equal(decodeUtf8(new Uint8Array([0x61, 0xff])), undefined);
   assert.equal(decodeUtf8(new Uint8Array(40).fill(0x61).fill(0xc3, 39)), undefined);
 });
+
+Deno.test("property: decodeUtf8 of a range is decodeUtf8 of that subarray", () => {
+  fc.assert(
+    fc.property(fc.string({ unit: "binary", maxLength: 40 }), fc.nat(), fc.nat(), (s, a, b) => {
+      const bytes = new TextEncoder().encode(s);
+      const start = a % (bytes.length + 1);
+      const end = start + (b % (bytes.length - start + 1));
+      assert.equal(decodeUtf8(bytes, start, end), decodeUtf8(bytes.subarray(start, end)));
+    }),
+    { numRuns: 500 },
+  );
+  assert.throws(() => decodeUtf8(new Uint8Array(3), 2, 4), RangeError);
+});

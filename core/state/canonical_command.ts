@@ -52,21 +52,26 @@ function plainStringEnd(bytes: Uint8Array, from: number): number {
 }
 
 /**
- * Reads a canonical put or delete from the JSON text bytes of an encoded
- * command; undefined when they are anything else or break a limit (the
- * general path then decides, and names the error).
+ * Reads a canonical put or delete from the JSON text in `json` from byte
+ * `from` to the end; undefined when it is anything else or breaks a limit
+ * (the general path then decides, and names the error).
  */
 export function readCanonicalCommand(
   json: Uint8Array,
   limits: Readonly<CommandLimits>,
+  from = 0,
 ): PutCommand | DeleteCommand | undefined {
-  if (has(json, 0, PUT_HEAD)) return readPut(json, limits);
-  if (has(json, 0, DELETE_HEAD)) return readDelete(json, limits);
+  if (has(json, from, PUT_HEAD)) return readPut(json, limits, from);
+  if (has(json, from, DELETE_HEAD)) return readDelete(json, limits, from);
   return undefined;
 }
 
-function readPut(json: Uint8Array, limits: Readonly<CommandLimits>): PutCommand | undefined {
-  const keyStart = PUT_HEAD.length;
+function readPut(
+  json: Uint8Array,
+  limits: Readonly<CommandLimits>,
+  from: number,
+): PutCommand | undefined {
+  const keyStart = from + PUT_HEAD.length;
   const keyEnd = plainStringEnd(json, keyStart);
   if (keyEnd <= keyStart || !has(json, keyEnd + 1, VALUE_FIELD)) return undefined;
   const valueStart = keyEnd + 1 + VALUE_FIELD.length;
@@ -96,8 +101,8 @@ function readPut(json: Uint8Array, limits: Readonly<CommandLimits>): PutCommand 
     keyBytes > limits.maxKeyBytes || valueBytes > limits.maxValueBytes ||
     keyBytes + valueBytes > limits.maxCommandBytes
   ) return undefined;
-  const key = decodeUtf8(json.subarray(keyStart, keyEnd));
-  const value = decodeUtf8(json.subarray(valueStart, valueEnd));
+  const key = decodeUtf8(json, keyStart, keyEnd);
+  const value = decodeUtf8(json, valueStart, valueEnd);
   if (key === undefined || value === undefined) return undefined;
   const cmd: PutCommand = { op: "put", key, value };
   if (leaseId !== 0) cmd.leaseId = leaseId;
@@ -105,8 +110,12 @@ function readPut(json: Uint8Array, limits: Readonly<CommandLimits>): PutCommand 
   return cmd;
 }
 
-function readDelete(json: Uint8Array, limits: Readonly<CommandLimits>): DeleteCommand | undefined {
-  const keyStart = DELETE_HEAD.length;
+function readDelete(
+  json: Uint8Array,
+  limits: Readonly<CommandLimits>,
+  from: number,
+): DeleteCommand | undefined {
+  const keyStart = from + DELETE_HEAD.length;
   const keyEnd = plainStringEnd(json, keyStart);
   if (keyEnd < 0) return undefined;
   let at = keyEnd + 1;
@@ -125,7 +134,7 @@ function readDelete(json: Uint8Array, limits: Readonly<CommandLimits>): DeleteCo
   // Only a prefix may be empty.
   if (keyBytes === 0 && !prefix) return undefined;
   if (keyBytes > limits.maxKeyBytes || keyBytes > limits.maxCommandBytes) return undefined;
-  const key = decodeUtf8(json.subarray(keyStart, keyEnd));
+  const key = decodeUtf8(json, keyStart, keyEnd);
   if (key === undefined) return undefined;
   const cmd: DeleteCommand = { op: "delete", key };
   if (prefix) cmd.prefix = true;

@@ -70,6 +70,8 @@ Deno.test("canonical put and delete", async (t) => {
         }
         const json = bytes.subarray(1);
         const fast = readCanonicalCommand(json, LOG_COMMAND_LIMITS);
+        // Reading in place from the format byte's successor gives the same.
+        assert.deepEqual(readCanonicalCommand(bytes, LOG_COMMAND_LIMITS, 1), fast);
         assert.deepEqual(
           fast ?? generalPath(json, LOG_COMMAND_LIMITS),
           generalPath(json, LOG_COMMAND_LIMITS),

@@ -656,10 +656,9 @@ export function decodeCommand(
   if (bytes[0] !== FORMAT_JSON_V1) {
     throw new CommandError("undecodable", "", `unknown format byte ${bytes[0]}`);
   }
-  const json = bytes.subarray(1);
-  const canonical = readCanonicalCommand(json, limits);
+  const canonical = readCanonicalCommand(bytes, limits, 1);
   if (canonical !== undefined) return canonical;
-  const text = decodeUtf8(json);
+  const text = decodeUtf8(bytes, 1);
   if (text === undefined) {
     throw new CommandError("undecodable", "", "not UTF-8 JSON: invalid UTF-8");
   }

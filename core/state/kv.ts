@@ -543,7 +543,9 @@ export class KvStore implements WatchSource {
   #put(key: string, value: string, leaseId: number, revision: number): KeyValue | null {
     const prev = this.#kvs.get(key) ?? null;
     const kv: KeyValue = {
-      key,
+      // The stored key string rather than the one just decoded: records and history
+      // events then share one string per key, and the decoded one dies young.
+      key: prev === null ? key : prev.key,
       value,
       createRevision: prev === null ? revision : prev.createRevision,
       modRevision: revision,

@@ -100,6 +100,8 @@ export class EventHistory implements EventLog {
   /** Target bound on the estimated bytes held. */
   readonly limitBytes: number;
   #events: WatchEvent[];
+  /** {@link estimatedEventBytes} of each event in `#events`, computed once. */
+  #eventBytes: number[];
   #head = 0;
   #compactRevision: number;
   #sizeBytes = 0;
@@ -118,6 +120,7 @@ export class EventHistory implements EventLog {
     this.limitBytes = limits.limitBytes;
     this.#compactRevision = compactRevision;
     this.#events = [...events];
+    this.#eventBytes = [];
     let previous = compactRevision;
     for (const event of this.#events) {
       if (event.revision < previous || event.revision <= compactRevision) {
@@ -127,7 +130,9 @@ export class EventHistory implements EventLog {
         );
       }
       previous = event.revision;
-      this.#sizeBytes += estimatedEventBytes(event);
+      const bytes = estimatedEventBytes(event);
+      this.#eventBytes.push(bytes);
+      this.#sizeBytes += bytes;
     }
   }
 
@@ -167,7 +172,9 @@ export class EventHistory implements EventLog {
         );
       }
       this.#events.push(event);
-      this.#sizeBytes += estimatedEventBytes(event);
+      const bytes = estimatedEventBytes(event);
+      this.#eventBytes.push(bytes);
+      this.#sizeBytes += bytes;
     }
     this.#compact();
   }
@@ -180,13 +187,14 @@ export class EventHistory implements EventLog {
     ) {
       const oldest = this.#events[this.#head].revision;
       while (this.#events[this.#head].revision === oldest) {
-        this.#sizeBytes -= estimatedEventBytes(this.#events[this.#head]);
+        this.#sizeBytes -= this.#eventBytes[this.#head];
         this.#head++;
       }
       this.#compactRevision = oldest;
     }
     if (this.#head > 1024 && this.#head * 2 > this.#events.length) {
       this.#events = this.#events.slice(this.#head);
+      this.#eventBytes = this.#eventBytes.slice(this.#head);
       this.#head = 0;
     }
   }
