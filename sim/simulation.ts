@@ -92,6 +92,8 @@ export interface SimulationResult {
   traceTail: string[];
   /** Scheduler events run. */
   schedulerEvents: number;
+  /** Events handled by nodes (the safety checkers observe after each that changed anything). */
+  nodeEvents: number;
   /** Virtual time simulated. */
   simulatedUs: number;
   /** Linearizability verdict. */
@@ -269,6 +271,7 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     traceEvents: trace.count,
     traceTail: trace.tail().map(formatTraceEvent),
     schedulerEvents: scheduler.executed,
+    nodeEvents: cluster.nodeEvents,
     simulatedUs: scheduler.nowUs,
     linearizability,
     committedIndex: cluster.checker.highestCommitted,
