@@ -317,6 +317,7 @@ export class SimCluster<Q, R> {
       rng,
       snapshotEveryEntries: c.snapshotEveryEntries,
       maxPendingRequests: 10_000,
+      forwardProposals: true,
     });
     p.stateMachine = sm;
     p.markerIndex = wal.snapshot.index;

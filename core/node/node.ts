@@ -13,12 +13,23 @@
  * snapshots and heartbeats of a durable term go out before the persist, so
  * followers write in parallel with the leader (Raft thesis §10.2.1).
  *
+ * With `forwardProposals`, a follower that knows the leader hands a client
+ * command to it in a Raft `prop` message, stamped with the leader's term, and
+ * answers the client when the command applies here (the envelope names this
+ * node and the request). A forwarded proposal is appended at most once: only
+ * the leader of the stamped term takes it, and that leader drops a copy it
+ * has already taken (per proposer incarnation, sequence numbers only grow).
+ * Whatever the forwarding leader does is unknown to the follower once its
+ * term or its leader changes: then every waiting command fails as
+ * `LeadershipLost` with `outcomeUnknown`.
+ *
  * @module
  */
 import type { Rng } from "../rng.ts";
 import type { MemoryStorage } from "../raft/storage.ts";
 import { decodeConfChange } from "../raft/confchange/conf_change.ts";
 import { ProposalDroppedError } from "../raft/errors.ts";
+import { newMessage } from "../raft/raft.ts";
 import type { ConfState, Entry, Message, NodeId, Ready, SoftState } from "../raft/types.ts";
 import { decodeEnvelope, encodeEnvelope, type Envelope, isEnvelope } from "./envelope.ts";
 import type { RaftCore } from "./raft_core.ts";
@@ -51,10 +62,20 @@ export interface ClusterNodeConfig<Q, R> {
   snapshotEveryEntries: number;
   /** Bound on outstanding client requests; more are refused with `Overloaded`. */
   maxPendingRequests: number;
+  /**
+   * Followers forward client commands to the leader (Raft `prop` messages)
+   * instead of refusing them with `NotLeader`. Default false.
+   */
+  forwardProposals?: boolean;
 }
 
 /** Bound on ready rounds per event, so one event cannot spin the node. */
 const MAX_READY_ROUNDS_PER_EVENT = 64;
+/**
+ * Proposer incarnations a leader tracks per term for forwarded proposals;
+ * proposals of further ones are dropped (their clients time out).
+ */
+const MAX_FORWARDING_ORIGINS = 1024;
 
 interface PendingRead<Q> {
   requestId: number;
@@ -112,6 +133,10 @@ export class ClusterNode<Q, R> {
   readonly #pendingCommands = new Map<number, number>();
   /** Linearizable reads, by read sequence number. */
   readonly #pendingReads = new Map<number, PendingRead<Q>>();
+  /** Term of the forwarded proposals in `#forwardedSeqs`. */
+  #forwardedTerm = 0;
+  /** Highest proposal sequence number taken in `#forwardedTerm`, per proposer nonce. */
+  readonly #forwardedSeqs = new Map<number, number>();
 
   /** Builds a node around an existing Raft core and storage. */
   constructor(config: ClusterNodeConfig<Q, R>) {
@@ -174,7 +199,8 @@ export class ClusterNode<Q, R> {
         if (event.message.to !== this.id) {
           throw new Error(`node ${this.id} got a message for ${event.message.to}`);
         }
-        this.#raft.step(event.message);
+        if (event.message.type === "prop") this.#stepForwarded(event.message);
+        else this.#raft.step(event.message);
         break;
       case "request":
         this.#request(event.requestId, event.request, effects);
@@ -220,6 +246,14 @@ export class ClusterNode<Q, R> {
       return;
     }
     if (this.#soft.role !== "leader") {
+      const lead = this.#soft.lead;
+      if (
+        request.kind === "command" && this.#config.forwardProposals === true &&
+        this.#soft.role === "follower" && lead !== null && lead !== this.id
+      ) {
+        this.#forward(requestId, request.command, lead, effects);
+        return;
+      }
       this.#fail(requestId, {
         code: "NotLeader",
         leaderHint: this.#soft.lead,
@@ -258,6 +292,54 @@ export class ClusterNode<Q, R> {
       return;
     }
     this.#pendingReads.set(seq, { requestId, query: request.query, index: -1 });
+  }
+
+  /**
+   * Sends a command to the leader of this node's durable term (the term in
+   * which it learned `lead`), bypassing the ready cycle: a proposal depends on
+   * nothing this node has yet to persist.
+   */
+  #forward(requestId: number, command: Uint8Array, lead: NodeId, effects: NodeEffect<R>[]): void {
+    const seq = ++this.#proposalSeq;
+    const message = newMessage({
+      type: "prop",
+      from: this.id,
+      to: lead,
+      logTerm: this.#durableTerm,
+      entries: [{
+        term: 0,
+        index: 0,
+        type: "normal",
+        data: encodeEnvelope(this.#nonce, seq, command),
+      }],
+    });
+    effects.push({ type: "send", messages: [message] });
+    this.#pendingCommands.set(seq, requestId);
+  }
+
+  /**
+   * Steps a proposal forwarded by a peer, without the entries this node has
+   * already taken in the stamped term: a duplicate delivery is never appended
+   * twice. Only command envelopes are taken.
+   */
+  #stepForwarded(m: Message): void {
+    if (m.logTerm < this.#forwardedTerm) return;
+    if (m.logTerm > this.#forwardedTerm) {
+      this.#forwardedTerm = m.logTerm;
+      this.#forwardedSeqs.clear();
+    }
+    const taken: Entry[] = [];
+    for (const entry of m.entries) {
+      if (entry.type !== "normal" || !isEnvelope(entry.data)) continue;
+      const { originNonce, proposalSeq } = decodeEnvelope(entry.data);
+      const last = this.#forwardedSeqs.get(originNonce);
+      if (last === undefined && this.#forwardedSeqs.size >= MAX_FORWARDING_ORIGINS) continue;
+      if (last !== undefined && proposalSeq <= last) continue;
+      this.#forwardedSeqs.set(originNonce, proposalSeq);
+      taken.push(entry);
+    }
+    if (taken.length === 0) return;
+    this.#raft.step(taken.length === m.entries.length ? m : { ...m, entries: taken });
   }
 
   /** Forgets a request; a ReadIndex that never completes must not hold its slot forever. */
@@ -344,15 +426,19 @@ export class ClusterNode<Q, R> {
     const { ready } = inflight;
     if (ready.snapshot) this.#storage.applySnapshot(ready.snapshot);
     if (ready.entries.length > 0) this.#storage.append(ready.entries);
+    const termChanged = ready.hardState !== undefined &&
+      ready.hardState.term !== this.#durableTerm;
     if (ready.hardState) {
       this.#storage.setHardState(ready.hardState);
       this.#durableTerm = ready.hardState.term;
     }
-    this.#finish(ready, effects);
+    this.#finish(ready, effects, termChanged);
   }
 
   /** Everything a ready asks for once its writes are durable, then `advance()`. */
-  #finish(ready: Ready, effects: NodeEffect<R>[]): void {
+  #finish(ready: Ready, effects: NodeEffect<R>[], termChanged = false): void {
+    const leaderChanged = ready.softState !== undefined &&
+      ready.softState.lead !== this.#soft.lead;
     // Leadership is taken on (and shown) only once the term it belongs to is durable.
     if (ready.softState) this.#softStateChanged(ready.softState, effects);
     if (ready.messages.length > 0) effects.push({ type: "send", messages: ready.messages });
@@ -371,6 +457,12 @@ export class ClusterNode<Q, R> {
       if (read) read.index = rs.index;
     }
     this.#serveReads(effects);
+    // Commands still waiting were proposed in an earlier term, or forwarded to
+    // a leader this node no longer follows: nobody will report on them. (A
+    // deposed leader already failed its own in #softStateChanged.)
+    if (termChanged || (leaderChanged && this.#soft.role !== "leader")) {
+      this.#failPendingCommands(effects);
+    }
     this.#raft.advance();
     this.#maybeSnapshot(effects);
   }
@@ -434,14 +526,7 @@ export class ClusterNode<Q, R> {
     if (!wasLeader || soft.role === "leader") return;
     // A deposed leader cannot tell whether its proposals will commit under
     // the next leader: their outcome is unknown. Its reads simply never ran.
-    for (const requestId of this.#pendingCommands.values()) {
-      this.#fail(
-        requestId,
-        { code: "LeadershipLost", term: this.#term, outcomeUnknown: true },
-        effects,
-      );
-    }
-    this.#pendingCommands.clear();
+    this.#failPendingCommands(effects);
     for (const read of this.#pendingReads.values()) {
       this.#fail(
         read.requestId,
@@ -450,6 +535,18 @@ export class ClusterNode<Q, R> {
       );
     }
     this.#pendingReads.clear();
+  }
+
+  /** Fails every waiting command: whether it will commit is unknown. */
+  #failPendingCommands(effects: NodeEffect<R>[]): void {
+    for (const requestId of this.#pendingCommands.values()) {
+      this.#fail(
+        requestId,
+        { code: "LeadershipLost", term: this.#term, outcomeUnknown: true },
+        effects,
+      );
+    }
+    this.#pendingCommands.clear();
   }
 
   #maybeSnapshot(effects: NodeEffect<R>[]): void {

@@ -15,6 +15,7 @@ function makeNode(
   peers: string[],
   seed: number,
   asyncLeaderAppend = false,
+  forwardProposals = false,
 ): ClusterNode<KvQuery, CommandResult> {
   const storage = new MemoryStorage();
   const raft = new RawNode({
@@ -38,6 +39,7 @@ function makeNode(
     rng: new SeededRng(seed + 100),
     snapshotEveryEntries: 0,
     maxPendingRequests: 100,
+    forwardProposals,
   });
 }
 
@@ -259,4 +261,91 @@ Deno.test("a cancelled request is forgotten and frees its slot", () => {
   // ...until the driver gives up on it.
   assert.deepEqual(a.handle({ type: "cancel", requestId: 9 }), []);
   assert.equal(a.pendingRequests, 0);
+});
+
+function putRequest(requestId: number, value: string) {
+  return {
+    type: "request" as const,
+    requestId,
+    request: {
+      kind: "command" as const,
+      command: encodeCommand({ op: "put", key: "k", value }),
+    },
+  };
+}
+
+function forwardingCluster() {
+  const ids = ["a", "b", "c"];
+  const nodes = new Map(ids.map((id, i) => [id, makeNode(id, ids, i + 1, false, true)]));
+  settle(nodes, ids.map((id) => [id, nodes.get(id)!.handle({ type: "tick" })]));
+  settle(nodes, [["a", nodes.get("a")!.handle({ type: "campaign" })]]);
+  assert.equal(nodes.get("a")!.softState.role, "leader");
+  return nodes;
+}
+
+Deno.test("with forwardProposals a follower forwards a command and answers it on apply, once", () => {
+  const nodes = forwardingCluster();
+  const [a, b] = [nodes.get("a")!, nodes.get("b")!];
+  const forwarded = b.handle(putRequest(1, "v"));
+  // Straight out, stamped with the leader's term: nothing to persist first.
+  assert.deepEqual(forwarded.map((e) => e.type), ["send"]);
+  const [prop] = forwarded[0].type === "send" ? forwarded[0].messages : [];
+  assert.deepEqual([prop.type, prop.to, prop.logTerm], ["prop", "a", b.term]);
+
+  const replies = settle(nodes, [["b", forwarded]]);
+  assert.equal(replies.length, 1);
+  const reply = replies[0].type === "reply" ? replies[0] : undefined;
+  assert.ok(reply?.requestId === 1 && reply.reply.ok && "value" in reply.reply);
+  assert.ok(reply.reply.value.ok && reply.reply.value.op === "put");
+  const last = a.storage.lastIndex();
+
+  // A second delivery of the same proposal (a duplicating network) is not appended again.
+  assert.deepEqual(settle(nodes, [["a", a.handle({ type: "message", message: prop })]]), []);
+  assert.equal(a.storage.lastIndex(), last);
+  assert.equal(b.pendingRequests, 0);
+  // Membership changes and reads are still only the leader's to take.
+  const read = b.handle({
+    type: "request",
+    requestId: 2,
+    request: { kind: "read", query: { op: "get", key: "k" }, consistency: "linearizable" },
+  });
+  assert.ok(read[0].type === "reply" && !read[0].reply.ok);
+  assert.equal(read[0].reply.error.code, "NotLeader");
+});
+
+Deno.test("a follower's forwarded commands fail as outcome-unknown when its term changes", () => {
+  const nodes = forwardingCluster();
+  const b = nodes.get("b")!;
+  // The forwarded proposal is lost on the way.
+  assert.deepEqual(b.handle(putRequest(3, "lost")).map((e) => e.type), ["send"]);
+  assert.equal(b.pendingRequests, 1);
+  let effects = b.handle({
+    type: "message",
+    message: {
+      type: "heartbeat",
+      from: "c",
+      to: "b",
+      term: 99,
+      logTerm: 0,
+      index: 0,
+      entries: [],
+      commit: 0,
+      reject: false,
+      rejectHint: 0,
+    },
+  });
+  const all = [...effects];
+  for (let i = 0; i < 5; i++) {
+    const p = effects.find((e) => e.type === "persist");
+    if (!p || p.type !== "persist") break;
+    effects = b.handle({ type: "persisted", persistId: p.persistId });
+    all.push(...effects);
+  }
+  const reply = all.find((e) => e.type === "reply");
+  assert.ok(reply?.type === "reply" && reply.requestId === 3);
+  assert.deepEqual(reply.reply, {
+    ok: false,
+    error: { code: "LeadershipLost", term: 99, outcomeUnknown: true },
+  });
+  assert.equal(b.pendingRequests, 0);
 });

@@ -616,6 +616,11 @@ export class Raft {
         return;
       }
       case "prop":
+        // A forwarded proposal is taken only by the leader of the term it was
+        // forwarded in: a copy that reaches this node again in a later term
+        // of its leadership (a duplicate, a late delivery) could otherwise be
+        // appended twice.
+        if (m.from !== this.id && m.logTerm !== this.term) return;
         this.#leaderPropose(m);
         return;
       case "readIndex":
@@ -954,7 +959,11 @@ export class Raft {
             `${this.id} is not the leader (${this.lead} is) and does not forward proposals`,
           );
         }
-        this.msgs.push({ ...m, to: this.lead, term: 0 });
+        // Only this node's own proposals are forwarded, never relayed: the
+        // stamp (`logTerm`: the term of the leader it is sent to) then names
+        // the one leadership that may append it.
+        if (m.from !== this.id) return;
+        this.msgs.push({ ...m, to: this.lead, term: 0, logTerm: this.term });
         return;
       case "app":
         this.electionElapsedTicks = 0;

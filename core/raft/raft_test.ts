@@ -27,6 +27,11 @@ function propose(r: Raft, data: string | Uint8Array): void {
   r.step(newMessage({ type: "prop", from: r.id, entries: [{ ...ent(0, 0), data: bytes }] }));
 }
 
+/** A proposal forwarded by `from`, stamped with the term of the leader it is sent to. */
+function forwardedProp(from: string, logTerm: number, data: string): Message {
+  return newMessage({ type: "prop", from, logTerm, entries: [{ ...ent(0, 0), data: enc(data) }] });
+}
+
 function leaderOf(voters: string[], opts: TestOptions = {}): Raft {
   const r = newTestRaft(voters[0], voters, opts);
   r.becomeCandidate();
@@ -819,6 +824,32 @@ Deno.test("Proposals", async (t) => {
       () => net.node("b").rn.propose(enc("x")),
       (e: unknown) => e instanceof ProposalDroppedError && e.reason === "forwardingDisabled",
     );
+  });
+
+  await t.step("a follower forwards its own proposals stamped with its term", () => {
+    const r = newTestRaft("b", ["a", "b", "c"]);
+    r.becomeFollower(3, "a");
+    propose(r, "x");
+    const [m] = readMessages(r);
+    assert.deepEqual([m.type, m.to, m.term, m.logTerm], ["prop", "a", 0, 3]);
+  });
+
+  await t.step("a follower never relays another node's proposal", () => {
+    const r = newTestRaft("b", ["a", "b", "c"]);
+    r.becomeFollower(3, "a");
+    r.step(forwardedProp("c", 3, "x"));
+    assert.deepEqual(readMessages(r), []);
+  });
+
+  await t.step("a leader appends a forwarded proposal only in the term it was sent to", () => {
+    const r = leaderOf(["a", "b", "c"]);
+    const last = r.raftLog.lastIndex();
+    for (const logTerm of [r.term - 1, r.term + 1, 0]) {
+      r.step(forwardedProp("b", logTerm, "stale"));
+      assert.equal(r.raftLog.lastIndex(), last, `stamp ${logTerm} of term ${r.term}`);
+    }
+    r.step(forwardedProp("b", r.term, "fresh"));
+    assert.equal(r.raftLog.lastIndex(), last + 1);
   });
 
   await t.step("a candidate drops proposals", () => {

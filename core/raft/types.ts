@@ -124,7 +124,11 @@ export interface Message {
   to: NodeId;
   /** Sender's term (0 for local messages). */
   term: number;
-  /** Term of the entry at `index` (append), or of the candidate's last entry (vote). */
+  /**
+   * Term of the entry at `index` (append), of the candidate's last entry
+   * (vote), or, on a forwarded proposal, of the leader it is forwarded to
+   * (no other leadership appends it).
+   */
   logTerm: number;
   /** Index preceding `entries` (append), the candidate's last index (vote), or the acknowledged index (responses). */
   index: number;

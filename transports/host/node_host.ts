@@ -307,6 +307,7 @@ export class NodeHost {
         rng,
         snapshotEveryEntries: options.snapshotEveryEntries ?? 10_000,
         maxPendingRequests: options.maxPendingRequests ?? 10_000,
+        forwardProposals: true,
       });
       host = new NodeHost(options, timing, { node, raft, sm: kv, wal, snapshots, directory });
       const created = host;
