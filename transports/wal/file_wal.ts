@@ -168,6 +168,11 @@ export class FileWal {
     return { wal, state };
   }
 
+  /** Index of the latest snapshot marker (0: none). */
+  get snapshotIndex(): number {
+    return this.#snapshot.index;
+  }
+
   /** Index of the last entry written. */
   get lastIndex(): number {
     return this.#lastIndex;
@@ -206,6 +211,12 @@ export class FileWal {
    */
   async saveSnapshotMarker(index: number, term: number): Promise<void> {
     this.#assertOpen();
+    if (index < this.#snapshot.index) {
+      // Replay would start before entries the newer snapshot let the log drop.
+      throw new RangeError(
+        `WAL snapshot marker ${index} would move back from ${this.#snapshot.index}`,
+      );
+    }
     await writeAll(this.#file, encodeRecords([{ kind: "snapshot", index, term }]));
     await this.#file.syncData();
     this.#snapshot = { index, term };

@@ -114,6 +114,9 @@ Deno.test("segments are cut by size and released once a snapshot covers them", (
     };
     await snaps.save(snapshot);
     await wal.saveSnapshotMarker(30, 1);
+    assert.equal(wal.snapshotIndex, 30);
+    // An older snapshot finishing late must not move the marker back.
+    await assert.rejects(() => wal.saveSnapshotMarker(20, 1), /would move back from 30/);
     const released = await wal.releaseToSnapshot();
     assert.ok(released > 0);
     assert.equal(wal.segmentCount, before - released);
