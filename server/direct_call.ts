@@ -171,13 +171,7 @@ export function serveDirectCall(
       if (passesLogFilter(n, logLevel)) reply.notify({ jsonrpc: "2.0", ...n });
       return Promise.resolve();
     },
-    sendRequest: (request) =>
-      Promise.reject(
-        new ProtocolError(
-          METHOD_NOT_FOUND,
-          `${request.method}: the client of this call does not support it`,
-        ),
-      ),
+    sendRequest: refusePushedRequest,
   };
   gateway.callTool(call.params, ctx).then(
     (result) => {
@@ -192,6 +186,16 @@ export function serveDirectCall(
     if (calls.get(call.id) === abort) calls.delete(call.id);
   });
   return reply.response;
+}
+
+/** A client on the direct lane declared no capability a pushed request needs. */
+function refusePushedRequest(request: { method: string }): Promise<Record<string, unknown>> {
+  return Promise.reject(
+    new ProtocolError(
+      METHOD_NOT_FOUND,
+      `${request.method}: the client of this call does not support it`,
+    ),
+  );
 }
 
 /**

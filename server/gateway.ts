@@ -639,7 +639,7 @@ export class Gateway {
           const delayMs = Math.max(0, hedgeAtMs - this.#deps.nowMs());
           waits.push(new Promise((resolve) => timer = setTimeout(() => resolve("hedge"), delayMs)));
         }
-        const settled = await Promise.race(waits);
+        const settled = waits.length === 1 ? await waits[0] : await Promise.race(waits);
         clearTimeout(timer);
         if (settled === "hedge") {
           hedgeAtMs = undefined;

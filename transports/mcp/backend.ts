@@ -554,29 +554,27 @@ export class McpBackend {
         new Error(`${MAX_PENDING_DIRECT} requests are already pending on it`),
       );
     }
-    let sent = params;
-    let token: string | undefined;
-    let restartTimeout = (): void => {};
-    if (options.onprogress !== undefined) {
-      token = `${PROGRESS_TOKEN_PREFIX}${this.#nextProgressToken++}`;
-      const onprogress = options.onprogress;
-      this.#progress.set(token, (p) => {
-        restartTimeout();
-        onprogress(p);
-      });
-      const meta = (params?._meta ?? {}) as Record<string, unknown>;
-      sent = { ...params, _meta: { ...meta, progressToken: token } };
-    }
-    const request = requests.request(method, sent, {
+    const requestOptions = {
       signal: options.signal,
       timeoutMs,
       timeoutError: () => new BackendTimeoutError(this.label, method, timeoutMs),
+    };
+    const onprogress = options.onprogress;
+    if (onprogress === undefined) {
+      return await requests.request(method, params, requestOptions).result;
+    }
+    const token = `${PROGRESS_TOKEN_PREFIX}${this.#nextProgressToken++}`;
+    const meta = (params?._meta ?? {}) as Record<string, unknown>;
+    const sent = { ...params, _meta: { ...meta, progressToken: token } };
+    const request = requests.request(method, sent, requestOptions);
+    this.#progress.set(token, (p) => {
+      request.restartTimeout();
+      onprogress(p);
     });
-    restartTimeout = request.restartTimeout;
     try {
       return await request.result;
     } finally {
-      if (token !== undefined) this.#progress.delete(token);
+      this.#progress.delete(token);
     }
   }
 

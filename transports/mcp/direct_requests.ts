@@ -39,12 +39,30 @@ export interface DirectRequest {
   restartTimeout(): void;
 }
 
-interface Pending {
-  resolve(result: Record<string, unknown>): void;
-  reject(error: unknown): void;
+/** One request in flight: what it waits for and how it ends. */
+class Pending implements DirectRequest {
+  readonly result: Promise<Record<string, unknown>>;
+  readonly resolve: (result: Record<string, unknown>) => void;
+  readonly reject: (error: unknown) => void;
   /** When the request times out (`performance.now()` clock), unless progress moves it. */
   deadlineMs: number;
-  expire(): void;
+  /** Listens on the caller's signal while the request is pending. */
+  onAbort?: () => void;
+
+  constructor(
+    readonly id: string,
+    readonly options: DirectRequestOptions,
+  ) {
+    const { promise, resolve, reject } = Promise.withResolvers<Record<string, unknown>>();
+    this.result = promise;
+    this.resolve = resolve;
+    this.reject = reject;
+    this.deadlineMs = performance.now() + options.timeoutMs;
+  }
+
+  restartTimeout(): void {
+    this.deadlineMs = performance.now() + this.options.timeoutMs;
+  }
 }
 
 /**
@@ -81,57 +99,43 @@ export class DirectRequests {
     if (this.#closed) {
       return { result: Promise.reject(connectionClosed()), restartTimeout: () => {} };
     }
-    const { signal, timeoutMs } = options;
     const id = `${DIRECT_ID_PREFIX}${this.#nextId++}`;
-    let onAbort: (() => void) | undefined;
-    let pending!: Pending;
-    const result = new Promise<Record<string, unknown>>((resolve, reject) => {
-      const settle = (): void => {
-        if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
-        this.#pending.delete(id);
-      };
-      const giveUp = (error: unknown, reason: string): void => {
-        if (!this.#pending.has(id)) return;
-        settle();
-        this.#notifyCancelled(id, reason);
-        reject(error);
-      };
-      pending = {
-        resolve: (value) => {
-          settle();
-          resolve(value);
-        },
-        reject: (error) => {
-          settle();
-          reject(error);
-        },
-        deadlineMs: performance.now() + timeoutMs,
-        expire: () => {
-          const error = options.timeoutError();
-          giveUp(error, error.message);
-        },
-      };
-      this.#pending.set(id, pending);
-      if (signal !== undefined) {
-        if (signal.aborted) {
-          giveUp(signal.reason, String(signal.reason));
-          return;
-        }
-        onAbort = () => giveUp(signal.reason, String(signal.reason));
-        signal.addEventListener("abort", onAbort, { once: true });
+    const pending = new Pending(id, options);
+    this.#pending.set(id, pending);
+    const signal = options.signal;
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        this.#giveUp(pending, signal.reason, String(signal.reason));
+        return pending;
       }
-      this.#tick ??= setTimeout(() => this.#expire(), TIMEOUT_TICK_MS);
-      const message = params === undefined
-        ? { jsonrpc: "2.0" as const, id, method }
-        : { jsonrpc: "2.0" as const, id, method, params };
-      this.#send(message).catch((error) => this.#pending.get(id)?.reject(error));
+      pending.onAbort = () => this.#giveUp(pending, signal.reason, String(signal.reason));
+      signal.addEventListener("abort", pending.onAbort, { once: true });
+    }
+    this.#tick ??= setTimeout(() => this.#expire(), TIMEOUT_TICK_MS);
+    const message = params === undefined
+      ? { jsonrpc: "2.0" as const, id, method }
+      : { jsonrpc: "2.0" as const, id, method, params };
+    this.#send(message).catch((error) => {
+      if (this.#settle(pending)) pending.reject(error);
     });
-    return {
-      result,
-      restartTimeout: () => {
-        pending.deadlineMs = performance.now() + timeoutMs;
-      },
-    };
+    return pending;
+  }
+
+  /** Takes `pending` out of the table; false when it had already ended. */
+  #settle(pending: Pending): boolean {
+    if (this.#pending.get(pending.id) !== pending) return false;
+    this.#pending.delete(pending.id);
+    if (pending.onAbort !== undefined) {
+      pending.options.signal?.removeEventListener("abort", pending.onAbort);
+    }
+    return true;
+  }
+
+  /** Ends `pending` on our side: the backend is told, the caller gets `error`. */
+  #giveUp(pending: Pending, error: unknown, reason: string): void {
+    if (!this.#settle(pending)) return;
+    this.#notifyCancelled(pending.id, reason);
+    pending.reject(error);
   }
 
   /** Times out the requests past their deadline; ticks while any request is pending. */
@@ -139,7 +143,9 @@ export class DirectRequests {
     this.#tick = undefined;
     const nowMs = performance.now();
     for (const pending of [...this.#pending.values()]) {
-      if (pending.deadlineMs <= nowMs) pending.expire();
+      if (pending.deadlineMs > nowMs) continue;
+      const error = pending.options.timeoutError();
+      this.#giveUp(pending, error, error.message);
     }
     if (this.#pending.size > 0 && !this.#closed) {
       this.#tick = setTimeout(() => this.#expire(), TIMEOUT_TICK_MS);
@@ -155,6 +161,7 @@ export class DirectRequests {
     if (m.method !== undefined || typeof m.id !== "string") return false;
     const pending = this.#pending.get(m.id);
     if (pending === undefined) return false;
+    this.#settle(pending);
     if (m.error !== undefined) {
       const e = m.error as { code?: unknown; message?: unknown; data?: unknown };
       pending.reject(
@@ -189,8 +196,10 @@ export class DirectRequests {
     clearTimeout(this.#tick);
     this.#tick = undefined;
     const pending = [...this.#pending.values()];
-    this.#pending.clear();
-    for (const p of pending) p.reject(connectionClosed());
+    for (const p of pending) {
+      this.#settle(p);
+      p.reject(connectionClosed());
+    }
   }
 
   #notifyCancelled(id: string, reason: string): void {
