@@ -11,6 +11,7 @@ import { encodeConfChange } from "./confchange/conf_change.ts";
 import { assertSafeIndex, invariant, payloadSizeBytes } from "./entries.ts";
 import { BootstrapError, LocalMessageError, ProposalDroppedError } from "./errors.ts";
 import { LOCAL_MESSAGE_TYPES, newMessage, Raft, RESPONSE_MESSAGE_TYPES } from "./raft.ts";
+import { coalesceMessages } from "./coalesce.ts";
 import type { ProgressState } from "./tracker/progress.ts";
 import type {
   ConfChange,
@@ -291,7 +292,7 @@ export class RawNode {
       readStates: r.readStates,
       entries,
       committedEntries,
-      messages: r.msgs,
+      messages: coalesceMessages(r.msgs, r.config.maxSizePerMsgBytes),
       // A lost entry, term, vote or snapshot could contradict a message already
       // sent; a commit index alone can be recovered from the leader.
       mustSync: entries.length > 0 || snapshot !== undefined ||
