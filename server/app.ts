@@ -27,7 +27,14 @@ import {
   WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
 import type { Gateway } from "./gateway.ts";
-import { createFrontServer, isSubscribed, type ResumeCodec, sendListChanged } from "./front.ts";
+import {
+  createFrontServer,
+  isSubscribed,
+  MAX_SUBSCRIPTIONS_PER_SESSION,
+  type ResumeCodec,
+  sendListChanged,
+  sessionState,
+} from "./front.ts";
 import { SseFrontTransport } from "./sse_front.ts";
 import { acceptsJson, isSingleRequest, preferJsonReply } from "./json_reply.ts";
 import type { SessionDirectory } from "./session_directory.ts";
@@ -94,6 +101,8 @@ interface Session {
   lastSeenMs: number;
   /** Calls in flight on the direct lane (see direct_call.ts), for cancellation. */
   calls: DirectCalls;
+  /** Set while a taken-over session replays its state, which needs no saving. */
+  restoring?: boolean;
 }
 
 function jsonRpcError(status: number, code: number, message: string): Response {
@@ -270,7 +279,19 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   ): Promise<Session> {
     if (sessions.size >= MAX_SESSIONS) throw new Error("session limit reached");
     const directory = options.sessionDirectory;
-    const server = createFrontServer(gateway, codec, "legacy");
+    // Saves run one after another, each writing the state as it is by then.
+    let saved = Promise.resolve();
+    const save = (): void => {
+      const id = transport.sessionId;
+      if (directory === undefined || initialize === undefined || id === undefined) return;
+      if (session.restoring) return;
+      saved = saved.then(() =>
+        directory.save(id, { initialize, ...sessionState(server) }).catch(() => {
+          // The next change or takeover retries; the session itself is fine.
+        })
+      );
+    };
+    const server = createFrontServer(gateway, codec, "legacy", { onSessionStateChange: save });
     const transport: WebStandardStreamableHTTPServerTransport =
       new WebStandardStreamableHTTPServerTransport({
         sessionIdGenerator: () => adoptedId ?? crypto.randomUUID(),
@@ -288,7 +309,13 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         },
         maxRequestBodySize: options.maxRequestBodyBytes,
       });
-    const session: Session = { server, transport, lastSeenMs: Date.now(), calls: new Map() };
+    const session: Session = {
+      server,
+      transport,
+      lastSeenMs: Date.now(),
+      calls: new Map(),
+      restoring: adoptedId !== undefined,
+    };
     transport.onclose = () => {
       abortDirectCalls(session.calls);
       if (transport.sessionId === undefined) return;
@@ -338,6 +365,23 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       replay({ jsonrpc: "2.0", method: "notifications/initialized" }, true),
     );
     await initialized.body?.cancel();
+    // What the client set afterwards goes through the same handlers, so the
+    // backends behind this node hear it too (a subscription, a log level).
+    const restore = async (id: string, method: string, params: Record<string, unknown>) => {
+      const response = await transport.handleRequest(
+        replay({ jsonrpc: "2.0", id, method, params }, true),
+      );
+      // The stream ends once the handler has answered.
+      await response.text().catch(() => "");
+    };
+    if (record.logLevel !== undefined) {
+      await restore("safla-restore-level", "logging/setLevel", { level: record.logLevel });
+    }
+    const uris = (record.subscriptions ?? []).slice(0, MAX_SUBSCRIPTIONS_PER_SESSION);
+    for (const [i, uri] of uris.entries()) {
+      await restore(`safla-restore-subscription-${i}`, "resources/subscribe", { uri });
+    }
+    session.restoring = false;
     return session;
   }
 

@@ -48,7 +48,7 @@ export const GATEWAY_INFO = { name: "safla-gateway", version: "0.1.0" } as const
 const subscriptions = new WeakMap<Server, Set<string>>();
 
 /** Bound on resource subscriptions per client session. */
-const MAX_SUBSCRIPTIONS_PER_SESSION = 1_024;
+export const MAX_SUBSCRIPTIONS_PER_SESSION = 1_024;
 
 /** The log level each 2025 front server's client set with `logging/setLevel`. */
 const sessionLevels = new WeakMap<Server, LoggingLevel>();
@@ -63,8 +63,39 @@ export function isSubscribed(server: Server, uri: string): boolean {
   return subscriptions.get(server)?.has(uri) ?? false;
 }
 
+/**
+ * What a 2025 session's client set after `initialize`: the log level it asked
+ * for (absent: never asked) and the resources it subscribed to. Another node
+ * that takes the session over restores both.
+ */
+export interface SessionState {
+  logLevel?: LoggingLevel;
+  subscriptions: string[];
+}
+
+/** The {@link SessionState} of the client of a 2025 front server. */
+export function sessionState(server: Server): SessionState {
+  const level = sessionLevels.get(server);
+  const subscribed = [...subscriptions.get(server) ?? []];
+  return level === undefined ? { subscriptions: subscribed } : {
+    logLevel: level,
+    subscriptions: subscribed,
+  };
+}
+
+/** Callbacks of {@link createFrontServer}. */
+export interface FrontHooks {
+  /** The client changed its {@link SessionState} (2025 sessions). */
+  onSessionStateChange?(): void;
+}
+
 /** Builds one front server bound to `gateway`. */
-export function createFrontServer(gateway: Gateway, codec: ResumeCodec, era: FrontEra): Server {
+export function createFrontServer(
+  gateway: Gateway,
+  codec: ResumeCodec,
+  era: FrontEra,
+  hooks: FrontHooks = {},
+): Server {
   const server = new Server(GATEWAY_INFO, {
     capabilities: {
       tools: { listChanged: true },
@@ -173,10 +204,12 @@ export function createFrontServer(gateway: Gateway, codec: ResumeCodec, era: Fro
         context(ctx),
       );
       subscribed.add(req.params.uri);
+      hooks.onSessionStateChange?.();
       return result;
     });
     server.setRequestHandler("resources/unsubscribe", async (req, ctx): Promise<AnyResult> => {
       if (!subscribed.delete(req.params.uri)) return {};
+      hooks.onSessionStateChange?.();
       return await gateway.subscribeResource(
         "resources/unsubscribe",
         req.params.uri,
@@ -184,7 +217,9 @@ export function createFrontServer(gateway: Gateway, codec: ResumeCodec, era: Fro
       );
     });
     server.setRequestHandler("logging/setLevel", async (req) => {
+      const changed = sessionLevels.get(server) !== req.params.level;
       sessionLevels.set(server, req.params.level);
+      if (changed) hooks.onSessionStateChange?.();
       await gateway.setLogLevel(req.params.level);
       return {};
     });

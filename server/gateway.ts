@@ -1018,6 +1018,8 @@ export class Gateway {
       rootsAnswered: this.#rootsAnswered,
       hedges: this.#hedges,
       collisions: this.collisions,
+      /** Client sessions subscribed to each resource URI on this node. */
+      subscriptions: Object.fromEntries(this.#subscribers),
       services: [...this.#services.values()].map((s) => ({
         name: s.config.name,
         strategy: s.router.strategy.name,

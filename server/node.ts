@@ -12,7 +12,7 @@ import { createResumeCodec } from "./front.ts";
 import { createGatewayApp, type GatewayApp } from "./app.ts";
 import { addManagementTools } from "./management.ts";
 import { ServiceDirectory } from "./service_directory.ts";
-import { StoreSessionDirectory } from "./session_directory.ts";
+import { type SessionDirectory, StoreSessionDirectory } from "./session_directory.ts";
 import type { StateStore } from "./store/types.ts";
 import type { EraCache } from "../transports/mod.ts";
 
@@ -42,6 +42,11 @@ export interface GatewayNodeOptions {
    * backend probed) when absent.
    */
   eraCache?: EraCache;
+  /**
+   * Where 2025 sessions are shared with other nodes; by default the store's
+   * session keys, or none without a store.
+   */
+  sessionDirectory?: SessionDirectory;
 }
 
 /** A running node. */
@@ -76,9 +81,8 @@ export async function startGatewayNode(options: GatewayNodeOptions): Promise<Gat
     allowedHosts: options.config.settings.allowedHosts,
     allowedOrigins: options.config.settings.allowedOrigins,
     maxRequestBodyBytes: options.config.settings.maxRequestBodyBytes,
-    sessionDirectory: options.store === undefined
-      ? undefined
-      : new StoreSessionDirectory(options.store),
+    sessionDirectory: options.sessionDirectory ??
+      (options.store === undefined ? undefined : new StoreSessionDirectory(options.store)),
   });
   if (options.port === undefined) {
     return {

@@ -1,13 +1,16 @@
 /**
  * 2025 sessions in the replicated state store, so that any gateway node can
  * serve a session another node opened: behind a load balancer, or after the
- * first node crashed. A session is written once, when it is initialized (one
- * consensus round per session, never per call), and deleted when it ends.
+ * first node crashed. A session is written when it is initialized and when
+ * its client changes its state (one consensus round each, never per call),
+ * and deleted when it ends.
  *
- * What is stored is the client's `initialize` request: a node that meets an
- * unknown session id replays it into a fresh session under the same id, which
- * restores everything the protocol keeps per session (version, capabilities,
- * client info).
+ * What is stored is the client's `initialize` request, plus the log level and
+ * resource subscriptions it set afterwards (rewritten on each change, which
+ * clients make rarely): a node that meets an unknown session id replays
+ * them into a fresh session under the same id, which restores everything the
+ * protocol keeps per session (version, capabilities, client info, log level,
+ * subscriptions).
  *
  * @module
  */
@@ -20,6 +23,10 @@ export const SESSIONS_PREFIX = "/gateway/sessions/";
 export interface SessionRecord {
   /** The `params` of the client's `initialize` request. */
   initialize: Record<string, unknown>;
+  /** The level the client set with `logging/setLevel`, if it did. */
+  logLevel?: string;
+  /** Resource URIs the client subscribed to. */
+  subscriptions?: string[];
 }
 
 /** Saves, finds and forgets sessions. */
@@ -55,6 +62,16 @@ export class StoreSessionDirectory implements SessionDirectory {
     const record = JSON.parse(kv.value) as SessionRecord;
     if (typeof record.initialize !== "object" || record.initialize === null) {
       throw new Error(`session ${sessionId}: stored record has no initialize params`);
+    }
+    if (record.logLevel !== undefined && typeof record.logLevel !== "string") {
+      throw new Error(`session ${sessionId}: stored log level is not a string`);
+    }
+    if (
+      record.subscriptions !== undefined &&
+      !(Array.isArray(record.subscriptions) &&
+        record.subscriptions.every((uri) => typeof uri === "string"))
+    ) {
+      throw new Error(`session ${sessionId}: stored subscriptions are not a list of URIs`);
     }
     return record;
   }
