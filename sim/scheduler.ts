@@ -6,13 +6,6 @@
  * @module
  */
 
-/** One scheduled action. */
-interface ScheduledEvent {
-  timeUs: number;
-  seq: number;
-  run: () => void;
-}
-
 /**
  * A min-heap of events over virtual microseconds.
  *
@@ -28,7 +21,10 @@ interface ScheduledEvent {
  * ```
  */
 export class Scheduler {
-  #heap: ScheduledEvent[] = [];
+  // The heap as parallel arrays (time, sequence, action): no object per event.
+  #times: number[] = [];
+  #seqs: number[] = [];
+  #runs: Array<() => void> = [];
   #seq = 0;
   #nowUs = 0;
   #executed = 0;
@@ -45,7 +41,7 @@ export class Scheduler {
 
   /** Number of events waiting. */
   get pending(): number {
-    return this.#heap.length;
+    return this.#times.length;
   }
 
   /** Schedules `run` at absolute time `timeUs` (never in the past). */
@@ -53,17 +49,25 @@ export class Scheduler {
     if (!(timeUs >= this.#nowUs)) {
       throw new RangeError(`Scheduler.at: ${timeUs}us is before now (${this.#nowUs}us)`);
     }
-    const event = { timeUs, seq: this.#seq++, run };
-    const heap = this.#heap;
-    heap.push(event);
-    let i = heap.length - 1;
+    const seq = this.#seq++;
+    const times = this.#times;
+    const seqs = this.#seqs;
+    const runs = this.#runs;
+    let i = times.length;
+    times.push(timeUs);
+    seqs.push(seq);
+    runs.push(run);
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!before(event, heap[parent])) break;
-      heap[i] = heap[parent];
+      if (!(timeUs < times[parent] || (timeUs === times[parent] && seq < seqs[parent]))) break;
+      times[i] = times[parent];
+      seqs[i] = seqs[parent];
+      runs[i] = runs[parent];
       i = parent;
     }
-    heap[i] = event;
+    times[i] = timeUs;
+    seqs[i] = seq;
+    runs[i] = run;
   }
 
   /** Schedules `run` after `delayUs` from now. */
@@ -77,39 +81,47 @@ export class Scheduler {
    */
   runUntil(untilUs: number, maxEvents: number): number {
     let ran = 0;
-    while (ran < maxEvents && this.#heap.length > 0 && this.#heap[0].timeUs <= untilUs) {
-      const event = this.#pop();
-      this.#nowUs = event.timeUs;
+    const times = this.#times;
+    while (ran < maxEvents && times.length > 0 && times[0] <= untilUs) {
+      this.#nowUs = times[0];
+      const run = this.#pop();
       this.#executed++;
       ran++;
-      event.run();
+      run();
     }
     if (ran < maxEvents && untilUs > this.#nowUs) this.#nowUs = untilUs;
     return ran;
   }
 
-  #pop(): ScheduledEvent {
-    const heap = this.#heap;
-    const top = heap[0];
-    const last = heap.pop()!;
-    if (heap.length > 0) {
+  /** Removes the earliest event and returns its action. */
+  #pop(): () => void {
+    const times = this.#times;
+    const seqs = this.#seqs;
+    const runs = this.#runs;
+    const top = runs[0];
+    const lastTime = times.pop()!;
+    const lastSeq = seqs.pop()!;
+    const lastRun = runs.pop()!;
+    const n = times.length;
+    if (n > 0) {
       let i = 0;
-      const n = heap.length;
       for (;;) {
         const l = 2 * i + 1;
         if (l >= n) break;
         const r = l + 1;
-        const c = r < n && before(heap[r], heap[l]) ? r : l;
-        if (!before(heap[c], last)) break;
-        heap[i] = heap[c];
+        const c = r < n && (times[r] < times[l] || (times[r] === times[l] && seqs[r] < seqs[l]))
+          ? r
+          : l;
+        if (!(times[c] < lastTime || (times[c] === lastTime && seqs[c] < lastSeq))) break;
+        times[i] = times[c];
+        seqs[i] = seqs[c];
+        runs[i] = runs[c];
         i = c;
       }
-      heap[i] = last;
+      times[i] = lastTime;
+      seqs[i] = lastSeq;
+      runs[i] = lastRun;
     }
     return top;
   }
-}
-
-function before(a: ScheduledEvent, b: ScheduledEvent): boolean {
-  return a.timeUs < b.timeUs || (a.timeUs === b.timeUs && a.seq < b.seq);
 }
