@@ -94,6 +94,8 @@ export class SimProcess<Q, R> {
    * from the leader may have been marked: markers must never go backwards.
    */
   markerIndex = 0;
+  /** Highest durable commit index observed in this incarnation. */
+  durableCommit = 0;
 
   /** A stopped process with an empty disk. */
   constructor(id: NodeId, disk: SimDisk) {
@@ -134,6 +136,10 @@ export class SimCluster<Q, R> {
   #eventIndex = 0;
   /** Events handled by nodes. */
   nodeEvents = 0;
+  /** Told when a node takes on a role (the nemesis aims some faults at new leaders). */
+  onRoleChanged: ((id: NodeId, role: string, term: number) => void) | undefined;
+  /** Told when a leader's durable commit index advances (the nemesis may crash it then). */
+  onLeaderCommitted: ((id: NodeId, term: number) => void) | undefined;
 
   /** Builds the processes (all down) and the network. */
   constructor(
@@ -321,6 +327,7 @@ export class SimCluster<Q, R> {
     });
     p.stateMachine = sm;
     p.markerIndex = wal.snapshot.index;
+    p.durableCommit = wal.hardState.commit;
     p.status = "up";
     this.checker.restarted(p.id, {
       hardState: wal.hardState,
@@ -419,6 +426,10 @@ export class SimCluster<Q, R> {
     const storage = node.storage;
     const hs = storage.initialState().hardState;
     const soft = node.softState;
+    if (hs.commit > p.durableCommit) {
+      p.durableCommit = hs.commit;
+      if (soft.role === "leader") this.onLeaderCommitted?.(p.id, hs.term);
+    }
     const found = this.checker.observe(p.id, {
       term: hs.term,
       vote: hs.vote,
@@ -505,6 +516,7 @@ export class SimCluster<Q, R> {
           "role",
           `${effect.role} lead ${effect.leader} t${effect.term}`,
         );
+        this.onRoleChanged?.(p.id, effect.role, effect.term);
         return;
       case "applied":
       case "snapshotInstalled":

@@ -1,6 +1,7 @@
 /**
  * A directed scenario: Figure 8 of the Raft paper, played step by step on
- * the simulated cluster (random search reaches it too rarely). A leader that
+ * the simulated cluster (random search reaches it only with the leader-aimed
+ * faults of the bug's fault mix, see `bugs.ts`). A leader that
  * commits an entry of an earlier term by counting replicas, then dies, lets
  * a later leader overwrite that "committed" entry; correct Raft never
  * commits it that way, so nothing committed is lost.

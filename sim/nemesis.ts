@@ -3,6 +3,8 @@
  * processes (sometimes corrupting a disk while down), partitions the network
  * (symmetric, one-way, isolate one node, bridge), clogs links, pauses
  * processes and skews clocks, each fault undone after a drawn duration.
+ * Optional faults aim at leaders: cut off or crash a leader as it takes
+ * office, or crash one the moment its commit index advances.
  * At the end of the phase, {@link Nemesis.healAll} undoes everything.
  *
  * @module
@@ -74,6 +76,60 @@ export class Nemesis<Q, R> {
     this.#every(f.partitionPerSec, () => this.#partition());
     this.#every(f.clogPerSec, () => this.#clog());
     this.#every(f.pausePerSec, () => this.#pause());
+    if ((f.leaderCommitCrashRate ?? 0) > 0) {
+      this.#cluster.onLeaderCommitted = (id, term) => this.#leaderCommitted(id, term);
+    }
+    if ((f.newLeaderCrashRate ?? 0) > 0 || (f.newLeaderIsolateRate ?? 0) > 0) {
+      this.#cluster.onRoleChanged = (id, role, term) => {
+        if (role === "leader") this.#newLeader(id, term);
+      };
+    }
+  }
+
+  /**
+   * Faults aimed at a leader that just took office (Figure 8 of the Raft
+   * paper needs several leaders in a row whose first entries reach a
+   * minority, or reach a majority only for an old entry): cut it off before
+   * its first appends leave (this runs before they are sent), or crash it
+   * within a few round trips.
+   */
+  #newLeader(id: string, term: number): void {
+    const f = this.#faults;
+    if (this.#healed || this.#scheduler.nowUs >= this.#endUs) return;
+    if (!this.#partitioned && this.#rng.next() < (f.newLeaderIsolateRate ?? 0)) {
+      const net = this.#cluster.network;
+      net.isolate(id, this.#cluster.ids);
+      this.#partitioned = true;
+      this.stats.partitions++;
+      this.#trace.record(this.#scheduler.nowUs, id, "isolateNewLeader", `t${term}`);
+      this.#later(() => {
+        net.heal();
+        this.#partitioned = false;
+        this.#trace.record(this.#scheduler.nowUs, id, "heal", "isolateNewLeader");
+      });
+      return;
+    }
+    if (!(this.#rng.next() < (f.newLeaderCrashRate ?? 0))) return;
+    this.#crashLeaderLater(id, term, this.#rng.next() * (f.newLeaderCrashWithinUs ?? 0), "new");
+  }
+
+  /** A leader's commit index moved: perhaps crash it before followers learn of it. */
+  #leaderCommitted(id: string, term: number): void {
+    if (this.#healed || this.#scheduler.nowUs >= this.#endUs) return;
+    if (!(this.#rng.next() < (this.#faults.leaderCommitCrashRate ?? 0))) return;
+    this.#crashLeaderLater(id, term, 0, "committed");
+  }
+
+  /** Crashes `id` after `delayUs` if it still runs in `term`, and restarts it later. */
+  #crashLeaderLater(id: string, term: number, delayUs: number, why: string): void {
+    this.#scheduler.after(delayUs, () => {
+      const p = this.#cluster.process(id);
+      if (this.#healed || p.status !== "up" || p.node?.term !== term) return;
+      this.#trace.record(this.#scheduler.nowUs, id, "crashLeader", `${why} t${term}`);
+      this.#cluster.crash(id);
+      this.stats.crashes++;
+      this.#later(() => this.#cluster.restart(id));
+    });
   }
 
   /** Undoes every fault: heals the network, resumes and restarts processes. */

@@ -83,8 +83,18 @@ Deno.test("voting state not persisted", async (t) => {
   );
 });
 
-Deno.test("committing a previous term's entry by counting replicas", () => {
-  assertCorrectPasses("commitPreviousTermByCounting");
+Deno.test("committing a previous term's entry by counting replicas", async (t) => {
+  await t.step("only entries of the leader's term are committed by counting", () => {
+    assertCorrectPasses("commitPreviousTermByCounting");
+  });
+  await t.step("random search with leader-aimed faults catches the mutation (Figure 8)", () => {
+    assertCaught("commitPreviousTermByCounting", [
+      "[leaderCompleteness]",
+      "[logMatching]",
+      "[stateMachineSafety]",
+      "linearizability",
+    ]);
+  });
 });
 
 Deno.test("truncating committed entries on a conflicting append", () => {

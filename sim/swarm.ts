@@ -20,6 +20,25 @@ export interface FaultConfig {
   clogPerSec: number;
   /** Process pauses per second. */
   pausePerSec: number;
+  /**
+   * Probability that a leader is crashed the moment its durable commit index
+   * advances, before followers learn of the commit. Absent: never.
+   */
+  leaderCommitCrashRate?: number;
+  /**
+   * Probability that a newly elected leader is crashed within
+   * `newLeaderCrashWithinUs` of taking office: before its first entry
+   * reaches a majority, or right after an old entry does. Absent: never.
+   */
+  newLeaderCrashRate?: number;
+  /** Longest delay of a new-leader crash. */
+  newLeaderCrashWithinUs?: number;
+  /**
+   * Probability that a newly elected leader is cut off from every node the
+   * moment it takes office, so its first entry stays its own (for a drawn
+   * fault duration). Not while another partition is in place. Absent: never.
+   */
+  newLeaderIsolateRate?: number;
   /** Probability that a crashed node's disk also gets a bit flip. */
   corruptOnCrashRate: number;
   /** Most nodes allowed to refuse to start from a corrupt disk (keeps a quorum alive). */
