@@ -516,13 +516,19 @@ export class Gateway {
     else this.#subscribers.set(uri, next);
     const edge = method === "resources/subscribe" ? count === 0 : count === 1;
     if (!edge) return {};
+    // A 2025 backend is asked per URI; a 2026 one gets the service's whole list
+    // on a listen stream. Every replica keeps the list for when it (re)connects.
+    const watched = [...this.#subscribers.keys()].filter((u) => this.#serviceForUri(u) === service);
     const ready = service.replicas.filter((r) =>
       r.backend.state === "ready" && r.backend.catalog?.capabilities.resources?.subscribe
     );
     try {
-      await Promise.all(
-        ready.map((r) => r.backend.request(method, { uri }, { signal: ctx.signal })),
-      );
+      await Promise.all([
+        ...ready
+          .filter((r) => r.backend.catalog?.era === "legacy")
+          .map((r) => r.backend.request(method, { uri }, { signal: ctx.signal })),
+        ...service.replicas.map((r) => r.backend.watchResources(watched)),
+      ]);
     } catch (error) {
       if (count === 0) this.#subscribers.delete(uri);
       else this.#subscribers.set(uri, count);

@@ -44,6 +44,12 @@ export interface TestBackendOptions {
     onToolsChanged?: () => void;
     onPromptsChanged?: () => void;
   };
+  /**
+   * Declares resource subscriptions and adds a tool `test_touch_resource`
+   * that reports an update of its `uri` through this callback (the HTTP
+   * backend publishes it to `subscriptions/listen` streams).
+   */
+  onResourceUpdated?: (uri: string) => void;
 }
 
 const RED_PIXEL_PNG =
@@ -90,11 +96,25 @@ export function createTestBackend(options: TestBackendOptions): McpServer {
   const server = new McpServer(
     { name: "safla-test-backend", version: "1.0.0" },
     {
-      capabilities: { logging: {}, completions: {} },
+      capabilities: {
+        logging: {},
+        completions: {},
+        ...(options.onResourceUpdated === undefined ? {} : { resources: { subscribe: true } }),
+      },
       requestState: { verify: (state, ctx) => STATE_CODEC.verify(state, ctx) },
     },
   );
 
+  const onResourceUpdated = options.onResourceUpdated;
+  if (!options.noTools && onResourceUpdated !== undefined) {
+    server.registerTool("test_touch_resource", {
+      description: "Reports an update of a resource to its subscribers",
+      inputSchema: z.object({ uri: z.string() }),
+    }, ({ uri }) => {
+      onResourceUpdated(uri);
+      return text(`updated ${uri}`);
+    });
+  }
   if (!options.noTools) {
     registerTools(server, options, counters);
     registerInputRequiredTools(server);

@@ -52,7 +52,9 @@ const factory = () =>
     dynamicTools,
     latencyMs: Number(values["latency-ms"]),
     armEmptyRestart: marker === undefined ? undefined : () => Deno.writeTextFile(marker, "armed"),
+    onResourceUpdated: values.port === undefined ? undefined : (uri) => onResourceUpdated(uri),
   });
+let onResourceUpdated = (_uri: string): void => {};
 
 if (values.port === undefined) {
   serveStdio(factory);
@@ -60,6 +62,7 @@ if (values.port === undefined) {
   const handler = createMcpHandler(factory);
   dynamicTools.onToolsChanged = () => handler.notify.toolsChanged();
   dynamicTools.onPromptsChanged = () => handler.notify.promptsChanged();
+  onResourceUpdated = (uri) => handler.notify.resourceUpdated(uri);
   const server = Deno.serve({
     hostname: "127.0.0.1",
     port: Number(values.port),

@@ -13,6 +13,7 @@
  */
 import {
   Client,
+  type McpSubscription,
   SSEClientTransport,
   StreamableHTTPClientTransport,
 } from "@modelcontextprotocol/client";
@@ -201,6 +202,11 @@ export class McpBackend {
    * (see {@link DirectRequests}); set per connection, with the client it belongs to.
    */
   #direct?: { client: Client; requests: DirectRequests };
+  /** Resource URIs a 2026 backend reports updates of (see {@link watchResources}). */
+  #watchedUris: string[] = [];
+  /** The listen stream that names {@link #watchedUris}, on the current connection. */
+  #watchStream?: McpSubscription;
+  #watching: Promise<void> = Promise.resolve();
 
   /** Creates the connection object; {@link start} connects. */
   constructor(options: BackendOptions) {
@@ -274,6 +280,14 @@ export class McpBackend {
       if (this.#closing) return;
       if (era === "modern") await this.#listen(client, catalog.capabilities);
       this.#catalog = catalog;
+      if (era === "modern" && this.#watchedUris.length > 0) {
+        await this.#applyWatch().catch((error) => {
+          // The backend still serves calls; its resource updates are what is lost.
+          this.#lastError = new Error(
+            `${this.label}: no resource subscription: ${(error as Error).message}`,
+          );
+        });
+      }
       const hadTools = this.#restarts > 0 && this.#hadTools;
       if (catalog.tools.length > 0) this.#hadTools = true;
       if (hadTools && catalog.tools.length === 0) {
@@ -432,6 +446,42 @@ export class McpBackend {
         `${this.label}: no list-change subscription: ${(error as Error).message}`,
       );
     }
+  }
+
+  /**
+   * Has a 2026-07-28 backend report updates of exactly `uris` (that era has
+   * no `resources/subscribe`: a `subscriptions/listen` stream names the
+   * resources). The list is kept and applied again after every reconnect;
+   * on a 2025 connection it is only kept. A new stream opens before the
+   * previous one closes, so no update falls between the two.
+   */
+  async watchResources(uris: readonly string[]): Promise<void> {
+    this.#watchedUris = [...uris];
+    await this.#applyWatch();
+  }
+
+  /** Runs one watch update after another, each with the list as it is by then. */
+  #applyWatch(): Promise<void> {
+    const run = this.#watching.then(() => this.#openWatchStream());
+    this.#watching = run.catch(() => {});
+    return run;
+  }
+
+  async #openWatchStream(): Promise<void> {
+    const client = this.#client;
+    const previous = this.#watchStream;
+    const modern = client !== undefined && client.getProtocolEra() === "modern" &&
+      this.#catalog?.capabilities.resources?.subscribe === true;
+    if (modern && this.#watchedUris.length > 0) {
+      const subscription = await client.listen(
+        { resourceSubscriptions: [...this.#watchedUris] },
+        { timeout: this.#options.connectTimeoutMs },
+      );
+      this.#watchStream = subscription;
+    } else {
+      this.#watchStream = undefined;
+    }
+    await previous?.close().catch(() => {});
   }
 
   async #refresh(client: Client): Promise<void> {
