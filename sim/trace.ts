@@ -132,9 +132,11 @@ export function formatTraceEvent(e: TraceEvent): string {
 
 function mix(h: number, n: number): number {
   // Virtual times are fractional microseconds: hash whole nanoseconds, low and high words.
+  // Integer operations only after the rounding (a floating-point remainder per field was
+  // a visible part of tracing).
   const x = Math.round(n * 1000);
-  const low = x % 0x1_0000_0000;
-  const high = Math.floor(x / 0x1_0000_0000);
+  const low = x >>> 0;
+  const high = ((x - low) / 0x1_0000_0000) | 0;
   h = Math.imul(h ^ (low & 0xffff), FNV_PRIME);
   h = Math.imul(h ^ (low >>> 16), FNV_PRIME);
   h = Math.imul(h ^ (high & 0xffff), FNV_PRIME);
