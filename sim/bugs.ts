@@ -101,10 +101,10 @@ export const BUGS: Readonly<Record<string, BugDefinition>> = {
           clogPerSec: 1,
           pausePerSec: 0,
           maxFaultDurationUs: electionUs * 2,
-          newLeaderIsolateRate: 0.3,
-          newLeaderCrashRate: 0.3,
+          newLeaderIsolateRate: 0.5,
+          newLeaderCrashRate: 0.5,
           newLeaderCrashWithinUs: 3 * roundTripUs,
-          leaderCommitCrashRate: 0.3,
+          leaderCommitCrashRate: 0.5,
         },
         workload: { ...c.workload, clients: 8, thinkTimeUs: 0, readRatio: 0.3 },
       };
