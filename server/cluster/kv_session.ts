@@ -29,6 +29,7 @@
  *
  * @module
  */
+import { clearImmediate, setImmediate } from "node:timers";
 import type { RaftStore } from "./raft_store.ts";
 import {
   BadRequestError,
@@ -171,11 +172,11 @@ export function serveKvSession(
   const { socket, response } = Deno.upgradeWebSocket(request);
   let outstanding = new Set<number>();
   let outbox: SessionReply[] = [];
-  let flushTimer: ReturnType<typeof setTimeout> | undefined;
+  let flushTask: ReturnType<typeof setImmediate> | undefined;
   let open = false;
 
   const flush = () => {
-    flushTimer = undefined;
+    flushTask = undefined;
     if (!open || outbox.length === 0) return;
     const replies = outbox;
     outbox = [];
@@ -185,8 +186,9 @@ export function serveKvSession(
     outstanding.delete(id);
     if (!open) return;
     outbox.push({ id, status: result.status, body: result.body });
-    // Replies completing in the same turn of the event loop share one frame.
-    flushTimer ??= setTimeout(flush, 0);
+    // Replies completing in the same turn of the event loop share one frame
+    // (setImmediate runs after the turn's I/O; setTimeout(0) would add ~2 ms).
+    flushTask ??= setImmediate(flush);
   };
   const run = async (id: number, raw: Record<string, unknown>) => {
     let result: KvReply;
@@ -216,7 +218,7 @@ export function serveKvSession(
   socket.onclose = () => {
     if (!open) return;
     open = false;
-    clearTimeout(flushTimer);
+    if (flushTask) clearImmediate(flushTask);
     outstanding = new Set();
     outbox = [];
     options.signal?.removeEventListener("abort", onAbort);

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { clearImmediate, setImmediate } from "node:timers";
 import type { KeyValue } from "@safla/core/state";
 import type { RangeReply, ReadConsistency, WriteReply } from "../store/types.ts";
 import { MAX_REQUESTS_PER_FRAME } from "./kv_session.ts";
@@ -69,7 +70,7 @@ export class KvSessionClient {
   readonly #calls = new Map<number, Call>();
   #nextId = 0;
   #outbox: Record<string, unknown>[] = [];
-  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  #flushTask: ReturnType<typeof setImmediate> | undefined;
   #closedReason: string | undefined;
 
   private constructor(socket: WebSocket) {
@@ -155,13 +156,13 @@ export class KvSessionClient {
     this.#outbox.push(request);
     if (this.#outbox.length >= MAX_REQUESTS_PER_FRAME) this.#flush();
     // Calls made in the same turn of the event loop share one frame.
-    else this.#flushTimer ??= setTimeout(() => this.#flush(), 0);
+    else this.#flushTask ??= setImmediate(() => this.#flush());
     return promise;
   }
 
   #flush(): void {
-    clearTimeout(this.#flushTimer);
-    this.#flushTimer = undefined;
+    if (this.#flushTask) clearImmediate(this.#flushTask);
+    this.#flushTask = undefined;
     if (this.#outbox.length === 0 || this.#closedReason !== undefined) return;
     const frame = this.#outbox;
     this.#outbox = [];
@@ -197,7 +198,7 @@ export class KvSessionClient {
   #onClose(reason: string): void {
     if (this.#closedReason !== undefined) return;
     this.#closedReason = reason;
-    clearTimeout(this.#flushTimer);
+    if (this.#flushTask) clearImmediate(this.#flushTask);
     this.#outbox = [];
     for (const call of this.#calls.values()) {
       call.reject(new KvSessionClosedError(call.write && call.sent, reason));
