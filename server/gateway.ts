@@ -616,25 +616,33 @@ export class Gateway {
     for (let round = 0; round <= this.settings.maxAttempts; round++) {
       const begun = router.begin(call, this.#deps.nowMs());
       if (!begun.ok) throw this.#routingError(service, method, begun.error, lastError);
-      const running = new Map<Attempt, { done: Promise<Settled>; abort: AbortController }>();
+      const running = new Map<Attempt, RunningAttempt>();
+      let hedgeAtMs = mayHedge ? begun.attempt.hedgeAtMs : undefined;
+      // Without a hedge the round runs one attempt, which ends with the client's
+      // signal; parallel attempts each need an end of their own.
+      const parallel = hedgeAtMs !== undefined;
       const start = (attempt: Attempt): void => {
         const replica = service.replicas.find((r) => r.id === attempt.replicaId);
         if (replica === undefined) {
           throw new Error(`routing invariant: unknown replica ${attempt.replicaId}`);
         }
+        if (!parallel) {
+          running.set(attempt, {
+            done: settle(attempt, this.#call(replica, method, params, attemptCtx)),
+          });
+          return;
+        }
         // The attempt ends when the client cancels or the call no longer needs it.
         const abort = new AbortController();
         const unlink = follow(abort, ctx.signal);
-        const done = this.#call(replica, method, params, { ...attemptCtx, signal: abort.signal })
-          .then(
-            (result): Settled => ({ attempt, result }),
-            (error): Settled => ({ attempt, error }),
-          );
+        const done = settle(
+          attempt,
+          this.#call(replica, method, params, { ...attemptCtx, signal: abort.signal }),
+        );
         void done.then(unlink);
         running.set(attempt, { done, abort });
       };
       start(begun.attempt);
-      let hedgeAtMs = mayHedge ? begun.attempt.hedgeAtMs : undefined;
       // Settles this round: a result, a thrown error, or `retry` for the next round.
       // Bounded: each turn either completes one attempt or starts the one hedge.
       let next: "retry" | undefined;
@@ -695,11 +703,11 @@ export class Gateway {
   }
 
   /** Cancels the attempts still running after the call was decided, and reports them. */
-  #abandon(
-    router: CallRouter,
-    running: Map<Attempt, { done: Promise<Settled>; abort: AbortController }>,
-  ): void {
+  #abandon(router: CallRouter, running: Map<Attempt, RunningAttempt>): void {
     for (const [attempt, { done, abort }] of running) {
+      if (abort === undefined) {
+        throw new Error("routing invariant: a lone attempt outlived its call");
+      }
       abort.abort(new Error("another attempt answered first"));
       void done.then(() => router.complete(attempt, "cancelled", this.#deps.nowMs()));
     }
@@ -1073,6 +1081,19 @@ function routingState(router: CallRouter, replicaId: string, nowMs: number): unk
 type Settled =
   | { attempt: Attempt; result: Record<string, unknown> }
   | { attempt: Attempt; error: unknown };
+
+/** An attempt in flight; `abort` ends it alone (only attempts that run in parallel have one). */
+interface RunningAttempt {
+  done: Promise<Settled>;
+  abort?: AbortController;
+}
+
+function settle(attempt: Attempt, result: Promise<Record<string, unknown>>): Promise<Settled> {
+  return result.then(
+    (value): Settled => ({ attempt, result: value }),
+    (error): Settled => ({ attempt, error }),
+  );
+}
 
 type ToolHints = { readOnlyHint?: boolean; idempotentHint?: boolean };
 /** Reads (prompts, resources, completions) change nothing, so they may run twice. */
