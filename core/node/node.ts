@@ -8,7 +8,10 @@
  * The ordering rule: whatever a `ready()` asks to persist is handed out as a
  * `persist` effect, and nothing from that ready (messages, applies, replies)
  * leaves the node until the driver reports `persisted`. Only one ready is in
- * flight at a time. One exception, when the Raft core counts the leader's own
+ * flight at a time, but its committed entries that are already in the durable
+ * log go ahead behind a persist of the commit index alone (issued first), so
+ * they are applied without waiting for the fsync of the new entries beside
+ * them. One exception, when the Raft core counts the leader's own
  * appends only once persisted (`asyncLeaderAppend`): a leader's appends,
  * snapshots and heartbeats of a durable term go out before the persist, so
  * followers write in parallel with the leader (Raft thesis §10.2.1).
@@ -30,7 +33,15 @@ import type { MemoryStorage } from "../raft/storage.ts";
 import { decodeConfChange } from "../raft/confchange/conf_change.ts";
 import { ProposalDroppedError } from "../raft/errors.ts";
 import { newMessage } from "../raft/raft.ts";
-import type { ConfState, Entry, Message, NodeId, Ready, SoftState } from "../raft/types.ts";
+import type {
+  ConfState,
+  Entry,
+  HardState,
+  Message,
+  NodeId,
+  Ready,
+  SoftState,
+} from "../raft/types.ts";
 import { decodeEnvelope, encodeEnvelope, type Envelope, isEnvelope } from "./envelope.ts";
 import type { RaftCore } from "./raft_core.ts";
 import type {
@@ -77,6 +88,14 @@ const MAX_READY_ROUNDS_PER_EVENT = 64;
  */
 const MAX_FORWARDING_ORIGINS = 1024;
 
+/** Committed entries of an in-flight ready applied ahead of its persist (see `#commitAhead`). */
+interface CommitAhead {
+  persistId: number;
+  hardState: HardState;
+  entries: Entry[];
+  done: boolean;
+}
+
 interface PendingRead<Q> {
   requestId: number;
   query: Q;
@@ -121,7 +140,7 @@ export class ClusterNode<Q, R> {
   #proposalSeq = 0;
   #readSeq = 0;
   #nextPersistId = 1;
-  #inflight: { persistId: number; ready: Ready } | undefined;
+  #inflight: { persistId: number; ready: Ready; ahead?: CommitAhead } | undefined;
   #applied: number;
   #snapshotIndex: number;
   #confState: ConfState;
@@ -381,7 +400,8 @@ export class ClusterNode<Q, R> {
       if (this.#raft.asyncLeaderAppend === true) {
         this.#sendBeforePersist(ready, effects);
       }
-      this.#inflight = { persistId, ready };
+      const ahead = this.#commitAhead(ready, effects);
+      this.#inflight = { persistId, ready, ahead };
       effects.push({
         type: "persist",
         persistId,
@@ -413,8 +433,62 @@ export class ClusterNode<Q, R> {
     ready.messages = held;
   }
 
+  /**
+   * Splits off the committed entries of `ready` that are already in the
+   * durable log, behind a persist of the commit index alone: they are applied
+   * (and answered) as soon as that tiny write is done, instead of after the
+   * fsync of the new entries that share the ready. Without it, an entry that
+   * commits while a write is in flight waits for that write and the next.
+   * Not when the ready changes term or vote (the commit persist carries the
+   * durable ones) or carries a snapshot; stops before a membership change.
+   */
+  #commitAhead(ready: Ready, effects: NodeEffect<R>[]): CommitAhead | undefined {
+    if (ready.entries.length === 0 || ready.snapshot || ready.committedEntries.length === 0) {
+      return undefined;
+    }
+    const durable = this.#storage.initialState().hardState;
+    const next = ready.hardState;
+    if (next !== undefined && (next.term !== durable.term || next.vote !== durable.vote)) {
+      return undefined;
+    }
+    // Durable as they are: in the stored log and not about to be overwritten by
+    // this ready's entries (a follower's log may be truncated and replaced there).
+    const lastDurable = Math.min(this.#storage.lastIndex(), ready.entries[0].index - 1);
+    const committed = ready.committedEntries;
+    let count = 0;
+    while (
+      count < committed.length && committed[count].index <= lastDurable &&
+      committed[count].type === "normal" &&
+      this.#storage.term(committed[count].index) === committed[count].term
+    ) count++;
+    if (count === 0) return undefined;
+    const entries = committed.slice(0, count);
+    ready.committedEntries = committed.slice(count);
+    const hardState: HardState = {
+      term: durable.term,
+      vote: durable.vote,
+      commit: Math.max(durable.commit, entries[count - 1].index),
+    };
+    const persistId = this.#nextPersistId++;
+    effects.push({ type: "persist", persistId, hardState, entries: [], mustSync: false });
+    return { persistId, hardState, entries, done: false };
+  }
+
+  /** The commit persist of `#commitAhead` is durable: apply what it covers. */
+  #appliedAhead(ahead: CommitAhead, effects: NodeEffect<R>[]): void {
+    ahead.done = true;
+    this.#storage.setHardState(ahead.hardState);
+    this.#apply(ahead.entries, effects);
+    this.#serveReads(effects);
+  }
+
   #persisted(persistId: number, effects: NodeEffect<R>[]): void {
     const inflight = this.#inflight;
+    const ahead = inflight?.ahead;
+    if (ahead !== undefined && !ahead.done && ahead.persistId === persistId) {
+      this.#appliedAhead(ahead, effects);
+      return;
+    }
     if (inflight === undefined || inflight.persistId !== persistId) {
       throw new Error(
         `node ${this.id}: persisted ${persistId} but ${
@@ -423,6 +497,8 @@ export class ClusterNode<Q, R> {
       );
     }
     this.#inflight = undefined;
+    // Writes complete in order: the commit persist, issued first, is durable too.
+    if (ahead !== undefined && !ahead.done) this.#appliedAhead(ahead, effects);
     const { ready } = inflight;
     if (ready.snapshot) this.#storage.applySnapshot(ready.snapshot);
     if (ready.entries.length > 0) this.#storage.append(ready.entries);

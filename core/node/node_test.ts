@@ -349,3 +349,44 @@ Deno.test("a follower's forwarded commands fail as outcome-unknown when its term
   });
   assert.equal(b.pendingRequests, 0);
 });
+
+Deno.test("a committed, durable entry is answered without waiting for the fsync of newer entries", () => {
+  const ids = ["a", "b", "c"];
+  const nodes = new Map(ids.map((id, i) => [id, makeNode(id, ids, i + 1)]));
+  settle(nodes, ids.map((id) => [id, nodes.get(id)!.handle({ type: "tick" })]));
+  settle(nodes, [["a", nodes.get("a")!.handle({ type: "campaign" })]]);
+  const [a, b] = [nodes.get("a")!, nodes.get("b")!];
+  const persistOf = (effects: Effect[]) => {
+    const p = effects.find((e) => e.type === "persist");
+    assert.ok(p?.type === "persist");
+    return p;
+  };
+  // Request 1 is durable on the leader and its appends leave.
+  const p1 = persistOf(a.handle(putRequest(1, "one")));
+  const sent = a.handle({ type: "persisted", persistId: p1.persistId });
+  const toB = sent.flatMap((e) => e.type === "send" ? e.messages : []).find((m) => m.to === "b")!;
+  // Request 2's write is in flight when b's acknowledgement of request 1 arrives.
+  const p2 = persistOf(a.handle(putRequest(2, "two")));
+  const bPersist = persistOf(b.handle({ type: "message", message: toB }));
+  const ack = b.handle({ type: "persisted", persistId: bPersist.persistId })
+    .flatMap((e) => e.type === "send" ? e.messages : []);
+  assert.deepEqual(a.handle({ type: "message", message: ack[0] }), []);
+  a.handle(putRequest(3, "three"));
+  // Once request 2's write is done, the next ready holds request 1 (committed) and request 3
+  // (new): request 1 is split off behind a persist of the commit index alone.
+  const next = a.handle({ type: "persisted", persistId: p2.persistId });
+  const persists = next.filter((e) => e.type === "persist");
+  assert.equal(persists.length, 2);
+  const [commitOnly, entries] = persists;
+  assert.ok(commitOnly.type === "persist" && entries.type === "persist");
+  assert.deepEqual([commitOnly.entries.length, commitOnly.mustSync], [0, false]);
+  assert.ok(entries.entries.length > 0 && entries.mustSync);
+  const answered = a.handle({ type: "persisted", persistId: commitOnly.persistId });
+  const reply = answered.find((e) => e.type === "reply");
+  assert.ok(reply?.type === "reply" && reply.requestId === 1 && reply.reply.ok);
+  assert.ok(a.awaitingPersist, "request 3's write is still in flight");
+  assert.equal(a.storage.initialState().hardState.commit, a.appliedIndex);
+  // The rest of the ready follows its own write.
+  a.handle({ type: "persisted", persistId: entries.persistId });
+  assert.ok(!a.awaitingPersist);
+});
