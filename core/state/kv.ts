@@ -225,8 +225,14 @@ function compareNumbers(a: number | string, b: number | string): number {
  */
 export class KvStore implements WatchSource {
   readonly #kvs = new Map<string, KeyValue>();
-  /** Keys in ascending UTF-16 order, for prefix ranges. */
+  /** Keys in ascending UTF-16 order, for prefix ranges, but for `#newKeys`. */
   #sortedKeys: string[] = [];
+  /**
+   * Keys created since `#sortedKeys` was last brought up to date: inserting
+   * each into the sorted array moved the whole array per new key (O(keys)
+   * per put). They are merged in, all at once, when an order is needed.
+   */
+  #newKeys: string[] = [];
   readonly #leases = new Map<number, Lease>();
   #revision = 0;
   #appliedIndex = 0;
@@ -285,8 +291,9 @@ export class KvStore implements WatchSource {
     }
     const kvs: KeyValue[] = [];
     let count = 0;
-    for (let i = this.#lowerBound(prefix); i < this.#sortedKeys.length; i++) {
-      const key = this.#sortedKeys[i];
+    const keys = this.#keysInOrder();
+    for (let i = lowerBound(keys, prefix); i < keys.length; i++) {
+      const key = keys[i];
       if (!key.startsWith(prefix)) break;
       if (count < limit) kvs.push(this.#kvs.get(key)!);
       count++;
@@ -552,7 +559,7 @@ export class KvStore implements WatchSource {
       version: prev === null ? 1 : prev.version + 1,
       leaseId,
     };
-    if (prev === null) this.#sortedKeys.splice(this.#lowerBound(key), 0, key);
+    if (prev === null) this.#newKeys.push(key);
     else if (prev.leaseId !== NO_LEASE && prev.leaseId !== leaseId) {
       this.#leases.get(prev.leaseId)?.keys.delete(key);
     }
@@ -564,15 +571,17 @@ export class KvStore implements WatchSource {
 
   #deleteOne(key: string): KeyValue[] {
     if (!this.#kvs.has(key)) return [];
-    this.#sortedKeys.splice(this.#lowerBound(key), 1);
+    const keys = this.#keysInOrder();
+    keys.splice(lowerBound(keys, key), 1);
     return [this.#removeRecord(key)];
   }
 
   #deletePrefix(prefix: string): KeyValue[] {
-    const start = this.#lowerBound(prefix);
+    const sorted = this.#keysInOrder();
+    const start = lowerBound(sorted, prefix);
     let end = start;
-    while (end < this.#sortedKeys.length && this.#sortedKeys[end].startsWith(prefix)) end++;
-    const keys = this.#sortedKeys.splice(start, end - start);
+    while (end < sorted.length && sorted[end].startsWith(prefix)) end++;
+    const keys = sorted.splice(start, end - start);
     return keys.map((key) => this.#removeRecord(key));
   }
 
@@ -595,15 +604,24 @@ export class KvStore implements WatchSource {
     return prev;
   }
 
-  #lowerBound(key: string): number {
-    let lo = 0;
-    let hi = this.#sortedKeys.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.#sortedKeys[mid] < key) lo = mid + 1;
-      else hi = mid;
+  /** The keys in order, after merging in the keys created since the last call. */
+  #keysInOrder(): string[] {
+    if (this.#newKeys.length === 0) return this.#sortedKeys;
+    // The default sort compares UTF-16 code units, as `<` does.
+    const added = this.#newKeys.sort();
+    this.#newKeys = [];
+    const old = this.#sortedKeys;
+    const merged = new Array<string>(old.length + added.length);
+    let i = 0;
+    let j = 0;
+    let k = 0;
+    while (i < old.length && j < added.length) {
+      merged[k++] = old[i] < added[j] ? old[i++] : added[j++];
     }
-    return lo;
+    while (i < old.length) merged[k++] = old[i++];
+    while (j < added.length) merged[k++] = added[j++];
+    this.#sortedKeys = merged;
+    return merged;
   }
 
   /**
@@ -616,9 +634,10 @@ export class KvStore implements WatchSource {
     const fail = (detail: string): never => {
       throw new Error(`KvStore invariant violated: ${detail}`);
     };
-    if (this.#sortedKeys.length !== this.#kvs.size) fail("sorted key index size differs");
-    this.#sortedKeys.forEach((key, i) => {
-      if (i > 0 && !(this.#sortedKeys[i - 1] < key)) fail(`keys not strictly sorted at "${key}"`);
+    const sorted = this.#keysInOrder();
+    if (sorted.length !== this.#kvs.size) fail("sorted key index size differs");
+    sorted.forEach((key, i) => {
+      if (i > 0 && !(sorted[i - 1] < key)) fail(`keys not strictly sorted at "${key}"`);
       const kv = this.#kvs.get(key) ?? fail(`indexed key "${key}" has no record`);
       if (
         kv.key !== key || kv.version < 1 || kv.createRevision < 1 ||
@@ -652,7 +671,7 @@ export class KvStore implements WatchSource {
       historyLimitEvents: this.#history.limitEvents,
       historyLimitBytes: this.#history.limitBytes,
       compactRevision: this.#history.compactRevision,
-      kvs: this.#sortedKeys.map((key) => this.#kvs.get(key)!),
+      kvs: this.#keysInOrder().map((key) => this.#kvs.get(key)!),
       leases: [...this.#leases.keys()].sort((a, b) => a - b).map((id) => {
         const { ttlMs, renewIndex, renewedAtMs } = this.#leases.get(id)!;
         return { id, ttlMs, renewIndex, renewedAtMs };
@@ -685,6 +704,18 @@ export class KvStore implements WatchSource {
     }
     return store;
   }
+}
+
+/** Position of the first of the sorted `keys` not below `key`. */
+function lowerBound(keys: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid] < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function leaseInfo(lease: Lease): LeaseInfo {

@@ -179,6 +179,28 @@ Deno.test("get and range", async (t) => {
   });
 });
 
+Deno.test("keys created in bulk, in any order, are ranged, deleted and snapshotted in order", () => {
+  const store = new KvStore();
+  const keys = Array.from({ length: 500 }, (_, i) => `k/${(i * 7919) % 500}`);
+  run(store, keys.map((key) => ({ op: "put", key, value: "v" })));
+  const sorted = [...keys].sort();
+  const all = store.range("k/", 1000);
+  assert.deepEqual(all.kvs.map((kv) => kv.key), sorted);
+  // Between orderings, more keys arrive; deletes see every key.
+  run(store, [
+    { op: "put", key: "k/10a", value: "v" },
+    { op: "delete", key: "k/250" },
+    { op: "put", key: "a", value: "v" },
+    { op: "delete", key: "k/4", prefix: true },
+  ]);
+  const expected = [...sorted, "k/10a"].filter((k) => k !== "k/250" && !k.startsWith("k/4"))
+    .sort();
+  assert.deepEqual(store.range("k/", 1000).kvs.map((kv) => kv.key), expected);
+  store.assertInvariants();
+  const copy = KvStore.restore(store.snapshot());
+  assert.deepEqual(copy.range("", 1000).kvs.map((kv) => kv.key), ["a", ...expected]);
+});
+
 Deno.test("txn", async (t) => {
   const base = () =>
     storeWith({ op: "put", key: "a", value: "1" }, { op: "put", key: "a", value: "2" });
