@@ -3,7 +3,7 @@
 // arithmetic (percentiles, CPU attribution, target verdicts) is checked.
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { median, percentileMs, summarisePhase } from "./gateway_stats.ts";
+import { median, medianPhase, percentileMs, summarisePhase } from "./gateway_stats.ts";
 import { cpuPerCall } from "./gateway_cpu.ts";
 import { compare, markdownReport, medianResult, type SystemResult } from "./gateway_report.ts";
 import { isAlive, processTree, spawnGroup } from "./gateway_process.ts";
@@ -98,6 +98,14 @@ Deno.test("targets: ratio against every peer, added latency against direct stdio
   assert.match(table, /supergateway 3\.75×/);
   assert.match(table, /peer ÷ safla: supergateway 4\.00×/);
   assert.equal(compare(results.slice(1, 2)).throughputTargetMet, undefined);
+  const failing: SystemResult = {
+    ...results[2],
+    concurrent: summarisePhase([1], 3, 1000, { "HTTP 404: gone": 3 }),
+  };
+  assert.match(
+    markdownReport([failing], compare([failing]), 16),
+    /- failed calls, supergateway \(throughput\): 3× HTTP 404: gone/,
+  );
 });
 
 Deno.test("rounds fold into medians; a system unavailable in every round stays unavailable", () => {
@@ -121,6 +129,11 @@ Deno.test("rounds fold into medians; a system unavailable in every round stays u
   assert.equal(folded.concurrent?.throughputPerSec, 200);
   assert.equal(folded.serial?.p50Ms, 0.2);
   assert.equal(folded.cpu?.gatewayUs, 700);
+  const reasons = medianPhase([
+    summarisePhase([1], 2, 10, { a: 2 }),
+    summarisePhase([1], 3, 10, { a: 1, b: 2 }),
+  ]).failureReasons;
+  assert.deepEqual(reasons, { a: 3, b: 2 }, "failure reasons are summed over rounds");
   const down = medianResult([{ system: "mcp-proxy", status: "unavailable", reason: "offline" }]);
   assert.equal(down.status, "unavailable");
   assert.equal(down.reason, "offline");
@@ -137,6 +150,9 @@ Deno.test("CLI flags", () => {
   assert.equal(json, true);
   assert.throws(() => parseBenchArgs(["--systems", "nginx"]), /unknown system nginx/);
   assert.throws(() => parseBenchArgs(["--concurrency", "0"]), /--concurrency/);
+  assert.equal(options.client, "lean");
+  assert.equal(parseBenchArgs(["--client", "sdk"]).options.client, "sdk");
+  assert.throws(() => parseBenchArgs(["--client", "curl"]), /--client must be one of lean, sdk/);
 });
 
 Deno.test("a process tree ends whole, detached grandchildren included", async () => {

@@ -1,12 +1,15 @@
 /**
- * The load generator: one MCP SDK client session per system under test,
- * the same code for every system, driving the `echo` tool closed-loop with a
- * fixed number of calls in flight.
+ * The load generator: one client session per system under test, the same
+ * code for every system, driving the `echo` tool closed-loop with a fixed
+ * number of calls in flight. Two clients: the lean one (default), cheap
+ * enough that the systems rather than the client are measured, and the v2
+ * SDK `Client`, to compare with what an SDK user sees.
  *
  * @module
  */
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
+import { LeanHttpSession, LeanStdioSession } from "./gateway_lean_client.ts";
 import { type PhaseStats, summarisePhase } from "./gateway_stats.ts";
 
 /** Where a client reaches a system: a Streamable HTTP URL or a stdio command. */
@@ -14,8 +17,53 @@ export type Endpoint =
   | { kind: "http"; url: string }
   | { kind: "stdio"; command: string; args: string[] };
 
-/** Connects a fresh v2 SDK client session to `endpoint`. */
-export async function connectClient(endpoint: Endpoint, timeoutMs: number): Promise<Client> {
+/** Which client drives the load. */
+export const CLIENT_KINDS = ["lean", "sdk"] as const;
+/** One of {@link CLIENT_KINDS}. */
+export type ClientKind = typeof CLIENT_KINDS[number];
+
+/** What the load generator needs of a client session. */
+export interface LoadClient {
+  /** Calls a tool; resolves with its result, rejects on any failure. */
+  callTool(name: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<unknown>;
+  /** One page of the tool list. */
+  listTools(cursor?: string): Promise<{ tools: { name: string }[]; nextCursor?: string }>;
+  /** Ends the session (and a spawned stdio server). */
+  close(): Promise<void>;
+  /** The pid of a stdio client's server process, for group cleanup. */
+  readonly serverPid: number | undefined;
+}
+
+/** Connects a fresh client session of `kind` to `endpoint`. */
+export async function connectClient(
+  endpoint: Endpoint,
+  kind: ClientKind,
+  timeoutMs: number,
+): Promise<LoadClient> {
+  return kind === "lean"
+    ? await connectLean(endpoint, timeoutMs)
+    : await connectSdk(endpoint, timeoutMs);
+}
+
+async function connectLean(endpoint: Endpoint, timeoutMs: number): Promise<LoadClient> {
+  const signal = AbortSignal.timeout(timeoutMs);
+  const session = endpoint.kind === "http"
+    ? await LeanHttpSession.connect(endpoint.url, signal)
+    : await LeanStdioSession.connect(endpoint.command, endpoint.args, signal);
+  return {
+    callTool: (name, args, callSignal) =>
+      session.request("tools/call", { name, arguments: args }, callSignal),
+    listTools: async (cursor) =>
+      await session.request("tools/list", cursor === undefined ? {} : { cursor }) as {
+        tools: { name: string }[];
+        nextCursor?: string;
+      },
+    close: () => session.close(),
+    serverPid: session instanceof LeanStdioSession ? session.pid : undefined,
+  };
+}
+
+async function connectSdk(endpoint: Endpoint, timeoutMs: number): Promise<LoadClient> {
   const client = new Client({ name: "safla-gateway-bench", version: "1" });
   const transport = endpoint.kind === "http"
     ? new StreamableHTTPClientTransport(new URL(endpoint.url))
@@ -30,21 +78,21 @@ export async function connectClient(endpoint: Endpoint, timeoutMs: number): Prom
     await client.close().catch(() => {});
     throw error;
   }
-  return client;
-}
-
-/** The pid of a stdio client's server process, for group cleanup. */
-export function stdioServerPid(client: Client): number | undefined {
-  const transport = client.transport;
-  return transport instanceof StdioClientTransport ? transport.pid ?? undefined : undefined;
+  return {
+    callTool: (name, args, signal) =>
+      client.callTool({ name, arguments: args }, signal === undefined ? undefined : { signal }),
+    listTools: (cursor) => client.listTools(cursor === undefined ? {} : { cursor }),
+    close: () => client.close(),
+    serverPid: transport instanceof StdioClientTransport ? transport.pid ?? undefined : undefined,
+  };
 }
 
 /** Whether `client`'s server lists `toolName` (on any page, bounded). */
-export async function hasTool(client: Client, toolName: string): Promise<boolean> {
+export async function hasTool(client: LoadClient, toolName: string): Promise<boolean> {
   const maxPages = 64;
   let cursor: string | undefined;
   for (let page = 0; page < maxPages; page++) {
-    const { tools, nextCursor } = await client.listTools(cursor === undefined ? {} : { cursor });
+    const { tools, nextCursor } = await client.listTools(cursor);
     if (tools.some((tool) => tool.name === toolName)) return true;
     if (nextCursor === undefined) return false;
     cursor = nextCursor;
@@ -59,13 +107,20 @@ export interface PhasePlan {
   maxPhaseMs: number;
 }
 
+/** Distinct failure reasons kept per phase; further ones count as "other". */
+const MAX_FAILURE_REASONS = 16;
+
+/** Calls still in flight this long after a phase's deadline are aborted and count as failed. */
+export const PHASE_GRACE_MS = 10_000;
+
 /**
  * Calls `toolName` with a distinct message up to `plan.calls` times, keeping
  * `plan.concurrency` calls in flight, and stops issuing once `plan.maxPhaseMs`
- * has passed. A call counts as ok only if the echo carries its own message.
+ * has passed. A call counts as ok only if the echo carries its own message;
+ * a failed call's reason is counted in the phase's `failureReasons`.
  */
 export async function runEchoPhase(
-  client: Client,
+  client: LoadClient,
   toolName: string,
   plan: PhasePlan,
 ): Promise<PhaseStats> {
@@ -76,33 +131,61 @@ export async function runEchoPhase(
     throw new RangeError(`concurrency must be a positive integer, got ${plan.concurrency}`);
   }
   const latenciesMs: number[] = [];
-  let failedCalls = 0;
+  const failureReasons = new Map<string, number>();
+  const fail = (reason: string) => {
+    const key = failureReasons.has(reason) || failureReasons.size < MAX_FAILURE_REASONS
+      ? reason
+      : "other";
+    failureReasons.set(key, (failureReasons.get(key) ?? 0) + 1);
+  };
   let issued = 0;
   const startMs = performance.now();
   const deadlineMs = startMs + plan.maxPhaseMs;
+  // One timer for the whole phase, not one per call: a stuck call cannot hold the phase forever.
+  const stuck = new AbortController();
+  const stuckTimer = setTimeout(
+    () => stuck.abort(new Error("call outlived the phase")),
+    plan.maxPhaseMs + PHASE_GRACE_MS,
+  );
   const worker = async () => {
     while (issued < plan.calls && performance.now() < deadlineMs) {
       const message = `m${issued++}`;
       const callStartMs = performance.now();
       try {
-        const result = await client.callTool({ name: toolName, arguments: { message } });
+        const result = await client.callTool(toolName, { message }, stuck.signal);
         const latencyMs = performance.now() - callStartMs;
-        if (echoed(result, message)) latenciesMs.push(latencyMs);
-        else failedCalls++;
-      } catch {
-        failedCalls++;
+        const wrong = echoMismatch(result, message);
+        if (wrong === undefined) latenciesMs.push(latencyMs);
+        else fail(wrong);
+      } catch (error) {
+        fail(error instanceof Error ? error.message : String(error));
       }
     }
   };
-  const workers = Math.min(plan.concurrency, Math.max(plan.calls, 1));
-  await Promise.all(Array.from({ length: workers }, worker));
-  return summarisePhase(latenciesMs, failedCalls, performance.now() - startMs);
+  try {
+    const workers = Math.min(plan.concurrency, Math.max(plan.calls, 1));
+    await Promise.all(Array.from({ length: workers }, worker));
+  } finally {
+    clearTimeout(stuckTimer);
+  }
+  const failedCalls = [...failureReasons.values()].reduce((a, b) => a + b, 0);
+  return summarisePhase(
+    latenciesMs,
+    failedCalls,
+    performance.now() - startMs,
+    Object.fromEntries(failureReasons),
+  );
 }
 
-function echoed(result: unknown, message: string): boolean {
-  const content = (result as { content?: unknown; isError?: boolean }).content;
-  if (!Array.isArray(content) || (result as { isError?: boolean }).isError === true) return false;
-  return content.some((part: { type?: string; text?: unknown }) =>
-    part.type === "text" && part.text === `Echo: ${message}`
+/** Why `result` is not the echo of `message`, or undefined if it is. */
+function echoMismatch(result: unknown, message: string): string | undefined {
+  if (typeof result !== "object" || result === null) return "result is not an object";
+  const { content, isError } = result as { content?: unknown; isError?: unknown };
+  if (isError === true) return "tool error (isError)";
+  if (!Array.isArray(content)) return "result has no content array";
+  const expected = `Echo: ${message}`;
+  const ok = content.some((part: { type?: unknown; text?: unknown }) =>
+    part?.type === "text" && part.text === expected
   );
+  return ok ? undefined : "echo does not carry the call's message";
 }

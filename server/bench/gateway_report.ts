@@ -182,5 +182,14 @@ export function markdownReport(
       verdict(comparison.addedLatencyTargetMet)
     }); at ${concurrency} in flight: ${ms(comparison.addedP50MsConcurrent)} ms`,
   );
+  for (const r of results) {
+    for (
+      const [phase, stats] of [["throughput", r.concurrent], ["1 in flight", r.serial]] as const
+    ) {
+      for (const [reason, n] of Object.entries(stats?.failureReasons ?? {})) {
+        lines.push(`- failed calls, ${r.system} (${phase}): ${n}× ${reason}`);
+      }
+    }
+  }
   return lines.join("\n");
 }

@@ -18,6 +18,8 @@ export interface PhaseStats {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** How many calls failed for each reason, when any failed. */
+  failureReasons?: Record<string, number>;
 }
 
 /**
@@ -36,9 +38,14 @@ export function summarisePhase(
   latenciesMs: readonly number[],
   failedCalls: number,
   elapsedMs: number,
+  failureReasons?: Record<string, number>,
 ): PhaseStats {
+  const reasons = failureReasons !== undefined && Object.keys(failureReasons).length > 0
+    ? { failureReasons }
+    : {};
   if (latenciesMs.length === 0) {
     return {
+      ...reasons,
       okCalls: 0,
       failedCalls,
       elapsedMs,
@@ -57,6 +64,7 @@ export function summarisePhase(
     p50Ms: percentileMs(sorted, 0.5),
     p99Ms: percentileMs(sorted, 0.99),
     maxMs: sorted[sorted.length - 1],
+    ...reasons,
   };
 }
 
@@ -68,11 +76,21 @@ export function median(xs: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-/** Each figure of `phases` replaced by its median over the phases (rounds of one system). */
+/**
+ * Each figure of `phases` replaced by its median over the phases (rounds of
+ * one system); failure reasons are summed over the phases.
+ */
 export function medianPhase(phases: readonly PhaseStats[]): PhaseStats {
   if (phases.length === 0) throw new RangeError("median of no phases");
   const of = (pick: (p: PhaseStats) => number) => median(phases.map(pick));
+  const reasons: Record<string, number> = {};
+  for (const p of phases) {
+    for (const [reason, n] of Object.entries(p.failureReasons ?? {})) {
+      reasons[reason] = (reasons[reason] ?? 0) + n;
+    }
+  }
   return {
+    ...(Object.keys(reasons).length > 0 ? { failureReasons: reasons } : {}),
     okCalls: of((p) => p.okCalls),
     failedCalls: of((p) => p.failedCalls),
     elapsedMs: of((p) => p.elapsedMs),

@@ -7,9 +7,14 @@
  *
  * @module
  */
-import { connectClient, type Endpoint, hasTool } from "./gateway_load.ts";
+import {
+  type ClientKind,
+  connectClient,
+  type Endpoint,
+  hasTool,
+  type LoadClient,
+} from "./gateway_load.ts";
 import { freeLoopbackPort, type GroupProcess, spawnGroup } from "./gateway_process.ts";
-import type { Client } from "@modelcontextprotocol/client";
 
 /** The backend every system fronts. */
 export const EVERYTHING_PACKAGE = "@modelcontextprotocol/server-everything@2026.8.31";
@@ -203,15 +208,16 @@ export async function startSystem(
 }
 
 /**
- * Connects a client once `system` serves its echo tool, retrying while it
+ * Connects a client of `kind` once `system` serves its echo tool, retrying while it
  * starts; throws {@link SystemUnavailableError} with the process's last
  * output if it exits or does not come up within `timeoutMs`.
  */
 export async function connectWhenReady(
   id: SystemId,
   system: RunningSystem,
+  kind: ClientKind,
   timeoutMs: number,
-): Promise<Client> {
+): Promise<LoadClient> {
   const retryMs = 250;
   const deadlineMs = performance.now() + timeoutMs;
   let exited = false;
@@ -221,9 +227,13 @@ export async function connectWhenReady(
     if (exited) {
       throw new SystemUnavailableError(id, `exited at start: ${lastLines(system)}`);
     }
-    let client: Client | undefined;
+    let client: LoadClient | undefined;
     try {
-      client = await connectClient(system.endpoint, Math.max(1, deadlineMs - performance.now()));
+      client = await connectClient(
+        system.endpoint,
+        kind,
+        Math.max(1, deadlineMs - performance.now()),
+      );
       if (await hasTool(client, system.toolName)) return client;
       lastError = `tool ${system.toolName} not listed`;
     } catch (error) {

@@ -1,12 +1,12 @@
 /**
  * Our gateway against its peers, in front of `server-everything` over stdio:
  *
- *     deno run -A server/bench/gateway_vs_peers.ts [--calls 2000] [--concurrency 16]
- *       [--warmup 200] [--serial-calls 500] [--max-seconds 30]
+ *     deno run -A server/bench/gateway_vs_peers.ts [--client lean|sdk] [--calls 5000]
+ *       [--concurrency 16] [--warmup 1000] [--serial-calls 500] [--max-seconds 30]
  *       [--systems direct,safla,supergateway,mcp-proxy] [--rounds 1] [--profile-dir DIR] [--json]
  *
  * Each system runs alone (one at a time, so they do not share the CPU), gets
- * its own SDK client session, a warm-up, a throughput phase with
+ * its own client session, a warm-up, a throughput phase with
  * `--concurrency` echo calls in flight, and a latency phase with one call in
  * flight. With `--rounds N` the systems run N times round-robin and each
  * figure is the median over rounds (the machine is shared, so single runs are
@@ -18,8 +18,13 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import type { Client } from "@modelcontextprotocol/client";
-import { type PhasePlan, runEchoPhase, stdioServerPid } from "./gateway_load.ts";
+import {
+  CLIENT_KINDS,
+  type ClientKind,
+  type LoadClient,
+  type PhasePlan,
+  runEchoPhase,
+} from "./gateway_load.ts";
 import { endProcessTree } from "./gateway_process.ts";
 import { cpuPerCall, sampleCpu } from "./gateway_cpu.ts";
 import {
@@ -46,6 +51,8 @@ import {
 /** What to run and how hard. */
 export interface BenchOptions {
   systems: SystemId[];
+  /** The load generator's client: lean (default) or the v2 SDK `Client`. */
+  client: ClientKind;
   /** Calls in the throughput phase. */
   calls: number;
   /** Calls in flight during warm-up and the throughput phase. */
@@ -66,9 +73,11 @@ export interface BenchOptions {
 /** The defaults of the CLI. */
 export const DEFAULT_BENCH_OPTIONS: Readonly<BenchOptions> = Object.freeze({
   systems: [...SYSTEM_IDS],
-  calls: 2000,
+  client: "lean",
+  // Long enough that JIT warm-up does not dominate any system's figures.
+  calls: 5000,
   concurrency: 16,
-  warmupCalls: 200,
+  warmupCalls: 1000,
   serialCalls: 500,
   maxPhaseMs: 30_000,
   startTimeoutMs: 120_000,
@@ -133,12 +142,12 @@ async function benchSystem(
   options: BenchOptions,
 ): Promise<SystemResult> {
   let running: RunningSystem | undefined;
-  let client: Client | undefined;
+  let client: LoadClient | undefined;
   let directPid: number | undefined;
   try {
     running = await startSystem(system, backend, options.profileDir);
-    client = await connectWhenReady(system, running, options.startTimeoutMs);
-    directPid = stdioServerPid(client);
+    client = await connectWhenReady(system, running, options.client, options.startTimeoutMs);
+    directPid = client.serverPid;
     const toolName = running.toolName;
     const phase = (calls: number, concurrency: number): PhasePlan => ({
       calls,
@@ -186,6 +195,11 @@ async function benchSystem(
   }
 }
 
+const CLIENT_CAPTIONS: Readonly<Record<ClientKind, string>> = {
+  lean: "lean client (gateway_lean_client.ts: plain fetch / newline JSON, no schema layer)",
+  sdk: "v2 SDK Client (StreamableHTTPClientTransport / StdioClientTransport)",
+};
+
 /** Parses the CLI flags into options; throws a RangeError naming a bad flag. */
 export function parseBenchArgs(args: string[]): { options: BenchOptions; json: boolean } {
   const { values } = parseArgs({
@@ -197,6 +211,7 @@ export function parseBenchArgs(args: string[]): { options: BenchOptions; json: b
       "serial-calls": { type: "string" },
       "max-seconds": { type: "string" },
       systems: { type: "string" },
+      client: { type: "string" },
       "profile-dir": { type: "string" },
       rounds: { type: "string" },
       json: { type: "boolean", default: false },
@@ -217,10 +232,15 @@ export function parseBenchArgs(args: string[]): { options: BenchOptions; json: b
       throw new RangeError(`--systems: unknown system ${s}; known: ${SYSTEM_IDS.join(", ")}`);
     }
   }
+  const client = values.client ?? d.client;
+  if (!(CLIENT_KINDS as readonly string[]).includes(client)) {
+    throw new RangeError(`--client must be one of ${CLIENT_KINDS.join(", ")}, got ${client}`);
+  }
   return {
     json: values.json,
     options: {
       systems: systems as SystemId[],
+      client: client as ClientKind,
       calls: count("calls", values.calls, d.calls, 1),
       concurrency: count("concurrency", values.concurrency, d.concurrency, 1),
       warmupCalls: count("warmup", values.warmup, d.warmupCalls, 0),
@@ -246,7 +266,9 @@ if (import.meta.main) {
   console.log(
     parsed.json
       ? JSON.stringify(report)
-      : `Echo tool of server-everything over stdio; per system ${o.warmupCalls} warm-up calls, ` +
+      : `Echo tool of server-everything over stdio; load from the ${CLIENT_CAPTIONS[o.client]}, ` +
+        `the same client for every system including the direct stdio baseline; ` +
+        `per system ${o.warmupCalls} warm-up calls, ` +
         `${o.calls} calls with ${o.concurrency} in flight, ${o.serialCalls} with 1 in flight, ` +
         `each phase at most ${o.maxPhaseMs / 1000} s; medians over ${o.rounds} round(s).\n\n` +
         markdownReport(report.results, report.comparison, o.concurrency),
