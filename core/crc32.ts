@@ -7,15 +7,15 @@
 
 const POLYNOMIAL_REVERSED = 0x82f63b78;
 
-/** Eight tables of 256 entries: table k advances a byte that is k positions further back. */
+/** Sixteen tables of 256 entries: table k advances a byte that is k positions further back. */
 const TABLES: Uint32Array = (() => {
-  const tables = new Uint32Array(8 * 256);
+  const tables = new Uint32Array(16 * 256);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ POLYNOMIAL_REVERSED : c >>> 1;
     tables[n] = c >>> 0;
   }
-  for (let k = 1; k < 8; k++) {
+  for (let k = 1; k < 16; k++) {
     for (let n = 0; n < 256; n++) {
       const previous = tables[(k - 1) * 256 + n];
       tables[k * 256 + n] = (previous >>> 8) ^ tables[previous & 0xff];
@@ -31,7 +31,7 @@ const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /**
  * Returns the CRC-32C of `bytes`, continuing from `previous` (the CRC of the
  * bytes before them) so a checksum can be computed over several pieces.
- * Slicing-by-8: eight bytes per step, the tail byte by byte.
+ * Slicing-by-16 on long ranges, by-8 on short ones, the tail byte by byte.
  *
  * @example
  * ```ts
@@ -63,20 +63,27 @@ export function crc32cRange(bytes: Uint8Array, start: number, end: number, previ
   let crc = ~previous >>> 0;
   let i = start;
   if (end - start >= WORDS_MIN_BYTES && HOST_LITTLE_ENDIAN) {
-    // Up to a 4-byte boundary byte by byte, then two 32-bit loads per step instead of eight
-    // byte loads (about twice as fast on snapshots); the loads are little-endian like the bytes.
+    // Up to a 4-byte boundary byte by byte, then slicing-by-16 over four 32-bit loads per
+    // step (the loads are little-endian like the bytes): only the first word depends on the
+    // previous step, which is what makes it faster than eight bytes per step.
     for (; ((bytes.byteOffset + i) & 3) !== 0; i++) {
       crc = TABLES[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
     }
-    const words = new Uint32Array(bytes.buffer, bytes.byteOffset + i, ((end - i) >>> 3) << 1);
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset + i, ((end - i) >>> 4) << 2);
     const wordCount = words.length;
-    for (let w = 0; w < wordCount; w += 2) {
-      const low = crc ^ words[w];
-      const high = words[w + 1];
-      crc = TABLES[1792 + (low & 0xff)] ^ TABLES[1536 + ((low >>> 8) & 0xff)] ^
-        TABLES[1280 + ((low >>> 16) & 0xff)] ^ TABLES[1024 + (low >>> 24)] ^
-        TABLES[768 + (high & 0xff)] ^ TABLES[512 + ((high >>> 8) & 0xff)] ^
-        TABLES[256 + ((high >>> 16) & 0xff)] ^ TABLES[high >>> 24];
+    for (let w = 0; w < wordCount; w += 4) {
+      const a = crc ^ words[w];
+      const b = words[w + 1];
+      const c = words[w + 2];
+      const d = words[w + 3];
+      crc = TABLES[3840 + (a & 0xff)] ^ TABLES[3584 + ((a >>> 8) & 0xff)] ^
+        TABLES[3328 + ((a >>> 16) & 0xff)] ^ TABLES[3072 + (a >>> 24)] ^
+        TABLES[2816 + (b & 0xff)] ^ TABLES[2560 + ((b >>> 8) & 0xff)] ^
+        TABLES[2304 + ((b >>> 16) & 0xff)] ^ TABLES[2048 + (b >>> 24)] ^
+        TABLES[1792 + (c & 0xff)] ^ TABLES[1536 + ((c >>> 8) & 0xff)] ^
+        TABLES[1280 + ((c >>> 16) & 0xff)] ^ TABLES[1024 + (c >>> 24)] ^
+        TABLES[768 + (d & 0xff)] ^ TABLES[512 + ((d >>> 8) & 0xff)] ^
+        TABLES[256 + ((d >>> 16) & 0xff)] ^ TABLES[d >>> 24];
     }
     i += wordCount * 4;
   }
