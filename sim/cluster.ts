@@ -308,6 +308,8 @@ export class SimCluster<Q, R> {
       maxInflightMsgs: c.maxInflightMsgs,
       checkQuorum: c.checkQuorum,
       preVote: c.preVote,
+      // As the host runs it: the leader's appends leave before its own fsync.
+      asyncLeaderAppend: true,
       testingBugs: this.#raftBugs,
     });
     // A node that never made its bootstrap durable starts over as a new member.

@@ -298,6 +298,8 @@ export class NodeHost {
         applied: recovered.appliedIndex,
         checkQuorum: true,
         preVote: true,
+        // The leader's appends leave before its own fsync; it counts itself once durable.
+        asyncLeaderAppend: true,
       });
       const empty = state.hardState.term === 0 && recovered.storage.lastIndex() === 0;
       if (empty && !options.join) raft.bootstrap(Object.keys(options.members).sort());
