@@ -225,3 +225,52 @@ Deno.test("the SDK client judges a phase the same way", async () => {
     await server.close();
   }
 });
+
+Deno.test("lean client: SSE framing — CRLF, comments, multi-line data, other ids", async (t) => {
+  // A hand-written server, for framings the SDK server does not produce.
+  let sse = "";
+  const http = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const message = await req.json();
+    if (message.method === "initialize") {
+      return Response.json(
+        { jsonrpc: "2.0", id: message.id, result: { protocolVersion: "2025-03-26" } },
+        { headers: { "mcp-session-id": "s1" } },
+      );
+    }
+    if (message.id === undefined) return new Response(null, { status: 202 });
+    assert.equal(req.headers.get("mcp-session-id"), "s1");
+    assert.equal(req.headers.get("mcp-protocol-version"), "2025-03-26", "the negotiated version");
+    return new Response(sse.replaceAll("ID", String(message.id)), {
+      headers: { "content-type": "text/event-stream" },
+    });
+  });
+  try {
+    const session = await LeanHttpSession.connect(`http://127.0.0.1:${http.addr.port}/mcp`);
+    assert.equal(session.protocolVersion, "2025-03-26");
+    await t.step(
+      "the reply after a comment, a notification and a reply to another id",
+      async () => {
+        sse = ": keep-alive\r\n\r\n" +
+          'event: message\r\ndata: {"jsonrpc":"2.0","method":"notifications/message"}\r\n\r\n' +
+          'data: {"jsonrpc":"2.0","id":-1,"result":{"wrong":true}}\r\n\r\n' +
+          'id: 7\r\ndata: {"jsonrpc":"2.0",\r\ndata: "id":ID,"result":{"ok":1}}\r\n\r\n';
+        assert.deepEqual(await session.request("tools/call", {}), { ok: 1 });
+      },
+    );
+    await t.step("a stream that ends without the reply fails", async () => {
+      sse = 'data: {"jsonrpc":"2.0","method":"notifications/message"}\n\n' +
+        'data: {"jsonrpc":"2.0","id":ID,"result":{}}'; // cut off before its blank line
+      await assert.rejects(session.request("tools/call", {}), /ended without the reply/);
+    });
+    await t.step("malformed data fails with the data shown", async () => {
+      sse = "data: {not json\n\n";
+      await assert.rejects(session.request("tools/call", {}), /malformed SSE data: \{not json/);
+    });
+    await t.step("a reply without jsonrpc fails", async () => {
+      sse = 'data: {"id":ID,"result":{}}\n\n';
+      await assert.rejects(session.request("tools/call", {}), /no jsonrpc/);
+    });
+  } finally {
+    await http.shutdown();
+  }
+});
