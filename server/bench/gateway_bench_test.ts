@@ -5,7 +5,14 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { median, medianPhase, percentileMs, summarisePhase } from "./gateway_stats.ts";
 import { cpuPerCall } from "./gateway_cpu.ts";
-import { compare, markdownReport, medianResult, type SystemResult } from "./gateway_report.ts";
+import {
+  compare,
+  markdownReport,
+  medianResult,
+  roundRatioLine,
+  roundRatios,
+  type SystemResult,
+} from "./gateway_report.ts";
 import { isAlive, processTree, spawnGroup } from "./gateway_process.ts";
 import { DEFAULT_BENCH_OPTIONS, parseBenchArgs, runGatewayBench } from "./gateway_vs_peers.ts";
 
@@ -98,6 +105,15 @@ Deno.test("targets: ratio against every peer, added latency against direct stdio
   assert.match(table, /supergateway 3\.75×/);
   assert.match(table, /peer ÷ safla: supergateway 4\.00×/);
   assert.equal(compare(results.slice(1, 2)).throughputTargetMet, undefined);
+  const slower = results.map((r) =>
+    r.system === "supergateway" ? { ...r, concurrent: phase(750, 9) } : r
+  );
+  const perRound = roundRatios([results, slower]);
+  assert.deepEqual(perRound, { supergateway: [3.75, 2] }, "a peer unavailable is left out");
+  assert.equal(
+    roundRatioLine(perRound),
+    "- throughput per round, safla ÷ peer: supergateway 3.75× / 2.00×",
+  );
   const failing: SystemResult = {
     ...results[2],
     concurrent: summarisePhase([1], 3, 1000, { "HTTP 404: gone": 3 }),

@@ -118,6 +118,34 @@ export function compare(results: readonly SystemResult[]): Comparison {
   return out;
 }
 
+/**
+ * Our throughput over each peer's within each round, in round order: the
+ * spread shows how much the shared machine moved the figures (a round runs
+ * its systems back to back). A round where either side did not run is left out.
+ */
+export function roundRatios(
+  rounds: readonly (readonly SystemResult[])[],
+): Partial<Record<SystemId, number[]>> {
+  const out: Partial<Record<SystemId, number[]>> = {};
+  for (const round of rounds) {
+    const ours = round.find((r) => r.system === "safla")?.concurrent?.throughputPerSec;
+    for (const peer of ["supergateway", "mcp-proxy"] as const) {
+      const theirs = round.find((r) => r.system === peer)?.concurrent?.throughputPerSec;
+      if (ours === undefined || theirs === undefined || theirs === 0) continue;
+      (out[peer] ??= []).push(ours / theirs);
+    }
+  }
+  return out;
+}
+
+/** The per-round ratios as one report line. */
+export function roundRatioLine(ratios: Partial<Record<SystemId, number[]>>): string {
+  const parts = Object.entries(ratios).map(([peer, rs]) =>
+    `${peer} ${rs.map((r) => `${r.toFixed(2)}×`).join(" / ")}`
+  );
+  return `- throughput per round, safla ÷ peer: ${parts.join("; ") || "–"}`;
+}
+
 const ms = (x: number | undefined): string =>
   x === undefined || Number.isNaN(x) ? "–" : x.toFixed(2);
 

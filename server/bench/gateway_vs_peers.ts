@@ -45,6 +45,8 @@ import {
   type Comparison,
   markdownReport,
   medianResult,
+  roundRatioLine,
+  roundRatios,
   type SystemResult,
 } from "./gateway_report.ts";
 
@@ -271,7 +273,8 @@ if (import.meta.main) {
         `per system ${o.warmupCalls} warm-up calls, ` +
         `${o.calls} calls with ${o.concurrency} in flight, ${o.serialCalls} with 1 in flight, ` +
         `each phase at most ${o.maxPhaseMs / 1000} s; medians over ${o.rounds} round(s).\n\n` +
-        markdownReport(report.results, report.comparison, o.concurrency),
+        markdownReport(report.results, report.comparison, o.concurrency) + "\n" +
+        roundRatioLine(roundRatios(report.rounds)),
   );
   // The SDK's stdio transport may hold the event loop open after close.
   Deno.exit(0);
