@@ -1,6 +1,9 @@
 /**
  * The gateway's {@link StateStore} on the embedded Raft cluster: requests go
- * to the local {@link NodeHost}; when this node is a follower they are
+ * to the local {@link NodeHost}. A follower's node hands commands to the
+ * leader itself (Raft `prop` messages over the peer transport) and answers
+ * them when they apply locally; what the node refuses with a leader hint
+ * (linearizable reads, or commands while it knows no usable leader) is
  * forwarded to the leader's HTTP API (`/cluster/v1/submit`, authenticated
  * with a token derived from the cluster secret). Linearizable reads run on
  * the leader through ReadIndex; serializable reads are answered locally.
