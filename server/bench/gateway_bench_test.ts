@@ -216,5 +216,23 @@ Deno.test({
     assert.ok(http.cpu!.backendUs > 0, "the HTTP server's CPU counts as backend");
     assert.notEqual(safla.cpu?.gatewayUs, undefined);
     assert.equal(typeof report.comparison.addedP50Ms, "number");
+    assert.equal(report.options.client, "lean", "the lean client is the default");
+    // The SDK client stays available, over stdio as well as HTTP.
+    const sdk = await runGatewayBench({
+      ...DEFAULT_BENCH_OPTIONS,
+      systems: ["direct", "safla"],
+      client: "sdk",
+      calls: 20,
+      concurrency: 4,
+      warmupCalls: 4,
+      serialCalls: 5,
+      maxPhaseMs: 10_000,
+      startTimeoutMs: 20_000,
+    });
+    for (const r of sdk.results) {
+      assert.equal(r.status, "ok", `${r.system} (sdk): ${r.reason}`);
+      assert.equal(r.concurrent?.okCalls, 20);
+      assert.equal(r.serial?.okCalls, 5);
+    }
   },
 });

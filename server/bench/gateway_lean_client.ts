@@ -297,6 +297,9 @@ export class LeanStdioSession {
     try {
       await this.#send({ jsonrpc: "2.0", id, method, params });
       return resultOf(await reply);
+    } catch (error) {
+      this.#pending.delete(id); // the write failed: no reply will come for it
+      throw error instanceof LeanCallError ? error : new LeanCallError(String(error));
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }
@@ -305,7 +308,8 @@ export class LeanStdioSession {
   /** Closes stdin and ends the server process. */
   async close(): Promise<void> {
     this.#closed ??= new LeanCallError("session closed");
-    await this.#writer.close().catch(() => {});
+    // Not awaited: a server that stopped reading must not hold the close.
+    this.#writer.close().catch(() => {});
     try {
       this.#child.kill("SIGTERM");
     } catch {
