@@ -268,8 +268,7 @@ const CHAOS_SEEDS = 40;
 
 if (import.meta.main) {
   // (b) first, in a fresh process, as a micro-benchmark is measured: run after (a), the
-  // KV path has been compiled for (a)'s mix of commands and measured ~20% slower (158k
-  // against 182-208k entries/s on the shared machine).
+  // KV path has been compiled for (a)'s mix of commands and measured ~20% slower.
   const kv = steadyThroughput(200_000, 1_000, true, 3);
   console.log(
     `(b) 3-node in-memory cluster, KV puts, batches of 1000, median of 3 runs after a warm-up: ` +
