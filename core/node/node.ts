@@ -69,7 +69,10 @@ export interface ClusterNodeConfig<Q, R> {
   confState: ConfState;
   /** Source of the incarnation nonce that tags this node's proposals. */
   rng: Rng;
-  /** Take a snapshot and compact once this many entries were applied since the last; 0: never. */
+  /**
+   * Take a snapshot and compact every this many applied entries; 0: never.
+   * Voters snapshot at different points of the cycle (see `#nextSnapshotIndex`).
+   */
   snapshotEveryEntries: number;
   /** Bound on outstanding client requests; more are refused with `Overloaded`. */
   maxPendingRequests: number;
@@ -627,7 +630,7 @@ export class ClusterNode<Q, R> {
 
   #maybeSnapshot(effects: NodeEffect<R>[]): void {
     const every = this.#config.snapshotEveryEntries;
-    if (every <= 0 || this.#applied - this.#snapshotIndex < every) return;
+    if (every <= 0 || this.#applied < this.#nextSnapshotIndex(every)) return;
     // Applied entries are committed, hence durable: they are in the stable log.
     const index = this.#applied;
     if (index > this.#storage.lastIndex()) {
@@ -640,5 +643,19 @@ export class ClusterNode<Q, R> {
     this.#storage.compact(index);
     this.#snapshotIndex = index;
     effects.push({ type: "snapshotTaken", snapshot });
+  }
+
+  /**
+   * Applied index from which this node takes its next snapshot: the first one
+   * past its last snapshot at this node's phase of the `every`-entry cycle.
+   * Voters get phases spread evenly over the cycle by rank of id: encoding a
+   * snapshot stalls a node for a while, and when every voter did it at the same
+   * index (they apply in step), commits stopped and the leader lost its quorum.
+   */
+  #nextSnapshotIndex(every: number): number {
+    const voters = this.#confState.voters;
+    const rank = voters.includes(this.id) ? voters.filter((v) => v < this.id).length : 0;
+    const phase = Math.floor(rank * every / Math.max(1, voters.length));
+    return phase + (Math.floor((this.#snapshotIndex - phase) / every) + 1) * every;
   }
 }

@@ -16,6 +16,7 @@ function makeNode(
   seed: number,
   asyncLeaderAppend = false,
   forwardProposals = false,
+  snapshotEveryEntries = 0,
 ): ClusterNode<KvQuery, CommandResult> {
   const storage = new MemoryStorage();
   const raft = new RawNode({
@@ -37,7 +38,7 @@ function makeNode(
     appliedIndex: 0,
     confState: emptyConfState(),
     rng: new SeededRng(seed + 100),
-    snapshotEveryEntries: 0,
+    snapshotEveryEntries,
     maxPendingRequests: 100,
     forwardProposals,
   });
@@ -282,6 +283,39 @@ function forwardingCluster() {
   assert.equal(nodes.get("a")!.softState.role, "leader");
   return nodes;
 }
+
+Deno.test("voters take their snapshots at different indices, each every snapshotEveryEntries", () => {
+  const ids = ["a", "b", "c"];
+  const every = 30;
+  const nodes = new Map(ids.map((id, i) => [id, makeNode(id, ids, i + 1, false, false, every)]));
+  const snapshots = new Map<string, number[]>(ids.map((id) => [id, []]));
+  const deliver = (first: Array<[string, Effect[]]>) => {
+    const queue = [...first];
+    for (let steps = 0; queue.length > 0; steps++) {
+      assert.ok(steps < 10_000, "cluster did not settle");
+      const [id, effects] = queue.shift()!;
+      for (const e of effects) {
+        if (e.type === "snapshotTaken") snapshots.get(id)!.push(e.snapshot.metadata.index);
+        if (e.type === "persist") {
+          queue.push([id, nodes.get(id)!.handle({ type: "persisted", persistId: e.persistId })]);
+        } else if (e.type === "send") {
+          for (const m of e.messages) {
+            queue.push([m.to, nodes.get(m.to)!.handle({ type: "message", message: m })]);
+          }
+        }
+      }
+    }
+  };
+  deliver(ids.map((id) => [id, nodes.get(id)!.handle({ type: "tick" })]));
+  deliver([["a", nodes.get("a")!.handle({ type: "campaign" })]]);
+  for (let i = 1; i <= 100; i++) deliver([["a", nodes.get("a")!.handle(putRequest(i, `v${i}`))]]);
+  const applied = nodes.get("a")!.appliedIndex;
+  assert.ok(applied > 3 * every);
+  // One entry applied at a time: each voter snapshots exactly at its phase (0, 10, 20) + k * 30.
+  assert.deepEqual(snapshots.get("a"), [30, 60, 90].filter((i) => i <= applied));
+  assert.deepEqual(snapshots.get("b"), [10, 40, 70, 100].filter((i) => i <= applied));
+  assert.deepEqual(snapshots.get("c"), [20, 50, 80].filter((i) => i <= applied));
+});
 
 Deno.test("with forwardProposals a follower forwards a command and answers it on apply, once", () => {
   const nodes = forwardingCluster();

@@ -6,6 +6,7 @@
  *
  *     deno run -A server/bench/kv_vs_etcd.ts [--clients 200,500] [--value-bytes 256]
  *       [--duration-ms 10000] [--warmup-ms 1000] [--max-ops 200000]
+ *       [--timeline]            (also a table per row: ops, p99 and max latency per second)
  *       [--systems etcd,raft]   (also: etcd-http, etcd through its JSON gateway with fetch;
  *                                raft-http, our REST route with fetch)
  *
@@ -52,6 +53,18 @@ export interface WriteBenchOptions {
   warmupMs: number;
   /** Measured writes after which the phase ends early. */
   maxOps: number;
+  /** Also report throughput and latency per second of the measured phase. */
+  timeline?: boolean;
+}
+
+/** One second of the measured phase (writes counted in the second they completed). */
+export interface TimelineSecond {
+  /** Seconds since the start of the measured phase. */
+  second: number;
+  ops: number;
+  errors: number;
+  p99Ms: number;
+  maxMs: number;
 }
 
 /** One table row. */
@@ -69,6 +82,10 @@ export interface WriteBenchRow {
   p99Ms: number;
   /** First error message seen, if any. */
   firstError?: string;
+  /** Wall-clock start of the measured phase (ISO 8601). */
+  measuredFrom: string;
+  /** Per second of the measured phase, with `timeline`. */
+  timeline?: TimelineSecond[];
 }
 
 /** Keys per client: enough to spread writes, few enough to keep the keyspace small. */
@@ -90,8 +107,15 @@ export async function runWriteBench(
   const latenciesMs: number[] = [];
   let errors = 0;
   let firstError: string | undefined;
+  // Bounded: one bucket per second of the measured phase.
+  const seconds = options.timeline ? Math.ceil(options.durationMs / 1_000) : 0;
+  const buckets = Array.from(
+    { length: seconds },
+    () => ({ latenciesMs: [] as number[], errors: 0 }),
+  );
   const startedAt = performance.now();
   const measureFrom = startedAt + options.warmupMs;
+  const measuredFromIso = new Date(Date.now() + options.warmupMs).toISOString();
   let measureUntil = measureFrom + options.durationMs;
   let stopped = false;
 
@@ -110,6 +134,9 @@ export async function runWriteBench(
       if (opStart < measureFrom || opEnd > measureUntil) continue;
       if (failed) errors++;
       else latenciesMs.push(opEnd - opStart);
+      const bucket = buckets[Math.min(seconds - 1, Math.floor((opEnd - measureFrom) / 1_000))];
+      if (bucket && failed) bucket.errors++;
+      else if (bucket) bucket.latenciesMs.push(opEnd - opStart);
       if (latenciesMs.length >= options.maxOps) {
         measureUntil = opEnd;
         stopped = true;
@@ -134,7 +161,38 @@ export async function runWriteBench(
     p50Ms: latenciesMs.length > 0 ? percentileMs(latenciesMs, 0.5) : NaN,
     p99Ms: latenciesMs.length > 0 ? percentileMs(latenciesMs, 0.99) : NaN,
     firstError,
+    measuredFrom: measuredFromIso,
+    timeline: options.timeline ? buckets.map((b, second) => timelineSecond(second, b)) : undefined,
   };
+}
+
+function timelineSecond(
+  second: number,
+  bucket: { latenciesMs: number[]; errors: number },
+): TimelineSecond {
+  const sorted = bucket.latenciesMs.sort((a, b) => a - b);
+  return {
+    second,
+    ops: sorted.length,
+    errors: bucket.errors,
+    p99Ms: sorted.length > 0 ? percentileMs(sorted, 0.99) : NaN,
+    maxMs: sorted.length > 0 ? sorted[sorted.length - 1] : NaN,
+  };
+}
+
+/** Renders a row's timeline as a Markdown table. */
+export function formatTimeline(row: WriteBenchRow): string {
+  const lines = [
+    `${row.system}, ${row.clients} clients, per second from ${row.measuredFrom}:`,
+    `| s | ops | errors | p99 ms | max ms |`,
+    `|---:|---:|---:|---:|---:|`,
+  ];
+  for (const s of row.timeline ?? []) {
+    lines.push(
+      `| ${s.second} | ${s.ops} | ${s.errors} | ${fixed(s.p99Ms, 1)} | ${fixed(s.maxMs, 1)} |`,
+    );
+  }
+  return lines.join("\n");
 }
 
 /** A 3-member etcd cluster (Debian's `etcd`, fsync on, default timeouts), driven over gRPC. */
@@ -183,11 +241,23 @@ async function etcdVersion(): Promise<string> {
   return /etcd Version: (\S+)/.exec(new TextDecoder().decode(output.stdout))?.[1] ?? "?";
 }
 
+/** Whether node log lines go to stderr (with `--timeline`). */
+let nodeLogs = false;
+
 /** Our 3-node cluster (node processes, WAL with fdatasync), once it has a leader and is ready. */
 async function startRaftCluster(): Promise<{ urls: string[]; close: () => Promise<void> }> {
   const dataDir = await Deno.makeTempDir({ prefix: "safla-bench-raft-" });
   const secret = crypto.randomUUID() + crypto.randomUUID();
-  const cluster = await LocalCluster.start({ nodes: 3, basePort: 0, dataDir, secret });
+  const cluster = await LocalCluster.start({
+    nodes: 3,
+    basePort: 0,
+    dataDir,
+    secret,
+    // Node events (elections, snapshots) with the time they were seen, to line up with a timeline.
+    onLog: nodeLogs
+      ? (_id, line) => console.error(`${new Date().toISOString()} ${line}`)
+      : undefined,
+  });
   const close = async (): Promise<void> => {
     await cluster.stop();
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});
@@ -296,6 +366,7 @@ async function main(args: string[]): Promise<void> {
       "warmup-ms": { type: "string", default: "1000" },
       "max-ops": { type: "string", default: "200000" },
       systems: { type: "string", default: "etcd,raft" },
+      timeline: { type: "boolean", default: false },
     },
   });
   const concurrency = values.clients.split(",").map((c) => positiveInt("clients", c.trim()));
@@ -314,6 +385,7 @@ async function main(args: string[]): Promise<void> {
     }
   }
 
+  nodeLogs = values.timeline;
   const loadBefore = Deno.loadavg().map((l) => l.toFixed(1)).join(" ");
   const rows: WriteBenchRow[] = [];
   for (const system of systems) {
@@ -326,6 +398,7 @@ async function main(args: string[]): Promise<void> {
           durationMs,
           warmupMs,
           maxOps,
+          timeline: values.timeline,
         });
         rows.push(row);
         console.error(
@@ -344,6 +417,7 @@ async function main(args: string[]): Promise<void> {
       `${warmupMs} ms warm-up, at most ${maxOps} ops\n`,
   );
   console.log(formatTable(rows, valueBytes));
+  if (values.timeline) { for (const row of rows) console.log(`\n${formatTimeline(row)}`); }
 }
 
 if (import.meta.main) await main(Deno.args);

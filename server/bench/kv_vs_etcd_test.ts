@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatTable, type KvWriteTarget, runWriteBench } from "./kv_vs_etcd.ts";
+import { formatTable, formatTimeline, type KvWriteTarget, runWriteBench } from "./kv_vs_etcd.ts";
 
 function fakeTarget(delayMs: (client: number) => number, failEvery = 0): KvWriteTarget & {
   puts: { client: number; key: string; sizeBytes: number }[];
@@ -18,6 +18,28 @@ function fakeTarget(delayMs: (client: number) => number, failEvery = 0): KvWrite
 }
 
 Deno.test("runWriteBench", async (t) => {
+  await t.step(
+    "with timeline, counts every measured write in one second of the phase",
+    async () => {
+      const target = fakeTarget(() => 5, 7);
+      const row = await runWriteBench(target, {
+        clients: 3,
+        valueBytes: 8,
+        durationMs: 1_500,
+        warmupMs: 20,
+        maxOps: 100_000,
+        timeline: true,
+      });
+      assert.equal(row.timeline?.length, 2);
+      assert.deepEqual(row.timeline.map((s) => s.second), [0, 1]);
+      assert.equal(row.timeline.reduce((n, s) => n + s.ops, 0), row.ops);
+      assert.equal(row.timeline.reduce((n, s) => n + s.errors, 0), row.errors);
+      assert.ok(row.errors > 0);
+      for (const s of row.timeline) assert.ok(s.ops > 0 && s.p99Ms <= s.maxMs && s.maxMs >= 5);
+      assert.match(formatTimeline(row), /\| 1 \| \d+ \| \d+ \| [\d.]+ \| [\d.]+ \|/);
+    },
+  );
+
   await t.step("stops at maxOps, measures only after warm-up, sizes values", async () => {
     const target = fakeTarget(() => 2);
     const row = await runWriteBench(target, {

@@ -136,7 +136,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
           status: front.gateway.status(),
           tools: front.gateway.listTools().map((tool) => tool.name),
         }));
-      app.all("*", (c) => front.http.app.fetch(c.req.raw));
+      app.all("*", (c) => front.http.fetch(c.req.raw));
     } else {
       app.get("/admin/registry", (c) => c.json({ error: "this node fronts no MCP servers" }, 404));
     }
