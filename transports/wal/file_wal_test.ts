@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Entry } from "@safla/core";
 import { FileWal, WalOpenError } from "./file_wal.ts";
-import { SnapshotCorruptionError, SnapshotFiles } from "./snapshot_files.ts";
+import { encodeSnapshotFile, SnapshotCorruptionError, SnapshotFiles } from "./snapshot_files.ts";
 
 const ids = { nodeId: "n1", clusterId: "test" };
 const entries = (from: number, to: number, term = 1): Entry[] =>
@@ -157,6 +157,33 @@ Deno.test("a damaged snapshot file is reported, not loaded", () =>
     await assert.rejects(() => snaps.load(5, 2), SnapshotCorruptionError);
     await assert.rejects(() => snaps.load(6, 2), /missing/);
     assert.equal(await snaps.load(0, 0), undefined);
+  }));
+
+Deno.test("a snapshot of several chunks is saved as encodeSnapshotFile's bytes and loads back", () =>
+  withDir(async (dir) => {
+    const snaps = new SnapshotFiles(dir);
+    // Two and a half chunks of bytes that differ from chunk to chunk.
+    const data = Uint8Array.from(
+      { length: (5 << 20) / 2 + 3 },
+      (_, i) => (i * 31 + (i >> 20)) & 0xff,
+    );
+    const snapshot = {
+      data,
+      metadata: {
+        index: 7,
+        term: 3,
+        confState: {
+          voters: ["n1", "n2"],
+          votersOutgoing: [],
+          learners: [],
+          learnersNext: [],
+          autoLeave: false,
+        },
+      },
+    };
+    const path = await snaps.save(snapshot);
+    assert.deepEqual(await Deno.readFile(path), encodeSnapshotFile(snapshot));
+    assert.deepEqual(await snaps.load(7, 3), snapshot);
   }));
 
 Deno.test("purge keeps only the newest snapshots", () =>
