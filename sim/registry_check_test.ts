@@ -86,11 +86,11 @@ Deno.test("the whole-cluster campaign reports a dropped registry change", () => 
   const clean = runSimulation({ seed: 1, adjust: short });
   assert.deepEqual(clean.violations, []);
   assert.ok(clean.workload.registryWrites > 20, `${clean.workload.registryWrites} writes`);
-  // n1 drops its 32nd registry change: on this seed no later write to that key hides it.
+  // n1 drops its 33rd registry change: on this seed no later write to that key hides it.
   const drop = runSimulation({
     seed: 1,
     adjust: short,
-    bugs: { registryTap: { dropRegistryChange: 32 } },
+    bugs: { registryTap: { dropRegistryChange: 33 } },
   });
   assert.ok(
     drop.violations.some((v) => v.kind === "registry"),

@@ -30,7 +30,7 @@ Deno.test("watch-across-failover: every watcher sees every committed event once,
 });
 
 Deno.test("watch-across-failover: watches a node cancels for falling behind resync without a gap", () => {
-  for (const seed of [46, 47]) {
+  for (const seed of [46, 55]) {
     const f = watchAcrossFailover(seed);
     assert.deepEqual(nonZero(f), [], `seed ${seed}: ${f.problems.join("\n")}`);
     assert.ok(f.watchCancellations >= 1, `seed ${seed}: no running watch was cancelled`);
