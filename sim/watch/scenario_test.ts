@@ -29,12 +29,32 @@ Deno.test("watch-across-failover: every watcher sees every committed event once,
   }
 });
 
+/**
+ * Seeds searched for runs in which a node cancels a running watch for falling
+ * behind. Such runs are rare (3 of seeds 1-80 at d6e8ba2) and which seeds they
+ * are moves with every change of replication timing, so the test searches
+ * rather than pinning seeds.
+ */
+const MAX_SEEDS_TO_FIND_CANCELLATIONS = 300;
+/** Runs with a cancelled running watch that must be found and checked. */
+const CANCELLING_RUNS_WANTED = 2;
+
 Deno.test("watch-across-failover: watches a node cancels for falling behind resync without a gap", () => {
-  for (const seed of [46, 55]) {
+  const cancelling: number[] = [];
+  for (
+    let seed = 1;
+    seed <= MAX_SEEDS_TO_FIND_CANCELLATIONS && cancelling.length < CANCELLING_RUNS_WANTED;
+    seed++
+  ) {
     const f = watchAcrossFailover(seed);
     assert.deepEqual(nonZero(f), [], `seed ${seed}: ${f.problems.join("\n")}`);
-    assert.ok(f.watchCancellations >= 1, `seed ${seed}: no running watch was cancelled`);
+    if (f.watchCancellations >= 1) cancelling.push(seed);
   }
+  assert.equal(
+    cancelling.length,
+    CANCELLING_RUNS_WANTED,
+    `a running watch was cancelled only on seeds [${cancelling}] of 1-${MAX_SEEDS_TO_FIND_CANCELLATIONS}`,
+  );
 });
 
 Deno.test("watch-across-failover: the same seed gives the same figures", () => {
