@@ -110,6 +110,14 @@ export const BUGS: Readonly<Record<string, BugDefinition>> = {
       };
     },
   },
+  commitAheadBeforeDurable: {
+    description:
+      "the node applies committed entries ahead of their write though they are not yet durable",
+    bugs: { raft: { commitAheadBeforeDurable: true } },
+    // Applied entries a crash then loses, or a follower's entries about to be
+    // overwritten, need crashes and leader changes while writes are in flight.
+    adjust: crashHeavy,
+  },
   watchResumesFromNow: {
     description:
       "a watcher that changes leader resumes from the new leader's latest revision, losing events",

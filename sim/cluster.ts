@@ -326,6 +326,7 @@ export class SimCluster<Q, R> {
       snapshotEveryEntries: c.snapshotEveryEntries,
       maxPendingRequests: 10_000,
       forwardProposals: true,
+      testingBugs: this.#raftBugs,
     });
     p.stateMachine = sm;
     p.markerIndex = wal.snapshot.index;

@@ -29,6 +29,7 @@
  * @module
  */
 import type { Rng } from "../rng.ts";
+import type { TestingBugs } from "../raft/config.ts";
 import type { MemoryStorage } from "../raft/storage.ts";
 import { decodeConfChange } from "../raft/confchange/conf_change.ts";
 import { ProposalDroppedError } from "../raft/errors.ts";
@@ -81,6 +82,8 @@ export interface ClusterNodeConfig<Q, R> {
    * instead of refusing them with `NotLeader`. Default false.
    */
   forwardProposals?: boolean;
+  /** Mutation-testing hook for the simulator (see {@link TestingBugs}); off by default. */
+  testingBugs?: Pick<TestingBugs, "commitAheadBeforeDurable">;
 }
 
 /** Bound on ready rounds per event, so one event cannot spin the node. */
@@ -456,13 +459,16 @@ export class ClusterNode<Q, R> {
     }
     // Durable as they are: in the stored log and not about to be overwritten by
     // this ready's entries (a follower's log may be truncated and replaced there).
-    const lastDurable = Math.min(this.#storage.lastIndex(), ready.entries[0].index - 1);
+    const unsafe = this.#config.testingBugs?.commitAheadBeforeDurable === true;
+    const lastDurable = unsafe
+      ? Number.POSITIVE_INFINITY
+      : Math.min(this.#storage.lastIndex(), ready.entries[0].index - 1);
     const committed = ready.committedEntries;
     let count = 0;
     while (
       count < committed.length && committed[count].index <= lastDurable &&
       committed[count].type === "normal" &&
-      this.#storage.term(committed[count].index) === committed[count].term
+      (unsafe || this.#storage.term(committed[count].index) === committed[count].term)
     ) count++;
     if (count === 0) return undefined;
     const entries = committed.slice(0, count);

@@ -19,6 +19,13 @@ export interface TestingBugs {
    * the Raft paper (§5.4.2, Figure 8) shows can lose committed entries.
    */
   commitPreviousTermByCounting?: boolean;
+  /**
+   * The cluster node applies committed entries ahead of their write even when
+   * they are not durable as they are (not yet stored, or about to be
+   * overwritten by the write in flight); read by `ClusterNode` through
+   * `ClusterNodeConfig.testingBugs`, not by Raft itself.
+   */
+  commitAheadBeforeDurable?: boolean;
 }
 
 /** Parameters of a Raft node. Fields with a default may be omitted. */
