@@ -110,6 +110,18 @@ export const BUGS: Readonly<Record<string, BugDefinition>> = {
       };
     },
   },
+  leaderCountsSelfBeforeDurable: {
+    description:
+      "the leader counts its own entries towards commit before they are on its disk (asyncLeaderAppend)",
+    bugs: { raft: { leaderCountsSelfBeforeDurable: true } },
+    // The node sends nothing of a ready taken while a write is in flight, so the
+    // early commit never leaves the leader before its write is durable: only the
+    // durable-quorum check sees it. Slow, uneven writes widen the window.
+    adjust: (c) => ({
+      ...c,
+      disk: { ...c.disk, writeLatencyMeanExtraUs: 3_000, syncLatencyUs: 1_000 },
+    }),
+  },
   commitAheadBeforeDurable: {
     description:
       "the node applies committed entries ahead of their write though they are not yet durable",

@@ -11,6 +11,7 @@
 
 import type { SeededRng } from "../core/rng.ts";
 import type { Config as RaftConfig, TestingBugs } from "../core/raft/config.ts";
+import type { Raft } from "../core/raft/raft.ts";
 import { emptyConfState, type MemoryStorage } from "../core/raft/storage.ts";
 import type { Message, NodeId, Snapshot } from "../core/raft/types.ts";
 import { ClusterNode } from "../core/node/node.ts";
@@ -45,6 +46,8 @@ import type { Trace } from "./trace.ts";
 export interface BootstrappableRaft extends RaftCore {
   /** Writes the initial configuration of a new cluster into the log. */
   bootstrap(peers: readonly NodeId[]): void;
+  /** The Raft state machine inside, when there is one (the durable-quorum check reads it). */
+  readonly raft?: Raft;
 }
 
 /** How the cluster builds what it runs. */
@@ -96,6 +99,12 @@ export class SimProcess<Q, R> {
   markerIndex = 0;
   /** Highest durable commit index observed in this incarnation. */
   durableCommit = 0;
+  /** The Raft core of the running (or last) incarnation. */
+  raft: BootstrappableRaft | undefined;
+  /** What the last incarnation's node reported durable; kept across a crash. */
+  durableStorage: MemoryStorage | undefined;
+  /** Highest in-memory commit index of this incarnation checked against a durable quorum. */
+  checkedCommit = 0;
 
   /** A stopped process with an empty disk. */
   constructor(id: NodeId, disk: SimDisk) {
@@ -329,6 +338,9 @@ export class SimCluster<Q, R> {
       testingBugs: this.#raftBugs,
     });
     p.stateMachine = sm;
+    p.raft = raft;
+    p.durableStorage = recovered.storage;
+    p.checkedCommit = 0;
     p.markerIndex = wal.snapshot.index;
     p.durableCommit = wal.hardState.commit;
     p.status = "up";
@@ -391,6 +403,7 @@ export class SimCluster<Q, R> {
     if (effects.length > 0 || event.type === "persisted") {
       this.#observe(p, node, newlyApplied, installed, writtenFrom);
     }
+    this.#checkCommitDurable(p);
   }
 
   #traceEvent(id: NodeId, event: NodeEvent<Q>): void {
@@ -417,6 +430,40 @@ export class SimCluster<Q, R> {
       default:
         this.#trace.record(now, id, event.type, describe(event));
     }
+  }
+
+  /**
+   * A leader's commit index (in memory, before any message carries it) names
+   * an entry a quorum of its configuration already holds on disk, as far as
+   * each node reported its writes durable (a crashed node: its last
+   * incarnation). Catches a leader that counts what is not yet durable even
+   * when the node's pipeline keeps the early commit from being seen.
+   */
+  #checkCommitDurable(p: SimProcess<Q, R>): void {
+    const r = p.raft?.raft;
+    if (r === undefined || r.role !== "leader") return;
+    const commit = r.raftLog.committed;
+    if (commit <= p.checkedCommit) return;
+    p.checkedCommit = commit;
+    const term = r.raftLog.termOrUndefined(commit);
+    if (term === undefined) return;
+    const holds = (id: NodeId): number => {
+      const storage = this.processes.get(id)?.durableStorage;
+      if (storage === undefined) return 0;
+      const first = storage.firstIndex();
+      if (commit < first) return commit;
+      if (commit > storage.lastIndex()) return 0;
+      return storage.term(commit) === term ? commit : 0;
+    };
+    const held = r.trk.config.voters.committedIndex(holds);
+    if (held >= commit) return;
+    const v: Violation = {
+      rule: "commitNotDurableOnQuorum",
+      nodeId: p.id,
+      detail: `leader commit index ${commit} (term ${term}) is on disk on no quorum`,
+    };
+    this.violations.push(v);
+    this.#trace.record(this.#scheduler.nowUs, p.id, "VIOLATION", `${v.rule}: ${v.detail}`);
   }
 
   #observe(

@@ -116,6 +116,13 @@ Deno.test("committing a previous term's entry by counting replicas", async (t) =
   });
 });
 
+Deno.test("a leader counting its own entries before they are durable", () => {
+  // The node never sends a ready taken while a write is in flight, so this early
+  // commit cannot leave the leader before its write is durable: no end-to-end
+  // check can see it, the durable-quorum check does (seed 1; 272 of seeds 1-300).
+  assertCaughtWhereCorrectPasses("leaderCountsSelfBeforeDurable", ["[commitNotDurableOnQuorum]"]);
+});
+
 Deno.test("applying commit-ahead entries that are not durable yet", () => {
   // Caught on seed 1 (295 of seeds 1-300 at this commit), mostly as a durable
   // commit index past the durable log; correct code passes the same seeds.

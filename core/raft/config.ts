@@ -20,6 +20,13 @@ export interface TestingBugs {
    */
   commitPreviousTermByCounting?: boolean;
   /**
+   * Under {@link Config.asyncLeaderAppend}, the leader counts its own new
+   * entries towards the commit quorum as soon as it appends them, before they
+   * are persisted: a leader crash can then lose an entry a quorum was counted
+   * as holding (Raft thesis §10.2.1).
+   */
+  leaderCountsSelfBeforeDurable?: boolean;
+  /**
    * The cluster node applies committed entries ahead of their write even when
    * they are not durable as they are (not yet stored, or about to be
    * overwritten by the write in flight); read by `ClusterNode` through

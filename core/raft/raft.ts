@@ -709,7 +709,9 @@ export class Raft {
     // With asyncLeaderAppend the append is not durable yet and counts only once
     // persisted (ownAppendPersisted). Otherwise the Ready contract persists it
     // before any message that depends on it is sent.
-    if (this.config.asyncLeaderAppend) return true;
+    if (
+      this.config.asyncLeaderAppend && !this.config.testingBugs.leaderCountsSelfBeforeDurable
+    ) return true;
     this.trk.progress.get(this.id)?.maybeUpdate(newLast);
     this.maybeCommit();
     return true;

@@ -45,6 +45,8 @@ export type SafetyRule =
   | "appliedMonotonic"
   /** A node never commits an index its log does not hold. */
   | "commitBeyondLog"
+  /** A leader commits an index only once a quorum holds its entry on disk. */
+  | "commitNotDurableOnQuorum"
   /** A node never applies an index it has not committed. */
   | "appliedBeyondCommit"
   /** Entries are applied in index order, without gaps or repeats. */
