@@ -7,7 +7,7 @@
  */
 import type { GetCommand, RangeCommand } from "../state/commands.ts";
 import { type CommandResult, type GetResult, KvStore, type RangeResult } from "../state/kv.ts";
-import type { StateMachine } from "./types.ts";
+import type { SnapshotSteps, StateMachine } from "./types.ts";
 
 /** A read the node answers without the log (after ReadIndex, or serializably). */
 export type KvQuery = GetCommand | RangeCommand;
@@ -54,6 +54,11 @@ export class KvStateMachine implements StateMachine<KvQuery, CommandResult> {
   /** Serializes the store. */
   snapshot(): Uint8Array {
     return this.#store.snapshot();
+  }
+
+  /** Serializes the store as of now, a bounded step at a time. */
+  snapshotSteps(): SnapshotSteps {
+    return this.#store.snapshotEncoder();
   }
 
   /** Replaces the store with a serialized one. */

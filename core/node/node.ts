@@ -51,6 +51,7 @@ import type {
   NodeError,
   NodeEvent,
   NodeReply,
+  SnapshotSteps,
   StateMachine,
 } from "./types.ts";
 
@@ -85,6 +86,12 @@ export interface ClusterNodeConfig<Q, R> {
   /** Mutation-testing hook for the simulator (see {@link TestingBugs}); off by default. */
   testingBugs?: Pick<TestingBugs, "commitAheadBeforeDurable">;
 }
+
+/**
+ * Items (records, leases, watch events) of a snapshot encoded per tick: about
+ * 1 MB and a few ms at 256-byte values, so a 16 MB state takes ~16 ticks.
+ */
+const SNAPSHOT_ITEMS_PER_TICK = 4_000;
 
 /** Bound on ready rounds per event, so one event cannot spin the node. */
 const MAX_READY_ROUNDS_PER_EVENT = 64;
@@ -149,6 +156,8 @@ export class ClusterNode<Q, R> {
   #inflight: { persistId: number; ready: Ready; ahead?: CommitAhead } | undefined;
   #applied: number;
   #snapshotIndex: number;
+  /** The snapshot being encoded a step per tick, captured at applied `index`. */
+  #encoding: { index: number; confState: ConfState; steps: SnapshotSteps } | undefined;
   #confState: ConfState;
   #soft: SoftState = { lead: null, role: "follower" };
   #term = 0;
@@ -219,6 +228,7 @@ export class ClusterNode<Q, R> {
     switch (event.type) {
       case "tick":
         this.#raft.tick();
+        this.#encodeSnapshotStep(effects);
         break;
       case "message":
         if (event.message.to !== this.id) {
@@ -530,6 +540,9 @@ export class ClusterNode<Q, R> {
     if (ready.snapshot) {
       const { index, term, confState } = ready.snapshot.metadata;
       this.#sm.restore(ready.snapshot.data);
+      // A snapshot received from the leader is past this node's commit index,
+      // so past any snapshot it is still encoding.
+      this.#encoding = undefined;
       this.#applied = index;
       this.#snapshotIndex = index;
       this.#confState = confState;
@@ -636,6 +649,7 @@ export class ClusterNode<Q, R> {
 
   #maybeSnapshot(effects: NodeEffect<R>[]): void {
     const every = this.#config.snapshotEveryEntries;
+    if (this.#encoding !== undefined) return;
     if (every <= 0 || this.#applied < this.#nextSnapshotIndex(every)) return;
     // Applied entries are committed, hence durable: they are in the stable log.
     const index = this.#applied;
@@ -645,7 +659,34 @@ export class ClusterNode<Q, R> {
       );
     }
     if (index < this.#storage.firstIndex()) return;
-    const snapshot = this.#storage.createSnapshot(index, this.#confState, this.#sm.snapshot());
+    const steps = this.#sm.snapshotSteps?.();
+    if (steps === undefined) {
+      this.#takeSnapshot(index, this.#confState, this.#sm.snapshot(), effects);
+      return;
+    }
+    // Encoded a bounded step per tick (#encodeSnapshotStep): the whole state at
+    // once stalled the node for a few hundred ms at 16 MB. The log is compacted
+    // only once the bytes are complete.
+    this.#encoding = { index, confState: this.#confState, steps };
+  }
+
+  /** Advances the snapshot being encoded; takes it once complete. */
+  #encodeSnapshotStep(effects: NodeEffect<R>[]): void {
+    const encoding = this.#encoding;
+    if (encoding === undefined) return;
+    const data = encoding.steps.step(SNAPSHOT_ITEMS_PER_TICK);
+    if (data === undefined) return;
+    this.#encoding = undefined;
+    this.#takeSnapshot(encoding.index, encoding.confState, data, effects);
+  }
+
+  #takeSnapshot(
+    index: number,
+    confState: ConfState,
+    data: Uint8Array,
+    effects: NodeEffect<R>[],
+  ): void {
+    const snapshot = this.#storage.createSnapshot(index, confState, data);
     this.#storage.compact(index);
     this.#snapshotIndex = index;
     effects.push({ type: "snapshotTaken", snapshot });

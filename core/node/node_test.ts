@@ -3,7 +3,7 @@ import { SeededRng } from "../rng.ts";
 import { RawNode } from "../raft/rawnode.ts";
 import { emptyConfState, MemoryStorage } from "../raft/storage.ts";
 import { encodeCommand } from "../state/commands.ts";
-import type { CommandResult } from "../state/kv.ts";
+import { type CommandResult, KvStore } from "../state/kv.ts";
 import { type KvQuery, KvStateMachine } from "./kv_state_machine.ts";
 import { ClusterNode } from "./node.ts";
 import type { NodeEffect } from "./types.ts";
@@ -308,13 +308,57 @@ Deno.test("voters take their snapshots at different indices, each every snapshot
   };
   deliver(ids.map((id) => [id, nodes.get(id)!.handle({ type: "tick" })]));
   deliver([["a", nodes.get("a")!.handle({ type: "campaign" })]]);
-  for (let i = 1; i <= 100; i++) deliver([["a", nodes.get("a")!.handle(putRequest(i, `v${i}`))]]);
+  for (let i = 1; i <= 100; i++) {
+    deliver([["a", nodes.get("a")!.handle(putRequest(i, `v${i}`))]]);
+    // The state is encoded on ticks; this one is small enough for one.
+    deliver(ids.map((id) => [id, nodes.get(id)!.handle({ type: "tick" })]));
+  }
   const applied = nodes.get("a")!.appliedIndex;
   assert.ok(applied > 3 * every);
   // One entry applied at a time: each voter snapshots exactly at its phase (0, 10, 20) + k * 30.
   assert.deepEqual(snapshots.get("a"), [30, 60, 90].filter((i) => i <= applied));
   assert.deepEqual(snapshots.get("b"), [10, 40, 70, 100].filter((i) => i <= applied));
   assert.deepEqual(snapshots.get("c"), [20, 50, 80].filter((i) => i <= applied));
+});
+
+Deno.test("a large state is encoded over ticks, and the log compacted only once it is complete", () => {
+  const every = 9_000;
+  const a = makeNode("a", ["a"], 1, false, false, every);
+  const taken: number[] = [];
+  let requestId = 0;
+  const run = (event: Parameters<typeof a.handle>[0]): void => {
+    const queue = [event];
+    for (let steps = 0; queue.length > 0; steps++) {
+      assert.ok(steps < 1_000, "node did not settle");
+      for (const e of a.handle(queue.shift()!)) {
+        if (e.type === "persist") queue.push({ type: "persisted", persistId: e.persistId });
+        if (e.type === "snapshotTaken") {
+          taken.push(e.snapshot.metadata.index);
+          // The bytes are the state as of the snapshot's index, not of now.
+          assert.equal(KvStore.restore(e.snapshot.data).appliedIndex, e.snapshot.metadata.index);
+        }
+      }
+    }
+  };
+  const put = () => {
+    const command = encodeCommand({ op: "put", key: `k/${requestId}`, value: "v" });
+    run({ type: "request", requestId: ++requestId, request: { kind: "command", command } });
+  };
+  run({ type: "tick" });
+  run({ type: "campaign" });
+  while (a.appliedIndex < every) put();
+  // ~9 000 records and 9 000 watch events: five steps of 4 000 items, one per tick.
+  const firstIndex = a.storage.firstIndex();
+  for (let tick = 1; tick <= 4; tick++) {
+    put(); // applies go on meanwhile
+    run({ type: "tick" });
+    assert.deepEqual(taken, [], `tick ${tick}`);
+    assert.equal(a.storage.firstIndex(), firstIndex);
+  }
+  run({ type: "tick" });
+  assert.deepEqual(taken, [every]);
+  assert.equal(a.storage.firstIndex(), every + 1);
+  assert.ok(a.appliedIndex > every);
 });
 
 Deno.test("with forwardProposals a follower forwards a command and answers it on apply, once", () => {

@@ -96,6 +96,12 @@ export type NodeEffect<R> =
   /** Leadership or role changed (for observers and request routing). */
   | { type: "roleChanged"; role: string; leader: NodeId | null; term: number };
 
+/** A state machine's serialization, captured at one moment and produced in bounded steps. */
+export interface SnapshotSteps {
+  /** Produces up to `maxItems` more items; returns all the bytes once done, undefined before. */
+  step(maxItems: number): Uint8Array | undefined;
+}
+
 /** The replicated state machine the node applies committed commands to. */
 export interface StateMachine<Q, R> {
   /** Applies a committed command at log `index`; must be deterministic. */
@@ -104,6 +110,12 @@ export interface StateMachine<Q, R> {
   read(query: Q): R;
   /** Serializes the whole state. */
   snapshot(): Uint8Array;
+  /**
+   * Optional: the bytes `snapshot()` gives now, produced a bounded step at a
+   * time, so that the node can spread a large state's encoding over its ticks
+   * instead of stalling on it. Applies made meanwhile must not reach it.
+   */
+  snapshotSteps?(): SnapshotSteps;
   /** Replaces the whole state with a serialized one. */
   restore(data: Uint8Array): void;
 }

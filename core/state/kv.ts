@@ -19,7 +19,7 @@ import {
   type TxnOp,
 } from "./commands.ts";
 import { EventHistory, type EventLog, type WatchSource } from "./watch.ts";
-import { decodeSnapshot, encodeSnapshot } from "./snapshot.ts";
+import { decodeSnapshot, encodeSnapshot, SnapshotEncoder, type SnapshotState } from "./snapshot.ts";
 import { type KeyValue, type LeaseInfo, NO_LEASE, type WatchEvent } from "./types.ts";
 
 /** Why an applied command had no effect. Failures are results, never throws. */
@@ -664,7 +664,20 @@ export class KvStore implements WatchSource {
    * index) as checksummed bytes. Equal states give equal bytes.
    */
   snapshot(): Uint8Array {
-    return encodeSnapshot({
+    return encodeSnapshot(this.#snapshotState());
+  }
+
+  /**
+   * The bytes {@link KvStore.snapshot} gives now, encoded a bounded step at a
+   * time ({@link SnapshotEncoder.step}); changes made meanwhile do not reach it.
+   */
+  snapshotEncoder(): SnapshotEncoder {
+    return new SnapshotEncoder(this.#snapshotState());
+  }
+
+  /** The state as of now: fresh arrays of immutable records, events and lease copies. */
+  #snapshotState(): SnapshotState {
+    return {
       appliedIndex: this.#appliedIndex,
       revision: this.#revision,
       leaseFenceTerm: this.#leaseFenceTerm,
@@ -677,7 +690,7 @@ export class KvStore implements WatchSource {
         return { id, ttlMs, renewIndex, renewedAtMs };
       }),
       events: this.#history.toArray(),
-    });
+    };
   }
 
   /**

@@ -18,5 +18,11 @@ export * from "./types.ts";
 export * from "./commands.ts";
 export * from "./kv.ts";
 export * from "./watch.ts";
-export { type LeaseRecord, SnapshotError, type SnapshotErrorReason } from "./snapshot.ts";
+export {
+  type LeaseRecord,
+  SnapshotEncoder,
+  SnapshotError,
+  type SnapshotErrorReason,
+  type SnapshotState,
+} from "./snapshot.ts";
 export * from "./lease.ts";

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { crc32c } from "../crc32.ts";
+import { crc32c, crc32cRange } from "../crc32.ts";
 import { ByteReader, ByteReadError, ByteWriter } from "./bytes.ts";
 import { type KeyValue, NO_LEASE, type WatchEvent } from "./types.ts";
 
@@ -110,35 +110,104 @@ function asciiSizeBytes(state: SnapshotState): number {
 
 /** Encodes a state; equal states give equal bytes. */
 export function encodeSnapshot(state: SnapshotState): Uint8Array {
-  // Sized to fit exactly in the common case: no growth, no final copy.
-  const w = new ByteWriter(asciiSizeBytes(state));
-  const written = new Map<KeyValue, number>();
-  for (const b of MAGIC) w.u8(b);
-  w.f64(state.appliedIndex);
-  w.f64(state.revision);
-  w.f64(state.leaseFenceTerm);
-  w.f64(state.historyLimitEvents);
-  w.f64(state.historyLimitBytes);
-  w.f64(state.compactRevision);
-  w.u32(state.kvs.length);
-  for (const kv of state.kvs) writeKv(w, kv, written);
-  w.u32(state.leases.length);
-  for (const lease of state.leases) {
-    w.f64(lease.id);
-    w.f64(lease.ttlMs);
-    w.f64(lease.renewIndex);
-    w.f64(lease.renewedAtMs);
+  const bytes = new SnapshotEncoder(state).step(Number.POSITIVE_INFINITY);
+  if (bytes === undefined) throw new Error("encodeSnapshot: an unbounded step did not finish");
+  return bytes;
+}
+
+/**
+ * Encodes a state a bounded number of items (records, leases, events) per
+ * {@link SnapshotEncoder.step}, so that a large store can be written out over
+ * many event-loop turns; the bytes are {@link encodeSnapshot}'s. The state's
+ * arrays and records must not change meanwhile: {@link KvStore} hands it
+ * copies of its arrays, and records are immutable.
+ */
+export class SnapshotEncoder {
+  readonly #state: SnapshotState;
+  readonly #w: ByteWriter;
+  readonly #written = new Map<KeyValue, number>();
+  /** Next record, lease and event to write; -1 while that section's count is not written. */
+  #kv = 0;
+  #lease = -1;
+  #event = -1;
+  /** Checksum of the bytes written so far, and how many it covers. */
+  #crc = 0;
+  #crcBytes = 0;
+  #result: Uint8Array | undefined;
+
+  /** Starts encoding `state`: sizes the buffer and writes the fixed header. */
+  constructor(state: SnapshotState) {
+    this.#state = state;
+    // Sized to fit exactly in the common case: no growth, no final copy.
+    const w = new ByteWriter(asciiSizeBytes(state));
+    this.#w = w;
+    for (const b of MAGIC) w.u8(b);
+    w.f64(state.appliedIndex);
+    w.f64(state.revision);
+    w.f64(state.leaseFenceTerm);
+    w.f64(state.historyLimitEvents);
+    w.f64(state.historyLimitBytes);
+    w.f64(state.compactRevision);
+    w.u32(state.kvs.length);
   }
-  w.u32(state.events.length);
-  for (const event of state.events) {
-    w.u8(event.type === "put" ? 1 : 2);
-    w.f64(event.revision);
-    writeKv(w, event.kv, written);
-    w.u8(event.prevKv === null ? 0 : 1);
-    if (event.prevKv !== null) writeKv(w, event.prevKv, written);
+
+  /** Whether every item is encoded. */
+  get done(): boolean {
+    return this.#result !== undefined;
   }
-  w.u32(crc32c(w.view()));
-  return w.take();
+
+  /**
+   * Encodes up to `maxItems` more items; returns the whole encoding once the
+   * last is written (and on every later call), undefined before.
+   */
+  step(maxItems: number): Uint8Array | undefined {
+    if (this.#result !== undefined) return this.#result;
+    if (!(maxItems >= 1)) throw new RangeError(`SnapshotEncoder.step: maxItems ${maxItems} < 1`);
+    const { kvs, leases, events } = this.#state;
+    const w = this.#w;
+    let budget = maxItems;
+    for (; budget > 0 && this.#kv < kvs.length; budget--) {
+      writeKv(w, kvs[this.#kv++], this.#written);
+    }
+    if (this.#kv < kvs.length) return this.#pause();
+    if (this.#lease < 0) {
+      w.u32(leases.length);
+      this.#lease = 0;
+    }
+    for (; budget > 0 && this.#lease < leases.length; budget--) {
+      const lease = leases[this.#lease++];
+      w.f64(lease.id);
+      w.f64(lease.ttlMs);
+      w.f64(lease.renewIndex);
+      w.f64(lease.renewedAtMs);
+    }
+    if (this.#lease < leases.length) return this.#pause();
+    if (this.#event < 0) {
+      w.u32(events.length);
+      this.#event = 0;
+    }
+    for (; budget > 0 && this.#event < events.length; budget--) {
+      const event = events[this.#event++];
+      w.u8(event.type === "put" ? 1 : 2);
+      w.f64(event.revision);
+      writeKv(w, event.kv, this.#written);
+      w.u8(event.prevKv === null ? 0 : 1);
+      if (event.prevKv !== null) writeKv(w, event.prevKv, this.#written);
+    }
+    if (this.#event < events.length) return this.#pause();
+    this.#pause();
+    w.u32(this.#crc);
+    this.#result = w.take();
+    return this.#result;
+  }
+
+  /** Carries the checksum over the bytes written since the last step. */
+  #pause(): undefined {
+    const view = this.#w.view();
+    this.#crc = crc32cRange(view, this.#crcBytes, view.length, this.#crc);
+    this.#crcBytes = view.length;
+    return undefined;
+  }
 }
 
 function malformed(detail: string): SnapshotError {

@@ -78,7 +78,7 @@ Deno.test("watch-across-failover: broken resumes are caught by the checker", asy
   });
 
   await t.step("skipping past a compaction without reporting it is a silent gap", () => {
-    const f = watchAcrossFailover(1, { mutation: "swallowCompaction" });
+    const f = watchAcrossFailover(2, { mutation: "swallowCompaction" });
     assert.ok(f.compactedErrors > 0);
     assert.ok(f.violations.lost > 0, JSON.stringify(f.violations));
   });

@@ -38,6 +38,7 @@ import {
   RawNode,
   recoverStorage,
   SeededRng,
+  type SnapshotSteps,
   type StateMachine,
 } from "@safla/core";
 import type { ClientRequest } from "@safla/core/node";
@@ -187,6 +188,9 @@ class ObservedStateMachine implements StateMachine<KvQuery, CommandResult> {
   }
   snapshot(): Uint8Array {
     return this.inner.snapshot();
+  }
+  snapshotSteps(): SnapshotSteps {
+    return this.inner.snapshotSteps();
   }
   restore(data: Uint8Array): void {
     this.inner.restore(data);
