@@ -93,6 +93,12 @@ export interface ClusterNodeConfig<Q, R> {
  */
 const SNAPSHOT_ITEMS_PER_TICK = 4_000;
 
+/**
+ * A snapshot leaves `snapshotEveryEntries / SNAPSHOT_CATCH_UP_FRACTION` of
+ * the entries it covers in the log (5 000 of 100 000, as etcd keeps).
+ */
+const SNAPSHOT_CATCH_UP_FRACTION = 20;
+
 /** Bound on ready rounds per event, so one event cannot spin the node. */
 const MAX_READY_ROUNDS_PER_EVENT = 64;
 /**
@@ -687,7 +693,10 @@ export class ClusterNode<Q, R> {
     effects: NodeEffect<R>[],
   ): void {
     const snapshot = this.#storage.createSnapshot(index, confState, data);
-    this.#storage.compact(index);
+    // The newest entries it covers stay: a follower a little behind (a dropped
+    // append, a stall) then catches up with appends, not with the whole state.
+    const keep = Math.floor(this.#config.snapshotEveryEntries / SNAPSHOT_CATCH_UP_FRACTION);
+    if (index - keep >= this.#storage.firstIndex()) this.#storage.compact(index - keep);
     this.#snapshotIndex = index;
     effects.push({ type: "snapshotTaken", snapshot });
   }
