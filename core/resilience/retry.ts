@@ -35,7 +35,12 @@ const TOKEN_EPSILON = 1e-9;
 export interface RetryBudgetOptions {
   /** Retry tokens earned per request, e.g. 0.2 allows retries of up to 20% of requests. */
   readonly retryRatio?: number;
-  /** Tokens refilled per second regardless of traffic (at most one second's worth is kept). */
+  /**
+   * Tokens refilled per second regardless of traffic. The reserve holds up to
+   * `ttlMs` worth of them, so a gateway that has just started (and earned
+   * nothing yet) can still fail over the calls that were in flight on a replica
+   * that died.
+   */
   readonly minRetriesPerSecond?: number;
   /** Earned tokens fade with this time constant, so the budget follows recent volume. */
   readonly ttlMs?: number;
@@ -63,6 +68,7 @@ export class RetryBudget {
   readonly #minRetriesPerSecond: number;
   readonly #ttlMs: number;
   readonly #maxEarnedTokens: number;
+  readonly #maxReserveTokens: number;
   #earnedTokens = 0;
   #reserveTokens: number;
   #lastMs: number | undefined;
@@ -89,7 +95,8 @@ export class RetryBudget {
         `RetryBudget: maxEarnedTokens must be >= 0, got ${this.#maxEarnedTokens}`,
       );
     }
-    this.#reserveTokens = this.#minRetriesPerSecond;
+    this.#maxReserveTokens = (this.#minRetriesPerSecond * this.#ttlMs) / 1000;
+    this.#reserveTokens = this.#maxReserveTokens;
   }
 
   /** Records a request (first attempts only; retries do not earn tokens). */
@@ -132,7 +139,7 @@ export class RetryBudget {
     const elapsedMs = nowMs - last;
     this.#earnedTokens *= Math.exp(-elapsedMs / this.#ttlMs);
     this.#reserveTokens = Math.min(
-      this.#minRetriesPerSecond,
+      this.#maxReserveTokens,
       this.#reserveTokens + (this.#minRetriesPerSecond * elapsedMs) / 1000,
     );
   }

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   type CallOutcome,
+  DEFAULT_MIN_RETRIES_PER_SECOND,
+  DEFAULT_RETRY_BUDGET_TTL_MS,
   mayHedge,
   OutcomeUnknownError,
   RetryBudget,
@@ -115,7 +117,7 @@ Deno.test("retryDecision", async (t) => {
   });
 
   await t.step("a retry spends a budget token; an empty budget refuses", () => {
-    const budget = new RetryBudget({ retryRatio: 0, minRetriesPerSecond: 1 });
+    const budget = new RetryBudget({ retryRatio: 0, minRetriesPerSecond: 1, ttlMs: 1_000 });
     const input = { annotations: READ_ONLY, attempt: 1, outcome: "unknown" as const, budget };
     assert.equal(retryDecision({ ...input, nowMs: 0 }).retry, true);
     const refused = retryDecision({ ...input, nowMs: 0 });
@@ -125,7 +127,7 @@ Deno.test("retryDecision", async (t) => {
   });
 
   await t.step("a refused unsafe retry does not spend budget", () => {
-    const budget = new RetryBudget({ retryRatio: 0, minRetriesPerSecond: 1 });
+    const budget = new RetryBudget({ retryRatio: 0, minRetriesPerSecond: 1, ttlMs: 1_000 });
     retryDecision({ annotations: WRITE, attempt: 1, outcome: "unknown", budget, nowMs: 0 });
     assert.equal(budget.available(0), 1);
   });
@@ -202,13 +204,18 @@ Deno.test("RetryBudget", async (t) => {
     assert.ok(Math.abs(budget.available(1000) - 10 * Math.exp(-1)) < 1e-9);
   });
 
-  await t.step("the reserve refills at minRetriesPerSecond and keeps one second's worth", () => {
-    const budget = new RetryBudget({ retryRatio: 0, minRetriesPerSecond: 4 });
-    assert.equal(budget.available(0), 4);
-    for (let i = 0; i < 4; i++) assert.ok(budget.tryWithdraw(0));
+  await t.step("the reserve refills at minRetriesPerSecond and keeps one ttl's worth", () => {
+    const budget = new RetryBudget({ retryRatio: 0, minRetriesPerSecond: 4, ttlMs: 2_000 });
+    assert.equal(budget.available(0), 8);
+    for (let i = 0; i < 8; i++) assert.ok(budget.tryWithdraw(0));
     assert.equal(budget.tryWithdraw(0), false);
     assert.equal(budget.available(500), 2);
-    assert.equal(budget.available(60_000), 4);
+    assert.equal(budget.available(60_000), 8);
+    const defaults = new RetryBudget({ retryRatio: 0 });
+    assert.equal(
+      defaults.available(0),
+      (DEFAULT_MIN_RETRIES_PER_SECOND * DEFAULT_RETRY_BUDGET_TTL_MS) / 1000,
+    );
   });
 
   await t.step("rejects bad options", () => {
@@ -242,7 +249,8 @@ Deno.test("RetryBudget", async (t) => {
             }
             assert.ok(budget.available(nowMs) >= 0);
           }
-          const bound = retryRatio * requests + minRetriesPerSecond * (1 + nowMs / 1000);
+          const reserveS = DEFAULT_RETRY_BUDGET_TTL_MS / 1000;
+          const bound = retryRatio * requests + minRetriesPerSecond * (reserveS + nowMs / 1000);
           assert.ok(granted <= bound + 1e-9, `granted ${granted} > bound ${bound}`);
         },
       ),
@@ -252,7 +260,7 @@ Deno.test("RetryBudget", async (t) => {
 });
 
 Deno.test("mayHedge needs a repeat-safe tool and a budget token", () => {
-  const budget = new RetryBudget({ retryRatio: 0, minRetriesPerSecond: 1 });
+  const budget = new RetryBudget({ retryRatio: 0, minRetriesPerSecond: 1, ttlMs: 1_000 });
   assert.equal(mayHedge({ annotations: WRITE, budget, nowMs: 0 }), false);
   assert.equal(mayHedge({ annotations: READ_ONLY, budget, nowMs: 0 }), true);
   assert.equal(mayHedge({ annotations: READ_ONLY, budget, nowMs: 0 }), false);

@@ -67,7 +67,12 @@ Deno.test("replica-crash property: no seed or crash time runs an unsafe call twi
         assert.equal(figures.violations.attemptsLeftInFlight, 0);
       },
     ),
-    { numRuns: 25 },
+    {
+      numRuns: 25,
+      // A crash 100 ms after start, before the gateway earned any retry tokens: with a
+      // reserve of only one second's worth, one read-only call was refused its failover.
+      examples: [[12, 100, undefined]],
+    },
   );
 });
 
