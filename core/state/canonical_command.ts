@@ -37,6 +37,17 @@ function has(bytes: Uint8Array, at: number, literal: Uint8Array): boolean {
 }
 
 /**
+ * Reads the end of a canonical command from `at`: the optional prevKv flag and
+ * the closing brace. Whether the flag is set, or undefined if anything else
+ * follows.
+ */
+function closingPrevKv(json: Uint8Array, at: number): boolean | undefined {
+  const prevKv = has(json, at, PREV_KV_FIELD);
+  const end = prevKv ? at + PREV_KV_FIELD.length : at;
+  return end === json.length - 1 && json[end] === CLOSE_BRACE ? prevKv : undefined;
+}
+
+/**
  * Index of the closing quote of the plain JSON string whose content starts
  * at `from`, or -1 if it holds an escape or a control character (which
  * JSON.parse would unescape or reject) or never closes. A quote byte never
@@ -89,12 +100,8 @@ function readPut(
     }
     if (at - digitsStart > MAX_SAFE_DIGITS || !Number.isSafeInteger(leaseId)) return undefined;
   }
-  let prevKv = false;
-  if (has(json, at, PREV_KV_FIELD)) {
-    at += PREV_KV_FIELD.length;
-    prevKv = true;
-  }
-  if (at !== json.length - 1 || json[at] !== CLOSE_BRACE) return undefined;
+  const prevKv = closingPrevKv(json, at);
+  if (prevKv === undefined) return undefined;
   const keyBytes = keyEnd - keyStart;
   const valueBytes = valueEnd - valueStart;
   if (
@@ -124,12 +131,8 @@ function readDelete(
     at += PREFIX_FIELD.length;
     prefix = true;
   }
-  let prevKv = false;
-  if (has(json, at, PREV_KV_FIELD)) {
-    at += PREV_KV_FIELD.length;
-    prevKv = true;
-  }
-  if (at !== json.length - 1 || json[at] !== CLOSE_BRACE) return undefined;
+  const prevKv = closingPrevKv(json, at);
+  if (prevKv === undefined) return undefined;
   const keyBytes = keyEnd - keyStart;
   // Only a prefix may be empty.
   if (keyBytes === 0 && !prefix) return undefined;
