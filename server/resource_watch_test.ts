@@ -24,7 +24,7 @@ Deno.test({
     let node: GatewayNode | undefined;
     const clients: Client[] = [];
     try {
-      http = await spawnHttpBackend("w1");
+      http = await spawnHttpBackend("w1", { resourceUpdates: true });
       node = await startNode(config({ web: { url: http.url } }));
       const replica = (node.gateway.status().services as {
         replicas: { era?: string }[];

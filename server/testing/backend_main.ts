@@ -19,6 +19,8 @@ const { values } = parseArgs({
     port: { type: "string" },
     "extra-tools": { type: "string", default: "0" },
     "latency-ms": { type: "string", default: "0" },
+    // Declares resource subscriptions (HTTP only): see resource_watch_test.ts.
+    "resource-updates": { type: "boolean", default: false },
     // Serve no tools if this file exists; `arm_empty_restart` creates it, so the
     // next start (after a crash) comes back empty. Probe siblings never arm it.
     "empty-after-restart": { type: "string" },
@@ -52,7 +54,9 @@ const factory = () =>
     dynamicTools,
     latencyMs: Number(values["latency-ms"]),
     armEmptyRestart: marker === undefined ? undefined : () => Deno.writeTextFile(marker, "armed"),
-    onResourceUpdated: values.port === undefined ? undefined : (uri) => onResourceUpdated(uri),
+    onResourceUpdated: values.port === undefined || !values["resource-updates"]
+      ? undefined
+      : (uri) => onResourceUpdated(uri),
   });
 let onResourceUpdated = (_uri: string): void => {};
 

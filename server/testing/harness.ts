@@ -26,10 +26,17 @@ export interface HttpBackend {
   close(): Promise<void>;
 }
 
-/** Spawns the test backend over Streamable HTTP on an ephemeral loopback port. */
-export async function spawnHttpBackend(replica: string): Promise<HttpBackend> {
+/**
+ * Spawns the test backend over Streamable HTTP on an ephemeral loopback port;
+ * with `resourceUpdates` it declares resource subscriptions and can report updates.
+ */
+export async function spawnHttpBackend(
+  replica: string,
+  options: { resourceUpdates?: boolean } = {},
+): Promise<HttpBackend> {
+  const flags = options.resourceUpdates ? ["--resource-updates"] : [];
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", BACKEND_MAIN, "--replica", replica, "--port", "0"],
+    args: ["run", "-A", BACKEND_MAIN, "--replica", replica, "--port", "0", ...flags],
     stdin: "null",
     stdout: "null",
     stderr: "piped",
