@@ -73,6 +73,21 @@ function settle(
   return replies;
 }
 
+/** Nodes a, b and c, with a elected leader and everything delivered. */
+function electedCluster(
+  options: { asyncLeaderAppend?: boolean; forwardProposals?: boolean } = {},
+): Map<string, ClusterNode<KvQuery, CommandResult>> {
+  const ids = ["a", "b", "c"];
+  const { asyncLeaderAppend, forwardProposals } = options;
+  const node = (id: string, i: number) =>
+    makeNode(id, ids, i + 1, asyncLeaderAppend, forwardProposals);
+  const nodes = new Map(ids.map((id, i) => [id, node(id, i)]));
+  settle(nodes, ids.map((id) => [id, nodes.get(id)!.handle({ type: "tick" })]));
+  settle(nodes, [["a", nodes.get("a")!.handle({ type: "campaign" })]]);
+  assert.equal(nodes.get("a")!.softState.role, "leader");
+  return nodes;
+}
+
 for (const asyncLeaderAppend of [false, true]) {
   Deno.test(`nothing leaves the node before the writes it depends on are durable (asyncLeaderAppend: ${asyncLeaderAppend})`, () => {
     const node = makeNode("a", ["a", "b", "c"], 1, asyncLeaderAppend);
@@ -102,10 +117,7 @@ for (const asyncLeaderAppend of [false, true]) {
 }
 
 Deno.test("with asyncLeaderAppend a leader's appends leave before its persist, responses after", () => {
-  const ids = ["a", "b", "c"];
-  const nodes = new Map(ids.map((id, i) => [id, makeNode(id, ids, i + 1, true)]));
-  settle(nodes, ids.map((id) => [id, nodes.get(id)!.handle({ type: "tick" })]));
-  settle(nodes, [["a", nodes.get("a")!.handle({ type: "campaign" })]]);
+  const nodes = electedCluster({ asyncLeaderAppend: true });
   const [a, b] = [nodes.get("a")!, nodes.get("b")!];
   assert.equal(a.softState.role, "leader");
 
@@ -149,10 +161,7 @@ Deno.test("with asyncLeaderAppend a leader's appends leave before its persist, r
 });
 
 Deno.test("a three-node cluster elects, commits a put, and answers reads", () => {
-  const ids = ["a", "b", "c"];
-  const nodes = new Map(ids.map((id, i) => [id, makeNode(id, ids, i + 1)]));
-  settle(nodes, ids.map((id) => [id, nodes.get(id)!.handle({ type: "tick" })]));
-  settle(nodes, [["a", nodes.get("a")!.handle({ type: "campaign" })]]);
+  const nodes = electedCluster();
   assert.equal(nodes.get("a")!.softState.role, "leader");
 
   const refused = nodes.get("b")!.handle({
@@ -204,10 +213,7 @@ Deno.test("a three-node cluster elects, commits a put, and answers reads", () =>
 });
 
 Deno.test("a deposed leader answers its pending writes as outcome-unknown", () => {
-  const ids = ["a", "b", "c"];
-  const nodes = new Map(ids.map((id, i) => [id, makeNode(id, ids, i + 1)]));
-  settle(nodes, ids.map((id) => [id, nodes.get(id)!.handle({ type: "tick" })]));
-  settle(nodes, [["a", nodes.get("a")!.handle({ type: "campaign" })]]);
+  const nodes = electedCluster();
   const a = nodes.get("a")!;
   // The proposal is persisted locally but its appends are dropped.
   const proposed = a.handle({
@@ -253,10 +259,7 @@ Deno.test("a deposed leader answers its pending writes as outcome-unknown", () =
 });
 
 Deno.test("a cancelled request is forgotten and frees its slot", () => {
-  const ids = ["a", "b", "c"];
-  const nodes = new Map(ids.map((id, i) => [id, makeNode(id, ids, i + 1)]));
-  settle(nodes, ids.map((id) => [id, nodes.get(id)!.handle({ type: "tick" })]));
-  settle(nodes, [["a", nodes.get("a")!.handle({ type: "campaign" })]]);
+  const nodes = electedCluster();
   const a = nodes.get("a")!;
   // A read whose heartbeat round is never delivered stays pending...
   a.handle({
@@ -279,15 +282,6 @@ function putRequest(requestId: number, value: string) {
       command: encodeCommand({ op: "put", key: "k", value }),
     },
   };
-}
-
-function forwardingCluster() {
-  const ids = ["a", "b", "c"];
-  const nodes = new Map(ids.map((id, i) => [id, makeNode(id, ids, i + 1, false, true)]));
-  settle(nodes, ids.map((id) => [id, nodes.get(id)!.handle({ type: "tick" })]));
-  settle(nodes, [["a", nodes.get("a")!.handle({ type: "campaign" })]]);
-  assert.equal(nodes.get("a")!.softState.role, "leader");
-  return nodes;
 }
 
 Deno.test("voters take their snapshots at different indices, each every snapshotEveryEntries", () => {
@@ -404,7 +398,7 @@ Deno.test("a follower a little behind a snapshot catches up with appends, not th
 });
 
 Deno.test("with forwardProposals a follower forwards a command and answers it on apply, once", () => {
-  const nodes = forwardingCluster();
+  const nodes = electedCluster({ forwardProposals: true });
   const [a, b] = [nodes.get("a")!, nodes.get("b")!];
   const forwarded = b.handle(putRequest(1, "v"));
   // Straight out, stamped with the leader's term: nothing to persist first.
@@ -434,7 +428,7 @@ Deno.test("with forwardProposals a follower forwards a command and answers it on
 });
 
 Deno.test("a follower's forwarded commands fail as outcome-unknown when its term changes", () => {
-  const nodes = forwardingCluster();
+  const nodes = electedCluster({ forwardProposals: true });
   const b = nodes.get("b")!;
   // The forwarded proposal is lost on the way.
   assert.deepEqual(b.handle(putRequest(3, "lost")).map((e) => e.type), ["send"]);
@@ -471,10 +465,7 @@ Deno.test("a follower's forwarded commands fail as outcome-unknown when its term
 });
 
 Deno.test("a committed, durable entry is answered without waiting for the fsync of newer entries", () => {
-  const ids = ["a", "b", "c"];
-  const nodes = new Map(ids.map((id, i) => [id, makeNode(id, ids, i + 1)]));
-  settle(nodes, ids.map((id) => [id, nodes.get(id)!.handle({ type: "tick" })]));
-  settle(nodes, [["a", nodes.get("a")!.handle({ type: "campaign" })]]);
+  const nodes = electedCluster();
   const [a, b] = [nodes.get("a")!, nodes.get("b")!];
   const persistOf = (effects: Effect[]) => {
     const p = effects.find((e) => e.type === "persist");
