@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { config, stdioReplicas } from "./testing/harness.ts";
 import { type GatewayNode, startGatewayNode } from "./node.ts";
 import type { SessionDirectory, SessionRecord } from "./session_directory.ts";
+import { mcpRpc, SESSION_PROTOCOL_VERSION } from "./cluster/testing/mcp_rpc.ts";
 
 /** A session directory in memory, shared by the nodes of the test. */
 class MemoryDirectory implements SessionDirectory {
@@ -24,45 +25,27 @@ class MemoryDirectory implements SessionDirectory {
   }
 }
 
-const HEADERS = {
-  "content-type": "application/json",
-  accept: "application/json, text/event-stream",
-  "mcp-protocol-version": "2025-11-25",
-};
-
-async function rpc(
-  node: GatewayNode,
-  body: Record<string, unknown>,
-  sessionId?: string,
-): Promise<{ status: number; type: string; text: string; sessionId: string | null }> {
-  const response = await fetch(`${node.url}/mcp`, {
-    method: "POST",
-    headers: sessionId === undefined ? HEADERS : { ...HEADERS, "mcp-session-id": sessionId },
-    body: JSON.stringify(body),
-  });
-  return {
-    status: response.status,
-    type: response.headers.get("content-type") ?? "",
-    text: await response.text(),
-    sessionId: response.headers.get("mcp-session-id"),
-  };
+/** The HTTP base URL of a node started with a port. */
+function urlOf(node: GatewayNode): string {
+  assert.ok(node.url, "the node serves HTTP");
+  return node.url;
 }
 
 async function openSession(node: GatewayNode): Promise<string> {
-  const opened = await rpc(node, {
+  const opened = await mcpRpc(urlOf(node), {
     jsonrpc: "2.0",
     id: 1,
     method: "initialize",
     params: {
-      protocolVersion: "2025-11-25",
+      protocolVersion: SESSION_PROTOCOL_VERSION,
       capabilities: {},
       clientInfo: { name: "takeover", version: "1" },
     },
   });
   assert.equal(opened.status, 200, opened.text);
   assert.ok(opened.sessionId);
-  const initialized = await rpc(
-    node,
+  const initialized = await mcpRpc(
+    urlOf(node),
     { jsonrpc: "2.0", method: "notifications/initialized" },
     opened.sessionId,
   );
@@ -104,20 +87,20 @@ Deno.test({
 
       // Without a level, node b streams the tool's info logs before its result.
       const control = await openSession(b);
-      const chatty = await rpc(b, { ...LOGGING_CALL, id: 2 }, control);
+      const chatty = await mcpRpc(urlOf(b), { ...LOGGING_CALL, id: 2 }, control);
       assert.equal(chatty.status, 200);
-      assert.match(chatty.type, /text\/event-stream/);
+      assert.match(chatty.contentType, /text\/event-stream/);
       assert.match(chatty.text, /Tool execution started/);
 
       const sessionId = await openSession(a);
-      const level = await rpc(
-        a,
+      const level = await mcpRpc(
+        urlOf(a),
         { jsonrpc: "2.0", id: 2, method: "logging/setLevel", params: { level: "error" } },
         sessionId,
       );
       assert.equal(level.status, 200, level.text);
-      const subscribed = await rpc(
-        a,
+      const subscribed = await mcpRpc(
+        urlOf(a),
         { jsonrpc: "2.0", id: 3, method: "resources/subscribe", params: { uri } },
         sessionId,
       );
@@ -128,7 +111,7 @@ Deno.test({
       assert.deepEqual(record?.subscriptions, [uri]);
 
       // Node b has never seen the session: it adopts it with its state.
-      const quiet = await rpc(b, { ...LOGGING_CALL, id: 4 }, sessionId);
+      const quiet = await mcpRpc(urlOf(b), { ...LOGGING_CALL, id: 4 }, sessionId);
       assert.equal(quiet.status, 200, quiet.text);
       assert.doesNotMatch(quiet.text, /Tool execution started/, "info logs are below the level");
       assert.match(quiet.text, /executed successfully/);
@@ -136,8 +119,8 @@ Deno.test({
       assert.equal(b.http.sessionCount(), 2);
 
       // Changes made on b are saved for the next takeover.
-      const unsubscribed = await rpc(
-        b,
+      const unsubscribed = await mcpRpc(
+        urlOf(b),
         { jsonrpc: "2.0", id: 5, method: "resources/unsubscribe", params: { uri } },
         sessionId,
       );

@@ -24,7 +24,11 @@ export interface RpcAnswer {
   status: number;
   /** `Mcp-Session-Id` of the response, if any. */
   sessionId: string | null;
-  /** The whole JSON-RPC message, if the body held one. */
+  /** `Content-Type` of the response ("" if none). */
+  contentType: string;
+  /** The raw body: a JSON message, or every SSE event of a streamed reply. */
+  text: string;
+  /** The whole JSON-RPC message, if the body held one (of a stream, the first event's). */
   body: Record<string, unknown> | undefined;
   /** Its `result`. */
   result?: Record<string, unknown>;
@@ -60,6 +64,8 @@ export async function mcpRpc(
   return {
     status: response.status,
     sessionId: response.headers.get("mcp-session-id"),
+    contentType: response.headers.get("content-type") ?? "",
+    text,
     body,
     result: body?.result as Record<string, unknown> | undefined,
     error: body?.error as RpcError | undefined,
