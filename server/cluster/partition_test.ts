@@ -29,6 +29,26 @@ Deno.test("partitions: isolated and one-way-cut leaders are replaced; minority w
   const history = new KvHistory();
   let running = true;
   const clients: Promise<void>[] = [];
+  /**
+   * Runs a step; if it fails, heals every link (so the next step starts from a
+   * whole cluster) and adds what each node reports to the error.
+   */
+  const explained = async (step: () => Promise<void>): Promise<void> => {
+    try {
+      await step();
+    } catch (error) {
+      relay.healAll();
+      const statuses = await Promise.all(ids.map(async (id) => {
+        const s = await cluster.status(id);
+        return s ? `${id}: ${s.role} term ${s.term} leader ${s.leader}` : `${id}: no status`;
+      }));
+      throw new Error(
+        `${error instanceof Error ? error.message : error}; nodes: ${statuses.join(", ")}; ` +
+          `client outcomes: ${JSON.stringify(history.counts)}`,
+        { cause: error },
+      );
+    }
+  };
   try {
     await cluster.waitForLeader(30_000);
     await cluster.waitForReady(10_000);
@@ -44,59 +64,70 @@ Deno.test("partitions: isolated and one-way-cut leaders are replaced; minority w
       })());
     }
 
-    await t.step("an isolated leader is replaced and then refuses writes with 503", async () => {
-      const leader = await cluster.waitForLeader(10_000);
-      relay.isolate(leader);
-      const next = await cluster.waitForLeader(10_000, [leader]);
-      assert.notEqual(next, leader);
-      const before = history.counts.ok;
-      await waitFor("writes through the majority", () => history.counts.ok > before + 20, 10_000);
-      await waitFor("the old leader to step down", async () => {
-        const s = await cluster.status(leader);
-        return s !== undefined && s.role !== "leader";
-      }, 10_000);
-      const refused = await waitFor(
-        "a 503 from the isolated node",
-        async () => {
-          const response = await fetch(`${cluster.url(leader)}/admin/kv/x`, {
-            method: "PUT",
-            body: JSON.stringify({ value: "from the minority" }),
-            signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS),
-          });
-          const body = await response.json() as { error: string };
-          return response.status === 503 ? body : undefined;
-        },
-        15_000,
-        100,
-      );
-      assert.match(refused.error, /cannot reach a leader/);
-      relay.healAll();
-      await waitFor("the old leader to follow again", async () => {
-        const s = await cluster.status(leader);
-        return s !== undefined && s.role === "follower" && s.leader !== null && s.leader !== leader;
-      }, 10_000);
-    });
+    await t.step(
+      "an isolated leader is replaced and then refuses writes with 503",
+      () =>
+        explained(async () => {
+          const leader = await cluster.waitForLeader(10_000);
+          relay.isolate(leader);
+          const next = await cluster.waitForLeader(10_000, [leader]);
+          assert.notEqual(next, leader);
+          const before = history.counts.ok;
+          await waitFor(
+            "writes through the majority",
+            () => history.counts.ok > before + 20,
+            10_000,
+          );
+          await waitFor("the old leader to step down", async () => {
+            const s = await cluster.status(leader);
+            return s !== undefined && s.role !== "leader";
+          }, 10_000);
+          const refused = await waitFor(
+            "a 503 from the isolated node",
+            async () => {
+              const response = await fetch(`${cluster.url(leader)}/admin/kv/x`, {
+                method: "PUT",
+                body: JSON.stringify({ value: "from the minority" }),
+                signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS),
+              });
+              const body = await response.json() as { error: string };
+              return response.status === 503 ? body : undefined;
+            },
+            15_000,
+            100,
+          );
+          assert.match(refused.error, /cannot reach a leader/);
+          relay.healAll();
+          await waitFor("the old leader to follow again", async () => {
+            const s = await cluster.status(leader);
+            return s !== undefined && s.role === "follower" && s.leader !== null &&
+              s.leader !== leader;
+          }, 10_000);
+        }),
+    );
 
-    await t.step("a leader that can send but not receive is replaced", async () => {
-      const leader = await cluster.waitForLeader(10_000);
-      for (const other of ids) if (other !== leader) relay.cut(other, leader);
-      const next = await cluster.waitForLeader(10_000, [leader]);
-      assert.notEqual(next, leader);
-      const before = history.counts.ok;
-      await waitFor("writes under the new leader", () => history.counts.ok > before + 20, 10_000);
-      const term = (await cluster.status(next))!.term;
-      // With PreVote, the deposed node's campaigns (one per 240-480 ms election
-      // timeout) do not bump the cluster's term; one bump is allowed for a
-      // stall of a loaded machine.
-      await sleep(1_500);
-      const after = await waitFor("a leader's status", () => cluster.status(next), 5_000);
-      assert.ok(after.term <= term + 1, `term went from ${term} to ${after.term}`);
-      relay.healAll();
-      await waitFor("the deposed leader to follow", async () => {
-        const s = await cluster.status(leader);
-        return s !== undefined && s.role === "follower" && s.leader !== null && s.leader !== leader;
-      }, 10_000);
-    });
+    await t.step("a leader that can send but not receive is replaced", () =>
+      explained(async () => {
+        const leader = await cluster.waitForLeader(10_000);
+        for (const other of ids) if (other !== leader) relay.cut(other, leader);
+        const next = await cluster.waitForLeader(10_000, [leader]);
+        assert.notEqual(next, leader);
+        const before = history.counts.ok;
+        await waitFor("writes under the new leader", () => history.counts.ok > before + 20, 10_000);
+        const term = (await cluster.status(next))!.term;
+        // With PreVote, the deposed node's campaigns (one per 240-480 ms election
+        // timeout) do not bump the cluster's term; one bump is allowed for a
+        // stall of a loaded machine.
+        await sleep(1_500);
+        const after = await waitFor("a leader's status", () => cluster.status(next), 5_000);
+        assert.ok(after.term <= term + 1, `term went from ${term} to ${after.term}`);
+        relay.healAll();
+        await waitFor("the deposed leader to follow", async () => {
+          const s = await cluster.status(leader);
+          return s !== undefined && s.role === "follower" && s.leader !== null &&
+            s.leader !== leader;
+        }, 10_000);
+      }));
 
     running = false;
     await Promise.all(clients);

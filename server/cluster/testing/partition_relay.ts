@@ -47,14 +47,25 @@ export class PartitionRelay {
   readonly #cut = new Set<string>();
   readonly #links = new Map<string, Link>();
   readonly #tasks: Promise<void>[] = [];
+  readonly #dial: (hostname: string, port: number) => Promise<Deno.TcpConn>;
 
-  private constructor(targets: Record<NodeId, string>) {
+  private constructor(
+    targets: Record<NodeId, string>,
+    dial: (hostname: string, port: number) => Promise<Deno.TcpConn>,
+  ) {
     this.#targets = targets;
+    this.#dial = dial;
   }
 
-  /** Starts one relay listener per node, forwarding to `targets[id]` ("host:port"). */
-  static start(targets: Record<NodeId, string>): PartitionRelay {
-    const relay = new PartitionRelay(targets);
+  /**
+   * Starts one relay listener per node, forwarding to `targets[id]` ("host:port").
+   * `dial` opens the upstream connection (tests slow it down to cut a link mid-dial).
+   */
+  static start(
+    targets: Record<NodeId, string>,
+    dial = (hostname: string, port: number) => Deno.connect({ hostname, port }),
+  ): PartitionRelay {
+    const relay = new PartitionRelay(targets, dial);
     for (const id of Object.keys(targets)) {
       const listener = Deno.listen({ hostname: "127.0.0.1", port: freePort() });
       relay.#listeners.set(id, listener);
@@ -112,11 +123,14 @@ export class PartitionRelay {
       if (this.#cut.has(key)) return closeQuietly(inbound);
       const target = this.#targets[to];
       const separator = target.lastIndexOf(":");
-      upstream = await Deno.connect({
-        hostname: target.slice(0, separator),
-        port: Number(target.slice(separator + 1)),
-      });
+      upstream = await this.#dial(target.slice(0, separator), Number(target.slice(separator + 1)));
       clearTimeout(timer);
+      // cut() may have run while this connection was being dialled: it could
+      // not close a connection it did not know of yet, so look again.
+      if (this.#cut.has(key)) {
+        closeQuietly(upstream);
+        return closeQuietly(inbound);
+      }
       const link = this.#links.get(key) ?? { from, to, conns: [] };
       this.#links.set(key, link);
       link.conns.push(inbound, upstream);
