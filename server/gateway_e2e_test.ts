@@ -89,7 +89,7 @@ Deno.test({
     const clients: { close(): Promise<void> }[] = [];
     const pids = new Set<number>();
     try {
-      http = await spawnHttpBackend("h1");
+      http = await spawnHttpBackend("h1", { resourceUpdates: true });
       node = await startNode(config({
         alpha: { ...stdioReplicas("a1", "a2"), strategy: "round-robin", timeoutMs: 20_000 },
         beta: { url: http.url },
@@ -201,27 +201,31 @@ Deno.test({
         await client.close();
       });
 
-      await t.step("cancellation reaches the upstream that runs the call", async () => {
+      await t.step("cancellation reaches the upstream that runs the call, every time", async () => {
+        // Ten in a row: a cancellation lost now and then (as when Deno's fetch
+        // dropped the abort of a collected request, see abortable_fetch.ts)
+        // shows up here, not only in the GC test of that module.
         const client = await connectV2(n, "legacy");
         clients.push(client);
-        const before = Number(
-          textOf(await client.callTool({ name: "beta__count", arguments: { key: "cancelled" } })),
-        );
-        const controller = new AbortController();
-        const call = client.callTool(
-          { name: "beta__slow", arguments: { steps: 100, stepMs: 50 } },
-          { signal: controller.signal, onprogress: () => controller.abort() },
-        );
-        await assert.rejects(call);
-        let after = before;
-        const deadline = Date.now() + 5_000;
-        while (after === before && Date.now() < deadline) {
-          await new Promise((r) => setTimeout(r, 50));
-          after = Number(
+        const cancelled = async () =>
+          Number(
             textOf(await client.callTool({ name: "beta__count", arguments: { key: "cancelled" } })),
           );
+        for (let round = 0; round < 10; round++) {
+          const before = await cancelled();
+          const controller = new AbortController();
+          const call = client.callTool(
+            { name: "beta__slow", arguments: { steps: 100, stepMs: 50 } },
+            { signal: controller.signal, onprogress: () => controller.abort() },
+          );
+          await assert.rejects(call);
+          await waitFor(
+            `the backend to see cancellation ${round + 1}`,
+            async () => (await cancelled()) === before + 1,
+            4_000,
+            25,
+          );
         }
-        assert.equal(after, before + 1, "the backend saw the cancellation");
       });
 
       await t.step(

@@ -19,7 +19,7 @@ const { values } = parseArgs({
     port: { type: "string" },
     "extra-tools": { type: "string", default: "0" },
     "latency-ms": { type: "string", default: "0" },
-    // Declares resource subscriptions (HTTP only): see resource_watch_test.ts.
+    // Declares resource subscriptions and a touch_resource tool that reports updates (HTTP only).
     "resource-updates": { type: "boolean", default: false },
     // Serve no tools if this file exists; `arm_empty_restart` creates it, so the
     // next start (after a crash) comes back empty. Probe siblings never arm it.

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { abortableFetch } from "./abortable_fetch.ts";
 import {
   Client,
   type McpSubscription,
@@ -357,8 +358,11 @@ export class McpBackend {
     } else {
       const requestInit: RequestInit = { headers: spec.headers ?? {} };
       transport = spec.kind === "sse"
-        ? new SSEClientTransport(new URL(spec.url), { requestInit })
-        : new StreamableHTTPClientTransport(new URL(spec.url), { requestInit });
+        ? new SSEClientTransport(new URL(spec.url), { requestInit, fetch: abortableFetch })
+        : new StreamableHTTPClientTransport(new URL(spec.url), {
+          requestInit,
+          fetch: abortableFetch,
+        });
       client.onclose = () => this.#onClosed(client);
       await client.connect(transport, { timeout: connectTimeoutMs, prior: known });
       this.#interceptProgress(transport);
