@@ -1047,6 +1047,7 @@ export class Gateway {
             protocolVersion: r.backend.catalog?.protocolVersion,
             tools: r.backend.catalog?.tools.length ?? 0,
             restarts: r.backend.restarts,
+            listenStreamsReopened: r.backend.listenStreamsReopened,
             routing: routingState(s.router, r.id, this.#deps.nowMs()),
             pid: r.backend.pid,
             lastError: r.backend.lastError?.message,

@@ -1,7 +1,9 @@
-// Resource subscriptions on a 2026-07-28 backend, which has no
+// Listen streams of a 2026-07-28 backend. That era has no
 // `resources/subscribe`: the gateway names the subscribed resources on a
 // `subscriptions/listen` stream and hands the updates to the 2025 sessions
-// that subscribed.
+// that subscribed. List changes come on such a stream too. A backend that
+// restarts ends its streams; the gateway opens them again and re-reads the
+// catalog, whose changes it did not hear meanwhile.
 import assert from "node:assert/strict";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { config, type HttpBackend, spawnHttpBackend, startNode } from "./testing/harness.ts";
@@ -56,6 +58,26 @@ Deno.test({
       await until("the update", () => updates.subscriber.includes(uri));
       assert.deepEqual(updates.other, [], "a session that did not subscribe hears nothing");
 
+      // The backend restarts on its port: the gateway reconnects and opens the
+      // stream again, naming the same resources.
+      const port = Number(new URL(http.url).port);
+      await http.close();
+      http = await spawnHttpBackend("w1", { resourceUpdates: true, port });
+      const heard = updates.subscriber.length;
+      const deadline = Date.now() + 15_000;
+      while (updates.subscriber.length === heard) {
+        if (Date.now() > deadline) throw new Error("no update after the backend restarted");
+        await touch(uri).catch(() => {}); // refused while the backend restarts
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(updates.subscriber.at(-1), uri);
+      assert.deepEqual(updates.other, []);
+      const reopened = (n.gateway.status().services as {
+        replicas: { listenStreamsReopened: number }[];
+      }[])[0].replicas[0].listenStreamsReopened;
+      assert.ok(reopened >= 1, `listen streams re-opened: ${reopened}`);
+      updates.subscriber.length = 1;
+
       // Updates of resources nobody subscribed to are not reported by the backend.
       await touch("test://other");
       await subscriber.unsubscribeResource({ uri });
@@ -66,6 +88,44 @@ Deno.test({
       assert.deepEqual(updates.subscriber, [uri]);
     } finally {
       for (const c of clients) await c.close().catch(() => {});
+      await node?.close();
+      await http?.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a 2026 backend that restarts with more tools: the gateway re-reads its catalog and tells clients",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    let http: HttpBackend | undefined;
+    let node: GatewayNode | undefined;
+    let client: Client | undefined;
+    try {
+      http = await spawnHttpBackend("r1");
+      node = await startNode(config({ web: { url: http.url } }));
+      let listChanged = 0;
+      client = new Client({ name: "watcher", version: "1" });
+      client.setNotificationHandler("notifications/tools/list_changed", () => {
+        listChanged++;
+      });
+      await client.connect(new StreamableHTTPClientTransport(new URL(`${node.url}/mcp`)));
+      const c = client;
+      const n = node;
+      await until("the GET stream", () => n.http.listeningCount() === 1);
+      const names = async () => (await c.listTools()).tools.map((t) => t.name);
+      assert.ok(!(await names()).includes("web__extra_0"));
+
+      const port = Number(new URL(http.url).port);
+      await http.close();
+      http = await spawnHttpBackend("r1", { port, extraTools: 2 });
+      await until("tools/list_changed", () => listChanged > 0, 15_000);
+      const after = await names();
+      assert.ok(after.includes("web__extra_0") && after.includes("web__extra_1"), after.join(","));
+    } finally {
+      await client?.close().catch(() => {});
       await node?.close();
       await http?.close();
     }

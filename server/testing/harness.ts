@@ -28,15 +28,19 @@ export interface HttpBackend {
 
 /**
  * Spawns the test backend over Streamable HTTP on an ephemeral loopback port;
- * with `resourceUpdates` it declares resource subscriptions and can report updates.
+ * with `resourceUpdates` it declares resource subscriptions and can report updates;
+ * `port` (e.g. the port of a backend that was stopped) instead of a free one;
+ * `extraTools` more tools named `extra_0`, `extra_1`, ….
  */
 export async function spawnHttpBackend(
   replica: string,
-  options: { resourceUpdates?: boolean } = {},
+  options: { resourceUpdates?: boolean; port?: number; extraTools?: number } = {},
 ): Promise<HttpBackend> {
   const flags = options.resourceUpdates ? ["--resource-updates"] : [];
+  if (options.extraTools) flags.push("--extra-tools", String(options.extraTools));
+  const port = String(options.port ?? 0);
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", BACKEND_MAIN, "--replica", replica, "--port", "0", ...flags],
+    args: ["run", "-A", BACKEND_MAIN, "--replica", replica, "--port", port, ...flags],
     stdin: "null",
     stdout: "null",
     stderr: "piped",

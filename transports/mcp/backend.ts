@@ -208,6 +208,9 @@ export class McpBackend {
   /** The listen stream that names {@link #watchedUris}, on the current connection. */
   #watchStream?: McpSubscription;
   #watching: Promise<void> = Promise.resolve();
+  /** Pending re-opens of listen streams the server ended (cleared on close). */
+  #relistenTimers = new Set<ReturnType<typeof setTimeout>>();
+  #listenStreamsReopened = 0;
 
   /** Creates the connection object; {@link start} connects. */
   constructor(options: BackendOptions) {
@@ -433,6 +436,8 @@ export class McpBackend {
    * A 2026-07-28 server sends list changes only on a `subscriptions/listen`
    * stream; open one for every list the server says can change. A server that
    * refuses it still works, with a catalog that is re-read on reconnect only.
+   * A stream the server ends (it restarted, or a proxy cut it) is opened
+   * again, and the catalog re-read, since changes in between were not heard.
    */
   async #listen(client: Client, capabilities: ServerCapabilities): Promise<void> {
     const filter = {
@@ -443,13 +448,54 @@ export class McpBackend {
     if (!filter.toolsListChanged && !filter.promptsListChanged && !filter.resourcesListChanged) {
       return;
     }
+    const open = async (): Promise<void> => {
+      const stream = await client.listen(filter, { timeout: this.#options.connectTimeoutMs });
+      this.#reopenWhenEnded(client, stream, async () => {
+        await open();
+        await this.#refresh(client);
+      });
+    };
     try {
-      await client.listen(filter, { timeout: this.#options.connectTimeoutMs });
+      await open();
     } catch (error) {
       this.#lastError = new Error(
         `${this.label}: no list-change subscription: ${(error as Error).message}`,
       );
     }
+  }
+
+  /**
+   * When the server ends `stream` (rather than us closing it), runs `reopen`
+   * after a backoff, again with a longer one while it fails, for as long as
+   * `client` is the live connection.
+   */
+  #reopenWhenEnded(client: Client, stream: McpSubscription, reopen: () => Promise<void>): void {
+    void stream.closed.then((how) => {
+      if (how === "local" || this.#closing || client !== this.#client) return;
+      this.#listenStreamsReopened++;
+      this.#lastError = new Error(`${this.label}: the server ended a listen stream (${how})`);
+      const attempt = (delayMs: number): void => {
+        const timer = setTimeout(async () => {
+          this.#relistenTimers.delete(timer);
+          if (this.#closing || client !== this.#client) return;
+          try {
+            await reopen();
+          } catch (error) {
+            this.#lastError = new Error(
+              `${this.label}: cannot re-open a listen stream: ${(error as Error).message}`,
+            );
+            attempt(Math.min(delayMs * 2, this.#options.maxBackoffMs));
+          }
+        }, delayMs);
+        this.#relistenTimers.add(timer);
+      };
+      attempt(this.#options.initialBackoffMs);
+    });
+  }
+
+  /** How many listen streams the servers ended and this connection opened again. */
+  get listenStreamsReopened(): number {
+    return this.#listenStreamsReopened;
   }
 
   /**
@@ -482,6 +528,9 @@ export class McpBackend {
         { timeout: this.#options.connectTimeoutMs },
       );
       this.#watchStream = subscription;
+      // Replaced streams end "local"; one the server ends is opened again
+      // with the list as it is by then.
+      this.#reopenWhenEnded(client, subscription, () => this.#applyWatch());
     } else {
       this.#watchStream = undefined;
     }
@@ -681,6 +730,8 @@ export class McpBackend {
     this.#closing = true;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+    for (const timer of this.#relistenTimers) clearTimeout(timer);
+    this.#relistenTimers.clear();
     const client = this.#client;
     this.#client = undefined;
     await this.#connecting?.catch(() => {});
