@@ -26,6 +26,12 @@ export interface CallContext {
   ): Promise<Record<string, unknown>>;
   /** Affinity key for consistent hashing (a session id). */
   affinityKey?: string;
+  /**
+   * The client connection the request came from (a 2025 session or the stdio
+   * client): requests of one client carry the same object, so a request a
+   * backend pushes while several of that client's calls run has one owner.
+   */
+  client?: object;
   /** The lowest log level the client wants (`logging/setLevel` or the 2026 envelope). */
   logLevel?: string;
   /**

@@ -165,6 +165,7 @@ export function serveDirectCall(
     progressToken: token,
     meta,
     affinityKey: sessionId,
+    client: server,
     logLevel,
     clientCapabilities: server.getClientCapabilities() as Record<string, unknown> | undefined,
     notify: (n) => {

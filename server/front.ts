@@ -128,6 +128,7 @@ export function createFrontServer(
       progressToken: typeof token === "string" || typeof token === "number" ? token : undefined,
       meta,
       affinityKey: ctx.sessionId,
+      client: era === "legacy" ? server : undefined,
       logLevel,
       clientCapabilities: era === "legacy"
         ? server.getClientCapabilities() as Record<string, unknown> | undefined

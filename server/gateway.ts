@@ -959,11 +959,16 @@ export class Gateway {
     }
     if (n.method === "notifications/message") {
       const params = { ...n.params, logger: n.params?.logger ?? replica.service.config.name };
-      // The wire does not say which call a log line belongs to. With one call in
-      // flight it is that call's; with none it is the server's own and goes to
-      // every session; with several it could be any client's, and is dropped
-      // rather than shown to clients it may not belong to.
-      const owners = [...replica.inFlight.keys()];
+      // The wire does not say which call a log line belongs to. With the calls
+      // in flight all of one client it is that client's; with none it is the
+      // server's own and goes to every session; with calls of several clients
+      // it could be any of theirs, and is dropped rather than shown to clients
+      // it may not belong to.
+      const owners: CallContext[] = [];
+      for (const ctx of replica.inFlight.keys()) {
+        if (ctx.client !== undefined && owners.some((o) => o.client === ctx.client)) continue;
+        owners.push(ctx);
+      }
       if (owners.length === 1) {
         void owners[0].notify({ method: n.method, params }).catch(() => {});
       } else if (owners.length === 0) {
@@ -981,7 +986,10 @@ export class Gateway {
    * caused it. The 2025 wire does not say which call that is, so a request can
    * only belong to a call in flight that was sent before the request arrived;
    * anything else (e.g. the `roots/list` a server sends on connect) was caused
-   * by no call and is never handed to a later one.
+   * by no call and is never handed to a later one. Calls in flight of one
+   * client count as one owner; calls of several clients make it ambiguous,
+   * and the request is refused rather than sent to a client that may not
+   * have caused it.
    *
    * `roots/list` asked outside exactly one such call, or by a call whose client
    * declared no roots, is answered by the gateway with no roots: a backend
@@ -997,7 +1005,10 @@ export class Gateway {
   ): Promise<Record<string, unknown>> {
     const owners: CallContext[] = [];
     for (const [ctx, sentBefore] of replica.inFlight) {
-      if (ctx.sendRequest !== undefined && sentBefore < requestsSentBefore) owners.push(ctx);
+      if (ctx.sendRequest === undefined || sentBefore >= requestsSentBefore) continue;
+      // Several calls of one client: whichever asks, the same client answers.
+      if (ctx.client !== undefined && owners.some((o) => o.client === ctx.client)) continue;
+      owners.push(ctx);
     }
     if (
       request.method === "roots/list" &&
