@@ -49,6 +49,12 @@ Deno.test("partitions: isolated and one-way-cut leaders are replaced; minority w
       );
     }
   };
+  /** Waits until the node `old` follows a leader other than itself. */
+  const followsAnother = (old: string) =>
+    waitFor(`${old} to follow another leader`, async () => {
+      const s = await cluster.status(old);
+      return s !== undefined && s.role === "follower" && s.leader !== null && s.leader !== old;
+    }, 10_000);
   try {
     await cluster.waitForLeader(30_000);
     await cluster.waitForReady(10_000);
@@ -98,11 +104,7 @@ Deno.test("partitions: isolated and one-way-cut leaders are replaced; minority w
           );
           assert.match(refused.error, /cannot reach a leader/);
           relay.healAll();
-          await waitFor("the old leader to follow again", async () => {
-            const s = await cluster.status(leader);
-            return s !== undefined && s.role === "follower" && s.leader !== null &&
-              s.leader !== leader;
-          }, 10_000);
+          await followsAnother(leader);
         }),
     );
 
@@ -122,11 +124,7 @@ Deno.test("partitions: isolated and one-way-cut leaders are replaced; minority w
         const after = await waitFor("a leader's status", () => cluster.status(next), 5_000);
         assert.ok(after.term <= term + 1, `term went from ${term} to ${after.term}`);
         relay.healAll();
-        await waitFor("the deposed leader to follow", async () => {
-          const s = await cluster.status(leader);
-          return s !== undefined && s.role === "follower" && s.leader !== null &&
-            s.leader !== leader;
-        }, 10_000);
+        await followsAnother(leader);
       }));
 
     running = false;
