@@ -40,9 +40,10 @@ import { acceptsJson, isSingleRequest, preferJsonReply } from "./json_reply.ts";
 import type { SessionDirectory } from "./session_directory.ts";
 import {
   abortDirectCalls,
+  answerPushedRequests,
   cancelDirectCalls,
   directCallRequest,
-  type DirectCalls,
+  DirectCalls,
   KeepAlive,
   serveDirectCall,
 } from "./direct_call.ts";
@@ -92,6 +93,12 @@ export interface GatewayApp {
   listeningCount(): number;
   /** Tool calls served on the direct lane (direct_call.ts) since the app started. */
   directCallCount(): number;
+  /**
+   * Turns the direct lane on (the default) or off; with it off every call
+   * takes the SDK path, which serves the same results more slowly. For
+   * telling the two apart when something looks wrong, and for tests.
+   */
+  setDirectLane(enabled: boolean): void;
 }
 
 interface Session {
@@ -143,6 +150,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   const listening = new Set<string>();
   const keepAlive = new KeepAlive();
   let directCalls = 0;
+  let directLane = true;
 
   const modern: McpHttpHandler = createMcpHandler(
     () => createFrontServer(gateway, codec, "modern"),
@@ -313,7 +321,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       server,
       transport,
       lastSeenMs: Date.now(),
-      calls: new Map(),
+      calls: new DirectCalls(),
       restoring: adoptedId !== undefined,
     };
     transport.onclose = () => {
@@ -390,13 +398,27 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   async function postMcp(req: Request): Promise<Response> {
     const parsed = await readJson(req);
     if (parsed instanceof Response) return parsed;
-    const { body } = parsed;
+    let { body } = parsed;
+    const answered = answerPushed(req, body);
+    if (answered === undefined) return new Response(null, { status: 202 });
+    body = answered;
     const direct = serveDirect(req, body);
     if (direct !== undefined) return await direct;
     const response = await servePost(req, body);
     return isSingleRequest(body) && acceptsJson(req.headers.get("accept"))
       ? await preferJsonReply(response, body.id)
       : response;
+  }
+
+  /**
+   * Hands answers to requests the direct lane pushed to their calls; returns
+   * the rest of `body`, or undefined when nothing is left for the SDK.
+   */
+  function answerPushed(req: Request, body: unknown): unknown {
+    const sessionId = req.headers.get("mcp-session-id");
+    const session = sessionId === null ? undefined : sessions.get(sessionId);
+    if (session === undefined) return body;
+    return answerPushedRequests(session.calls, body);
   }
 
   /** Serves a `tools/call` of a session on the direct lane, when that lane takes it. */
@@ -411,6 +433,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       return undefined;
     }
     cancelDirectCalls(session.calls, body);
+    if (!directLane) return undefined;
     const call = directCallRequest(gateway, session.server, req, body);
     if (call === undefined) return undefined;
     directCalls++;
@@ -478,7 +501,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     const transport = new SseFrontTransport("/messages", id);
     const server = createFrontServer(gateway, codec, "legacy");
     transport.onclose = () => void sessions.delete(id);
-    sessions.set(id, { server, transport, lastSeenMs: Date.now(), calls: new Map() });
+    sessions.set(id, { server, transport, lastSeenMs: Date.now(), calls: new DirectCalls() });
     await server.connect(transport);
     return transport.response;
   });
@@ -507,6 +530,9 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     sessionCount: () => sessions.size,
     listeningCount: () => listening.size,
     directCallCount: () => directCalls,
+    setDirectLane: (enabled) => {
+      directLane = enabled;
+    },
     close: async () => {
       clearInterval(sweep);
       unsubscribe();

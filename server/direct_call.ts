@@ -15,10 +15,16 @@
  *   no 2026 envelope keys in `_meta`;
  * - headers the SDK transport would accept as they are (`Accept` naming
  *   both types, no or the negotiated `MCP-Protocol-Version`);
- * - a client that declared none of sampling, elicitation and roots: a
- *   pushed request rides the SDK's stream of the request that caused it, so
- *   clients that can answer one stay on that path. A backend that asks this
- *   client anyway gets "method not found", as from a client without them.
+ * - a client that declared none of sampling, elicitation and roots, or
+ *   one that did, calling a tool whose replicas all speak the 2025 protocol.
+ *   Such a backend asks its questions as requests of its own, which the lane
+ *   pushes on the call's stream (the reply turns into SSE) under ids of its
+ *   own, and the client's answers, POSTed to the session, are matched here
+ *   ({@link answerPushedRequests}) before the SDK sees them. A 2026 backend
+ *   asks with an `input_required` result instead, which the SDK's 2025 shim
+ *   turns into rounds of requests: calls of capable clients to such tools
+ *   stay on the SDK path. A backend that asks a client without the
+ *   capability gets "method not found", as from the SDK.
  *
  * Cancellation (`notifications/cancelled` naming a direct call) and the
  * session's end abort the call, which the gateway passes to the upstream.
@@ -53,8 +59,32 @@ const encoder = new TextEncoder();
 /** A JSON-RPC request id. */
 export type RequestId = string | number;
 
-/** The direct calls in flight on one session, by request id, so they can be cancelled. */
-export type DirectCalls = Map<RequestId, AbortController>;
+/** A request pushed to the client on the direct lane, waiting for its answer. */
+interface PushedRequest {
+  resolve(result: Record<string, unknown>): void;
+  reject(error: Error): void;
+}
+
+/** At most this many pushed requests wait for answers per session. */
+const MAX_PUSHED_PER_SESSION = 256;
+let nextPushedId = 0;
+
+/**
+ * The direct calls in flight on one session, by request id, so they can be
+ * cancelled; and the requests pushed to its client, by the id the lane gave
+ * them, waiting for the client's answer.
+ */
+export class DirectCalls {
+  /** Calls in flight, by the client's request id. */
+  readonly calls = new Map<RequestId, AbortController>();
+  /** Pushed requests waiting for an answer, by our id. */
+  readonly pushed = new Map<string, PushedRequest>();
+
+  /** Calls in flight. */
+  get size(): number {
+    return this.calls.size;
+  }
+}
 
 /** A `tools/call` the direct lane takes. */
 export interface DirectCallRequest {
@@ -103,8 +133,13 @@ export function directCallRequest(
   if (version !== null && version !== server.getNegotiatedProtocolVersion()) return undefined;
   const capabilities = server.getClientCapabilities() as Record<string, unknown> | undefined;
   if (capabilities === undefined) return undefined;
-  for (const c of PUSHED_CAPABILITIES) if (capabilities[c] !== undefined) return undefined;
   if (!gateway.forwardsTool(params.name)) return undefined;
+  if (
+    PUSHED_CAPABILITIES.some((c) => capabilities[c] !== undefined) &&
+    gateway.toolEra(params.name) !== "legacy"
+  ) {
+    return undefined;
+  }
   return { id, params: params as DirectCallRequest["params"] };
 }
 
@@ -152,11 +187,15 @@ export function serveDirectCall(
   session: { server: Server; sessionId: string; calls: DirectCalls },
   call: DirectCallRequest,
 ): Promise<Response> {
-  const { server, sessionId, calls } = session;
+  const { server, sessionId } = session;
+  const { calls, pushed } = session.calls;
   const reply = new DirectReply(sessionId, keepAlive);
   // A client reusing the id of a call in flight breaks JSON-RPC; the SDK path reports that.
   const abort = new AbortController();
   calls.set(call.id, abort);
+  const capabilities = server.getClientCapabilities() as Record<string, unknown> | undefined;
+  /** Our ids of this call's pushed requests still waiting, dropped when the call ends. */
+  const waiting = new Set<string>();
   const logLevel = sessionLogLevel(server);
   const meta = call.params._meta as Record<string, unknown> | undefined;
   const token = meta?.progressToken as RequestId | undefined;
@@ -167,12 +206,16 @@ export function serveDirectCall(
     affinityKey: sessionId,
     client: server,
     logLevel,
-    clientCapabilities: server.getClientCapabilities() as Record<string, unknown> | undefined,
+    clientCapabilities: capabilities,
     notify: (n) => {
       if (passesLogFilter(n, logLevel)) reply.notify({ jsonrpc: "2.0", ...n });
       return Promise.resolve();
     },
-    sendRequest: refusePushedRequest,
+    // A client that declared any pushed capability answers every question
+    // itself ("method not found" for one it lacks), as on the SDK lane.
+    sendRequest: PUSHED_CAPABILITIES.some((c) => capabilities?.[c] !== undefined)
+      ? (request, signal) => pushRequest(pushed, waiting, reply, request, signal)
+      : refusePushedRequest,
   };
   gateway.callTool(call.params, ctx).then(
     (result) => {
@@ -185,8 +228,103 @@ export function serveDirectCall(
     },
   ).finally(() => {
     if (calls.get(call.id) === abort) calls.delete(call.id);
+    for (const id of waiting) {
+      pushed.get(id)?.reject(new Error("the call that asked has ended"));
+      pushed.delete(id);
+    }
   });
   return reply.response;
+}
+
+/**
+ * Sends `request` to the client on the call's stream under an id of ours and
+ * waits for the answer the client POSTs; an abort withdraws it with
+ * `notifications/cancelled`.
+ */
+function pushRequest(
+  pushed: Map<string, PushedRequest>,
+  waiting: Set<string>,
+  reply: DirectReply,
+  request: { method: string; params?: Record<string, unknown> },
+  signal: AbortSignal | undefined,
+): Promise<Record<string, unknown>> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  if (pushed.size >= MAX_PUSHED_PER_SESSION) {
+    return Promise.reject(
+      new ProtocolError(
+        INTERNAL_ERROR,
+        `${request.method}: ${MAX_PUSHED_PER_SESSION} requests already wait for this client`,
+      ),
+    );
+  }
+  const id = `safla-pushed-${nextPushedId++}`;
+  const { promise, resolve, reject } = Promise.withResolvers<Record<string, unknown>>();
+  const onAbort = () => {
+    if (!pushed.delete(id)) return;
+    waiting.delete(id);
+    reply.notify({
+      jsonrpc: "2.0",
+      method: "notifications/cancelled",
+      params: { requestId: id, reason: String(signal!.reason ?? "cancelled") },
+    });
+    reject(signal!.reason);
+  };
+  const settle = () => {
+    waiting.delete(id);
+    signal?.removeEventListener("abort", onAbort);
+  };
+  pushed.set(id, {
+    resolve: (result) => {
+      settle();
+      resolve(result);
+    },
+    reject: (error) => {
+      settle();
+      reject(error);
+    },
+  });
+  waiting.add(id);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  reply.notify({ jsonrpc: "2.0", id, method: request.method, params: request.params ?? {} });
+  return promise;
+}
+
+/**
+ * Hands the client's answers to requests the lane pushed (JSON-RPC responses
+ * with our ids) to the calls waiting for them. Returns what is left of `body`
+ * for the SDK path, or undefined when nothing is.
+ */
+export function answerPushedRequests(calls: DirectCalls, body: unknown): unknown {
+  if (calls.pushed.size === 0) return body;
+  const messages = Array.isArray(body) ? body : [body];
+  const rest: unknown[] = [];
+  for (const m of messages) {
+    const id = isPlainObject(m) && !("method" in m) ? m.id : undefined;
+    const waiter = typeof id === "string" ? calls.pushed.get(id) : undefined;
+    if (waiter === undefined) {
+      rest.push(m);
+      continue;
+    }
+    calls.pushed.delete(id as string);
+    const message = m as { result?: unknown; error?: unknown };
+    if (isPlainObject(message.error)) {
+      const e = message.error as { code?: unknown; message?: unknown; data?: unknown };
+      waiter.reject(
+        new ProtocolError(
+          typeof e.code === "number" ? e.code : INTERNAL_ERROR,
+          typeof e.message === "string" ? e.message : "the client reported an error",
+          e.data,
+        ),
+      );
+    } else if (isPlainObject(message.result)) {
+      waiter.resolve(message.result);
+    } else {
+      waiter.reject(new ProtocolError(INVALID_PARAMS, "the client's answer has no result object"));
+    }
+  }
+  if (rest.length === messages.length) return body;
+  if (rest.length === 0) return undefined;
+  return Array.isArray(body) ? rest : rest[0];
 }
 
 /** A client on the direct lane declared no capability a pushed request needs. */
@@ -203,7 +341,8 @@ function refusePushedRequest(request: { method: string }): Promise<Record<string
  * Aborts the direct calls that the `notifications/cancelled` messages in
  * `body` name; the SDK path still sees the messages (it ignores ids it does not know).
  */
-export function cancelDirectCalls(calls: DirectCalls, body: unknown): void {
+export function cancelDirectCalls(directCalls: DirectCalls, body: unknown): void {
+  const { calls } = directCalls;
   if (calls.size === 0) return;
   const messages = Array.isArray(body) ? body : [body];
   for (const m of messages) {
@@ -218,16 +357,20 @@ export function cancelDirectCalls(calls: DirectCalls, body: unknown): void {
 }
 
 /** Aborts every direct call of a session that ended. */
-export function abortDirectCalls(calls: DirectCalls): void {
-  for (const abort of calls.values()) abort.abort(new Error("the session ended"));
-  calls.clear();
+export function abortDirectCalls(directCalls: DirectCalls): void {
+  for (const abort of directCalls.calls.values()) abort.abort(new Error("the session ended"));
+  directCalls.calls.clear();
+  for (const waiter of directCalls.pushed.values()) waiter.reject(new Error("the session ended"));
+  directCalls.pushed.clear();
 }
 
 /** What the SDK `Server` makes of a forwarded tool result for a 2025 client. */
 function resultMessage(id: RequestId, raw: Record<string, unknown>): Record<string, unknown> {
   if (isInputRequiredResult(raw)) {
-    // The SDK's 2025 shim would ask the client for the input; this client declared
-    // it cannot answer any (the lane takes no other), which the shim reports as an error.
+    // The SDK's 2025 shim would ask the client for the input. The lane takes calls of
+    // clients that can answer only to 2025 backends, which never ask this way (one
+    // that came back as a 2026 server mid-call is the rare exception); for the
+    // others the shim reports the same error.
     return errorMessage(id, {
       code: INVALID_PARAMS,
       message: "The backend asked for client input this client does not support",

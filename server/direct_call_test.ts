@@ -10,6 +10,7 @@ import { OUTCOME_UNKNOWN, SERVICE_UNAVAILABLE } from "./gateway.ts";
 import { config, processAlive, stdioReplicas } from "./testing/harness.ts";
 import { type GatewayNode, startGatewayNode } from "./node.ts";
 import { waitFor } from "../transports/host/testing.ts";
+import { abortDirectCalls, answerPushedRequests, DirectCalls } from "./direct_call.ts";
 
 /** A client that declares no sampling, elicitation or roots: its calls take the direct lane. */
 async function plainClient(node: GatewayNode): Promise<Client> {
@@ -18,16 +19,19 @@ async function plainClient(node: GatewayNode): Promise<Client> {
   return client;
 }
 
-/** A client that can be sampled: its calls stay on the SDK lane. */
+/**
+ * A client that can be sampled; it answers "hi", or with a JSON-RPC error
+ * when the prompt is "fail".
+ */
 async function samplingClient(node: GatewayNode): Promise<Client> {
-  const client = new Client({ name: "sdk-lane", version: "1" }, {
+  const client = new Client({ name: "sampled", version: "1" }, {
     capabilities: { sampling: {} },
   });
-  client.setRequestHandler("sampling/createMessage", () => ({
-    role: "assistant",
-    content: { type: "text", text: "hi" },
-    model: "m",
-  }));
+  client.setRequestHandler("sampling/createMessage", (request) => {
+    const content = request.params.messages[0]?.content as { text?: string } | undefined;
+    if (content?.text === "fail") throw new Error("the user declined");
+    return { role: "assistant", content: { type: "text", text: "hi" }, model: "m" };
+  });
   await client.connect(new StreamableHTTPClientTransport(new URL(`${node.url}/mcp`)));
   return client;
 }
@@ -124,6 +128,15 @@ Deno.test({
       const sampling = await samplingClient(node);
       clients.push(plain, sampling);
       const served = () => node.http.directCallCount();
+      /** Runs `call` with the direct lane off: what the SDK lane gives. */
+      const sdkLane = async <T>(call: () => Promise<T>): Promise<T> => {
+        node.http.setDirectLane(false);
+        try {
+          return await call();
+        } finally {
+          node.http.setDirectLane(true);
+        }
+      };
 
       await t.step(
         "a plain client's call takes the lane and gets what the SDK lane gives",
@@ -139,14 +152,35 @@ Deno.test({
             const before = served();
             const direct = await plain.callTool({ name, arguments: args });
             assert.equal(served(), before + 1, `${name} took the direct lane`);
-            const viaSdk = await sampling.callTool({ name, arguments: args });
-            assert.equal(
-              served(),
-              before + 1,
-              `${name} from a sampling client stayed on the SDK lane`,
-            );
+            const viaSdk = await sdkLane(() => plain.callTool({ name, arguments: args }));
+            assert.equal(served(), before + 1, `${name} with the lane off took the SDK lane`);
             assert.deepEqual(direct, viaSdk, name);
           }
+        },
+      );
+
+      await t.step(
+        "a sampling client's call takes the lane; the backend's questions go out on its stream",
+        async () => {
+          for (
+            const [name, args] of [
+              ["alpha__test_sampling", { prompt: "hello" }],
+              ["alpha__test_sampling", { prompt: "fail" }], // the client answers with an error
+              ["alpha__test_elicitation", { message: "who?" }], // a capability it lacks
+              ["solo__echo", { message: "plain" }],
+            ] as const
+          ) {
+            const before = served();
+            const direct = await sampling.callTool({ name, arguments: args });
+            assert.equal(served(), before + 1, `${name} took the direct lane`);
+            const viaSdk = await sdkLane(() => sampling.callTool({ name, arguments: args }));
+            assert.deepEqual(direct, viaSdk, `${name} ${JSON.stringify(args)}`);
+          }
+          const sampled = await sampling.callTool({
+            name: "alpha__test_sampling",
+            arguments: { prompt: "hello" },
+          });
+          assert.equal(textOf(sampled), "LLM response: hi");
         },
       );
 
@@ -243,7 +277,7 @@ Deno.test({
       await t.step("a timeout names the service, as on the SDK lane", async () => {
         const args = { name: "solo__slow", arguments: { steps: 1, stepMs: 2_000 } };
         const direct = await errorOf(plain.callTool(args));
-        const viaSdk = await errorOf(sampling.callTool(args));
+        const viaSdk = await errorOf(sdkLane(() => plain.callTool(args)));
         assert.equal(direct.code, SERVICE_UNAVAILABLE);
         assert.match(direct.message, /solo/);
         assert.match(direct.message, /timed out after 400 ms/);
@@ -317,4 +351,43 @@ Deno.test({
       await waitFor(`stdio child ${pid} to exit`, () => !processAlive(pid), 5_000);
     }
   },
+});
+
+Deno.test("direct lane: client answers to pushed requests reach their waiters; the rest goes on", () => {
+  const calls = new DirectCalls();
+  const outcomes: Record<string, unknown> = {};
+  const wait = (id: string) =>
+    calls.pushed.set(id, {
+      resolve: (result) => outcomes[id] = { result },
+      reject: (error) =>
+        outcomes[id] = { error: (error as { code?: number }).code ?? error.message },
+    });
+  const notOurs = { jsonrpc: "2.0", id: 7, result: {} };
+  assert.equal(answerPushedRequests(calls, notOurs), notOurs, "nothing waits: untouched");
+
+  wait("safla-pushed-1");
+  wait("safla-pushed-2");
+  wait("safla-pushed-3");
+  const only = { jsonrpc: "2.0", id: "safla-pushed-1", result: { role: "assistant" } };
+  assert.equal(answerPushedRequests(calls, only), undefined, "all answered: nothing for the SDK");
+  assert.deepEqual(outcomes["safla-pushed-1"], { result: { role: "assistant" } });
+
+  const batch = [
+    { jsonrpc: "2.0", id: "safla-pushed-2", error: { code: -32601, message: "Method not found" } },
+    notOurs,
+    { jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 3 } },
+    { jsonrpc: "2.0", id: "safla-pushed-3", result: "not an object" },
+  ];
+  assert.deepEqual(answerPushedRequests(calls, batch), [batch[1], batch[2]]);
+  assert.deepEqual(outcomes["safla-pushed-2"], { error: -32601 });
+  assert.deepEqual(outcomes["safla-pushed-3"], { error: -32602 });
+  assert.equal(calls.pushed.size, 0);
+  // A request from the client that happens to use one of our ids is not an answer.
+  wait("safla-pushed-4");
+  const request = { jsonrpc: "2.0", id: "safla-pushed-4", method: "ping" };
+  assert.equal(answerPushedRequests(calls, request), request);
+
+  abortDirectCalls(calls);
+  assert.deepEqual(outcomes["safla-pushed-4"], { error: "the session ended" });
+  assert.equal(calls.pushed.size, 0);
 });

@@ -450,6 +450,25 @@ export class Gateway {
     return !this.#local.has(name) && this.#toolNames.resolve(name) !== undefined;
   }
 
+  /**
+   * The protocol era of the replicas that serve tool `name`: "legacy" or
+   * "modern" when all that have connected agree, "mixed" when they do not,
+   * undefined for a tool the gateway does not forward or no replica yet.
+   */
+  toolEra(name: string): "legacy" | "modern" | "mixed" | undefined {
+    const target = this.#toolNames.resolve(name);
+    const service = target === undefined ? undefined : this.#services.get(target.service);
+    if (service === undefined) return undefined;
+    let era: "legacy" | "modern" | undefined;
+    for (const r of service.replicas) {
+      const e = r.backend.catalog?.era;
+      if (e === undefined) continue;
+      if (era !== undefined && era !== e) return "mixed";
+      era = e;
+    }
+    return era;
+  }
+
   /** Handles `tools/call`. */
   async callTool(
     params: { name: string; arguments?: Record<string, unknown> } & Record<string, unknown>,

@@ -69,6 +69,7 @@ async function expectCode(
 interface ReplicaStatus {
   id: string;
   state: string;
+  era?: string;
   pid?: number;
   restarts: number;
   tools: number;
@@ -129,6 +130,9 @@ Deno.test({
             assert.match(textOf(slow), /done after 3 steps/);
             assert.deepEqual(progress, [1, 2, 3]);
 
+            // alpha speaks 2026 and asks with input_required: for a 2025 client the
+            // SDK lane turns that into a sampling request (the direct lane does not).
+            assert.ok(replicas(n, "alpha").every((r) => r.era === "modern"));
             const sampled = await client.callTool({
               name: "alpha__test_sampling",
               arguments: { prompt: "hello" },

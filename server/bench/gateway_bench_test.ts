@@ -168,7 +168,11 @@ Deno.test("CLI flags", () => {
   assert.throws(() => parseBenchArgs(["--concurrency", "0"]), /--concurrency/);
   assert.equal(options.client, "lean");
   assert.equal(parseBenchArgs(["--client", "sdk"]).options.client, "sdk");
-  assert.throws(() => parseBenchArgs(["--client", "curl"]), /--client must be one of lean, sdk/);
+  assert.equal(parseBenchArgs(["--client", "sdk-capable"]).options.client, "sdk-capable");
+  assert.throws(
+    () => parseBenchArgs(["--client", "curl"]),
+    /--client must be one of lean, sdk, sdk-capable/,
+  );
 });
 
 Deno.test("a process tree ends whole, detached grandchildren included", async () => {
@@ -217,22 +221,25 @@ Deno.test({
     assert.notEqual(safla.cpu?.gatewayUs, undefined);
     assert.equal(typeof report.comparison.addedP50Ms, "number");
     assert.equal(report.options.client, "lean", "the lean client is the default");
-    // The SDK client stays available, over stdio as well as HTTP.
-    const sdk = await runGatewayBench({
-      ...DEFAULT_BENCH_OPTIONS,
-      systems: ["direct", "safla"],
-      client: "sdk",
-      calls: 20,
-      concurrency: 4,
-      warmupCalls: 4,
-      serialCalls: 5,
-      maxPhaseMs: 10_000,
-      startTimeoutMs: 20_000,
-    });
-    for (const r of sdk.results) {
-      assert.equal(r.status, "ok", `${r.system} (sdk): ${r.reason}`);
-      assert.equal(r.concurrent?.okCalls, 20);
-      assert.equal(r.serial?.okCalls, 5);
+    // The SDK client stays available, over stdio as well as HTTP, declaring
+    // nothing or roots and sampling (which server-everything asks for at once).
+    for (const client of ["sdk", "sdk-capable"] as const) {
+      const sdk = await runGatewayBench({
+        ...DEFAULT_BENCH_OPTIONS,
+        systems: ["direct", "safla"],
+        client,
+        calls: 20,
+        concurrency: 4,
+        warmupCalls: 4,
+        serialCalls: 5,
+        maxPhaseMs: 10_000,
+        startTimeoutMs: 20_000,
+      });
+      for (const r of sdk.results) {
+        assert.equal(r.status, "ok", `${r.system} (${client}): ${r.reason}`);
+        assert.equal(r.concurrent?.okCalls, 20);
+        assert.equal(r.serial?.okCalls, 5);
+      }
     }
   },
 });

@@ -17,8 +17,12 @@ export type Endpoint =
   | { kind: "http"; url: string }
   | { kind: "stdio"; command: string; args: string[] };
 
-/** Which client drives the load. */
-export const CLIENT_KINDS = ["lean", "sdk"] as const;
+/**
+ * Which client drives the load: the lean one, the v2 SDK `Client` declaring
+ * nothing, or the SDK `Client` declaring roots and sampling as desktop
+ * clients do (`sdk-capable`; it answers roots with none and refuses sampling).
+ */
+export const CLIENT_KINDS = ["lean", "sdk", "sdk-capable"] as const;
 /** One of {@link CLIENT_KINDS}. */
 export type ClientKind = typeof CLIENT_KINDS[number];
 
@@ -42,7 +46,7 @@ export async function connectClient(
 ): Promise<LoadClient> {
   return kind === "lean"
     ? await connectLean(endpoint, timeoutMs)
-    : await connectSdk(endpoint, timeoutMs);
+    : await connectSdk(endpoint, timeoutMs, kind === "sdk-capable");
 }
 
 async function connectLean(endpoint: Endpoint, timeoutMs: number): Promise<LoadClient> {
@@ -63,8 +67,21 @@ async function connectLean(endpoint: Endpoint, timeoutMs: number): Promise<LoadC
   };
 }
 
-async function connectSdk(endpoint: Endpoint, timeoutMs: number): Promise<LoadClient> {
-  const client = new Client({ name: "safla-gateway-bench", version: "1" });
+async function connectSdk(
+  endpoint: Endpoint,
+  timeoutMs: number,
+  capable: boolean,
+): Promise<LoadClient> {
+  const client = new Client(
+    { name: "safla-gateway-bench", version: "1" },
+    capable ? { capabilities: { roots: { listChanged: true }, sampling: {} } } : undefined,
+  );
+  if (capable) {
+    client.setRequestHandler("roots/list", () => ({ roots: [] }));
+    client.setRequestHandler("sampling/createMessage", () => {
+      throw new Error("the benchmark does not sample");
+    });
+  }
   const transport = endpoint.kind === "http"
     ? new StreamableHTTPClientTransport(new URL(endpoint.url))
     : new StdioClientTransport({

@@ -1,7 +1,7 @@
 /**
  * Our gateway against its peers, in front of `server-everything` over stdio:
  *
- *     deno run -A server/bench/gateway_vs_peers.ts [--client lean|sdk] [--calls 20000]
+ *     deno run -A server/bench/gateway_vs_peers.ts [--client lean|sdk|sdk-capable] [--calls 20000]
  *       [--concurrency 16] [--warmup 3000] [--serial-calls 500] [--max-seconds 30]
  *       [--systems direct,safla,supergateway,mcp-proxy] [--rounds 1] [--profile-dir DIR] [--json]
  *
@@ -53,7 +53,7 @@ import {
 /** What to run and how hard. */
 export interface BenchOptions {
   systems: SystemId[];
-  /** The load generator's client: lean (default) or the v2 SDK `Client`. */
+  /** The load generator's client: lean (default), or the v2 SDK `Client` declaring nothing or roots and sampling. */
   client: ClientKind;
   /** Calls in the throughput phase. */
   calls: number;
@@ -202,6 +202,8 @@ async function benchSystem(
 const CLIENT_CAPTIONS: Readonly<Record<ClientKind, string>> = {
   lean: "lean client (gateway_lean_client.ts: plain fetch / newline JSON, no schema layer)",
   sdk: "v2 SDK Client (StreamableHTTPClientTransport / StdioClientTransport)",
+  "sdk-capable":
+    "v2 SDK Client declaring roots and sampling, as desktop clients do (StreamableHTTPClientTransport / StdioClientTransport)",
 };
 
 /** Parses the CLI flags into options; throws a RangeError naming a bad flag. */
