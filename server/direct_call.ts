@@ -285,7 +285,19 @@ function pushRequest(
   });
   waiting.add(id);
   signal?.addEventListener("abort", onAbort, { once: true });
-  reply.notify({ jsonrpc: "2.0", id, method: request.method, params: request.params ?? {} });
+  const sent = reply.notify({
+    jsonrpc: "2.0",
+    id,
+    method: request.method,
+    params: request.params ?? {},
+  });
+  if (!sent) {
+    // The client closed this call's stream: the question cannot reach it.
+    pushed.get(id)?.reject(
+      new ProtocolError(INTERNAL_ERROR, `${request.method}: the client closed this call's stream`),
+    );
+    pushed.delete(id);
+  }
   return promise;
 }
 
@@ -446,9 +458,9 @@ class DirectReply {
   }
 
   /** Sends a message before the result. */
-  notify(message: Record<string, unknown>): void {
-    if (this.#done) return;
-    this.#enqueue(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+  notify(message: Record<string, unknown>): boolean {
+    if (this.#done) return false;
+    return this.#enqueue(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
   }
 
   /** Sends the response and ends the reply. */
@@ -513,12 +525,15 @@ class DirectReply {
     return controller;
   }
 
-  #enqueue(text: string): void {
+  /** False when the client closed the stream: nothing reaches it any more. */
+  #enqueue(text: string): boolean {
     this.#lastSentMs = performance.now();
     try {
       this.#open().enqueue(encoder.encode(text));
+      return true;
     } catch {
       // The client closed the stream; the call's outcome has nowhere to go.
+      return false;
     }
   }
 

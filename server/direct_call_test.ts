@@ -10,7 +10,15 @@ import { OUTCOME_UNKNOWN, SERVICE_UNAVAILABLE } from "./gateway.ts";
 import { config, processAlive, stdioReplicas } from "./testing/harness.ts";
 import { type GatewayNode, startGatewayNode } from "./node.ts";
 import { waitFor } from "../transports/host/testing.ts";
-import { abortDirectCalls, answerPushedRequests, DirectCalls } from "./direct_call.ts";
+import {
+  abortDirectCalls,
+  answerPushedRequests,
+  DirectCalls,
+  KeepAlive,
+  serveDirectCall,
+} from "./direct_call.ts";
+import type { CallContext, Gateway } from "./gateway.ts";
+import type { Server } from "@modelcontextprotocol/server";
 
 /** A client that declares no sampling, elicitation or roots: its calls take the direct lane. */
 async function plainClient(node: GatewayNode): Promise<Client> {
@@ -390,4 +398,43 @@ Deno.test("direct lane: client answers to pushed requests reach their waiters; t
   abortDirectCalls(calls);
   assert.deepEqual(outcomes["safla-pushed-4"], { error: "the session ended" });
   assert.equal(calls.pushed.size, 0);
+});
+
+Deno.test("direct lane: a question for a client that closed the call's stream fails at once", async () => {
+  const streamClosed = Promise.withResolvers<void>();
+  const question = Promise.withResolvers<Error>();
+  const calls = new DirectCalls();
+  let waitingAfterAsk = -1;
+  // A gateway whose call streams progress, then asks the client once its stream is gone.
+  const gateway = {
+    async callTool(_params: unknown, ctx: CallContext) {
+      await ctx.notify({
+        method: "notifications/progress",
+        params: { progressToken: "p", progress: 1 },
+      });
+      await streamClosed.promise;
+      const answer = ctx.sendRequest!({ method: "sampling/createMessage", params: {} });
+      waitingAfterAsk = calls.pushed.size;
+      question.resolve(await answer.then(() => new Error("answered"), (error) => error));
+      return { content: [] };
+    },
+  } as unknown as Gateway;
+  const server = { getClientCapabilities: () => ({ sampling: {} }) } as unknown as Server;
+  const keepAlive = new KeepAlive();
+  try {
+    const response = await serveDirectCall(
+      gateway,
+      keepAlive,
+      { server, sessionId: "s1", calls },
+      { id: 1, params: { name: "svc__tool", _meta: { progressToken: "p" } } },
+    );
+    assert.equal(response.headers.get("content-type"), "text/event-stream");
+    await response.body!.cancel();
+    streamClosed.resolve();
+    const error = await question.promise;
+    assert.match(error.message, /the client closed this call's stream/);
+    assert.equal(waitingAfterAsk, 0, "nothing left waiting for an answer that cannot come");
+  } finally {
+    keepAlive.close();
+  }
 });
