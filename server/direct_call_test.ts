@@ -145,6 +145,20 @@ Deno.test({
           node.http.setDirectLane(true);
         }
       };
+      /** Calls `name` on the direct lane, then with the lane off; both give the same. */
+      const sameOnBothLanes = async (
+        client: Client,
+        name: string,
+        args: Record<string, unknown>,
+      ) => {
+        const what = `${name} ${JSON.stringify(args)}`;
+        const before = served();
+        const direct = await client.callTool({ name, arguments: args });
+        assert.equal(served(), before + 1, `${what} took the direct lane`);
+        const viaSdk = await sdkLane(() => client.callTool({ name, arguments: args }));
+        assert.equal(served(), before + 1, `${what} with the lane off took the SDK lane`);
+        assert.deepEqual(direct, viaSdk, what);
+      };
 
       await t.step(
         "a plain client's call takes the lane and gets what the SDK lane gives",
@@ -156,14 +170,7 @@ Deno.test({
               ["alpha__test_error_handling", {}],
               ["solo__echo", { message: "ü ✓ \u2028 end" }],
             ] as const
-          ) {
-            const before = served();
-            const direct = await plain.callTool({ name, arguments: args });
-            assert.equal(served(), before + 1, `${name} took the direct lane`);
-            const viaSdk = await sdkLane(() => plain.callTool({ name, arguments: args }));
-            assert.equal(served(), before + 1, `${name} with the lane off took the SDK lane`);
-            assert.deepEqual(direct, viaSdk, name);
-          }
+          ) await sameOnBothLanes(plain, name, args);
         },
       );
 
@@ -177,13 +184,7 @@ Deno.test({
               ["alpha__test_elicitation", { message: "who?" }], // a capability it lacks
               ["solo__echo", { message: "plain" }],
             ] as const
-          ) {
-            const before = served();
-            const direct = await sampling.callTool({ name, arguments: args });
-            assert.equal(served(), before + 1, `${name} took the direct lane`);
-            const viaSdk = await sdkLane(() => sampling.callTool({ name, arguments: args }));
-            assert.deepEqual(direct, viaSdk, `${name} ${JSON.stringify(args)}`);
-          }
+          ) await sameOnBothLanes(sampling, name, args);
           const sampled = await sampling.callTool({
             name: "alpha__test_sampling",
             arguments: { prompt: "hello" },

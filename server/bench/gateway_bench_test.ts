@@ -195,16 +195,17 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const report = await runGatewayBench({
+    /** A tiny run: 20 calls, 4 in flight. */
+    const tiny = {
       ...DEFAULT_BENCH_OPTIONS,
-      systems: ["direct", "direct-http", "safla"],
       calls: 20,
       concurrency: 4,
       warmupCalls: 4,
       serialCalls: 5,
       maxPhaseMs: 10_000,
       startTimeoutMs: 20_000,
-    });
+    };
+    const report = await runGatewayBench({ ...tiny, systems: ["direct", "direct-http", "safla"] });
     for (const r of report.results) {
       assert.equal(r.status, "ok", `${r.system}: ${r.reason}`);
       assert.equal(r.concurrent?.okCalls, 20);
@@ -224,17 +225,7 @@ Deno.test({
     // The SDK client stays available, over stdio as well as HTTP, declaring
     // nothing or roots and sampling (which server-everything asks for at once).
     for (const client of ["sdk", "sdk-capable"] as const) {
-      const sdk = await runGatewayBench({
-        ...DEFAULT_BENCH_OPTIONS,
-        systems: ["direct", "safla"],
-        client,
-        calls: 20,
-        concurrency: 4,
-        warmupCalls: 4,
-        serialCalls: 5,
-        maxPhaseMs: 10_000,
-        startTimeoutMs: 20_000,
-      });
+      const sdk = await runGatewayBench({ ...tiny, systems: ["direct", "safla"], client });
       for (const r of sdk.results) {
         assert.equal(r.status, "ok", `${r.system} (${client}): ${r.reason}`);
         assert.equal(r.concurrent?.okCalls, 20);
