@@ -399,39 +399,29 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     const parsed = await readJson(req);
     if (parsed instanceof Response) return parsed;
     let { body } = parsed;
-    const answered = answerPushed(req, body);
-    if (answered === undefined) return new Response(null, { status: 202 });
-    body = answered;
-    const direct = serveDirect(req, body);
-    if (direct !== undefined) return await direct;
+    const sessionId = req.headers.get("mcp-session-id");
+    const session = sessionId === null ? undefined : sessions.get(sessionId);
+    if (session !== undefined) {
+      // Answers to questions the direct lane pushed go to their calls, not the SDK.
+      body = answerPushedRequests(session.calls, body);
+      if (body === undefined) return new Response(null, { status: 202 });
+      const direct = serveDirect(req, session, sessionId!, body);
+      if (direct !== undefined) return await direct;
+    }
     const response = await servePost(req, body);
     return isSingleRequest(body) && acceptsJson(req.headers.get("accept"))
       ? await preferJsonReply(response, body.id)
       : response;
   }
 
-  /**
-   * Hands answers to requests the direct lane pushed to their calls; returns
-   * the rest of `body`, or undefined when nothing is left for the SDK.
-   */
-  function answerPushed(req: Request, body: unknown): unknown {
-    const sessionId = req.headers.get("mcp-session-id");
-    const session = sessionId === null ? undefined : sessions.get(sessionId);
-    if (session === undefined) return body;
-    return answerPushedRequests(session.calls, body);
-  }
-
   /** Serves a `tools/call` of a session on the direct lane, when that lane takes it. */
-  function serveDirect(req: Request, body: unknown): Promise<Response> | undefined {
-    const sessionId = req.headers.get("mcp-session-id");
-    if (sessionId === null) return undefined;
-    const session = sessions.get(sessionId);
-    if (
-      session === undefined ||
-      !(session.transport instanceof WebStandardStreamableHTTPServerTransport)
-    ) {
-      return undefined;
-    }
+  function serveDirect(
+    req: Request,
+    session: Session,
+    sessionId: string,
+    body: unknown,
+  ): Promise<Response> | undefined {
+    if (!(session.transport instanceof WebStandardStreamableHTTPServerTransport)) return undefined;
     cancelDirectCalls(session.calls, body);
     if (!directLane) return undefined;
     const call = directCallRequest(gateway, session.server, req, body);

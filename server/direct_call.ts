@@ -77,13 +77,13 @@ let nextPushedId = 0;
 export class DirectCalls {
   /** Calls in flight, by the client's request id. */
   readonly calls = new Map<RequestId, AbortController>();
-  /** Pushed requests waiting for an answer, by our id. */
+  /** Pushed requests waiting for an answer, by our id; each leaves it when it settles. */
   readonly pushed = new Map<string, PushedRequest>();
+}
 
-  /** Calls in flight. */
-  get size(): number {
-    return this.calls.size;
-  }
+/** Whether the client declared a capability a backend's question needs. */
+function declaresPushedCapability(capabilities: Record<string, unknown> | undefined): boolean {
+  return PUSHED_CAPABILITIES.some((c) => capabilities?.[c] !== undefined);
 }
 
 /** A `tools/call` the direct lane takes. */
@@ -134,10 +134,7 @@ export function directCallRequest(
   const capabilities = server.getClientCapabilities() as Record<string, unknown> | undefined;
   if (capabilities === undefined) return undefined;
   if (!gateway.forwardsTool(params.name)) return undefined;
-  if (
-    PUSHED_CAPABILITIES.some((c) => capabilities[c] !== undefined) &&
-    gateway.toolEra(params.name) !== "legacy"
-  ) {
+  if (declaresPushedCapability(capabilities) && gateway.toolEra(params.name) !== "legacy") {
     return undefined;
   }
   return { id, params: params as DirectCallRequest["params"] };
@@ -213,7 +210,7 @@ export function serveDirectCall(
     },
     // A client that declared any pushed capability answers every question
     // itself ("method not found" for one it lacks), as on the SDK lane.
-    sendRequest: PUSHED_CAPABILITIES.some((c) => capabilities?.[c] !== undefined)
+    sendRequest: declaresPushedCapability(capabilities)
       ? (request, signal) => pushRequest(pushed, waiting, reply, request, signal)
       : refusePushedRequest,
   };
@@ -228,10 +225,7 @@ export function serveDirectCall(
     },
   ).finally(() => {
     if (calls.get(call.id) === abort) calls.delete(call.id);
-    for (const id of waiting) {
-      pushed.get(id)?.reject(new Error("the call that asked has ended"));
-      pushed.delete(id);
-    }
+    for (const id of waiting) pushed.get(id)?.reject(new Error("the call that asked has ended"));
   });
   return reply.response;
 }
@@ -260,16 +254,17 @@ function pushRequest(
   const id = `safla-pushed-${nextPushedId++}`;
   const { promise, resolve, reject } = Promise.withResolvers<Record<string, unknown>>();
   const onAbort = () => {
-    if (!pushed.delete(id)) return;
-    waiting.delete(id);
+    const waiter = pushed.get(id);
+    if (waiter === undefined) return;
     reply.notify({
       jsonrpc: "2.0",
       method: "notifications/cancelled",
       params: { requestId: id, reason: String(signal!.reason ?? "cancelled") },
     });
-    reject(signal!.reason);
+    waiter.reject(signal!.reason);
   };
   const settle = () => {
+    pushed.delete(id);
     waiting.delete(id);
     signal?.removeEventListener("abort", onAbort);
   };
@@ -296,7 +291,6 @@ function pushRequest(
     pushed.get(id)?.reject(
       new ProtocolError(INTERNAL_ERROR, `${request.method}: the client closed this call's stream`),
     );
-    pushed.delete(id);
   }
   return promise;
 }
@@ -317,7 +311,6 @@ export function answerPushedRequests(calls: DirectCalls, body: unknown): unknown
       rest.push(m);
       continue;
     }
-    calls.pushed.delete(id as string);
     const message = m as { result?: unknown; error?: unknown };
     if (isPlainObject(message.error)) {
       const e = message.error as { code?: unknown; message?: unknown; data?: unknown };
@@ -372,8 +365,10 @@ export function cancelDirectCalls(directCalls: DirectCalls, body: unknown): void
 export function abortDirectCalls(directCalls: DirectCalls): void {
   for (const abort of directCalls.calls.values()) abort.abort(new Error("the session ended"));
   directCalls.calls.clear();
-  for (const waiter of directCalls.pushed.values()) waiter.reject(new Error("the session ended"));
-  directCalls.pushed.clear();
+  // Each waiter leaves the map as it settles.
+  for (const waiter of [...directCalls.pushed.values()]) {
+    waiter.reject(new Error("the session ended"));
+  }
 }
 
 /** What the SDK `Server` makes of a forwarded tool result for a 2025 client. */

@@ -365,11 +365,17 @@ Deno.test({
 Deno.test("direct lane: client answers to pushed requests reach their waiters; the rest goes on", () => {
   const calls = new DirectCalls();
   const outcomes: Record<string, unknown> = {};
+  // Stand-ins for the lane's waiters, which leave the map as they settle.
   const wait = (id: string) =>
     calls.pushed.set(id, {
-      resolve: (result) => outcomes[id] = { result },
-      reject: (error) =>
-        outcomes[id] = { error: (error as { code?: number }).code ?? error.message },
+      resolve: (result) => {
+        calls.pushed.delete(id);
+        outcomes[id] = { result };
+      },
+      reject: (error) => {
+        calls.pushed.delete(id);
+        outcomes[id] = { error: (error as { code?: number }).code ?? error.message };
+      },
     });
   const notOurs = { jsonrpc: "2.0", id: 7, result: {} };
   assert.equal(answerPushedRequests(calls, notOurs), notOurs, "nothing waits: untouched");

@@ -983,11 +983,7 @@ export class Gateway {
       // server's own and goes to every session; with calls of several clients
       // it could be any of theirs, and is dropped rather than shown to clients
       // it may not belong to.
-      const owners: CallContext[] = [];
-      for (const ctx of replica.inFlight.keys()) {
-        if (ctx.client !== undefined && owners.some((o) => o.client === ctx.client)) continue;
-        owners.push(ctx);
-      }
+      const owners = onePerClient(replica.inFlight.keys());
       if (owners.length === 1) {
         void owners[0].notify({ method: n.method, params }).catch(() => {});
       } else if (owners.length === 0) {
@@ -1022,13 +1018,12 @@ export class Gateway {
     signal: AbortSignal,
     requestsSentBefore: number,
   ): Promise<Record<string, unknown>> {
-    const owners: CallContext[] = [];
+    const candidates: CallContext[] = [];
     for (const [ctx, sentBefore] of replica.inFlight) {
-      if (ctx.sendRequest === undefined || sentBefore >= requestsSentBefore) continue;
-      // Several calls of one client: whichever asks, the same client answers.
-      if (ctx.client !== undefined && owners.some((o) => o.client === ctx.client)) continue;
-      owners.push(ctx);
+      if (ctx.sendRequest !== undefined && sentBefore < requestsSentBefore) candidates.push(ctx);
     }
+    // Several calls of one client: whichever asks, the same client answers.
+    const owners = onePerClient(candidates);
     if (
       request.method === "roots/list" &&
       (owners.length !== 1 || !clientCan(owners[0].clientCapabilities, request.method))
@@ -1143,6 +1138,16 @@ function follow(child: AbortController, parent: AbortSignal | undefined): () => 
   const onAbort = () => child.abort(parent.reason);
   parent.addEventListener("abort", onAbort, { once: true });
   return () => parent.removeEventListener("abort", onAbort);
+}
+
+/** One call per client: calls of one client connection count once. */
+function onePerClient(calls: Iterable<CallContext>): CallContext[] {
+  const owners: CallContext[] = [];
+  for (const ctx of calls) {
+    if (ctx.client !== undefined && owners.some((o) => o.client === ctx.client)) continue;
+    owners.push(ctx);
+  }
+  return owners;
 }
 
 function templateMatches(template: string, uri: string): boolean {

@@ -613,15 +613,13 @@ export class McpBackend {
     let sent = params;
     let token: string | undefined;
     if (options.onprogress !== undefined) {
-      token = `${PROGRESS_TOKEN_PREFIX}${this.#nextProgressToken++}`;
       const onprogress = options.onprogress;
+      ({ token, sent } = this.#withProgressToken(params));
       this.#progress.set(token, (p) => {
         clearTimeout(timer);
         timer = setTimeout(() => timeout.abort(), timeoutMs);
         onprogress(p);
       });
-      const meta = (params?._meta ?? {}) as Record<string, unknown>;
-      sent = { ...params, _meta: { ...meta, progressToken: token } };
     }
     try {
       const result = await client.request(
@@ -640,6 +638,15 @@ export class McpBackend {
       clearTimeout(timer);
       if (token !== undefined) this.#progress.delete(token);
     }
+  }
+
+  /** `params` with a progress token of our own (routed by {@link #interceptProgress}). */
+  #withProgressToken(
+    params: Record<string, unknown> | undefined,
+  ): { token: string; sent: Record<string, unknown> } {
+    const token = `${PROGRESS_TOKEN_PREFIX}${this.#nextProgressToken++}`;
+    const meta = (params?._meta ?? {}) as Record<string, unknown>;
+    return { token, sent: { ...params, _meta: { ...meta, progressToken: token } } };
   }
 
   /** {@link request} on a connection whose requests bypass the SDK client. */
@@ -666,9 +673,7 @@ export class McpBackend {
     if (onprogress === undefined) {
       return await requests.request(method, params, requestOptions).result;
     }
-    const token = `${PROGRESS_TOKEN_PREFIX}${this.#nextProgressToken++}`;
-    const meta = (params?._meta ?? {}) as Record<string, unknown>;
-    const sent = { ...params, _meta: { ...meta, progressToken: token } };
+    const { token, sent } = this.#withProgressToken(params);
     const request = requests.request(method, sent, requestOptions);
     this.#progress.set(token, (p) => {
       request.restartTimeout();
