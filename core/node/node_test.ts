@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { SeededRng } from "../rng.ts";
+import { newMessage } from "../raft/raft.ts";
 import { RawNode } from "../raft/rawnode.ts";
 import { emptyConfState, MemoryStorage } from "../raft/storage.ts";
 import type { Message } from "../raft/types.ts";
@@ -229,18 +230,7 @@ Deno.test("a deposed leader answers its pending writes as outcome-unknown", () =
   // A higher-term message deposes it.
   const effects = a.handle({
     type: "message",
-    message: {
-      type: "heartbeat",
-      from: "b",
-      to: "a",
-      term: 99,
-      logTerm: 0,
-      index: 0,
-      entries: [],
-      commit: 0,
-      reject: false,
-      rejectHint: 0,
-    },
+    message: newMessage({ type: "heartbeat", from: "b", to: "a", term: 99 }),
   });
   let all = effects;
   for (let i = 0; i < 5; i++) {
@@ -435,18 +425,7 @@ Deno.test("a follower's forwarded commands fail as outcome-unknown when its term
   assert.equal(b.pendingRequests, 1);
   let effects = b.handle({
     type: "message",
-    message: {
-      type: "heartbeat",
-      from: "c",
-      to: "b",
-      term: 99,
-      logTerm: 0,
-      index: 0,
-      entries: [],
-      commit: 0,
-      reject: false,
-      rejectHint: 0,
-    },
+    message: newMessage({ type: "heartbeat", from: "c", to: "b", term: 99 }),
   });
   const all = [...effects];
   for (let i = 0; i < 5; i++) {
