@@ -191,8 +191,6 @@ export function serveDirectCall(
   const abort = new AbortController();
   calls.set(call.id, abort);
   const capabilities = server.getClientCapabilities() as Record<string, unknown> | undefined;
-  /** Our ids of this call's pushed requests still waiting, dropped when the call ends. */
-  const waiting = new Set<string>();
   const logLevel = sessionLogLevel(server);
   const meta = call.params._meta as Record<string, unknown> | undefined;
   const token = meta?.progressToken as RequestId | undefined;
@@ -211,7 +209,7 @@ export function serveDirectCall(
     // A client that declared any pushed capability answers every question
     // itself ("method not found" for one it lacks), as on the SDK lane.
     sendRequest: declaresPushedCapability(capabilities)
-      ? (request, signal) => pushRequest(pushed, waiting, reply, request, signal)
+      ? (request, signal) => pushRequest(pushed, reply, request, signal)
       : refusePushedRequest,
   };
   gateway.callTool(call.params, ctx).then(
@@ -225,7 +223,10 @@ export function serveDirectCall(
     },
   ).finally(() => {
     if (calls.get(call.id) === abort) calls.delete(call.id);
-    for (const id of waiting) pushed.get(id)?.reject(new Error("the call that asked has ended"));
+    // Questions pushed on this call's stream stay: with several calls of one
+    // client in flight, a question may belong to another of them, and its
+    // answer comes by POST whatever became of this stream. They end when
+    // answered, when the backend withdraws them, or with the session.
   });
   return reply.response;
 }
@@ -237,7 +238,6 @@ export function serveDirectCall(
  */
 function pushRequest(
   pushed: Map<string, PushedRequest>,
-  waiting: Set<string>,
   reply: DirectReply,
   request: { method: string; params?: Record<string, unknown> },
   signal: AbortSignal | undefined,
@@ -265,7 +265,6 @@ function pushRequest(
   };
   const settle = () => {
     pushed.delete(id);
-    waiting.delete(id);
     signal?.removeEventListener("abort", onAbort);
   };
   pushed.set(id, {
@@ -278,7 +277,6 @@ function pushRequest(
       reject(error);
     },
   });
-  waiting.add(id);
   signal?.addEventListener("abort", onAbort, { once: true });
   const sent = reply.notify({
     jsonrpc: "2.0",

@@ -445,3 +445,47 @@ Deno.test("direct lane: a question for a client that closed the call's stream fa
     keepAlive.close();
   }
 });
+
+Deno.test("direct lane: a question outlives the call whose stream carried it", async () => {
+  // With several calls of one client in flight the gateway may push a question
+  // for one call on another's stream; that call ending must not fail it.
+  const question = Promise.withResolvers<{ answer: Promise<Record<string, unknown>> }>();
+  const gateway = {
+    callTool(_params: unknown, ctx: CallContext) {
+      const answer = ctx.sendRequest!({ method: "sampling/createMessage", params: {} });
+      question.resolve({ answer });
+      return Promise.resolve({ content: [] });
+    },
+  } as unknown as Gateway;
+  const server = { getClientCapabilities: () => ({ sampling: {} }) } as unknown as Server;
+  const keepAlive = new KeepAlive();
+  const calls = new DirectCalls();
+  try {
+    const response = await serveDirectCall(
+      gateway,
+      keepAlive,
+      { server, sessionId: "s1", calls },
+      { id: 1, params: { name: "svc__tool" } },
+    );
+    const { answer } = await question.promise;
+    // The stream carried the question, then the call's result, and ended.
+    const events = await response.text();
+    const asked = JSON.parse(events.split("\n").find((l) => l.startsWith("data: "))!.slice(6));
+    assert.equal(asked.method, "sampling/createMessage");
+    assert.match(events, /"id":1[,}]/, "the call answered");
+    assert.equal(calls.pushed.size, 1, "the question still waits for its answer");
+    const rest = answerPushedRequests(calls, {
+      jsonrpc: "2.0",
+      id: asked.id,
+      result: { role: "assistant", content: { type: "text", text: "hi" }, model: "m" },
+    });
+    assert.equal(rest, undefined);
+    assert.deepEqual(await answer, {
+      role: "assistant",
+      content: { type: "text", text: "hi" },
+      model: "m",
+    });
+  } finally {
+    keepAlive.close();
+  }
+});
