@@ -5,7 +5,7 @@
  * @module
  */
 import { crc32c, crc32cRange, type Snapshot } from "@safla/core";
-import { removeStaleTemporaries, syncDir } from "./file_wal.ts";
+import { removeStaleTemporaries, syncDir, writeAll } from "./file_wal.ts";
 
 const MAGIC = new TextEncoder().encode("SAFLASNP");
 const HEADER_BYTES = MAGIC.length + 8;
@@ -49,11 +49,6 @@ export function encodeSnapshotFile(snapshot: Snapshot): Uint8Array {
   out.set(snapshot.data, head.length);
   new DataView(out.buffer).setUint32(MAGIC.length, crc32c(out.subarray(MAGIC.length + 4)), true);
   return out;
-}
-
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) written += await file.write(bytes.subarray(written));
 }
 
 /** Decodes file bytes written by {@link encodeSnapshotFile}, verifying the checksum. */
