@@ -10,7 +10,7 @@ import type { NodeId } from "@safla/core";
 import { waitFor } from "../../transports/host/testing.ts";
 import { ProtocolError } from "@modelcontextprotocol/server";
 import { SeededRng } from "../../core/rng.ts";
-import { Gateway, MINORITY_PARTITION } from "../gateway.ts";
+import { Gateway, MINORITY_PARTITION } from "../gateway/gateway.ts";
 import { config, stdioReplicas } from "../testing/harness.ts";
 import { roleHasQuorum } from "./cluster_node.ts";
 import { startRelayedCluster } from "./testing/partition_relay.ts";
