@@ -20,7 +20,7 @@ import { Gateway } from "./gateway/gateway.ts";
 import { createResumeCodec } from "./front/front.ts";
 import { addManagementTools } from "./control/management.ts";
 import { serveGatewayStdio } from "./front/stdio_front.ts";
-import { SeededRng } from "../core/rng.ts";
+import { SeededRng } from "@safla/core";
 import { runLauncher } from "./cluster/launcher.ts";
 import { clusterStateKey } from "./cluster/cluster_node.ts";
 import { parseStoreOption, StoreOptionError } from "./store/parse.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { SeededRng } from "../core/rng.ts";
+import { SeededRng } from "@safla/core";
 import type { GatewayConfig } from "./config.ts";
 import { Gateway } from "./gateway/gateway.ts";
 import { createResumeCodec } from "./front/front.ts";
@@ -14,7 +14,7 @@ import { addManagementTools } from "./control/management.ts";
 import { ServiceDirectory } from "./control/service_directory.ts";
 import { type SessionDirectory, StoreSessionDirectory } from "./control/session_directory.ts";
 import type { StateStore } from "./store/types.ts";
-import type { EraCache } from "../transports/mod.ts";
+import type { EraCache } from "@safla/transports";
 
 /** Options of {@link startGatewayNode}. */
 export interface GatewayNodeOptions {

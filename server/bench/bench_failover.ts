@@ -10,7 +10,7 @@
 import { parseArgs } from "node:util";
 import { generateSecret } from "../cluster/cluster_args.ts";
 import { LocalCluster } from "../cluster/local_cluster.ts";
-import type { HostTiming } from "../../transports/host/mod.ts";
+import type { HostTiming } from "@safla/transports/host";
 
 /** Nearest-rank percentile of sorted samples. */
 export function percentile(sorted: readonly number[], p: number): number {

@@ -7,7 +7,7 @@
  * @module
  */
 import { type JSONValue, ProtocolError, type Tool } from "@modelcontextprotocol/server";
-import { isStrategyName, STRATEGY_NAMES } from "../../core/balancer/mod.ts";
+import { isStrategyName, STRATEGY_NAMES } from "@safla/core/balancer";
 import { parseConfig } from "../config.ts";
 import type { Gateway, LocalTool } from "../gateway/gateway.ts";
 import type { ServiceDirectory } from "./service_directory.ts";

@@ -11,7 +11,7 @@ import {
   stdioReplicas,
 } from "../testing/harness.ts";
 import type { GatewayNode } from "../node.ts";
-import { waitFor } from "../../transports/host/testing.ts";
+import { waitFor } from "@safla/transports/host/testing";
 
 function structured(result: unknown): Record<string, unknown> {
   return (result as { structuredContent: Record<string, unknown> }).structuredContent;

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { WatchEvent } from "../../core/state/mod.ts";
+import type { WatchEvent } from "@safla/core/state";
 import type { StateStore, WatchHandle } from "../store/types.ts";
 import { parseConfig } from "../config.ts";
 import type { Gateway } from "../gateway/gateway.ts";

@@ -6,7 +6,7 @@ import { type RunningClusterNode, startClusterNode } from "../cluster/cluster_no
 import { freeMembers } from "../cluster/local_cluster.ts";
 import { type GatewayNode, startGatewayNode } from "../node.ts";
 import { config, processAlive, stdioBackend, stdioReplicas } from "../testing/harness.ts";
-import { waitFor } from "../../transports/host/testing.ts";
+import { waitFor } from "@safla/transports/host/testing";
 
 function structured(result: unknown): Record<string, unknown> {
   return (result as { structuredContent: Record<string, unknown> }).structuredContent;

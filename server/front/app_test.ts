@@ -1,7 +1,7 @@
 // The HTTP front's edge rules, driven through the Hono app in-process (no
 // backends, no sockets): DNS-rebinding checks, body limits, malformed JSON-RPC.
 import assert from "node:assert/strict";
-import { SeededRng } from "../../core/rng.ts";
+import { SeededRng } from "@safla/core";
 import { parseConfig } from "../config.ts";
 import { Gateway } from "../gateway/gateway.ts";
 import { createResumeCodec } from "./front.ts";

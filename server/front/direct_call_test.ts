@@ -4,12 +4,12 @@
 // does and that it does what the SDK lane does.
 import assert from "node:assert/strict";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { eraKey } from "../../transports/mod.ts";
-import type { EraCache } from "../../transports/mod.ts";
+import { eraKey } from "@safla/transports";
+import type { EraCache } from "@safla/transports";
 import { OUTCOME_UNKNOWN, SERVICE_UNAVAILABLE } from "../gateway/gateway.ts";
 import { config, processAlive, stdioReplicas } from "../testing/harness.ts";
 import { type GatewayNode, startGatewayNode } from "../node.ts";
-import { waitFor } from "../../transports/host/testing.ts";
+import { waitFor } from "@safla/transports/host/testing";
 import {
   abortDirectCalls,
   answerPushedRequests,

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { startEtcdCluster } from "../store/etcd/etcd_process.ts";
 import { stdioBackend, stdioReplicas } from "../testing/harness.ts";
-import { waitFor } from "../../transports/host/testing.ts";
+import { waitFor } from "@safla/transports/host/testing";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 

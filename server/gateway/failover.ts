@@ -8,8 +8,8 @@
  * @module
  */
 import { ProtocolError, SdkError, SdkErrorCode } from "@modelcontextprotocol/server";
-import { BackendUnavailableError } from "../../transports/mod.ts";
-import type { CallOutcome } from "../../core/resilience/mod.ts";
+import { BackendUnavailableError } from "@safla/transports";
+import type { CallOutcome } from "@safla/core/resilience";
 
 /** A {@link CallOutcome}, or `remote` (a backend JSON-RPC error) or `cancelled` (by the client). */
 export type FailureKind = CallOutcome | "remote" | "cancelled";

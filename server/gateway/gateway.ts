@@ -18,28 +18,24 @@ import {
   BackendUnavailableError,
   type EraCache,
   McpBackend,
-} from "../../transports/mod.ts";
-import { StatsTable, type StrategyName } from "../../core/balancer/mod.ts";
+} from "@safla/transports";
+import { StatsTable, type StrategyName } from "@safla/core/balancer";
 import {
   DEFAULT_HEALTH_POLICY,
   exposeNames,
   matchUriTemplate,
   type NameCollision,
   type NameTable,
-} from "../../core/registry/mod.ts";
-import {
-  MinorityPartitionError,
-  OutcomeUnknownError,
-  RetryBudget,
-} from "../../core/resilience/mod.ts";
+} from "@safla/core/registry";
+import { MinorityPartitionError, OutcomeUnknownError, RetryBudget } from "@safla/core/resilience";
 import {
   type Attempt,
   type AttemptOutcome,
   CallFailedError,
   CallRouter,
   NoReplicaAvailableError,
-} from "../../core/routing/mod.ts";
-import type { Rng } from "../../core/rng.ts";
+} from "@safla/core/routing";
+import type { Rng } from "@safla/core";
 import type { GatewayConfig, GatewaySettings, ServiceConfig } from "../config.ts";
 import { classifyFailure } from "./failover.ts";
 import { InputExchange } from "./input_exchange.ts";

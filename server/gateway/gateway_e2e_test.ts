@@ -19,7 +19,7 @@ import {
   stdioReplicas,
 } from "../testing/harness.ts";
 import type { GatewayNode } from "../node.ts";
-import { waitFor } from "../../transports/host/testing.ts";
+import { waitFor } from "@safla/transports/host/testing";
 
 type Era = "auto" | "legacy";
 

@@ -21,7 +21,7 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { type Command, validateCommand, type WatchEvent } from "@safla/core/state";
-import { type NodeHost, validateMemberAddress } from "../../../transports/host/mod.ts";
+import { type NodeHost, validateMemberAddress } from "@safla/transports/host";
 import type { KvQuery } from "@safla/core/node";
 import {
   CLUSTER_AUTH_HEADER,

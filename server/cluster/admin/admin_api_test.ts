@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { MemberAddress } from "../../../transports/host/mod.ts";
-import { freePort, waitFor } from "../../../transports/host/testing.ts";
+import type { MemberAddress } from "@safla/transports/host";
+import { freePort, waitFor } from "@safla/transports/host/testing";
 import { type RunningClusterNode, startClusterNode } from "../cluster_node.ts";
 import { NoQuorumError } from "../errors.ts";
 

@@ -11,7 +11,7 @@ import {
   MemberAddressError,
   MembershipChangeError,
   RequestTimeoutError,
-} from "../../../transports/host/mod.ts";
+} from "@safla/transports/host";
 import type { RaftStore } from "../../store/raft/raft_store.ts";
 import {
   NoQuorumError,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { freePort, waitFor } from "../../../transports/host/testing.ts";
+import { freePort, waitFor } from "@safla/transports/host/testing";
 import { startClusterNode } from "../cluster_node.ts";
 import {
   KvSessionClient,

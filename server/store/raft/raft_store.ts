@@ -25,11 +25,7 @@ import {
 } from "@safla/core/state";
 import type { CommandResult } from "@safla/core/state";
 import type { ClientRequest, KvQuery, NodeError, NodeReply } from "@safla/core/node";
-import {
-  HostClosedError,
-  type NodeHost,
-  RequestTimeoutError,
-} from "../../../transports/host/mod.ts";
+import { HostClosedError, type NodeHost, RequestTimeoutError } from "@safla/transports/host";
 import type {
   RangeReply,
   ReadConsistency,

@@ -1,5 +1,5 @@
 import { runStateStoreContract } from "../contract.ts";
-import { waitFor } from "../../../transports/host/testing.ts";
+import { waitFor } from "@safla/transports/host/testing";
 import { type RunningClusterNode, startClusterNode } from "../../cluster/cluster_node.ts";
 import { freeMembers } from "../../cluster/local_cluster.ts";
 import { RaftStore } from "./raft_store.ts";
