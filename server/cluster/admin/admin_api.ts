@@ -1,7 +1,8 @@
 /**
  * The admin REST API of a cluster node, as a Hono sub-app:
  *
- * - `GET /healthz`: the process is alive.
+ * - `GET /livez`: the process is alive. (`/healthz` belongs to the gateway a node
+ *   fronts: backend health, see `front/app.ts`.)
  * - `GET /readyz`: 200 when a leader is known and this node has applied all it knows committed.
  * - `GET /admin/status`: leader, term, members, commit/applied indices, peer link counters.
  * - `GET|PUT|DELETE /admin/kv/:key`, `GET /admin/kv?prefix=&limit=`: the replicated KV.
@@ -148,7 +149,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     }
   });
 
-  app.get("/healthz", (c) => c.json({ status: "alive", node: host.id }));
+  app.get("/livez", (c) => c.json({ status: "alive", node: host.id }));
 
   app.get("/readyz", (c) => {
     const { ready, reason } = readiness(host);

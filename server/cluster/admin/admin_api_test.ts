@@ -72,8 +72,8 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
     }, 5_000);
     const follower = nodes.find((n) => n.host.id !== leaderId)!;
 
-    await t.step("healthz and status report the cluster", async () => {
-      assert.equal((await fetch(`${follower.url}/healthz`)).status, 200);
+    await t.step("livez and status report the cluster", async () => {
+      assert.equal((await fetch(`${follower.url}/livez`)).status, 200);
       const status = await json(await fetch(`${follower.url}/admin/status`));
       assert.equal(status.leader, leaderId);
       assert.deepEqual((status.members as { voters: string[] }).voters, ids);
