@@ -8,6 +8,7 @@
  */
 export * from "./config.ts";
 export * from "./gateway/gateway.ts";
+export * from "./gateway/jsonrpc_codes.ts";
 export * from "./gateway/call_context.ts";
 export * from "./gateway/wire_meta.ts";
 export * from "./front/front.ts";

@@ -12,10 +12,10 @@ import { parseConfig } from "../config.ts";
 import type { Gateway, LocalTool } from "../gateway/gateway.ts";
 import type { ServiceDirectory } from "./service_directory.ts";
 import type { StateStore } from "../store/types.ts";
+import { INVALID_PARAMS } from "../gateway/jsonrpc_codes.ts";
 
 /** The reserved service name that prefixes management tools. */
 export const MANAGEMENT_SERVICE = "safla";
-const INVALID_PARAMS = -32602;
 
 function json(value: unknown): Record<string, unknown> {
   return {

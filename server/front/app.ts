@@ -47,15 +47,13 @@ import {
   KeepAlive,
   serveDirectCall,
 } from "./direct_call.ts";
+import { INVALID_REQUEST, PARSE_ERROR, SESSION_NOT_FOUND } from "../gateway/jsonrpc_codes.ts";
 
 /** Distinct Host headers whose check is remembered (they are client input, so bounded). */
 const MAX_REMEMBERED_HOSTS = 64;
 
 /** Most concurrent 2025 sessions (Streamable HTTP and SSE together) per node. */
 export const MAX_SESSIONS = 10_000;
-
-const PARSE_ERROR = -32700;
-const INVALID_REQUEST = -32600;
 
 /** Options of {@link createGatewayApp}. */
 export interface GatewayAppOptions {
@@ -441,7 +439,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     if (sessionId !== null) {
       const session = sessions.get(sessionId) ?? await adoptSession(sessionId, req);
       if (session === undefined) {
-        return jsonRpcError(404, -32001, "Session not found");
+        return jsonRpcError(404, SESSION_NOT_FOUND, "Session not found");
       }
       session.lastSeenMs = Date.now();
       return await (session.transport as WebStandardStreamableHTTPServerTransport)
@@ -473,7 +471,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       return jsonRpcError(405, INVALID_REQUEST, "Method not allowed without Mcp-Session-Id");
     }
     const session = sessions.get(sessionId) ?? await adoptSession(sessionId, req);
-    if (session === undefined) return jsonRpcError(404, -32001, "Session not found");
+    if (session === undefined) return jsonRpcError(404, SESSION_NOT_FOUND, "Session not found");
     session.lastSeenMs = Date.now();
     const response = await (session.transport as WebStandardStreamableHTTPServerTransport)
       .handleRequest(req);
@@ -500,7 +498,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     const id = c.req.query("sessionId");
     const session = id === undefined ? undefined : sessions.get(id);
     if (session === undefined || !(session.transport instanceof SseFrontTransport)) {
-      return jsonRpcError(404, -32001, "Session not found");
+      return jsonRpcError(404, SESSION_NOT_FOUND, "Session not found");
     }
     session.lastSeenMs = Date.now();
     const parsed = await readJson(c.req.raw);

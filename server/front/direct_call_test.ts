@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { eraKey } from "@safla/transports";
 import type { EraCache } from "@safla/transports";
-import { OUTCOME_UNKNOWN, SERVICE_UNAVAILABLE } from "../gateway/gateway.ts";
+import { OUTCOME_UNKNOWN, SERVICE_UNAVAILABLE } from "../gateway/jsonrpc_codes.ts";
 import { config, processAlive, stdioReplicas } from "../testing/harness.ts";
 import { type GatewayNode, startGatewayNode } from "../node.ts";
 import { waitFor } from "@safla/transports/host/testing";

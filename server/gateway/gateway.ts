@@ -41,16 +41,16 @@ import { classifyFailure } from "./failover.ts";
 import { InputExchange } from "./input_exchange.ts";
 import type { CallContext, ResumeStateSealer } from "./call_context.ts";
 import { clientCan, monotonicProgress, stripServerInfo, withMeta } from "./wire_meta.ts";
+import {
+  INVALID_PARAMS,
+  METHOD_NOT_FOUND,
+  MINORITY_PARTITION,
+  OUTCOME_UNKNOWN,
+  SERVICE_UNAVAILABLE,
+} from "./jsonrpc_codes.ts";
 
 export type { CallContext, ResumeState, ResumeStateSealer } from "./call_context.ts";
 
-/** JSON-RPC error code for "the service behind this name is unavailable". */
-export const SERVICE_UNAVAILABLE = -32010;
-/** JSON-RPC error code for "the call may or may not have run; not retried". */
-export const OUTCOME_UNKNOWN = -32011;
-/** JSON-RPC error code for "this node is cut off from the cluster's quorum; nothing was run". */
-export const MINORITY_PARTITION = -32012;
-const METHOD_NOT_FOUND = -32601;
 /** Methods whose result may be `input_required` on the 2026-07-28 wire. */
 const INPUT_METHODS: ReadonlySet<string> = new Set(["tools/call", "prompts/get", "resources/read"]);
 /** Most calls parked waiting for client input, per node. */
@@ -59,7 +59,6 @@ const MAX_EXCHANGES = 1_000;
 const EXCHANGE_TTL_MS = 600_000;
 /** Progress notifications awaited before a result; older ones are already delivered. */
 const MAX_PENDING_PROGRESS = 64;
-const INVALID_PARAMS = -32602;
 
 /** Which list changed, for the fronts to tell their clients. */
 export type ListKind = "tools" | "prompts" | "resources";

@@ -9,7 +9,7 @@ import {
 import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as V1StreamableHTTP } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { SSEClientTransport as V1SSE } from "@modelcontextprotocol/sdk/client/sse.js";
-import { OUTCOME_UNKNOWN, SERVICE_UNAVAILABLE } from "./gateway.ts";
+import { OUTCOME_UNKNOWN, SERVICE_UNAVAILABLE } from "./jsonrpc_codes.ts";
 import {
   config,
   type HttpBackend,
