@@ -10,6 +10,10 @@
 import type { BackendSpec } from "@safla/transports";
 import { isStrategyName, STRATEGY_NAMES, type StrategyName } from "@safla/core/balancer";
 import { MIN_MAX_NAME_LENGTH, type NamingMode } from "@safla/core/registry";
+import { ConfigError } from "@safla/core";
+
+/** What {@link loadConfig} and {@link parseConfig} throw; `source` is the file. */
+export { ConfigError };
 
 /** One logical service: a name and its interchangeable replicas. */
 export interface ServiceConfig {
@@ -68,15 +72,6 @@ export const DEFAULT_SETTINGS: Readonly<GatewaySettings> = Object.freeze({
 /** Most replicas one service may declare. */
 export const MAX_REPLICAS = 64;
 const SERVICE_NAME = /^[A-Za-z0-9_.-]{1,48}$/;
-
-/** A configuration problem: which file, which key, what is wrong. */
-export class ConfigError extends Error {
-  /** `file` and `key` locate the problem; `problem` says what is wrong. */
-  constructor(readonly file: string, readonly key: string, readonly problem: string) {
-    super(`${file}: ${key}: ${problem}`);
-    this.name = "ConfigError";
-  }
-}
 
 type Json = Record<string, unknown>;
 

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { type Config, validateConfig } from "@safla/core/raft";
 import { ConfigError, DEFAULT_SETTINGS, loadConfig, parseConfig } from "./config.ts";
 
 function problem(json: unknown): ConfigError {
@@ -86,8 +87,8 @@ Deno.test("config: the mcpServers shape with our fields", async (t) => {
     ];
     for (const [json, key, pattern] of cases) {
       const error = problem(json);
-      assert.equal(error.file, "gw.json");
-      assert.equal(error.key, key, JSON.stringify(json));
+      assert.equal(error.source, "gw.json");
+      assert.equal(error.field, key, JSON.stringify(json));
       assert.match(error.problem, pattern);
       assert.ok(error.message.startsWith(`gw.json: ${key}: `));
     }
@@ -100,14 +101,14 @@ Deno.test("config: the mcpServers shape with our fields", async (t) => {
       await assert.rejects(
         loadConfig(missing),
         (e: unknown) =>
-          e instanceof ConfigError && e.file === missing && /cannot read/.test(e.problem),
+          e instanceof ConfigError && e.source === missing && /cannot read/.test(e.problem),
       );
       const bad = `${dir}/bad.json`;
       await Deno.writeTextFile(bad, "{ nope");
       await assert.rejects(
         loadConfig(bad),
         (e: unknown) =>
-          e instanceof ConfigError && e.file === bad && /not valid JSON/.test(e.problem),
+          e instanceof ConfigError && e.source === bad && /not valid JSON/.test(e.problem),
       );
       const good = `${dir}/good.json`;
       await Deno.writeTextFile(good, JSON.stringify({ mcpServers: { a: { command: "x" } } }));
@@ -123,4 +124,19 @@ Deno.test("config: the example configuration in server/ is valid", async () => {
   const config = await loadConfig(file);
   assert.deepEqual(config.services.map((s) => s.name), ["everything"]);
   assert.equal(config.services[0].replicas.length, 2);
+});
+
+Deno.test("config: one ConfigError for the gateway's file and a Raft node's settings", () => {
+  const errors = [
+    problem({ mcpServers: {}, gateway: { timeoutz: 3 } }),
+    (() => {
+      try {
+        validateConfig({ id: "", electionTicks: 10, heartbeatTicks: 1 } as Config);
+      } catch (error) {
+        return error;
+      }
+    })(),
+  ];
+  assert.ok(errors.every((e) => e instanceof ConfigError), String(errors));
+  assert.equal((errors[1] as ConfigError).message, "raft config: id: must be a non-empty string");
 });
