@@ -59,6 +59,21 @@ Deno.test("config: the mcpServers shape with our fields", async (t) => {
     assert.equal(config.settings.requestTimeoutMs, DEFAULT_SETTINGS.requestTimeoutMs);
   });
 
+  await t.step("breaker tuning and the session limit: defaults, and set from the file", () => {
+    assert.deepEqual(
+      [DEFAULT_SETTINGS.breakerConsecutiveFailures, DEFAULT_SETTINGS.breakerOpenDurationMs],
+      [3, 5_000],
+    );
+    assert.equal(DEFAULT_SETTINGS.maxSessions, 10_000);
+    const { settings } = parseConfig({
+      mcpServers: {},
+      gateway: { breakerConsecutiveFailures: 7, breakerOpenDurationMs: 250, maxSessions: 12 },
+    });
+    assert.equal(settings.breakerConsecutiveFailures, 7);
+    assert.equal(settings.breakerOpenDurationMs, 250);
+    assert.equal(settings.maxSessions, 12);
+  });
+
   await t.step("errors name the file, the key and the problem", () => {
     const cases: [unknown, string, RegExp][] = [
       [[], "(root)", /JSON object/],
@@ -78,6 +93,12 @@ Deno.test("config: the mcpServers shape with our fields", async (t) => {
       [{ mcpServers: { safla: { command: "x" } } }, "mcpServers.safla", /reserved/],
       [{ mcpServers: { "a b": { command: "x" } } }, "mcpServers.a b", /service name/],
       [{ mcpServers: {}, gateway: { separator: "" } }, "gateway.separator", /1-8 characters/],
+      [{ mcpServers: {}, gateway: { maxSessions: 0 } }, "gateway.maxSessions", /from 1 to/],
+      [
+        { mcpServers: {}, gateway: { breakerConsecutiveFailures: 1.5 } },
+        "gateway.breakerConsecutiveFailures",
+        /integer from 1 to 1000/,
+      ],
       [
         { mcpServers: {}, gateway: { maxToolNameLength: 3 } },
         "gateway.maxToolNameLength",

@@ -81,6 +81,7 @@ export async function startGatewayNode(options: GatewayNodeOptions): Promise<Gat
     allowedHosts: options.config.settings.allowedHosts,
     allowedOrigins: options.config.settings.allowedOrigins,
     maxRequestBodyBytes: options.config.settings.maxRequestBodyBytes,
+    maxSessions: options.config.settings.maxSessions,
     sessionDirectory: options.sessionDirectory ??
       (options.store === undefined ? undefined : new StoreSessionDirectory(options.store)),
   });

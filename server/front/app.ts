@@ -52,9 +52,6 @@ import { INVALID_REQUEST, PARSE_ERROR, SESSION_NOT_FOUND } from "../gateway/json
 /** Distinct Host headers whose check is remembered (they are client input, so bounded). */
 const MAX_REMEMBERED_HOSTS = 64;
 
-/** Most concurrent 2025 sessions (Streamable HTTP and SSE together) per node. */
-export const MAX_SESSIONS = 10_000;
-
 /** Options of {@link createGatewayApp}. */
 export interface GatewayAppOptions {
   gateway: Gateway;
@@ -63,6 +60,8 @@ export interface GatewayAppOptions {
   allowedHosts: string[];
   allowedOrigins: string[];
   maxRequestBodyBytes: number;
+  /** Most concurrent 2025 sessions (Streamable HTTP and SSE together); more get 503. */
+  maxSessions: number;
   /** Shares 2025 sessions with the other nodes of a cluster; local only when absent. */
   sessionDirectory?: SessionDirectory;
   /**
@@ -283,7 +282,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     initialize: Record<string, unknown> | undefined,
     adoptedId?: string,
   ): Promise<Session> {
-    if (sessions.size >= MAX_SESSIONS) throw new Error("session limit reached");
+    if (sessions.size >= options.maxSessions) throw new Error("session limit reached");
     const directory = options.sessionDirectory;
     // Saves run one after another, each writing the state as it is by then.
     let saved = Promise.resolve();
@@ -338,7 +337,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
    */
   async function adoptSession(sessionId: string, req: Request): Promise<Session | undefined> {
     const directory = options.sessionDirectory;
-    if (directory === undefined || sessions.size >= MAX_SESSIONS) return undefined;
+    if (directory === undefined || sessions.size >= options.maxSessions) return undefined;
     const record = await directory.load(sessionId);
     if (record === undefined) return undefined;
     const session = await openSession(record.initialize, sessionId);
@@ -452,7 +451,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       ) {
         return jsonRpcError(400, INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
       }
-      if (sessions.size >= MAX_SESSIONS) {
+      if (sessions.size >= options.maxSessions) {
         return jsonRpcError(503, INVALID_REQUEST, "Too many sessions on this node");
       }
       const initialize = messages.find((m) => (m as { method?: string }).method === "initialize") as
@@ -482,7 +481,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   app.delete("/mcp", (c) => sessionRequest(c.req.raw));
 
   app.get("/sse", async () => {
-    if (sessions.size >= MAX_SESSIONS) {
+    if (sessions.size >= options.maxSessions) {
       return jsonRpcError(503, INVALID_REQUEST, "Too many sessions on this node");
     }
     const id = crypto.randomUUID();

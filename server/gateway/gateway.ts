@@ -167,7 +167,10 @@ export class Gateway {
         retryBudget: this.#retryBudget,
         maxAttempts: this.settings.maxAttempts,
         hedgeDelayMs: this.settings.hedgeDelayMs,
-        breaker: { consecutiveFailures: 3, openDurationMs: 5_000 },
+        breaker: {
+          consecutiveFailures: this.settings.breakerConsecutiveFailures,
+          openDurationMs: this.settings.breakerOpenDurationMs,
+        },
         // Connection events are exact here (we hold the connection), so one
         // good probe makes a replica routable and there is no dwell to wait out.
         health: { ...DEFAULT_HEALTH_POLICY, healthyAfterSuccesses: 1, minDwellMs: 0 },
