@@ -59,7 +59,7 @@ Deno.test({
         const spec = stdioBackend("shared");
         const server = spec.kind === "stdio" ? { command: spec.command, args: spec.args } : {};
         await clientA.callTool({
-          name: "safla__register_node",
+          name: "safla__register_server",
           arguments: { name: "beta", server },
         });
         assert.ok(services(a).includes("beta"), "applied on the node that wrote it");
@@ -174,7 +174,7 @@ Deno.test({
       });
 
       await t.step("unregistering through node B removes the service from node A", async () => {
-        await clientB.callTool({ name: "safla__unregister_node", arguments: { name: "beta" } });
+        await clientB.callTool({ name: "safla__unregister_server", arguments: { name: "beta" } });
         assert.ok(!services(b).includes("beta"));
         await waitFor("node A to apply the removal", () => !services(a).includes("beta"), 15_000);
       });

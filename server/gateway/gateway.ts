@@ -83,6 +83,8 @@ export interface GatewayDeps {
 /** A gateway tool handled in-process (management tools). */
 export interface LocalTool {
   definition: Tool;
+  /** Older names it also answers to, unlisted, so clients that still use them do not break. */
+  aliases?: readonly string[];
   call(args: Record<string, unknown>, ctx: CallContext): Promise<Record<string, unknown>>;
 }
 
@@ -122,6 +124,7 @@ export class Gateway {
   #toolNames: NameTable = exposeNames([]);
   #promptNames: NameTable = exposeNames([]);
   #local = new Map<string, LocalTool>();
+  #localAliases = new Map<string, LocalTool>();
   #lastHashes = new Map<ListKind, string>();
   /** The client-facing lists, rebuilt on every catalog or state change, served as is. */
   #views: {
@@ -272,6 +275,7 @@ export class Gateway {
   /** Registers a tool the gateway answers itself (e.g. management). */
   addLocalTool(tool: LocalTool): void {
     this.#local.set(tool.definition.name, tool);
+    for (const alias of tool.aliases ?? []) this.#localAliases.set(alias, tool);
     this.#rebuild();
   }
 
@@ -445,7 +449,8 @@ export class Gateway {
 
   /** True when `name` is a backend tool this gateway forwards (not a local one, not unknown). */
   forwardsTool(name: string): boolean {
-    return !this.#local.has(name) && this.#toolNames.resolve(name) !== undefined;
+    return !this.#local.has(name) && !this.#localAliases.has(name) &&
+      this.#toolNames.resolve(name) !== undefined;
   }
 
   /**
@@ -472,7 +477,7 @@ export class Gateway {
     params: { name: string; arguments?: Record<string, unknown> } & Record<string, unknown>,
     ctx: CallContext,
   ): Promise<Record<string, unknown>> {
-    const local = this.#local.get(params.name);
+    const local = this.#local.get(params.name) ?? this.#localAliases.get(params.name);
     if (local !== undefined) return await local.call(params.arguments ?? {}, ctx);
     const target = this.#toolNames.resolve(params.name);
     if (target === undefined) {
