@@ -10,7 +10,7 @@ import {
   stdioBackend,
   stdioReplicas,
 } from "../testing/harness.ts";
-import type { GatewayNode } from "../node.ts";
+import type { GatewayInstance } from "../instance.ts";
 import { waitFor } from "@safla/transports/host/testing";
 
 function structured(result: unknown): Record<string, unknown> {
@@ -23,7 +23,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async (t) => {
     const dir = await Deno.makeTempDir();
-    let node: GatewayNode | undefined;
+    let node: GatewayInstance | undefined;
     const clients: Client[] = [];
     try {
       node = await startNode(config({ alpha: stdioReplicas("a1") }, { naming: "passthrough" }));

@@ -3,9 +3,9 @@
 import assert from "node:assert/strict";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { config, startNode, stdioReplicas } from "../testing/harness.ts";
-import type { GatewayNode } from "../node.ts";
+import type { GatewayInstance } from "../instance.ts";
 
-function breakerOf(node: GatewayNode): string {
+function breakerOf(node: GatewayInstance): string {
   const [service] = node.gateway.status().services as {
     replicas: { routing: { breaker: string } }[];
   }[];
@@ -17,7 +17,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    let node: GatewayNode | undefined;
+    let node: GatewayInstance | undefined;
     let client: Client | undefined;
     try {
       node = await startNode(config({ svc: stdioReplicas("r1") }, {
