@@ -332,7 +332,10 @@ export class McpBackend {
         },
         versionNegotiation: {
           mode: "auto",
-          probe: { timeoutMs: Math.min(connectTimeoutMs, 5_000) },
+          // The probe is the first request a fresh stdio server sees: one started by
+          // npx with a cold cache, or on a loaded machine, answers it late, so it gets
+          // the whole connect budget rather than a few seconds.
+          probe: { timeoutMs: connectTimeoutMs },
         },
         inputRequired: { autoFulfill: false },
       },
