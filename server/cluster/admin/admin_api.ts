@@ -29,7 +29,7 @@ import {
   type RaftStore,
   type WireRequest,
 } from "../../store/raft/raft_store.ts";
-import { NoQuorumError } from "../errors.ts";
+import { NoQuorumError } from "../../store/raft/errors.ts";
 import type { WatchSelector } from "../../store/types.ts";
 import {
   BadRequestError,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { MemberAddress } from "@safla/transports/host";
 import { freePort, waitFor } from "@safla/transports/host/testing";
 import { type RunningClusterNode, startClusterNode } from "../cluster_node.ts";
-import { NoQuorumError } from "../errors.ts";
+import { NoQuorumError } from "../../store/raft/errors.ts";
 
 const SECRET = "admin-api-test-secret";
 

@@ -13,7 +13,7 @@ import {
   RequestTimeoutError,
 } from "@safla/transports/host";
 import type { RaftStore } from "../../store/raft/raft_store.ts";
-import { NoQuorumError, OverloadedError, StoreCommandError } from "../errors.ts";
+import { NoQuorumError, OverloadedError, StoreCommandError } from "../../store/raft/errors.ts";
 import { OutcomeUnknownError } from "@safla/core/resilience";
 import type { ReadConsistency } from "../../store/types.ts";
 

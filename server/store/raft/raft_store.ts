@@ -41,7 +41,7 @@ import {
   NoQuorumError,
   OverloadedError,
   StoreCommandError,
-} from "../../cluster/errors.ts";
+} from "./errors.ts";
 import { OutcomeUnknownError } from "@safla/core/resilience";
 
 /** Header carrying the forwarding token between nodes. */
