@@ -36,12 +36,7 @@ import type {
   WatchSelector,
   WriteReply,
 } from "../types.ts";
-import {
-  isConnectFailure,
-  NoQuorumError,
-  OverloadedError,
-  StoreCommandError,
-} from "./errors.ts";
+import { isConnectFailure, NoQuorumError, OverloadedError, StoreCommandError } from "./errors.ts";
 import { OutcomeUnknownError } from "@safla/core/resilience";
 
 /** Header carrying the forwarding token between nodes. */
