@@ -119,6 +119,21 @@ Deno.test({
             "/app/x",
             "/app/y",
           ]);
+          const first = structured(
+            await clientA.callTool({
+              name: "safla__state_list",
+              arguments: { prefix: "/app/", limit: 1 },
+            }),
+          );
+          assert.deepEqual([first.more, first.next], [true, "/app/x"]);
+          const second = structured(
+            await clientA.callTool({
+              name: "safla__state_list",
+              arguments: { prefix: "/app/", limit: 1, after: first.next },
+            }),
+          );
+          assert.deepEqual((second.kvs as { key: string }[]).map((k) => k.key), ["/app/y"]);
+          assert.equal(second.more, false);
           const refused = await clientA.callTool({
             name: "safla__state_set",
             arguments: { key: "/gateway/services/evil", value: "{}" },

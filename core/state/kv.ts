@@ -57,7 +57,7 @@ export interface RangeResult {
   kvs: KeyValue[];
   /** Whether more keys matched than were returned. */
   more: boolean;
-  /** Number of keys matching the prefix. */
+  /** Number of keys matching the prefix (after `after`, when given). */
   count: number;
 }
 
@@ -284,15 +284,23 @@ export class KvStore implements WatchSource {
     return this.#kvs.get(key) ?? null;
   }
 
-  /** Serializable local read of up to `limit` keys starting with `prefix`, in key order. */
-  range(prefix: string, limit: number): RangeResult {
+  /**
+   * Serializable local read of up to `limit` keys starting with `prefix`, in
+   * key order; with `after`, only keys greater than it (the next page).
+   */
+  range(prefix: string, limit: number, after?: string): RangeResult {
     if (!Number.isSafeInteger(limit) || limit < 1) {
       throw new RangeError(`KvStore.range: limit must be a positive integer, got ${limit}`);
     }
     const kvs: KeyValue[] = [];
     let count = 0;
     const keys = this.#keysInOrder();
-    for (let i = lowerBound(keys, prefix); i < keys.length; i++) {
+    let start = lowerBound(keys, prefix);
+    if (after !== undefined && after >= prefix) {
+      start = lowerBound(keys, after);
+      if (keys[start] === after) start++;
+    }
+    for (let i = start; i < keys.length; i++) {
       const key = keys[i];
       if (!key.startsWith(prefix)) break;
       if (count < limit) kvs.push(this.#kvs.get(key)!);
@@ -376,7 +384,7 @@ export class KvStore implements WatchSource {
         }
         return this.#runOp(cmd);
       case "range":
-        return this.range(cmd.prefix, cmd.limit);
+        return this.range(cmd.prefix, cmd.limit, cmd.after);
       case "txn":
         return this.#txn(cmd.compare, cmd.success, cmd.failure);
       case "leaseGrant": {

@@ -4,7 +4,15 @@
  * - `GET /healthz`: the process is alive.
  * - `GET /readyz`: 200 when a leader is known and this node has applied all it knows committed.
  * - `GET /admin/status`: leader, term, members, commit/applied indices, peer link counters.
- * - `GET|PUT|DELETE /admin/kv/:key`, `GET /admin/kv?prefix=&limit=`: the replicated KV.
+ * - `GET|PUT|DELETE /admin/kv/:key`, `GET /admin/kv?prefix=&limit=&after=`: the replicated KV.
+ *   A range answers one page (default 1000 records, at most 10 000, and at
+ *   most 4 MiB of keys and values) with `more`, and `next` when there is
+ *   more: pass it as `after` for the next page. Each page is read at its own
+ *   revision: following `next` returns every key that existed throughout
+ *   exactly once, in order; keys written meanwhile show only if they sort
+ *   after the page being read. `DELETE ...?prefix=true` answers
+ *   `{revision, deleted}`; with `prevKv=true` also the deleted records, and
+ *   413 (nothing deleted) when there are more than 1000 of them or 4 MiB.
  * - `GET /admin/kv-session`: the same KV operations over one WebSocket, many
  *   requests in flight at once (see `kv_session.ts`).
  * - `GET /admin/watch?prefix=&startRevision=`: changes as server-sent events.
@@ -28,10 +36,12 @@ import { NoQuorumError } from "./errors.ts";
 import type { WatchSelector } from "../store/types.ts";
 import {
   BadRequestError,
+  booleanParam,
   checkKey,
   consistencyParam,
   errorReply,
   type KvOperation,
+  pageLimit,
   positiveIntParam,
   putOperation,
   runKvOperation,
@@ -167,20 +177,24 @@ export function createAdminApp(options: AdminAppOptions): Hono {
 
   app.delete("/admin/kv/:key{.+}", (c) => {
     const key = checkKey(c.req.param("key"));
-    const prefix = c.req.query("prefix");
-    if (prefix !== undefined && prefix !== "true" && prefix !== "false") {
-      throw new BadRequestError("prefix", `expected "true" or "false", got "${prefix}"`);
-    }
-    return kvResponse(store, { op: "delete", key, prefix: prefix === "true" });
+    return kvResponse(store, {
+      op: "delete",
+      key,
+      prefix: booleanParam("prefix", c.req.query("prefix")),
+      prevKv: booleanParam("prevKv", c.req.query("prevKv")),
+    });
   });
 
-  app.get("/admin/kv", (c) =>
-    kvResponse(store, {
+  app.get("/admin/kv", (c) => {
+    const after = c.req.query("after");
+    return kvResponse(store, {
       op: "range",
       prefix: c.req.query("prefix") ?? "",
-      limit: positiveIntParam("limit", c.req.query("limit")),
+      limit: pageLimit(positiveIntParam("limit", c.req.query("limit"))),
+      after: after === undefined ? undefined : checkKey(after, "after"),
       consistency: consistencyParam(c.req.query("consistency")),
-    }));
+    });
+  });
 
   app.get("/admin/kv-session", (c) => {
     if (kvSessions >= maxKvSessions) {

@@ -102,12 +102,75 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
       await missing.body?.cancel();
     });
 
+    await t.step("ranges page with after/next; prefix deletes answer a count", async () => {
+      const keys = Array.from({ length: 25 }, (_, i) => `page/${String(i).padStart(2, "0")}`);
+      await Promise.all(keys.map((key) => follower.store.put(key, "v")));
+      const seen: string[] = [];
+      let after: string | undefined;
+      for (let pages = 0;; pages++) {
+        assert.ok(pages < 10, "paging ends");
+        const query = `prefix=page/&limit=7${after ? `&after=${encodeURIComponent(after)}` : ""}`;
+        const page = await json(await fetch(`${follower.url}/admin/kv?${query}`));
+        seen.push(...(page.kvs as { key: string }[]).map((kv) => kv.key));
+        if (!page.more) {
+          assert.equal(page.next, undefined);
+          break;
+        }
+        after = page.next as string;
+      }
+      assert.deepEqual(seen, keys, "every key exactly once, in order");
+      const tooBig = await fetch(`${follower.url}/admin/kv?limit=10001`);
+      assert.equal(tooBig.status, 400);
+      assert.equal((await json(tooBig)).field, "limit");
+
+      const withRecords = await fetch(`${follower.url}/admin/kv/page/0?prefix=true&prevKv=true`, {
+        method: "DELETE",
+      });
+      const deleted = await json(withRecords);
+      assert.equal(deleted.deleted, 10);
+      assert.equal((deleted.prev as unknown[]).length, 10);
+      const counted = await json(
+        await fetch(`${follower.url}/admin/kv/page/?prefix=true`, { method: "DELETE" }),
+      );
+      assert.equal(counted.deleted, 15);
+      assert.equal(counted.prev, undefined, "records only when asked for");
+      assert.equal((await follower.store.range("page/")).kvs.length, 0);
+    });
+
+    await t.step(
+      "a prefix delete asking for more records than the bound deletes nothing",
+      async () => {
+        const count = 1_001;
+        for (let i = 0; i < count; i += 100) {
+          await Promise.all(
+            Array.from(
+              { length: Math.min(100, count - i) },
+              (_, j) => follower.store.put(`bulk/${i + j}`, "v"),
+            ),
+          );
+        }
+        const refused = await fetch(`${follower.url}/admin/kv/bulk/?prefix=true&prevKv=true`, {
+          method: "DELETE",
+        });
+        const body = await json(refused);
+        assert.equal(refused.status, 413, JSON.stringify(body));
+        assert.match(body.error as string, /more than 1000 records/);
+        assert.equal((await follower.store.range("bulk/", { limit: 2_000 })).kvs.length, count);
+        const done = await json(
+          await fetch(`${follower.url}/admin/kv/bulk/?prefix=true`, { method: "DELETE" }),
+        );
+        assert.equal(done.deleted, count);
+      },
+    );
+
     await t.step("bad input gets 400 naming the field", async () => {
       const cases: Array<[string, RequestInit | undefined, string]> = [
         ["/admin/kv/x", { method: "PUT", body: JSON.stringify({ value: 1 }) }, "value"],
         ["/admin/kv/x", { method: "PUT", body: "not json" }, "body"],
         ["/admin/kv/x", { method: "PUT", body: JSON.stringify({ value: "v", ttl: 3 }) }, "ttl"],
         ["/admin/kv?limit=abc", undefined, "limit"],
+        ["/admin/kv?after=", undefined, "after"],
+        ["/admin/kv/x?prefix=true&prevKv=yes", { method: "DELETE" }, "prevKv"],
         ["/admin/kv/x?consistency=weird", undefined, "consistency"],
         ["/admin/watch?startRevision=0", undefined, "startRevision"],
         [
