@@ -88,6 +88,8 @@ export interface ScaleResult {
   dataDirAfterCompactionMb: number;
   rssAfterDeleteMb: number;
   deleted: number;
+  /** The one prefix delete of every key (retried while it fails: it is idempotent). */
+  deleteAll: Recovery;
 }
 
 /** Writes at which throughput is the baseline of the 80 % target. */
@@ -208,7 +210,9 @@ async function recovery(
   log: (line: string) => void,
 ): Promise<Recovery> {
   try {
-    return await measure();
+    const result = await measure();
+    log(`  ${(result.ms / 1_000).toFixed(1)} s, ${result.leaderChanges} leader changes`);
+    return result;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     log(`  not finished: ${message}`);
@@ -312,7 +316,24 @@ export async function runScale(
   const compacted = await cluster.compact();
   const dataDirAfterCompactionMb = await maxOver(cluster, (m) => dirMb(cluster.dataDir(m)));
   log(`${cluster.name}: deleting every key`);
-  const deleted = await cluster.deletePrefix("scale/");
+  let deleted = 0;
+  const deleteAll = await recovery(
+    () =>
+      countingLeaderChanges(cluster, async () => {
+        const startedAt = performance.now();
+        for (let attempt = 1;; attempt++) {
+          try {
+            deleted += await cluster.deletePrefix("scale/");
+            return performance.now() - startedAt;
+          } catch (error) {
+            log(`  delete attempt ${attempt} failed: ${error}`);
+            if (attempt >= WRITE_ATTEMPTS) throw error;
+            await sleep(1_000);
+          }
+        }
+      }),
+    log,
+  );
   await cluster.compact();
   // Give the runtimes a moment to collect and return what the deleted keys held.
   await sleep(3_000);
@@ -329,6 +350,7 @@ export async function runScale(
     dataDirAfterCompactionMb,
     rssAfterDeleteMb,
     deleted,
+    deleteAll,
   };
 }
 
@@ -395,6 +417,8 @@ export function formatScaleReport(results: readonly ScaleResult[]): string {
         fixed(r.freshRssMb)
       } MB, ${r.deleted} deleted)`,
   );
+  row("delete of every key (one prefix delete)", "", (r) => seconds(r.deleteAll));
+  row("leader changes during that delete", "0", (r) => fixed(r.deleteAll.leaderChanges));
   row("overwrites/s at K vs at 10k", "≥ 80 %", (r) => {
     const baseline = r.sizes.find((s) => s.keys === BASELINE_KEYS) ?? r.sizes[0];
     return `${fixed(100 * last(r).writeOpsPerSec / baseline.writeOpsPerSec)} %`;

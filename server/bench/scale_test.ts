@@ -53,6 +53,7 @@ function fakeResult(system: string, joinError?: string): ScaleResult {
     dataDirAfterCompactionMb: 60,
     rssAfterDeleteMb: 130,
     deleted: 100_000,
+    deleteAll: { ms: 800, leaderChanges: 0 },
   };
 }
 
@@ -93,7 +94,7 @@ Deno.test({
       assert.deepEqual(r.sizes.map((s) => s.keys), [2_000], what);
       assert.ok(r.sizes[0].writeOpsPerSec > 0 && r.sizes[0].rssMb > 0, what);
       assert.ok(r.sizes[0].dataDirMb > 0, what);
-      for (const phase of [r.restart, r.catchUp, r.join]) {
+      for (const phase of [r.restart, r.catchUp, r.join, r.deleteAll]) {
         assert.equal(phase.error, undefined, what);
         assert.ok(phase.ms > 0, what);
       }
