@@ -43,17 +43,15 @@ function fakeResult(system: string, joinError?: string): ScaleResult {
     system,
     sizes: [size(10_000, 2_000), size(100_000, 1_500)],
     freshRssMb: 100,
-    restart: { ms: 1_250, leaderChanges: 0 },
-    catchUp: { ms: 4_000, leaderChanges: 1 },
+    restart: { ms: 1_250, elections: 0 },
+    catchUp: { ms: 4_000, elections: 1 },
     missedWrites: 30_000,
-    join: joinError
-      ? { ms: NaN, leaderChanges: NaN, error: joinError }
-      : { ms: 9_000, leaderChanges: 0 },
+    join: joinError ? { ms: NaN, elections: NaN, error: joinError } : { ms: 9_000, elections: 0 },
     compacted: false,
     dataDirAfterCompactionMb: 60,
     rssAfterDeleteMb: 130,
     deleted: 100_000,
-    deleteAll: { ms: 800, leaderChanges: 0 },
+    deleteAll: { ms: 800, elections: 0 },
   };
 }
 
@@ -61,7 +59,7 @@ Deno.test("formatScaleReport: one row per size, then the targets with each syste
   const report = formatScaleReport([fakeResult("ours"), fakeResult("theirs", "timed out")]);
   assert.match(report, /\| ours \| 100000 \| 1000 \| 1500 \| 75 % \| 300 \| 150\.0 \| 25\.7 \|/);
   assert.match(report, /\| restart after kill -9, to caught up \| ≤ 5 s \| 1\.3 s \| 1\.3 s \|/);
-  assert.match(report, /\| leader changes during catch-up \| 0 \| 1 \| 1 \|/);
+  assert.match(report, /\| elections during catch-up \| 0 \| 1 \| 1 \|/);
   assert.match(
     report,
     /\| new member \(join\) catch-up \| ≤ 60 s \| 9\.0 s \| not done \(timed out\) \|/,
