@@ -9,9 +9,9 @@
  * @module
  */
 import { freeMembers, LocalCluster } from "../cluster/local_cluster.ts";
-import { KvSessionClient } from "../cluster/kv_session_client.ts";
-import { startEtcdCluster } from "../store/etcd_process.ts";
-import { EtcdStore } from "../store/etcd_store.ts";
+import { KvSessionClient } from "../cluster/admin/kv_session_client.ts";
+import { startEtcdCluster } from "../store/etcd/etcd_process.ts";
+import { EtcdStore } from "../store/etcd/etcd_store.ts";
 import type { KvWriteTarget } from "./kv_vs_etcd.ts";
 
 /** Where a member stands, as it reports itself. */
