@@ -87,7 +87,8 @@ export interface ScaleResult {
   compacted: boolean;
   dataDirAfterCompactionMb: number;
   rssAfterDeleteMb: number;
-  deleted: number;
+  /** Whether no key was left after the delete (an attempt that timed out may have done it). */
+  allDeleted: boolean;
   /** The one prefix delete of every key (retried while it fails: it is idempotent). */
   deleteAll: Recovery;
 }
@@ -319,14 +320,13 @@ export async function runScale(
   const compacted = await cluster.compact();
   const dataDirAfterCompactionMb = await maxOver(cluster, (m) => dirMb(cluster.dataDir(m)));
   log(`${cluster.name}: deleting every key`);
-  let deleted = 0;
   const deleteAll = await recovery(
     () =>
       countingElections(cluster, async () => {
         const startedAt = performance.now();
         for (let attempt = 1;; attempt++) {
           try {
-            deleted += await cluster.deletePrefix("scale/");
+            await cluster.deletePrefix("scale/");
             return performance.now() - startedAt;
           } catch (error) {
             log(`  delete attempt ${attempt} failed: ${error}`);
@@ -337,6 +337,7 @@ export async function runScale(
       }),
     log,
   );
+  const allDeleted = !(await cluster.anyUnder("scale/"));
   await cluster.compact();
   // Give the runtimes a moment to collect and return what the deleted keys held.
   await sleep(3_000);
@@ -352,7 +353,7 @@ export async function runScale(
     compacted,
     dataDirAfterCompactionMb,
     rssAfterDeleteMb,
-    deleted,
+    allDeleted,
     deleteAll,
   };
 }
@@ -419,7 +420,7 @@ export function formatScaleReport(results: readonly ScaleResult[]): string {
     (r) =>
       `${fixed(100 * (r.rssAfterDeleteMb / r.freshRssMb - 1))} % (${fixed(r.rssAfterDeleteMb)} vs ${
         fixed(r.freshRssMb)
-      } MB, ${r.deleted} deleted)`,
+      } MB${r.allDeleted ? "" : ", keys left!"})`,
   );
   row("delete of every key (one prefix delete)", "", (r) => seconds(r.deleteAll));
   row("elections during that delete", "0", (r) => fixed(r.deleteAll.elections));

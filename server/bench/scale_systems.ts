@@ -34,6 +34,8 @@ export interface ScaleCluster extends KvWriteTarget {
   members(): string[];
   /** Deletes every key under `prefix`; resolves to the number deleted. */
   deletePrefix(prefix: string): Promise<number>;
+  /** Whether any key is left under `prefix`. */
+  anyUnder(prefix: string): Promise<boolean>;
   /** Runs the system's compaction (etcd: compact + defragment); false if it has none to run. */
   compact(): Promise<boolean>;
   /** A member's progress, or undefined if it does not answer. */
@@ -86,6 +88,7 @@ export async function startRaftScale(nodeArgs: readonly string[] = []): Promise<
       await anySession(client).put(key, value);
     },
     deletePrefix: async (prefix) => (await anySession(0).delete(prefix, { prefix: true })).deleted,
+    anyUnder: async (prefix) => (await anySession(0).range(prefix, { limit: 1 })).kvs.length > 0,
     // The nodes snapshot and compact their logs by themselves (every N entries).
     compact: () => Promise.resolve(false),
     progress: async (id) => {
@@ -187,6 +190,7 @@ export async function startEtcdScale(): Promise<ScaleCluster> {
     },
     deletePrefix: async (prefix) =>
       (await anyStore(0).delete(prefix, { prefix: true, prevKv: false })).deleted,
+    anyUnder: async (prefix) => (await anyStore(0).range(prefix, { limit: 1 })).kvs.length > 0,
     compact: async () => {
       const member = [...stores.keys()][0];
       const status = await post(member, "/v3/kv/range", { key: btoa("\0"), limit: 1 }) as {
