@@ -16,7 +16,8 @@
  *   413 (nothing deleted) when there are more than 1000 of them or 4 MiB.
  * - `GET /admin/kv-session`: the same KV operations over one WebSocket, many
  *   requests in flight at once (see `kv_session.ts`).
- * - `GET /admin/watch?prefix=&startRevision=`: changes as server-sent events.
+ * - `GET /admin/watch?prefix=&startRevision=`: changes as server-sent events, at most
+ *   1000 per message (a longer batch is split, all but its last message with `more: true`).
  * - `POST /admin/members`, `DELETE /admin/members/:id`: membership changes.
  * - `POST /cluster/v1/submit`: requests forwarded by followers (cluster token required).
  *
@@ -72,6 +73,11 @@ export interface AdminAppOptions {
 const NODE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 /** Most forwarded requests in one call (the sender's batches are smaller). */
 const MAX_FORWARD_BATCH = 1024;
+/**
+ * Most events in one watch message; a longer batch goes out in several, all
+ * but the last marked `more: true` (resume after the last one without it).
+ */
+export const MAX_EVENTS_PER_MESSAGE = 1_000;
 /** Interval of comment lines on an idle watch stream. */
 const WATCH_KEEPALIVE_MS = 15_000;
 /** Longest a forwarded request may ask to wait. */
@@ -248,7 +254,17 @@ export function createAdminApp(options: AdminAppOptions): Hono {
         };
         try {
           const handle = await store.watch(selector, (events: WatchEvent[]) => {
-            send("events", { revision: events[events.length - 1].revision, events });
+            // One prefix delete of many keys is one batch: split it so no
+            // message grows with the keyspace.
+            for (let i = 0; i < events.length; i += MAX_EVENTS_PER_MESSAGE) {
+              const chunk = events.slice(i, i + MAX_EVENTS_PER_MESSAGE);
+              const data: Record<string, unknown> = {
+                revision: chunk[chunk.length - 1].revision,
+                events: chunk,
+              };
+              if (i + MAX_EVENTS_PER_MESSAGE < events.length) data.more = true;
+              send("events", data);
+            }
           }, {
             startRevision,
             onEnd: (end) => {

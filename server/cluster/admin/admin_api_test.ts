@@ -18,8 +18,16 @@ async function json(response: Response): Promise<Record<string, unknown>> {
   return await response.json() as Record<string, unknown>;
 }
 
-/** Reads SSE events from `url` until `count` `events` frames arrived. */
-async function readWatch(url: string, count: number, timeoutMs: number): Promise<unknown[]> {
+/**
+ * Reads SSE events from `url` until `count` events arrived; each message's
+ * data goes to `messages` when given.
+ */
+async function readWatch(
+  url: string,
+  count: number,
+  timeoutMs: number,
+  messages: { events: unknown[]; more?: boolean }[] = [],
+): Promise<unknown[]> {
   const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   assert.equal(response.status, 200);
   const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
@@ -36,7 +44,11 @@ async function readWatch(url: string, count: number, timeoutMs: number): Promise
         buffer = buffer.slice(end + 2);
         const [eventLine, dataLine] = frame.split("\n");
         if (eventLine === "event: events") {
-          const data = JSON.parse(dataLine.slice("data: ".length)) as { events: unknown[] };
+          const data = JSON.parse(dataLine.slice("data: ".length)) as {
+            events: unknown[];
+            more?: boolean;
+          };
+          messages.push(data);
           events.push(...data.events);
         }
       }
@@ -155,11 +167,25 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
         const body = await json(refused);
         assert.equal(refused.status, 413, JSON.stringify(body));
         assert.match(body.error as string, /more than 1000 records/);
-        assert.equal((await follower.store.range("bulk/", { limit: 2_000 })).kvs.length, count);
+        const listed = await follower.store.range("bulk/", { limit: 2_000 });
+        assert.equal(listed.kvs.length, count);
+        const messages: { events: unknown[]; more?: boolean }[] = [];
+        const watched = readWatch(
+          `${follower.url}/admin/watch?prefix=bulk/&startRevision=${listed.revision + 1}`,
+          count,
+          10_000,
+          messages,
+        );
         const done = await json(
           await fetch(`${follower.url}/admin/kv/bulk/?prefix=true`, { method: "DELETE" }),
         );
         assert.equal(done.deleted, count);
+        assert.equal((await watched).length, count, "every delete event arrives");
+        assert.deepEqual(
+          messages.map((m) => [m.events.length, m.more ?? false]),
+          [[1_000, true], [1, false]],
+          "one delete's events come in bounded messages",
+        );
       },
     );
 
