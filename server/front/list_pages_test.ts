@@ -107,6 +107,7 @@ Deno.test({
         client.setVersionNegotiation({ mode: era });
         clients.push(client);
         await client.connect(new StreamableHTTPClientTransport(new URL(`${node.url}/mcp`)));
+        assert.equal(client.getProtocolEra(), era === "auto" ? "modern" : "legacy");
         const names: string[] = [];
         let cursor: string | undefined;
         for (let page = 0;; page++) {
