@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { decodeCursor, encodeCursor, type ListMethodKind, listPage } from "./list_pages.ts";
 import { config, type HttpBackend, spawnHttpBackend, startNode } from "../testing/harness.ts";
-import type { GatewayNode } from "../node.ts";
+import type { GatewayInstance } from "../instance.ts";
 
 const tools = (names: string[]) => names.map((name) => ({ name }));
 
@@ -89,7 +89,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     let backend: HttpBackend | undefined;
-    let node: GatewayNode | undefined;
+    let node: GatewayInstance | undefined;
     const clients: Client[] = [];
     try {
       backend = await spawnHttpBackend("p1", { extraTools: 12 });
