@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  etcdAvailable,
-  formatScaleReport,
-  parseScaleArgs,
-  runScaleBench,
-  type ScaleResult,
-} from "./scale.ts";
+import { etcdAvailable, parseScaleArgs, runScaleBench } from "./scale.ts";
+import { formatScaleReport, type ScaleResult } from "./scale_report.ts";
 
 Deno.test("parseScaleArgs: defaults, --keys, --node-arg, and errors that name the flag", () => {
   const defaults = parseScaleArgs([]);
