@@ -292,20 +292,17 @@ export class KvStore implements WatchSource {
     if (!Number.isSafeInteger(limit) || limit < 1) {
       throw new RangeError(`KvStore.range: limit must be a positive integer, got ${limit}`);
     }
-    const kvs: KeyValue[] = [];
-    let count = 0;
     const keys = this.#keysInOrder();
     let start = lowerBound(keys, prefix);
     if (after !== undefined && after >= prefix) {
       start = lowerBound(keys, after);
       if (keys[start] === after) start++;
     }
-    for (let i = start; i < keys.length; i++) {
-      const key = keys[i];
-      if (!key.startsWith(prefix)) break;
-      if (count < limit) kvs.push(this.#kvs.get(key)!);
-      count++;
-    }
+    // Counted by search, not by walking: a page of a large prefix used to
+    // walk every key after it (tens of ms per page at 1M keys).
+    const count = prefixEnd(keys, start, prefix) - start;
+    const kvs: KeyValue[] = [];
+    for (let i = start; i < start + Math.min(limit, count); i++) kvs.push(this.#kvs.get(keys[i])!);
     return { op: "range", ok: true, revision: this.#revision, kvs, more: count > limit, count };
   }
 
@@ -728,6 +725,22 @@ export class KvStore implements WatchSource {
 }
 
 /** Position of the first of the sorted `keys` not below `key`. */
+/**
+ * First index from `from` whose key does not start with `prefix`; `keys` is
+ * sorted and `keys[from]` is not below `prefix`, so the keys with the prefix
+ * from there on are one run.
+ */
+function prefixEnd(keys: readonly string[], from: number, prefix: string): number {
+  let lo = from;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid].startsWith(prefix)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 function lowerBound(keys: readonly string[], key: string): number {
   let lo = 0;
   let hi = keys.length;

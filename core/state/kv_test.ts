@@ -744,3 +744,32 @@ Deno.test("property: put/delete/get/range/txn (CAS) agree with a naive model", (
     { numRuns: 200 },
   );
 });
+
+Deno.test("property: a range page is the naive filter of the sorted keys, counted alike", () => {
+  const key = fc.string({
+    unit: fc.constantFrom("a", "b", "/", "\u00e9"),
+    minLength: 1,
+    maxLength: 4,
+  });
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(key, { maxLength: 30 }),
+      fc.string({ unit: fc.constantFrom("a", "b", "/"), maxLength: 2 }),
+      fc.option(key, { nil: undefined }),
+      fc.integer({ min: 1, max: 8 }),
+      (keys, prefix, after, limit) => {
+        const store = new KvStore();
+        keys.forEach((k, i) =>
+          store.applyEntry(i + 1, encodeCommand({ op: "put", key: k, value: "" }))
+        );
+        const matching = [...keys].sort().filter((k) =>
+          k.startsWith(prefix) && (after === undefined || after < prefix || k > after)
+        );
+        const page = store.range(prefix, limit, after);
+        assert.deepEqual(page.kvs.map((kv) => kv.key), matching.slice(0, limit));
+        assert.equal(page.count, matching.length);
+        assert.equal(page.more, matching.length > limit);
+      },
+    ),
+  );
+});
