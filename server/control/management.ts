@@ -275,7 +275,13 @@ function stateTools(named: (n: string) => string, store: StateStore): LocalTool[
         { readOnlyHint: true },
       ),
       call: async (args) => {
-        const limit = typeof args.limit === "number" ? Math.min(args.limit, 1_000) : 100;
+        if (
+          args.limit !== undefined &&
+          (!Number.isInteger(args.limit) || (args.limit as number) < 1)
+        ) {
+          throw new ProtocolError(INVALID_PARAMS, "limit must be a positive integer");
+        }
+        const limit = Math.min((args.limit as number | undefined) ?? 100, 1_000);
         if (args.after !== undefined && (typeof args.after !== "string" || args.after === "")) {
           throw new ProtocolError(INVALID_PARAMS, "after must be a non-empty string");
         }
