@@ -171,11 +171,10 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
   const baseDir = options.baseDir ?? await Deno.makeTempDir({ prefix: "safla-etcd-" });
 
   const ports = freePorts(members * 2);
-  const endpoints: string[] = [];
   const names = Array.from({ length: members }, (_, i) => `m${i}`);
   const peerUrls = names.map((_, i) => `http://${LOOPBACK}:${ports[2 * i + 1]}`);
   const clientUrls = names.map((_, i) => `http://${LOOPBACK}:${ports[2 * i]}`);
-  endpoints.push(...clientUrls.map((url) => url.slice("http://".length)));
+  const endpoints = clientUrls.map((url) => url.slice("http://".length));
   const logPaths = names.map((name) => `${baseDir}/${name}.log`);
   const children: (Deno.ChildProcess | undefined)[] = [];
 
