@@ -25,6 +25,7 @@ import type {
   ResumeStateSealer,
 } from "../gateway/gateway.ts";
 import { INVALID_REQUEST } from "../gateway/jsonrpc_codes.ts";
+import { listPage } from "./list_pages.ts";
 
 /** Protocol era of one serving unit. */
 export type FrontEra = "legacy" | "modern";
@@ -160,29 +161,34 @@ export function createFrontServer(
   // deno-lint-ignore no-explicit-any
   type AnyResult = any;
   const project = era === "legacy" ? toLegacyResult : (r: Record<string, unknown>) => r;
-  server.setRequestHandler("tools/list", () => ({ tools: gateway.listTools() }));
+  const pageSize = gateway.settings.listPageSize;
+  server.setRequestHandler("tools/list", (req): AnyResult => {
+    const page = listPage("tools", gateway.listTools(), req.params?.cursor, pageSize);
+    return { tools: page.items, nextCursor: page.nextCursor };
+  });
   server.setRequestHandler(
     "tools/call",
     async (req, ctx): Promise<AnyResult> =>
       project(await gateway.callTool(req.params as AnyResult, context(ctx))),
   );
-  server.setRequestHandler(
-    "prompts/list",
-    (): AnyResult => ({ prompts: gateway.listPrompts() }),
-  );
+  server.setRequestHandler("prompts/list", (req): AnyResult => {
+    const page = listPage("prompts", gateway.listPrompts(), req.params?.cursor, pageSize);
+    return { prompts: page.items, nextCursor: page.nextCursor };
+  });
   server.setRequestHandler(
     "prompts/get",
     async (req, ctx): Promise<AnyResult> =>
       project(await gateway.getPrompt(req.params as AnyResult, context(ctx))),
   );
-  server.setRequestHandler(
-    "resources/list",
-    (): AnyResult => ({ resources: gateway.listResources() }),
-  );
-  server.setRequestHandler(
-    "resources/templates/list",
-    (): AnyResult => ({ resourceTemplates: gateway.listResourceTemplates() }),
-  );
+  server.setRequestHandler("resources/list", (req): AnyResult => {
+    const page = listPage("resources", gateway.listResources(), req.params?.cursor, pageSize);
+    return { resources: page.items, nextCursor: page.nextCursor };
+  });
+  server.setRequestHandler("resources/templates/list", (req): AnyResult => {
+    const templates = gateway.listResourceTemplates();
+    const page = listPage("resourceTemplates", templates, req.params?.cursor, pageSize);
+    return { resourceTemplates: page.items, nextCursor: page.nextCursor };
+  });
   server.setRequestHandler(
     "resources/read",
     async (req, ctx): Promise<AnyResult> =>

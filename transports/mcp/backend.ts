@@ -15,6 +15,8 @@ import { abortableFetch } from "./abortable_fetch.ts";
 import {
   Client,
   type McpSubscription,
+  SdkError,
+  SdkErrorCode,
   SSEClientTransport,
   StreamableHTTPClientTransport,
 } from "@modelcontextprotocol/client";
@@ -162,7 +164,15 @@ export class BackendUnavailableError extends Error {
   }
 }
 
-const LIST_PAGE_LIMIT = 100;
+/**
+ * Most pages of one list read from a backend. The SDK client walks the pages
+ * of a list itself and stops at this many with an error: a backend whose
+ * `nextCursor` never runs out, or loops, fails discovery instead of holding
+ * the connect forever.
+ */
+export const LIST_PAGE_LIMIT = 100;
+/** Most items of one list accepted from a backend (a catalog is held in memory per replica). */
+export const MAX_LIST_ITEMS = 100_000;
 const MAX_UNHANDLED_ARRIVALS = 1_000;
 const PROGRESS_TOKEN_PREFIX = "safla-";
 /** Largest delay `setTimeout` honours; our own timer enforces the real timeout. */
@@ -338,6 +348,7 @@ export class McpBackend {
           probe: { timeoutMs: connectTimeoutMs },
         },
         inputRequired: { autoFulfill: false },
+        listMaxPages: LIST_PAGE_LIMIT,
       },
     );
     this.#installHandlers(client);
@@ -409,19 +420,32 @@ export class McpBackend {
     const capabilities = client.getServerCapabilities() ?? {};
     const timeout = this.#options.connectTimeoutMs;
     const tools = capabilities.tools
-      ? await collect((cursor) => client.listTools({ cursor }, { timeout }), (r) => r.tools)
+      ? await collectPages(
+        `${this.label}: tools/list`,
+        (cursor) => client.listTools({ cursor }, { timeout }),
+        (r) => r.tools,
+      )
       : [];
     const resources = capabilities.resources
-      ? await collect((cursor) => client.listResources({ cursor }, { timeout }), (r) => r.resources)
+      ? await collectPages(
+        `${this.label}: resources/list`,
+        (cursor) => client.listResources({ cursor }, { timeout }),
+        (r) => r.resources,
+      )
       : [];
     const resourceTemplates = capabilities.resources
-      ? await collect(
+      ? await collectPages(
+        `${this.label}: resources/templates/list`,
         (cursor) => client.listResourceTemplates({ cursor }, { timeout }),
         (r) => r.resourceTemplates,
       ).catch(() => [])
       : [];
     const prompts = capabilities.prompts
-      ? await collect((cursor) => client.listPrompts({ cursor }, { timeout }), (r) => r.prompts)
+      ? await collectPages(
+        `${this.label}: prompts/list`,
+        (cursor) => client.listPrompts({ cursor }, { timeout }),
+        (r) => r.prompts,
+      )
       : [];
     return {
       tools,
@@ -753,17 +777,38 @@ export class McpBackend {
   }
 }
 
-async function collect<R, T>(
+/**
+ * Reads every page of a backend's list, bounded: at most
+ * {@link LIST_PAGE_LIMIT} pages and {@link MAX_LIST_ITEMS} items, and a
+ * cursor seen before is a loop. Each bound fails with an error that names
+ * the backend and the list (`what`).
+ */
+export async function collectPages<R, T>(
+  what: string,
   page: (cursor: string | undefined) => Promise<R & { nextCursor?: string }>,
   items: (result: R) => T[],
 ): Promise<T[]> {
   const out: T[] = [];
+  const cursors = new Set<string>();
   let cursor: string | undefined;
   for (let i = 0; i < LIST_PAGE_LIMIT; i++) {
-    const result = await page(cursor);
+    let result;
+    try {
+      result = await page(cursor);
+    } catch (error) {
+      if (error instanceof SdkError && error.code === SdkErrorCode.ListPaginationExceeded) {
+        throw new Error(`${what}: more than ${LIST_PAGE_LIMIT} pages (a nextCursor loop?)`);
+      }
+      throw error;
+    }
     out.push(...items(result));
+    if (out.length > MAX_LIST_ITEMS) {
+      throw new Error(`${what}: more than ${MAX_LIST_ITEMS} items, refused`);
+    }
     cursor = result.nextCursor;
     if (cursor === undefined) return out;
+    if (cursors.has(cursor)) throw new Error(`${what}: nextCursor repeats a cursor (a loop)`);
+    cursors.add(cursor);
   }
-  throw new Error(`listing exceeded ${LIST_PAGE_LIMIT} pages`);
+  throw new Error(`${what}: more than ${LIST_PAGE_LIMIT} pages (a nextCursor loop?)`);
 }
