@@ -130,6 +130,45 @@ Deno.test("http front edge rules", async (t) => {
       assert.equal(closed.status, 200);
       await closed.body?.cancel();
     });
+    await t.step(
+      "an HTTP+SSE session's id is unknown to /mcp, and /messages needs it",
+      async () => {
+        const sse = await fetch(
+          new Request("http://localhost/sse", { headers: { host: "localhost" } }),
+        );
+        assert.equal(sse.status, 200);
+        const reader = sse.body!.getReader();
+        const first = new TextDecoder().decode((await reader.read()).value);
+        const id = first.match(/sessionId=([\w-]+)/)?.[1];
+        assert.ok(id, first);
+        const ping = JSON.stringify({ jsonrpc: "2.0", id: 3, method: "ping" });
+        assert.deepEqual(await errorOf(await fetch(post(ping, { "mcp-session-id": id }))), {
+          status: 404,
+          code: -32001,
+        });
+        const toMessages = (sessionId: string) =>
+          fetch(
+            new Request(`http://localhost/messages?sessionId=${sessionId}`, {
+              method: "POST",
+              headers: { host: "localhost", "content-type": "application/json" },
+              body: ping,
+            }),
+          );
+        assert.deepEqual(await errorOf(await toMessages("nope")), { status: 404, code: -32001 });
+        const accepted = await toMessages(id);
+        assert.equal(accepted.status, 202);
+        await accepted.body?.cancel();
+        let answer = "";
+        while (!answer.includes('"id":3')) {
+          const next = await reader.read();
+          if (next.done) break;
+          answer += new TextDecoder().decode(next.value);
+        }
+        const data = answer.split("\n").find((line) => line.startsWith("data: "));
+        assert.deepEqual(JSON.parse(data!.slice(6)), { jsonrpc: "2.0", id: 3, result: {} });
+        await reader.cancel();
+      },
+    );
     await t.step("/healthz answers with the gateway state", async () => {
       const res = await fetch(new Request("http://localhost/healthz"));
       assert.equal(res.status, 200);

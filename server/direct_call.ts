@@ -33,10 +33,14 @@
  *
  * @module
  */
-import { isInputRequiredResult } from "@modelcontextprotocol/server";
+import { isCallToolResult, isInputRequiredResult } from "@modelcontextprotocol/server";
 import type { Gateway } from "./gateway.ts";
 import type { RequestId, Session } from "./front/session.ts";
-import { callToolFor2025, declaresPushedCapability } from "./front/tool_call.ts";
+import {
+  callToolFor2025,
+  declaresPushedCapability,
+  isOtherResultFamily,
+} from "./front/tool_call.ts";
 import { DirectReply, KeepAlive } from "./front/direct_reply.ts";
 
 const INVALID_PARAMS = -32602;
@@ -146,6 +150,10 @@ function resultMessage(id: RequestId, result: Record<string, unknown>): Record<s
       code: INVALID_PARAMS,
       message: "The backend asked for client input this client does not support",
     });
+  }
+  if (isOtherResultFamily(result) && !isCallToolResult(result)) {
+    // The lane takes no task-augmented calls: any other family is malformed, as for the SDK.
+    return errorMessage(id, { code: INVALID_PARAMS, message: "Invalid tools/call result" });
   }
   return { result, jsonrpc: "2.0", id };
 }

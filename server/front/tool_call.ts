@@ -93,8 +93,7 @@ function refusePushedRequest(request: { method: string }): Promise<Record<string
 
 /**
  * Serves a 2025 client's `tools/call`: the gateway's result as that client
- * gets it ({@link toLegacyToolResult}). An `input_required` result comes back
- * as it is, for the lane to carry out the input rounds.
+ * gets it ({@link toLegacyToolResult}).
  */
 export async function callToolFor2025(
   gateway: Gateway,
@@ -102,20 +101,24 @@ export async function callToolFor2025(
   origin: CallOrigin,
   channel: CallChannel,
 ): Promise<Record<string, unknown>> {
-  const raw = await gateway.callTool(params, callContext(origin, channel));
-  return isInputRequiredResult(raw) ? raw : toLegacyToolResult(raw);
+  return toLegacyToolResult(await gateway.callTool(params, callContext(origin, channel)));
+}
+
+/** True for a result of a family other than a plain tool result (a task, an input round). */
+export function isOtherResultFamily(result: Record<string, unknown>): boolean {
+  return FOREIGN_RESULT_KEYS.some((key) => key in result);
 }
 
 /**
  * A tool result for a 2025 client: without the 2026 cache hints, with the
  * `content` it requires, and well formed (else an invalid-params error, as
- * the SDK reports a result that fails its schema).
+ * the SDK reports a result that fails its schema). A result of another
+ * family only loses the cache hints; the lane that serves it judges it.
  */
 export function toLegacyToolResult(raw: Record<string, unknown>): Record<string, unknown> {
   let result = toLegacyResult(raw);
-  if (result.content === undefined && !FOREIGN_RESULT_KEYS.some((key) => key in result)) {
-    result = { ...result, content: [] };
-  }
+  if (isOtherResultFamily(result)) return result;
+  if (result.content === undefined) result = { ...result, content: [] };
   if (!isWellFormedToolResult(result) && !isCallToolResult(result)) {
     throw new ProtocolError(INVALID_PARAMS, "Invalid tools/call result");
   }
