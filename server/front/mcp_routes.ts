@@ -19,9 +19,9 @@ import {
   type McpHttpHandler,
   WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
-import type { DirectLane } from "../direct_call.ts";
-import { acceptsJson, isSingleRequest, preferJsonReply } from "../json_reply.ts";
-import { SseFrontTransport } from "../sse_front.ts";
+import type { DirectLane } from "./direct_call.ts";
+import { acceptsJson, isSingleRequest, preferJsonReply } from "../gateway/json_reply.ts";
+import { SseFrontTransport } from "./sse_front.ts";
 import {
   INVALID_REQUEST,
   jsonRpcBody,

@@ -8,8 +8,8 @@
  * @module
  */
 import { type LoggingLevel, ProtocolError, type Server } from "@modelcontextprotocol/server";
-import type { Gateway } from "../gateway.ts";
-import { createFrontServer, type ResumeCodec } from "../front.ts";
+import type { Gateway } from "../gateway/gateway.ts";
+import { createFrontServer, type ResumeCodec } from "./front.ts";
 import type { CallOrigin } from "./tool_call.ts";
 
 /** A JSON-RPC request id. */

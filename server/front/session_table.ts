@@ -10,10 +10,10 @@ import {
   type LoggingMessageNotification,
   WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
-import type { Gateway, ListKind } from "../gateway.ts";
-import { type ResumeCodec, sendListChanged } from "../front.ts";
-import type { SessionDirectory } from "../session_directory.ts";
-import { SseFrontTransport } from "../sse_front.ts";
+import type { Gateway, ListKind } from "../gateway/gateway.ts";
+import { type ResumeCodec, sendListChanged } from "./front.ts";
+import type { SessionDirectory } from "../control/session_directory.ts";
+import { SseFrontTransport } from "./sse_front.ts";
 import { MAX_SUBSCRIPTIONS_PER_SESSION, Session, type SessionOptions } from "./session.ts";
 
 /** Most concurrent 2025 sessions (Streamable HTTP and SSE together) per node. */

@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { SeededRng } from "../../core/rng.ts";
 import { parseConfig } from "../config.ts";
-import { Gateway } from "../gateway.ts";
-import { createResumeCodec } from "../front.ts";
+import { Gateway } from "../gateway/gateway.ts";
+import { createResumeCodec } from "./front.ts";
 import { MAX_QUESTIONS_PER_SESSION, Session } from "./session.ts";
 
 async function withSession(

@@ -13,8 +13,8 @@ import {
   isInputRequiredResult,
   ProtocolError,
 } from "@modelcontextprotocol/server";
-import type { CallContext, ResumeState } from "../call_context.ts";
-import type { Gateway } from "../gateway.ts";
+import type { CallContext, ResumeState } from "../gateway/call_context.ts";
+import type { Gateway } from "../gateway/gateway.ts";
 
 const METHOD_NOT_FOUND = -32601;
 const INVALID_PARAMS = -32602;

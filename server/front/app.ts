@@ -1,0 +1,127 @@
+/**
+ * The HTTP face of one gateway node, as a Hono app:
+ *
+ * - `/mcp`: Streamable HTTP for both eras, `/sse` + `/messages`: the legacy
+ *   HTTP+SSE front (front/mcp_routes.ts), behind a Host/Origin guard against
+ *   DNS rebinding (front/http_edge.ts).
+ * - `/healthz`: liveness plus a summary of backend health.
+ *
+ * 2025 sessions live in a {@link SessionTable}; 2026-07-28 requests go to
+ * the SDK's stateless handler; both hear what the gateway announces.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import {
+  createMcpHandler,
+  localhostAllowedHostnames,
+  type McpHttpHandler,
+} from "@modelcontextprotocol/server";
+import type { Gateway } from "../gateway/gateway.ts";
+import { createFrontServer, type ResumeCodec } from "./front.ts";
+import type { SessionDirectory } from "../control/session_directory.ts";
+import { DirectLane } from "./direct_call.ts";
+import { hostOriginGuard } from "./http_edge.ts";
+import { mcpRoutes } from "./mcp_routes.ts";
+import { SessionTable } from "./session_table.ts";
+
+export { DEFAULT_SESSION_IDLE_MS, MAX_SESSIONS } from "./session_table.ts";
+
+/** Options of {@link createGatewayApp}. */
+export interface GatewayAppOptions {
+  gateway: Gateway;
+  codec: ResumeCodec;
+  /** Host names accepted in `Host` and `Origin`, besides loopback names. */
+  allowedHosts: string[];
+  allowedOrigins: string[];
+  maxRequestBodyBytes: number;
+  /** Shares 2025 sessions with the other nodes of a cluster; local only when absent. */
+  sessionDirectory?: SessionDirectory;
+  /**
+   * A 2025 session the client has not used for this long is closed, so clients
+   * that vanish without DELETE do not hold memory forever. Default 30 minutes.
+   */
+  sessionIdleMs?: number;
+}
+
+/** The app plus the handles a node needs to shut it down. */
+export interface GatewayApp {
+  app: Hono;
+  /** Serves one request (`app.fetch`). */
+  fetch(req: Request): Response | Promise<Response>;
+  /** Closes every session and the stateless handler. */
+  close(): Promise<void>;
+  /** Number of open 2025 sessions. */
+  sessionCount(): number;
+  /** Number of 2025 sessions whose client opened the GET stream for notifications. */
+  listeningCount(): number;
+  /** Tool calls served on the direct lane (direct_call.ts) since the app started. */
+  directCallCount(): number;
+  /**
+   * Turns the direct lane on (the default) or off; with it off every call
+   * takes the SDK `Server`, which serves it through the same code more
+   * slowly. For telling the two apart when something looks wrong, and for tests.
+   */
+  setDirectLane(enabled: boolean): void;
+}
+
+/** Builds the Hono app of one gateway node. */
+export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
+  const { gateway, codec } = options;
+  const sessions = new SessionTable(options);
+  const lane = new DirectLane(gateway);
+  const stateless: McpHttpHandler = createMcpHandler(
+    () => createFrontServer(gateway, codec, "modern"),
+    { legacy: "reject", maxRequestBodySize: options.maxRequestBodyBytes },
+  );
+  const unsubscribe = gateway.subscribe({
+    listChanged: (kind) => {
+      if (kind === "tools") stateless.notify.toolsChanged();
+      if (kind === "prompts") stateless.notify.promptsChanged();
+      if (kind === "resources") stateless.notify.resourcesChanged();
+      sessions.listChanged(kind);
+    },
+    resourceUpdated: (uri) => {
+      stateless.notify.resourceUpdated(uri);
+      sessions.resourceUpdated(uri);
+    },
+    log: (params) => sessions.log(params),
+  });
+
+  const app = new Hono();
+  app.get("/healthz", (c) => {
+    const status = gateway.status();
+    return c.json({
+      status: gateway.healthy() ? "ok" : "degraded",
+      sessions: sessions.size,
+      listening: sessions.listeningCount,
+      services: status.services,
+    });
+  });
+  const guard = hostOriginGuard(
+    [...localhostAllowedHostnames(), ...options.allowedHosts],
+    [...localhostAllowedHostnames(), ...options.allowedOrigins],
+  );
+  for (const path of ["/mcp", "/sse", "/messages"]) app.use(path, guard);
+  app.route(
+    "/",
+    mcpRoutes({ sessions, lane, stateless, maxRequestBodyBytes: options.maxRequestBodyBytes }),
+  );
+
+  return {
+    app,
+    fetch: (req) => app.fetch(req),
+    sessionCount: () => sessions.size,
+    listeningCount: () => sessions.listeningCount,
+    directCallCount: () => lane.served,
+    setDirectLane: (enabled) => {
+      lane.enabled = enabled;
+    },
+    close: async () => {
+      unsubscribe();
+      lane.close();
+      await sessions.close();
+      await stateless.close();
+    },
+  };
+}

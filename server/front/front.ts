@@ -1,0 +1,201 @@
+/**
+ * The gateway as an MCP server: one low-level SDK `Server` per serving unit
+ * (a 2025 session, a 2026-07-28 request, a stdio connection), whose handlers
+ * delegate to the shared {@link Gateway}. The SDK owns the wire of both eras;
+ * this module only maps each request to a gateway call with a
+ * {@link CallContext} that reaches back to the client that made it.
+ *
+ * @module
+ */
+import {
+  CLIENT_CAPABILITIES_META_KEY,
+  createRequestStateCodec,
+  LOG_LEVEL_META_KEY,
+  ProtocolError,
+  type RequestStateCodec,
+  Server,
+  type ServerContext,
+} from "@modelcontextprotocol/server";
+import type {
+  CallContext,
+  Gateway,
+  ListKind,
+  ResumeState,
+  ResumeStateSealer,
+} from "../gateway/gateway.ts";
+import { MAX_SUBSCRIPTIONS_PER_SESSION, type Session } from "./session.ts";
+import {
+  type CallChannel,
+  callContext,
+  type CallOrigin,
+  callToolFor2025,
+  toLegacyResult,
+} from "./tool_call.ts";
+
+/** Protocol era of one serving unit. */
+export type FrontEra = "legacy" | "modern";
+
+/** Signs and verifies the gateway's `requestState` across input rounds. */
+export interface ResumeCodec extends ResumeStateSealer {
+  verify(state: string, ctx: ServerContext): Promise<ResumeState>;
+}
+
+/** Creates the HMAC codec for resume state; every node of a cluster needs the same key. */
+export function createResumeCodec(key: Uint8Array | string, ttlSeconds = 600): ResumeCodec {
+  const codec: RequestStateCodec<ResumeState> = createRequestStateCodec<ResumeState>({
+    key,
+    ttlSeconds,
+  });
+  return {
+    mint: (payload) => codec.mint(payload),
+    verify: (state, ctx) => codec.verify(state, ctx),
+  };
+}
+
+const INVALID_REQUEST = -32600;
+
+/** The gateway's own identity. */
+export const GATEWAY_INFO = { name: "safla-gateway", version: "0.1.0" } as const;
+
+/**
+ * Builds one front server bound to `gateway`: a 2025 one serves `session`
+ * (whose state it keeps there), a 2026-07-28 one serves single requests.
+ */
+export function createFrontServer(
+  gateway: Gateway,
+  codec: ResumeCodec,
+  era: FrontEra,
+  session?: Session,
+): Server {
+  if ((era === "legacy") !== (session !== undefined)) {
+    throw new TypeError("a 2025 front server serves one session; a 2026 one serves none");
+  }
+  const server = new Server(GATEWAY_INFO, {
+    capabilities: {
+      tools: { listChanged: true },
+      resources: { subscribe: true, listChanged: true },
+      prompts: { listChanged: true },
+      completions: {},
+      logging: {},
+    },
+    instructions:
+      "SAFLA gateway: tools of every backend service, named {service}{separator}{tool}.",
+    requestState: { verify: (state, ctx) => codec.verify(state, ctx) },
+  });
+
+  // A 2025 session sets its level once with logging/setLevel; a 2026 request
+  // carries it and the client's capabilities in its envelope.
+  const origin = (ctx: ServerContext): CallOrigin => {
+    if (session !== undefined) return session.origin();
+    const envelope = ctx.mcpReq.envelope as Record<string, unknown> | undefined;
+    const requested = envelope?.[LOG_LEVEL_META_KEY];
+    return {
+      affinityKey: ctx.sessionId,
+      logLevel: typeof requested === "string" ? requested : undefined,
+      clientCapabilities: envelope?.[CLIENT_CAPABILITIES_META_KEY] as
+        | Record<string, unknown>
+        | undefined,
+    };
+  };
+  const channel = (ctx: ServerContext): CallChannel => {
+    const state = ctx.mcpReq.requestState<ResumeState>();
+    return {
+      signal: ctx.mcpReq.signal,
+      meta: ctx.mcpReq._meta as Record<string, unknown> | undefined,
+      notify: (n) => ctx.mcpReq.notify(n),
+      ask: session === undefined ? undefined : async (request, signal) =>
+        // deno-lint-ignore no-explicit-any
+        await ctx.mcpReq.send(request as any, { signal }) as Record<string, unknown>,
+      resume: typeof state === "object" && state !== null
+        ? { state, inputResponses: ctx.mcpReq.inputResponses }
+        : undefined,
+    };
+  };
+  const context = (ctx: ServerContext): CallContext => callContext(origin(ctx), channel(ctx));
+
+  // The SDK result types are unions over both eras; the gateway passes backend
+  // results through untouched, so the handlers return them as the SDK gets them.
+  // deno-lint-ignore no-explicit-any
+  type AnyResult = any;
+  const project = era === "legacy" ? toLegacyResult : (r: Record<string, unknown>) => r;
+  server.setRequestHandler("tools/list", () => ({ tools: gateway.listTools() }));
+  server.setRequestHandler(
+    "tools/call",
+    async (req, ctx): Promise<AnyResult> =>
+      session === undefined
+        ? await gateway.callTool(req.params as AnyResult, context(ctx))
+        : await callToolFor2025(gateway, req.params as AnyResult, origin(ctx), channel(ctx)),
+  );
+  server.setRequestHandler(
+    "prompts/list",
+    (): AnyResult => ({ prompts: gateway.listPrompts() }),
+  );
+  server.setRequestHandler(
+    "prompts/get",
+    async (req, ctx): Promise<AnyResult> =>
+      project(await gateway.getPrompt(req.params as AnyResult, context(ctx))),
+  );
+  server.setRequestHandler(
+    "resources/list",
+    (): AnyResult => ({ resources: gateway.listResources() }),
+  );
+  server.setRequestHandler(
+    "resources/templates/list",
+    (): AnyResult => ({ resourceTemplates: gateway.listResourceTemplates() }),
+  );
+  server.setRequestHandler(
+    "resources/read",
+    async (req, ctx): Promise<AnyResult> =>
+      project(await gateway.readResource(req.params as AnyResult, context(ctx))),
+  );
+  server.setRequestHandler(
+    "completion/complete",
+    async (req, ctx): Promise<AnyResult> =>
+      project(await gateway.complete(req.params as AnyResult, context(ctx))),
+  );
+  if (session !== undefined) {
+    const subscribed = session.subscriptions;
+    server.setRequestHandler("resources/subscribe", async (req, ctx): Promise<AnyResult> => {
+      if (subscribed.size >= MAX_SUBSCRIPTIONS_PER_SESSION && !subscribed.has(req.params.uri)) {
+        throw new ProtocolError(
+          INVALID_REQUEST,
+          `at most ${MAX_SUBSCRIPTIONS_PER_SESSION} resource subscriptions per session`,
+        );
+      }
+      if (subscribed.has(req.params.uri)) return {};
+      const result = await gateway.subscribeResource(
+        "resources/subscribe",
+        req.params.uri,
+        context(ctx),
+      );
+      subscribed.add(req.params.uri);
+      session.stateChanged();
+      return result;
+    });
+    server.setRequestHandler("resources/unsubscribe", async (req, ctx): Promise<AnyResult> => {
+      if (!subscribed.delete(req.params.uri)) return {};
+      session.stateChanged();
+      return await gateway.subscribeResource(
+        "resources/unsubscribe",
+        req.params.uri,
+        context(ctx),
+      );
+    });
+    server.setRequestHandler("logging/setLevel", async (req) => {
+      session.setLogLevel(req.params.level);
+      await gateway.setLogLevel(req.params.level);
+      return {};
+    });
+  }
+  return server;
+}
+
+/** Tells the client of one front server that a list changed (a closed session is ignored). */
+export function sendListChanged(server: Server, kind: ListKind): void {
+  const send = kind === "tools"
+    ? server.sendToolListChanged()
+    : kind === "prompts"
+    ? server.sendPromptListChanged()
+    : server.sendResourceListChanged();
+  void send.catch(() => {});
+}
