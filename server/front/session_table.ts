@@ -38,13 +38,14 @@ export interface SessionTableOptions {
 
 /** A 2025 session over HTTP: its state plus the transport its messages travel on. */
 export class HttpSession extends Session {
+  declare readonly id: string;
   readonly transport: WebStandardStreamableHTTPServerTransport | SseFrontTransport;
 
   constructor(
     gateway: Gateway,
     codec: ResumeCodec,
     transport: WebStandardStreamableHTTPServerTransport | SseFrontTransport,
-    options: SessionOptions,
+    options: SessionOptions & { id: string },
   ) {
     super(gateway, codec, options);
     this.transport = transport;
@@ -189,10 +190,9 @@ export class SessionTable {
   /** Forgets `session` once its transport closed, ending what it still holds. */
   #drop(session: HttpSession): void {
     session.end();
-    const id = session.id!;
-    if (this.#sessions.get(id) !== session) return;
-    this.#sessions.delete(id);
-    this.#listening.delete(id);
+    if (this.#sessions.get(session.id) !== session) return;
+    this.#sessions.delete(session.id);
+    this.#listening.delete(session.id);
   }
 
   #expireIdle(nowMs: number): void {
