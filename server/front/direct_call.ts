@@ -56,8 +56,8 @@ export interface DirectCallRequest {
 }
 
 /**
- * The call in `body` when the direct lane takes it for the session of
- * `server`, otherwise undefined (the SDK path serves it).
+ * The call in `body` when the direct lane takes it for `session`, otherwise
+ * undefined (the SDK `Server` serves it).
  */
 export function directCallRequest(
   gateway: Gateway,
