@@ -8,11 +8,7 @@
  *
  * @module
  */
-import {
-  isCallToolResult,
-  isInputRequiredResult,
-  ProtocolError,
-} from "@modelcontextprotocol/server";
+import { isCallToolResult, ProtocolError } from "@modelcontextprotocol/server";
 import type { CallContext, ResumeState } from "../gateway/call_context.ts";
 import type { Gateway } from "../gateway/gateway.ts";
 
