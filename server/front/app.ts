@@ -25,7 +25,7 @@ import { hostOriginGuard } from "./http_edge.ts";
 import { mcpRoutes } from "./mcp_routes.ts";
 import { SessionTable } from "./session_table.ts";
 
-export { DEFAULT_SESSION_IDLE_MS, MAX_SESSIONS } from "./session_table.ts";
+export { DEFAULT_SESSION_IDLE_MS } from "./session_table.ts";
 
 /** Options of {@link createGatewayApp}. */
 export interface GatewayAppOptions {
@@ -35,6 +35,8 @@ export interface GatewayAppOptions {
   allowedHosts: string[];
   allowedOrigins: string[];
   maxRequestBodyBytes: number;
+  /** Most concurrent 2025 sessions (Streamable HTTP and SSE together); more get 503. */
+  maxSessions: number;
   /** Shares 2025 sessions with the other nodes of a cluster; local only when absent. */
   sessionDirectory?: SessionDirectory;
   /**

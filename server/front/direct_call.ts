@@ -35,14 +35,15 @@
  */
 import { isCallToolResult, isInputRequiredResult } from "@modelcontextprotocol/server";
 import type { Gateway } from "../gateway/gateway.ts";
+import {
+  INTERNAL_ERROR,
+  INVALID_PARAMS,
+  RESOURCE_NOT_FOUND_2026,
+} from "../gateway/jsonrpc_codes.ts";
 import type { RequestId, Session } from "./session.ts";
 import { callToolFor2025, declaresPushedCapability, isOtherResultFamily } from "./tool_call.ts";
 import { DirectReply, KeepAlive } from "./direct_reply.ts";
 
-const INVALID_PARAMS = -32602;
-const INTERNAL_ERROR = -32603;
-/** The 2025 wire has no "resource not found" code; the SDK sends it as invalid params. */
-const RESOURCE_NOT_FOUND_2026 = -32002;
 const ENVELOPE_KEY_PREFIX = "io.modelcontextprotocol/";
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -23,6 +23,7 @@ import type {
   ResumeState,
   ResumeStateSealer,
 } from "../gateway/gateway.ts";
+import { INVALID_REQUEST } from "../gateway/jsonrpc_codes.ts";
 import { MAX_SUBSCRIPTIONS_PER_SESSION, type Session } from "./session.ts";
 import {
   type CallChannel,
@@ -51,8 +52,6 @@ export function createResumeCodec(key: Uint8Array | string, ttlSeconds = 600): R
     verify: (state, ctx) => codec.verify(state, ctx),
   };
 }
-
-const INVALID_REQUEST = -32600;
 
 /** The gateway's own identity. */
 export const GATEWAY_INFO = { name: "safla-gateway", version: "0.1.0" } as const;

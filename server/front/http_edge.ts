@@ -13,13 +13,10 @@ import {
   validateHostHeader,
   validateOriginHeader,
 } from "@modelcontextprotocol/server";
+import { INVALID_REQUEST, PARSE_ERROR } from "../gateway/jsonrpc_codes.ts";
 
 /** Distinct Host headers whose check is remembered (they are client input, so bounded). */
 const MAX_REMEMBERED_HOSTS = 64;
-
-export const PARSE_ERROR = -32700;
-export const INVALID_REQUEST = -32600;
-export const SESSION_NOT_FOUND = -32001;
 
 /** A JSON-RPC error response without a request id. */
 export function jsonRpcError(status: number, code: number, message: string): Response {

@@ -22,13 +22,8 @@ import {
 import type { DirectLane } from "./direct_call.ts";
 import { acceptsJson, isSingleRequest, preferJsonReply } from "../gateway/json_reply.ts";
 import { SseFrontTransport } from "./sse_front.ts";
-import {
-  INVALID_REQUEST,
-  jsonRpcBody,
-  type JsonRpcBodyEnv,
-  jsonRpcError,
-  SESSION_NOT_FOUND,
-} from "./http_edge.ts";
+import { INVALID_REQUEST, SESSION_NOT_FOUND } from "../gateway/jsonrpc_codes.ts";
+import { jsonRpcBody, type JsonRpcBodyEnv, jsonRpcError } from "./http_edge.ts";
 import type { HttpSession, SessionTable } from "./session_table.ts";
 
 /** What {@link mcpRoutes} serves with. */

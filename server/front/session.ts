@@ -9,6 +9,7 @@
  */
 import { type LoggingLevel, ProtocolError, type Server } from "@modelcontextprotocol/server";
 import type { Gateway } from "../gateway/gateway.ts";
+import { INTERNAL_ERROR, INVALID_PARAMS } from "../gateway/jsonrpc_codes.ts";
 import { createFrontServer, type ResumeCodec } from "./front.ts";
 import type { CallOrigin } from "./tool_call.ts";
 
@@ -20,9 +21,6 @@ export const MAX_SUBSCRIPTIONS_PER_SESSION = 1_024;
 
 /** At most this many pushed questions wait for answers per session. */
 export const MAX_QUESTIONS_PER_SESSION = 256;
-
-const INVALID_PARAMS = -32602;
-const INTERNAL_ERROR = -32603;
 
 /**
  * What a 2025 session's client set after `initialize`: the log level it asked

@@ -16,9 +16,6 @@ import type { SessionDirectory } from "../control/session_directory.ts";
 import { SseFrontTransport } from "./sse_front.ts";
 import { MAX_SUBSCRIPTIONS_PER_SESSION, Session, type SessionOptions } from "./session.ts";
 
-/** Most concurrent 2025 sessions (Streamable HTTP and SSE together) per node. */
-export const MAX_SESSIONS = 10_000;
-
 /** Default of {@link SessionTableOptions.sessionIdleMs}. */
 export const DEFAULT_SESSION_IDLE_MS = 30 * 60_000;
 
@@ -30,6 +27,8 @@ export interface SessionTableOptions {
   gateway: Gateway;
   codec: ResumeCodec;
   maxRequestBodyBytes: number;
+  /** Most concurrent sessions (Streamable HTTP and SSE together); more are refused. */
+  maxSessions: number;
   /** Shares sessions with the other nodes of a cluster; local only when absent. */
   sessionDirectory?: SessionDirectory;
   /** A session idle this long is closed (default {@link DEFAULT_SESSION_IDLE_MS}). */
@@ -82,7 +81,7 @@ export class SessionTable {
 
   /** True when no more sessions may open on this node. */
   get full(): boolean {
-    return this.#sessions.size >= MAX_SESSIONS;
+    return this.#sessions.size >= this.#options.maxSessions;
   }
 
   /** The open session `id`, if this node serves it. */

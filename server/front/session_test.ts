@@ -1,7 +1,7 @@
 // One 2025 session's state without HTTP: pushed questions and their answers,
 // their bound, cancellation of direct calls, and what a takeover restores.
 import assert from "node:assert/strict";
-import { SeededRng } from "../../core/rng.ts";
+import { SeededRng } from "@safla/core";
 import { parseConfig } from "../config.ts";
 import { Gateway } from "../gateway/gateway.ts";
 import { createResumeCodec } from "./front.ts";

@@ -11,9 +11,8 @@
 import { isCallToolResult, ProtocolError } from "@modelcontextprotocol/server";
 import type { CallContext, ResumeState } from "../gateway/call_context.ts";
 import type { Gateway } from "../gateway/gateway.ts";
+import { INVALID_PARAMS, METHOD_NOT_FOUND } from "../gateway/jsonrpc_codes.ts";
 
-const METHOD_NOT_FOUND = -32601;
-const INVALID_PARAMS = -32602;
 const PUSHED_CAPABILITIES = ["sampling", "elicitation", "roots"] as const;
 /** Keys of a result family other than a plain tool result; such a result never gains `content`. */
 const FOREIGN_RESULT_KEYS = ["task", "inputRequests", "requestState"] as const;
