@@ -13,7 +13,7 @@ import {
   type BackendState,
   BackendUnavailableError,
   type Catalog,
-} from "../../transports/mod.ts";
+} from "@safla/transports";
 
 /** Answers one request sent to a stand-in replica. */
 export type StandInHandler = (
