@@ -52,6 +52,8 @@ export interface SimToolCall {
   readonly toolName: string;
   /** The tool's annotations. */
   readonly annotations?: ToolSafetyHints;
+  /** The client gives up this long after issuing the call (as an MCP cancellation). */
+  readonly cancelAfterMs?: number;
 }
 
 /** How a call ended, as the client saw it. */
@@ -196,6 +198,11 @@ export class McpDriver {
       timerGeneration: 0,
     };
     this.#apply(state, executor.start(this.nowMs));
+    if (request.cancelAfterMs !== undefined) {
+      this.#scheduler.after(request.cancelAfterMs * 1000, () => {
+        this.#apply(state, executor.clientCancelled());
+      });
+    }
   }
 
   /** Kills a backend process; the transport notices after `detectDisconnectMs`. */
