@@ -33,6 +33,7 @@ import { BackendEvents, type GatewayListener } from "./backend_events.ts";
 import { CatalogView } from "./catalog_view.ts";
 import { forwardCall, ForwardFailure } from "./forward.ts";
 import { ReplicaCalls, SERVICE_UNAVAILABLE } from "./replica_calls.ts";
+import { ResourceSubscriptions } from "./resource_subscriptions.ts";
 import { monotonicProgress } from "./wire_meta.ts";
 
 export type { CallContext, ResumeState, ResumeStateSealer } from "./call_context.ts";
@@ -103,7 +104,7 @@ export class Gateway {
   #errors = 0;
   #hedges = 0;
   /** Client subscriptions per resource URI, across all sessions of this node. */
-  #subscribers = new Map<string, number>();
+  #subscriptions = new ResourceSubscriptions();
   /** Whether this node reaches a Raft quorum; a standalone gateway always does. */
   #hasQuorum = true;
   /** This node's id in refusals; set by the cluster host through {@link setQuorum}. */
@@ -443,32 +444,13 @@ export class Gateway {
     if (service === undefined) {
       throw new ProtocolError(INVALID_PARAMS, `Resource not found: ${uri}`, { uri });
     }
-    // Backends are shared: subscribe them for the first client, unsubscribe
-    // them after the last one leaves.
-    const count = this.#subscribers.get(uri) ?? 0;
-    const next = method === "resources/subscribe" ? count + 1 : Math.max(0, count - 1);
-    if (next === 0) this.#subscribers.delete(uri);
-    else this.#subscribers.set(uri, next);
-    const edge = method === "resources/subscribe" ? count === 0 : count === 1;
-    if (!edge) return {};
-    // A 2025 backend is asked per URI; a 2026 one gets the service's whole list
-    // on a listen stream. Every replica keeps the list for when it (re)connects.
-    const watched = [...this.#subscribers.keys()].filter((u) => this.#serviceForUri(u) === service);
-    const ready = service.replicas.filter((r) =>
-      r.backend.state === "ready" && r.backend.catalog?.capabilities.resources?.subscribe
+    await this.#subscriptions.change(
+      method,
+      uri,
+      service.replicas.map((r) => r.backend),
+      (u) => this.#serviceForUri(u) === service,
+      ctx.signal,
     );
-    try {
-      await Promise.all([
-        ...ready
-          .filter((r) => r.backend.catalog?.era === "legacy")
-          .map((r) => r.backend.request(method, { uri }, { signal: ctx.signal })),
-        ...service.replicas.map((r) => r.backend.watchResources(watched)),
-      ]);
-    } catch (error) {
-      if (count === 0) this.#subscribers.delete(uri);
-      else this.#subscribers.set(uri, count);
-      throw error;
-    }
     return {};
   }
 
@@ -594,7 +576,7 @@ export class Gateway {
       hedges: this.#hedges,
       collisions: this.collisions,
       /** Client sessions subscribed to each resource URI on this node. */
-      subscriptions: Object.fromEntries(this.#subscribers),
+      subscriptions: this.#subscriptions.counts(),
       services: [...this.#services.values()].map((s) => ({
         name: s.config.name,
         strategy: s.router.strategy.name,
