@@ -8,10 +8,8 @@
 import { ProtocolError } from "@modelcontextprotocol/server";
 import type { CallContext } from "./call_context.ts";
 import type { ListKind } from "./catalog_view.ts";
+import { INVALID_PARAMS, METHOD_NOT_FOUND } from "./jsonrpc_codes.ts";
 import { clientCan } from "./wire_meta.ts";
-
-const METHOD_NOT_FOUND = -32601;
-const INVALID_PARAMS = -32602;
 
 /** Gateway events a front subscribes to. */
 export interface GatewayListener {

@@ -8,12 +8,7 @@
 import { ProtocolError } from "@modelcontextprotocol/server";
 import { MinorityPartitionError, OutcomeUnknownError } from "@safla/core/resilience";
 import type { ForwardFailure } from "./forward.ts";
-import { SERVICE_UNAVAILABLE } from "./replica_calls.ts";
-
-/** JSON-RPC error code for "the call may or may not have run; not retried". */
-export const OUTCOME_UNKNOWN = -32011;
-/** JSON-RPC error code for "this node is cut off from the cluster's quorum; nothing was run". */
-export const MINORITY_PARTITION = -32012;
+import { MINORITY_PARTITION, OUTCOME_UNKNOWN, SERVICE_UNAVAILABLE } from "./jsonrpc_codes.ts";
 
 /** Where a call failed, for the error's message and data. */
 export interface FailureSite {

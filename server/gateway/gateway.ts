@@ -32,17 +32,14 @@ import { clientError } from "./client_errors.ts";
 import { BackendEvents, type GatewayListener } from "./backend_events.ts";
 import { CatalogView } from "./catalog_view.ts";
 import { forwardCall, ForwardFailure } from "./forward.ts";
-import { ReplicaCalls, SERVICE_UNAVAILABLE } from "./replica_calls.ts";
+import { INVALID_PARAMS } from "./jsonrpc_codes.ts";
+import { ReplicaCalls } from "./replica_calls.ts";
 import { ResourceSubscriptions } from "./resource_subscriptions.ts";
 import { monotonicProgress } from "./wire_meta.ts";
 
 export type { CallContext, ResumeState, ResumeStateSealer } from "./call_context.ts";
 export type { GatewayListener } from "./backend_events.ts";
 export type { ListKind } from "./catalog_view.ts";
-export { SERVICE_UNAVAILABLE };
-export { MINORITY_PARTITION, OUTCOME_UNKNOWN } from "./client_errors.ts";
-
-const INVALID_PARAMS = -32602;
 
 /** Injected effects, so tests can control time and randomness. */
 export interface GatewayDeps {
@@ -58,6 +55,8 @@ export interface GatewayDeps {
 /** A gateway tool handled in-process (management tools). */
 export interface LocalTool {
   definition: Tool;
+  /** Older names it also answers to, unlisted, so clients that still use them do not break. */
+  aliases?: readonly string[];
   call(args: Record<string, unknown>, ctx: CallContext): Promise<Record<string, unknown>>;
 }
 
@@ -96,6 +95,7 @@ export class Gateway {
   #events = new BackendEvents(this.#listeners);
   #replicaCalls: ReplicaCalls;
   #local = new Map<string, LocalTool>();
+  #localAliases = new Map<string, LocalTool>();
   /** The client-facing lists, rebuilt on every catalog or state change, served as is. */
   #view = new CatalogView();
   readonly #nowMs = (): number => this.#deps.nowMs();
@@ -136,7 +136,10 @@ export class Gateway {
         retryBudget: this.#retryBudget,
         maxAttempts: this.settings.maxAttempts,
         hedgeDelayMs: this.settings.hedgeDelayMs,
-        breaker: { consecutiveFailures: 3, openDurationMs: 5_000 },
+        breaker: {
+          consecutiveFailures: this.settings.breakerConsecutiveFailures,
+          openDurationMs: this.settings.breakerOpenDurationMs,
+        },
         // Connection events are exact here (we hold the connection), so one
         // good probe makes a replica routable and there is no dwell to wait out.
         health: { ...DEFAULT_HEALTH_POLICY, healthyAfterSuccesses: 1, minDwellMs: 0 },
@@ -243,6 +246,7 @@ export class Gateway {
   /** Registers a tool the gateway answers itself (e.g. management). */
   addLocalTool(tool: LocalTool): void {
     this.#local.set(tool.definition.name, tool);
+    for (const alias of tool.aliases ?? []) this.#localAliases.set(alias, tool);
     this.#rebuild();
   }
 
@@ -268,7 +272,7 @@ export class Gateway {
    * Records whether this node reaches its cluster's quorum. Without one it is in a
    * minority partition: catalogs are still served from what the node holds, and
    * read-only or idempotent calls still go to backends, but every other call is
-   * refused before it is sent (JSON-RPC {@link MINORITY_PARTITION}). Applies to
+   * refused before it is sent (JSON-RPC `MINORITY_PARTITION`). Applies to
    * every service, including those registered later. `nodeId` names this node in
    * the refusal.
    */
@@ -364,7 +368,8 @@ export class Gateway {
 
   /** True when `name` is a backend tool this gateway forwards (not a local one, not unknown). */
   forwardsTool(name: string): boolean {
-    return !this.#local.has(name) && this.#view.resolveTool(name) !== undefined;
+    return !this.#local.has(name) && !this.#localAliases.has(name) &&
+      this.#view.resolveTool(name) !== undefined;
   }
 
   /**
@@ -391,7 +396,7 @@ export class Gateway {
     params: { name: string; arguments?: Record<string, unknown> } & Record<string, unknown>,
     ctx: CallContext,
   ): Promise<Record<string, unknown>> {
-    const local = this.#local.get(params.name);
+    const local = this.#local.get(params.name) ?? this.#localAliases.get(params.name);
     if (local !== undefined) return await local.call(params.arguments ?? {}, ctx);
     const target = this.#view.resolveTool(params.name);
     if (target === undefined) {

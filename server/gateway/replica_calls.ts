@@ -12,12 +12,9 @@ import { ProtocolError } from "@modelcontextprotocol/server";
 import type { BackendConnection } from "@safla/transports";
 import type { CallContext, ResumeStateSealer } from "./call_context.ts";
 import { InputExchange } from "./input_exchange.ts";
+import { INVALID_PARAMS, METHOD_NOT_FOUND, SERVICE_UNAVAILABLE } from "./jsonrpc_codes.ts";
 import { clientCan, stripServerInfo, withMeta } from "./wire_meta.ts";
 
-/** JSON-RPC error code for "the service behind this name is unavailable". */
-export const SERVICE_UNAVAILABLE = -32010;
-const METHOD_NOT_FOUND = -32601;
-const INVALID_PARAMS = -32602;
 /** Methods whose result may be `input_required` on the 2026-07-28 wire. */
 const INPUT_METHODS: ReadonlySet<string> = new Set(["tools/call", "prompts/get", "resources/read"]);
 /** Most calls parked waiting for client input, per node. */
