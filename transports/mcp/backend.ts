@@ -101,22 +101,61 @@ export interface ServerRequestArrival {
   requestsSentBefore: number;
 }
 
+/**
+ * One supervised connection to a backend replica, as the gateway uses it.
+ * {@link McpBackend} is the real one; tests substitute their own through a
+ * {@link BackendFactory}, so the gateway's call path runs without processes.
+ */
+export interface BackendConnection {
+  /** `service/replica`, used in every error and log line. */
+  readonly label: string;
+  /** Current lifecycle state. */
+  readonly state: BackendState;
+  /** The catalog of the current connection, if it got that far. */
+  readonly catalog: Catalog | undefined;
+  /** How many times the connection was re-established after a loss. */
+  readonly restarts: number;
+  /** Why the backend is not ready, when it is not. */
+  readonly lastError: Error | undefined;
+  /** Requests written to the current connection so far (see {@link ServerRequestArrival}). */
+  readonly requestsSent: number;
+  /** The child process id of a stdio backend. */
+  readonly pid: number | undefined;
+  /** How many listen streams the servers ended and this connection opened again. */
+  readonly listenStreamsReopened: number;
+  /** Connects; resolves once the first attempt finished, whether or not it succeeded. */
+  start(): Promise<void>;
+  /** Closes for good (ending a stdio child). */
+  close(): Promise<void>;
+  /** Sends one request; rejects with the backend's error, a timeout or a transport error. */
+  request(
+    method: string,
+    params: Record<string, unknown> | undefined,
+    options?: BackendRequestOptions,
+  ): Promise<Record<string, unknown>>;
+  /** Has the backend report updates of exactly `uris`, now and after every reconnect. */
+  watchResources(uris: readonly string[]): Promise<void>;
+}
+
+/** Builds the connection of one replica; the gateway receives one (default {@link McpBackend}). */
+export type BackendFactory = (options: BackendOptions) => BackendConnection;
+
 /** Callbacks from a backend into the gateway. */
 export interface BackendHooks {
   /** list_changed, resources/updated, logging messages. */
-  onNotification?(backend: McpBackend, notification: BackendNotification): void;
+  onNotification?(backend: BackendConnection, notification: BackendNotification): void;
   /**
    * A 2025-era server→client request (sampling, elicitation, roots). The
    * gateway routes it to the client whose call caused it.
    */
   onServerRequest?(
-    backend: McpBackend,
+    backend: BackendConnection,
     request: { method: string; params?: Record<string, unknown> },
     signal: AbortSignal,
     arrival: ServerRequestArrival,
   ): Promise<Record<string, unknown>>;
   /** Every state transition, with the catalog when ready. */
-  onStateChange?(backend: McpBackend, state: BackendState, error?: Error): void;
+  onStateChange?(backend: BackendConnection, state: BackendState, error?: Error): void;
 }
 
 /** Options of {@link McpBackend}. */
@@ -187,7 +226,7 @@ const FORWARDED_NOTIFICATIONS = [
 const SERVER_REQUESTS = ["sampling/createMessage", "elicitation/create", "roots/list"] as const;
 
 /** A supervised connection to one backend replica. */
-export class McpBackend {
+export class McpBackend implements BackendConnection {
   readonly label: string;
   #options: BackendOptions;
   #client?: Client;
