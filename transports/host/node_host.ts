@@ -47,7 +47,8 @@ import { FileWal } from "../wal/file_wal.ts";
 import { SnapshotFiles } from "../wal/snapshot_files.ts";
 import { type PeerEvent, type PeerLinkStats, PeerTransport } from "../peer/peer_transport.ts";
 import { type MemberAddress, MemberDirectory, validateMemberAddress } from "./member_directory.ts";
-import { DEFAULT_TIMING, type HostTiming, validateTiming } from "./timing.ts";
+import type { HostTiming } from "./timing.ts";
+import { resolveHostOptions } from "./host_options.ts";
 
 /** Options of {@link NodeHost.open}. */
 export interface NodeHostOptions {
@@ -74,12 +75,11 @@ export interface NodeHostOptions {
    * through a relay or NAT.
    */
   peerListen?: string;
-  /** Clock and timeouts; defaults to {@link DEFAULT_TIMING}. */
+  /** Clock and timeouts; defaults to `DEFAULT_TIMING`. */
   timing?: Partial<HostTiming>;
   /**
    * Snapshot and compact every so many applied entries. Default 100 000
-   * (etcd's default snapshot count): each snapshot encodes the whole store
-   * and its watch history on the event loop (~20 ms for 9 MB).
+   * (etcd's default snapshot count; see `DEFAULT_HOST_TUNABLES`).
    */
   snapshotEveryEntries?: number;
   /** Most outstanding client requests. Default 10 000. */
@@ -268,8 +268,8 @@ export class NodeHost {
 
   /** Recovers the node from its data dir (or bootstraps it), starts the peer transport and the clock. */
   static async open(options: NodeHostOptions): Promise<NodeHost> {
-    const timing = { ...DEFAULT_TIMING, ...options.timing };
-    validateTiming(timing);
+    const resolved = resolveHostOptions(options);
+    const timing = resolved.timing;
     await Deno.mkdir(options.dataDir, { recursive: true });
     const directory = await MemberDirectory.load(
       `${options.dataDir}/members.json`,
@@ -282,7 +282,7 @@ export class NodeHost {
     const { wal, state } = await FileWal.open(`${options.dataDir}/wal`, {
       nodeId: options.nodeId,
       clusterId: options.clusterId,
-      segmentSizeBytes: options.walSegmentSizeBytes,
+      segmentSizeBytes: resolved.walSegmentSizeBytes,
     });
     const snapshots = new SnapshotFiles(`${options.dataDir}/snap`);
     let host: NodeHost | undefined;
@@ -317,8 +317,8 @@ export class NodeHost {
         appliedIndex: recovered.appliedIndex,
         confState: recovered.snapshot?.metadata.confState ?? emptyConfState(),
         rng,
-        snapshotEveryEntries: options.snapshotEveryEntries ?? 100_000,
-        maxPendingRequests: options.maxPendingRequests ?? 10_000,
+        snapshotEveryEntries: resolved.snapshotEveryEntries,
+        maxPendingRequests: resolved.maxPendingRequests,
         forwardProposals: true,
       });
       host = new NodeHost(options, timing, { node, raft, sm: kv, wal, snapshots, directory });
