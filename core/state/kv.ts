@@ -31,7 +31,9 @@ export type ApplyErrorCode =
   /** A `leaseExpire` was stale: an older term, or the lease was renewed since. */
   | "fenced"
   /** The log entry did not hold a valid command. */
-  | "invalidCommand";
+  | "invalidCommand"
+  /** A compaction named a revision the store has not reached. */
+  | "futureRevision";
 
 /** The read of one key. */
 export interface GetResult {
@@ -133,6 +135,18 @@ export interface LeaseEndResult {
   deletedKeys: string[];
 }
 
+/** The outcome of a compaction. */
+export interface CompactResult {
+  /** Discriminant. */
+  op: "compact";
+  /** Success. */
+  ok: true;
+  /** Unchanged store revision (a compaction writes no key). */
+  revision: number;
+  /** Highest revision whose watch events are now gone. */
+  compactRevision: number;
+}
+
 /** An entry that carried no command (e.g. a new leader's empty entry). */
 export interface NoopResult {
   /** Discriminant. */
@@ -166,6 +180,7 @@ export type CommandResult =
   | TxnResult
   | LeaseRenewResult
   | LeaseEndResult
+  | CompactResult
   | NoopResult
   | CommandFailure;
 
@@ -438,6 +453,17 @@ export class KvStore implements WatchSource {
           );
         }
         return this.#endLease(cmd.op, cmd.leaseId);
+      }
+      case "compact": {
+        if (cmd.revision > this.#revision) {
+          return this.#fail(
+            cmd.op,
+            "futureRevision",
+            `cannot compact to revision ${cmd.revision}: the store is at ${this.#revision}`,
+          );
+        }
+        const compactRevision = this.#history.compactTo(cmd.revision);
+        return { op: "compact", ok: true, revision: this.#revision, compactRevision };
       }
     }
   }

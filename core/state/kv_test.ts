@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { type Command, type Compare, DEFAULT_COMMAND_LIMITS, encodeCommand } from "./commands.ts";
 import { type CommandResult, KvStore, type SuccessResult } from "./kv.ts";
 import { decodeSnapshot, encodeSnapshot, SnapshotError } from "./snapshot.ts";
-import { arbCommand, arbCommands } from "./arbitraries_test.ts";
+import { arbCommand, arbCommands, arbCommandsWithCompactions } from "./arbitraries_test.ts";
 
 /** Applies commands at indices 1, 2, ... and returns the results. */
 function run(store: KvStore, cmds: readonly Command[], firstIndex = store.appliedIndex + 1) {
@@ -556,7 +556,7 @@ Deno.test("snapshot and restore", async (t) => {
 
 Deno.test("property: equal command sequences give byte-identical snapshots and results", () => {
   fc.assert(
-    fc.property(arbCommands(60), (cmds) => {
+    fc.property(arbCommandsWithCompactions(60), (cmds) => {
       const a = new KvStore({ historyLimitEvents: 8, historyLimitBytes: 500 });
       const b = new KvStore({ historyLimitEvents: 8, historyLimitBytes: 500 });
       const results = cmds.map((cmd, i) => {
@@ -573,7 +573,7 @@ Deno.test("property: equal command sequences give byte-identical snapshots and r
 
 Deno.test("property: snapshot → restore → continue equals continuing directly", () => {
   fc.assert(
-    fc.property(arbCommands(40), arbCommands(40), (before, after) => {
+    fc.property(arbCommandsWithCompactions(40), arbCommandsWithCompactions(40), (before, after) => {
       const direct = new KvStore({ historyLimitEvents: 8, historyLimitBytes: 500 });
       run(direct, before);
       const restored = KvStore.restore(direct.snapshot());
