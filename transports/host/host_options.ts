@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { withDefaults } from "@safla/core";
+import { type AutoCompactionMode, AutoCompactor, withDefaults } from "@safla/core";
 import { DEFAULT_SEGMENT_SIZE_BYTES } from "../wal/file_wal.ts";
 import { DEFAULT_TIMING, type HostTiming, validateTiming } from "./timing.ts";
 
@@ -17,6 +17,12 @@ export interface HostTunables {
   maxPendingRequests: number;
   /** Size at which a WAL segment is cut. */
   walSegmentSizeBytes: number;
+  /** How the leader compacts the watch history (etcd's `--auto-compaction-mode`). */
+  autoCompactionMode: AutoCompactionMode;
+  /** Revisions (`revision` mode) or milliseconds (`periodic` mode) of history kept. */
+  autoCompactionRetention: number;
+  /** `revision` mode: least time between two compactions. */
+  autoCompactionIntervalMs: number;
 }
 
 /**
@@ -27,11 +33,18 @@ export interface HostTunables {
  * - `maxPendingRequests` 10 000.
  * - `walSegmentSizeBytes` 64 MiB: segments are deleted whole once a snapshot
  *   covers them, so this is about how much WAL outlives a snapshot.
+ * - auto-compaction `revision`, keeping 10 000 revisions, at most every 5
+ *   minutes (etcd's pace in that mode): the history is also bounded by
+ *   event count and size in the store, so this bounds how far back watchers
+ *   may resume even when commands write several keys.
  */
 export const DEFAULT_HOST_TUNABLES: Readonly<HostTunables> = Object.freeze({
   snapshotEveryEntries: 100_000,
   maxPendingRequests: 10_000,
   walSegmentSizeBytes: DEFAULT_SEGMENT_SIZE_BYTES,
+  autoCompactionMode: "revision",
+  autoCompactionRetention: 10_000,
+  autoCompactionIntervalMs: 5 * 60_000,
 });
 
 /** The tunables and timing a host runs with. */
@@ -59,8 +72,14 @@ export function resolveHostOptions(
     snapshotEveryEntries: options.snapshotEveryEntries,
     maxPendingRequests: options.maxPendingRequests,
     walSegmentSizeBytes: options.walSegmentSizeBytes,
+    autoCompactionMode: options.autoCompactionMode,
+    autoCompactionRetention: options.autoCompactionRetention,
+    autoCompactionIntervalMs: options.autoCompactionIntervalMs,
   });
-  const check = (name: keyof HostTunables, min: number) => {
+  const check = (
+    name: "snapshotEveryEntries" | "maxPendingRequests" | "walSegmentSizeBytes",
+    min: number,
+  ) => {
     const value = tunables[name];
     if (!Number.isSafeInteger(value) || value < min) {
       throw new RangeError(`${name} must be an integer of at least ${min}, got ${value}`);
@@ -70,7 +89,18 @@ export function resolveHostOptions(
   check("snapshotEveryEntries", 1);
   check("maxPendingRequests", 1);
   check("walSegmentSizeBytes", 1);
+  // Throws naming the setting that cannot work.
+  newAutoCompactor(tunables);
   const timing = withDefaults(DEFAULT_TIMING, options.timing);
   validateTiming(timing);
   return { ...tunables, timing };
+}
+
+/** The leader's compaction policy for these options. */
+export function newAutoCompactor(options: HostTunables): AutoCompactor {
+  return new AutoCompactor({
+    mode: options.autoCompactionMode,
+    retention: options.autoCompactionRetention,
+    intervalMs: options.autoCompactionIntervalMs,
+  });
 }

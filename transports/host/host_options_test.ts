@@ -7,12 +7,18 @@ Deno.test("host options: every tunable given as undefined keeps its default", ()
     snapshotEveryEntries: undefined,
     maxPendingRequests: undefined,
     walSegmentSizeBytes: undefined,
+    autoCompactionMode: undefined,
+    autoCompactionRetention: undefined,
+    autoCompactionIntervalMs: undefined,
     timing: { tickMs: undefined, electionTicks: undefined, heartbeatTicks: undefined },
   });
   assert.deepEqual(resolved, {
     snapshotEveryEntries: 100_000,
     maxPendingRequests: 10_000,
     walSegmentSizeBytes: 64 * 1024 * 1024,
+    autoCompactionMode: "revision",
+    autoCompactionRetention: 10_000,
+    autoCompactionIntervalMs: 300_000,
     timing: { tickMs: 40, electionTicks: 6, heartbeatTicks: 1 },
   });
   assert.deepEqual(resolveHostOptions({}), { ...DEFAULT_HOST_TUNABLES, timing: DEFAULT_TIMING });
@@ -31,4 +37,8 @@ Deno.test("host options: an unusable value is refused with its name", () => {
   );
   assert.throws(() => resolveHostOptions({ walSegmentSizeBytes: 1.5 }), /walSegmentSizeBytes/);
   assert.throws(() => resolveHostOptions({ timing: { electionTicks: 1 } }), /electionTicks/);
+  assert.throws(
+    () => resolveHostOptions({ autoCompactionMode: "periodic", autoCompactionRetention: 0 }),
+    /auto-compaction retention/,
+  );
 });

@@ -18,6 +18,7 @@
  * @module
  */
 import {
+  type AutoCompactor,
   ClusterNode,
   type ConfChangeSingle,
   decodeConfChange,
@@ -48,7 +49,7 @@ import { SnapshotFiles } from "../wal/snapshot_files.ts";
 import { type PeerEvent, type PeerLinkStats, PeerTransport } from "../peer/peer_transport.ts";
 import { type MemberAddress, MemberDirectory, validateMemberAddress } from "./member_directory.ts";
 import type { HostTiming } from "./timing.ts";
-import { resolveHostOptions } from "./host_options.ts";
+import { type HostTunables, newAutoCompactor, resolveHostOptions } from "./host_options.ts";
 
 /** Options of {@link NodeHost.open}. */
 export interface NodeHostOptions {
@@ -86,6 +87,12 @@ export interface NodeHostOptions {
   maxPendingRequests?: number;
   /** Largest WAL segment. Default 64 MiB. */
   walSegmentSizeBytes?: number;
+  /** Watch-history compaction by the leader (etcd's `--auto-compaction-mode`). Default `revision`. */
+  autoCompactionMode?: HostTunables["autoCompactionMode"];
+  /** Revisions or milliseconds of history kept. Default 10 000 (revisions). */
+  autoCompactionRetention?: number;
+  /** `revision` mode: least time between compactions. Default 5 minutes. */
+  autoCompactionIntervalMs?: number;
   /** Log sink for transport and host events. */
   onLog?: (line: string) => void;
   /** Called when the disk fails; the host has stopped. Default: log and exit(70). */
@@ -165,12 +172,18 @@ export class HostClosedError extends Error {
 
 /** Bound on queued events; beyond it peer messages are dropped (Raft tolerates loss). */
 const MAX_QUEUED_EVENTS = 100_000;
-/** Snapshots kept on disk besides the one the WAL points at. */
-const SNAPSHOTS_KEPT = 2;
+/**
+ * Snapshot files kept: the newest, which the WAL's marker names. Older ones
+ * cannot serve a restart (the WAL entries after them are released) and each
+ * is as large as the whole store.
+ */
+const SNAPSHOTS_KEPT = 1;
 /** First byte of a JSON object: a conf change context that is a bare member address. */
 const JSON_OBJECT_START = 0x7b;
 /** How often a leader asks its lessor for due leases, in ticks. */
 const LEASE_CHECK_EVERY_TICKS = 2;
+/** How often a leader asks its auto-compactor whether to compact, in ticks. */
+const COMPACTION_CHECK_EVERY_TICKS = 25;
 
 /** Makes the state machine report each apply result (for the lessor). */
 class ObservedStateMachine implements StateMachine<KvQuery, CommandResult> {
@@ -227,6 +240,7 @@ export class NodeHost {
   readonly #snapshots: SnapshotFiles;
   readonly #directory: MemberDirectory;
   readonly #lessor = new Lessor();
+  readonly #compactor: AutoCompactor;
   #transport!: PeerTransport;
   #tickTimer: ReturnType<typeof setInterval> | undefined;
   #ticks = 0;
@@ -253,6 +267,7 @@ export class NodeHost {
       wal: FileWal;
       snapshots: SnapshotFiles;
       directory: MemberDirectory;
+      compactor: AutoCompactor;
     },
   ) {
     this.id = options.nodeId;
@@ -264,6 +279,7 @@ export class NodeHost {
     this.#wal = parts.wal;
     this.#snapshots = parts.snapshots;
     this.#directory = parts.directory;
+    this.#compactor = parts.compactor;
   }
 
   /** Recovers the node from its data dir (or bootstraps it), starts the peer transport and the clock. */
@@ -321,7 +337,15 @@ export class NodeHost {
         maxPendingRequests: resolved.maxPendingRequests,
         forwardProposals: true,
       });
-      host = new NodeHost(options, timing, { node, raft, sm: kv, wal, snapshots, directory });
+      host = new NodeHost(options, timing, {
+        node,
+        raft,
+        sm: kv,
+        wal,
+        snapshots,
+        directory,
+        compactor: newAutoCompactor(resolved),
+      });
       const created = host;
       onResult = (result) => created.#lessor.observe(result, performance.now());
       const peers: Record<NodeId, string> = {};
@@ -487,6 +511,22 @@ export class NodeHost {
     this.#ticks++;
     this.#enqueue({ type: "tick" });
     if (this.#ticks % LEASE_CHECK_EVERY_TICKS === 0) this.#expireLeases();
+    if (this.#ticks % COMPACTION_CHECK_EVERY_TICKS === 0) this.#autoCompact();
+  }
+
+  /** The leader proposes the compactions its policy asks for, as etcd's compactor does. */
+  #autoCompact(): void {
+    if (this.#node.softState.role !== "leader") return;
+    const store = this.store;
+    const command = this.#compactor.decide(
+      performance.now(),
+      store.revision,
+      store.compactRevision,
+    );
+    if (command === undefined) return;
+    // Fire and forget: a compaction lost to a leader change is decided again later.
+    this.request({ kind: "command", command: encodeCommand(command) }, 10 * this.timing.tickMs)
+      .catch(() => {});
   }
 
   #expireLeases(): void {
@@ -608,6 +648,7 @@ export class NodeHost {
       case "roleChanged":
         if (effect.role === "leader") this.#lessor.promote(performance.now(), this.store.leases());
         else this.#lessor.demote();
+        this.#compactor.reset();
         this.#log(`${effect.role} in term ${effect.term}, leader ${effect.leader ?? "unknown"}`);
         for (const l of this.#listeners) l.onRoleChanged?.(effect.role, effect.leader, effect.term);
         return;
