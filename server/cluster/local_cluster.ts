@@ -39,6 +39,8 @@ export interface LocalClusterOptions {
   peerListen?: Record<NodeId, string>;
   /** Raft clock of every node; defaults to the host's. */
   timing?: Partial<HostTiming>;
+  /** More `node_main.ts` flags for every node (e.g. `--auto-compaction-mode periodic`). */
+  nodeArgs?: string[];
   /** Receives every line a node writes to stderr. */
   onLog?: (id: NodeId, line: string) => void;
 }
@@ -140,6 +142,7 @@ export class LocalCluster {
     if (o.timing?.heartbeatTicks) args.push("--heartbeat-ticks", String(o.timing.heartbeatTicks));
     const listen = o.peerListen?.[id];
     if (listen) args.push("--peer-listen", listen);
+    if (o.nodeArgs) args.push(...o.nodeArgs);
     const process = new Deno.Command(Deno.execPath(), {
       args,
       env: { [SECRET_ENV]: o.secret },
