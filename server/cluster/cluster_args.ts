@@ -9,7 +9,7 @@ import {
   DEFAULT_HOST_TUNABLES,
   type HostTunables,
   type MemberAddress,
-} from "../../transports/host/mod.ts";
+} from "@safla/transports/host";
 
 /** A command-line flag has a bad value. */
 export class FlagError extends Error {

@@ -11,7 +11,7 @@ import {
   STORAGE_FLAGS,
   validateSecret,
 } from "./cluster_args.ts";
-import { DEFAULT_HOST_TUNABLES } from "../../transports/host/mod.ts";
+import { DEFAULT_HOST_TUNABLES } from "@safla/transports/host";
 import { claimDataDir } from "./launcher.ts";
 
 Deno.test("parsePeers: HTTP address with the Raft port derived or given", () => {

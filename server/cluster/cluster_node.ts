@@ -12,11 +12,11 @@ import {
   type HostTunables,
   type MemberAddress,
   NodeHost,
-} from "../../transports/host/mod.ts";
+} from "@safla/transports/host";
 import type { GatewayConfig } from "../config.ts";
 import { type GatewayNode, startGatewayNode } from "../node.ts";
-import { createAdminApp } from "./admin_api.ts";
-import { RaftStore } from "./raft_store.ts";
+import { createAdminApp } from "./admin/admin_api.ts";
+import { RaftStore } from "../store/raft/raft_store.ts";
 
 /** Options of {@link startClusterNode}. */
 export interface ClusterNodeOptions {
