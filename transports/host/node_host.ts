@@ -295,6 +295,7 @@ export class NodeHost {
     if (!self) {
       throw new RangeError(`members has no address for this node "${options.nodeId}"`);
     }
+    const openedMs = performance.now();
     const { wal, state } = await FileWal.open(`${options.dataDir}/wal`, {
       nodeId: options.nodeId,
       clusterId: options.clusterId,
@@ -303,10 +304,19 @@ export class NodeHost {
     const snapshots = new SnapshotFiles(`${options.dataDir}/snap`);
     let host: NodeHost | undefined;
     try {
+      const walMs = performance.now();
       const snapshot = await snapshots.load(state.snapshot.index, state.snapshot.term);
       const recovered = recoverStorage(state, snapshot);
       const kv = new KvStateMachine();
+      const loadedMs = performance.now();
       if (recovered.snapshot) kv.restore(recovered.snapshot.data);
+      // What a restart costs, and what it follows: the snapshot and the WAL after it.
+      options.onLog?.(
+        `[${options.nodeId}] recovered in ${Math.round(performance.now() - openedMs)} ms: ` +
+          `WAL ${Math.round(walMs - openedMs)} ms (${state.entries.length} entries after ` +
+          `snapshot ${state.snapshot.index}), snapshot file ${Math.round(loadedMs - walMs)} ms, ` +
+          `${kv.store.size} keys restored in ${Math.round(performance.now() - loadedMs)} ms`,
+      );
       const seed = crypto.getRandomValues(new Uint32Array(1))[0];
       const rng = new SeededRng(seed);
       const raft = new RawNode({
