@@ -7,6 +7,7 @@
  * @module
  */
 export * from "./rng.ts";
+export * from "./defaults.ts";
 export * from "./crc32.ts";
 export * from "./config_error.ts";
 export * from "./raft/mod.ts";

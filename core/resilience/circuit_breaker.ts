@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { withDefaults } from "../defaults.ts";
 
 /** The breaker's state. */
 export type BreakerState = "closed" | "open" | "half-open";
@@ -128,7 +129,7 @@ export class CircuitBreaker {
 
   /** Creates a closed breaker. */
   constructor(options: CircuitBreakerOptions = {}) {
-    const o = { ...DEFAULT_CIRCUIT_BREAKER_OPTIONS, ...options };
+    const o = withDefaults(DEFAULT_CIRCUIT_BREAKER_OPTIONS, options);
     // A smaller window given alone should not trip over the default minimum.
     if (options.minimumCalls === undefined) o.minimumCalls = Math.min(o.minimumCalls, o.windowSize);
     positiveInteger("consecutiveFailures", o.consecutiveFailures);

@@ -20,6 +20,12 @@ function succeed(breaker: CircuitBreaker, nowMs: number): BreakerTransition | un
 }
 
 Deno.test("CircuitBreaker", async (t) => {
+  await t.step("an option given as undefined keeps its default (5 consecutive failures)", () => {
+    const breaker = new CircuitBreaker({ consecutiveFailures: undefined, minimumCalls: 20 });
+    for (let i = 0; i < 4; i++) assert.equal(fail(breaker, i), undefined);
+    assert.equal(fail(breaker, 4)?.reason, "consecutive-failures");
+  });
+
   await t.step("opens after consecutive failures; a success resets the streak", () => {
     const breaker = new CircuitBreaker({ consecutiveFailures: 3, minimumCalls: 20 });
     assert.equal(fail(breaker, 0), undefined);

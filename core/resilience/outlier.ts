@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { withDefaults } from "../defaults.ts";
 
 /** Why a replica was ejected. */
 export type EjectionReason = "consecutive-errors" | "error-rate";
@@ -93,7 +94,7 @@ export class OutlierDetector {
 
   /** Creates a detector with an empty replica set. */
   constructor(options: OutlierDetectorOptions = {}) {
-    const o = { ...DEFAULT_OUTLIER_OPTIONS, ...options };
+    const o = withDefaults(DEFAULT_OUTLIER_OPTIONS, options);
     for (const name of ["consecutiveErrors", "minimumCallsForRate", "minimumReplicasForRate"]) {
       const value = o[name as keyof OutlierDetectorOptions];
       if (!Number.isSafeInteger(value) || value < 1) {

@@ -9,6 +9,13 @@ function failTimes(d: OutlierDetector, id: string, times: number, nowMs: number)
 }
 
 Deno.test("OutlierDetector", async (t) => {
+  await t.step("an option given as undefined keeps its default (5 consecutive errors)", () => {
+    const d = new OutlierDetector({ consecutiveErrors: undefined, baseEjectionMs: 1000 });
+    d.setReplicas(["a", "b", "c"]);
+    assert.equal(failTimes(d, "a", 4, 0), undefined);
+    assert.equal(d.onResult("a", false, 0)?.kind, "ejected");
+  });
+
   await t.step("ejects after consecutive errors; a success resets the streak", () => {
     const d = new OutlierDetector({ consecutiveErrors: 3, baseEjectionMs: 1000 });
     d.setReplicas(["a", "b", "c"]);

@@ -143,3 +143,22 @@ export const arbCommand = (): fc.Arbitrary<Command> =>
       weight: 1,
     },
   );
+
+/**
+ * Command sequences that also compact the watch history (which the naive
+ * models of the KV and watch properties do not cover).
+ */
+export const arbCommandsWithCompactions = (maxLength: number): fc.Arbitrary<Command[]> =>
+  fc.array(
+    fc.oneof(
+      { arbitrary: arbCommand(), weight: 10 },
+      {
+        arbitrary: fc.record({
+          op: fc.constant("compact" as const),
+          revision: fc.integer({ min: 1, max: 60 }),
+        }),
+        weight: 1,
+      },
+    ),
+    { maxLength, size: "max" },
+  );

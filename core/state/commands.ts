@@ -159,6 +159,19 @@ export interface LeaseExpireCommand {
   renewIndex: number;
 }
 
+/**
+ * Drops the watch history up to `revision` (etcd's compaction): watchers can
+ * no longer resume from it or before. Proposed by the leader's auto-compactor
+ * (see `AutoCompactor`), or by an operator. The newest revision's events are
+ * always kept, and compacting to a revision already compacted does nothing.
+ */
+export interface CompactCommand {
+  /** Discriminant. */
+  op: "compact";
+  /** Highest revision whose events may be dropped. */
+  revision: number;
+}
+
 /** Every command the state machine applies. */
 export type Command =
   | PutCommand
@@ -169,7 +182,8 @@ export type Command =
   | LeaseGrantCommand
   | LeaseRevokeCommand
   | LeaseKeepAliveCommand
-  | LeaseExpireCommand;
+  | LeaseExpireCommand
+  | CompactCommand;
 
 /** The `op` of every command. */
 export type CommandOp = Command["op"];
@@ -445,6 +459,7 @@ const OPS: readonly CommandOp[] = [
   "leaseRevoke",
   "leaseKeepAlive",
   "leaseExpire",
+  "compact",
 ];
 const TXN_OPS: readonly TxnOp["op"][] = ["put", "delete", "get"];
 const COMPARE_TARGETS: readonly CompareTarget[] = [
@@ -598,6 +613,9 @@ function validateWith(v: Validator, raw: unknown): Command {
         term: v.integer(obj, "term", "", 1, MAX_ID),
         renewIndex: v.integer(obj, "renewIndex", "", 1, MAX_ID),
       };
+    case "compact":
+      v.onlyFields(obj, ["op", "revision"], "");
+      return { op: "compact", revision: v.integer(obj, "revision", "", 1, MAX_ID) };
   }
 }
 

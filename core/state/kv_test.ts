@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { type Command, type Compare, DEFAULT_COMMAND_LIMITS, encodeCommand } from "./commands.ts";
 import { type CommandResult, KvStore, type SuccessResult } from "./kv.ts";
 import { decodeSnapshot, encodeSnapshot, SnapshotError } from "./snapshot.ts";
-import { arbCommand, arbCommands } from "./arbitraries_test.ts";
+import { arbCommand, arbCommands, arbCommandsWithCompactions } from "./arbitraries_test.ts";
 
 /** Applies commands at indices 1, 2, ... and returns the results. */
 function run(store: KvStore, cmds: readonly Command[], firstIndex = store.appliedIndex + 1) {
@@ -575,7 +575,7 @@ Deno.test("snapshot and restore", async (t) => {
 
 Deno.test("property: equal command sequences give byte-identical snapshots and results", () => {
   fc.assert(
-    fc.property(arbCommands(60), (cmds) => {
+    fc.property(arbCommandsWithCompactions(60), (cmds) => {
       const a = new KvStore({ historyLimitEvents: 8, historyLimitBytes: 500 });
       const b = new KvStore({ historyLimitEvents: 8, historyLimitBytes: 500 });
       const results = cmds.map((cmd, i) => {
@@ -592,7 +592,7 @@ Deno.test("property: equal command sequences give byte-identical snapshots and r
 
 Deno.test("property: snapshot → restore → continue equals continuing directly", () => {
   fc.assert(
-    fc.property(arbCommands(40), arbCommands(40), (before, after) => {
+    fc.property(arbCommandsWithCompactions(40), arbCommandsWithCompactions(40), (before, after) => {
       const direct = new KvStore({ historyLimitEvents: 8, historyLimitBytes: 500 });
       run(direct, before);
       const restored = KvStore.restore(direct.snapshot());
@@ -771,5 +771,39 @@ Deno.test("property: a range page is the naive filter of the sorted keys, counte
         assert.equal(page.more, matching.length > limit);
       },
     ),
+  );
+});
+
+Deno.test("key index: keys deleted and created again between merges keep one place each", () => {
+  const store = new KvStore();
+  let index = 0;
+  const apply = (cmd: Command) => store.apply(++index, cmd);
+  for (const key of ["a", "b", "c"]) apply({ op: "put", key, value: "1" });
+  assert.deepEqual(store.range("", 10).kvs.map((kv) => kv.key), ["a", "b", "c"]);
+  apply({ op: "delete", key: "a" });
+  apply({ op: "put", key: "a", value: "2" });
+  apply({ op: "delete", key: "b" });
+  apply({ op: "put", key: "d", value: "1" });
+  apply({ op: "delete", key: "d" });
+  apply({ op: "put", key: "0", value: "1" });
+  assert.deepEqual(store.range("", 10).kvs.map((kv) => [kv.key, kv.value]), [
+    ["0", "1"],
+    ["a", "2"],
+    ["c", "1"],
+  ]);
+  store.assertInvariants();
+});
+
+Deno.test("property: the key index matches the records after many changes between merges", () => {
+  fc.assert(
+    fc.property(arbCommands(80), (cmds) => {
+      const store = new KvStore();
+      cmds.forEach((cmd, i) => {
+        // Ranges merge the index; without them every change stays pending until the end.
+        if (cmd.op !== "range") store.apply(i + 1, cmd);
+      });
+      store.assertInvariants();
+    }),
+    { numRuns: 200 },
   );
 });

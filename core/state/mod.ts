@@ -26,3 +26,4 @@ export {
   type SnapshotState,
 } from "./snapshot.ts";
 export * from "./lease.ts";
+export * from "./auto_compaction.ts";

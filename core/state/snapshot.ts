@@ -76,13 +76,18 @@ const KV_FIXED_BYTES = 4 + 4 + 4 * 8;
  * record, the event that wrote it, the next event's `prevKv`): `written`
  * remembers where each was first encoded, and a repeat copies those bytes.
  */
-function writeKv(w: ByteWriter, kv: KeyValue, written: Map<KeyValue, number>): void {
+function writeKv(
+  w: ByteWriter,
+  kv: KeyValue,
+  written: Map<KeyValue, number>,
+  remember: boolean,
+): void {
   const at = written.get(kv);
   if (at !== undefined) {
     w.repeat(at, encodedKvBytes(w, at));
     return;
   }
-  written.set(kv, w.length);
+  if (remember) written.set(kv, w.length);
   w.string(kv.key);
   w.string(kv.value);
   w.f64(kv.createRevision);
@@ -126,6 +131,12 @@ export class SnapshotEncoder {
   readonly #state: SnapshotState;
   readonly #w: ByteWriter;
   readonly #written = new Map<KeyValue, number>();
+  /**
+   * The records the events refer to: only those can be written again, so
+   * only their positions are remembered (one map entry per record of a large
+   * store was tens of MB and a good part of the encoding time).
+   */
+  readonly #inEvents = new Set<KeyValue>();
   /** Next record, lease and event to write; -1 while that section's count is not written. */
   #kv = 0;
   #lease = -1;
@@ -138,6 +149,10 @@ export class SnapshotEncoder {
   /** Starts encoding `state`: sizes the buffer and writes the fixed header. */
   constructor(state: SnapshotState) {
     this.#state = state;
+    for (const event of state.events) {
+      this.#inEvents.add(event.kv);
+      if (event.prevKv !== null) this.#inEvents.add(event.prevKv);
+    }
     // Sized to fit exactly in the common case: no growth, no final copy.
     const w = new ByteWriter(asciiSizeBytes(state));
     this.#w = w;
@@ -167,7 +182,8 @@ export class SnapshotEncoder {
     const w = this.#w;
     let budget = maxItems;
     for (; budget > 0 && this.#kv < kvs.length; budget--) {
-      writeKv(w, kvs[this.#kv++], this.#written);
+      const kv = kvs[this.#kv++];
+      writeKv(w, kv, this.#written, this.#inEvents.has(kv));
     }
     if (this.#kv < kvs.length) return this.#pause();
     if (this.#lease < 0) {
@@ -190,9 +206,9 @@ export class SnapshotEncoder {
       const event = events[this.#event++];
       w.u8(event.type === "put" ? 1 : 2);
       w.f64(event.revision);
-      writeKv(w, event.kv, this.#written);
+      writeKv(w, event.kv, this.#written, true);
       w.u8(event.prevKv === null ? 0 : 1);
-      if (event.prevKv !== null) writeKv(w, event.prevKv, this.#written);
+      if (event.prevKv !== null) writeKv(w, event.prevKv, this.#written, true);
     }
     if (this.#event < events.length) return this.#pause();
     this.#pause();

@@ -179,12 +179,28 @@ export class EventHistory implements EventLog {
     this.#compact();
   }
 
-  #compact(): void {
+  /**
+   * Drops the events of every revision up to `revision`, but never the
+   * newest revision's; returns the compact revision after it (unchanged if
+   * `revision` was already compacted).
+   */
+  compactTo(revision: number): number {
     const newest = this.lastRevision;
-    while (
-      (this.size > this.limitEvents || this.#sizeBytes > this.limitBytes) &&
-      this.#events[this.#head].revision !== newest
-    ) {
+    this.#dropWhile(() => this.#events[this.#head].revision <= revision);
+    const target = Math.min(revision, newest - 1);
+    // Revisions without events held (all dropped earlier) are compacted too.
+    if (target > this.#compactRevision) this.#compactRevision = target;
+    return this.#compactRevision;
+  }
+
+  #compact(): void {
+    this.#dropWhile(() => this.size > this.limitEvents || this.#sizeBytes > this.limitBytes);
+  }
+
+  /** Drops the oldest revision, whole, while `more` holds and it is not the newest. */
+  #dropWhile(more: () => boolean): void {
+    const newest = this.lastRevision;
+    while (this.size > 0 && this.#events[this.#head].revision !== newest && more()) {
       const oldest = this.#events[this.#head].revision;
       while (this.#events[this.#head].revision === oldest) {
         this.#sizeBytes -= this.#eventBytes[this.#head];
@@ -192,7 +208,9 @@ export class EventHistory implements EventLog {
       }
       this.#compactRevision = oldest;
     }
-    if (this.#head > 1024 && this.#head * 2 > this.#events.length) {
+    // The array is cut once most of it is dropped: the references held by the
+    // dropped part keep old values alive.
+    if (this.#head > 0 && this.#head * 2 > this.#events.length) {
       this.#events = this.#events.slice(this.#head);
       this.#eventBytes = this.#eventBytes.slice(this.#head);
       this.#head = 0;

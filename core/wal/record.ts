@@ -274,7 +274,8 @@ function decodePayload(kind: number, payload: Uint8Array): WalRecord {
           term: getF64(payload, 0),
           index: getF64(payload, 8),
           type: type === 0 ? "normal" : "confChange",
-          data: payload.slice(17),
+          // A view: replayWal copies the entries it keeps into one buffer.
+          data: payload.subarray(17),
         },
       };
     }

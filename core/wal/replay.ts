@@ -90,6 +90,7 @@ export function replayWal(segments: readonly Uint8Array[]): WalState {
       }, leaving a gap after snapshot ${state.snapshot.index}`,
     );
   }
+  state.entries = ownEntryData(state.entries);
   if (state.hardState.commit > lastIndex(state)) {
     throw new WalCorruptionError(
       segments.length - 1,
@@ -97,6 +98,26 @@ export function replayWal(segments: readonly Uint8Array[]): WalState {
     );
   }
   return state;
+}
+
+/**
+ * Entries whose data no longer views the segments: the kept ones' data is
+ * copied into one buffer. Copying each entry on decode was most of a
+ * restart's WAL replay (an allocation per entry, and most entries precede the
+ * snapshot marker and are dropped), and views would keep whole segments alive.
+ */
+function ownEntryData(entries: Entry[]): Entry[] {
+  let sizeBytes = 0;
+  for (const entry of entries) sizeBytes += entry.data.length;
+  const buffer = new Uint8Array(sizeBytes);
+  let at = 0;
+  // The entry objects were made by this replay's decoding: nothing else holds them.
+  for (const entry of entries) {
+    buffer.set(entry.data, at);
+    entry.data = buffer.subarray(at, at + entry.data.length);
+    at += entry.data.length;
+  }
+  return entries;
 }
 
 function lastIndex(state: WalState): number {

@@ -158,3 +158,19 @@ Deno.test("property: one flipped bit in any record but the last never loses a la
     { numRuns: 300 },
   );
 });
+
+Deno.test("replayed entries own their data: changing the segments afterwards changes nothing", () => {
+  const segment = encodeRecords([
+    entry(1, 1, "dropped"),
+    entry(2, 1, "kept-a"),
+    { kind: "snapshot", index: 1, term: 1 },
+    entry(3, 1, "kept-b"),
+  ]);
+  const state = replayWal([segment]);
+  segment.fill(0);
+  const text = (e: Entry) => new TextDecoder().decode(e.data);
+  assert.deepEqual(state.entries.map(text), ["kept-a", "kept-b"]);
+  // Both survivors share one buffer of exactly their bytes, none of the dropped entry.
+  assert.equal(state.entries[0].data.buffer, state.entries[1].data.buffer);
+  assert.equal(state.entries[0].data.buffer.byteLength, "kept-akept-b".length);
+});

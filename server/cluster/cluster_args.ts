@@ -5,7 +5,11 @@
  * @module
  */
 import type { NodeId } from "@safla/core";
-import type { MemberAddress } from "@safla/transports/host";
+import {
+  DEFAULT_HOST_TUNABLES,
+  type HostTunables,
+  type MemberAddress,
+} from "@safla/transports/host";
 
 /** A command-line flag has a bad value. */
 export class FlagError extends Error {
@@ -107,4 +111,69 @@ export function validateSecret(secret: string | undefined, source: string): stri
 export function generateSecret(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(24));
   return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The flags of a node's storage tunables, with their defaults (strings, as `parseArgs` wants). */
+export const STORAGE_FLAGS = {
+  "snapshot-every-entries": {
+    type: "string",
+    default: String(DEFAULT_HOST_TUNABLES.snapshotEveryEntries),
+  },
+  "wal-segment-size-bytes": {
+    type: "string",
+    default: String(DEFAULT_HOST_TUNABLES.walSegmentSizeBytes),
+  },
+  "auto-compaction-mode": { type: "string", default: DEFAULT_HOST_TUNABLES.autoCompactionMode },
+  "auto-compaction-retention": {
+    type: "string",
+    default: String(DEFAULT_HOST_TUNABLES.autoCompactionRetention),
+  },
+  "auto-compaction-interval-ms": {
+    type: "string",
+    default: String(DEFAULT_HOST_TUNABLES.autoCompactionIntervalMs),
+  },
+} as const;
+
+function positiveInteger(flag: string, raw: string, min: number): number {
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min) {
+    throw new FlagError(flag, `expected an integer of at least ${min}, got "${raw}"`);
+  }
+  return value;
+}
+
+/**
+ * Parses the {@link STORAGE_FLAGS} into host tunables.
+ *
+ * @example
+ * ```ts
+ * import { parseStorageFlags } from "./cluster_args.ts";
+ * const t = parseStorageFlags({ "auto-compaction-mode": "periodic", "auto-compaction-retention": "600000" });
+ * console.assert(t.autoCompactionMode === "periodic" && t.autoCompactionRetention === 600_000);
+ * ```
+ */
+export function parseStorageFlags(
+  values: Partial<Record<keyof typeof STORAGE_FLAGS, string>>,
+): Partial<HostTunables> {
+  const tunables: Partial<HostTunables> = {};
+  const integer = (flag: keyof typeof STORAGE_FLAGS, min: number) =>
+    values[flag] === undefined ? undefined : positiveInteger(flag, values[flag]!, min);
+  tunables.snapshotEveryEntries = integer("snapshot-every-entries", 1);
+  tunables.walSegmentSizeBytes = integer("wal-segment-size-bytes", 4096);
+  tunables.autoCompactionRetention = integer("auto-compaction-retention", 0);
+  tunables.autoCompactionIntervalMs = integer("auto-compaction-interval-ms", 0);
+  const mode = values["auto-compaction-mode"];
+  if (mode !== undefined) {
+    if (mode !== "off" && mode !== "revision" && mode !== "periodic") {
+      throw new FlagError(
+        "auto-compaction-mode",
+        `expected off, revision or periodic, got "${mode}"`,
+      );
+    }
+    tunables.autoCompactionMode = mode;
+  }
+  if (tunables.autoCompactionMode !== "off" && tunables.autoCompactionRetention === 0) {
+    throw new FlagError("auto-compaction-retention", "must be at least 1 unless the mode is off");
+  }
+  return tunables;
 }

@@ -7,8 +7,11 @@ import {
   localMembers,
   MIN_SECRET_LENGTH,
   parsePeers,
+  parseStorageFlags,
+  STORAGE_FLAGS,
   validateSecret,
 } from "./cluster_args.ts";
+import { DEFAULT_HOST_TUNABLES } from "@safla/transports/host";
 import { claimDataDir } from "./launcher.ts";
 
 Deno.test("parsePeers: HTTP address with the Raft port derived or given", () => {
@@ -86,4 +89,40 @@ Deno.test("claimDataDir: a data dir keeps the cluster shape it was first started
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("storage flags: the defaults parse to the host's defaults, values and errors name the flag", () => {
+  const defaults = Object.fromEntries(
+    Object.entries(STORAGE_FLAGS).map(([flag, spec]) => [flag, spec.default]),
+  );
+  const { maxPendingRequests: _notAFlag, ...storageDefaults } = DEFAULT_HOST_TUNABLES;
+  assert.deepEqual(parseStorageFlags(defaults), storageDefaults);
+  assert.deepEqual(parseStorageFlags({}), {
+    snapshotEveryEntries: undefined,
+    walSegmentSizeBytes: undefined,
+    autoCompactionRetention: undefined,
+    autoCompactionIntervalMs: undefined,
+  });
+  assert.deepEqual(
+    parseStorageFlags({ "auto-compaction-mode": "periodic", "auto-compaction-retention": "60000" }),
+    {
+      snapshotEveryEntries: undefined,
+      walSegmentSizeBytes: undefined,
+      autoCompactionMode: "periodic",
+      autoCompactionRetention: 60_000,
+      autoCompactionIntervalMs: undefined,
+    },
+  );
+  assert.equal(parseStorageFlags({ "auto-compaction-mode": "off" }).autoCompactionMode, "off");
+  assert.throws(
+    () => parseStorageFlags({ "wal-segment-size-bytes": "1k" }),
+    /--wal-segment-size-bytes: expected an integer of at least 4096, got "1k"/,
+  );
+  assert.throws(() => parseStorageFlags({ "snapshot-every-entries": "0" }), FlagError);
+  assert.throws(() => parseStorageFlags({ "auto-compaction-mode": "daily" }), /off, revision/);
+  assert.throws(
+    () =>
+      parseStorageFlags({ "auto-compaction-mode": "revision", "auto-compaction-retention": "0" }),
+    /--auto-compaction-retention/,
+  );
 });

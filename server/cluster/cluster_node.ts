@@ -7,7 +7,12 @@
  */
 import { Hono } from "hono";
 import type { NodeId } from "@safla/core";
-import { type HostTiming, type MemberAddress, NodeHost } from "@safla/transports/host";
+import {
+  type HostTiming,
+  type HostTunables,
+  type MemberAddress,
+  NodeHost,
+} from "@safla/transports/host";
 import type { GatewayConfig } from "../config.ts";
 import { type GatewayInstance, startGatewayInstance } from "../instance.ts";
 import { createAdminApp } from "./admin/admin_api.ts";
@@ -40,6 +45,8 @@ export interface ClusterNodeOptions {
   gatewayConfig?: GatewayConfig;
   /** Raft clock; defaults to the host's. */
   timing?: Partial<HostTiming>;
+  /** Snapshot, WAL and compaction settings; each defaults to the host's. */
+  tunables?: Partial<HostTunables>;
   /** How long store requests wait for a leader. */
   requestTimeoutMs?: number;
   /** Diagnostics sink. */
@@ -99,6 +106,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
     join: options.join,
     peerListen: options.peerListen,
     timing: options.timing,
+    ...options.tunables,
     onLog: options.onLog,
   });
   const store = new RaftStore({

@@ -6,6 +6,9 @@
  *       [--data ./data] [--config FILE | --demo] [--cluster-id safla] [--join]
  *       [--peer-listen HOST:PORT]   # bind Raft here when peers dial a relay or NAT address
  *       [--tick-ms 50] [--election-ticks 6] [--heartbeat-ticks 1]
+ *       [--snapshot-every-entries 100000] [--wal-segment-size-bytes 67108864]
+ *       [--auto-compaction-mode revision|periodic|off] [--auto-compaction-retention 10000]
+ *       [--auto-compaction-interval-ms 300000]
  *
  * The secret comes from `--secret` or `SAFLA_CLUSTER_SECRET`. SIGINT or
  * SIGTERM stop the node cleanly; with `--exit-with-stdin` so does the end of
@@ -15,7 +18,14 @@
  */
 import { parseArgs } from "node:util";
 import { ConfigError, type GatewayConfig, loadConfig, parseConfig } from "../config.ts";
-import { FlagError, parsePeers, SECRET_ENV, validateSecret } from "./cluster_args.ts";
+import {
+  FlagError,
+  parsePeers,
+  parseStorageFlags,
+  SECRET_ENV,
+  STORAGE_FLAGS,
+  validateSecret,
+} from "./cluster_args.ts";
 import { startClusterNode } from "./cluster_node.ts";
 import {
   DEFAULT_TIMING,
@@ -54,6 +64,7 @@ export async function runNode(args: string[]): Promise<number> {
       "tick-ms": { type: "string", default: String(DEFAULT_TIMING.tickMs) },
       "election-ticks": { type: "string", default: String(DEFAULT_TIMING.electionTicks) },
       "heartbeat-ticks": { type: "string", default: String(DEFAULT_TIMING.heartbeatTicks) },
+      ...STORAGE_FLAGS,
     },
   });
   let node;
@@ -97,6 +108,7 @@ export async function runNode(args: string[]): Promise<number> {
       gatewayConfig,
       requestTimeoutMs,
       timing,
+      tunables: parseStorageFlags(values),
       onLog: (line) => console.error(line),
     });
     console.error(

@@ -6,6 +6,7 @@
  * @module
  */
 import { SeededRng } from "../../core/rng.ts";
+import { withDefaults } from "../../core/defaults.ts";
 import type { StrategyName } from "../../core/balancer/mod.ts";
 import { CallRouter, type CallRouterOptions } from "../../core/routing/mod.ts";
 import { Scheduler } from "../scheduler.ts";
@@ -92,10 +93,12 @@ export function buildService(config: SimServiceConfig): SimService {
     replicas: backends.map((b) => ({ id: b.id, tools: config.tools })),
     nowMs: 0,
   });
-  const driver = new McpDriver(scheduler, router, backends, {
-    ...DEFAULT_DRIVER_OPTIONS,
-    ...config.driver,
-  });
+  const driver = new McpDriver(
+    scheduler,
+    router,
+    backends,
+    withDefaults(DEFAULT_DRIVER_OPTIONS, config.driver),
+  );
   return { scheduler, router, backends, driver, workloadRng };
 }
 

@@ -7,3 +7,4 @@
 export * from "./node_host.ts";
 export * from "./member_directory.ts";
 export * from "./timing.ts";
+export * from "./host_options.ts";

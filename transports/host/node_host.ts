@@ -18,6 +18,7 @@
  * @module
  */
 import {
+  type AutoCompactor,
   ClusterNode,
   type ConfChangeSingle,
   decodeConfChange,
@@ -47,7 +48,8 @@ import { FileWal } from "../wal/file_wal.ts";
 import { SnapshotFiles } from "../wal/snapshot_files.ts";
 import { type PeerEvent, type PeerLinkStats, PeerTransport } from "../peer/peer_transport.ts";
 import { type MemberAddress, MemberDirectory, validateMemberAddress } from "./member_directory.ts";
-import { DEFAULT_TIMING, type HostTiming, validateTiming } from "./timing.ts";
+import type { HostTiming } from "./timing.ts";
+import { type HostTunables, newAutoCompactor, resolveHostOptions } from "./host_options.ts";
 
 /** Options of {@link NodeHost.open}. */
 export interface NodeHostOptions {
@@ -74,18 +76,23 @@ export interface NodeHostOptions {
    * through a relay or NAT.
    */
   peerListen?: string;
-  /** Clock and timeouts; defaults to {@link DEFAULT_TIMING}. */
+  /** Clock and timeouts; defaults to `DEFAULT_TIMING`. */
   timing?: Partial<HostTiming>;
   /**
    * Snapshot and compact every so many applied entries. Default 100 000
-   * (etcd's default snapshot count): each snapshot encodes the whole store
-   * and its watch history on the event loop (~20 ms for 9 MB).
+   * (etcd's default snapshot count; see `DEFAULT_HOST_TUNABLES`).
    */
   snapshotEveryEntries?: number;
   /** Most outstanding client requests. Default 10 000. */
   maxPendingRequests?: number;
   /** Largest WAL segment. Default 64 MiB. */
   walSegmentSizeBytes?: number;
+  /** Watch-history compaction by the leader (etcd's `--auto-compaction-mode`). Default `revision`. */
+  autoCompactionMode?: HostTunables["autoCompactionMode"];
+  /** Revisions or milliseconds of history kept. Default 10 000 (revisions). */
+  autoCompactionRetention?: number;
+  /** `revision` mode: least time between compactions. Default 5 minutes. */
+  autoCompactionIntervalMs?: number;
   /** Log sink for transport and host events. */
   onLog?: (line: string) => void;
   /** Called when the disk fails; the host has stopped. Default: log and exit(70). */
@@ -165,12 +172,18 @@ export class HostClosedError extends Error {
 
 /** Bound on queued events; beyond it peer messages are dropped (Raft tolerates loss). */
 const MAX_QUEUED_EVENTS = 100_000;
-/** Snapshots kept on disk besides the one the WAL points at. */
-const SNAPSHOTS_KEPT = 2;
+/**
+ * Snapshot files kept: the newest, which the WAL's marker names. Older ones
+ * cannot serve a restart (the WAL entries after them are released) and each
+ * is as large as the whole store.
+ */
+const SNAPSHOTS_KEPT = 1;
 /** First byte of a JSON object: a conf change context that is a bare member address. */
 const JSON_OBJECT_START = 0x7b;
 /** How often a leader asks its lessor for due leases, in ticks. */
 const LEASE_CHECK_EVERY_TICKS = 2;
+/** How often a leader asks its auto-compactor whether to compact, in ticks. */
+const COMPACTION_CHECK_EVERY_TICKS = 25;
 
 /** Makes the state machine report each apply result (for the lessor). */
 class ObservedStateMachine implements StateMachine<KvQuery, CommandResult> {
@@ -227,6 +240,7 @@ export class NodeHost {
   readonly #snapshots: SnapshotFiles;
   readonly #directory: MemberDirectory;
   readonly #lessor = new Lessor();
+  readonly #compactor: AutoCompactor;
   #transport!: PeerTransport;
   #tickTimer: ReturnType<typeof setInterval> | undefined;
   #ticks = 0;
@@ -253,6 +267,7 @@ export class NodeHost {
       wal: FileWal;
       snapshots: SnapshotFiles;
       directory: MemberDirectory;
+      compactor: AutoCompactor;
     },
   ) {
     this.id = options.nodeId;
@@ -264,12 +279,13 @@ export class NodeHost {
     this.#wal = parts.wal;
     this.#snapshots = parts.snapshots;
     this.#directory = parts.directory;
+    this.#compactor = parts.compactor;
   }
 
   /** Recovers the node from its data dir (or bootstraps it), starts the peer transport and the clock. */
   static async open(options: NodeHostOptions): Promise<NodeHost> {
-    const timing = { ...DEFAULT_TIMING, ...options.timing };
-    validateTiming(timing);
+    const resolved = resolveHostOptions(options);
+    const timing = resolved.timing;
     await Deno.mkdir(options.dataDir, { recursive: true });
     const directory = await MemberDirectory.load(
       `${options.dataDir}/members.json`,
@@ -279,18 +295,28 @@ export class NodeHost {
     if (!self) {
       throw new RangeError(`members has no address for this node "${options.nodeId}"`);
     }
+    const openedMs = performance.now();
     const { wal, state } = await FileWal.open(`${options.dataDir}/wal`, {
       nodeId: options.nodeId,
       clusterId: options.clusterId,
-      segmentSizeBytes: options.walSegmentSizeBytes,
+      segmentSizeBytes: resolved.walSegmentSizeBytes,
     });
     const snapshots = new SnapshotFiles(`${options.dataDir}/snap`);
     let host: NodeHost | undefined;
     try {
+      const walMs = performance.now();
       const snapshot = await snapshots.load(state.snapshot.index, state.snapshot.term);
       const recovered = recoverStorage(state, snapshot);
       const kv = new KvStateMachine();
+      const loadedMs = performance.now();
       if (recovered.snapshot) kv.restore(recovered.snapshot.data);
+      // What a restart costs, and what it follows: the snapshot and the WAL after it.
+      options.onLog?.(
+        `[${options.nodeId}] recovered in ${Math.round(performance.now() - openedMs)} ms: ` +
+          `WAL ${Math.round(walMs - openedMs)} ms (${state.entries.length} entries after ` +
+          `snapshot ${state.snapshot.index}), snapshot file ${Math.round(loadedMs - walMs)} ms, ` +
+          `${kv.store.size} keys restored in ${Math.round(performance.now() - loadedMs)} ms`,
+      );
       const seed = crypto.getRandomValues(new Uint32Array(1))[0];
       const rng = new SeededRng(seed);
       const raft = new RawNode({
@@ -317,11 +343,19 @@ export class NodeHost {
         appliedIndex: recovered.appliedIndex,
         confState: recovered.snapshot?.metadata.confState ?? emptyConfState(),
         rng,
-        snapshotEveryEntries: options.snapshotEveryEntries ?? 100_000,
-        maxPendingRequests: options.maxPendingRequests ?? 10_000,
+        snapshotEveryEntries: resolved.snapshotEveryEntries,
+        maxPendingRequests: resolved.maxPendingRequests,
         forwardProposals: true,
       });
-      host = new NodeHost(options, timing, { node, raft, sm: kv, wal, snapshots, directory });
+      host = new NodeHost(options, timing, {
+        node,
+        raft,
+        sm: kv,
+        wal,
+        snapshots,
+        directory,
+        compactor: newAutoCompactor(resolved),
+      });
       const created = host;
       onResult = (result) => created.#lessor.observe(result, performance.now());
       const peers: Record<NodeId, string> = {};
@@ -487,6 +521,22 @@ export class NodeHost {
     this.#ticks++;
     this.#enqueue({ type: "tick" });
     if (this.#ticks % LEASE_CHECK_EVERY_TICKS === 0) this.#expireLeases();
+    if (this.#ticks % COMPACTION_CHECK_EVERY_TICKS === 0) this.#autoCompact();
+  }
+
+  /** The leader proposes the compactions its policy asks for, as etcd's compactor does. */
+  #autoCompact(): void {
+    if (this.#node.softState.role !== "leader") return;
+    const store = this.store;
+    const command = this.#compactor.decide(
+      performance.now(),
+      store.revision,
+      store.compactRevision,
+    );
+    if (command === undefined) return;
+    // Fire and forget: a compaction lost to a leader change is decided again later.
+    this.request({ kind: "command", command: encodeCommand(command) }, 10 * this.timing.tickMs)
+      .catch(() => {});
   }
 
   #expireLeases(): void {
@@ -608,6 +658,7 @@ export class NodeHost {
       case "roleChanged":
         if (effect.role === "leader") this.#lessor.promote(performance.now(), this.store.leases());
         else this.#lessor.demote();
+        this.#compactor.reset();
         this.#log(`${effect.role} in term ${effect.term}, leader ${effect.leader ?? "unknown"}`);
         for (const l of this.#listeners) l.onRoleChanged?.(effect.role, effect.leader, effect.term);
         return;

@@ -169,3 +169,55 @@ Deno.test("NodeHost: a member is added, catches up through a snapshot, and is re
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("NodeHost: the WAL is released after snapshots and the leader compacts the history", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "node-host-compaction-" });
+  const members = addresses(["a"]);
+  const open = () =>
+    NodeHost.open({
+      nodeId: "a",
+      clusterId: "host-test",
+      secret: SECRET,
+      dataDir: `${dir}/a`,
+      members,
+      snapshotEveryEntries: 50,
+      walSegmentSizeBytes: 4096,
+      autoCompactionMode: "revision",
+      autoCompactionRetention: 10,
+      autoCompactionIntervalMs: 0,
+      timing: { tickMs: 10 },
+      onFatal: (error) => {
+        throw error;
+      },
+    });
+  const walBytes = async () => {
+    let total = 0;
+    for await (const item of Deno.readDir(`${dir}/a/wal`)) {
+      total += (await Deno.stat(`${dir}/a/wal/${item.name}`)).size;
+    }
+    return total;
+  };
+  let host = await open();
+  try {
+    await waitFor("a leader", () => host.status().role === "leader", 5_000);
+    const value = "v".repeat(200);
+    for (let i = 0; i < 400; i++) assert.equal((await put(host, `k${i % 20}`, value)).ok, true);
+    const revision = host.store.revision;
+    await waitFor(
+      "a compaction to within the retention",
+      () => host.store.compactRevision >= revision - 10,
+      5_000,
+    );
+    assert.ok(host.store.history.size <= 10, `history holds ${host.store.history.size} events`);
+    // 400 entries of ~250 bytes were written; segments before the last snapshot are gone.
+    await waitFor("old WAL segments to be released", async () => await walBytes() < 40_000, 5_000);
+    await host.close();
+    host = await open();
+    await waitFor("a leader after the restart", () => host.status().role === "leader", 5_000);
+    assert.equal(host.store.size, 20);
+    assert.ok(host.store.compactRevision >= revision - 10);
+  } finally {
+    await host.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Entry, HardState } from "@safla/core";
+import { type Entry, type HardState, withDefaults } from "@safla/core";
 import { encodeRecords, replayWal, type WalRecord, type WalState } from "@safla/core/wal";
 
 /** Options of {@link FileWal.open}. */
@@ -14,9 +14,19 @@ export interface FileWalOptions {
   nodeId: string;
   /** The cluster's id; a WAL of another cluster is refused. */
   clusterId: string;
-  /** A new segment is started once the current one grows past this size. */
+  /**
+   * A new segment is started once the current one grows past this size.
+   * Default {@link DEFAULT_SEGMENT_SIZE_BYTES}.
+   */
   segmentSizeBytes?: number;
 }
+
+/**
+ * Default size at which a segment is cut (etcd's 64 MB). Whole segments are
+ * what a snapshot lets the WAL delete, so the disk holds at most about this
+ * much beyond the entries after the snapshot.
+ */
+export const DEFAULT_SEGMENT_SIZE_BYTES = 64 * 1024 * 1024;
 
 /** The WAL's directory belongs to another node or cluster, or cannot be used. */
 export class WalOpenError extends Error {
@@ -34,7 +44,6 @@ interface Segment {
 }
 
 const SEGMENT_NAME = /^(\d{16})-(\d{16})\.wal$/;
-const DEFAULT_SEGMENT_SIZE_BYTES = 64 * 1024 * 1024;
 
 function segmentName(seq: number, firstIndex: number): string {
   return `${String(seq).padStart(16, "0")}-${String(firstIndex).padStart(16, "0")}.wal`;
@@ -127,14 +136,26 @@ export class FileWal {
     dir: string,
     options: FileWalOptions,
   ): Promise<{ wal: FileWal; state: WalState }> {
-    const resolved = { segmentSizeBytes: DEFAULT_SEGMENT_SIZE_BYTES, ...options };
+    const resolved = withDefaults({ segmentSizeBytes: DEFAULT_SEGMENT_SIZE_BYTES }, options);
+    if (!Number.isSafeInteger(resolved.segmentSizeBytes) || resolved.segmentSizeBytes < 1) {
+      throw new RangeError(
+        `FileWal: segmentSizeBytes must be a positive integer, got ${resolved.segmentSizeBytes}`,
+      );
+    }
     await Deno.mkdir(dir, { recursive: true });
     await removeStaleTemporaries(dir);
     let segments = await listSegments(dir);
     if (segments.length === 0) {
       const first: Segment = { seq: 0, firstIndex: 1, path: `${dir}/${segmentName(0, 1)}` };
       const tmp = `${first.path}.tmp`;
-      await Deno.writeFile(tmp, encodeRecords([{ kind: "metadata", ...options }]));
+      await Deno.writeFile(
+        tmp,
+        encodeRecords([{
+          kind: "metadata",
+          nodeId: options.nodeId,
+          clusterId: options.clusterId,
+        }]),
+      );
       const handle = await Deno.open(tmp, { write: true });
       await handle.syncData();
       handle.close();
@@ -235,6 +256,11 @@ export class FileWal {
     }
     if (released > 0) await syncDir(this.#dir);
     return released;
+  }
+
+  /** Size at which the current segment is cut. */
+  get segmentSizeBytes(): number {
+    return this.#options.segmentSizeBytes;
   }
 
   /** Number of segment files. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Entry } from "@safla/core";
-import { FileWal, WalOpenError } from "./file_wal.ts";
+import { DEFAULT_SEGMENT_SIZE_BYTES, FileWal, WalOpenError } from "./file_wal.ts";
 import { encodeSnapshotFile, SnapshotCorruptionError, SnapshotFiles } from "./snapshot_files.ts";
 
 const ids = { nodeId: "n1", clusterId: "test" };
@@ -86,6 +86,17 @@ Deno.test("a WAL of another node or cluster is refused with both identities name
     await assert.rejects(
       () => FileWal.open(dir, { nodeId: "n2", clusterId: "test" }),
       /belongs to node "n1" of cluster "test", not node "n2"/,
+    );
+  }));
+
+Deno.test("an undefined segment size keeps the default (a host passes its option through)", () =>
+  withDir(async (dir) => {
+    const { wal } = await FileWal.open(`${dir}/wal`, { ...ids, segmentSizeBytes: undefined });
+    wal.close();
+    assert.equal(wal.segmentSizeBytes, DEFAULT_SEGMENT_SIZE_BYTES);
+    await assert.rejects(
+      () => FileWal.open(`${dir}/wal`, { ...ids, segmentSizeBytes: 0 }),
+      /segmentSizeBytes must be a positive integer, got 0/,
     );
   }));
 

@@ -67,7 +67,8 @@ export function decodeSnapshotFile(path: string, bytes: Uint8Array): Snapshot {
   const metadata = JSON.parse(
     new TextDecoder().decode(bytes.subarray(HEADER_BYTES, HEADER_BYTES + metaLength)),
   );
-  return { metadata, data: bytes.slice(HEADER_BYTES + metaLength) };
+  // A view, not a copy: the file's bytes are as large as the store.
+  return { metadata, data: bytes.subarray(HEADER_BYTES + metaLength) };
 }
 
 /**
