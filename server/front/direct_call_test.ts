@@ -15,6 +15,7 @@ import type { CallContext, Gateway } from "../gateway/gateway.ts";
 import { createResumeCodec } from "./front.ts";
 import { KeepAlive } from "./direct_reply.ts";
 import { Session } from "./session.ts";
+import { DEFAULT_SETTINGS } from "../config.ts";
 
 /** A client that declares no sampling, elicitation or roots: its calls take the direct lane. */
 async function plainClient(node: GatewayInstance): Promise<Client> {
@@ -371,6 +372,7 @@ Deno.test("direct lane: a question for a client that closed the call's stream fa
   let waitingAfterAsk = -1;
   // A gateway whose call streams progress, then asks the client once its stream is gone.
   const gateway = {
+    settings: DEFAULT_SETTINGS,
     async callTool(_params: unknown, ctx: CallContext) {
       await ctx.notify({
         method: "notifications/progress",
@@ -409,6 +411,7 @@ Deno.test("direct lane: a question outlives the call whose stream carried it", a
   // for one call on another's stream; that call ending must not fail it.
   const question = Promise.withResolvers<{ answer: Promise<Record<string, unknown>> }>();
   const gateway = {
+    settings: DEFAULT_SETTINGS,
     callTool(_params: unknown, ctx: CallContext) {
       const answer = ctx.sendRequest!({ method: "sampling/createMessage", params: {} });
       question.resolve({ answer });
