@@ -551,16 +551,9 @@ export class NodeHost {
       }
 
       case "send":
+        // Snapshots arrive here as bounded chunks; the node hears of their
+        // delivery from the follower's acks, not from the transport.
         this.#transport.send(effect.messages);
-        for (const m of effect.messages) {
-          // The transport has no per-message receipt. Reporting success is
-          // safe: the leader then probes the follower, which rejects an append
-          // it cannot take, and the snapshot is sent again. A dropped send is
-          // reported through `onUnreachable` as well.
-          if (m.type === "snap") {
-            queueMicrotask(() => this.#enqueue({ type: "snapshotStatus", peer: m.to, ok: true }));
-          }
-        }
         return;
       case "reply": {
         const pending = this.#pending.get(effect.requestId);

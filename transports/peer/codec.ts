@@ -27,6 +27,8 @@ const MESSAGE_TYPES: readonly MessageType[] = [
   "timeoutNow",
   "readIndex",
   "readIndexResp",
+  "snapChunk",
+  "snapAck",
 ];
 const TYPE_CODE = new Map(MESSAGE_TYPES.map((t, i) => [t, i]));
 
