@@ -33,6 +33,10 @@ export interface ClusterNodeOptions {
   gatewayConfig?: GatewayConfig;
   /** Raft clock; defaults to the host's. */
   timing?: Partial<HostTiming>;
+  /** Snapshot and compact every so many entries; defaults to the host's. */
+  snapshotEveryEntries?: number;
+  /** Largest Raft peer frame; defaults to the host's. */
+  maxPeerFrameBytes?: number;
   /** How long store requests wait for a leader. */
   requestTimeoutMs?: number;
   /** Diagnostics sink. */
@@ -92,6 +96,8 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
     join: options.join,
     peerListen: options.peerListen,
     timing: options.timing,
+    snapshotEveryEntries: options.snapshotEveryEntries,
+    maxPeerFrameBytes: options.maxPeerFrameBytes,
     onLog: options.onLog,
   });
   const store = new RaftStore({

@@ -41,6 +41,8 @@ export interface LocalClusterOptions {
   timing?: Partial<HostTiming>;
   /** Receives every line a node writes to stderr. */
   onLog?: (id: NodeId, line: string) => void;
+  /** More `node_main.ts` flags for every node (e.g. `--snapshot-every-entries`). */
+  nodeArgs?: string[];
 }
 
 const NODE_MAIN = new URL("./node_main.ts", import.meta.url).pathname;
@@ -140,6 +142,7 @@ export class LocalCluster {
     if (o.timing?.heartbeatTicks) args.push("--heartbeat-ticks", String(o.timing.heartbeatTicks));
     const listen = o.peerListen?.[id];
     if (listen) args.push("--peer-listen", listen);
+    if (o.nodeArgs) args.push(...o.nodeArgs);
     const process = new Deno.Command(Deno.execPath(), {
       args,
       env: { [SECRET_ENV]: o.secret },

@@ -6,6 +6,8 @@
  *       [--data ./data] [--config FILE | --demo] [--cluster-id safla] [--join]
  *       [--peer-listen HOST:PORT]   # bind Raft here when peers dial a relay or NAT address
  *       [--tick-ms 50] [--election-ticks 6] [--heartbeat-ticks 1]
+ *       [--snapshot-every-entries 100000]   # snapshot and compact the log this often
+ *       [--peer-frame-limit-bytes 67108864] # largest Raft frame; snapshots stream in chunks below it
  *
  * The secret comes from `--secret` or `SAFLA_CLUSTER_SECRET`. SIGINT or
  * SIGTERM stop the node cleanly; with `--exit-with-stdin` so does the end of
@@ -54,6 +56,8 @@ export async function runNode(args: string[]): Promise<number> {
       "tick-ms": { type: "string", default: String(DEFAULT_TIMING.tickMs) },
       "election-ticks": { type: "string", default: String(DEFAULT_TIMING.electionTicks) },
       "heartbeat-ticks": { type: "string", default: String(DEFAULT_TIMING.heartbeatTicks) },
+      "snapshot-every-entries": { type: "string" },
+      "peer-frame-limit-bytes": { type: "string" },
     },
   });
   let node;
@@ -81,6 +85,8 @@ export async function runNode(args: string[]): Promise<number> {
     } catch (error) {
       throw new FlagError("tick-ms", error instanceof Error ? error.message : String(error));
     }
+    const snapshotEveryEntries = optionalInteger(values, "snapshot-every-entries", 1);
+    const maxPeerFrameBytes = optionalInteger(values, "peer-frame-limit-bytes", 4096);
     const gatewayConfig = values.config !== undefined
       ? await loadConfig(values.config)
       : values.demo
@@ -97,6 +103,8 @@ export async function runNode(args: string[]): Promise<number> {
       gatewayConfig,
       requestTimeoutMs,
       timing,
+      snapshotEveryEntries,
+      maxPeerFrameBytes,
       onLog: (line) => console.error(line),
     });
     console.error(
@@ -126,6 +134,21 @@ export async function runNode(args: string[]): Promise<number> {
   await stop.promise;
   await node.close();
   return 0;
+}
+
+/** The integer value of an optional flag, at least `min`; undefined when absent. */
+function optionalInteger(
+  values: Record<string, unknown>,
+  flag: string,
+  min: number,
+): number | undefined {
+  const raw = values[flag];
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new FlagError(flag, `expected an integer >= ${min}, got "${raw}"`);
+  }
+  return value;
 }
 
 if (import.meta.main) Deno.exit(await runNode(Deno.args));

@@ -39,13 +39,19 @@ import {
   recoverStorage,
   SeededRng,
   type SnapshotSteps,
+  type SnapshotTransferConfig,
   type StateMachine,
 } from "@safla/core";
 import type { ClientRequest } from "@safla/core/node";
 import type { CommandResult } from "@safla/core/state";
 import { FileWal } from "../wal/file_wal.ts";
 import { SnapshotFiles } from "../wal/snapshot_files.ts";
-import { type PeerEvent, type PeerLinkStats, PeerTransport } from "../peer/peer_transport.ts";
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  type PeerEvent,
+  type PeerLinkStats,
+  PeerTransport,
+} from "../peer/peer_transport.ts";
 import { type MemberAddress, MemberDirectory, validateMemberAddress } from "./member_directory.ts";
 import { DEFAULT_TIMING, type HostTiming, validateTiming } from "./timing.ts";
 
@@ -84,6 +90,18 @@ export interface NodeHostOptions {
   snapshotEveryEntries?: number;
   /** Most outstanding client requests. Default 10 000. */
   maxPendingRequests?: number;
+  /**
+   * Largest peer frame sent or accepted. Default 64 MiB. Appends and
+   * snapshot chunks are sized to a quarter of it by default: a snapshot of
+   * any size streams in chunks, so this bounds memory per frame, not state.
+   */
+  maxPeerFrameBytes?: number;
+  /**
+   * How snapshots stream to followers; `chunkBytes` defaults to the smaller
+   * of 1 MiB and a quarter of `maxPeerFrameBytes`, and must stay within half
+   * of it (room for the message around the chunk).
+   */
+  snapshotTransfer?: Partial<SnapshotTransferConfig>;
   /** Largest WAL segment. Default 64 MiB. */
   walSegmentSizeBytes?: number;
   /** Log sink for transport and host events. */
@@ -291,6 +309,15 @@ export class NodeHost {
       const recovered = recoverStorage(state, snapshot);
       const kv = new KvStateMachine();
       if (recovered.snapshot) kv.restore(recovered.snapshot.data);
+      const maxFrameBytes = options.maxPeerFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+      const messageBudgetBytes = Math.min(1024 * 1024, Math.floor(maxFrameBytes / 4));
+      const snapshotTransfer = { chunkBytes: messageBudgetBytes, ...options.snapshotTransfer };
+      if (snapshotTransfer.chunkBytes > maxFrameBytes / 2) {
+        throw new RangeError(
+          `snapshotTransfer.chunkBytes (${snapshotTransfer.chunkBytes}) must be at most half ` +
+            `of maxPeerFrameBytes (${maxFrameBytes})`,
+        );
+      }
       const seed = crypto.getRandomValues(new Uint32Array(1))[0];
       const rng = new SeededRng(seed);
       const raft = new RawNode({
@@ -304,6 +331,8 @@ export class NodeHost {
         preVote: true,
         // The leader's appends leave before its own fsync; it counts itself once durable.
         asyncLeaderAppend: true,
+        // An append (one entry beyond this at most) must fit a peer frame.
+        maxSizePerMsgBytes: messageBudgetBytes,
       });
       const empty = state.hardState.term === 0 && recovered.storage.lastIndex() === 0;
       if (empty && !options.join) raft.bootstrap(Object.keys(options.members).sort());
@@ -320,6 +349,7 @@ export class NodeHost {
         snapshotEveryEntries: options.snapshotEveryEntries ?? 100_000,
         maxPendingRequests: options.maxPendingRequests ?? 10_000,
         forwardProposals: true,
+        snapshotTransfer,
       });
       host = new NodeHost(options, timing, { node, raft, sm: kv, wal, snapshots, directory });
       const created = host;
@@ -341,6 +371,7 @@ export class NodeHost {
           for (const message of messages) created.#enqueue({ type: "message", message });
         },
         onUnreachable: (peer) => created.#enqueue({ type: "unreachable", peer }),
+        maxFrameBytes,
         onEvent: (event) => created.#log(describePeerEvent(event)),
       });
     } catch (error) {
@@ -570,6 +601,7 @@ export class NodeHost {
         for (const l of this.#listeners) l.onApplied?.(effect.entries);
         return;
       case "snapshotInstalled":
+        this.#log(`installed the leader's snapshot at ${effect.index} (term ${effect.term})`);
         if (this.#lessor.isPrimary) this.#lessor.promote(performance.now(), this.store.leases());
         for (const l of this.#listeners) l.onSnapshotInstalled?.(effect.index);
         return;
@@ -677,5 +709,7 @@ function describePeerEvent(event: PeerEvent): string {
       return `disconnected from ${event.peer}: ${event.reason}`;
     case "dropped":
       return `dropped ${event.count} messages to ${event.peer}`;
+    case "oversized":
+      return `dropped a ${event.type} message to ${event.peer}: larger than a frame (${event.limitBytes} bytes)`;
   }
 }

@@ -1,0 +1,123 @@
+/**
+ * Catch-up from a snapshot many times larger than the peer frame limit, on
+ * a real 3-process cluster: the snapshot must stream in chunks. Before it
+ * did, the follower refused the one huge frame, dropped the link (and the
+ * heartbeats on it) over and over, and never caught up. Run at a reduced
+ * frame limit and snapshot interval, so it stays fast.
+ */
+import assert from "node:assert/strict";
+import type { HostStatus } from "../../transports/host/mod.ts";
+import { waitFor } from "../../transports/host/testing.ts";
+import { generateSecret } from "./cluster_args.ts";
+import { LocalCluster } from "./local_cluster.ts";
+
+const FRAME_LIMIT_BYTES = 64 * 1024;
+const SNAPSHOT_EVERY_ENTRIES = 200;
+const VALUE_BYTES = 2_048;
+/** ~1.2 MB of values: the snapshot is about 19 times the frame limit. */
+const KEYS = 600;
+const WRITERS = 8;
+const REQUEST_TIMEOUT_MS = 5_000;
+
+async function put(url: string, key: string, value: string): Promise<void> {
+  const response = await fetch(`${url}/admin/kv/${key}`, {
+    method: "PUT",
+    body: JSON.stringify({ value }),
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+  });
+  const body = await response.text();
+  assert.equal(response.status, 200, `PUT ${key}: ${body}`);
+}
+
+async function localValue(url: string, key: string): Promise<string | null> {
+  const response = await fetch(`${url}/admin/kv/${key}?consistency=serializable`, {
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+  });
+  const body = await response.json() as { kv?: { value: string } };
+  return body.kv?.value ?? null;
+}
+
+function valueOf(i: number): string {
+  return `${i}:`.padEnd(VALUE_BYTES, String.fromCharCode(97 + (i % 26)));
+}
+
+Deno.test("a follower catches up from a snapshot many times the frame limit, without an election", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "snapshot-catchup-" });
+  const logs: string[] = [];
+  const cluster = await LocalCluster.start({
+    nodes: 3,
+    basePort: 0,
+    dataDir,
+    secret: generateSecret(),
+    clusterId: "snapshot-catchup",
+    requestTimeoutMs: REQUEST_TIMEOUT_MS,
+    nodeArgs: [
+      "--snapshot-every-entries",
+      String(SNAPSHOT_EVERY_ENTRIES),
+      "--peer-frame-limit-bytes",
+      String(FRAME_LIMIT_BYTES),
+    ],
+    onLog: (id, line) => {
+      if (logs.length < 20_000) logs.push(`${id} ${line}`);
+    },
+  });
+  const status = async (id: string): Promise<HostStatus> => {
+    const s = await cluster.status(id, 2_000);
+    if (s === undefined) throw new Error(`${id} did not report its status`);
+    return s;
+  };
+  try {
+    const leader = await cluster.waitForLeader(30_000);
+    const { term } = await status(leader);
+    const follower = cluster.ids.find((id) => id !== leader)!;
+    await cluster.kill(follower, "SIGKILL");
+    const lagging = (await cluster.status(leader))!.appliedIndex;
+
+    let next = 0;
+    await Promise.all(Array.from({ length: WRITERS }, async () => {
+      while (next < KEYS) {
+        const i = next++;
+        await put(cluster.url(leader), `k${i}`, valueOf(i));
+      }
+    }));
+    const written = await status(leader);
+    assert.ok(
+      written.appliedIndex > lagging + 2 * SNAPSHOT_EVERY_ENTRIES,
+      "the leader compacted past the follower",
+    );
+
+    cluster.startNode(follower);
+    const startedMs = performance.now();
+    await waitFor("the follower to catch up", async () => {
+      const [l, f] = [await cluster.status(leader), await cluster.status(follower)];
+      return l !== undefined && f !== undefined && f.appliedIndex >= written.appliedIndex &&
+        f.leader === leader;
+    }, 15_000);
+    const catchUpMs = Math.round(performance.now() - startedMs);
+
+    const after = await status(leader);
+    assert.equal(after.role, "leader");
+    assert.equal(after.term, term, "no election while the follower caught up");
+    for (const i of [0, KEYS / 2, KEYS - 1]) {
+      assert.equal(await localValue(cluster.url(follower), `k${i}`), valueOf(i));
+    }
+    assert.ok(
+      logs.some((l) => l.startsWith(`${follower} `) && /installed the leader's snapshot/.test(l)),
+      "the follower caught up from a snapshot",
+    );
+    assert.ok(
+      !logs.some((l) => /frame of \d+ bytes|larger than a frame/.test(l)),
+      "no frame over the limit",
+    );
+    console.log(
+      `caught up in ${catchUpMs} ms from a ~${Math.round(KEYS * VALUE_BYTES / 1024)} KiB ` +
+        `state over ${FRAME_LIMIT_BYTES / 1024} KiB frames`,
+    );
+  } catch (error) {
+    console.error(logs.slice(-80).join("\n"));
+    throw error;
+  } finally {
+    await cluster.stop();
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+  }
+});
