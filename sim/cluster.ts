@@ -561,8 +561,15 @@ export class SimCluster<Q, R> {
         );
         this.onRoleChanged?.(p.id, effect.role, effect.term);
         return;
-      case "applied":
       case "snapshotInstalled":
+        this.#trace.record(
+          this.#scheduler.nowUs,
+          p.id,
+          "snapshotInstalled",
+          `index ${effect.index}`,
+        );
+        return;
+      case "applied":
         return;
     }
   }
