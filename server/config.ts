@@ -7,9 +7,9 @@
  *
  * @module
  */
-import type { BackendSpec } from "../transports/mod.ts";
-import { isStrategyName, STRATEGY_NAMES, type StrategyName } from "../core/balancer/mod.ts";
-import { MIN_MAX_NAME_LENGTH, type NamingMode } from "../core/registry/mod.ts";
+import type { BackendSpec } from "@safla/transports";
+import { isStrategyName, STRATEGY_NAMES, type StrategyName } from "@safla/core/balancer";
+import { MIN_MAX_NAME_LENGTH, type NamingMode } from "@safla/core/registry";
 
 /** One logical service: a name and its interchangeable replicas. */
 export interface ServiceConfig {

@@ -16,15 +16,15 @@
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "./config.ts";
 import { startGatewayNode } from "./node.ts";
-import { Gateway } from "./gateway.ts";
-import { createResumeCodec } from "./front.ts";
-import { addManagementTools } from "./management.ts";
-import { serveGatewayStdio } from "./stdio_front.ts";
-import { SeededRng } from "../core/rng.ts";
+import { Gateway } from "./gateway/gateway.ts";
+import { createResumeCodec } from "./front/front.ts";
+import { addManagementTools } from "./control/management.ts";
+import { serveGatewayStdio } from "./front/stdio_front.ts";
+import { SeededRng } from "@safla/core";
 import { runLauncher } from "./cluster/launcher.ts";
 import { clusterStateKey } from "./cluster/cluster_node.ts";
 import { parseStoreOption, StoreOptionError } from "./store/parse.ts";
-import { EtcdStore } from "./store/etcd_store.ts";
+import { EtcdStore } from "./store/etcd/etcd_store.ts";
 
 const USAGE = `usage:
   safla serve --config FILE [--port N] [--host ADDR] [--store etcd://HOST:PORT,...]

@@ -7,14 +7,14 @@
  * @module
  */
 export * from "./config.ts";
-export * from "./gateway.ts";
-export * from "./call_context.ts";
-export * from "./wire_meta.ts";
-export * from "./front.ts";
-export * from "./app.ts";
+export * from "./gateway/gateway.ts";
+export * from "./gateway/call_context.ts";
+export * from "./gateway/wire_meta.ts";
+export * from "./front/front.ts";
+export * from "./front/app.ts";
 export * from "./node.ts";
-export * from "./management.ts";
-export * from "./service_directory.ts";
-export * from "./session_directory.ts";
-export * from "./stdio_front.ts";
-export * from "./failover.ts";
+export * from "./control/management.ts";
+export * from "./control/service_directory.ts";
+export * from "./control/session_directory.ts";
+export * from "./front/stdio_front.ts";
+export * from "./gateway/failover.ts";

@@ -5,16 +5,16 @@
  *
  * @module
  */
-import { SeededRng } from "../core/rng.ts";
+import { SeededRng } from "@safla/core";
 import type { GatewayConfig } from "./config.ts";
-import { Gateway } from "./gateway.ts";
-import { createResumeCodec } from "./front.ts";
-import { createGatewayApp, type GatewayApp } from "./app.ts";
-import { addManagementTools } from "./management.ts";
-import { ServiceDirectory } from "./service_directory.ts";
-import { type SessionDirectory, StoreSessionDirectory } from "./session_directory.ts";
+import { Gateway } from "./gateway/gateway.ts";
+import { createResumeCodec } from "./front/front.ts";
+import { createGatewayApp, type GatewayApp } from "./front/app.ts";
+import { addManagementTools } from "./control/management.ts";
+import { ServiceDirectory } from "./control/service_directory.ts";
+import { type SessionDirectory, StoreSessionDirectory } from "./control/session_directory.ts";
 import type { StateStore } from "./store/types.ts";
-import type { EraCache } from "../transports/mod.ts";
+import type { EraCache } from "@safla/transports";
 
 /** Options of {@link startGatewayNode}. */
 export interface GatewayNodeOptions {

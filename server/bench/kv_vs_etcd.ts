@@ -16,17 +16,17 @@
  * channel per member carries the calls of every client of that member), the
  * Raft cluster through its KV session API (`GET /admin/kv-session`: one
  * WebSocket per node carries the calls of every client of that node; see
- * `server/cluster/kv_session.ts`); both return the previous record. The load
+ * `server/cluster/admin/kv_session.ts`); both return the previous record. The load
  * generator is this one Deno process for both systems.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { percentileMs } from "./gateway_stats.ts";
-import { startEtcdCluster } from "../store/etcd_process.ts";
-import { EtcdStore } from "../store/etcd_store.ts";
+import { startEtcdCluster } from "../store/etcd/etcd_process.ts";
+import { EtcdStore } from "../store/etcd/etcd_store.ts";
 import { LocalCluster } from "../cluster/local_cluster.ts";
-import { KvSessionClient } from "../cluster/kv_session_client.ts";
+import { KvSessionClient } from "../cluster/admin/kv_session_client.ts";
 
 /** A system under test, as the benchmark drives it. */
 export interface KvWriteTarget {

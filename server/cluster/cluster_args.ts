@@ -5,7 +5,7 @@
  * @module
  */
 import type { NodeId } from "@safla/core";
-import type { MemberAddress } from "../../transports/host/mod.ts";
+import type { MemberAddress } from "@safla/transports/host";
 
 /** A command-line flag has a bad value. */
 export class FlagError extends Error {

@@ -7,11 +7,11 @@
  */
 import { Hono } from "hono";
 import type { NodeId } from "@safla/core";
-import { type HostTiming, type MemberAddress, NodeHost } from "../../transports/host/mod.ts";
+import { type HostTiming, type MemberAddress, NodeHost } from "@safla/transports/host";
 import type { GatewayConfig } from "../config.ts";
 import { type GatewayNode, startGatewayNode } from "../node.ts";
-import { createAdminApp } from "./admin_api.ts";
-import { RaftStore } from "./raft_store.ts";
+import { createAdminApp } from "./admin/admin_api.ts";
+import { RaftStore } from "../store/raft/raft_store.ts";
 
 /** Options of {@link startClusterNode}. */
 export interface ClusterNodeOptions {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { freePort, waitFor } from "../../transports/host/testing.ts";
+import { freePort, waitFor } from "@safla/transports/host/testing";
 import { PEER_PORT_OFFSET } from "./cluster_args.ts";
 
 const LAUNCHER = new URL("./launcher.ts", import.meta.url).pathname;

@@ -8,8 +8,8 @@
  * @module
  */
 import type { NodeId } from "@safla/core";
-import type { HostStatus, HostTiming, MemberAddress } from "../../transports/host/mod.ts";
-import { freePort } from "../../transports/host/testing.ts";
+import type { HostStatus, HostTiming, MemberAddress } from "@safla/transports/host";
+import { freePort } from "@safla/transports/host/testing";
 import { formatPeers, localMembers, SECRET_ENV } from "./cluster_args.ts";
 
 /** Options of {@link LocalCluster.start}. */

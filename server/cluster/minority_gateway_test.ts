@@ -6,11 +6,10 @@
  * it holds, and takes side-effecting calls again once the partition heals.
  */
 import assert from "node:assert/strict";
-import type { NodeId } from "@safla/core";
-import { waitFor } from "../../transports/host/testing.ts";
+import { waitFor } from "@safla/transports/host/testing";
 import { ProtocolError } from "@modelcontextprotocol/server";
-import { SeededRng } from "../../core/rng.ts";
-import { Gateway, MINORITY_PARTITION } from "../gateway.ts";
+import { type NodeId, SeededRng } from "@safla/core";
+import { Gateway, MINORITY_PARTITION } from "../gateway/gateway.ts";
 import { config, stdioReplicas } from "../testing/harness.ts";
 import { roleHasQuorum } from "./cluster_node.ts";
 import { startRelayedCluster } from "./testing/partition_relay.ts";

@@ -6,10 +6,10 @@
  * @module
  */
 export * from "./errors.ts";
-export * from "./raft_store.ts";
-export * from "./admin_api.ts";
-export * from "./kv_session.ts";
-export * from "./kv_session_client.ts";
+export * from "../store/raft/raft_store.ts";
+export * from "./admin/admin_api.ts";
+export * from "./admin/kv_session.ts";
+export * from "./admin/kv_session_client.ts";
 export * from "./cluster_node.ts";
 export * from "./cluster_args.ts";
 export * from "./local_cluster.ts";

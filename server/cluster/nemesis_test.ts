@@ -5,9 +5,9 @@
  * (the simulator's checker), so no acknowledged write is lost.
  */
 import assert from "node:assert/strict";
-import { checkKvHistory } from "../../sim/checkers/kv_model.ts";
-import { PeerTransport } from "../../transports/peer/peer_transport.ts";
-import { waitFor } from "../../transports/host/testing.ts";
+import { checkKvHistory } from "@safla/sim/checkers";
+import { PeerTransport } from "@safla/transports/peer";
+import { waitFor } from "@safla/transports/host/testing";
 import { generateSecret } from "./cluster_args.ts";
 import { LocalCluster } from "./local_cluster.ts";
 import { KvHistory } from "./testing/kv_client.ts";

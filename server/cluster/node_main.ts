@@ -24,8 +24,8 @@ import {
   type HostTiming,
   MemberAddressError,
   validateTiming,
-} from "../../transports/host/mod.ts";
-import { SnapshotCorruptionError, WalOpenError } from "../../transports/wal/mod.ts";
+} from "@safla/transports/host";
+import { SnapshotCorruptionError, WalOpenError } from "@safla/transports/wal";
 
 /** A gateway config fronting the built-in test backend over stdio. */
 export function demoGatewayConfig(): GatewayConfig {

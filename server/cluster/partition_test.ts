@@ -6,8 +6,8 @@
  * one; the client history stays linearizable throughout.
  */
 import assert from "node:assert/strict";
-import { checkKvHistory } from "../../sim/checkers/kv_model.ts";
-import { waitFor } from "../../transports/host/testing.ts";
+import { checkKvHistory } from "@safla/sim/checkers";
+import { waitFor } from "@safla/transports/host/testing";
 import { KvHistory } from "./testing/kv_client.ts";
 import { startRelayedCluster } from "./testing/partition_relay.ts";
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { BackendSpec } from "../../transports/mod.ts";
+import type { BackendSpec } from "@safla/transports";
 import { type GatewayConfig, parseConfig } from "../config.ts";
 import { type GatewayNode, startGatewayNode } from "../node.ts";
 

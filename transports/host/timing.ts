@@ -24,7 +24,7 @@ export interface HostTiming {
  * PreVote and the vote then take two loopback round trips and an fsync
  * each, and the new leader commits its empty entry with one more; a write
  * retried by the client lands right after. Measured with
- * `server/cluster/bench_failover.ts` on a loaded 2-core machine: p50 ~410 ms,
+ * `server/bench/bench_failover.ts` on a loaded 2-core machine: p50 ~410 ms,
  * p99 0.6–0.9 s over 20 kills (with 50 ms ticks the p99 was 0.9–1.5 s).
  *
  * Heartbeats every tick (40 ms) give a follower six heartbeats before it may

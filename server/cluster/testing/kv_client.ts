@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { KvOperation } from "../../../sim/checkers/kv_model.ts";
+import type { KvOperation } from "@safla/sim/checkers";
 import { isConnectFailure } from "../errors.ts";
 
 /** What happened to one request. */

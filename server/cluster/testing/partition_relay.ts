@@ -9,10 +9,10 @@
  * @module
  */
 import type { NodeId } from "@safla/core";
-import { unpackFields } from "../../../transports/peer/auth.ts";
-import { encodeFrame, FrameKind, FrameReader } from "../../../transports/peer/frames.ts";
-import { freePort } from "../../../transports/host/testing.ts";
-import type { MemberAddress } from "../../../transports/host/mod.ts";
+import { unpackFields } from "@safla/transports/peer/auth";
+import { encodeFrame, FrameKind, FrameReader } from "@safla/transports/peer/frames";
+import { freePort } from "@safla/transports/host/testing";
+import type { MemberAddress } from "@safla/transports/host";
 import { generateSecret } from "../cluster_args.ts";
 import { LocalCluster } from "../local_cluster.ts";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { packFields } from "../../../transports/peer/auth.ts";
-import { encodeFrame, FrameKind, FrameReader } from "../../../transports/peer/frames.ts";
-import { freePort } from "../../../transports/host/testing.ts";
+import { packFields } from "@safla/transports/peer/auth";
+import { encodeFrame, FrameKind, FrameReader } from "@safla/transports/peer/frames";
+import { freePort } from "@safla/transports/host/testing";
 import { PartitionRelay } from "./partition_relay.ts";
 
 /** A relay to one listener whose upstream dials wait for `release()`. */

@@ -1,0 +1,338 @@
+/**
+ * The admin REST API of a cluster node, as a Hono sub-app:
+ *
+ * - `GET /livez`: the process is alive. (`/healthz` belongs to the gateway a node
+ *   fronts: backend health, see `front/app.ts`.)
+ * - `GET /readyz`: 200 when a leader is known and this node has applied all it knows committed.
+ * - `GET /admin/status`: leader, term, members, commit/applied indices, peer link counters.
+ * - `GET|PUT|DELETE /admin/kv/:key`, `GET /admin/kv?prefix=&limit=`: the replicated KV.
+ * - `GET /admin/kv-session`: the same KV operations over one WebSocket, many
+ *   requests in flight at once (see `kv_session.ts`).
+ * - `GET /admin/watch?prefix=&startRevision=`: changes as server-sent events.
+ * - `POST /admin/members`, `DELETE /admin/members/:id`: membership changes.
+ * - `POST /cluster/v1/submit`: requests forwarded by followers (cluster token required).
+ *
+ * A node that fronts MCP servers adds `GET /admin/registry` (see `cluster_node.ts`).
+ *
+ * Bad input gets 400 with a JSON body naming the field; a node that cannot
+ * reach a leader answers writes with 503 and says so.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { type Command, validateCommand, type WatchEvent } from "@safla/core/state";
+import { type NodeHost, validateMemberAddress } from "@safla/transports/host";
+import type { KvQuery } from "@safla/core/node";
+import {
+  CLUSTER_AUTH_HEADER,
+  type RaftStore,
+  type WireRequest,
+} from "../../store/raft/raft_store.ts";
+import { NoQuorumError } from "../errors.ts";
+import type { WatchSelector } from "../../store/types.ts";
+import {
+  BadRequestError,
+  checkKey,
+  consistencyParam,
+  errorReply,
+  type KvOperation,
+  positiveIntParam,
+  putOperation,
+  runKvOperation,
+} from "./kv_operations.ts";
+import { serveKvSession } from "./kv_session.ts";
+
+export { BadRequestError } from "./kv_operations.ts";
+
+/** Options of {@link createAdminApp}. */
+export interface AdminAppOptions {
+  /** The local node. */
+  host: NodeHost;
+  /** The store over it. */
+  store: RaftStore;
+  /** Most concurrent SSE watch streams. Default 1000. */
+  maxWatchStreams?: number;
+  /** Most concurrent KV sessions (WebSockets). Default 1000. */
+  maxKvSessions?: number;
+  /** Aborting it ends every watch stream and KV session (so the server can shut down). */
+  signal?: AbortSignal;
+}
+
+const NODE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+/** Most forwarded requests in one call (the sender's batches are smaller). */
+const MAX_FORWARD_BATCH = 1024;
+/** Interval of comment lines on an idle watch stream. */
+const WATCH_KEEPALIVE_MS = 15_000;
+/** Longest a forwarded request may ask to wait. */
+const MAX_FORWARD_TIMEOUT_MS = 60_000;
+
+function errorResponse(error: unknown): Response {
+  const reply = errorReply(error);
+  if (!reply) throw error;
+  return Response.json(reply.body, { status: reply.status });
+}
+
+async function jsonBody(c: Context): Promise<Record<string, unknown>> {
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch {
+    throw new BadRequestError("body", "expected a JSON object");
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new BadRequestError("body", "expected a JSON object");
+  }
+  return body as Record<string, unknown>;
+}
+
+async function kvResponse(store: RaftStore, operation: KvOperation): Promise<Response> {
+  const reply = await runKvOperation(store, operation);
+  return Response.json(reply.body, { status: reply.status });
+}
+
+/** Validates a forwarded request. */
+function wireRequest(raw: unknown): WireRequest {
+  if (typeof raw !== "object" || raw === null) {
+    throw new BadRequestError("request", "expected an object");
+  }
+  const r = raw as Record<string, unknown>;
+  if (r.kind === "command") {
+    return { kind: "command", command: validateCommand(r.command) as Command };
+  }
+  if (r.kind === "read") {
+    const query = validateCommand(r.query);
+    if (query.op !== "get" && query.op !== "range") {
+      throw new BadRequestError("request.query.op", `a read must be get or range, got ${query.op}`);
+    }
+    return {
+      kind: "read",
+      query: query as KvQuery,
+      consistency: consistencyParam(r.consistency as string | undefined),
+    };
+  }
+  throw new BadRequestError("request.kind", `expected "command" or "read"`);
+}
+
+/** Whether this node can serve: a leader is known and it has applied what it knows committed. */
+export function readiness(host: NodeHost): { ready: boolean; reason: string } {
+  const s = host.status();
+  if (s.leader === null) return { ready: false, reason: "no leader known" };
+  if (s.appliedIndex < s.commitIndex) {
+    return { ready: false, reason: `applied ${s.appliedIndex} of ${s.commitIndex} committed` };
+  }
+  return { ready: true, reason: `leader ${s.leader}, applied ${s.appliedIndex}` };
+}
+
+/**
+ * Builds the admin app.
+ *
+ * @example
+ * ```ts ignore
+ * const app = new Hono();
+ * app.route("/", createAdminApp({ host, store }));
+ * ```
+ */
+export function createAdminApp(options: AdminAppOptions): Hono {
+  const { host, store } = options;
+  const maxWatchStreams = options.maxWatchStreams ?? 1000;
+  let watchStreams = 0;
+  const maxKvSessions = options.maxKvSessions ?? 1000;
+  let kvSessions = 0;
+  const app = new Hono();
+
+  app.onError((error, c) => {
+    try {
+      return errorResponse(error);
+    } catch {
+      return c.json({ error: error instanceof Error ? error.message : String(error) }, 500);
+    }
+  });
+
+  app.get("/livez", (c) => c.json({ status: "alive", node: host.id }));
+
+  app.get("/readyz", (c) => {
+    const { ready, reason } = readiness(host);
+    return c.json({ ready, node: host.id, reason }, ready ? 200 : 503);
+  });
+
+  app.get("/admin/status", (c) => c.json(host.status()));
+
+  app.get("/admin/kv/:key{.+}", (c) =>
+    kvResponse(store, {
+      op: "get",
+      key: checkKey(c.req.param("key")),
+      consistency: consistencyParam(c.req.query("consistency")),
+    }));
+
+  app.put("/admin/kv/:key{.+}", async (c) => {
+    const key = checkKey(c.req.param("key"));
+    return kvResponse(store, putOperation(key, await jsonBody(c)));
+  });
+
+  app.delete("/admin/kv/:key{.+}", (c) => {
+    const key = checkKey(c.req.param("key"));
+    const prefix = c.req.query("prefix");
+    if (prefix !== undefined && prefix !== "true" && prefix !== "false") {
+      throw new BadRequestError("prefix", `expected "true" or "false", got "${prefix}"`);
+    }
+    return kvResponse(store, { op: "delete", key, prefix: prefix === "true" });
+  });
+
+  app.get("/admin/kv", (c) =>
+    kvResponse(store, {
+      op: "range",
+      prefix: c.req.query("prefix") ?? "",
+      limit: positiveIntParam("limit", c.req.query("limit")),
+      consistency: consistencyParam(c.req.query("consistency")),
+    }));
+
+  app.get("/admin/kv-session", (c) => {
+    if (kvSessions >= maxKvSessions) {
+      return c.json({ error: `too many KV sessions (limit ${maxKvSessions})` }, 429);
+    }
+    return serveKvSession(c.req.raw, store, {
+      signal: options.signal,
+      onOpen: () => kvSessions++,
+      onClose: () => kvSessions--,
+    });
+  });
+
+  app.get("/admin/watch", (c) => {
+    const key = c.req.query("key");
+    const prefix = c.req.query("prefix");
+    if (key !== undefined && prefix !== undefined) {
+      throw new BadRequestError("key", "give either key or prefix, not both");
+    }
+    const selector: WatchSelector = key !== undefined
+      ? { key: checkKey(key) }
+      : { prefix: prefix ?? "" };
+    const startRevision = positiveIntParam("startRevision", c.req.query("startRevision"));
+    if (watchStreams >= maxWatchStreams) {
+      return c.json({ error: `too many watch streams (limit ${maxWatchStreams})` }, 429);
+    }
+    const encoder = new TextEncoder();
+    let cancel: (() => Promise<void>) | undefined;
+    let closed = false;
+    let keepAlive: ReturnType<typeof setInterval> | undefined;
+    const stop = (controller?: ReadableStreamDefaultController<Uint8Array>) => {
+      if (closed) return;
+      closed = true;
+      watchStreams--;
+      clearInterval(keepAlive);
+      cancel?.();
+      try {
+        controller?.close();
+      } catch { /* the client already went away */ }
+    };
+    watchStreams++;
+    const stream = new ReadableStream<Uint8Array>({
+      start: async (controller) => {
+        const send = (event: string, data: unknown) => {
+          if (closed) return;
+          controller.enqueue(encoder.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`));
+        };
+        try {
+          const handle = await store.watch(selector, (events: WatchEvent[]) => {
+            send("events", { revision: events[events.length - 1].revision, events });
+          }, {
+            startRevision,
+            onEnd: (end) => {
+              send("end", end);
+              stop(controller);
+            },
+          });
+          cancel = handle.cancel;
+          // The client may have gone while the watch was being set up.
+          if (closed) await handle.cancel();
+          send("ready", { node: host.id, revision: host.store.revision });
+          // A comment line now and then keeps idle streams open through proxies.
+          if (!closed) {
+            keepAlive = setInterval(() => {
+              if (!closed) controller.enqueue(encoder.encode(": keep-alive\n\n"));
+            }, WATCH_KEEPALIVE_MS);
+          }
+        } catch (error) {
+          send("end", { reason: error instanceof Error ? error.message : String(error) });
+          stop(controller);
+        }
+        options.signal?.addEventListener("abort", () => stop(controller));
+        if (options.signal?.aborted) stop(controller);
+      },
+      cancel: () => stop(),
+    });
+    return new Response(stream, {
+      headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
+    });
+  });
+
+  const forwardMembership = async (
+    c: Context,
+    init: RequestInit,
+  ): Promise<Response | undefined> => {
+    const status = host.status();
+    if (status.role === "leader") return undefined;
+    const leader = status.leader === null ? undefined : host.memberAddress(status.leader);
+    if (!leader) {
+      throw new NoQuorumError(host.id, 0, "membership changes need a leader");
+    }
+    const response = await fetch(`${leader.url}${new URL(c.req.url).pathname}`, init);
+    return new Response(response.body, { status: response.status, headers: response.headers });
+  };
+
+  app.post("/admin/members", async (c) => {
+    const body = await jsonBody(c);
+    const id = body.id;
+    if (typeof id !== "string" || !NODE_ID.test(id)) {
+      throw new BadRequestError("id", "expected 1-64 characters of letters, digits, '_', '.', '-'");
+    }
+    if (body.learner !== undefined && typeof body.learner !== "boolean") {
+      throw new BadRequestError("learner", "expected a boolean");
+    }
+    const address = validateMemberAddress("body", { peer: body.peer, url: body.url });
+    const forwarded = await forwardMembership(c, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    if (forwarded) return forwarded;
+    const members = await host.changeMembership(
+      { type: body.learner ? "addLearner" : "addNode", nodeId: id },
+      address,
+      store.requestTimeoutMs,
+    );
+    return c.json({ members });
+  });
+
+  app.delete("/admin/members/:id", async (c) => {
+    const id = c.req.param("id");
+    if (!NODE_ID.test(id)) throw new BadRequestError("id", "not a valid node id");
+    const forwarded = await forwardMembership(c, { method: "DELETE" });
+    if (forwarded) return forwarded;
+    const members = await host.changeMembership(
+      { type: "removeNode", nodeId: id },
+      undefined,
+      store.requestTimeoutMs,
+    );
+    return c.json({ members });
+  });
+
+  app.post("/cluster/v1/submit", async (c) => {
+    if (c.req.header(CLUSTER_AUTH_HEADER) !== await store.authToken()) {
+      return c.json({ error: "missing or wrong cluster token" }, 401);
+    }
+    const body = await jsonBody(c);
+    if (!Array.isArray(body.requests) || body.requests.length > MAX_FORWARD_BATCH) {
+      throw new BadRequestError("requests", `expected an array of at most ${MAX_FORWARD_BATCH}`);
+    }
+    const requests = body.requests.map(wireRequest);
+    const timeoutMs = Math.min(
+      positiveIntParam("timeoutMs", String(body.timeoutMs)) ?? store.requestTimeoutMs,
+      MAX_FORWARD_TIMEOUT_MS,
+    );
+    const replies = await Promise.all(requests.map((r) => store.submitLocal(r, timeoutMs)));
+    return c.json({ replies });
+  });
+
+  return app;
+}

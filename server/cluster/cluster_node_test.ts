@@ -1,0 +1,32 @@
+import assert from "node:assert/strict";
+import { freePort, waitFor } from "@safla/transports/host/testing";
+import { config } from "../testing/harness.ts";
+import { startClusterNode } from "./cluster_node.ts";
+
+Deno.test("a cluster node serves the gateway's /healthz and its own /livez", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cluster-node-" });
+  const node = await startClusterNode({
+    nodeId: "n1",
+    clusterId: "cluster-node-test",
+    secret: "cluster-node-test-secret",
+    dataDir: `${dir}/n1`,
+    members: { n1: { peer: `127.0.0.1:${freePort()}`, url: `http://127.0.0.1:${freePort()}` } },
+    gatewayConfig: config({}),
+    requestTimeoutMs: 2_000,
+  });
+  try {
+    await waitFor("a leader", () => node.host.status().role === "leader", 5_000);
+    // The admin routes come first on a node's port; a liveness probe of their own
+    // there once shadowed the gateway's backend health.
+    const health = await fetch(`${node.url}/healthz`);
+    assert.equal(health.status, 200);
+    const body = await health.json() as Record<string, unknown>;
+    assert.equal(body.status, "ok");
+    assert.deepEqual(body.services, []);
+    const live = await fetch(`${node.url}/livez`);
+    assert.deepEqual(await live.json(), { status: "alive", node: "n1" });
+  } finally {
+    await node.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,177 @@
+// The HTTP front's edge rules, driven through the Hono app in-process (no
+// backends, no sockets): DNS-rebinding checks, body limits, malformed JSON-RPC.
+import assert from "node:assert/strict";
+import { SeededRng } from "@safla/core";
+import { parseConfig } from "../config.ts";
+import { Gateway } from "../gateway/gateway.ts";
+import { createResumeCodec } from "./front.ts";
+import { createGatewayApp, type GatewayApp, pathOf } from "./app.ts";
+
+const MAX_BODY_BYTES = 2048;
+
+function makeApp(sessionIdleMs?: number): { app: GatewayApp; gateway: Gateway } {
+  const gateway = new Gateway(parseConfig({ mcpServers: {} }), {
+    nowMs: () => 0,
+    rng: new SeededRng(1),
+  });
+  const codec = createResumeCodec("k".repeat(32));
+  const app = createGatewayApp({
+    gateway,
+    codec,
+    allowedHosts: ["gateway.internal"],
+    allowedOrigins: ["app.example"],
+    maxRequestBodyBytes: MAX_BODY_BYTES,
+    sessionIdleMs,
+  });
+  return { app, gateway };
+}
+
+function post(body: string, headers: Record<string, string> = {}): Request {
+  return new Request("http://localhost:8080/mcp", {
+    method: "POST",
+    headers: {
+      host: "localhost:8080",
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      ...headers,
+    },
+    body,
+  });
+}
+
+async function errorOf(response: Response): Promise<{ status: number; code: number }> {
+  const json = await response.json();
+  return { status: response.status, code: json.error?.code };
+}
+
+const INIT = JSON.stringify({
+  jsonrpc: "2.0",
+  id: 1,
+  method: "initialize",
+  params: {
+    protocolVersion: "2025-11-25",
+    capabilities: {},
+    clientInfo: { name: "t", version: "1" },
+  },
+});
+
+// Both entries serve the same rules: the Hono app, and GatewayApp.fetch with
+// its shortcut for POST /mcp (what a node listens with).
+for (const entry of ["Hono app", "GatewayApp.fetch"] as const) {
+  Deno.test(`http front edge rules (${entry})`, (t) => edgeRules(t, entry));
+}
+
+async function edgeRules(t: Deno.TestContext, entry: "Hono app" | "GatewayApp.fetch") {
+  const { app, gateway } = makeApp();
+  const fetch = (req: Request) =>
+    Promise.resolve(entry === "Hono app" ? app.app.fetch(req) : app.fetch(req));
+  try {
+    await t.step("invalid JSON is a parse error with 400", async () => {
+      assert.deepEqual(await errorOf(await fetch(post("{not json"))), {
+        status: 400,
+        code: -32700,
+      });
+    });
+    await t.step("JSON that is not JSON-RPC is an invalid request with 400", async () => {
+      assert.deepEqual(await errorOf(await fetch(post(`{"hello":1}`))), {
+        status: 400,
+        code: -32600,
+      });
+      assert.deepEqual(await errorOf(await fetch(post(`[]`))), { status: 400, code: -32600 });
+    });
+    await t.step("a non-JSON content type is refused with 415", async () => {
+      const res = await fetch(post(INIT, { "content-type": "text/plain" }));
+      assert.equal(res.status, 415);
+      await res.body?.cancel();
+    });
+    await t.step("a body over the limit is refused with 413 before parsing", async () => {
+      const big = JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "ping",
+        params: { pad: "x".repeat(MAX_BODY_BYTES) },
+      });
+      assert.equal((await errorOf(await fetch(post(big)))).status, 413);
+    });
+    await t.step("a foreign Origin is refused with 403; an allowed one passes", async () => {
+      assert.equal(
+        (await errorOf(await fetch(post(INIT, { origin: "http://evil.example" })))).status,
+        403,
+      );
+      const ok = await fetch(post(INIT, { origin: "https://app.example" }));
+      assert.equal(ok.status, 200);
+      await ok.body?.cancel();
+    });
+    await t.step("a foreign Host is refused with 403; a configured one passes", async () => {
+      const evil = post(INIT, { host: "evil.example" });
+      assert.equal((await errorOf(await fetch(evil))).status, 403);
+      const internal = post(INIT, { host: "gateway.internal:443" });
+      const ok = await fetch(internal);
+      assert.equal(ok.status, 200);
+      assert.ok(ok.headers.get("mcp-session-id"));
+      await ok.body?.cancel();
+    });
+    await t.step("2025 sessions: missing, unknown and valid session ids", async () => {
+      const ping = JSON.stringify({ jsonrpc: "2.0", id: 2, method: "ping" });
+      const noSession = await errorOf(
+        await fetch(post(ping, { "mcp-protocol-version": "2025-11-25" })),
+      );
+      assert.equal(noSession.status, 400);
+      const unknown = await errorOf(await fetch(post(ping, { "mcp-session-id": "nope" })));
+      assert.deepEqual(unknown, { status: 404, code: -32001 });
+      assert.equal(
+        (await fetch(new Request("http://localhost/mcp", { headers: { host: "localhost" } })))
+          .status,
+        405,
+      );
+      const opened = await fetch(post(INIT));
+      const session = opened.headers.get("mcp-session-id")!;
+      await opened.body?.cancel();
+      assert.ok(app.sessionCount() >= 1);
+      const closed = await fetch(
+        new Request("http://localhost/mcp", {
+          method: "DELETE",
+          headers: { host: "localhost", "mcp-session-id": session },
+        }),
+      );
+      assert.equal(closed.status, 200);
+      await closed.body?.cancel();
+    });
+    await t.step("/healthz answers with the gateway state", async () => {
+      const res = await fetch(new Request("http://localhost/healthz"));
+      assert.equal(res.status, 200);
+      const json = await res.json();
+      assert.equal(json.status, "ok");
+      assert.deepEqual(json.services, []);
+    });
+  } finally {
+    await app.close();
+    await gateway.close();
+  }
+}
+
+Deno.test("pathOf: the path of a request URL", () => {
+  assert.equal(pathOf("http://localhost:8080/mcp"), "/mcp");
+  assert.equal(pathOf("http://[::1]:8080/mcp?sessionId=1#x"), "/mcp");
+  assert.equal(pathOf("https://h/mcp#frag"), "/mcp");
+  assert.equal(pathOf("http://h/mcp/"), "/mcp/");
+  assert.equal(pathOf("http://h"), "/");
+  assert.equal(pathOf("http://h?x=/mcp"), "/");
+});
+
+Deno.test("idle 2025 sessions are closed", async () => {
+  const { app, gateway } = makeApp(1_000);
+  try {
+    const opened = await app.app.fetch(post(INIT));
+    await opened.body?.cancel();
+    assert.equal(app.sessionCount(), 1);
+    const deadline = Date.now() + 5_000;
+    while (app.sessionCount() > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(app.sessionCount(), 0);
+  } finally {
+    await app.close();
+    await gateway.close();
+  }
+});

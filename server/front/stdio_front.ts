@@ -1,0 +1,82 @@
+/**
+ * The stdio front for desktop apps: the gateway serves one client over this
+ * process's stdin/stdout, in whichever era the client opens with.
+ *
+ * @module
+ */
+import type { JSONRPCMessage, Transport, TransportSendOptions } from "@modelcontextprotocol/server";
+import { serveStdio, StdioServerTransport } from "@modelcontextprotocol/server/stdio";
+import type { Gateway } from "../gateway/gateway.ts";
+import { createFrontServer, isSubscribed, type ResumeCodec, sendListChanged } from "./front.ts";
+
+/** A running stdio front. */
+export interface GatewayStdioHandle {
+  /** Resolves when the client closes stdin. */
+  closed: Promise<void>;
+  /** Ends the connection. */
+  close(): Promise<void>;
+}
+
+/** Passes everything through to the stdio transport, and reports when it closes. */
+class ObservedTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+  #inner: StdioServerTransport;
+
+  constructor(inner: StdioServerTransport, onEnd: () => void) {
+    this.#inner = inner;
+    inner.onclose = () => {
+      this.onclose?.();
+      onEnd();
+    };
+    inner.onerror = (error) => this.onerror?.(error);
+    inner.onmessage = (message) => this.onmessage?.(message);
+  }
+
+  start(): Promise<void> {
+    return this.#inner.start();
+  }
+
+  send(message: JSONRPCMessage, _options?: TransportSendOptions): Promise<void> {
+    return this.#inner.send(message);
+  }
+
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+}
+
+/** Serves `gateway` over stdio until stdin closes. */
+export function serveGatewayStdio(gateway: Gateway, codec: ResumeCodec): GatewayStdioHandle {
+  const servers = new Set<ReturnType<typeof createFrontServer>>();
+  const ended = Promise.withResolvers<void>();
+  const unsubscribe = gateway.subscribe({
+    listChanged: (kind) => {
+      for (const server of servers) {
+        sendListChanged(server, kind);
+      }
+    },
+    resourceUpdated: (uri) => {
+      for (const server of servers) {
+        if (isSubscribed(server, uri)) void server.sendResourceUpdated({ uri }).catch(() => {});
+      }
+    },
+  });
+  const handle = serveStdio(({ era }) => {
+    const server = createFrontServer(gateway, codec, era);
+    servers.add(server);
+    server.onclose = () => servers.delete(server);
+    return server;
+  }, {
+    transport: new ObservedTransport(new StdioServerTransport(), () => ended.resolve()),
+    onerror: (error) => console.error(`stdio front: ${error.message}`),
+  });
+  return {
+    closed: ended.promise,
+    close: async () => {
+      unsubscribe();
+      await handle.close();
+    },
+  };
+}
