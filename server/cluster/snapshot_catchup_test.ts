@@ -10,8 +10,8 @@
  *       deno test -A server/cluster/snapshot_catchup_test.ts
  */
 import assert from "node:assert/strict";
-import type { HostStatus } from "../../transports/host/mod.ts";
-import { waitFor } from "../../transports/host/testing.ts";
+import type { HostStatus } from "@safla/transports/host";
+import { waitFor } from "@safla/transports/host/testing";
 import { generateSecret } from "./cluster_args.ts";
 import { LocalCluster } from "./local_cluster.ts";
 
