@@ -21,6 +21,7 @@ function makeNode(
   forwardProposals = false,
   snapshotEveryEntries = 0,
   snapshotTransfer: Partial<SnapshotTransferConfig> = {},
+  onRaft: (raft: RawNode) => void = () => {},
 ): ClusterNode<KvQuery, CommandResult> {
   const storage = new MemoryStorage();
   const raft = new RawNode({
@@ -34,6 +35,7 @@ function makeNode(
     asyncLeaderAppend,
   });
   raft.bootstrap(peers);
+  onRaft(raft);
   return new ClusterNode({
     id,
     raft,
@@ -444,6 +446,59 @@ Deno.test("a follower far behind catches up from a snapshot streamed in bounded 
       request: { ...query, query: { op: "get", key } },
     });
   assert.deepEqual(read(c), read(a));
+});
+
+Deno.test("a snapshot transfer given up after its stall bound is started again by Raft, and completes", () => {
+  const ids = ["a", "b", "c"];
+  const transfer = { chunkBytes: 256, ackTimeoutTicks: 2, maxStalledTimeouts: 1 };
+  const reports: boolean[] = [];
+  const spy = (raft: RawNode) => {
+    const report = raft.reportSnapshot.bind(raft);
+    raft.reportSnapshot = (id, ok) => {
+      reports.push(ok);
+      report(id, ok);
+    };
+  };
+  const nodes = new Map(
+    ids.map((id, i) => [id, makeNode(id, ids, i + 1, false, false, 20, transfer, spy)]),
+  );
+  let cut = false;
+  let chunksBlocked = false;
+  const firstChunks: number[] = [];
+  let tick = 0;
+  const deliver = (first: Array<[string, Effect[]]>) =>
+    settle(nodes, first, (m) => {
+      if (m.type === "snapChunk" && m.index === 0) firstChunks.push(tick);
+      if (m.type === "snapChunk" && chunksBlocked) return false;
+      return m.to !== "c" || !cut;
+    });
+  const tickAll = () => {
+    tick++;
+    deliver(ids.map((id) => [id, nodes.get(id)!.handle({ type: "tick" })]));
+  };
+  tickAll();
+  deliver([["a", nodes.get("a")!.handle({ type: "campaign" })]]);
+  const a = nodes.get("a")!;
+  cut = true;
+  for (let requestId = 1; a.appliedIndex < 60; requestId++) {
+    deliver([["a", a.handle(putRequest(requestId, "v".repeat(100), `k${requestId}`))]]);
+    tickAll();
+  }
+  // Heartbeats reach c, snapshot chunks never do.
+  cut = false;
+  chunksBlocked = true;
+  firstChunks.length = 0;
+  for (let i = 0; i < 30; i++) tickAll();
+  const c = nodes.get("c")!;
+  assert.ok(c.appliedIndex < a.storage.firstIndex(), "c is still behind");
+  // Raft heard of every stalled transfer as failed, never as delivered, and
+  // started the snapshot again each time (its first chunk went out anew).
+  assert.ok(reports.length >= 3 && reports.every((ok) => !ok), `reports: ${reports}`);
+  assert.ok(firstChunks.at(-1)! > tick - 6, `first chunks at ticks ${firstChunks}`);
+  chunksBlocked = false;
+  for (let i = 0; i < 30 && c.appliedIndex < a.appliedIndex; i++) tickAll();
+  assert.equal(c.appliedIndex, a.appliedIndex);
+  assert.equal(reports.at(-1), true);
 });
 
 Deno.test("with forwardProposals a follower forwards a command and answers it on apply, once", () => {
