@@ -8,6 +8,7 @@
  */
 export * from "./rng.ts";
 export * from "./crc32.ts";
+export * from "./config_error.ts";
 export * from "./raft/mod.ts";
 export * from "./wal/mod.ts";
 export * from "./state/mod.ts";

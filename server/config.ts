@@ -10,6 +10,10 @@
 import type { BackendSpec } from "@safla/transports";
 import { isStrategyName, STRATEGY_NAMES, type StrategyName } from "@safla/core/balancer";
 import { MIN_MAX_NAME_LENGTH, type NamingMode } from "@safla/core/registry";
+import { ConfigError } from "@safla/core";
+
+/** What {@link loadConfig} and {@link parseConfig} throw; `source` is the file. */
+export { ConfigError };
 
 /** One logical service: a name and its interchangeable replicas. */
 export interface ServiceConfig {
@@ -41,6 +45,12 @@ export interface GatewaySettings {
    * replica when the first has not answered after this long; off when absent.
    */
   hedgeDelayMs?: number;
+  /** A replica's circuit breaker opens after this many failed calls in a row. */
+  breakerConsecutiveFailures: number;
+  /** How long an open breaker keeps calls away from its replica before one probe call. */
+  breakerOpenDurationMs: number;
+  /** Most concurrent 2025 sessions (Streamable HTTP and SSE together) per node. */
+  maxSessions: number;
 }
 
 /** A validated configuration. */
@@ -63,20 +73,14 @@ export const DEFAULT_SETTINGS: Readonly<GatewaySettings> = Object.freeze({
   allowedHosts: [],
   allowedOrigins: [],
   maxAttempts: 3,
+  breakerConsecutiveFailures: 3,
+  breakerOpenDurationMs: 5_000,
+  maxSessions: 10_000,
 });
 
 /** Most replicas one service may declare. */
 export const MAX_REPLICAS = 64;
 const SERVICE_NAME = /^[A-Za-z0-9_.-]{1,48}$/;
-
-/** A configuration problem: which file, which key, what is wrong. */
-export class ConfigError extends Error {
-  /** `file` and `key` locate the problem; `problem` says what is wrong. */
-  constructor(readonly file: string, readonly key: string, readonly problem: string) {
-    super(`${file}: ${key}: ${problem}`);
-    this.name = "ConfigError";
-  }
-}
 
 type Json = Record<string, unknown>;
 
@@ -174,6 +178,15 @@ function parseSettings(value: unknown, fail: Fail): GatewaySettings {
         break;
       case "hedgeDelayMs":
         out.hedgeDelayMs = positiveInt(v, at, fail, 1, 600_000);
+        break;
+      case "breakerConsecutiveFailures":
+        out.breakerConsecutiveFailures = positiveInt(v, at, fail, 1, 1_000);
+        break;
+      case "breakerOpenDurationMs":
+        out.breakerOpenDurationMs = positiveInt(v, at, fail, 1, 3_600_000);
+        break;
+      case "maxSessions":
+        out.maxSessions = positiveInt(v, at, fail, 1, 1_000_000);
         break;
       default:
         (out as unknown as Record<string, number>)[key] = positiveInt(v, at, fail, 1, 2 ** 31);

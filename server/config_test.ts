@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { type Config, validateConfig } from "@safla/core/raft";
 import { ConfigError, DEFAULT_SETTINGS, loadConfig, parseConfig } from "./config.ts";
 
 function problem(json: unknown): ConfigError {
@@ -58,6 +59,21 @@ Deno.test("config: the mcpServers shape with our fields", async (t) => {
     assert.equal(config.settings.requestTimeoutMs, DEFAULT_SETTINGS.requestTimeoutMs);
   });
 
+  await t.step("breaker tuning and the session limit: defaults, and set from the file", () => {
+    assert.deepEqual(
+      [DEFAULT_SETTINGS.breakerConsecutiveFailures, DEFAULT_SETTINGS.breakerOpenDurationMs],
+      [3, 5_000],
+    );
+    assert.equal(DEFAULT_SETTINGS.maxSessions, 10_000);
+    const { settings } = parseConfig({
+      mcpServers: {},
+      gateway: { breakerConsecutiveFailures: 7, breakerOpenDurationMs: 250, maxSessions: 12 },
+    });
+    assert.equal(settings.breakerConsecutiveFailures, 7);
+    assert.equal(settings.breakerOpenDurationMs, 250);
+    assert.equal(settings.maxSessions, 12);
+  });
+
   await t.step("errors name the file, the key and the problem", () => {
     const cases: [unknown, string, RegExp][] = [
       [[], "(root)", /JSON object/],
@@ -77,6 +93,12 @@ Deno.test("config: the mcpServers shape with our fields", async (t) => {
       [{ mcpServers: { safla: { command: "x" } } }, "mcpServers.safla", /reserved/],
       [{ mcpServers: { "a b": { command: "x" } } }, "mcpServers.a b", /service name/],
       [{ mcpServers: {}, gateway: { separator: "" } }, "gateway.separator", /1-8 characters/],
+      [{ mcpServers: {}, gateway: { maxSessions: 0 } }, "gateway.maxSessions", /from 1 to/],
+      [
+        { mcpServers: {}, gateway: { breakerConsecutiveFailures: 1.5 } },
+        "gateway.breakerConsecutiveFailures",
+        /integer from 1 to 1000/,
+      ],
       [
         { mcpServers: {}, gateway: { maxToolNameLength: 3 } },
         "gateway.maxToolNameLength",
@@ -86,8 +108,8 @@ Deno.test("config: the mcpServers shape with our fields", async (t) => {
     ];
     for (const [json, key, pattern] of cases) {
       const error = problem(json);
-      assert.equal(error.file, "gw.json");
-      assert.equal(error.key, key, JSON.stringify(json));
+      assert.equal(error.source, "gw.json");
+      assert.equal(error.field, key, JSON.stringify(json));
       assert.match(error.problem, pattern);
       assert.ok(error.message.startsWith(`gw.json: ${key}: `));
     }
@@ -100,14 +122,14 @@ Deno.test("config: the mcpServers shape with our fields", async (t) => {
       await assert.rejects(
         loadConfig(missing),
         (e: unknown) =>
-          e instanceof ConfigError && e.file === missing && /cannot read/.test(e.problem),
+          e instanceof ConfigError && e.source === missing && /cannot read/.test(e.problem),
       );
       const bad = `${dir}/bad.json`;
       await Deno.writeTextFile(bad, "{ nope");
       await assert.rejects(
         loadConfig(bad),
         (e: unknown) =>
-          e instanceof ConfigError && e.file === bad && /not valid JSON/.test(e.problem),
+          e instanceof ConfigError && e.source === bad && /not valid JSON/.test(e.problem),
       );
       const good = `${dir}/good.json`;
       await Deno.writeTextFile(good, JSON.stringify({ mcpServers: { a: { command: "x" } } }));
@@ -123,4 +145,19 @@ Deno.test("config: the example configuration in server/ is valid", async () => {
   const config = await loadConfig(file);
   assert.deepEqual(config.services.map((s) => s.name), ["everything"]);
   assert.equal(config.services[0].replicas.length, 2);
+});
+
+Deno.test("config: one ConfigError for the gateway's file and a Raft node's settings", () => {
+  const errors = [
+    problem({ mcpServers: {}, gateway: { timeoutz: 3 } }),
+    (() => {
+      try {
+        validateConfig({ id: "", electionTicks: 10, heartbeatTicks: 1 } as Config);
+      } catch (error) {
+        return error;
+      }
+    })(),
+  ];
+  assert.ok(errors.every((e) => e instanceof ConfigError), String(errors));
+  assert.equal((errors[1] as ConfigError).message, "raft config: id: must be a non-empty string");
 });

@@ -15,7 +15,7 @@
  */
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "./config.ts";
-import { startGatewayNode } from "./node.ts";
+import { startGatewayInstance } from "./instance.ts";
 import { Gateway } from "./gateway/gateway.ts";
 import { createResumeCodec } from "./front/front.ts";
 import { addManagementTools } from "./control/management.ts";
@@ -92,7 +92,13 @@ export async function main(args: string[]): Promise<number> {
     }
     const secret = Deno.env.get("SAFLA_CLUSTER_SECRET");
     const stateKey = secret === undefined ? undefined : await clusterStateKey(secret);
-    const node = await startGatewayNode({ config, port, hostname: values.host, store, stateKey });
+    const node = await startGatewayInstance({
+      config,
+      port,
+      hostname: values.host,
+      store,
+      stateKey,
+    });
     console.error(
       `safla gateway listening on ${node.url}/mcp` +
         (store ? ` (state in etcd at ${etcdEndpoints.join(",")})` : ""),

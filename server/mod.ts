@@ -8,11 +8,12 @@
  */
 export * from "./config.ts";
 export * from "./gateway/gateway.ts";
+export * from "./gateway/jsonrpc_codes.ts";
 export * from "./gateway/call_context.ts";
 export * from "./gateway/wire_meta.ts";
 export * from "./front/front.ts";
 export * from "./front/app.ts";
-export * from "./node.ts";
+export * from "./instance.ts";
 export * from "./control/management.ts";
 export * from "./control/service_directory.ts";
 export * from "./control/session_directory.ts";

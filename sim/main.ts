@@ -28,6 +28,7 @@ import { largeSnapshotCatchUp } from "./snapshot_catchup.ts";
 import { type InjectedBugs, runSimulation, type SimulationResult } from "./simulation.ts";
 import type { SwarmConfig } from "./swarm.ts";
 import { formatTraceEvent } from "./trace.ts";
+import { choiceFlag, integerFlag, parseFlags, UsageError } from "./flags.ts";
 
 /** Scenarios that report figures per seed (call path and watch failover), failing on any violation count. */
 const FIGURE_SCENARIOS: Record<string, (seed: number) => Record<string, unknown>> = {
@@ -54,29 +55,11 @@ export interface CliOptions {
   json: boolean;
 }
 
-/** A flag the CLI does not accept. */
-export class UsageError extends Error {
-  /** Describes the bad flag. */
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
-
 /** The directed (scripted, seedless) Figure 8 scenario. */
 const FIGURE_8 = "figure8";
 
 const USAGE = `usage: deno task sim [--seeds N] [--first-seed S] [--seed S] [--nodes 3|5|7]
                      [--scenario NAME] [--bug NAME] [--json]`;
-
-function integer(flag: string, value: string | undefined, min: number, max: number): number {
-  if (value === undefined) throw new UsageError(`${flag} needs a value`);
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new UsageError(`${flag} must be an integer in [${min}, ${max}], got "${value}"`);
-  }
-  return n;
-}
 
 /**
  * Parses the command line.
@@ -88,57 +71,31 @@ function integer(flag: string, value: string | undefined, min: number, max: numb
  * ```
  */
 export function parseArgs(args: readonly string[]): CliOptions {
-  const options: CliOptions = { seeds: 200, firstSeed: 1, json: false };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    const [flag, inline] = arg.startsWith("--") && arg.includes("=")
-      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
-      : [arg, undefined];
-    const value = (): string | undefined => inline ?? args[++i];
-    switch (flag) {
-      case "--seeds":
-        options.seeds = integer(flag, value(), 1, 10_000_000);
-        break;
-      case "--first-seed":
-        options.firstSeed = integer(flag, value(), 0, 0xffff_ffff);
-        break;
-      case "--seed":
-        options.seed = integer(flag, value(), 0, 0xffff_ffff);
-        break;
-      case "--nodes":
-        options.nodes = integer(flag, value(), 1, 9);
-        break;
-      case "--scenario": {
-        const name = value();
-        const known = [...scenarioNames(), FIGURE_8, ...Object.keys(FIGURE_SCENARIOS)];
-        if (name === undefined || !known.includes(name)) {
-          throw new UsageError(
-            `--scenario must be one of: ${known.join(", ")}; got "${name ?? ""}"`,
-          );
-        }
-        options.scenario = name;
-        break;
-      }
-      case "--bug": {
-        const name = value();
-        if (name === undefined || !(name in BUGS)) {
-          throw new UsageError(
-            `--bug must be one of: ${bugNames().join(", ")}; got "${name ?? ""}"`,
-          );
-        }
-        options.bug = name;
-        break;
-      }
-      case "--json":
-        options.json = true;
-        break;
-      case "--help":
-      case "-h":
-        throw new UsageError(USAGE);
-      default:
-        throw new UsageError(`unknown flag "${arg}"\n${USAGE}`);
-    }
-  }
+  const values = parseFlags(args, {
+    seeds: { type: "string" },
+    "first-seed": { type: "string" },
+    seed: { type: "string" },
+    nodes: { type: "string" },
+    scenario: { type: "string" },
+    bug: { type: "string" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, USAGE);
+  if (values.help) throw new UsageError(USAGE);
+  const options: CliOptions = {
+    seeds: integerFlag(values, "seeds", 1, 10_000_000) ?? 200,
+    firstSeed: integerFlag(values, "first-seed", 0, 0xffff_ffff) ?? 1,
+    json: values.json === true,
+  };
+  const seed = integerFlag(values, "seed", 0, 0xffff_ffff);
+  if (seed !== undefined) options.seed = seed;
+  const nodes = integerFlag(values, "nodes", 1, 9);
+  if (nodes !== undefined) options.nodes = nodes;
+  const scenarios = [...scenarioNames(), FIGURE_8, ...Object.keys(FIGURE_SCENARIOS)];
+  const scenario = choiceFlag(values, "scenario", scenarios);
+  if (scenario !== undefined) options.scenario = scenario;
+  const bug = choiceFlag(values, "bug", bugNames());
+  if (bug !== undefined) options.bug = bug;
   return options;
 }
 

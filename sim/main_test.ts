@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { parseArgs, runCampaign, UsageError } from "./main.ts";
+import { UsageError } from "./flags.ts";
+import { parseArgs, runCampaign } from "./main.ts";
 
 Deno.test("flags parse, with clear errors for bad ones", async (t) => {
   await t.step("defaults", () => {
@@ -35,7 +36,8 @@ Deno.test("flags parse, with clear errors for bad ones", async (t) => {
   for (
     const [args, message] of [
       [["--seeds"], /--seeds needs a value/],
-      [["--seeds", "-1"], /--seeds must be an integer/],
+      [["--seeds=-1"], /--seeds must be an integer/],
+      [["--seeds", "-1"], /--seeds needs a value/],
       [["--nodes", "12"], /--nodes must be an integer in \[1, 9\]/],
       [["--bug", "nope"], /--bug must be one of: .*ackBeforeFsync/],
       [["--scenario", "nope"], /--scenario must be one of: .*staleReadDeposedLeader/],

@@ -24,12 +24,7 @@ export * from "./workload.ts";
 export * from "./simulation.ts";
 export * from "./bugs.ts";
 export * from "./scenarios.ts";
-export {
-  type CampaignSummary,
-  type CliOptions,
-  parseArgs,
-  runCampaign,
-  UsageError,
-} from "./main.ts";
+export { type CampaignSummary, type CliOptions, parseArgs, runCampaign } from "./main.ts";
+export { UsageError } from "./flags.ts";
 export * from "./watch_follower.ts";
 export * from "./figure8.ts";

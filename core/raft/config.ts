@@ -7,6 +7,12 @@ import type { Rng } from "../rng.ts";
 import type { ReadOnlyOption } from "./read_only.ts";
 import type { Storage } from "./storage.ts";
 import type { NodeId } from "./types.ts";
+import { ConfigError } from "../config_error.ts";
+
+export { ConfigError };
+
+/** The `source` of a {@link ConfigError} about a Raft {@link Config}. */
+const RAFT_CONFIG = "raft config";
 
 /**
  * Deliberately broken rules, existing ONLY so that the simulator can prove its
@@ -88,30 +94,19 @@ export const DEFAULT_MAX_SIZE_PER_MSG_BYTES = 1024 * 1024;
 /** Default of {@link Config.maxInflightMsgs}. */
 export const DEFAULT_MAX_INFLIGHT_MSGS = 256;
 
-/** A configuration field is invalid; `field` names it and `problem` says why. */
-export class ConfigError extends Error {
-  /** The offending field of {@link Config}. */
-  readonly field: keyof Config;
-  /** What is wrong with it. */
-  readonly problem: string;
-  /** Creates the error. */
-  constructor(field: keyof Config, problem: string) {
-    super(`invalid raft config: ${field} ${problem}`);
-    this.name = "ConfigError";
-    this.field = field;
-    this.problem = problem;
-  }
-}
-
 function requireInteger(field: keyof Config, value: number, min: number): void {
   if (!Number.isSafeInteger(value) || value < min) {
-    throw new ConfigError(field, `must be a safe integer >= ${min}, got ${value}`);
+    throw new ConfigError(RAFT_CONFIG, field, `must be a safe integer >= ${min}, got ${value}`);
   }
 }
 
 function requireBudget(field: keyof Config, value: number): void {
   if (value !== Number.POSITIVE_INFINITY && (!Number.isSafeInteger(value) || value < 0)) {
-    throw new ConfigError(field, `must be a non-negative safe integer or Infinity, got ${value}`);
+    throw new ConfigError(
+      RAFT_CONFIG,
+      field,
+      `must be a non-negative safe integer or Infinity, got ${value}`,
+    );
   }
 }
 
@@ -132,21 +127,22 @@ function requireBudget(field: keyof Config, value: number): void {
  */
 export function validateConfig(config: Config): ResolvedConfig {
   if (typeof config.id !== "string" || config.id === "") {
-    throw new ConfigError("id", "must be a non-empty string");
+    throw new ConfigError(RAFT_CONFIG, "id", "must be a non-empty string");
   }
   requireInteger("heartbeatTicks", config.heartbeatTicks, 1);
   requireInteger("electionTicks", config.electionTicks, 1);
   if (config.electionTicks <= config.heartbeatTicks) {
     throw new ConfigError(
+      RAFT_CONFIG,
       "electionTicks",
       `must be greater than heartbeatTicks (${config.heartbeatTicks}), got ${config.electionTicks}`,
     );
   }
   if (config.storage === undefined || config.storage === null) {
-    throw new ConfigError("storage", "is required");
+    throw new ConfigError(RAFT_CONFIG, "storage", "is required");
   }
   if (config.rng === undefined || config.rng === null || typeof config.rng.int !== "function") {
-    throw new ConfigError("rng", "is required (an Rng, e.g. SeededRng)");
+    throw new ConfigError(RAFT_CONFIG, "rng", "is required (an Rng, e.g. SeededRng)");
   }
   const applied = config.applied ?? 0;
   requireInteger("applied", applied, 0);
@@ -164,6 +160,7 @@ export function validateConfig(config: Config): ResolvedConfig {
   requireInteger("maxInflightBytes", maxInflightBytes, 0);
   if (maxInflightBytes !== 0 && maxInflightBytes < maxSizePerMsgBytes) {
     throw new ConfigError(
+      RAFT_CONFIG,
       "maxInflightBytes",
       `must be 0 (unlimited) or at least maxSizePerMsgBytes (${maxSizePerMsgBytes}), got ${maxInflightBytes}`,
     );
@@ -171,6 +168,7 @@ export function validateConfig(config: Config): ResolvedConfig {
   const readOnlyOption = config.readOnlyOption ?? "safe";
   if (readOnlyOption !== "safe" && readOnlyOption !== "leaseBased") {
     throw new ConfigError(
+      RAFT_CONFIG,
       "readOnlyOption",
       `must be "safe" or "leaseBased", got ${readOnlyOption}`,
     );
@@ -178,7 +176,11 @@ export function validateConfig(config: Config): ResolvedConfig {
   const checkQuorum = config.checkQuorum ?? false;
   if (readOnlyOption === "leaseBased" && !checkQuorum) {
     // Without CheckQuorum a deposed leader keeps believing in its lease and serves stale reads.
-    throw new ConfigError("readOnlyOption", `"leaseBased" requires checkQuorum to be true`);
+    throw new ConfigError(
+      RAFT_CONFIG,
+      "readOnlyOption",
+      `"leaseBased" requires checkQuorum to be true`,
+    );
   }
   return {
     id: config.id,

@@ -148,7 +148,8 @@ export class RetryBudget {
 /**
  * A call ended with its outcome unknown: the request reached the backend and the
  * reply was lost, so the tool may or may not have run. The gateway returns this
- * instead of retrying a tool that is not safe to run twice.
+ * instead of retrying a tool that is not safe to run twice. A write to the
+ * replicated store whose leader was lost is the same case ({@link OutcomeUnknownError.ofWrite}).
  */
 export class OutcomeUnknownError extends Error {
   /** The tool that was called, when known. */
@@ -175,6 +176,17 @@ export class OutcomeUnknownError extends Error {
     this.toolName = toolName;
     this.attempts = attempts;
     this.safeToRetry = safeToRetry;
+  }
+
+  /**
+   * A replicated write handed to a Raft leader that then failed or went silent:
+   * it may or may not have been applied, and is not repeated on the caller's behalf.
+   */
+  static ofWrite(detail: string): OutcomeUnknownError {
+    const error = new OutcomeUnknownError(undefined, 1, false);
+    error.message = `the write may or may not have been applied (${detail}); ` +
+      `read the key before retrying it`;
+    return error;
   }
 }
 

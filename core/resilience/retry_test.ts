@@ -267,3 +267,11 @@ Deno.test("mayHedge needs a repeat-safe tool and a budget token", () => {
   assert.equal(mayHedge({ annotations: IDEMPOTENT }), true);
   assert.throws(() => mayHedge({ annotations: READ_ONLY, budget }), RangeError);
 });
+
+Deno.test("OutcomeUnknownError.ofWrite: a lost replicated write, never repeated for the caller", () => {
+  const error = OutcomeUnknownError.ofWrite("LeaderLost on the leader");
+  assert.ok(error instanceof OutcomeUnknownError);
+  assert.equal(error.safeToRetry, false);
+  assert.equal(error.toolName, undefined);
+  assert.match(error.message, /may or may not have been applied \(LeaderLost on the leader\)/);
+});

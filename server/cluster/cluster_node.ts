@@ -9,7 +9,7 @@ import { Hono } from "hono";
 import type { NodeId } from "@safla/core";
 import { type HostTiming, type MemberAddress, NodeHost } from "@safla/transports/host";
 import type { GatewayConfig } from "../config.ts";
-import { type GatewayNode, startGatewayNode } from "../node.ts";
+import { type GatewayInstance, startGatewayInstance } from "../instance.ts";
 import { createAdminApp } from "./admin/admin_api.ts";
 import { RaftStore } from "../store/raft/raft_store.ts";
 
@@ -50,7 +50,7 @@ export interface RunningClusterNode {
   /** The replicated store. */
   store: RaftStore;
   /** The gateway, when one was configured. */
-  gateway: GatewayNode | undefined;
+  gateway: GatewayInstance | undefined;
   /** Base URL of the HTTP API. */
   url: string;
   /** Stops serving and closes everything. */
@@ -105,13 +105,13 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
     secret: options.secret,
     requestTimeoutMs: options.requestTimeoutMs,
   });
-  let gateway: GatewayNode | undefined;
+  let gateway: GatewayInstance | undefined;
   try {
     if (options.gatewayConfig) {
       // No listener of its own: its app is served below on the node's port,
       // behind the admin routes. Through the store, services registered at
       // runtime and 2025 sessions are shared by every node of the cluster.
-      gateway = await startGatewayNode({
+      gateway = await startGatewayInstance({
         config: options.gatewayConfig,
         stateKey: await clusterStateKey(options.secret),
         store,

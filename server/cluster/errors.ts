@@ -17,17 +17,6 @@ export class NoQuorumError extends Error {
   }
 }
 
-/** A write was handed to a leader but its outcome is unknown (the leader failed or went silent). */
-export class OutcomeUnknownError extends Error {
-  /** Says why the outcome is unknown. */
-  constructor(detail: string) {
-    super(
-      `the write may or may not have been applied (${detail}); read the key before retrying it`,
-    );
-    this.name = "OutcomeUnknownError";
-  }
-}
-
 /** This node has too many requests outstanding. */
 export class OverloadedError extends Error {
   /** Names the bound. */

@@ -1,8 +1,10 @@
 /**
  * The gateway's own MCP tools, as the seed roadmap asks: list and discover
- * nodes (backend MCP servers), register and unregister one, status with
+ * servers (backend MCP servers), register and unregister one, status with
  * metrics, and choose the balancing strategy. They are named
  * `safla{separator}{tool}`; the service name `safla` is reserved for them.
+ * A *node* is a member of the gateway cluster; the seed called backends nodes,
+ * so its tool names (`list_nodes`, `register_node`, ...) stay as unlisted aliases.
  *
  * @module
  */
@@ -12,10 +14,10 @@ import { parseConfig } from "../config.ts";
 import type { Gateway, LocalTool } from "../gateway/gateway.ts";
 import type { ServiceDirectory } from "./service_directory.ts";
 import type { StateStore } from "../store/types.ts";
+import { INVALID_PARAMS } from "../gateway/jsonrpc_codes.ts";
 
 /** The reserved service name that prefixes management tools. */
 export const MANAGEMENT_SERVICE = "safla";
-const INVALID_PARAMS = -32602;
 
 function json(value: unknown): Record<string, unknown> {
   return {
@@ -68,17 +70,18 @@ export function addManagementTools(gateway: Gateway, options: ManagementOptions 
   const tools: LocalTool[] = [
     {
       definition: tool(
-        named("list_nodes"),
+        named("list_servers"),
         "Lists the backend MCP servers (services and their replicas) with their health",
         {},
         [],
         { readOnlyHint: true },
       ),
-      call: () => Promise.resolve(json({ nodes: services() })),
+      aliases: [named("list_nodes")],
+      call: () => Promise.resolve(json({ servers: services() })),
     },
     {
       definition: tool(
-        named("discover_nodes"),
+        named("discover_servers"),
         "Finds services that offer a tool, or that have a healthy replica",
         {
           tool: { type: "string", description: "Backend tool name the service must offer" },
@@ -87,21 +90,22 @@ export function addManagementTools(gateway: Gateway, options: ManagementOptions 
         [],
         { readOnlyHint: true },
       ),
+      aliases: [named("discover_nodes")],
       call: (args) => {
         const wanted = typeof args.tool === "string" ? args.tool : undefined;
         const healthyOnly = args.healthyOnly === true;
         const tools = gateway.listTools();
-        const nodes = services().filter((s) => {
+        const servers = services().filter((s) => {
           if (healthyOnly && !s.replicas.some((r) => r.state === "ready")) return false;
           if (wanted === undefined) return true;
           return tools.some((t) => t.name === `${s.name}${sep}${wanted}` || t.name === wanted);
         });
-        return Promise.resolve(json({ nodes }));
+        return Promise.resolve(json({ servers }));
       },
     },
     {
       definition: tool(
-        named("register_node"),
+        named("register_server"),
         "Registers a backend MCP server as a service: {command,args,env} for stdio or " +
           "{url,headers,type} for HTTP, optionally with replicas and strategy",
         {
@@ -111,6 +115,7 @@ export function addManagementTools(gateway: Gateway, options: ManagementOptions 
         ["name", "server"],
         { readOnlyHint: false, idempotentHint: false },
       ),
+      aliases: [named("register_node")],
       call: async (args) => {
         if (typeof args.name !== "string") {
           throw new ProtocolError(INVALID_PARAMS, "name must be a string");
@@ -122,7 +127,7 @@ export function addManagementTools(gateway: Gateway, options: ManagementOptions 
         try {
           config = parseConfig(
             { mcpServers: { [args.name]: args.server } },
-            "register_node arguments",
+            "register_server arguments",
           );
         } catch (error) {
           throw new ProtocolError(INVALID_PARAMS, (error as Error).message);
@@ -135,18 +140,19 @@ export function addManagementTools(gateway: Gateway, options: ManagementOptions 
         }
         return json({
           registered: args.name,
-          nodes: services().filter((s) => s.name === args.name),
+          servers: services().filter((s) => s.name === args.name),
         });
       },
     },
     {
       definition: tool(
-        named("unregister_node"),
+        named("unregister_server"),
         "Removes a service and stops its replicas",
         { name: { type: "string" } },
         ["name"],
         { readOnlyHint: false, idempotentHint: true, destructiveHint: true },
       ),
+      aliases: [named("unregister_node")],
       call: async (args) => {
         const name = String(args.name);
         const removed = directory !== undefined && await directory.unregister(name) ||
@@ -202,7 +208,7 @@ function userKey(args: Record<string, unknown>, field = "key"): string {
   if (key.startsWith(RESERVED_PREFIX)) {
     throw new ProtocolError(
       INVALID_PARAMS,
-      `${field} "${key}" is under ${RESERVED_PREFIX}, which the gateway manages; use register_node`,
+      `${field} "${key}" is under ${RESERVED_PREFIX}, which the gateway manages; use register_server`,
     );
   }
   return key;

@@ -10,7 +10,7 @@ import {
   stdioBackend,
   stdioReplicas,
 } from "../testing/harness.ts";
-import type { GatewayNode } from "../node.ts";
+import type { GatewayInstance } from "../instance.ts";
 import { waitFor } from "@safla/transports/host/testing";
 
 function structured(result: unknown): Record<string, unknown> {
@@ -23,7 +23,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async (t) => {
     const dir = await Deno.makeTempDir();
-    let node: GatewayNode | undefined;
+    let node: GatewayInstance | undefined;
     const clients: Client[] = [];
     try {
       node = await startNode(config({ alpha: stdioReplicas("a1") }, { naming: "passthrough" }));
@@ -47,10 +47,10 @@ Deno.test({
         assert.ok(!names.includes("alpha__echo"));
       });
 
-      await t.step("register_node adds a service; clients hear list_changed once", async () => {
+      await t.step("register_server adds a service; clients hear list_changed once", async () => {
         const spec = stdioBackend("b1", ["--empty-after-restart", `${dir}/beta.marker`]);
         const result = await client.callTool({
-          name: "safla__register_node",
+          name: "safla__register_server",
           arguments: {
             name: "beta",
             server: {
@@ -69,14 +69,14 @@ Deno.test({
         assert.equal(toolListChanges, 1, "one change, one notification");
       });
 
-      await t.step("discover_nodes, status and set_strategy", async () => {
+      await t.step("discover_servers, status and set_strategy", async () => {
         const discovered = structured(
           await client.callTool({
-            name: "safla__discover_nodes",
+            name: "safla__discover_servers",
             arguments: { tool: "whoami", healthyOnly: true },
           }),
         );
-        assert.deepEqual((discovered.nodes as { name: string }[]).map((x) => x.name), [
+        assert.deepEqual((discovered.servers as { name: string }[]).map((x) => x.name), [
           "alpha",
           "beta",
         ]);
@@ -97,6 +97,28 @@ Deno.test({
           arguments: { strategy: "random" },
         }).catch((e: Error) => e);
         assert.ok(bad instanceof Error && /unknown strategy/.test(bad.message));
+      });
+
+      await t.step("the seed's *_node(s) names still answer, unlisted", async () => {
+        const names = (await client.listTools()).tools.map((x) => x.name);
+        assert.ok(names.includes("safla__list_servers"), names.join(","));
+        assert.ok(!names.some((x) => /^safla__\w*_nodes?$/.test(x)), names.join(","));
+        const listed = structured(
+          await client.callTool({ name: "safla__list_nodes", arguments: {} }),
+        );
+        assert.deepEqual((listed.servers as { name: string }[]).map((x) => x.name), [
+          "alpha",
+          "beta",
+        ]);
+        const discovered = structured(
+          await client.callTool({ name: "safla__discover_nodes", arguments: { tool: "whoami" } }),
+        );
+        assert.equal((discovered.servers as unknown[]).length, 2);
+        const refused = await client.callTool({
+          name: "safla__register_node",
+          arguments: { name: "safla", server: { command: "x" } },
+        }).catch((e: Error) => e);
+        assert.ok(refused instanceof Error && /reserved/.test(refused.message));
       });
 
       await t.step("a backend that restarts with zero tools is not healthy", async () => {
@@ -123,15 +145,18 @@ Deno.test({
         assert.ok(!processAlive(pid));
       });
 
-      await t.step("unregister_node removes the service and stops its process", async () => {
-        const pid =
-          (n.gateway.status().services as { name: string; replicas: { pid?: number }[] }[])
-            .find((s) => s.name === "beta")!.replicas[0].pid!;
-        await client.callTool({ name: "safla__unregister_node", arguments: { name: "beta" } });
-        const names = (await client.listTools()).tools.map((x) => x.name);
-        assert.ok(names.includes("echo") && !names.some((x) => x.startsWith("beta")));
-        await waitFor("beta's process to exit", () => !processAlive(pid), 5_000);
-      });
+      await t.step(
+        "unregister_node (the old name) removes the service and stops its process",
+        async () => {
+          const pid =
+            (n.gateway.status().services as { name: string; replicas: { pid?: number }[] }[])
+              .find((s) => s.name === "beta")!.replicas[0].pid!;
+          await client.callTool({ name: "safla__unregister_node", arguments: { name: "beta" } });
+          const names = (await client.listTools()).tools.map((x) => x.name);
+          assert.ok(names.includes("echo") && !names.some((x) => x.startsWith("beta")));
+          await waitFor("beta's process to exit", () => !processAlive(pid), 5_000);
+        },
+      );
     } finally {
       for (const c of clients) await c.close().catch(() => {});
       await node?.close();

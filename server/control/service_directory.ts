@@ -1,6 +1,6 @@
 /**
  * Services registered at runtime, shared by every gateway node of a cluster
- * through the replicated state store. `register_node` on any node writes one
+ * through the replicated state store. `register_server` on any node writes one
  * key; every node watches the prefix and connects (or disconnects) the
  * service itself. The write is one consensus round per registry change,
  * never per tool call.
@@ -72,7 +72,7 @@ export class ServiceDirectory {
 
   /** Registers `server` (one `mcpServers` entry) cluster-wide; validated before writing. */
   async register(name: string, server: unknown): Promise<void> {
-    parseConfig({ mcpServers: { [name]: server } }, "register_node arguments");
+    parseConfig({ mcpServers: { [name]: server } }, "register_server arguments");
     const value = JSON.stringify(server);
     await this.#store.put(`${SERVICES_PREFIX}${name}`, value);
     await this.#settled(() => this.#applied.get(name) === value);

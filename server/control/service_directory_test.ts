@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { type RunningClusterNode, startClusterNode } from "../cluster/cluster_node.ts";
 import { freeMembers } from "../cluster/local_cluster.ts";
-import { type GatewayNode, startGatewayNode } from "../node.ts";
+import { type GatewayInstance, startGatewayInstance } from "../instance.ts";
 import { config, processAlive, stdioBackend, stdioReplicas } from "../testing/harness.ts";
 import { waitFor } from "@safla/transports/host/testing";
 
@@ -12,7 +12,7 @@ function structured(result: unknown): Record<string, unknown> {
   return (result as { structuredContent: Record<string, unknown> }).structuredContent;
 }
 
-async function connect(node: GatewayNode): Promise<Client> {
+async function connect(node: GatewayInstance): Promise<Client> {
   const client = new Client({ name: "dir", version: "1" }, {
     versionNegotiation: { mode: "auto" },
   });
@@ -27,7 +27,7 @@ Deno.test({
   fn: async (t) => {
     const dir = await Deno.makeTempDir({ prefix: "service-directory-" });
     let raft: RunningClusterNode | undefined;
-    const nodes: GatewayNode[] = [];
+    const nodes: GatewayInstance[] = [];
     const clients: Client[] = [];
     const pids = new Set<number>();
     try {
@@ -41,7 +41,7 @@ Deno.test({
       await waitFor("a leader", () => raft!.host.status().role === "leader", 10_000);
       for (let i = 0; i < 2; i++) {
         nodes.push(
-          await startGatewayNode({
+          await startGatewayInstance({
             config: config({ alpha: stdioReplicas(`a${i}`) }),
             port: 0,
             hostname: "127.0.0.1",
@@ -53,13 +53,13 @@ Deno.test({
       const clientA = await connect(a);
       const clientB = await connect(b);
       clients.push(clientA, clientB);
-      const services = (n: GatewayNode) => n.gateway.serviceNames();
+      const services = (n: GatewayInstance) => n.gateway.serviceNames();
 
       await t.step("a service registered through node A appears on node B", async () => {
         const spec = stdioBackend("shared");
         const server = spec.kind === "stdio" ? { command: spec.command, args: spec.args } : {};
         await clientA.callTool({
-          name: "safla__register_node",
+          name: "safla__register_server",
           arguments: { name: "beta", server },
         });
         assert.ok(services(a).includes("beta"), "applied on the node that wrote it");
@@ -128,7 +128,7 @@ Deno.test({
       );
 
       await t.step("a 2025 session opened on node A is served by node B", async () => {
-        const post = async (node: GatewayNode, body: unknown, session?: string) => {
+        const post = async (node: GatewayInstance, body: unknown, session?: string) => {
           const response = await fetch(`${node.url}/mcp`, {
             method: "POST",
             headers: {
@@ -174,7 +174,7 @@ Deno.test({
       });
 
       await t.step("unregistering through node B removes the service from node A", async () => {
-        await clientB.callTool({ name: "safla__unregister_node", arguments: { name: "beta" } });
+        await clientB.callTool({ name: "safla__unregister_server", arguments: { name: "beta" } });
         assert.ok(!services(b).includes("beta"));
         await waitFor("node A to apply the removal", () => !services(a).includes("beta"), 15_000);
       });

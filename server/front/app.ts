@@ -47,15 +47,10 @@ import {
   KeepAlive,
   serveDirectCall,
 } from "./direct_call.ts";
+import { INVALID_REQUEST, PARSE_ERROR, SESSION_NOT_FOUND } from "../gateway/jsonrpc_codes.ts";
 
 /** Distinct Host headers whose check is remembered (they are client input, so bounded). */
 const MAX_REMEMBERED_HOSTS = 64;
-
-/** Most concurrent 2025 sessions (Streamable HTTP and SSE together) per node. */
-export const MAX_SESSIONS = 10_000;
-
-const PARSE_ERROR = -32700;
-const INVALID_REQUEST = -32600;
 
 /** Options of {@link createGatewayApp}. */
 export interface GatewayAppOptions {
@@ -65,6 +60,8 @@ export interface GatewayAppOptions {
   allowedHosts: string[];
   allowedOrigins: string[];
   maxRequestBodyBytes: number;
+  /** Most concurrent 2025 sessions (Streamable HTTP and SSE together); more get 503. */
+  maxSessions: number;
   /** Shares 2025 sessions with the other nodes of a cluster; local only when absent. */
   sessionDirectory?: SessionDirectory;
   /**
@@ -285,7 +282,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     initialize: Record<string, unknown> | undefined,
     adoptedId?: string,
   ): Promise<Session> {
-    if (sessions.size >= MAX_SESSIONS) throw new Error("session limit reached");
+    if (sessions.size >= options.maxSessions) throw new Error("session limit reached");
     const directory = options.sessionDirectory;
     // Saves run one after another, each writing the state as it is by then.
     let saved = Promise.resolve();
@@ -340,7 +337,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
    */
   async function adoptSession(sessionId: string, req: Request): Promise<Session | undefined> {
     const directory = options.sessionDirectory;
-    if (directory === undefined || sessions.size >= MAX_SESSIONS) return undefined;
+    if (directory === undefined || sessions.size >= options.maxSessions) return undefined;
     const record = await directory.load(sessionId);
     if (record === undefined) return undefined;
     const session = await openSession(record.initialize, sessionId);
@@ -441,7 +438,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     if (sessionId !== null) {
       const session = sessions.get(sessionId) ?? await adoptSession(sessionId, req);
       if (session === undefined) {
-        return jsonRpcError(404, -32001, "Session not found");
+        return jsonRpcError(404, SESSION_NOT_FOUND, "Session not found");
       }
       session.lastSeenMs = Date.now();
       return await (session.transport as WebStandardStreamableHTTPServerTransport)
@@ -454,7 +451,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       ) {
         return jsonRpcError(400, INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
       }
-      if (sessions.size >= MAX_SESSIONS) {
+      if (sessions.size >= options.maxSessions) {
         return jsonRpcError(503, INVALID_REQUEST, "Too many sessions on this node");
       }
       const initialize = messages.find((m) => (m as { method?: string }).method === "initialize") as
@@ -473,7 +470,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       return jsonRpcError(405, INVALID_REQUEST, "Method not allowed without Mcp-Session-Id");
     }
     const session = sessions.get(sessionId) ?? await adoptSession(sessionId, req);
-    if (session === undefined) return jsonRpcError(404, -32001, "Session not found");
+    if (session === undefined) return jsonRpcError(404, SESSION_NOT_FOUND, "Session not found");
     session.lastSeenMs = Date.now();
     const response = await (session.transport as WebStandardStreamableHTTPServerTransport)
       .handleRequest(req);
@@ -484,7 +481,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   app.delete("/mcp", (c) => sessionRequest(c.req.raw));
 
   app.get("/sse", async () => {
-    if (sessions.size >= MAX_SESSIONS) {
+    if (sessions.size >= options.maxSessions) {
       return jsonRpcError(503, INVALID_REQUEST, "Too many sessions on this node");
     }
     const id = crypto.randomUUID();
@@ -500,7 +497,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     const id = c.req.query("sessionId");
     const session = id === undefined ? undefined : sessions.get(id);
     if (session === undefined || !(session.transport instanceof SseFrontTransport)) {
-      return jsonRpcError(404, -32001, "Session not found");
+      return jsonRpcError(404, SESSION_NOT_FOUND, "Session not found");
     }
     session.lastSeenMs = Date.now();
     const parsed = await readJson(c.req.raw);

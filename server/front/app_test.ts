@@ -9,7 +9,10 @@ import { createGatewayApp, type GatewayApp, pathOf } from "./app.ts";
 
 const MAX_BODY_BYTES = 2048;
 
-function makeApp(sessionIdleMs?: number): { app: GatewayApp; gateway: Gateway } {
+function makeApp(
+  sessionIdleMs?: number,
+  maxSessions = 100,
+): { app: GatewayApp; gateway: Gateway } {
   const gateway = new Gateway(parseConfig({ mcpServers: {} }), {
     nowMs: () => 0,
     rng: new SeededRng(1),
@@ -21,6 +24,7 @@ function makeApp(sessionIdleMs?: number): { app: GatewayApp; gateway: Gateway } 
     allowedHosts: ["gateway.internal"],
     allowedOrigins: ["app.example"],
     maxRequestBodyBytes: MAX_BODY_BYTES,
+    maxSessions,
     sessionIdleMs,
   });
   return { app, gateway };
@@ -170,6 +174,27 @@ Deno.test("idle 2025 sessions are closed", async () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(app.sessionCount(), 0);
+  } finally {
+    await app.close();
+    await gateway.close();
+  }
+});
+
+Deno.test("the session limit comes from the options: one more initialize or SSE stream gets 503", async () => {
+  const { app, gateway } = makeApp(undefined, 2);
+  try {
+    for (let i = 0; i < 2; i++) {
+      const opened = await app.app.fetch(post(INIT));
+      assert.equal(opened.status, 200);
+      await opened.body?.cancel();
+    }
+    assert.deepEqual(await errorOf(await app.app.fetch(post(INIT))), { status: 503, code: -32600 });
+    const sse = await app.app.fetch(
+      new Request("http://localhost:8080/sse", { headers: { host: "localhost:8080" } }),
+    );
+    assert.equal(sse.status, 503);
+    await sse.body?.cancel();
+    assert.equal(app.sessionCount(), 2);
   } finally {
     await app.close();
     await gateway.close();

@@ -4,7 +4,7 @@
 // (`--no-lock`: they are test tools, not dependencies of the workspace).
 import assert from "node:assert/strict";
 import { config, startNode, stdioReplicas } from "../testing/harness.ts";
-import type { GatewayNode } from "../node.ts";
+import type { GatewayInstance } from "../instance.ts";
 
 const SUITE_2025 = "npm:@modelcontextprotocol/conformance@0.1.16";
 const SUITE_2026 = "npm:@modelcontextprotocol/conformance@0.2.0-alpha.12";
@@ -24,7 +24,7 @@ interface Run {
   outputDir: string;
 }
 
-async function runSuite(node: GatewayNode, suite: string, extra: string[]): Promise<Run> {
+async function runSuite(node: GatewayInstance, suite: string, extra: string[]): Promise<Run> {
   const cwd = await Deno.makeTempDir();
   const outputDir = `${cwd}/results`;
   const output = await new Deno.Command(Deno.execPath(), {

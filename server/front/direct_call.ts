@@ -39,17 +39,18 @@ import {
 } from "@modelcontextprotocol/server";
 import type { CallContext, Gateway } from "../gateway/gateway.ts";
 import { passesLogFilter, sessionLogLevel, toLegacyResult } from "./front.ts";
+import {
+  INTERNAL_ERROR,
+  INVALID_PARAMS,
+  METHOD_NOT_FOUND,
+  RESOURCE_NOT_FOUND_2026,
+} from "../gateway/jsonrpc_codes.ts";
 
 /** How long a direct reply may go without a byte before it turns into a stream with keep-alives. */
 export const DIRECT_KEEP_ALIVE_MS = 15_000;
 /** How often quiet replies are checked; a keep-alive goes out up to this much late. */
 const KEEP_ALIVE_TICK_MS = 1_000;
 
-const METHOD_NOT_FOUND = -32601;
-const INVALID_PARAMS = -32602;
-const INTERNAL_ERROR = -32603;
-/** The 2025 wire has no "resource not found" code; the SDK sends it as invalid params. */
-const RESOURCE_NOT_FOUND_2026 = -32002;
 const ENVELOPE_KEY_PREFIX = "io.modelcontextprotocol/";
 const PUSHED_CAPABILITIES = ["sampling", "elicitation", "roots"] as const;
 /** Keys of a result family other than a plain tool result; such a result never gains `content`. */

@@ -6,9 +6,9 @@ import assert from "node:assert/strict";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { eraKey } from "@safla/transports";
 import type { EraCache } from "@safla/transports";
-import { OUTCOME_UNKNOWN, SERVICE_UNAVAILABLE } from "../gateway/gateway.ts";
+import { OUTCOME_UNKNOWN, SERVICE_UNAVAILABLE } from "../gateway/jsonrpc_codes.ts";
 import { config, processAlive, stdioReplicas } from "../testing/harness.ts";
-import { type GatewayNode, startGatewayNode } from "../node.ts";
+import { type GatewayInstance, startGatewayInstance } from "../instance.ts";
 import { waitFor } from "@safla/transports/host/testing";
 import {
   abortDirectCalls,
@@ -21,7 +21,7 @@ import type { CallContext, Gateway } from "../gateway/gateway.ts";
 import type { Server } from "@modelcontextprotocol/server";
 
 /** A client that declares no sampling, elicitation or roots: its calls take the direct lane. */
-async function plainClient(node: GatewayNode): Promise<Client> {
+async function plainClient(node: GatewayInstance): Promise<Client> {
   const client = new Client({ name: "direct", version: "1" });
   await client.connect(new StreamableHTTPClientTransport(new URL(`${node.url}/mcp`)));
   return client;
@@ -31,7 +31,7 @@ async function plainClient(node: GatewayNode): Promise<Client> {
  * A client that can be sampled; it answers "hi", or with a JSON-RPC error
  * when the prompt is "fail".
  */
-async function samplingClient(node: GatewayNode): Promise<Client> {
+async function samplingClient(node: GatewayInstance): Promise<Client> {
   const client = new Client({ name: "sampled", version: "1" }, {
     capabilities: { sampling: {} },
   });
@@ -65,13 +65,13 @@ interface ReplicaStatus {
   era?: string;
 }
 
-function replicas(node: GatewayNode, service: string): ReplicaStatus[] {
+function replicas(node: GatewayInstance, service: string): ReplicaStatus[] {
   const services = node.gateway.status().services as { name: string; replicas: ReplicaStatus[] }[];
   return services.find((s) => s.name === service)?.replicas ?? [];
 }
 
 /** A raw 2025 session over fetch, to control ids and headers exactly. */
-async function rawSession(node: GatewayNode): Promise<{
+async function rawSession(node: GatewayInstance): Promise<{
   post(body: unknown, headers?: Record<string, string>): Promise<Response>;
 }> {
   const url = `${node.url}/mcp`;
@@ -118,7 +118,7 @@ Deno.test({
     for (const service of cfg.services) {
       for (const spec of service.replicas) eraCache.set(eraKey(spec), { kind: "legacy" });
     }
-    const node = await startGatewayNode({
+    const node = await startGatewayInstance({
       config: cfg,
       port: 0,
       hostname: "127.0.0.1",

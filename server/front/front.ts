@@ -24,6 +24,7 @@ import type {
   ResumeState,
   ResumeStateSealer,
 } from "../gateway/gateway.ts";
+import { INVALID_REQUEST } from "../gateway/jsonrpc_codes.ts";
 
 /** Protocol era of one serving unit. */
 export type FrontEra = "legacy" | "modern";
@@ -44,8 +45,6 @@ export function createResumeCodec(key: Uint8Array | string, ttlSeconds = 600): R
     verify: (state, ctx) => codec.verify(state, ctx),
   };
 }
-
-const INVALID_REQUEST = -32600;
 
 /** The gateway's own identity. */
 export const GATEWAY_INFO = { name: "safla-gateway", version: "0.1.0" } as const;

@@ -4,7 +4,7 @@
 // the store.
 import assert from "node:assert/strict";
 import { config, stdioReplicas } from "../testing/harness.ts";
-import { type GatewayNode, startGatewayNode } from "../node.ts";
+import { type GatewayInstance, startGatewayInstance } from "../instance.ts";
 import type { SessionDirectory, SessionRecord } from "../control/session_directory.ts";
 import { mcpRpc, SESSION_PROTOCOL_VERSION } from "../cluster/testing/mcp_rpc.ts";
 
@@ -26,12 +26,12 @@ class MemoryDirectory implements SessionDirectory {
 }
 
 /** The HTTP base URL of a node started with a port. */
-function urlOf(node: GatewayNode): string {
+function urlOf(node: GatewayInstance): string {
   assert.ok(node.url, "the node serves HTTP");
   return node.url;
 }
 
-async function openSession(node: GatewayNode): Promise<string> {
+async function openSession(node: GatewayInstance): Promise<string> {
   const opened = await mcpRpc(urlOf(node), {
     jsonrpc: "2.0",
     id: 1,
@@ -53,7 +53,7 @@ async function openSession(node: GatewayNode): Promise<string> {
   return opened.sessionId;
 }
 
-function subscriptions(node: GatewayNode): Record<string, number> {
+function subscriptions(node: GatewayInstance): Record<string, number> {
   return node.gateway.status().subscriptions as Record<string, number>;
 }
 
@@ -70,14 +70,14 @@ Deno.test({
   fn: async () => {
     const directory = new MemoryDirectory();
     const start = () =>
-      startGatewayNode({
+      startGatewayInstance({
         config: config({ test: stdioReplicas("t1") }),
         port: 0,
         hostname: "127.0.0.1",
         seed: 7,
         sessionDirectory: directory,
       });
-    const nodes: GatewayNode[] = [];
+    const nodes: GatewayInstance[] = [];
     try {
       const a = await start();
       nodes.push(a);

@@ -78,7 +78,7 @@ Deno.test({
       const [a, b] = clients;
       const spec = stdioBackend("shared");
       const server = spec.kind === "stdio" ? { command: spec.command, args: spec.args } : {};
-      await a.callTool({ name: "safla__register_node", arguments: { name: "beta", server } });
+      await a.callTool({ name: "safla__register_server", arguments: { name: "beta", server } });
       await waitFor("gateway B to serve beta", async () => {
         const names = (await b.listTools()).tools.map((t) => t.name);
         return names.includes("beta__whoami");

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { config, startNode } from "../testing/harness.ts";
-import type { GatewayNode } from "../node.ts";
+import type { GatewayInstance } from "../instance.ts";
 
 const EVERYTHING = "@modelcontextprotocol/server-everything@2026.8.31";
 
@@ -56,7 +56,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async (t) => {
     let http: Awaited<ReturnType<typeof spawnEverythingHttp>> | undefined;
-    let node: GatewayNode | undefined;
+    let node: GatewayInstance | undefined;
     let client: Client | undefined;
     try {
       http = await spawnEverythingHttp();

@@ -41,16 +41,16 @@ import { classifyFailure } from "./failover.ts";
 import { InputExchange } from "./input_exchange.ts";
 import type { CallContext, ResumeStateSealer } from "./call_context.ts";
 import { clientCan, monotonicProgress, stripServerInfo, withMeta } from "./wire_meta.ts";
+import {
+  INVALID_PARAMS,
+  METHOD_NOT_FOUND,
+  MINORITY_PARTITION,
+  OUTCOME_UNKNOWN,
+  SERVICE_UNAVAILABLE,
+} from "./jsonrpc_codes.ts";
 
 export type { CallContext, ResumeState, ResumeStateSealer } from "./call_context.ts";
 
-/** JSON-RPC error code for "the service behind this name is unavailable". */
-export const SERVICE_UNAVAILABLE = -32010;
-/** JSON-RPC error code for "the call may or may not have run; not retried". */
-export const OUTCOME_UNKNOWN = -32011;
-/** JSON-RPC error code for "this node is cut off from the cluster's quorum; nothing was run". */
-export const MINORITY_PARTITION = -32012;
-const METHOD_NOT_FOUND = -32601;
 /** Methods whose result may be `input_required` on the 2026-07-28 wire. */
 const INPUT_METHODS: ReadonlySet<string> = new Set(["tools/call", "prompts/get", "resources/read"]);
 /** Most calls parked waiting for client input, per node. */
@@ -59,7 +59,6 @@ const MAX_EXCHANGES = 1_000;
 const EXCHANGE_TTL_MS = 600_000;
 /** Progress notifications awaited before a result; older ones are already delivered. */
 const MAX_PENDING_PROGRESS = 64;
-const INVALID_PARAMS = -32602;
 
 /** Which list changed, for the fronts to tell their clients. */
 export type ListKind = "tools" | "prompts" | "resources";
@@ -84,6 +83,8 @@ export interface GatewayDeps {
 /** A gateway tool handled in-process (management tools). */
 export interface LocalTool {
   definition: Tool;
+  /** Older names it also answers to, unlisted, so clients that still use them do not break. */
+  aliases?: readonly string[];
   call(args: Record<string, unknown>, ctx: CallContext): Promise<Record<string, unknown>>;
 }
 
@@ -123,6 +124,7 @@ export class Gateway {
   #toolNames: NameTable = exposeNames([]);
   #promptNames: NameTable = exposeNames([]);
   #local = new Map<string, LocalTool>();
+  #localAliases = new Map<string, LocalTool>();
   #lastHashes = new Map<ListKind, string>();
   /** The client-facing lists, rebuilt on every catalog or state change, served as is. */
   #views: {
@@ -168,7 +170,10 @@ export class Gateway {
         retryBudget: this.#retryBudget,
         maxAttempts: this.settings.maxAttempts,
         hedgeDelayMs: this.settings.hedgeDelayMs,
-        breaker: { consecutiveFailures: 3, openDurationMs: 5_000 },
+        breaker: {
+          consecutiveFailures: this.settings.breakerConsecutiveFailures,
+          openDurationMs: this.settings.breakerOpenDurationMs,
+        },
         // Connection events are exact here (we hold the connection), so one
         // good probe makes a replica routable and there is no dwell to wait out.
         health: { ...DEFAULT_HEALTH_POLICY, healthyAfterSuccesses: 1, minDwellMs: 0 },
@@ -270,6 +275,7 @@ export class Gateway {
   /** Registers a tool the gateway answers itself (e.g. management). */
   addLocalTool(tool: LocalTool): void {
     this.#local.set(tool.definition.name, tool);
+    for (const alias of tool.aliases ?? []) this.#localAliases.set(alias, tool);
     this.#rebuild();
   }
 
@@ -443,7 +449,8 @@ export class Gateway {
 
   /** True when `name` is a backend tool this gateway forwards (not a local one, not unknown). */
   forwardsTool(name: string): boolean {
-    return !this.#local.has(name) && this.#toolNames.resolve(name) !== undefined;
+    return !this.#local.has(name) && !this.#localAliases.has(name) &&
+      this.#toolNames.resolve(name) !== undefined;
   }
 
   /**
@@ -470,7 +477,7 @@ export class Gateway {
     params: { name: string; arguments?: Record<string, unknown> } & Record<string, unknown>,
     ctx: CallContext,
   ): Promise<Record<string, unknown>> {
-    const local = this.#local.get(params.name);
+    const local = this.#local.get(params.name) ?? this.#localAliases.get(params.name);
     if (local !== undefined) return await local.call(params.arguments ?? {}, ctx);
     const target = this.#toolNames.resolve(params.name);
     if (target === undefined) {

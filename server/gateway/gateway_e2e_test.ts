@@ -9,7 +9,7 @@ import {
 import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as V1StreamableHTTP } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { SSEClientTransport as V1SSE } from "@modelcontextprotocol/sdk/client/sse.js";
-import { OUTCOME_UNKNOWN, SERVICE_UNAVAILABLE } from "./gateway.ts";
+import { OUTCOME_UNKNOWN, SERVICE_UNAVAILABLE } from "./jsonrpc_codes.ts";
 import {
   config,
   type HttpBackend,
@@ -18,7 +18,7 @@ import {
   startNode,
   stdioReplicas,
 } from "../testing/harness.ts";
-import type { GatewayNode } from "../node.ts";
+import type { GatewayInstance } from "../instance.ts";
 import { waitFor } from "@safla/transports/host/testing";
 
 type Era = "auto" | "legacy";
@@ -39,7 +39,7 @@ function v2Client(): Client {
   return client;
 }
 
-async function connectV2(node: GatewayNode, era: Era): Promise<Client> {
+async function connectV2(node: GatewayInstance, era: Era): Promise<Client> {
   const client = v2Client();
   client.setVersionNegotiation({ mode: era });
   await client.connect(new StreamableHTTPClientTransport(new URL(`${node.url}/mcp`)));
@@ -75,7 +75,7 @@ interface ReplicaStatus {
   tools: number;
 }
 
-function replicas(node: GatewayNode, service: string): ReplicaStatus[] {
+function replicas(node: GatewayInstance, service: string): ReplicaStatus[] {
   const services = node.gateway.status().services as { name: string; replicas: ReplicaStatus[] }[];
   return services.find((s) => s.name === service)?.replicas ?? [];
 }
@@ -86,7 +86,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async (t) => {
     let http: HttpBackend | undefined;
-    let node: GatewayNode | undefined;
+    let node: GatewayInstance | undefined;
     const clients: { close(): Promise<void> }[] = [];
     const pids = new Set<number>();
     try {

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { config, processAlive, startNode, stdioBackend } from "../testing/harness.ts";
-import type { GatewayNode } from "../node.ts";
+import type { GatewayInstance } from "../instance.ts";
 
 function replica(id: string, extra: string[] = []): { command: string; args: string[] } {
   const spec = stdioBackend(id, extra);
@@ -16,7 +16,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    let node: GatewayNode | undefined;
+    let node: GatewayInstance | undefined;
     let client: Client | undefined;
     const pids: number[] = [];
     try {

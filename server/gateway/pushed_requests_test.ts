@@ -7,11 +7,11 @@ import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/cli
 import { config, startNode, stdioReplicas } from "../testing/harness.ts";
 
 const EVERYTHING = "@modelcontextprotocol/server-everything@2026.8.31";
-import type { GatewayNode } from "../node.ts";
+import type { GatewayInstance } from "../instance.ts";
 
 /** A 2025 client that answers sampling requests through `answer`. */
 async function samplingClient(
-  node: GatewayNode,
+  node: GatewayInstance,
   name: string,
   answer: (prompt: string) => Promise<string>,
 ): Promise<Client> {
@@ -40,7 +40,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async (t) => {
-    let node: GatewayNode | undefined;
+    let node: GatewayInstance | undefined;
     const clients: Client[] = [];
     try {
       node = await startNode(config({
@@ -101,7 +101,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    let node: GatewayNode | undefined;
+    let node: GatewayInstance | undefined;
     let client: Client | undefined;
     try {
       node = await startNode(config({ solo: stdioReplicas("s1") }));

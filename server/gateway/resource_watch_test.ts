@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { config, type HttpBackend, spawnHttpBackend, startNode } from "../testing/harness.ts";
-import type { GatewayNode } from "../node.ts";
+import type { GatewayInstance } from "../instance.ts";
 
 async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -23,7 +23,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     let http: HttpBackend | undefined;
-    let node: GatewayNode | undefined;
+    let node: GatewayInstance | undefined;
     const clients: Client[] = [];
     try {
       http = await spawnHttpBackend("w1", { resourceUpdates: true });
@@ -101,7 +101,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     let http: HttpBackend | undefined;
-    let node: GatewayNode | undefined;
+    let node: GatewayInstance | undefined;
     let client: Client | undefined;
     try {
       http = await spawnHttpBackend("r1");

@@ -6,7 +6,7 @@
  */
 import type { BackendSpec } from "@safla/transports";
 import { type GatewayConfig, parseConfig } from "../config.ts";
-import { type GatewayNode, startGatewayNode } from "../node.ts";
+import { type GatewayInstance, startGatewayInstance } from "../instance.ts";
 
 const BACKEND_MAIN = new URL("./backend_main.ts", import.meta.url).pathname;
 
@@ -98,8 +98,8 @@ export function stdioReplicas(...replicas: string[]): Record<string, unknown> {
 }
 
 /** Starts a node on an ephemeral loopback port. */
-export function startNode(cfg: GatewayConfig): Promise<GatewayNode> {
-  return startGatewayNode({ config: cfg, port: 0, hostname: "127.0.0.1", seed: 7 });
+export function startNode(cfg: GatewayConfig): Promise<GatewayInstance> {
+  return startGatewayInstance({ config: cfg, port: 0, hostname: "127.0.0.1", seed: 7 });
 }
 
 /** True while a process with `pid` exists. */

@@ -10,24 +10,30 @@
  *
  * @module
  */
+import { choiceFlag, integerFlag, parseFlags, UsageError } from "../flags.ts";
 import { MCP_SCENARIOS } from "./mod.ts";
 
-function flag(args: readonly string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i < 0 ? undefined : args[i + 1];
-}
+const USAGE = `usage: deno run -A sim/mcp/main.ts --scenario ${
+  Object.keys(MCP_SCENARIOS).join("|")
+} [--seed N]`;
 
 /** Parses flags, runs the scenario, returns the exit code. */
 export function main(args: readonly string[]): number {
-  const name = flag(args, "--scenario");
-  const seed = Number(flag(args, "--seed") ?? "1");
-  const run = name === undefined ? undefined : MCP_SCENARIOS[name];
-  if (run === undefined || !Number.isSafeInteger(seed)) {
-    console.error(
-      `usage: deno run -A sim/mcp/main.ts --scenario ${
-        Object.keys(MCP_SCENARIOS).join("|")
-      } [--seed N]`,
+  let run: (seed: number) => Record<string, unknown>;
+  let seed: number;
+  try {
+    const values = parseFlags(
+      args,
+      { scenario: { type: "string" }, seed: { type: "string" } },
+      USAGE,
     );
+    const name = choiceFlag(values, "scenario", Object.keys(MCP_SCENARIOS));
+    if (name === undefined) throw new UsageError(`--scenario is required\n${USAGE}`);
+    run = MCP_SCENARIOS[name];
+    seed = integerFlag(values, "seed", 0, 0xffff_ffff) ?? 1;
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(error.message);
     return 2;
   }
   const figures = run(seed);

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { choiceFlag, integerFlag, parseFlags, UsageError } from "../flags.ts";
 import type { ResumeMutation } from "./watch_client.ts";
 import { watchAcrossFailover, type WatchAcrossFailoverFigures } from "./scenario.ts";
 
@@ -24,35 +25,37 @@ const MUTATIONS: readonly ResumeMutation[] = [
 const USAGE = "usage: deno run -A sim/watch/main.ts [--seed S | --seeds N [--first-seed S]] " +
   `[--nodes 3|5] [--mutation ${MUTATIONS.join("|")}]`;
 
-function flag(args: readonly string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i < 0 ? undefined : args[i + 1];
-}
-
 function failed(figures: WatchAcrossFailoverFigures): boolean {
   return Object.values(figures.violations).some((n) => n !== 0);
 }
 
 /** Parses flags, runs, prints one JSON object, returns the exit code. */
 export function main(args: readonly string[]): number {
-  const seed = Number(flag(args, "--seed") ?? "1");
-  const seeds = flag(args, "--seeds") === undefined ? undefined : Number(flag(args, "--seeds"));
-  const firstSeed = Number(flag(args, "--first-seed") ?? "1");
-  const nodes = flag(args, "--nodes");
-  const mutation = flag(args, "--mutation");
-  const integers = [seed, firstSeed, seeds ?? 1];
-  if (
-    !integers.every((n) => Number.isSafeInteger(n) && n >= 0) ||
-    (nodes !== undefined && nodes !== "3" && nodes !== "5") ||
-    (mutation !== undefined && !MUTATIONS.includes(mutation as ResumeMutation))
-  ) {
-    console.error(USAGE);
+  let seed: number;
+  let seeds: number | undefined;
+  let firstSeed: number;
+  let options: { nodeCount?: 3 | 5; mutation?: ResumeMutation };
+  try {
+    const values = parseFlags(args, {
+      seed: { type: "string" },
+      seeds: { type: "string" },
+      "first-seed": { type: "string" },
+      nodes: { type: "string" },
+      mutation: { type: "string" },
+    }, USAGE);
+    seed = integerFlag(values, "seed", 0, 0xffff_ffff) ?? 1;
+    seeds = integerFlag(values, "seeds", 1, 10_000_000);
+    firstSeed = integerFlag(values, "first-seed", 0, 0xffff_ffff) ?? 1;
+    const nodes = choiceFlag(values, "nodes", ["3", "5"]);
+    options = {
+      nodeCount: nodes === undefined ? undefined : (Number(nodes) as 3 | 5),
+      mutation: choiceFlag(values, "mutation", MUTATIONS),
+    };
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(error.message);
     return 2;
   }
-  const options = {
-    nodeCount: nodes === undefined ? undefined : (Number(nodes) as 3 | 5),
-    mutation: mutation as ResumeMutation | undefined,
-  };
   if (seeds === undefined) {
     const figures = watchAcrossFailover(seed, options);
     console.log(JSON.stringify(figures));

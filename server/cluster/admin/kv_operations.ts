@@ -13,12 +13,8 @@ import {
   RequestTimeoutError,
 } from "@safla/transports/host";
 import type { RaftStore } from "../../store/raft/raft_store.ts";
-import {
-  NoQuorumError,
-  OutcomeUnknownError,
-  OverloadedError,
-  StoreCommandError,
-} from "../errors.ts";
+import { NoQuorumError, OverloadedError, StoreCommandError } from "../errors.ts";
+import { OutcomeUnknownError } from "@safla/core/resilience";
 import type { ReadConsistency } from "../../store/types.ts";
 
 /** A request field is missing or wrong. */

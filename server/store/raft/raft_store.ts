@@ -39,10 +39,10 @@ import type {
 import {
   isConnectFailure,
   NoQuorumError,
-  OutcomeUnknownError,
   OverloadedError,
   StoreCommandError,
 } from "../../cluster/errors.ts";
+import { OutcomeUnknownError } from "@safla/core/resilience";
 
 /** Header carrying the forwarding token between nodes. */
 export const CLUSTER_AUTH_HEADER = "x-safla-cluster-auth";
@@ -206,7 +206,7 @@ export class RaftStore implements StateStore {
       if (reply.ok) return reply.value;
       const error = reply.error;
       if (error.outcomeUnknown && request.kind === "command") {
-        throw new OutcomeUnknownError(`${error.code} on the leader`);
+        throw OutcomeUnknownError.ofWrite(`${error.code} on the leader`);
       }
       if (error.code === "Overloaded") throw new OverloadedError(error.pendingLimit);
       lastProblem = error.code === "NotLeader" && error.leaderHint === null

@@ -1,7 +1,7 @@
 /**
- * One gateway node, started in-process: the gateway over its backends, the
- * management tools, and the HTTP app on `Deno.serve`. A cluster launcher
- * starts several of these; `serve` on the CLI starts one.
+ * One gateway instance, started in-process: the gateway over its backends,
+ * the management tools, and the HTTP app on `Deno.serve`. `serve` on the CLI
+ * runs one alone; each node of a cluster (a Raft member, `cluster/`) hosts one.
  *
  * @module
  */
@@ -16,8 +16,8 @@ import { type SessionDirectory, StoreSessionDirectory } from "./control/session_
 import type { StateStore } from "./store/types.ts";
 import type { EraCache } from "@safla/transports";
 
-/** Options of {@link startGatewayNode}. */
-export interface GatewayNodeOptions {
+/** Options of {@link startGatewayInstance}. */
+export interface GatewayInstanceOptions {
   config: GatewayConfig;
   /**
    * Port to listen on; 0 picks a free one. Absent: no listener, for a host
@@ -49,8 +49,8 @@ export interface GatewayNodeOptions {
   sessionDirectory?: SessionDirectory;
 }
 
-/** A running node. */
-export interface GatewayNode {
+/** A running gateway instance. */
+export interface GatewayInstance {
   gateway: Gateway;
   http: GatewayApp;
   /** The port actually bound; undefined without a listener. */
@@ -60,8 +60,10 @@ export interface GatewayNode {
   close(): Promise<void>;
 }
 
-/** Starts a node: connects backends (failures do not block), then listens. */
-export async function startGatewayNode(options: GatewayNodeOptions): Promise<GatewayNode> {
+/** Starts an instance: connects backends (failures do not block), then listens. */
+export async function startGatewayInstance(
+  options: GatewayInstanceOptions,
+): Promise<GatewayInstance> {
   const codec = createResumeCodec(options.stateKey ?? crypto.getRandomValues(new Uint8Array(32)));
   const gateway = new Gateway(options.config, {
     nowMs: () => performance.now(),
@@ -81,6 +83,7 @@ export async function startGatewayNode(options: GatewayNodeOptions): Promise<Gat
     allowedHosts: options.config.settings.allowedHosts,
     allowedOrigins: options.config.settings.allowedOrigins,
     maxRequestBodyBytes: options.config.settings.maxRequestBodyBytes,
+    maxSessions: options.config.settings.maxSessions,
     sessionDirectory: options.sessionDirectory ??
       (options.store === undefined ? undefined : new StoreSessionDirectory(options.store)),
   });
