@@ -31,6 +31,7 @@
  *
  * @module
  */
+import { ConfigError } from "../config_error.ts";
 import { crc32cRange } from "../crc32.ts";
 import { newMessage } from "../raft/raft.ts";
 import type { Message, NodeId, SnapshotMetadata } from "../raft/types.ts";
@@ -70,12 +71,16 @@ export const DEFAULT_SNAPSHOT_TRANSFER: Readonly<SnapshotTransferConfig> = Objec
   abandonAfterTicks: 1_000,
 });
 
-/** Throws a RangeError naming the field if `config` cannot work. */
+/** Throws a {@link ConfigError} naming the field if `config` cannot work. */
 export function validateSnapshotTransfer(config: SnapshotTransferConfig): void {
   for (const [field, min] of Object.entries(MINIMUMS)) {
     const value = config[field as keyof SnapshotTransferConfig];
     if (!Number.isSafeInteger(value) || value < min) {
-      throw new RangeError(`snapshot transfer ${field} must be an integer >= ${min}, got ${value}`);
+      throw new ConfigError(
+        "snapshot transfer",
+        field,
+        `must be an integer >= ${min}, got ${value}`,
+      );
     }
   }
 }

@@ -20,6 +20,7 @@
 import {
   ClusterNode,
   type ConfChangeSingle,
+  ConfigError,
   decodeConfChange,
   decodeEnvelope,
   emptyConfState,
@@ -313,9 +314,10 @@ export class NodeHost {
       const messageBudgetBytes = Math.min(1024 * 1024, Math.floor(maxFrameBytes / 4));
       const snapshotTransfer = { chunkBytes: messageBudgetBytes, ...options.snapshotTransfer };
       if (snapshotTransfer.chunkBytes > maxFrameBytes / 2) {
-        throw new RangeError(
-          `snapshotTransfer.chunkBytes (${snapshotTransfer.chunkBytes}) must be at most half ` +
-            `of maxPeerFrameBytes (${maxFrameBytes})`,
+        throw new ConfigError(
+          "node host",
+          "snapshotTransfer.chunkBytes",
+          `${snapshotTransfer.chunkBytes} is more than half of maxPeerFrameBytes (${maxFrameBytes})`,
         );
       }
       const seed = crypto.getRandomValues(new Uint32Array(1))[0];

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { Message, NodeId } from "@safla/core";
+import { ConfigError, type Message, type NodeId } from "@safla/core";
 import { importSecret, nonce, packFields, prove, unpackFields, verify } from "./auth.ts";
 import { decodeMessages, encodeMessageBatches } from "./codec.ts";
 import { encodeFrame, FrameKind, FrameReader } from "./frames.ts";
@@ -279,8 +279,10 @@ export class PeerTransport {
     // The handshake's frames are small, but a limit that cannot carry an
     // append or a snapshot chunk is a configuration mistake.
     if (!Number.isSafeInteger(maxFrameBytes) || maxFrameBytes < MIN_FRAME_BYTES) {
-      throw new RangeError(
-        `maxFrameBytes must be an integer >= ${MIN_FRAME_BYTES}, got ${maxFrameBytes}`,
+      throw new ConfigError(
+        "peer transport",
+        "maxFrameBytes",
+        `must be an integer >= ${MIN_FRAME_BYTES}, got ${maxFrameBytes}`,
       );
     }
     const key = importSecret(options.secret);
