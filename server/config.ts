@@ -41,6 +41,11 @@ export interface GatewaySettings {
   /** Most failover attempts per call, counting the first. */
   maxAttempts: number;
   /**
+   * Most items in one page of tools/list, prompts/list, resources/list and
+   * resources/templates/list; longer lists are paged with `nextCursor`.
+   */
+  listPageSize: number;
+  /**
    * Start a second attempt of a read-only or idempotent call on another
    * replica when the first has not answered after this long; off when absent.
    */
@@ -76,6 +81,9 @@ export const DEFAULT_SETTINGS: Readonly<GatewaySettings> = Object.freeze({
   breakerConsecutiveFailures: 3,
   breakerOpenDurationMs: 5_000,
   maxSessions: 10_000,
+  // MCP servers commonly page at 100-1000; a gateway with fewer tools than
+  // this answers in one page, as before, even to clients that do not page.
+  listPageSize: 1_000,
 });
 
 /** Most replicas one service may declare. */
@@ -175,6 +183,9 @@ function parseSettings(value: unknown, fail: Fail): GatewaySettings {
         break;
       case "maxAttempts":
         out.maxAttempts = positiveInt(v, at, fail, 1, 10);
+        break;
+      case "listPageSize":
+        out.listPageSize = positiveInt(v, at, fail, 1, 10_000);
         break;
       case "hedgeDelayMs":
         out.hedgeDelayMs = positiveInt(v, at, fail, 1, 600_000);

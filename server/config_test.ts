@@ -93,6 +93,7 @@ Deno.test("config: the mcpServers shape with our fields", async (t) => {
       [{ mcpServers: { safla: { command: "x" } } }, "mcpServers.safla", /reserved/],
       [{ mcpServers: { "a b": { command: "x" } } }, "mcpServers.a b", /service name/],
       [{ mcpServers: {}, gateway: { separator: "" } }, "gateway.separator", /1-8 characters/],
+      [{ mcpServers: {}, gateway: { listPageSize: 0 } }, "gateway.listPageSize", /1 to 10000/],
       [{ mcpServers: {}, gateway: { maxSessions: 0 } }, "gateway.maxSessions", /from 1 to/],
       [
         { mcpServers: {}, gateway: { breakerConsecutiveFailures: 1.5 } },

@@ -1,8 +1,9 @@
 /**
- * @safla/server: the gateway node. Configuration in the `mcpServers` shape,
+ * @safla/server: the gateway. Configuration in the `mcpServers` shape,
  * the aggregating and balancing {@link Gateway}, its MCP front for both
- * protocol eras (Streamable HTTP, legacy HTTP+SSE, stdio) on Hono, and the
- * management tools.
+ * protocol eras (Streamable HTTP, legacy HTTP+SSE, stdio) on Hono, the
+ * management tools, and one running {@link GatewayInstance}.
+ * `@safla/server/cluster` runs instances as the nodes of a Raft cluster.
  *
  * @module
  */

@@ -48,7 +48,7 @@ export class KvStateMachine implements StateMachine<KvQuery, CommandResult> {
         kv: this.#store.get(query.key),
       };
     }
-    return this.#store.range(query.prefix, query.limit);
+    return this.#store.range(query.prefix, query.limit, query.after);
   }
 
   /** Serializes the store. */

@@ -27,6 +27,12 @@
  */
 export { type Attempt, type Call, type CallRequest } from "./call.ts";
 export {
+  type CallEffect,
+  CallExecutor,
+  type CallExecutorOptions,
+  type RoutingFailure,
+} from "./call_executor.ts";
+export {
   type BeginResult,
   CallRouter,
   type CallRouterOptions,

@@ -54,6 +54,11 @@ export interface RangeCommand {
   prefix: string;
   /** Maximum number of records returned (at least 1). */
   limit: number;
+  /**
+   * Start after this key (exclusive): the last key of the previous page,
+   * so that a client pages through a large prefix without a gap or a repeat.
+   */
+  after?: string;
 }
 
 /** Which part of a key's record a {@link Compare} looks at. */
@@ -546,13 +551,16 @@ function validateWith(v: Validator, raw: unknown): Command {
       return validateDelete(v, obj, "");
     case "get":
       return validateGet(v, obj, "");
-    case "range":
-      v.onlyFields(obj, ["op", "prefix", "limit"], "");
-      return {
+    case "range": {
+      v.onlyFields(obj, ["op", "prefix", "limit", "after"], "");
+      const range: RangeCommand = {
         op: "range",
         prefix: v.key(obj, "prefix", "", true),
         limit: v.integer(obj, "limit", "", 1, limits.maxRangeLimit),
       };
+      if (obj.after !== undefined) range.after = v.key(obj, "after", "", false);
+      return range;
+    }
     case "txn": {
       v.onlyFields(obj, ["op", "compare", "success", "failure"], "");
       const compare = v.array(obj, "compare", "", limits.maxCompares)

@@ -20,6 +20,7 @@ const VALID: Array<[string, Command]> = [
   ["delete prefix (empty: all keys)", { op: "delete", key: "", prefix: true, prevKv: true }],
   ["get", { op: "get", key: "a" }],
   ["range", { op: "range", prefix: "services/", limit: 10 }],
+  ["range after a key", { op: "range", prefix: "services/", limit: 10, after: "services/a" }],
   ["txn (compare-and-swap)", {
     op: "txn",
     compare: [{ key: "a", target: "modRevision", result: "equal", value: 3 }],
@@ -98,6 +99,13 @@ const INVALID: Array<[string, unknown, CommandErrorCode, string]> = [
   ["range limit 0", { op: "range", prefix: "", limit: 0 }, "outOfRange", "limit"],
   ["range limit too big", { op: "range", prefix: "", limit: 10_001 }, "outOfRange", "limit"],
   ["range limit missing", { op: "range", prefix: "" }, "missingField", "limit"],
+  ["range after empty", { op: "range", prefix: "", limit: 1, after: "" }, "emptyKey", "after"],
+  [
+    "range after not a string",
+    { op: "range", prefix: "", limit: 1, after: 3 },
+    "wrongType",
+    "after",
+  ],
   ["grant lease 0", { op: "leaseGrant", leaseId: 0, ttlMs: 1, nowMs: 0 }, "outOfRange", "leaseId"],
   ["grant ttl 0", { op: "leaseGrant", leaseId: 1, ttlMs: 0, nowMs: 0 }, "outOfRange", "ttlMs"],
   ["grant ttl NaN", { op: "leaseGrant", leaseId: 1, ttlMs: NaN, nowMs: 0 }, "wrongType", "ttlMs"],

@@ -174,6 +174,25 @@ Deno.test("get and range", async (t) => {
       count: 0,
     });
   });
+  await t.step("range pages after a key: every key once, in order, however the pages fall", () => {
+    const page1 = store.apply(9, { op: "range", prefix: "n/", limit: 1, after: "n/a" });
+    ok(page1, "range");
+    assert.deepEqual(page1.kvs.map((kv) => kv.key), ["n/b"]);
+    assert.equal(page1.more, true);
+    assert.deepEqual(store.range("n/", 5, "n/b").kvs.map((kv) => kv.key), ["n/c"]);
+    assert.deepEqual(store.range("n/", 5, "n/c").kvs, [], "after the last key: nothing");
+    assert.deepEqual(store.range("n/", 5, "n/aa").kvs.map((kv) => kv.key), ["n/b", "n/c"]);
+    assert.deepEqual(store.range("n/", 5, "a").kvs.length, 3, "a key before the prefix: all");
+    assert.deepEqual(store.range("n/", 5, "z").kvs, [], "a key past the prefix: nothing");
+    const seen: string[] = [];
+    for (let after: string | undefined, more = true; more;) {
+      const page = store.range("", 2, after);
+      seen.push(...page.kvs.map((kv) => kv.key));
+      after = page.kvs.at(-1)?.key;
+      more = page.more;
+    }
+    assert.deepEqual(seen, ["m", "n/a", "n/b", "n/c", "o"]);
+  });
   await t.step("a local range refuses a non-positive limit", () => {
     assert.throws(() => store.range("", 0), RangeError);
   });
@@ -723,5 +742,34 @@ Deno.test("property: put/delete/get/range/txn (CAS) agree with a naive model", (
       );
     }),
     { numRuns: 200 },
+  );
+});
+
+Deno.test("property: a range page is the naive filter of the sorted keys, counted alike", () => {
+  const key = fc.string({
+    unit: fc.constantFrom("a", "b", "/", "\u00e9"),
+    minLength: 1,
+    maxLength: 4,
+  });
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(key, { maxLength: 30 }),
+      fc.string({ unit: fc.constantFrom("a", "b", "/"), maxLength: 2 }),
+      fc.option(key, { nil: undefined }),
+      fc.integer({ min: 1, max: 8 }),
+      (keys, prefix, after, limit) => {
+        const store = new KvStore();
+        keys.forEach((k, i) =>
+          store.applyEntry(i + 1, encodeCommand({ op: "put", key: k, value: "" }))
+        );
+        const matching = [...keys].sort().filter((k) =>
+          k.startsWith(prefix) && (after === undefined || after < prefix || k > after)
+        );
+        const page = store.range(prefix, limit, after);
+        assert.deepEqual(page.kvs.map((kv) => kv.key), matching.slice(0, limit));
+        assert.equal(page.count, matching.length);
+        assert.equal(page.more, matching.length > limit);
+      },
+    ),
   );
 });

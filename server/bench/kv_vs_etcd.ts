@@ -55,6 +55,8 @@ export interface WriteBenchOptions {
   maxOps: number;
   /** Also report throughput and latency per second of the measured phase. */
   timeline?: boolean;
+  /** The key of a client's `seq`-th write; default: 64 keys per client. */
+  key?: (client: number, seq: number) => string;
 }
 
 /** One second of the measured phase (writes counted in the second they completed). */
@@ -91,7 +93,8 @@ export interface WriteBenchRow {
 /** Keys per client: enough to spread writes, few enough to keep the keyspace small. */
 const KEYS_PER_CLIENT = 64;
 
-function asciiValue(sizeBytes: number): string {
+/** A value of `sizeBytes` ASCII letters and digits. */
+export function asciiValue(sizeBytes: number): string {
   const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
   let value = "";
   for (let i = 0; i < sizeBytes; i++) value += alphabet[(i * 7 + 3) % alphabet.length];
@@ -104,6 +107,8 @@ export async function runWriteBench(
   options: WriteBenchOptions,
 ): Promise<WriteBenchRow> {
   const value = asciiValue(options.valueBytes);
+  const keyOf = options.key ??
+    ((id: number, seq: number) => `bench/${id}/${seq % KEYS_PER_CLIENT}`);
   const latenciesMs: number[] = [];
   let errors = 0;
   let firstError: string | undefined;
@@ -121,7 +126,7 @@ export async function runWriteBench(
 
   const client = async (id: number): Promise<void> => {
     for (let seq = 0; !stopped; seq++) {
-      const key = `bench/${id}/${seq % KEYS_PER_CLIENT}`;
+      const key = keyOf(id, seq);
       const opStart = performance.now();
       let failed = false;
       try {

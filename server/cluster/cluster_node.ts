@@ -11,6 +11,13 @@ import { type HostTiming, type MemberAddress, NodeHost } from "@safla/transports
 import type { GatewayConfig } from "../config.ts";
 import { type GatewayInstance, startGatewayInstance } from "../instance.ts";
 import { createAdminApp } from "./admin/admin_api.ts";
+import {
+  checkKey,
+  DEFAULT_PAGE_LIMIT,
+  errorReply,
+  pageLimit,
+  positiveIntParam,
+} from "./admin/kv_operations.ts";
 import { RaftStore } from "../store/raft/raft_store.ts";
 
 /** Options of {@link startClusterNode}. */
@@ -133,15 +140,33 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
     app.route("/", createAdminApp({ host, store, signal: closing.signal }));
     const front = gateway;
     if (front) {
-      // This node's view of the registry: services, replicas and their health, and the tools it serves.
-      app.get("/admin/registry", (c) =>
-        c.json({
+      // This node's view of the registry: services, replicas and their health, and the tools it
+      // serves, a page of names at a time as the KV ranges are (`limit`, `after`, `toolsNext`).
+      app.get("/admin/registry", (c) => {
+        let limit: number;
+        let after: string | undefined;
+        try {
+          limit = pageLimit(positiveIntParam("limit", c.req.query("limit"))) ?? DEFAULT_PAGE_LIMIT;
+          const rawAfter = c.req.query("after");
+          after = rawAfter === undefined ? undefined : checkKey(rawAfter, "after");
+        } catch (error) {
+          const reply = errorReply(error);
+          if (!reply) throw error;
+          return c.json(reply.body as Record<string, unknown>, 400);
+        }
+        const names = front.gateway.listTools().map((tool) => tool.name).sort();
+        const start = after === undefined ? 0 : names.findIndex((name) => name > after);
+        const tools = start < 0 ? [] : names.slice(start, start + limit);
+        const more = start >= 0 && start + limit < names.length;
+        return c.json({
           node: host.id,
           healthy: front.gateway.healthy(),
           quorum: front.gateway.hasQuorum,
           status: front.gateway.status(),
-          tools: front.gateway.listTools().map((tool) => tool.name),
-        }));
+          tools,
+          ...(more ? { toolsNext: tools[tools.length - 1] } : {}),
+        });
+      });
       app.all("*", (c) => front.http.fetch(c.req.raw));
     } else {
       app.get("/admin/registry", (c) => c.json({ error: "this node fronts no MCP servers" }, 404));

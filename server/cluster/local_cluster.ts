@@ -41,8 +41,8 @@ export interface LocalClusterOptions {
   timing?: Partial<HostTiming>;
   /** Receives every line a node writes to stderr. */
   onLog?: (id: NodeId, line: string) => void;
-  /** More `node_main.ts` flags for every node (e.g. `--snapshot-every-entries`). */
-  nodeArgs?: string[];
+  /** More flags for every node (benches pass through flags this launcher does not know). */
+  nodeArgs?: readonly string[];
 }
 
 const NODE_MAIN = new URL("./node_main.ts", import.meta.url).pathname;
@@ -116,8 +116,16 @@ export class LocalCluster {
     return this.#children.has(id);
   }
 
-  /** Starts (or restarts, with its data) the process of `id`. */
-  startNode(id: NodeId): void {
+  /** Process id of a running node. */
+  pid(id: NodeId): number | undefined {
+    return this.#children.get(id)?.process.pid;
+  }
+
+  /**
+   * Starts (or restarts, with its data) the process of `id`, with `extraArgs`
+   * (`--join` for a member just added) after the common flags.
+   */
+  startNode(id: NodeId, extraArgs: readonly string[] = []): void {
     if (this.#children.has(id)) throw new Error(`node ${id} is already running`);
     const o = this.options;
     const args = [
@@ -142,7 +150,7 @@ export class LocalCluster {
     if (o.timing?.heartbeatTicks) args.push("--heartbeat-ticks", String(o.timing.heartbeatTicks));
     const listen = o.peerListen?.[id];
     if (listen) args.push("--peer-listen", listen);
-    if (o.nodeArgs) args.push(...o.nodeArgs);
+    args.push(...o.nodeArgs ?? [], ...extraArgs);
     const process = new Deno.Command(Deno.execPath(), {
       args,
       env: { [SECRET_ENV]: o.secret },

@@ -5,7 +5,7 @@
  *
  * @module
  */
-export * from "./errors.ts";
+export * from "../store/raft/errors.ts";
 export * from "../store/raft/raft_store.ts";
 export * from "./admin/admin_api.ts";
 export * from "./admin/kv_session.ts";

@@ -255,26 +255,48 @@ function stateTools(named: (n: string) => string, store: StateStore): LocalTool[
         { readOnlyHint: false, idempotentHint: true, destructiveHint: true },
       ),
       call: async (args) => {
-        const reply = await store.delete(userKey(args), { prefix: args.prefix === true });
-        return json({ deleted: reply.prev.length, revision: reply.revision });
+        const reply = await store.delete(userKey(args), {
+          prefix: args.prefix === true,
+          prevKv: false,
+        });
+        return json({ deleted: reply.deleted, revision: reply.revision });
       },
     },
     {
       definition: tool(
         named("state_list"),
-        "Lists keys and values under a prefix",
-        { prefix: { type: "string" }, limit: { type: "number" } },
+        "Lists keys and values under a prefix, one page at a time (pass `next` back as `after`)",
+        {
+          prefix: { type: "string" },
+          limit: { type: "number", description: "At most 1000; default 100" },
+          after: { type: "string", description: "The `next` of the previous page" },
+        },
         ["prefix"],
         { readOnlyHint: true },
       ),
       call: async (args) => {
-        const limit = typeof args.limit === "number" ? Math.min(args.limit, 1_000) : 100;
-        const reply = await store.range(userKey(args, "prefix"), { limit });
-        return json({
-          kvs: reply.kvs.map((kv) => ({ key: kv.key, value: kv.value, revision: kv.modRevision })),
-          revision: reply.revision,
-          more: reply.more,
+        if (
+          args.limit !== undefined &&
+          (!Number.isInteger(args.limit) || (args.limit as number) < 1)
+        ) {
+          throw new ProtocolError(INVALID_PARAMS, "limit must be a positive integer");
+        }
+        const limit = Math.min((args.limit as number | undefined) ?? 100, 1_000);
+        if (args.after !== undefined && (typeof args.after !== "string" || args.after === "")) {
+          throw new ProtocolError(INVALID_PARAMS, "after must be a non-empty string");
+        }
+        const reply = await store.range(userKey(args, "prefix"), {
+          limit,
+          after: args.after as string | undefined,
         });
+        const kvs = reply.kvs.map((kv) => ({
+          key: kv.key,
+          value: kv.value,
+          revision: kv.modRevision,
+        }));
+        const page: Record<string, unknown> = { kvs, revision: reply.revision, more: reply.more };
+        if (reply.more) page.next = kvs[kvs.length - 1].key;
+        return json(page);
       },
     },
     {

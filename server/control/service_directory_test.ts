@@ -119,6 +119,29 @@ Deno.test({
             "/app/x",
             "/app/y",
           ]);
+          const first = structured(
+            await clientA.callTool({
+              name: "safla__state_list",
+              arguments: { prefix: "/app/", limit: 1 },
+            }),
+          );
+          assert.deepEqual([first.more, first.next], [true, "/app/x"]);
+          const second = structured(
+            await clientA.callTool({
+              name: "safla__state_list",
+              arguments: { prefix: "/app/", limit: 1, after: first.next },
+            }),
+          );
+          assert.deepEqual((second.kvs as { key: string }[]).map((k) => k.key), ["/app/y"]);
+          assert.equal(second.more, false);
+          const badLimit = await clientA.callTool({
+            name: "safla__state_list",
+            arguments: { prefix: "/app/", limit: 0 },
+          }).catch((e: Error) => e);
+          assert.ok(
+            badLimit instanceof Error && /limit must be a positive integer/.test(badLimit.message),
+            String(badLimit),
+          );
           const refused = await clientA.callTool({
             name: "safla__state_set",
             arguments: { key: "/gateway/services/evil", value: "{}" },

@@ -10,15 +10,11 @@ import { OUTCOME_UNKNOWN, SERVICE_UNAVAILABLE } from "../gateway/jsonrpc_codes.t
 import { config, processAlive, stdioReplicas } from "../testing/harness.ts";
 import { type GatewayInstance, startGatewayInstance } from "../instance.ts";
 import { waitFor } from "@safla/transports/host/testing";
-import {
-  abortDirectCalls,
-  answerPushedRequests,
-  DirectCalls,
-  KeepAlive,
-  serveDirectCall,
-} from "./direct_call.ts";
+import { serveDirectCall } from "./direct_call.ts";
 import type { CallContext, Gateway } from "../gateway/gateway.ts";
-import type { Server } from "@modelcontextprotocol/server";
+import { createResumeCodec } from "./front.ts";
+import { KeepAlive } from "./direct_reply.ts";
+import { Session } from "./session.ts";
 
 /** A client that declares no sampling, elicitation or roots: its calls take the direct lane. */
 async function plainClient(node: GatewayInstance): Promise<Client> {
@@ -362,55 +358,16 @@ Deno.test({
   },
 });
 
-Deno.test("direct lane: client answers to pushed requests reach their waiters; the rest goes on", () => {
-  const calls = new DirectCalls();
-  const outcomes: Record<string, unknown> = {};
-  // Stand-ins for the lane's waiters, which leave the map as they settle.
-  const wait = (id: string) =>
-    calls.pushed.set(id, {
-      resolve: (result) => {
-        calls.pushed.delete(id);
-        outcomes[id] = { result };
-      },
-      reject: (error) => {
-        calls.pushed.delete(id);
-        outcomes[id] = { error: (error as { code?: number }).code ?? error.message };
-      },
-    });
-  const notOurs = { jsonrpc: "2.0", id: 7, result: {} };
-  assert.equal(answerPushedRequests(calls, notOurs), notOurs, "nothing waits: untouched");
-
-  wait("safla-pushed-1");
-  wait("safla-pushed-2");
-  wait("safla-pushed-3");
-  const only = { jsonrpc: "2.0", id: "safla-pushed-1", result: { role: "assistant" } };
-  assert.equal(answerPushedRequests(calls, only), undefined, "all answered: nothing for the SDK");
-  assert.deepEqual(outcomes["safla-pushed-1"], { result: { role: "assistant" } });
-
-  const batch = [
-    { jsonrpc: "2.0", id: "safla-pushed-2", error: { code: -32601, message: "Method not found" } },
-    notOurs,
-    { jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 3 } },
-    { jsonrpc: "2.0", id: "safla-pushed-3", result: "not an object" },
-  ];
-  assert.deepEqual(answerPushedRequests(calls, batch), [batch[1], batch[2]]);
-  assert.deepEqual(outcomes["safla-pushed-2"], { error: -32601 });
-  assert.deepEqual(outcomes["safla-pushed-3"], { error: -32602 });
-  assert.equal(calls.pushed.size, 0);
-  // A request from the client that happens to use one of our ids is not an answer.
-  wait("safla-pushed-4");
-  const request = { jsonrpc: "2.0", id: "safla-pushed-4", method: "ping" };
-  assert.equal(answerPushedRequests(calls, request), request);
-
-  abortDirectCalls(calls);
-  assert.deepEqual(outcomes["safla-pushed-4"], { error: "the session ended" });
-  assert.equal(calls.pushed.size, 0);
-});
+/** A session whose client declared `capabilities`, for driving the lane without HTTP. */
+function sessionFor(gateway: Gateway, capabilities: Record<string, unknown>): Session {
+  const session = new Session(gateway, createResumeCodec("k".repeat(32)), { id: "s1" });
+  session.server.getClientCapabilities = () => capabilities;
+  return session;
+}
 
 Deno.test("direct lane: a question for a client that closed the call's stream fails at once", async () => {
   const streamClosed = Promise.withResolvers<void>();
   const question = Promise.withResolvers<Error>();
-  const calls = new DirectCalls();
   let waitingAfterAsk = -1;
   // A gateway whose call streams progress, then asks the client once its stream is gone.
   const gateway = {
@@ -421,18 +378,18 @@ Deno.test("direct lane: a question for a client that closed the call's stream fa
       });
       await streamClosed.promise;
       const answer = ctx.sendRequest!({ method: "sampling/createMessage", params: {} });
-      waitingAfterAsk = calls.pushed.size;
+      waitingAfterAsk = session.questionCount;
       question.resolve(await answer.then(() => new Error("answered"), (error) => error));
       return { content: [] };
     },
   } as unknown as Gateway;
-  const server = { getClientCapabilities: () => ({ sampling: {} }) } as unknown as Server;
+  const session = sessionFor(gateway, { sampling: {} });
   const keepAlive = new KeepAlive();
   try {
     const response = await serveDirectCall(
       gateway,
       keepAlive,
-      { server, sessionId: "s1", calls },
+      session,
       { id: 1, params: { name: "svc__tool", _meta: { progressToken: "p" } } },
     );
     assert.equal(response.headers.get("content-type"), "text/event-stream");
@@ -443,6 +400,7 @@ Deno.test("direct lane: a question for a client that closed the call's stream fa
     assert.equal(waitingAfterAsk, 0, "nothing left waiting for an answer that cannot come");
   } finally {
     keepAlive.close();
+    await session.close();
   }
 });
 
@@ -457,14 +415,13 @@ Deno.test("direct lane: a question outlives the call whose stream carried it", a
       return Promise.resolve({ content: [] });
     },
   } as unknown as Gateway;
-  const server = { getClientCapabilities: () => ({ sampling: {} }) } as unknown as Server;
+  const session = sessionFor(gateway, { sampling: {} });
   const keepAlive = new KeepAlive();
-  const calls = new DirectCalls();
   try {
     const response = await serveDirectCall(
       gateway,
       keepAlive,
-      { server, sessionId: "s1", calls },
+      session,
       { id: 1, params: { name: "svc__tool" } },
     );
     const { answer } = await question.promise;
@@ -473,8 +430,8 @@ Deno.test("direct lane: a question outlives the call whose stream carried it", a
     const asked = JSON.parse(events.split("\n").find((l) => l.startsWith("data: "))!.slice(6));
     assert.equal(asked.method, "sampling/createMessage");
     assert.match(events, /"id":1[,}]/, "the call answered");
-    assert.equal(calls.pushed.size, 1, "the question still waits for its answer");
-    const rest = answerPushedRequests(calls, {
+    assert.equal(session.questionCount, 1, "the question still waits for its answer");
+    const rest = session.answerQuestions({
       jsonrpc: "2.0",
       id: asked.id,
       result: { role: "assistant", content: { type: "text", text: "hi" }, model: "m" },
@@ -487,5 +444,6 @@ Deno.test("direct lane: a question outlives the call whose stream carried it", a
     });
   } finally {
     keepAlive.close();
+    await session.close();
   }
 });

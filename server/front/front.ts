@@ -11,7 +11,6 @@ import {
   CLIENT_CAPABILITIES_META_KEY,
   createRequestStateCodec,
   LOG_LEVEL_META_KEY,
-  type LoggingLevel,
   ProtocolError,
   type RequestStateCodec,
   Server,
@@ -25,6 +24,15 @@ import type {
   ResumeStateSealer,
 } from "../gateway/gateway.ts";
 import { INVALID_REQUEST } from "../gateway/jsonrpc_codes.ts";
+import { listPage } from "./list_pages.ts";
+import { MAX_SUBSCRIPTIONS_PER_SESSION, type Session } from "./session.ts";
+import {
+  type CallChannel,
+  callContext,
+  type CallOrigin,
+  callToolFor2025,
+  toLegacyResult,
+} from "./tool_call.ts";
 
 /** Protocol era of one serving unit. */
 export type FrontEra = "legacy" | "modern";
@@ -49,58 +57,19 @@ export function createResumeCodec(key: Uint8Array | string, ttlSeconds = 600): R
 /** The gateway's own identity. */
 export const GATEWAY_INFO = { name: "safla-gateway", version: "0.1.0" } as const;
 
-/** The resource URIs each 2025 front server's client subscribed to. */
-const subscriptions = new WeakMap<Server, Set<string>>();
-
-/** Bound on resource subscriptions per client session. */
-export const MAX_SUBSCRIPTIONS_PER_SESSION = 1_024;
-
-/** The log level each 2025 front server's client set with `logging/setLevel`. */
-const sessionLevels = new WeakMap<Server, LoggingLevel>();
-
-/** The lowest log level the client of a 2025 front server asked for; all when it never asked. */
-export function sessionLogLevel(server: Server): LoggingLevel {
-  return sessionLevels.get(server) ?? "debug";
-}
-
-/** True when the client of `server` subscribed to `uri` (2025 `resources/subscribe`). */
-export function isSubscribed(server: Server, uri: string): boolean {
-  return subscriptions.get(server)?.has(uri) ?? false;
-}
-
 /**
- * What a 2025 session's client set after `initialize`: the log level it asked
- * for (absent: never asked) and the resources it subscribed to. Another node
- * that takes the session over restores both.
+ * Builds one front server bound to `gateway`: a 2025 one serves `session`
+ * (whose state it keeps there), a 2026-07-28 one serves single requests.
  */
-export interface SessionState {
-  logLevel?: LoggingLevel;
-  subscriptions: string[];
-}
-
-/** The {@link SessionState} of the client of a 2025 front server. */
-export function sessionState(server: Server): SessionState {
-  const level = sessionLevels.get(server);
-  const subscribed = [...subscriptions.get(server) ?? []];
-  return level === undefined ? { subscriptions: subscribed } : {
-    logLevel: level,
-    subscriptions: subscribed,
-  };
-}
-
-/** Callbacks of {@link createFrontServer}. */
-export interface FrontHooks {
-  /** The client changed its {@link SessionState} (2025 sessions). */
-  onSessionStateChange?(): void;
-}
-
-/** Builds one front server bound to `gateway`. */
 export function createFrontServer(
   gateway: Gateway,
   codec: ResumeCodec,
   era: FrontEra,
-  hooks: FrontHooks = {},
+  session?: Session,
 ): Server {
+  if ((era === "legacy") !== (session !== undefined)) {
+    throw new TypeError("a 2025 front server serves one session; a 2026 one serves none");
+  }
   const server = new Server(GATEWAY_INFO, {
     capabilities: {
       tools: { listChanged: true },
@@ -115,74 +84,70 @@ export function createFrontServer(
   });
 
   // A 2025 session sets its level once with logging/setLevel; a 2026 request
-  // carries it in its envelope.
-  const context = (ctx: ServerContext): CallContext => {
-    const meta = ctx.mcpReq._meta as Record<string, unknown> | undefined;
-    const token = meta?.progressToken;
-    const state = ctx.mcpReq.requestState<ResumeState>();
+  // carries it and the client's capabilities in its envelope.
+  const origin = (ctx: ServerContext): CallOrigin => {
+    if (session !== undefined) return session.origin();
     const envelope = ctx.mcpReq.envelope as Record<string, unknown> | undefined;
     const requested = envelope?.[LOG_LEVEL_META_KEY];
-    // A 2025 server may log without being asked; a 2026 client opts in per request.
-    const logLevel = era === "legacy"
-      ? sessionLogLevel(server)
-      : typeof requested === "string"
-      ? requested as LoggingLevel
-      : undefined;
+    return {
+      affinityKey: ctx.sessionId,
+      logLevel: typeof requested === "string" ? requested : undefined,
+      clientCapabilities: envelope?.[CLIENT_CAPABILITIES_META_KEY] as
+        | Record<string, unknown>
+        | undefined,
+    };
+  };
+  const channel = (ctx: ServerContext): CallChannel => {
+    const state = ctx.mcpReq.requestState<ResumeState>();
     return {
       signal: ctx.mcpReq.signal,
-      progressToken: typeof token === "string" || typeof token === "number" ? token : undefined,
-      meta,
-      affinityKey: ctx.sessionId,
-      client: era === "legacy" ? server : undefined,
-      logLevel,
-      clientCapabilities: era === "legacy"
-        ? server.getClientCapabilities() as Record<string, unknown> | undefined
-        : envelope?.[CLIENT_CAPABILITIES_META_KEY] as Record<string, unknown> | undefined,
-      notify: (n) => {
-        if (!passesLogFilter(n, logLevel)) {
-          return Promise.resolve();
-        }
-        return ctx.mcpReq.notify(n);
-      },
-      sendRequest: era === "legacy"
-        ? async (request, signal) =>
-          // deno-lint-ignore no-explicit-any
-          await ctx.mcpReq.send(request as any, { signal }) as Record<string, unknown>
-        : undefined,
+      meta: ctx.mcpReq._meta as Record<string, unknown> | undefined,
+      notify: (n) => ctx.mcpReq.notify(n),
+      ask: session === undefined ? undefined : async (request, signal) =>
+        // deno-lint-ignore no-explicit-any
+        await ctx.mcpReq.send(request as any, { signal }) as Record<string, unknown>,
       resume: typeof state === "object" && state !== null
         ? { state, inputResponses: ctx.mcpReq.inputResponses }
         : undefined,
     };
   };
+  const context = (ctx: ServerContext): CallContext => callContext(origin(ctx), channel(ctx));
 
   // The SDK result types are unions over both eras; the gateway passes backend
   // results through untouched, so the handlers return them as the SDK gets them.
   // deno-lint-ignore no-explicit-any
   type AnyResult = any;
   const project = era === "legacy" ? toLegacyResult : (r: Record<string, unknown>) => r;
-  server.setRequestHandler("tools/list", () => ({ tools: gateway.listTools() }));
+  const pageSize = gateway.settings.listPageSize;
+  server.setRequestHandler("tools/list", (req): AnyResult => {
+    const page = listPage("tools", gateway.listTools(), req.params?.cursor, pageSize);
+    return { tools: page.items, nextCursor: page.nextCursor };
+  });
   server.setRequestHandler(
     "tools/call",
     async (req, ctx): Promise<AnyResult> =>
-      project(await gateway.callTool(req.params as AnyResult, context(ctx))),
+      session === undefined
+        ? await gateway.callTool(req.params as AnyResult, context(ctx))
+        : await callToolFor2025(gateway, req.params as AnyResult, origin(ctx), channel(ctx)),
   );
-  server.setRequestHandler(
-    "prompts/list",
-    (): AnyResult => ({ prompts: gateway.listPrompts() }),
-  );
+  server.setRequestHandler("prompts/list", (req): AnyResult => {
+    const page = listPage("prompts", gateway.listPrompts(), req.params?.cursor, pageSize);
+    return { prompts: page.items, nextCursor: page.nextCursor };
+  });
   server.setRequestHandler(
     "prompts/get",
     async (req, ctx): Promise<AnyResult> =>
       project(await gateway.getPrompt(req.params as AnyResult, context(ctx))),
   );
-  server.setRequestHandler(
-    "resources/list",
-    (): AnyResult => ({ resources: gateway.listResources() }),
-  );
-  server.setRequestHandler(
-    "resources/templates/list",
-    (): AnyResult => ({ resourceTemplates: gateway.listResourceTemplates() }),
-  );
+  server.setRequestHandler("resources/list", (req): AnyResult => {
+    const page = listPage("resources", gateway.listResources(), req.params?.cursor, pageSize);
+    return { resources: page.items, nextCursor: page.nextCursor };
+  });
+  server.setRequestHandler("resources/templates/list", (req): AnyResult => {
+    const templates = gateway.listResourceTemplates();
+    const page = listPage("resourceTemplates", templates, req.params?.cursor, pageSize);
+    return { resourceTemplates: page.items, nextCursor: page.nextCursor };
+  });
   server.setRequestHandler(
     "resources/read",
     async (req, ctx): Promise<AnyResult> =>
@@ -193,9 +158,8 @@ export function createFrontServer(
     async (req, ctx): Promise<AnyResult> =>
       project(await gateway.complete(req.params as AnyResult, context(ctx))),
   );
-  if (era === "legacy") {
-    const subscribed = new Set<string>();
-    subscriptions.set(server, subscribed);
+  if (session !== undefined) {
+    const subscribed = session.subscriptions;
     server.setRequestHandler("resources/subscribe", async (req, ctx): Promise<AnyResult> => {
       if (subscribed.size >= MAX_SUBSCRIPTIONS_PER_SESSION && !subscribed.has(req.params.uri)) {
         throw new ProtocolError(
@@ -210,12 +174,12 @@ export function createFrontServer(
         context(ctx),
       );
       subscribed.add(req.params.uri);
-      hooks.onSessionStateChange?.();
+      session.stateChanged();
       return result;
     });
     server.setRequestHandler("resources/unsubscribe", async (req, ctx): Promise<AnyResult> => {
       if (!subscribed.delete(req.params.uri)) return {};
-      hooks.onSessionStateChange?.();
+      session.stateChanged();
       return await gateway.subscribeResource(
         "resources/unsubscribe",
         req.params.uri,
@@ -223,50 +187,12 @@ export function createFrontServer(
       );
     });
     server.setRequestHandler("logging/setLevel", async (req) => {
-      const changed = sessionLevels.get(server) !== req.params.level;
-      sessionLevels.set(server, req.params.level);
-      if (changed) hooks.onSessionStateChange?.();
+      session.setLogLevel(req.params.level);
       await gateway.setLogLevel(req.params.level);
       return {};
     });
   }
   return server;
-}
-
-/**
- * Cache hints (`ttlMs`, `cacheScope`) belong to the 2026-07-28 wire; a 2025
- * client gets the result without them when the backend spoke the newer era.
- */
-export function toLegacyResult(result: Record<string, unknown>): Record<string, unknown> {
-  if (!("ttlMs" in result) && !("cacheScope" in result)) return result;
-  const { ttlMs: _, cacheScope: __, ...rest } = result;
-  return rest;
-}
-
-const SEVERITY: readonly string[] = [
-  "debug",
-  "info",
-  "notice",
-  "warning",
-  "error",
-  "critical",
-  "alert",
-  "emergency",
-];
-
-/**
- * True when `notification` may go to a client that filters logs at `minimum`:
- * anything but a log message, or a log message at `minimum` or above (no
- * filter set: all pass).
- */
-export function passesLogFilter(
-  notification: { method: string; params?: Record<string, unknown> },
-  minimum: string | undefined,
-): boolean {
-  if (notification.method !== "notifications/message" || minimum === undefined) return true;
-  const level = notification.params?.level;
-  if (typeof level !== "string") return true;
-  return SEVERITY.indexOf(level) >= SEVERITY.indexOf(minimum);
 }
 
 /** Tells the client of one front server that a list changed (a closed session is ignored). */

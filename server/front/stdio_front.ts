@@ -4,10 +4,16 @@
  *
  * @module
  */
-import type { JSONRPCMessage, Transport, TransportSendOptions } from "@modelcontextprotocol/server";
+import type {
+  JSONRPCMessage,
+  Server,
+  Transport,
+  TransportSendOptions,
+} from "@modelcontextprotocol/server";
 import { serveStdio, StdioServerTransport } from "@modelcontextprotocol/server/stdio";
 import type { Gateway } from "../gateway/gateway.ts";
-import { createFrontServer, isSubscribed, type ResumeCodec, sendListChanged } from "./front.ts";
+import { createFrontServer, type ResumeCodec, sendListChanged } from "./front.ts";
+import { Session } from "./session.ts";
 
 /** A running stdio front. */
 export interface GatewayStdioHandle {
@@ -49,24 +55,29 @@ class ObservedTransport implements Transport {
 
 /** Serves `gateway` over stdio until stdin closes. */
 export function serveGatewayStdio(gateway: Gateway, codec: ResumeCodec): GatewayStdioHandle {
-  const servers = new Set<ReturnType<typeof createFrontServer>>();
+  // One client at a time, in one era: a 2025 one is a session, a 2026 one is not.
+  const servers = new Map<Server, Session | undefined>();
   const ended = Promise.withResolvers<void>();
   const unsubscribe = gateway.subscribe({
     listChanged: (kind) => {
-      for (const server of servers) {
-        sendListChanged(server, kind);
-      }
+      for (const server of servers.keys()) sendListChanged(server, kind);
     },
     resourceUpdated: (uri) => {
-      for (const server of servers) {
-        if (isSubscribed(server, uri)) void server.sendResourceUpdated({ uri }).catch(() => {});
+      for (const [server, session] of servers) {
+        if (session?.subscriptions.has(uri)) {
+          void server.sendResourceUpdated({ uri }).catch(() => {});
+        }
       }
     },
   });
   const handle = serveStdio(({ era }) => {
-    const server = createFrontServer(gateway, codec, era);
-    servers.add(server);
-    server.onclose = () => servers.delete(server);
+    const session = era === "legacy" ? new Session(gateway, codec) : undefined;
+    const server = session?.server ?? createFrontServer(gateway, codec, era);
+    servers.set(server, session);
+    server.onclose = () => {
+      session?.end();
+      servers.delete(server);
+    };
     return server;
   }, {
     transport: new ObservedTransport(new StdioServerTransport(), () => ended.resolve()),

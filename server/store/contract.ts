@@ -417,6 +417,12 @@ export async function runStateStoreContract(
     const nested = await store.range(`${ns}r/c/`, { consistency: "linearizable" });
     assert.deepEqual(nested.kvs.map((kv) => kv.key), [`${ns}r/c/1`, `${ns}r/c/2`]);
     assert.deepEqual((await store.range(`${ns}none/`)).kvs, []);
+    const page = await store.range(`${ns}r/`, { limit: 2, after: `${ns}r/a` });
+    assert.deepEqual(page.kvs.map((kv) => kv.key), [`${ns}r/b`, `${ns}r/c/1`]);
+    assert.equal(page.more, true);
+    const last = await store.range(`${ns}r/`, { after: `${ns}r/c/1` });
+    assert.deepEqual(last.kvs.map((kv) => kv.key), [`${ns}r/c/2`, `${ns}r/d`]);
+    assert.equal(last.more, false);
   });
 
   await step("delete: one key or a whole prefix at one revision", async (store, ns) => {
@@ -431,6 +437,11 @@ export async function runStateStoreContract(
     const many = await store.delete(`${ns}p/`, { prefix: true });
     assert.ok(many.revision > one.revision);
     assert.deepEqual(many.prev.map((kv) => kv.key), [`${ns}p/b`, `${ns}p/c/d`]);
+    assert.equal(many.deleted, 2);
+    await store.put(`${ns}p/x`, "5");
+    await store.put(`${ns}p/y`, "6");
+    const counted = await store.delete(`${ns}p/`, { prefix: true, prevKv: false });
+    assert.deepEqual([counted.deleted, counted.prev], [2, []], "a count, not the records");
     assert.deepEqual((await store.range(`${ns}p/`)).kvs, []);
     assert.equal((await store.get(`${ns}q`))?.value, "4", "a key outside the prefix survives");
     const recreated = await store.put(`${ns}p/a`, "again");

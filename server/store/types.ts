@@ -29,6 +29,12 @@ export interface WriteReply {
   prev: KeyValue[];
 }
 
+/** Result of a delete. */
+export interface DeleteReply extends WriteReply {
+  /** Number of keys deleted (`prev` is empty when the records were not asked for). */
+  deleted: number;
+}
+
 /** Result of a transaction. */
 export interface TxnReply {
   /** Whether every comparison held (the success branch ran). */
@@ -65,12 +71,15 @@ export interface StateStore {
   /** Keys with a prefix, in order. */
   range(
     prefix: string,
-    options?: { limit?: number; consistency?: ReadConsistency },
+    options?: { limit?: number; consistency?: ReadConsistency; after?: string },
   ): Promise<RangeReply>;
   /** Writes one key, optionally attached to a lease. */
   put(key: string, value: string, options?: { leaseId?: number }): Promise<WriteReply>;
-  /** Deletes one key, or every key under a prefix. */
-  delete(key: string, options?: { prefix?: boolean }): Promise<WriteReply>;
+  /**
+   * Deletes one key, or every key under a prefix; the deleted records come
+   * back unless `prevKv` is false (default true).
+   */
+  delete(key: string, options?: { prefix?: boolean; prevKv?: boolean }): Promise<DeleteReply>;
   /** Atomic compare-then-act. */
   txn(compare: Compare[], success: TxnOp[], failure: TxnOp[]): Promise<TxnReply>;
   /** Creates a lease; returns its id. */

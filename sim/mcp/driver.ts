@@ -1,15 +1,22 @@
 /**
- * The simulated gateway data path: issues MCP tool calls through the
- * production {@link CallRouter} and performs what it decides against
- * simulated backends, over virtual time. Everything a real driver does is here
- * and nothing more: send, wait with a request timeout, notice a dropped
- * connection, probe, tick, hedge when told. Every routing decision is the
- * router's.
+ * The simulated gateway data path: runs MCP tool calls through the production
+ * {@link CallExecutor} (the same call loop the gateway drives) and performs its
+ * effects against simulated backends, over virtual time. Everything a real
+ * driver does is here and nothing more: send, wait with a request timeout,
+ * notice a dropped connection, probe, tick, set the timer it asks for, cancel
+ * what it says to cancel. Every routing decision is the router's; every step of
+ * a call's life is the executor's.
  *
  * @module
  */
 import { mayRunTwice, type ToolSafetyHints } from "../../core/resilience/mod.ts";
-import type { Attempt, AttemptOutcome, Call, CallRouter, Verdict } from "../../core/routing/mod.ts";
+import {
+  type Attempt,
+  type AttemptOutcome,
+  type CallEffect,
+  CallExecutor,
+  type CallRouter,
+} from "../../core/routing/mod.ts";
 import type { Scheduler } from "../scheduler.ts";
 import type { BackendReply, SimBackend } from "./backend.ts";
 
@@ -45,6 +52,8 @@ export interface SimToolCall {
   readonly toolName: string;
   /** The tool's annotations. */
   readonly annotations?: ToolSafetyHints;
+  /** The client gives up this long after issuing the call (as an MCP cancellation). */
+  readonly cancelAfterMs?: number;
 }
 
 /** How a call ended, as the client saw it. */
@@ -89,11 +98,13 @@ interface Flight {
 }
 
 interface CallState {
-  readonly call: Call;
+  readonly executor: CallExecutor;
   readonly request: SimToolCall;
   readonly openedMs: number;
   readonly outcomes: AttemptOutcome[];
   readonly onEnd: ((result: SimCallResult) => void) | undefined;
+  /** Bumped by every set or clear, so a superseded timer finds itself stale when it fires. */
+  timerGeneration: number;
 }
 
 /** Most calls one driver records, to keep a runaway scenario bounded. */
@@ -175,8 +186,23 @@ export class McpDriver {
 
   /** Issues one call now. */
   call(request: SimToolCall, onEnd?: (result: SimCallResult) => void): void {
-    const call = this.#router.open(request, this.nowMs);
-    this.#begin({ call, request, openedMs: this.nowMs, outcomes: [], onEnd });
+    const executor = new CallExecutor(this.#router, request, this.nowMs, {
+      hedging: this.#options.hedging,
+    });
+    const state: CallState = {
+      executor,
+      request,
+      openedMs: this.nowMs,
+      outcomes: [],
+      onEnd,
+      timerGeneration: 0,
+    };
+    this.#apply(state, executor.start(this.nowMs));
+    if (request.cancelAfterMs !== undefined) {
+      this.#scheduler.after(request.cancelAfterMs * 1000, () => {
+        this.#apply(state, executor.clientCancelled());
+      });
+    }
   }
 
   /** Kills a backend process; the transport notices after `detectDisconnectMs`. */
@@ -218,13 +244,37 @@ export class McpDriver {
     }
   }
 
-  #begin(state: CallState): void {
-    const begun = this.#router.begin(state.call, this.nowMs);
-    if (!begun.ok) {
-      this.#finish(state, begun.error.name);
-      return;
+  #apply(state: CallState, effects: readonly CallEffect[]): void {
+    for (const effect of effects) {
+      switch (effect.kind) {
+        case "start":
+          this.#send(state, effect.attempt);
+          break;
+        case "cancel": {
+          // The transport drops a cancelled request at once; the backend may still run it.
+          const flight = this.#flights.get(effect.attempt);
+          if (flight !== undefined) this.#settle(flight, "cancelled");
+          break;
+        }
+        case "set-timer": {
+          const generation = ++state.timerGeneration;
+          this.#scheduler.at(effect.atMs * 1000, () => {
+            if (state.timerGeneration !== generation) return;
+            this.#apply(state, state.executor.timerFired(this.nowMs));
+          });
+          break;
+        }
+        case "clear-timer":
+          state.timerGeneration += 1;
+          break;
+        case "reply":
+          this.#finish(state, effect.outcome);
+          break;
+        case "fail":
+          this.#finish(state, effect.error.name);
+          break;
+      }
     }
-    this.#send(state, begun.attempt);
   }
 
   #send(state: CallState, attempt: Attempt): void {
@@ -244,20 +294,13 @@ export class McpDriver {
     const delayUs = this.#options.networkDelayMs * 1000;
     this.#scheduler.after(delayUs, () => {
       connection.backend.receive(
-        { callId: state.call.id, toolName: state.request.toolName },
+        { callId: state.executor.call.id, toolName: state.request.toolName },
         (reply: BackendReply) => this.#scheduler.after(delayUs, () => this.#settle(flight, reply)),
       );
     });
     this.#scheduler.after(this.#options.requestTimeoutMs * 1000, () => {
       this.#settle(flight, "unknown");
     });
-    if (this.#options.hedging && attempt.hedgeAtMs !== undefined) {
-      this.#scheduler.at(attempt.hedgeAtMs * 1000, () => {
-        if (flight.settled || state.call.closed) return;
-        const hedge = this.#router.hedge(state.call, this.nowMs);
-        if (hedge !== undefined) this.#send(state, hedge);
-      });
-    }
   }
 
   #settle(flight: Flight, outcome: AttemptOutcome): void {
@@ -267,25 +310,7 @@ export class McpDriver {
     this.#flights.delete(flight.attempt);
     const { state } = flight;
     state.outcomes.push(outcome);
-    const verdict: Verdict = this.#router.complete(flight.attempt, outcome, this.nowMs);
-    switch (verdict.kind) {
-      case "done":
-        this.#finish(state, verdict.outcome);
-        for (const sibling of verdict.cancel) {
-          const other = this.#flights.get(sibling);
-          if (other !== undefined) this.#settle(other, "cancelled");
-        }
-        return;
-      case "retry":
-        this.#begin(state);
-        return;
-      case "fail":
-        this.#finish(state, verdict.error.name);
-        return;
-      case "pending":
-      case "settled":
-        return;
-    }
+    this.#apply(state, state.executor.attemptEnded(flight.attempt, outcome, this.nowMs));
   }
 
   #finish(state: CallState, result: string): void {
@@ -293,7 +318,7 @@ export class McpDriver {
       throw new Error(`McpDriver: more than ${MAX_RECORDED_CALLS} calls recorded`);
     }
     const record: SimCallResult = {
-      callId: state.call.id,
+      callId: state.executor.call.id,
       toolName: state.request.toolName,
       repeatSafe: mayRunTwice(state.request.annotations),
       openedMs: state.openedMs,

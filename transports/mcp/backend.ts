@@ -15,6 +15,8 @@ import { abortableFetch } from "./abortable_fetch.ts";
 import {
   Client,
   type McpSubscription,
+  SdkError,
+  SdkErrorCode,
   SSEClientTransport,
   StreamableHTTPClientTransport,
 } from "@modelcontextprotocol/client";
@@ -99,22 +101,61 @@ export interface ServerRequestArrival {
   requestsSentBefore: number;
 }
 
+/**
+ * One supervised connection to a backend replica, as the gateway uses it.
+ * {@link McpBackend} is the real one; tests substitute their own through a
+ * {@link BackendFactory}, so the gateway's call path runs without processes.
+ */
+export interface BackendConnection {
+  /** `service/replica`, used in every error and log line. */
+  readonly label: string;
+  /** Current lifecycle state. */
+  readonly state: BackendState;
+  /** The catalog of the current connection, if it got that far. */
+  readonly catalog: Catalog | undefined;
+  /** How many times the connection was re-established after a loss. */
+  readonly restarts: number;
+  /** Why the backend is not ready, when it is not. */
+  readonly lastError: Error | undefined;
+  /** Requests written to the current connection so far (see {@link ServerRequestArrival}). */
+  readonly requestsSent: number;
+  /** The child process id of a stdio backend. */
+  readonly pid: number | undefined;
+  /** How many listen streams the servers ended and this connection opened again. */
+  readonly listenStreamsReopened: number;
+  /** Connects; resolves once the first attempt finished, whether or not it succeeded. */
+  start(): Promise<void>;
+  /** Closes for good (ending a stdio child). */
+  close(): Promise<void>;
+  /** Sends one request; rejects with the backend's error, a timeout or a transport error. */
+  request(
+    method: string,
+    params: Record<string, unknown> | undefined,
+    options?: BackendRequestOptions,
+  ): Promise<Record<string, unknown>>;
+  /** Has the backend report updates of exactly `uris`, now and after every reconnect. */
+  watchResources(uris: readonly string[]): Promise<void>;
+}
+
+/** Builds the connection of one replica; the gateway receives one (default {@link McpBackend}). */
+export type BackendFactory = (options: BackendOptions) => BackendConnection;
+
 /** Callbacks from a backend into the gateway. */
 export interface BackendHooks {
   /** list_changed, resources/updated, logging messages. */
-  onNotification?(backend: McpBackend, notification: BackendNotification): void;
+  onNotification?(backend: BackendConnection, notification: BackendNotification): void;
   /**
    * A 2025-era server→client request (sampling, elicitation, roots). The
    * gateway routes it to the client whose call caused it.
    */
   onServerRequest?(
-    backend: McpBackend,
+    backend: BackendConnection,
     request: { method: string; params?: Record<string, unknown> },
     signal: AbortSignal,
     arrival: ServerRequestArrival,
   ): Promise<Record<string, unknown>>;
   /** Every state transition, with the catalog when ready. */
-  onStateChange?(backend: McpBackend, state: BackendState, error?: Error): void;
+  onStateChange?(backend: BackendConnection, state: BackendState, error?: Error): void;
 }
 
 /** Options of {@link McpBackend}. */
@@ -162,7 +203,15 @@ export class BackendUnavailableError extends Error {
   }
 }
 
-const LIST_PAGE_LIMIT = 100;
+/**
+ * Most pages of one list read from a backend. The SDK client walks the pages
+ * of a list itself and stops at this many with an error: a backend whose
+ * `nextCursor` never runs out, or loops, fails discovery instead of holding
+ * the connect forever.
+ */
+export const LIST_PAGE_LIMIT = 100;
+/** Most items of one list accepted from a backend (a catalog is held in memory per replica). */
+export const MAX_LIST_ITEMS = 100_000;
 const MAX_UNHANDLED_ARRIVALS = 1_000;
 const PROGRESS_TOKEN_PREFIX = "safla-";
 /** Largest delay `setTimeout` honours; our own timer enforces the real timeout. */
@@ -177,7 +226,7 @@ const FORWARDED_NOTIFICATIONS = [
 const SERVER_REQUESTS = ["sampling/createMessage", "elicitation/create", "roots/list"] as const;
 
 /** A supervised connection to one backend replica. */
-export class McpBackend {
+export class McpBackend implements BackendConnection {
   readonly label: string;
   #options: BackendOptions;
   #client?: Client;
@@ -332,9 +381,13 @@ export class McpBackend {
         },
         versionNegotiation: {
           mode: "auto",
-          probe: { timeoutMs: Math.min(connectTimeoutMs, 5_000) },
+          // The probe is the first request a fresh stdio server sees: one started by
+          // npx with a cold cache, or on a loaded machine, answers it late, so it gets
+          // the whole connect budget rather than a few seconds.
+          probe: { timeoutMs: connectTimeoutMs },
         },
         inputRequired: { autoFulfill: false },
+        listMaxPages: LIST_PAGE_LIMIT,
       },
     );
     this.#installHandlers(client);
@@ -406,19 +459,32 @@ export class McpBackend {
     const capabilities = client.getServerCapabilities() ?? {};
     const timeout = this.#options.connectTimeoutMs;
     const tools = capabilities.tools
-      ? await collect((cursor) => client.listTools({ cursor }, { timeout }), (r) => r.tools)
+      ? await collectPages(
+        `${this.label}: tools/list`,
+        (cursor) => client.listTools({ cursor }, { timeout }),
+        (r) => r.tools,
+      )
       : [];
     const resources = capabilities.resources
-      ? await collect((cursor) => client.listResources({ cursor }, { timeout }), (r) => r.resources)
+      ? await collectPages(
+        `${this.label}: resources/list`,
+        (cursor) => client.listResources({ cursor }, { timeout }),
+        (r) => r.resources,
+      )
       : [];
     const resourceTemplates = capabilities.resources
-      ? await collect(
+      ? await collectPages(
+        `${this.label}: resources/templates/list`,
         (cursor) => client.listResourceTemplates({ cursor }, { timeout }),
         (r) => r.resourceTemplates,
       ).catch(() => [])
       : [];
     const prompts = capabilities.prompts
-      ? await collect((cursor) => client.listPrompts({ cursor }, { timeout }), (r) => r.prompts)
+      ? await collectPages(
+        `${this.label}: prompts/list`,
+        (cursor) => client.listPrompts({ cursor }, { timeout }),
+        (r) => r.prompts,
+      )
       : [];
     return {
       tools,
@@ -750,17 +816,38 @@ export class McpBackend {
   }
 }
 
-async function collect<R, T>(
+/**
+ * Reads every page of a backend's list, bounded: at most
+ * {@link LIST_PAGE_LIMIT} pages and {@link MAX_LIST_ITEMS} items, and a
+ * cursor seen before is a loop. Each bound fails with an error that names
+ * the backend and the list (`what`).
+ */
+export async function collectPages<R, T>(
+  what: string,
   page: (cursor: string | undefined) => Promise<R & { nextCursor?: string }>,
   items: (result: R) => T[],
 ): Promise<T[]> {
   const out: T[] = [];
+  const cursors = new Set<string>();
   let cursor: string | undefined;
   for (let i = 0; i < LIST_PAGE_LIMIT; i++) {
-    const result = await page(cursor);
+    let result;
+    try {
+      result = await page(cursor);
+    } catch (error) {
+      if (error instanceof SdkError && error.code === SdkErrorCode.ListPaginationExceeded) {
+        throw new Error(`${what}: more than ${LIST_PAGE_LIMIT} pages (a nextCursor loop?)`);
+      }
+      throw error;
+    }
     out.push(...items(result));
+    if (out.length > MAX_LIST_ITEMS) {
+      throw new Error(`${what}: more than ${MAX_LIST_ITEMS} items, refused`);
+    }
     cursor = result.nextCursor;
     if (cursor === undefined) return out;
+    if (cursors.has(cursor)) throw new Error(`${what}: nextCursor repeats a cursor (a loop)`);
+    cursors.add(cursor);
   }
-  throw new Error(`listing exceeded ${LIST_PAGE_LIMIT} pages`);
+  throw new Error(`${what}: more than ${LIST_PAGE_LIMIT} pages (a nextCursor loop?)`);
 }

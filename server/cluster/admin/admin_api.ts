@@ -5,10 +5,19 @@
  *   fronts: backend health, see `front/app.ts`.)
  * - `GET /readyz`: 200 when a leader is known and this node has applied all it knows committed.
  * - `GET /admin/status`: leader, term, members, commit/applied indices, peer link counters.
- * - `GET|PUT|DELETE /admin/kv/:key`, `GET /admin/kv?prefix=&limit=`: the replicated KV.
+ * - `GET|PUT|DELETE /admin/kv/:key`, `GET /admin/kv?prefix=&limit=&after=`: the replicated KV.
+ *   A range answers one page (default 1000 records, at most 10 000, and at
+ *   most 4 MiB of keys and values) with `more`, and `next` when there is
+ *   more: pass it as `after` for the next page. Each page is read at its own
+ *   revision: following `next` returns every key that existed throughout
+ *   exactly once, in order; keys written meanwhile show only if they sort
+ *   after the page being read. `DELETE ...?prefix=true` answers
+ *   `{revision, deleted}`; with `prevKv=true` also the deleted records, and
+ *   413 (nothing deleted) when there are more than 1000 of them or 4 MiB.
  * - `GET /admin/kv-session`: the same KV operations over one WebSocket, many
  *   requests in flight at once (see `kv_session.ts`).
- * - `GET /admin/watch?prefix=&startRevision=`: changes as server-sent events.
+ * - `GET /admin/watch?prefix=&startRevision=`: changes as server-sent events, at most
+ *   1000 per message (a longer batch is split, all but its last message with `more: true`).
  * - `POST /admin/members`, `DELETE /admin/members/:id`: membership changes.
  * - `POST /cluster/v1/submit`: requests forwarded by followers (cluster token required).
  *
@@ -29,14 +38,16 @@ import {
   type RaftStore,
   type WireRequest,
 } from "../../store/raft/raft_store.ts";
-import { NoQuorumError } from "../errors.ts";
+import { NoQuorumError } from "../../store/raft/errors.ts";
 import type { WatchSelector } from "../../store/types.ts";
 import {
   BadRequestError,
+  booleanParam,
   checkKey,
   consistencyParam,
   errorReply,
   type KvOperation,
+  pageLimit,
   positiveIntParam,
   putOperation,
   runKvOperation,
@@ -62,6 +73,11 @@ export interface AdminAppOptions {
 const NODE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 /** Most forwarded requests in one call (the sender's batches are smaller). */
 const MAX_FORWARD_BATCH = 1024;
+/**
+ * Most events in one watch message; a longer batch goes out in several, all
+ * but the last marked `more: true` (resume after the last one without it).
+ */
+export const MAX_EVENTS_PER_MESSAGE = 1_000;
 /** Interval of comment lines on an idle watch stream. */
 const WATCH_KEEPALIVE_MS = 15_000;
 /** Longest a forwarded request may ask to wait. */
@@ -172,20 +188,24 @@ export function createAdminApp(options: AdminAppOptions): Hono {
 
   app.delete("/admin/kv/:key{.+}", (c) => {
     const key = checkKey(c.req.param("key"));
-    const prefix = c.req.query("prefix");
-    if (prefix !== undefined && prefix !== "true" && prefix !== "false") {
-      throw new BadRequestError("prefix", `expected "true" or "false", got "${prefix}"`);
-    }
-    return kvResponse(store, { op: "delete", key, prefix: prefix === "true" });
+    return kvResponse(store, {
+      op: "delete",
+      key,
+      prefix: booleanParam("prefix", c.req.query("prefix")),
+      prevKv: booleanParam("prevKv", c.req.query("prevKv")),
+    });
   });
 
-  app.get("/admin/kv", (c) =>
-    kvResponse(store, {
+  app.get("/admin/kv", (c) => {
+    const after = c.req.query("after");
+    return kvResponse(store, {
       op: "range",
       prefix: c.req.query("prefix") ?? "",
-      limit: positiveIntParam("limit", c.req.query("limit")),
+      limit: pageLimit(positiveIntParam("limit", c.req.query("limit"))),
+      after: after === undefined ? undefined : checkKey(after, "after"),
       consistency: consistencyParam(c.req.query("consistency")),
-    }));
+    });
+  });
 
   app.get("/admin/kv-session", (c) => {
     if (kvSessions >= maxKvSessions) {
@@ -234,7 +254,17 @@ export function createAdminApp(options: AdminAppOptions): Hono {
         };
         try {
           const handle = await store.watch(selector, (events: WatchEvent[]) => {
-            send("events", { revision: events[events.length - 1].revision, events });
+            // One prefix delete of many keys is one batch: split it so no
+            // message grows with the keyspace.
+            for (let i = 0; i < events.length; i += MAX_EVENTS_PER_MESSAGE) {
+              const chunk = events.slice(i, i + MAX_EVENTS_PER_MESSAGE);
+              const data: Record<string, unknown> = {
+                revision: chunk[chunk.length - 1].revision,
+                events: chunk,
+              };
+              if (i + MAX_EVENTS_PER_MESSAGE < events.length) data.more = true;
+              send("events", data);
+            }
           }, {
             startRevision,
             onEnd: (end) => {

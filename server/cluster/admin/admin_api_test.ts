@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { MemberAddress } from "@safla/transports/host";
 import { freePort, waitFor } from "@safla/transports/host/testing";
 import { type RunningClusterNode, startClusterNode } from "../cluster_node.ts";
-import { NoQuorumError } from "../errors.ts";
+import { NoQuorumError } from "../../store/raft/errors.ts";
 
 const SECRET = "admin-api-test-secret";
 
@@ -18,8 +18,16 @@ async function json(response: Response): Promise<Record<string, unknown>> {
   return await response.json() as Record<string, unknown>;
 }
 
-/** Reads SSE events from `url` until `count` `events` frames arrived. */
-async function readWatch(url: string, count: number, timeoutMs: number): Promise<unknown[]> {
+/**
+ * Reads SSE events from `url` until `count` events arrived; each message's
+ * data goes to `messages` when given.
+ */
+async function readWatch(
+  url: string,
+  count: number,
+  timeoutMs: number,
+  messages: { events: unknown[]; more?: boolean }[] = [],
+): Promise<unknown[]> {
   const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   assert.equal(response.status, 200);
   const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
@@ -36,7 +44,11 @@ async function readWatch(url: string, count: number, timeoutMs: number): Promise
         buffer = buffer.slice(end + 2);
         const [eventLine, dataLine] = frame.split("\n");
         if (eventLine === "event: events") {
-          const data = JSON.parse(dataLine.slice("data: ".length)) as { events: unknown[] };
+          const data = JSON.parse(dataLine.slice("data: ".length)) as {
+            events: unknown[];
+            more?: boolean;
+          };
+          messages.push(data);
           events.push(...data.events);
         }
       }
@@ -102,12 +114,89 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
       await missing.body?.cancel();
     });
 
+    await t.step("ranges page with after/next; prefix deletes answer a count", async () => {
+      const keys = Array.from({ length: 25 }, (_, i) => `page/${String(i).padStart(2, "0")}`);
+      await Promise.all(keys.map((key) => follower.store.put(key, "v")));
+      const seen: string[] = [];
+      let after: string | undefined;
+      for (let pages = 0;; pages++) {
+        assert.ok(pages < 10, "paging ends");
+        const query = `prefix=page/&limit=7${after ? `&after=${encodeURIComponent(after)}` : ""}`;
+        const page = await json(await fetch(`${follower.url}/admin/kv?${query}`));
+        seen.push(...(page.kvs as { key: string }[]).map((kv) => kv.key));
+        if (!page.more) {
+          assert.equal(page.next, undefined);
+          break;
+        }
+        after = page.next as string;
+      }
+      assert.deepEqual(seen, keys, "every key exactly once, in order");
+      const tooBig = await fetch(`${follower.url}/admin/kv?limit=10001`);
+      assert.equal(tooBig.status, 400);
+      assert.equal((await json(tooBig)).field, "limit");
+
+      const withRecords = await fetch(`${follower.url}/admin/kv/page/0?prefix=true&prevKv=true`, {
+        method: "DELETE",
+      });
+      const deleted = await json(withRecords);
+      assert.equal(deleted.deleted, 10);
+      assert.equal((deleted.prev as unknown[]).length, 10);
+      const counted = await json(
+        await fetch(`${follower.url}/admin/kv/page/?prefix=true`, { method: "DELETE" }),
+      );
+      assert.equal(counted.deleted, 15);
+      assert.equal(counted.prev, undefined, "records only when asked for");
+      assert.equal((await follower.store.range("page/")).kvs.length, 0);
+    });
+
+    await t.step(
+      "a prefix delete asking for more records than the bound deletes nothing",
+      async () => {
+        const count = 1_001;
+        for (let i = 0; i < count; i += 100) {
+          await Promise.all(
+            Array.from(
+              { length: Math.min(100, count - i) },
+              (_, j) => follower.store.put(`bulk/${i + j}`, "v"),
+            ),
+          );
+        }
+        const refused = await fetch(`${follower.url}/admin/kv/bulk/?prefix=true&prevKv=true`, {
+          method: "DELETE",
+        });
+        const body = await json(refused);
+        assert.equal(refused.status, 413, JSON.stringify(body));
+        assert.match(body.error as string, /more than 1000 records/);
+        const listed = await follower.store.range("bulk/", { limit: 2_000 });
+        assert.equal(listed.kvs.length, count);
+        const messages: { events: unknown[]; more?: boolean }[] = [];
+        const watched = readWatch(
+          `${follower.url}/admin/watch?prefix=bulk/&startRevision=${listed.revision + 1}`,
+          count,
+          10_000,
+          messages,
+        );
+        const done = await json(
+          await fetch(`${follower.url}/admin/kv/bulk/?prefix=true`, { method: "DELETE" }),
+        );
+        assert.equal(done.deleted, count);
+        assert.equal((await watched).length, count, "every delete event arrives");
+        assert.deepEqual(
+          messages.map((m) => [m.events.length, m.more ?? false]),
+          [[1_000, true], [1, false]],
+          "one delete's events come in bounded messages",
+        );
+      },
+    );
+
     await t.step("bad input gets 400 naming the field", async () => {
       const cases: Array<[string, RequestInit | undefined, string]> = [
         ["/admin/kv/x", { method: "PUT", body: JSON.stringify({ value: 1 }) }, "value"],
         ["/admin/kv/x", { method: "PUT", body: "not json" }, "body"],
         ["/admin/kv/x", { method: "PUT", body: JSON.stringify({ value: "v", ttl: 3 }) }, "ttl"],
         ["/admin/kv?limit=abc", undefined, "limit"],
+        ["/admin/kv?after=", undefined, "after"],
+        ["/admin/kv/x?prefix=true&prevKv=yes", { method: "DELETE" }, "prevKv"],
         ["/admin/kv/x?consistency=weird", undefined, "consistency"],
         ["/admin/watch?startRevision=0", undefined, "startRevision"],
         [

@@ -6,14 +6,20 @@
  *
  * @module
  */
-import { CommandError, CompactedRevisionError, WatchRequestError } from "@safla/core/state";
+import {
+  CommandError,
+  CompactedRevisionError,
+  type KeyValue,
+  utf8ByteLength,
+  WatchRequestError,
+} from "@safla/core/state";
 import {
   MemberAddressError,
   MembershipChangeError,
   RequestTimeoutError,
 } from "@safla/transports/host";
 import type { RaftStore } from "../../store/raft/raft_store.ts";
-import { NoQuorumError, OverloadedError, StoreCommandError } from "../errors.ts";
+import { NoQuorumError, OverloadedError, StoreCommandError } from "../../store/raft/errors.ts";
 import { OutcomeUnknownError } from "@safla/core/resilience";
 import type { ReadConsistency } from "../../store/types.ts";
 
@@ -26,12 +32,30 @@ export class BadRequestError extends Error {
   }
 }
 
+/** Records in a range page when the client gives no `limit` (etcd clients commonly page by 1000). */
+export const DEFAULT_PAGE_LIMIT = 1_000;
+/** Largest `limit` of a range page. */
+export const MAX_PAGE_LIMIT = 10_000;
+/**
+ * Most key and value bytes in one reply's records: a page stops early at this
+ * size (`more` stays true), so a prefix of large values cannot make one huge body.
+ */
+export const MAX_REPLY_RECORD_BYTES = 4 * 1024 * 1024;
+/** Most records a delete returns when asked for them with `prevKv`. */
+export const MAX_DELETE_PREV_RECORDS = 1_000;
+
 /** One validated KV operation. */
 export type KvOperation =
   | { op: "put"; key: string; value: string; leaseId?: number }
   | { op: "get"; key: string; consistency: ReadConsistency }
-  | { op: "delete"; key: string; prefix: boolean }
-  | { op: "range"; prefix: string; limit?: number; consistency: ReadConsistency };
+  | { op: "delete"; key: string; prefix: boolean; prevKv: boolean }
+  | {
+    op: "range";
+    prefix: string;
+    limit?: number;
+    after?: string;
+    consistency: ReadConsistency;
+  };
 
 /** An HTTP status and the JSON body that goes with it. */
 export interface KvReply {
@@ -56,6 +80,22 @@ export function consistencyParam(raw: unknown): ReadConsistency {
     "consistency",
     `expected "linearizable" or "serializable", got "${raw}"`,
   );
+}
+
+/** Checks a range page size: a positive integer up to {@link MAX_PAGE_LIMIT}. */
+export function pageLimit(raw: unknown): number | undefined {
+  if (raw === undefined) return undefined;
+  if (!Number.isSafeInteger(raw) || (raw as number) < 1 || (raw as number) > MAX_PAGE_LIMIT) {
+    throw new BadRequestError("limit", `expected an integer from 1 to ${MAX_PAGE_LIMIT}`);
+  }
+  return raw as number;
+}
+
+/** Parses an optional boolean flag given as a query string. */
+export function booleanParam(field: string, raw: string | undefined): boolean {
+  if (raw === undefined || raw === "false") return false;
+  if (raw === "true") return true;
+  throw new BadRequestError(field, `expected "true" or "false", got "${raw}"`);
 }
 
 /** Parses an optional positive integer given as a query string. */
@@ -111,19 +151,20 @@ export async function runKvOperation(store: RaftStore, operation: KvOperation): 
         }
         return { status: 200, body: { kv } };
       }
-      case "delete": {
-        const reply = await store.delete(operation.key, { prefix: operation.prefix });
-        return {
-          status: 200,
-          body: { revision: reply.revision, deleted: reply.prev.length, prev: reply.prev },
-        };
-      }
+      case "delete":
+        return await runDelete(store, operation);
       case "range": {
         const reply = await store.range(operation.prefix, {
-          limit: operation.limit,
+          limit: operation.limit ?? DEFAULT_PAGE_LIMIT,
+          after: operation.after,
           consistency: operation.consistency,
         });
-        return { status: 200, body: reply };
+        const kvs = withinReplyBytes(reply.kvs);
+        const more = reply.more || kvs.length < reply.kvs.length;
+        const body: Record<string, unknown> = { kvs, revision: reply.revision, more };
+        // The continuation: ask again with `after` set to it (etcd clients use the last key + 1).
+        if (more) body.next = kvs[kvs.length - 1].key;
+        return { status: 200, body };
       }
     }
   } catch (error) {
@@ -131,6 +172,58 @@ export async function runKvOperation(store: RaftStore, operation: KvOperation): 
     if (reply) return reply;
     throw error;
   }
+}
+
+/** The first records whose keys and values fit {@link MAX_REPLY_RECORD_BYTES}, at least one. */
+function withinReplyBytes(kvs: readonly KeyValue[]): KeyValue[] {
+  let sizeBytes = 0;
+  for (let i = 0; i < kvs.length; i++) {
+    sizeBytes += utf8ByteLength(kvs[i].key) + utf8ByteLength(kvs[i].value);
+    if (sizeBytes > MAX_REPLY_RECORD_BYTES && i > 0) return kvs.slice(0, i);
+  }
+  return kvs as KeyValue[];
+}
+
+/**
+ * A delete answers the count and revision. The deleted records come back
+ * only with `prevKv`, and only for a prefix small enough to return: one that
+ * holds more than {@link MAX_DELETE_PREV_RECORDS} records or
+ * {@link MAX_REPLY_RECORD_BYTES} is refused with 413 before anything is deleted.
+ */
+async function runDelete(
+  store: RaftStore,
+  operation: Extract<KvOperation, { op: "delete" }>,
+): Promise<KvReply> {
+  if (operation.prevKv && operation.prefix) {
+    const probe = await store.range(operation.key, { limit: MAX_DELETE_PREV_RECORDS + 1 });
+    if (
+      probe.more || probe.kvs.length > MAX_DELETE_PREV_RECORDS ||
+      withinReplyBytes(probe.kvs).length < probe.kvs.length
+    ) {
+      return {
+        status: 413,
+        body: {
+          error: `the prefix holds more than ${MAX_DELETE_PREV_RECORDS} records or ` +
+            `${MAX_REPLY_RECORD_BYTES} bytes, too many to return; delete without prevKv ` +
+            `(the reply then counts them) or list them page by page first`,
+          field: "prevKv",
+        },
+      };
+    }
+  }
+  const reply = await store.delete(operation.key, {
+    prefix: operation.prefix,
+    prevKv: operation.prevKv,
+  });
+  const body: Record<string, unknown> = { revision: reply.revision, deleted: reply.deleted };
+  if (operation.prevKv) {
+    // Keys written under the prefix between the probe and the delete may
+    // still push the records past the bound: cut, and say so.
+    const prev = withinReplyBytes(reply.prev.slice(0, MAX_DELETE_PREV_RECORDS));
+    body.prev = prev;
+    if (prev.length < reply.prev.length) body.prevTruncated = true;
+  }
+  return { status: 200, body };
 }
 
 /** The status and body for an error a client can act on; undefined for a bug. */

@@ -12,8 +12,9 @@
  *   requests) and an `op`:
  *   `{"id":1,"op":"put","key":"k","value":"v","leaseId":7}` (`leaseId` optional),
  *   `{"id":2,"op":"get","key":"k","consistency":"serializable"}` (default linearizable),
- *   `{"id":3,"op":"delete","key":"k","prefix":true}` (`prefix` optional),
- *   `{"id":4,"op":"range","prefix":"a/","limit":10}` (`limit`, `consistency` optional).
+ *   `{"id":3,"op":"delete","key":"k","prefix":true}` (`prefix`, `prevKv` optional),
+ *   `{"id":4,"op":"range","prefix":"a/","limit":10}` (`limit`, `after`, `consistency`
+ *   optional), paged and bounded as the REST routes are.
  * - node → client: arrays of replies `{"id":1,"status":200,"body":{...}}`,
  *   in completion order, `status` and `body` exactly as the REST route
  *   answers (400 naming the field, 404, 409, 429, 503 not applied,
@@ -38,6 +39,7 @@ import {
   errorReply,
   type KvOperation,
   type KvReply,
+  pageLimit,
   putOperation,
   runKvOperation,
 } from "./kv_operations.ts";
@@ -94,23 +96,23 @@ export function sessionOperation(request: Record<string, unknown>): KvOperation 
         consistency: consistencyParam(field(request, "consistency")),
       };
     case "delete": {
-      refuseUnknown(request, ["id", "op", "key", "prefix"]);
+      refuseUnknown(request, ["id", "op", "key", "prefix", "prevKv"]);
       const prefix = field(request, "prefix") ?? false;
       if (typeof prefix !== "boolean") throw new BadRequestError("prefix", "expected a boolean");
-      return { op: "delete", key: checkKey(request.key), prefix };
+      const prevKv = field(request, "prevKv") ?? false;
+      if (typeof prevKv !== "boolean") throw new BadRequestError("prevKv", "expected a boolean");
+      return { op: "delete", key: checkKey(request.key), prefix, prevKv };
     }
     case "range": {
-      refuseUnknown(request, ["id", "op", "prefix", "limit", "consistency"]);
+      refuseUnknown(request, ["id", "op", "prefix", "limit", "after", "consistency"]);
       const prefix = field(request, "prefix") ?? "";
       if (typeof prefix !== "string") throw new BadRequestError("prefix", "expected a string");
-      const limit = field(request, "limit");
-      if (limit !== undefined && (!Number.isSafeInteger(limit) || (limit as number) < 1)) {
-        throw new BadRequestError("limit", "expected a positive integer");
-      }
+      const after = field(request, "after");
       return {
         op: "range",
         prefix,
-        limit: limit as number | undefined,
+        limit: pageLimit(field(request, "limit")),
+        after: after === undefined ? undefined : checkKey(after, "after"),
         consistency: consistencyParam(field(request, "consistency")),
       };
     }

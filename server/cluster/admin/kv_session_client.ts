@@ -119,24 +119,27 @@ export class KvSessionClient {
     }
   }
 
-  /** Deletes one key, or every key under a prefix. */
+  /** Deletes one key, or every key under a prefix; the records only with `prevKv` (bounded). */
   async delete(
     key: string,
-    options: { prefix?: boolean } = {},
-  ): Promise<{ revision: number; deleted: number; prev: KeyValue[] }> {
-    const body = await this.#call({ op: "delete", key, prefix: options.prefix ?? false }, true);
-    return body as unknown as { revision: number; deleted: number; prev: KeyValue[] };
+    options: { prefix?: boolean; prevKv?: boolean } = {},
+  ): Promise<{ revision: number; deleted: number; prev?: KeyValue[]; prevTruncated?: boolean }> {
+    const request: Record<string, unknown> = { op: "delete", key, prefix: options.prefix ?? false };
+    if (options.prevKv) request.prevKv = true;
+    const body = await this.#call(request, true);
+    return body as unknown as { revision: number; deleted: number; prev?: KeyValue[] };
   }
 
-  /** Keys with a prefix, in order. */
+  /** One page of the keys with a prefix, in order; `next` (when `more`) is the next page's `after`. */
   async range(
     prefix: string,
-    options: { limit?: number; consistency?: ReadConsistency } = {},
-  ): Promise<RangeReply> {
+    options: { limit?: number; after?: string; consistency?: ReadConsistency } = {},
+  ): Promise<RangeReply & { next?: string }> {
     const request: Record<string, unknown> = { op: "range", prefix };
     if (options.limit !== undefined) request.limit = options.limit;
+    if (options.after !== undefined) request.after = options.after;
     if (options.consistency !== undefined) request.consistency = options.consistency;
-    return await this.#call(request, false) as unknown as RangeReply;
+    return await this.#call(request, false) as unknown as RangeReply & { next?: string };
   }
 
   /** Closes the session; calls still waiting fail with {@link KvSessionClosedError}. */

@@ -54,8 +54,14 @@ Deno.test("KV session over a WebSocket on a single-node cluster", async (t) => {
         const range = await session.range("s/", { limit: 2 });
         assert.deepEqual(range.kvs.map((kv) => kv.key), ["s/a", "s/b"]);
         assert.equal(range.more, true);
+        assert.equal(range.next, "s/b");
+        const rest2 = await session.range("s/", { limit: 2, after: range.next });
+        assert.deepEqual([rest2.kvs.map((kv) => kv.key), rest2.more], [["s/c"], false]);
+        const one = await session.delete("s/c", { prevKv: true });
+        assert.deepEqual([one.deleted, one.prev?.map((kv) => kv.value)], [1, ["v2"]]);
         const deleted = await session.delete("s/", { prefix: true });
-        assert.equal(deleted.deleted, 3);
+        assert.equal(deleted.deleted, 2);
+        assert.equal(deleted.prev, undefined, "records only when asked for");
         assert.equal(session.outstanding, 0);
       } finally {
         session.close();
@@ -88,6 +94,8 @@ Deno.test("KV session over a WebSocket on a single-node cluster", async (t) => {
           { id: 2, op: "cas", key: "k" },
           { id: 3, op: "put", key: "k", value: "v", ttl: 1 },
           { id: 4, op: "get", key: "k", consistency: "weird" },
+          { id: 5, op: "range", prefix: "", limit: 10_001 },
+          { id: 6, op: "delete", key: "k", prevKv: "yes" },
         ]));
         const answered = (await replies).sort((a, b) => a.id - b.id);
         assert.deepEqual(answered.map((r) => [r.status, r.body.field]), [
@@ -95,6 +103,8 @@ Deno.test("KV session over a WebSocket on a single-node cluster", async (t) => {
           [400, "op"],
           [400, "ttl"],
           [400, "consistency"],
+          [400, "limit"],
+          [400, "prevKv"],
         ]);
         const closed = nextClose(socket);
         socket.close();

@@ -13,7 +13,7 @@
  * @module
  */
 import type { KvOperation } from "@safla/sim/checkers";
-import { isConnectFailure } from "../errors.ts";
+import { isConnectFailure } from "../../store/raft/errors.ts";
 
 /** What happened to one request. */
 export type Outcome = "ok" | "notApplied" | "unknown";

@@ -40,6 +40,15 @@ export interface EtcdCluster {
   killMember(index: number): Promise<void>;
   /** Starts a killed member again on its data directory and ports. */
   restartMember(index: number): void;
+  /**
+   * Adds a voting member (etcd's member add, then a new process that joins
+   * the running cluster with its own data directory); returns its index.
+   */
+  addMember(): Promise<number>;
+  /** Process id of a running member. */
+  pid(index: number): number | undefined;
+  /** A member's data directory. */
+  dataDir(index: number): string;
   /** Stops every member (TERM, then KILL after a grace period) and removes the data. */
   stop(): Promise<void>;
   /** Same as {@link EtcdCluster.stop}, for `await using`. */
@@ -165,11 +174,12 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
   const names = Array.from({ length: members }, (_, i) => `m${i}`);
   const peerUrls = names.map((_, i) => `http://${LOOPBACK}:${ports[2 * i + 1]}`);
   const clientUrls = names.map((_, i) => `http://${LOOPBACK}:${ports[2 * i]}`);
-  const initialCluster = names.map((name, i) => `${name}=${peerUrls[i]}`).join(",");
+  const endpoints = clientUrls.map((url) => url.slice("http://".length));
   const logPaths = names.map((name) => `${baseDir}/${name}.log`);
   const children: (Deno.ChildProcess | undefined)[] = [];
 
-  const spawn = (i: number): Deno.ChildProcess =>
+  // Every member known so far; a restarted member ignores it (its data directory knows better).
+  const spawn = (i: number, state: "new" | "existing" = "new"): Deno.ChildProcess =>
     new Deno.Command(binary, {
       args: [
         `--name=${names[i]}`,
@@ -178,8 +188,8 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
         `--advertise-client-urls=${clientUrls[i]}`,
         `--listen-peer-urls=${peerUrls[i]}`,
         `--initial-advertise-peer-urls=${peerUrls[i]}`,
-        `--initial-cluster=${initialCluster}`,
-        `--initial-cluster-state=new`,
+        `--initial-cluster=${names.map((name, j) => `${name}=${peerUrls[j]}`).join(",")}`,
+        `--initial-cluster-state=${state}`,
         `--initial-cluster-token=safla-${ports[0]}`,
         `--heartbeat-interval=${heartbeatIntervalMs}`,
         `--election-timeout=${electionTimeoutMs}`,
@@ -204,8 +214,8 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
     await Promise.all(paths.map((path) => Deno.remove(path, { recursive: true }).catch(() => {})));
   };
   const checkIndex = (index: number): void => {
-    if (!Number.isSafeInteger(index) || index < 0 || index >= members) {
-      throw new RangeError(`member index must be in 0..${members - 1}, got ${index}`);
+    if (!Number.isSafeInteger(index) || index < 0 || index >= names.length) {
+      throw new RangeError(`member index must be in 0..${names.length - 1}, got ${index}`);
     }
   };
   const leaderIndex = async (): Promise<number> => {
@@ -229,6 +239,28 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
     checkIndex(index);
     if (children[index] !== undefined) throw new Error(`member ${index} is already running`);
     children[index] = spawn(index);
+  };
+
+  const addMember = async (): Promise<number> => {
+    if (names.length >= 9) throw new RangeError("at most 9 members");
+    const running = children.findIndex((child) => child !== undefined);
+    if (running < 0) throw new Error("no running member to add a member through");
+    const i = names.length;
+    const [clientPort, peerPort] = freePorts(2);
+    const peerUrl = `http://${LOOPBACK}:${peerPort}`;
+    const response = await fetch(`${clientUrls[running]}/v3/cluster/member/add`, {
+      method: "POST",
+      body: JSON.stringify({ peerURLs: [peerUrl] }),
+    });
+    const body = await response.text();
+    if (!response.ok) throw new Error(`etcd member add: HTTP ${response.status}: ${body}`);
+    names.push(`m${i}`);
+    peerUrls.push(peerUrl);
+    clientUrls.push(`http://${LOOPBACK}:${clientPort}`);
+    endpoints.push(`${LOOPBACK}:${clientPort}`);
+    logPaths.push(`${baseDir}/m${i}.log`);
+    children.push(spawn(i, "existing"));
+    return i;
   };
 
   try {
@@ -269,7 +301,6 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
     throw error;
   }
 
-  const endpoints = clientUrls.map((url) => url.slice("http://".length));
   return {
     endpoints,
     clientUrls,
@@ -277,6 +308,9 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
     leaderIndex,
     killMember,
     restartMember,
+    addMember,
+    pid: (index) => children[index]?.pid,
+    dataDir: (index) => `${baseDir}/${names[index]}.etcd`,
     stop,
     [Symbol.asyncDispose]: stop,
   };

@@ -33,6 +33,7 @@ import {
 } from "etcd3";
 import { Etcd3 } from "etcd3";
 import type {
+  DeleteReply,
   RangeReply,
   ReadConsistency,
   StateStore,
@@ -346,18 +347,30 @@ export class EtcdStore implements StateStore {
     return reply.kvs.length === 0 ? undefined : toKeyValue(reply.kvs[0]);
   }
 
-  /** Keys with a prefix, in (byte) order; at most `limit` (default 10 000). */
+  /**
+   * Keys with a prefix, in (byte) order; at most `limit` (default 10 000);
+   * with `after`, only keys after it.
+   */
   async range(
     prefix: string,
-    options: { limit?: number; consistency?: ReadConsistency } = {},
+    options: { limit?: number; consistency?: ReadConsistency; after?: string } = {},
   ): Promise<RangeReply> {
     const limit = options.limit ?? DEFAULT_COMMAND_LIMITS.maxRangeLimit;
-    validateCommand({ op: "range", prefix, limit });
+    const after = options.after;
+    validateCommand(
+      after === undefined ? { op: "range", prefix, limit } : { op: "range", prefix, limit, after },
+    );
+    const range = prefixRange(prefix);
+    if (after !== undefined) {
+      // The smallest key greater than `after` is `after` followed by a zero byte.
+      const next = Buffer.concat([utf8(after), Buffer.from([0])]);
+      if (Buffer.compare(next, range.key) > 0) range.key = next;
+    }
     const reply = await this.#read(
       "range",
       () =>
         this.#client.kv.range({
-          ...prefixRange(prefix),
+          ...range,
           limit,
           serializable: options.consistency === "serializable",
         }),
@@ -384,19 +397,24 @@ export class EtcdStore implements StateStore {
     };
   }
 
-  /** Deletes one key, or every key under a prefix. */
-  async delete(key: string, options: { prefix?: boolean } = {}): Promise<WriteReply> {
+  /** Deletes one key, or every key under a prefix; the deleted records unless `prevKv` is false. */
+  async delete(
+    key: string,
+    options: { prefix?: boolean; prevKv?: boolean } = {},
+  ): Promise<DeleteReply> {
     const prefix = options.prefix ?? false;
+    const prevKv = options.prevKv ?? true;
     validateCommand({ op: "delete", key, prefix });
     const reply = await this.#write(
       "delete",
       () =>
         this.#client.kv.deleteRange(
-          prefix ? { ...prefixRange(key), prev_kv: true } : { key: utf8(key), prev_kv: true },
+          prefix ? { ...prefixRange(key), prev_kv: prevKv } : { key: utf8(key), prev_kv: prevKv },
         ),
     );
     return {
       revision: toSafeInteger(reply.header.revision, "revision"),
+      deleted: toSafeInteger(reply.deleted, "deleted"),
       prev: reply.prev_kvs.map(toKeyValue),
     };
   }

@@ -27,6 +27,7 @@ import type { CommandResult } from "@safla/core/state";
 import type { ClientRequest, KvQuery, NodeError, NodeReply } from "@safla/core/node";
 import { HostClosedError, type NodeHost, RequestTimeoutError } from "@safla/transports/host";
 import type {
+  DeleteReply,
   RangeReply,
   ReadConsistency,
   StateStore,
@@ -36,12 +37,7 @@ import type {
   WatchSelector,
   WriteReply,
 } from "../types.ts";
-import {
-  isConnectFailure,
-  NoQuorumError,
-  OverloadedError,
-  StoreCommandError,
-} from "../../cluster/errors.ts";
+import { isConnectFailure, NoQuorumError, OverloadedError, StoreCommandError } from "./errors.ts";
 import { OutcomeUnknownError } from "@safla/core/resilience";
 
 /** Header carrying the forwarding token between nodes. */
@@ -337,11 +333,13 @@ export class RaftStore implements StateStore {
   /** Keys with a prefix, in order. */
   async range(
     prefix: string,
-    options: { limit?: number; consistency?: ReadConsistency } = {},
+    options: { limit?: number; consistency?: ReadConsistency; after?: string } = {},
   ): Promise<RangeReply> {
     const limit = options.limit ?? MAX_RANGE_LIMIT;
+    const query: KvQuery = { op: "range", prefix, limit };
+    if (options.after !== undefined) query.after = options.after;
     const result = await this.#read(
-      { op: "range", prefix, limit },
+      query,
       options.consistency ?? "linearizable",
     );
     if (result.op !== "range" || !result.ok) {
@@ -359,16 +357,19 @@ export class RaftStore implements StateStore {
     return { revision: result.revision, prev: result.prevKv ? [result.prevKv] : [] };
   }
 
-  /** Deletes one key or a prefix. */
-  async delete(key: string, options: { prefix?: boolean } = {}): Promise<WriteReply> {
+  /** Deletes one key or a prefix; the deleted records unless `prevKv` is false. */
+  async delete(
+    key: string,
+    options: { prefix?: boolean; prevKv?: boolean } = {},
+  ): Promise<DeleteReply> {
     const result = await this.#command({
       op: "delete",
       key,
       prefix: options.prefix ?? false,
-      prevKv: true,
+      prevKv: options.prevKv ?? true,
     });
     if (result.op !== "delete") throw new Error(`unexpected reply to delete: ${result.op}`);
-    return { revision: result.revision, prev: result.prevKvs };
+    return { revision: result.revision, deleted: result.deleted, prev: result.prevKvs };
   }
 
   /** Atomic compare-then-act. */

@@ -1,0 +1,13 @@
+// Keeps the front CPU bench from rotting: a tiny run on each lane answers
+// every call, on the lane it names.
+import assert from "node:assert/strict";
+import { measureFrontCpu } from "./front_cpu.ts";
+
+Deno.test("front CPU bench: each lane serves every call and yields a figure", async () => {
+  const direct = await measureFrontCpu({ callsPerRound: 20, rounds: 3, lane: "direct" });
+  assert.equal(direct.directCalls, 20 * 4, "warm-up and rounds all took the direct lane");
+  assert.ok(direct.minUs > 0 && direct.minUs <= direct.medianUs);
+  const sdk = await measureFrontCpu({ callsPerRound: 20, rounds: 3, lane: "sdk" });
+  assert.equal(sdk.directCalls, 0, "with the lane off the SDK Server served them");
+  assert.ok(sdk.minUs > 0);
+});

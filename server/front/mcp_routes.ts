@@ -1,0 +1,141 @@
+/**
+ * The MCP routes of one node, for clients of both eras:
+ *
+ * - `POST /mcp`: a request with the 2026-07-28 envelope goes to the stateless
+ *   handler; a 2025 `initialize` opens a session; a request of a session goes
+ *   to it, a `tools/call` the direct lane takes straight to the gateway.
+ * - `GET /mcp` (the session's notification stream) and `DELETE /mcp`.
+ * - `GET /sse` + `POST /messages`: the legacy HTTP+SSE front.
+ *
+ * The Host/Origin guard runs before these (app.ts); bodies pass
+ * {@link jsonRpcBody} first.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import {
+  isLegacyRequest,
+  type JSONRPCMessage,
+  type McpHttpHandler,
+  WebStandardStreamableHTTPServerTransport,
+} from "@modelcontextprotocol/server";
+import type { DirectLane } from "./direct_call.ts";
+import { acceptsJson, isSingleRequest, preferJsonReply } from "../gateway/json_reply.ts";
+import { SseFrontTransport } from "./sse_front.ts";
+import { INVALID_REQUEST, SESSION_NOT_FOUND } from "../gateway/jsonrpc_codes.ts";
+import { jsonRpcBody, type JsonRpcBodyEnv, jsonRpcError } from "./http_edge.ts";
+import type { HttpSession, SessionTable } from "./session_table.ts";
+
+/** What {@link mcpRoutes} serves with. */
+export interface McpRoutesOptions {
+  sessions: SessionTable;
+  lane: DirectLane;
+  /** Serves 2026-07-28 requests, each on its own. */
+  stateless: McpHttpHandler;
+  maxRequestBodyBytes: number;
+}
+
+type StreamableSession = HttpSession & { transport: WebStandardStreamableHTTPServerTransport };
+
+function isStreamable(session: HttpSession | undefined): session is StreamableSession {
+  return session?.transport instanceof WebStandardStreamableHTTPServerTransport;
+}
+
+const sessionNotFound = () => jsonRpcError(404, SESSION_NOT_FOUND, "Session not found");
+const tooManySessions = () => jsonRpcError(503, INVALID_REQUEST, "Too many sessions on this node");
+
+/** The MCP routes: see the module doc. */
+export function mcpRoutes(options: McpRoutesOptions): Hono<JsonRpcBodyEnv> {
+  const { sessions, lane, stateless } = options;
+  const routes = new Hono<JsonRpcBodyEnv>();
+  const body = jsonRpcBody(options.maxRequestBodyBytes);
+
+  /** A request of an open 2025 session. */
+  async function postToSession(req: Request, id: string, body: unknown): Promise<Response> {
+    const session = await sessions.find(id, req);
+    if (!isStreamable(session)) return sessionNotFound();
+    session.lastSeenMs = Date.now();
+    // Answers to questions pushed on the direct lane go to their calls, not the SDK.
+    const rest = session.answerQuestions(body);
+    if (rest === undefined) return new Response(null, { status: 202 });
+    session.cancelCalls(rest);
+    const direct = lane.serve(req, session, rest);
+    if (direct !== undefined) return await direct;
+    return await preferJson(
+      req,
+      rest,
+      await session.transport.handleRequest(req, { parsedBody: rest }),
+    );
+  }
+
+  /** A request without a session: a 2025 `initialize`, or a 2026 request. */
+  async function postWithoutSession(req: Request, body: unknown): Promise<Response> {
+    if (!await isLegacyRequest(req, body)) {
+      return await preferJson(req, body, await stateless.fetch(req, { parsedBody: body }));
+    }
+    const messages = (Array.isArray(body) ? body : [body]) as (JSONRPCMessage & {
+      method?: string;
+      params?: Record<string, unknown>;
+    })[];
+    const initialize = messages.find((m) => m.method === "initialize");
+    if (initialize === undefined) {
+      return jsonRpcError(400, INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
+    }
+    if (sessions.full) return tooManySessions();
+    const session = await sessions.openStreamable(initialize.params);
+    const transport = session.transport as WebStandardStreamableHTTPServerTransport;
+    return await preferJson(req, body, await transport.handleRequest(req, { parsedBody: body }));
+  }
+
+  routes.post("/mcp", body, (c) => {
+    const id = c.req.header("mcp-session-id");
+    return id === undefined
+      ? postWithoutSession(c.req.raw, c.get("body"))
+      : postToSession(c.req.raw, id, c.get("body"));
+  });
+
+  /** GET (the notification stream) and DELETE of a session. */
+  const sessionRequest = async (req: Request): Promise<Response> => {
+    const id = req.headers.get("mcp-session-id");
+    if (id === null) {
+      return jsonRpcError(405, INVALID_REQUEST, "Method not allowed without Mcp-Session-Id");
+    }
+    const session = await sessions.find(id, req);
+    if (!isStreamable(session)) return sessionNotFound();
+    session.lastSeenMs = Date.now();
+    const response = await session.transport.handleRequest(req);
+    if (req.method === "GET" && response.ok) sessions.listening(id);
+    return response;
+  };
+  routes.get("/mcp", (c) => sessionRequest(c.req.raw));
+  routes.delete("/mcp", (c) => sessionRequest(c.req.raw));
+
+  routes.get("/sse", async () => {
+    if (sessions.full) return tooManySessions();
+    const session = await sessions.openSse("/messages");
+    return (session.transport as SseFrontTransport).response;
+  });
+
+  routes.post("/messages", body, (c) => {
+    const id = c.req.query("sessionId");
+    const session = id === undefined ? undefined : sessions.get(id);
+    if (session === undefined || !(session.transport instanceof SseFrontTransport)) {
+      return sessionNotFound();
+    }
+    session.lastSeenMs = Date.now();
+    const parsed = c.get("body");
+    for (const m of Array.isArray(parsed) ? parsed : [parsed]) {
+      session.transport.receive(m as JSONRPCMessage);
+    }
+    return new Response("Accepted", { status: 202 });
+  });
+
+  return routes;
+}
+
+/** One request's answer as one JSON body when its stream would carry nothing else (json_reply.ts). */
+function preferJson(req: Request, body: unknown, response: Response): Promise<Response> | Response {
+  return isSingleRequest(body) && acceptsJson(req.headers.get("accept"))
+    ? preferJsonReply(response, body.id)
+    : response;
+}
