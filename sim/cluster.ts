@@ -174,16 +174,8 @@ export class SimCluster<Q, R> {
       rng.fork(),
       config.network,
       messageSizeBytes,
-      (from, to, m) => {
-        this.deliver(to, { type: "message", message: m });
-        if (m.type === "snap") this.deliver(from, { type: "snapshotStatus", peer: to, ok: true });
-      },
+      (_from, to, m) => this.deliver(to, { type: "message", message: m }),
     );
-    this.network.onDrop = (from, to, m) => {
-      if (m.type !== "snap") return;
-      // Drops can happen inside the sender's own effect execution: report later, not re-entrantly.
-      scheduler.after(0, () => this.deliver(from, { type: "snapshotStatus", peer: to, ok: false }));
-    };
     for (const id of this.ids) {
       const disk = new SimDisk(scheduler, rng.fork(), {
         ...config.disk,
@@ -335,6 +327,7 @@ export class SimCluster<Q, R> {
       snapshotEveryEntries: c.snapshotEveryEntries,
       maxPendingRequests: 10_000,
       forwardProposals: true,
+      snapshotTransfer: c.snapshotTransfer,
       testingBugs: this.#raftBugs,
     });
     p.stateMachine = sm;
@@ -568,8 +561,15 @@ export class SimCluster<Q, R> {
         );
         this.onRoleChanged?.(p.id, effect.role, effect.term);
         return;
-      case "applied":
       case "snapshotInstalled":
+        this.#trace.record(
+          this.#scheduler.nowUs,
+          p.id,
+          "snapshotInstalled",
+          `index ${effect.index}`,
+        );
+        return;
+      case "applied":
         return;
     }
   }
@@ -639,8 +639,6 @@ function describe<Q>(event: NodeEvent<Q>): string {
       return `#${event.requestId}`;
     case "unreachable":
       return event.peer;
-    case "snapshotStatus":
-      return `${event.peer} ${event.ok ? "ok" : "lost"}`;
     case "transferLeader":
       return event.to;
     default:

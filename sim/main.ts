@@ -10,6 +10,7 @@
  * deno task sim --scenario staleReadDeposedLeader --seeds 50
  * deno task sim --scenario figure8 --bug commitPreviousTermByCounting  # scripted Figure 8
  * deno task sim --scenario slow-replica --seed 1   # a call-path scenario of sim/mcp
+ * deno task sim --scenario large-snapshot-catchup --seeds 5   # snapshot streaming under faults
  * deno task sim --json               # one machine-readable summary on stdout
  * ```
  *
@@ -23,6 +24,7 @@ import { runFigure8 } from "./figure8.ts";
 import { MCP_SCENARIOS } from "./mcp/mod.ts";
 import { WATCH_SCENARIOS } from "./watch/mod.ts";
 import { scenarioNames, SCENARIOS } from "./scenarios.ts";
+import { largeSnapshotCatchUp } from "./snapshot_catchup.ts";
 import { type InjectedBugs, runSimulation, type SimulationResult } from "./simulation.ts";
 import type { SwarmConfig } from "./swarm.ts";
 import { formatTraceEvent } from "./trace.ts";
@@ -32,6 +34,7 @@ import { choiceFlag, integerFlag, parseFlags, UsageError } from "./flags.ts";
 const FIGURE_SCENARIOS: Record<string, (seed: number) => Record<string, unknown>> = {
   ...MCP_SCENARIOS,
   ...WATCH_SCENARIOS,
+  "large-snapshot-catchup": (seed) => ({ ...largeSnapshotCatchUp(seed) }),
 };
 
 /** Parsed command line. */

@@ -2,7 +2,7 @@
  * A simulated network between cluster nodes: per-message latency drawn from a
  * distribution with a long tail, loss, duplication, reordering, per-link
  * capacity, clogging, and partitions (symmetric, one-way, isolate one node,
- * bridge), all driven by one forked RNG.
+ * bridge), and a per-message size limit, all driven by one forked RNG.
  *
  * @module
  */
@@ -28,6 +28,13 @@ export interface NetworkConfig {
   capacityBytesPerMs: number;
   /** Bound on bytes queued per link; beyond it messages are dropped (tail drop). */
   linkQueueLimitBytes: number;
+  /**
+   * Largest message a link carries, as the real peer transport's frame
+   * limit: a larger one is dropped and counted in `stats.oversized` (the
+   * simulation reports any as a violation, as the real receiver drops the
+   * whole connection).
+   */
+  maxMessageBytes: number;
 }
 
 /** Sensible defaults for a LAN. */
@@ -40,6 +47,7 @@ export const DEFAULT_NETWORK: NetworkConfig = {
   reorderRate: 0,
   capacityBytesPerMs: 100_000,
   linkQueueLimitBytes: 8_000_000,
+  maxMessageBytes: 64 * 1024 * 1024,
 };
 
 interface Link {
@@ -58,6 +66,10 @@ export interface NetworkStats {
   dropped: number;
   /** Messages duplicated. */
   duplicated: number;
+  /** Messages dropped for exceeding `maxMessageBytes` (also counted in `dropped`). */
+  oversized: number;
+  /** Largest message handed to `send`, in bytes. */
+  largestMessageBytes: number;
 }
 
 /**
@@ -82,14 +94,19 @@ export class SimNetwork<M> {
   readonly #rng: SeededRng;
   readonly #sizeBytes: (m: M) => number;
   readonly #deliver: (from: string, to: string, m: M) => void;
-  /** Told of every message that is lost (senders of snapshots need to know). */
-  onDrop: ((from: string, to: string, m: M) => void) | undefined;
   /** Links by sender, then receiver (nested maps: no key string per message). */
   readonly #links = new Map<string, Map<string, Link>>();
   /** Receivers each sender cannot reach. */
   readonly #blocked = new Map<string, Set<string>>();
   config: NetworkConfig;
-  readonly stats: NetworkStats = { sent: 0, delivered: 0, dropped: 0, duplicated: 0 };
+  readonly stats: NetworkStats = {
+    sent: 0,
+    delivered: 0,
+    dropped: 0,
+    duplicated: 0,
+    oversized: 0,
+    largestMessageBytes: 0,
+  };
 
   /** Builds a network over `scheduler`; `sizeBytes` estimates a message's wire size. */
   constructor(
@@ -174,14 +191,20 @@ export class SimNetwork<M> {
     this.stats.sent++;
     const rng = this.#rng;
     const c = this.config;
+    const sizeBytes = this.#sizeBytes(m);
+    this.stats.largestMessageBytes = Math.max(this.stats.largestMessageBytes, sizeBytes);
+    if (sizeBytes > c.maxMessageBytes) {
+      this.stats.oversized++;
+      this.stats.dropped++;
+      return;
+    }
     if (!this.connected(from, to) || (c.lossRate > 0 && rng.next() < c.lossRate)) {
-      this.#drop(from, to, m);
+      this.stats.dropped++;
       return;
     }
     const link = this.#link(from, to);
-    const sizeBytes = this.#sizeBytes(m);
     if (link.queuedBytes + sizeBytes > c.linkQueueLimitBytes) {
-      this.#drop(from, to, m);
+      this.stats.dropped++;
       return;
     }
     const now = this.#scheduler.nowUs;
@@ -200,18 +223,13 @@ export class SimNetwork<M> {
         if (last) link.queuedBytes -= sizeBytes;
         // A partition that started while the message was in flight also cuts it.
         if (!this.connected(from, to)) {
-          this.#drop(from, to, m);
+          this.stats.dropped++;
           return;
         }
         this.stats.delivered++;
         this.#deliver(from, to, m);
       });
     }
-  }
-
-  #drop(from: string, to: string, m: M): void {
-    this.stats.dropped++;
-    this.onDrop?.(from, to, m);
   }
 
   #extraUs(): number {

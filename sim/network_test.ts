@@ -94,3 +94,17 @@ Deno.test("capacity queues messages and clogging holds them", () => {
   s.runUntil(60_000, 100);
   assert.equal(got.length, 3);
 });
+
+Deno.test("a message over maxMessageBytes is dropped and counted, one at the limit delivered", () => {
+  const { s, net, got } = setup({ maxMessageBytes: 100 });
+  net.send("a", "b", 1);
+  s.runUntil(1_000_000, 100);
+  assert.deepEqual(got, [["a", "b", 1]]);
+  const small = setup({ maxMessageBytes: 99 });
+  small.net.send("a", "b", 2);
+  small.s.runUntil(1_000_000, 100);
+  assert.deepEqual(small.got, []);
+  assert.equal(small.net.stats.oversized, 1);
+  assert.equal(small.net.stats.dropped, 1);
+  assert.equal(small.net.stats.largestMessageBytes, 100);
+});

@@ -71,7 +71,7 @@ export interface SimulationOptions {
 /** A broken property found by a run. */
 export interface SimViolation {
   /** Which check. */
-  kind: "safety" | "linearizability" | "liveness" | "watch" | "registry" | "crash";
+  kind: "safety" | "linearizability" | "liveness" | "watch" | "registry" | "crash" | "network";
   /** What is wrong, readable. */
   detail: string;
 }
@@ -249,6 +249,14 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
   }
   for (const v of cluster.violations) {
     violations.unshift({ kind: "safety", detail: formatViolation(v) });
+  }
+  const net = cluster.network.stats;
+  if (net.oversized > 0) {
+    violations.push({
+      kind: "network",
+      detail: `${net.oversized} messages over the ${config.network.maxMessageBytes}-byte limit ` +
+        `(largest ${net.largestMessageBytes} bytes)`,
+    });
   }
   let linearizability: SimulationResult["linearizability"] = "skipped";
   if (!violations.some((v) => v.kind === "crash")) {

@@ -8,6 +8,7 @@
 
 import { SeededRng } from "../core/rng.ts";
 import { DEFAULT_DISK, type DiskConfig } from "./disk.ts";
+import type { SnapshotTransferConfig } from "../core/node/snapshot_transfer.ts";
 import type { NetworkConfig } from "./network.ts";
 
 /** Rates (per simulated second) and bounds of the fault injector. */
@@ -98,6 +99,8 @@ export interface SwarmConfig {
   maxInflightMsgs: number;
   /** Snapshot every this many applied entries. */
   snapshotEveryEntries: number;
+  /** How nodes stream snapshots (chunks must fit `network.maxMessageBytes`). */
+  snapshotTransfer: Partial<SnapshotTransferConfig>;
   /** Network knobs during the chaos phase. */
   network: NetworkConfig;
   /** Disk knobs. */
@@ -142,6 +145,7 @@ export function swarmConfig(seed: number, nodeCount?: number): SwarmConfig {
   const tickUs = pick(rng, [5_000, 10_000, 20_000]);
   const calm = rng.next() < 0.15;
   const faultScale = calm ? 0 : between(rng, 0.3, 1.5);
+  const maxSizePerMsgBytes = pick(rng, [4 * 1024, 64 * 1024, 1024 * 1024]);
   return {
     seed,
     nodeCount: size,
@@ -150,9 +154,12 @@ export function swarmConfig(seed: number, nodeCount?: number): SwarmConfig {
     tickUs,
     preVote: true,
     checkQuorum: true,
-    maxSizePerMsgBytes: pick(rng, [4 * 1024, 64 * 1024, 1024 * 1024]),
+    maxSizePerMsgBytes,
     maxInflightMsgs: pick(rng, [4, 64, 256]),
     snapshotEveryEntries: pick(rng, [50, 200, 1000]),
+    // Small chunks, so that the snapshots of every run (a few KB) are streams
+    // of several; not drawn, so that each seed keeps the rest of its draws.
+    snapshotTransfer: { chunkBytes: 1024, windowChunks: 8 },
     network: {
       latencyMinUs: pick(rng, [100, 500, 2_000]),
       latencyMeanExtraUs: pick(rng, [200, 1_000, 5_000]),
@@ -162,6 +169,9 @@ export function swarmConfig(seed: number, nodeCount?: number): SwarmConfig {
       reorderRate: calm ? 0 : pick(rng, [0, 0.02, 0.1]),
       capacityBytesPerMs: pick(rng, [10_000, 100_000, 1_000_000]),
       linkQueueLimitBytes: 4_000_000,
+      // An append carries up to maxSizePerMsgBytes of entries plus one entry
+      // and per-entry headers; anything larger is a bug (a whole snapshot).
+      maxMessageBytes: maxSizePerMsgBytes + 64 * 1024,
     },
     disk: {
       ...DEFAULT_DISK,

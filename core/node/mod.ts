@@ -7,6 +7,7 @@
 export * from "./types.ts";
 export * from "./envelope.ts";
 export * from "./node.ts";
+export * from "./snapshot_transfer.ts";
 export type * from "./raft_core.ts";
 export * from "./durability.ts";
 export * from "./kv_state_machine.ts";

@@ -26,6 +26,12 @@
  * term or its leader changes: then every waiting command fails as
  * `LeadershipLost` with `outcomeUnknown`.
  *
+ * Snapshots never cross the network whole: a `snap` message Raft emits is
+ * streamed in bounded `snapChunk`s (see `snapshot_transfer.ts`), interleaved
+ * with heartbeats and appends, and Raft hears `reportSnapshot` from the
+ * transfer's real outcome; a follower steps the snapshot into Raft once all
+ * of it arrived and its checksum matches.
+ *
  * @module
  */
 import type { Rng } from "../rng.ts";
@@ -33,6 +39,7 @@ import type { TestingBugs } from "../raft/config.ts";
 import type { MemoryStorage } from "../raft/storage.ts";
 import { decodeConfChange } from "../raft/confchange/conf_change.ts";
 import { ProposalDroppedError } from "../raft/errors.ts";
+import { withDefaults } from "../defaults.ts";
 import { newMessage } from "../raft/raft.ts";
 import type {
   ConfState,
@@ -45,6 +52,12 @@ import type {
 } from "../raft/types.ts";
 import { decodeEnvelope, encodeEnvelope, type Envelope, isEnvelope } from "./envelope.ts";
 import type { RaftCore } from "./raft_core.ts";
+import {
+  DEFAULT_SNAPSHOT_TRANSFER,
+  SnapshotReceiver,
+  SnapshotSender,
+  type SnapshotTransferConfig,
+} from "./snapshot_transfer.ts";
 import type {
   ClientRequest,
   NodeEffect,
@@ -83,6 +96,12 @@ export interface ClusterNodeConfig<Q, R> {
    * instead of refusing them with `NotLeader`. Default false.
    */
   forwardProposals?: boolean;
+  /**
+   * How snapshots are streamed to followers (chunk size, window, timeouts,
+   * the largest snapshot accepted); defaults to {@link DEFAULT_SNAPSHOT_TRANSFER}.
+   * The chunk size must leave room under the transport's message limit.
+   */
+  snapshotTransfer?: Partial<SnapshotTransferConfig>;
   /** Mutation-testing hook for the simulator (see {@link TestingBugs}); off by default. */
   testingBugs?: Pick<TestingBugs, "commitAheadBeforeDurable">;
 }
@@ -177,6 +196,8 @@ export class ClusterNode<Q, R> {
   #forwardedTerm = 0;
   /** Highest proposal sequence number taken in `#forwardedTerm`, per proposer nonce. */
   readonly #forwardedSeqs = new Map<number, number>();
+  readonly #snapshotSender: SnapshotSender;
+  readonly #snapshotReceiver: SnapshotReceiver;
 
   /** Builds a node around an existing Raft core and storage. */
   constructor(config: ClusterNodeConfig<Q, R>) {
@@ -191,6 +212,9 @@ export class ClusterNode<Q, R> {
     this.#confState = config.confState;
     this.#term = config.storage.initialState().hardState.term;
     this.#durableTerm = this.#term;
+    const transfer = withDefaults(DEFAULT_SNAPSHOT_TRANSFER, config.snapshotTransfer);
+    this.#snapshotSender = new SnapshotSender(config.id, transfer);
+    this.#snapshotReceiver = new SnapshotReceiver(config.id, transfer);
   }
 
   /** Index of the last entry applied to the state machine. */
@@ -235,13 +259,10 @@ export class ClusterNode<Q, R> {
       case "tick":
         this.#raft.tick();
         this.#encodeSnapshotStep(effects);
+        this.#tickSnapshotTransfers(effects);
         break;
       case "message":
-        if (event.message.to !== this.id) {
-          throw new Error(`node ${this.id} got a message for ${event.message.to}`);
-        }
-        if (event.message.type === "prop") this.#stepForwarded(event.message);
-        else this.#raft.step(event.message);
+        this.#message(event.message, effects);
         break;
       case "request":
         this.#request(event.requestId, event.request, effects);
@@ -255,9 +276,6 @@ export class ClusterNode<Q, R> {
       case "unreachable":
         this.#raft.reportUnreachable(event.peer);
         break;
-      case "snapshotStatus":
-        this.#raft.reportSnapshot(event.peer, event.ok);
-        break;
       case "campaign":
         this.#raft.campaign();
         break;
@@ -266,7 +284,54 @@ export class ClusterNode<Q, R> {
         break;
     }
     this.#drain(effects);
+    this.#streamSnapshots(effects);
     return effects;
+  }
+
+  #message(m: Message, effects: NodeEffect<R>[]): void {
+    if (m.to !== this.id) throw new Error(`node ${this.id} got a message for ${m.to}`);
+    switch (m.type) {
+      case "prop":
+        this.#stepForwarded(m);
+        return;
+      case "snapChunk": {
+        const { ack, snap } = this.#snapshotReceiver.onChunk(m);
+        if (ack) effects.push({ type: "send", messages: [ack] });
+        if (snap) this.#raft.step(snap);
+        return;
+      }
+      case "snapAck": {
+        const chunks: Message[] = [];
+        const report = this.#snapshotSender.onAck(m, chunks);
+        if (chunks.length > 0) effects.push({ type: "send", messages: chunks });
+        if (report) this.#raft.reportSnapshot(report.peer, report.ok);
+        return;
+      }
+      default:
+        this.#raft.step(m);
+    }
+  }
+
+  /** Replaces every whole `snap` message about to be sent with the first chunks of its stream. */
+  #streamSnapshots(effects: NodeEffect<R>[]): void {
+    for (const effect of effects) {
+      if (effect.type !== "send" || !effect.messages.some((m) => m.type === "snap")) continue;
+      const messages: Message[] = [];
+      for (const m of effect.messages) {
+        if (m.type === "snap") this.#snapshotSender.start(m, messages);
+        else messages.push(m);
+      }
+      effect.messages = messages;
+    }
+  }
+
+  #tickSnapshotTransfers(effects: NodeEffect<R>[]): void {
+    this.#snapshotReceiver.tick();
+    const chunks: Message[] = [];
+    for (const report of this.#snapshotSender.tick(chunks)) {
+      this.#raft.reportSnapshot(report.peer, report.ok);
+    }
+    if (chunks.length > 0) effects.push({ type: "send", messages: chunks });
   }
 
   #request(requestId: number, request: ClientRequest<Q>, effects: NodeEffect<R>[]): void {
@@ -628,6 +693,8 @@ export class ClusterNode<Q, R> {
     this.#soft = soft;
     effects.push({ type: "roleChanged", role: soft.role, leader: soft.lead, term: this.#term });
     if (!wasLeader || soft.role === "leader") return;
+    // Nobody awaits their outcome: a new leader sends its own snapshots.
+    this.#snapshotSender.clear();
     // A deposed leader cannot tell whether its proposals will commit under
     // the next leader: their outcome is unknown. Its reads simply never ran.
     this.#failPendingCommands(effects);

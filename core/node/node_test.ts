@@ -8,6 +8,7 @@ import { encodeCommand } from "../state/commands.ts";
 import { type CommandResult, KvStore } from "../state/kv.ts";
 import { type KvQuery, KvStateMachine } from "./kv_state_machine.ts";
 import { ClusterNode } from "./node.ts";
+import type { SnapshotTransferConfig } from "./snapshot_transfer.ts";
 import type { NodeEffect } from "./types.ts";
 
 type Effect = NodeEffect<CommandResult>;
@@ -19,6 +20,8 @@ function makeNode(
   asyncLeaderAppend = false,
   forwardProposals = false,
   snapshotEveryEntries = 0,
+  snapshotTransfer: Partial<SnapshotTransferConfig> = {},
+  onRaft: (raft: RawNode) => void = () => {},
 ): ClusterNode<KvQuery, CommandResult> {
   const storage = new MemoryStorage();
   const raft = new RawNode({
@@ -32,6 +35,7 @@ function makeNode(
     asyncLeaderAppend,
   });
   raft.bootstrap(peers);
+  onRaft(raft);
   return new ClusterNode({
     id,
     raft,
@@ -43,6 +47,7 @@ function makeNode(
     snapshotEveryEntries,
     maxPendingRequests: 100,
     forwardProposals,
+    snapshotTransfer,
   });
 }
 
@@ -263,13 +268,13 @@ Deno.test("a cancelled request is forgotten and frees its slot", () => {
   assert.equal(a.pendingRequests, 0);
 });
 
-function putRequest(requestId: number, value: string) {
+function putRequest(requestId: number, value: string, key = "k") {
   return {
     type: "request" as const,
     requestId,
     request: {
       kind: "command" as const,
-      command: encodeCommand({ op: "put", key: "k", value }),
+      command: encodeCommand({ op: "put", key, value }),
     },
   };
 }
@@ -383,8 +388,117 @@ Deno.test("a follower a little behind a snapshot catches up with appends, not th
   cut = false;
   sentToC.length = 0;
   for (let i = 0; i < 5; i++) tickAll();
-  assert.ok(!sentToC.includes("snap"), `sent to c: ${sentToC}`);
+  assert.ok(!sentToC.some((t) => t.startsWith("snap")), `sent to c: ${sentToC}`);
   assert.equal(nodes.get("c")!.appliedIndex, a.appliedIndex);
+});
+
+Deno.test("a follower far behind catches up from a snapshot streamed in bounded chunks, some lost", () => {
+  const ids = ["a", "b", "c"];
+  const every = 20;
+  const chunkBytes = 256;
+  const nodes = new Map(
+    ids.map((id, i) => [id, makeNode(id, ids, i + 1, false, false, every, { chunkBytes })]),
+  );
+  let cut = false;
+  let chunksToC = 0;
+  let largestChunkBytes = 0;
+  const sentTypes = new Set<string>();
+  const deliver = (first: Array<[string, Effect[]]>) =>
+    settle(nodes, first, (m) => {
+      sentTypes.add(m.type);
+      if (m.type === "snapChunk") {
+        largestChunkBytes = Math.max(largestChunkBytes, m.snapshot!.data.length);
+        // Every third chunk is lost: resent on a repeated ack or a timeout.
+        if (++chunksToC % 3 === 0) return false;
+      }
+      return m.to !== "c" || !cut;
+    });
+  const tickAll = () => deliver(ids.map((id) => [id, nodes.get(id)!.handle({ type: "tick" })]));
+  tickAll();
+  deliver([["a", nodes.get("a")!.handle({ type: "campaign" })]]);
+  const a = nodes.get("a")!;
+  const term = a.term;
+  cut = true;
+  let requestId = 0;
+  const value = "v".repeat(100);
+  while (a.appliedIndex < 3 * every) {
+    deliver([["a", a.handle(putRequest(++requestId, value, `k${requestId}`))]]);
+    tickAll();
+  }
+  assert.ok(a.storage.firstIndex() > nodes.get("c")!.appliedIndex + 1, "c needs a snapshot");
+  const snapshotBytes = a.storage.snapshot().data.length;
+  assert.ok(snapshotBytes > 10 * chunkBytes, `snapshot of ${snapshotBytes} bytes`);
+  cut = false;
+  for (let i = 0; i < 200 && nodes.get("c")!.appliedIndex < a.appliedIndex; i++) tickAll();
+  const c = nodes.get("c")!;
+  assert.equal(c.appliedIndex, a.appliedIndex);
+  assert.ok(chunksToC >= snapshotBytes / chunkBytes, `${chunksToC} chunks`);
+  assert.equal(largestChunkBytes, chunkBytes);
+  assert.ok(!sentTypes.has("snap"), "no whole snapshot on the wire");
+  assert.equal(a.term, term, "the transfer caused no election");
+  assert.equal(a.softState.role, "leader");
+  const query = { kind: "read" as const, consistency: "serializable" as const };
+  const key = `k${requestId}`;
+  const read = (node: ClusterNode<KvQuery, CommandResult>) =>
+    node.handle({
+      type: "request",
+      requestId: 999,
+      request: { ...query, query: { op: "get", key } },
+    });
+  assert.deepEqual(read(c), read(a));
+});
+
+Deno.test("a snapshot transfer given up after its stall bound is started again by Raft, and completes", () => {
+  const ids = ["a", "b", "c"];
+  const transfer = { chunkBytes: 256, ackTimeoutTicks: 2, maxStalledTimeouts: 1 };
+  const reports: boolean[] = [];
+  const spy = (raft: RawNode) => {
+    const report = raft.reportSnapshot.bind(raft);
+    raft.reportSnapshot = (id, ok) => {
+      reports.push(ok);
+      report(id, ok);
+    };
+  };
+  const nodes = new Map(
+    ids.map((id, i) => [id, makeNode(id, ids, i + 1, false, false, 20, transfer, spy)]),
+  );
+  let cut = false;
+  let chunksBlocked = false;
+  const firstChunks: number[] = [];
+  let tick = 0;
+  const deliver = (first: Array<[string, Effect[]]>) =>
+    settle(nodes, first, (m) => {
+      if (m.type === "snapChunk" && m.index === 0) firstChunks.push(tick);
+      if (m.type === "snapChunk" && chunksBlocked) return false;
+      return m.to !== "c" || !cut;
+    });
+  const tickAll = () => {
+    tick++;
+    deliver(ids.map((id) => [id, nodes.get(id)!.handle({ type: "tick" })]));
+  };
+  tickAll();
+  deliver([["a", nodes.get("a")!.handle({ type: "campaign" })]]);
+  const a = nodes.get("a")!;
+  cut = true;
+  for (let requestId = 1; a.appliedIndex < 60; requestId++) {
+    deliver([["a", a.handle(putRequest(requestId, "v".repeat(100), `k${requestId}`))]]);
+    tickAll();
+  }
+  // Heartbeats reach c, snapshot chunks never do.
+  cut = false;
+  chunksBlocked = true;
+  firstChunks.length = 0;
+  for (let i = 0; i < 30; i++) tickAll();
+  const c = nodes.get("c")!;
+  assert.ok(c.appliedIndex < a.storage.firstIndex(), "c is still behind");
+  // Raft heard of every stalled transfer as failed, never as delivered, and
+  // started the snapshot again each time (its first chunk went out anew).
+  assert.ok(reports.length >= 3 && reports.every((ok) => !ok), `reports: ${reports}`);
+  assert.ok(firstChunks.at(-1)! > tick - 6, `first chunks at ticks ${firstChunks}`);
+  chunksBlocked = false;
+  for (let i = 0; i < 30 && c.appliedIndex < a.appliedIndex; i++) tickAll();
+  assert.equal(c.appliedIndex, a.appliedIndex);
+  assert.equal(reports.at(-1), true);
 });
 
 Deno.test("with forwardProposals a follower forwards a command and answers it on apply, once", () => {

@@ -39,11 +39,6 @@ export type NodeEvent<Q> =
   | { type: "persisted"; persistId: number }
   /** The driver could not reach `peer` (lets the leader stop pipelining to it). */
   | { type: "unreachable"; peer: NodeId }
-  /**
-   * A `snap` message to `peer` was delivered (`ok`) or lost. Without this
-   * report the leader would wait for a lost snapshot forever.
-   */
-  | { type: "snapshotStatus"; peer: NodeId; ok: boolean }
   /** Ask this node to start an election now. */
   | { type: "campaign" }
   /** Ask the leader to hand leadership to `to`. */

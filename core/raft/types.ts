@@ -112,7 +112,11 @@ export type MessageType =
   | "transferLeader"
   | "timeoutNow"
   | "readIndex"
-  | "readIndexResp";
+  | "readIndexResp"
+  /** A piece of a snapshot streamed by the cluster node (see `core/node/snapshot_transfer.ts`); Raft never sees it. */
+  | "snapChunk"
+  /** A follower's acknowledgement of snapshot chunks; Raft never sees it. */
+  | "snapAck";
 
 /** A Raft message. Fields not used by a given type are zero / empty. */
 export interface Message {

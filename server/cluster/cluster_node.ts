@@ -47,6 +47,8 @@ export interface ClusterNodeOptions {
   timing?: Partial<HostTiming>;
   /** Snapshot, WAL and compaction settings; each defaults to the host's. */
   tunables?: Partial<HostTunables>;
+  /** Largest Raft peer frame; defaults to the host's. */
+  maxPeerFrameBytes?: number;
   /** How long store requests wait for a leader. */
   requestTimeoutMs?: number;
   /** Diagnostics sink. */
@@ -107,6 +109,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
     peerListen: options.peerListen,
     timing: options.timing,
     ...options.tunables,
+    maxPeerFrameBytes: options.maxPeerFrameBytes,
     onLog: options.onLog,
   });
   const store = new RaftStore({

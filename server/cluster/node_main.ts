@@ -9,6 +9,7 @@
  *       [--snapshot-every-entries 100000] [--wal-segment-size-bytes 67108864]
  *       [--auto-compaction-mode revision|periodic|off] [--auto-compaction-retention 10000]
  *       [--auto-compaction-interval-ms 300000]
+ *       [--peer-frame-limit-bytes 67108864] # largest Raft frame; snapshots stream in chunks below it
  *
  * The secret comes from `--secret` or `SAFLA_CLUSTER_SECRET`. SIGINT or
  * SIGTERM stop the node cleanly; with `--exit-with-stdin` so does the end of
@@ -65,6 +66,7 @@ export async function runNode(args: string[]): Promise<number> {
       "election-ticks": { type: "string", default: String(DEFAULT_TIMING.electionTicks) },
       "heartbeat-ticks": { type: "string", default: String(DEFAULT_TIMING.heartbeatTicks) },
       ...STORAGE_FLAGS,
+      "peer-frame-limit-bytes": { type: "string" },
     },
   });
   let node;
@@ -92,6 +94,7 @@ export async function runNode(args: string[]): Promise<number> {
     } catch (error) {
       throw new FlagError("tick-ms", error instanceof Error ? error.message : String(error));
     }
+    const maxPeerFrameBytes = optionalInteger(values, "peer-frame-limit-bytes", 4096);
     const gatewayConfig = values.config !== undefined
       ? await loadConfig(values.config)
       : values.demo
@@ -109,6 +112,7 @@ export async function runNode(args: string[]): Promise<number> {
       requestTimeoutMs,
       timing,
       tunables: parseStorageFlags(values),
+      maxPeerFrameBytes,
       onLog: (line) => console.error(line),
     });
     console.error(
@@ -138,6 +142,21 @@ export async function runNode(args: string[]): Promise<number> {
   await stop.promise;
   await node.close();
   return 0;
+}
+
+/** The integer value of an optional flag, at least `min`; undefined when absent. */
+function optionalInteger(
+  values: Record<string, unknown>,
+  flag: string,
+  min: number,
+): number | undefined {
+  const raw = values[flag];
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new FlagError(flag, `expected an integer >= ${min}, got "${raw}"`);
+  }
+  return value;
 }
 
 if (import.meta.main) Deno.exit(await runNode(Deno.args));

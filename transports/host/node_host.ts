@@ -21,6 +21,7 @@ import {
   type AutoCompactor,
   ClusterNode,
   type ConfChangeSingle,
+  ConfigError,
   decodeConfChange,
   decodeEnvelope,
   emptyConfState,
@@ -40,13 +41,20 @@ import {
   recoverStorage,
   SeededRng,
   type SnapshotSteps,
+  type SnapshotTransferConfig,
   type StateMachine,
+  withDefaults,
 } from "@safla/core";
 import type { ClientRequest } from "@safla/core/node";
 import type { CommandResult } from "@safla/core/state";
 import { FileWal } from "../wal/file_wal.ts";
 import { SnapshotFiles } from "../wal/snapshot_files.ts";
-import { type PeerEvent, type PeerLinkStats, PeerTransport } from "../peer/peer_transport.ts";
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  type PeerEvent,
+  type PeerLinkStats,
+  PeerTransport,
+} from "../peer/peer_transport.ts";
 import { type MemberAddress, MemberDirectory, validateMemberAddress } from "./member_directory.ts";
 import type { HostTiming } from "./timing.ts";
 import { type HostTunables, newAutoCompactor, resolveHostOptions } from "./host_options.ts";
@@ -85,6 +93,18 @@ export interface NodeHostOptions {
   snapshotEveryEntries?: number;
   /** Most outstanding client requests. Default 10 000. */
   maxPendingRequests?: number;
+  /**
+   * Largest peer frame sent or accepted. Default 64 MiB. Appends and
+   * snapshot chunks are sized to a quarter of it by default: a snapshot of
+   * any size streams in chunks, so this bounds memory per frame, not state.
+   */
+  maxPeerFrameBytes?: number;
+  /**
+   * How snapshots stream to followers; `chunkBytes` defaults to the smaller
+   * of 1 MiB and a quarter of `maxPeerFrameBytes`, and must stay within half
+   * of it (room for the message around the chunk).
+   */
+  snapshotTransfer?: Partial<SnapshotTransferConfig>;
   /** Largest WAL segment. Default 64 MiB. */
   walSegmentSizeBytes?: number;
   /** Watch-history compaction by the leader (etcd's `--auto-compaction-mode`). Default `revision`. */
@@ -317,6 +337,19 @@ export class NodeHost {
           `snapshot ${state.snapshot.index}), snapshot file ${Math.round(loadedMs - walMs)} ms, ` +
           `${kv.store.size} keys restored in ${Math.round(performance.now() - loadedMs)} ms`,
       );
+      const maxFrameBytes = options.maxPeerFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+      const messageBudgetBytes = Math.min(1024 * 1024, Math.floor(maxFrameBytes / 4));
+      const snapshotTransfer = withDefaults(
+        { chunkBytes: messageBudgetBytes },
+        options.snapshotTransfer,
+      );
+      if (snapshotTransfer.chunkBytes > maxFrameBytes / 2) {
+        throw new ConfigError(
+          "node host",
+          "snapshotTransfer.chunkBytes",
+          `${snapshotTransfer.chunkBytes} is more than half of maxPeerFrameBytes (${maxFrameBytes})`,
+        );
+      }
       const seed = crypto.getRandomValues(new Uint32Array(1))[0];
       const rng = new SeededRng(seed);
       const raft = new RawNode({
@@ -330,6 +363,8 @@ export class NodeHost {
         preVote: true,
         // The leader's appends leave before its own fsync; it counts itself once durable.
         asyncLeaderAppend: true,
+        // An append (one entry beyond this at most) must fit a peer frame.
+        maxSizePerMsgBytes: messageBudgetBytes,
       });
       const empty = state.hardState.term === 0 && recovered.storage.lastIndex() === 0;
       if (empty && !options.join) raft.bootstrap(Object.keys(options.members).sort());
@@ -346,6 +381,7 @@ export class NodeHost {
         snapshotEveryEntries: resolved.snapshotEveryEntries,
         maxPendingRequests: resolved.maxPendingRequests,
         forwardProposals: true,
+        snapshotTransfer,
       });
       host = new NodeHost(options, timing, {
         node,
@@ -375,6 +411,7 @@ export class NodeHost {
           for (const message of messages) created.#enqueue({ type: "message", message });
         },
         onUnreachable: (peer) => created.#enqueue({ type: "unreachable", peer }),
+        maxFrameBytes,
         onEvent: (event) => created.#log(describePeerEvent(event)),
       });
     } catch (error) {
@@ -601,16 +638,9 @@ export class NodeHost {
       }
 
       case "send":
+        // Snapshots arrive here as bounded chunks; the node hears of their
+        // delivery from the follower's acks, not from the transport.
         this.#transport.send(effect.messages);
-        for (const m of effect.messages) {
-          // The transport has no per-message receipt. Reporting success is
-          // safe: the leader then probes the follower, which rejects an append
-          // it cannot take, and the snapshot is sent again. A dropped send is
-          // reported through `onUnreachable` as well.
-          if (m.type === "snap") {
-            queueMicrotask(() => this.#enqueue({ type: "snapshotStatus", peer: m.to, ok: true }));
-          }
-        }
         return;
       case "reply": {
         const pending = this.#pending.get(effect.requestId);
@@ -627,6 +657,7 @@ export class NodeHost {
         for (const l of this.#listeners) l.onApplied?.(effect.entries);
         return;
       case "snapshotInstalled":
+        this.#log(`installed the leader's snapshot at ${effect.index} (term ${effect.term})`);
         if (this.#lessor.isPrimary) this.#lessor.promote(performance.now(), this.store.leases());
         for (const l of this.#listeners) l.onSnapshotInstalled?.(effect.index);
         return;
@@ -735,5 +766,7 @@ function describePeerEvent(event: PeerEvent): string {
       return `disconnected from ${event.peer}: ${event.reason}`;
     case "dropped":
       return `dropped ${event.count} messages to ${event.peer}`;
+    case "oversized":
+      return `dropped a ${event.type} message to ${event.peer}: larger than a frame (${event.limitBytes} bytes)`;
   }
 }

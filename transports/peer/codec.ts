@@ -27,6 +27,8 @@ const MESSAGE_TYPES: readonly MessageType[] = [
   "timeoutNow",
   "readIndex",
   "readIndexResp",
+  "snapChunk",
+  "snapAck",
 ];
 const TYPE_CODE = new Map(MESSAGE_TYPES.map((t, i) => [t, i]));
 
@@ -43,9 +45,14 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 class Writer {
-  #buf = new Uint8Array(256);
-  #view = new DataView(this.#buf.buffer);
+  #buf: Uint8Array;
+  #view: DataView;
   #at = 0;
+
+  constructor(initialBytes = 256) {
+    this.#buf = new Uint8Array(initialBytes);
+    this.#view = new DataView(this.#buf.buffer);
+  }
 
   #reserve(n: number): void {
     if (this.#at + n <= this.#buf.length) return;
@@ -250,6 +257,74 @@ export function encodeMessages(messages: readonly Message[]): Uint8Array {
   w.u32(messages.length);
   for (const m of messages) writeMessage(w, m);
   return w.done();
+}
+
+/** Frame payloads of a batch, each with the number of messages it carries. */
+export interface EncodedBatch {
+  /** Payloads in the batch's order. */
+  payloads: Array<{ payload: Uint8Array; count: number }>;
+  /** Messages that alone exceed the bound (left out). */
+  oversized: Message[];
+}
+
+/**
+ * Encodes a batch as frame payloads of at most `maxPayloadBytes` each, in
+ * order, so that no frame exceeds the receiver's limit (a frame over it
+ * costs the whole connection). A message larger than the bound on its own
+ * is left out and returned in `oversized`.
+ *
+ * @example
+ * ```ts
+ * const { payloads, oversized } = encodeMessageBatches([], 1024);
+ * console.assert(payloads.length === 0 && oversized.length === 0);
+ * ```
+ */
+export function encodeMessageBatches(
+  messages: readonly Message[],
+  maxPayloadBytes: number,
+): EncodedBatch {
+  if (messages.length === 0) return { payloads: [], oversized: [] };
+  const whole = encodeMessages(messages);
+  if (whole.length <= maxPayloadBytes) {
+    return { payloads: [{ payload: whole, count: messages.length }], oversized: [] };
+  }
+  const payloads: EncodedBatch["payloads"] = [];
+  const oversized: Message[] = [];
+  let group: Uint8Array[] = [];
+  let groupBytes = 4;
+  const flush = () => {
+    if (group.length === 0) return;
+    const payload = new Uint8Array(groupBytes);
+    new DataView(payload.buffer).setUint32(0, group.length, true);
+    let at = 4;
+    for (const bytes of group) {
+      payload.set(bytes, at);
+      at += bytes.length;
+    }
+    payloads.push({ payload, count: group.length });
+    group = [];
+    groupBytes = 4;
+  };
+  for (const m of messages) {
+    const w = new Writer(estimatedBytes(m));
+    writeMessage(w, m);
+    const bytes = w.done();
+    if (4 + bytes.length > maxPayloadBytes) {
+      oversized.push(m);
+      continue;
+    }
+    if (groupBytes + bytes.length > maxPayloadBytes) flush();
+    group.push(bytes);
+    groupBytes += bytes.length;
+  }
+  flush();
+  return { payloads, oversized };
+}
+
+function estimatedBytes(m: Message): number {
+  let bytes = 128 + (m.snapshot?.data.length ?? 0) + (m.context?.length ?? 0);
+  for (const e of m.entries) bytes += 32 + e.data.length;
+  return bytes;
 }
 
 /** Decodes a frame payload written by {@link encodeMessages}; throws {@link CodecError}. */

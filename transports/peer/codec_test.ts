@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { Message, MessageType } from "@safla/core";
-import { CodecError, decodeMessages, encodeMessages } from "./codec.ts";
+import { CodecError, decodeMessages, encodeMessageBatches, encodeMessages } from "./codec.ts";
 
 const types: MessageType[] = [
   "app",
@@ -13,6 +13,8 @@ const types: MessageType[] = [
   "heartbeat",
   "readIndex",
   "timeoutNow",
+  "snapChunk",
+  "snapAck",
 ];
 const id = fc.string({ minLength: 1, maxLength: 8 });
 const safe = fc.nat({ max: Number.MAX_SAFE_INTEGER });
@@ -101,4 +103,30 @@ Deno.test("an unknown message type code is named in the error", () => {
   ]);
   bytes[4] = 200;
   assert.throws(() => decodeMessages(bytes), /unknown message type code 200/);
+});
+
+Deno.test("a batch split under a payload bound keeps every message that fits, in order", () => {
+  fc.assert(
+    fc.property(
+      fc.array(message, { maxLength: 12 }),
+      fc.integer({ min: 64, max: 2048 }),
+      (batch, maxPayloadBytes) => {
+        const { payloads, oversized } = encodeMessageBatches(batch, maxPayloadBytes);
+        const decoded = payloads.flatMap(({ payload, count }) => {
+          assert.ok(payload.length <= maxPayloadBytes, `${payload.length} > ${maxPayloadBytes}`);
+          const messages = decodeMessages(payload);
+          assert.equal(messages.length, count);
+          return messages;
+        });
+        const fits = batch.filter((m) => !oversized.includes(m));
+        assert.deepEqual(decoded, structuredClone(fits));
+        for (const m of oversized) {
+          assert.ok(
+            encodeMessages([m]).length > maxPayloadBytes,
+            "only oversized messages left out",
+          );
+        }
+      },
+    ),
+  );
 });

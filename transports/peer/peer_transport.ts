@@ -8,9 +8,9 @@
  *
  * @module
  */
-import type { Message, NodeId } from "@safla/core";
+import { ConfigError, type Message, type NodeId } from "@safla/core";
 import { importSecret, nonce, packFields, prove, unpackFields, verify } from "./auth.ts";
-import { decodeMessages, encodeMessages } from "./codec.ts";
+import { decodeMessages, encodeMessageBatches } from "./codec.ts";
 import { encodeFrame, FrameKind, FrameReader } from "./frames.ts";
 
 /** Something worth logging happened in the transport. */
@@ -18,7 +18,9 @@ export type PeerEvent =
   | { kind: "rejected"; remote: string; claimedNodeId: string; reason: string }
   | { kind: "connected"; peer: NodeId }
   | { kind: "disconnected"; peer: NodeId; reason: string }
-  | { kind: "dropped"; peer: NodeId; count: number };
+  | { kind: "dropped"; peer: NodeId; count: number }
+  /** A message larger than a frame may be was dropped instead of breaking the link. */
+  | { kind: "oversized"; peer: NodeId; type: string; limitBytes: number };
 
 /** Options of {@link PeerTransport.start}. */
 export interface PeerTransportOptions {
@@ -42,7 +44,12 @@ export interface PeerTransportOptions {
   onEvent?: (event: PeerEvent) => void;
   /** Bound of each peer's outbound queue. */
   maxQueuedMessages?: number;
-  /** Largest frame accepted or sent. */
+  /**
+   * Largest frame accepted or sent (default {@link DEFAULT_MAX_FRAME_BYTES}).
+   * Batches are split into frames below it; a single message above it is
+   * dropped and reported (`oversized`), never sent: the receiver would drop
+   * the whole connection, heartbeats included.
+   */
   maxFrameBytes?: number;
   /** First reconnect delay; doubles up to `maxBackoffMs`. */
   minBackoffMs?: number;
@@ -63,6 +70,12 @@ export interface PeerLinkStats {
 }
 
 const HANDSHAKE_TIMEOUT_MS = 5_000;
+
+/** Smallest frame limit accepted. */
+const MIN_FRAME_BYTES = 4096;
+
+/** Default largest frame: 64 MiB. */
+export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
 class PeerLink {
   queue: Message[] = [];
@@ -121,12 +134,23 @@ class PeerLink {
       }
       const batch = this.queue;
       this.queue = [];
+      const limitBytes = this.transport.maxFrameBytes;
+      // The frame's length counts its kind byte besides the payload.
+      const { payloads, oversized } = encodeMessageBatches(batch, limitBytes - 1);
+      for (const m of oversized) {
+        this.transport.emit({ kind: "oversized", peer: this.peer, type: m.type, limitBytes });
+      }
+      if (oversized.length > 0) this.#drop(oversized.length);
+      let unsent = batch.length - oversized.length;
       try {
-        await this.#write(this.#conn, encodeFrame(FrameKind.messages, encodeMessages(batch)));
-        this.sent += batch.length;
+        for (const { payload, count } of payloads) {
+          await this.#write(this.#conn, encodeFrame(FrameKind.messages, payload));
+          this.sent += count;
+          unsent -= count;
+        }
       } catch (error) {
         this.#disconnect(String(error));
-        this.#drop(batch.length);
+        this.#drop(unsent);
       }
     }
   }
@@ -232,7 +256,8 @@ export class PeerTransport {
   readonly minBackoffMs: number;
   /** Reconnect backoff bounds. */
   readonly maxBackoffMs: number;
-  readonly #maxFrameBytes: number;
+  /** Largest frame accepted or sent. */
+  readonly maxFrameBytes: number;
 
   private constructor(
     options: PeerTransportOptions,
@@ -245,11 +270,21 @@ export class PeerTransport {
     this.maxQueuedMessages = options.maxQueuedMessages ?? 4096;
     this.minBackoffMs = options.minBackoffMs ?? 50;
     this.maxBackoffMs = options.maxBackoffMs ?? 2_000;
-    this.#maxFrameBytes = options.maxFrameBytes ?? 64 * 1024 * 1024;
+    this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   }
 
   /** Validates the options, starts listening and returns the transport. */
   static async start(options: PeerTransportOptions): Promise<PeerTransport> {
+    const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    // The handshake's frames are small, but a limit that cannot carry an
+    // append or a snapshot chunk is a configuration mistake.
+    if (!Number.isSafeInteger(maxFrameBytes) || maxFrameBytes < MIN_FRAME_BYTES) {
+      throw new ConfigError(
+        "peer transport",
+        "maxFrameBytes",
+        `must be an integer >= ${MIN_FRAME_BYTES}, got ${maxFrameBytes}`,
+      );
+    }
     const key = importSecret(options.secret);
     await key;
     const listener = Deno.listen({
@@ -346,7 +381,7 @@ export class PeerTransport {
     const remote = `${(conn.remoteAddr as Deno.NetAddr).hostname}:${
       (conn.remoteAddr as Deno.NetAddr).port
     }`;
-    const reader = new FrameReader(conn.readable, this.#maxFrameBytes);
+    const reader = new FrameReader(conn.readable, this.maxFrameBytes);
     let claimed = "?";
     let authenticated = false;
     const close = () => {

@@ -172,3 +172,50 @@ Deno.test("a short cluster secret is refused at start", async () => {
     /at least 16 characters/,
   );
 });
+
+Deno.test("a batch larger than a frame goes as several frames; a message over the limit is dropped, the link kept", async () => {
+  const limitBytes = 8 * 1024;
+  const received: Message[] = [];
+  const events: PeerEvent[] = [];
+  const b = await PeerTransport.start(
+    options("b", {
+      maxFrameBytes: limitBytes,
+      onMessages: (batch) => received.push(...batch),
+      onEvent: (e) => events.push(e),
+    }),
+  );
+  const unreachable: string[] = [];
+  const a = await PeerTransport.start(options("a", {
+    maxFrameBytes: limitBytes,
+    peers: { b: `127.0.0.1:${b.port}` },
+    onUnreachable: (peer) => unreachable.push(peer),
+    onEvent: (e) => events.push(e),
+  }));
+  const sized = (index: number, sizeBytes: number): Message => ({
+    ...message("a", "b", index),
+    entries: [{ term: 1, index: index + 1, type: "normal", data: new Uint8Array(sizeBytes) }],
+  });
+  try {
+    // One send: 2 KiB messages, a message over the limit in the middle, then more.
+    const batch = [
+      ...Array.from({ length: 10 }, (_, i) => sized(i, 2048)),
+      sized(10, limitBytes),
+      ...Array.from({ length: 5 }, (_, i) => sized(11 + i, 100)),
+    ];
+    a.send(batch);
+    await waitFor("15 messages", () => received.length === 15, 5_000);
+    assert.deepEqual(received.map((m) => m.index), [...Array(10).keys(), 11, 12, 13, 14, 15]);
+    assert.ok(events.some((e) => e.kind === "oversized" && e.peer === "b" && e.type === "app"));
+    assert.ok(!events.some((e) => e.kind === "rejected" || e.kind === "disconnected"), "link kept");
+    assert.deepEqual(unreachable, ["b"]);
+    assert.equal(a.stats().b.sent, 15);
+    assert.equal(a.stats().b.dropped, 1);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+Deno.test("a frame limit too small to carry anything is refused", async () => {
+  await assert.rejects(PeerTransport.start(options("a", { maxFrameBytes: 100 })), /maxFrameBytes/);
+});
