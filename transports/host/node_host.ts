@@ -204,6 +204,12 @@ const JSON_OBJECT_START = 0x7b;
 const LEASE_CHECK_EVERY_TICKS = 2;
 /** How often a leader asks its auto-compactor whether to compact, in ticks. */
 const COMPACTION_CHECK_EVERY_TICKS = 25;
+/**
+ * A tick this much later than its period is logged as an event-loop stall,
+ * with the slowest event handled since the previous tick: a stall of ~250 ms
+ * on a leader is an election timeout on its followers.
+ */
+const STALL_LOG_MS = 100;
 
 /** Makes the state machine report each apply result (for the lessor). */
 class ObservedStateMachine implements StateMachine<KvQuery, CommandResult> {
@@ -264,6 +270,9 @@ export class NodeHost {
   #transport!: PeerTransport;
   #tickTimer: ReturnType<typeof setInterval> | undefined;
   #ticks = 0;
+  #lastTickMs = performance.now();
+  /** The slowest event handled since the last tick, for the stall log. */
+  #slowest = { what: "", ms: 0 };
   #disk: Promise<void> = Promise.resolve();
   /** Snapshot files being written, one at a time, beside the WAL queue. */
   #snapshotWork: Promise<void> = Promise.resolve();
@@ -555,6 +564,17 @@ export class NodeHost {
   }
 
   #tick(): void {
+    const nowMs = performance.now();
+    const lateMs = nowMs - this.#lastTickMs - this.timing.tickMs;
+    this.#lastTickMs = nowMs;
+    if (lateMs >= STALL_LOG_MS) {
+      const { what, ms } = this.#slowest;
+      this.#log(
+        `event loop stalled ${Math.round(lateMs)} ms; slowest event since the last tick: ` +
+          (what === "" ? "none" : `${what} (${Math.round(ms)} ms)`),
+      );
+    }
+    this.#slowest = { what: "", ms: 0 };
     this.#ticks++;
     this.#enqueue({ type: "tick" });
     if (this.#ticks % LEASE_CHECK_EVERY_TICKS === 0) this.#expireLeases();
@@ -594,8 +614,13 @@ export class NodeHost {
     this.#draining = true;
     try {
       for (let i = 0; i < this.#queue.length && !this.#closed; i++) {
+        const startedMs = performance.now();
         const effects = this.#node.handle(this.#queue[i]);
         for (const effect of effects) this.#execute(effect);
+        const tookMs = performance.now() - startedMs;
+        if (tookMs > this.#slowest.ms) {
+          this.#slowest = { what: describeEvent(this.#queue[i], effects), ms: tookMs };
+        }
       }
     } catch (error) {
       this.#fatal(error);
@@ -754,6 +779,24 @@ export class NodeHost {
     });
     onFatal(error);
   }
+}
+
+function describeEvent(
+  event: NodeEvent<KvQuery>,
+  effects: readonly NodeEffect<CommandResult>[],
+): string {
+  let what: string = event.type;
+  if (event.type === "message") {
+    const m = event.message;
+    what = `${m.type} from ${m.from} (${m.entries.length} entries` +
+      (m.snapshot ? `, snapshot at ${m.snapshot.metadata.index}` : "") + ")";
+  } else if (event.type === "request") {
+    what = `request ${event.request.kind}`;
+  }
+  const applied = effects.reduce((n, e) => n + (e.type === "applied" ? e.entries.length : 0), 0);
+  const sent = effects.reduce((n, e) => n + (e.type === "send" ? e.messages.length : 0), 0);
+  const persisted = effects.reduce((n, e) => n + (e.type === "persist" ? e.entries.length : 0), 0);
+  return `${what} -> applied ${applied}, sent ${sent} messages, persist ${persisted} entries`;
 }
 
 function describePeerEvent(event: PeerEvent): string {
