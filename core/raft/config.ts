@@ -67,6 +67,15 @@ export interface Config {
   maxInflightBytes?: number;
   /** Leader steps down when it has not heard from a quorum in an election timeout (default false). */
   checkQuorum?: boolean;
+  /**
+   * Ticks a leader goes without hearing from a quorum before CheckQuorum makes
+   * it step down (default `electionTicks`). Longer lets a leader ride out
+   * followers that all stall at once (each applying the same huge command)
+   * without lengthening failover, which followers' election timeouts decide.
+   * Lease-based reads need it at most `electionTicks`: the leader must give
+   * up its lease before followers stop honouring it.
+   */
+  checkQuorumTicks?: number;
   /** Run a pre-election before bumping the term, so a partitioned node cannot disrupt (default false). */
   preVote?: boolean;
   /** How ReadIndex reads are confirmed (default "safe"); "leaseBased" requires `checkQuorum`. */
@@ -182,6 +191,15 @@ export function validateConfig(config: Config): ResolvedConfig {
       `"leaseBased" requires checkQuorum to be true`,
     );
   }
+  const checkQuorumTicks = config.checkQuorumTicks ?? config.electionTicks;
+  requireInteger("checkQuorumTicks", checkQuorumTicks, 1);
+  if (readOnlyOption === "leaseBased" && checkQuorumTicks > config.electionTicks) {
+    throw new ConfigError(
+      RAFT_CONFIG,
+      "checkQuorumTicks",
+      `must be at most electionTicks (${config.electionTicks}) with "leaseBased" reads, got ${checkQuorumTicks}`,
+    );
+  }
   return {
     id: config.id,
     electionTicks: config.electionTicks,
@@ -195,6 +213,7 @@ export function validateConfig(config: Config): ResolvedConfig {
     maxInflightMsgs,
     maxInflightBytes,
     checkQuorum,
+    checkQuorumTicks,
     preVote: config.preVote ?? false,
     readOnlyOption,
     disableProposalForwarding: config.disableProposalForwarding ?? false,

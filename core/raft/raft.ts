@@ -165,6 +165,8 @@ export class Raft {
   electionElapsedTicks = 0;
   /** Ticks since the last heartbeat (leader only). */
   heartbeatElapsedTicks = 0;
+  /** Ticks since the leader last checked that a quorum is active (leader only). */
+  quorumCheckElapsedTicks = 0;
   /** Current election timeout, drawn from [electionTicks, 2 * electionTicks). */
   randomizedElectionTimeoutTicks = 0;
   #readOnly: ReadOnly;
@@ -327,6 +329,7 @@ export class Raft {
     this.lead = null;
     this.electionElapsedTicks = 0;
     this.heartbeatElapsedTicks = 0;
+    this.quorumCheckElapsedTicks = 0;
     this.resetRandomizedElectionTimeout();
     this.abortLeaderTransfer();
     this.trk.resetVotes();
@@ -430,13 +433,17 @@ export class Raft {
   #tickHeartbeat(): void {
     this.heartbeatElapsedTicks++;
     this.electionElapsedTicks++;
-    if (this.electionElapsedTicks >= this.config.electionTicks) {
-      this.electionElapsedTicks = 0;
+    this.quorumCheckElapsedTicks++;
+    if (this.quorumCheckElapsedTicks >= this.config.checkQuorumTicks) {
+      this.quorumCheckElapsedTicks = 0;
       if (this.config.checkQuorum) this.step(newMessage({ type: "checkQuorum", from: this.id }));
-      // A transfer not done within an election timeout is abandoned, so proposals resume.
-      if (this.role === "leader" && this.leadTransferee !== null) this.abortLeaderTransfer();
     }
     if (this.role !== "leader") return;
+    if (this.electionElapsedTicks >= this.config.electionTicks) {
+      this.electionElapsedTicks = 0;
+      // A transfer not done within an election timeout is abandoned, so proposals resume.
+      if (this.leadTransferee !== null) this.abortLeaderTransfer();
+    }
     if (this.heartbeatElapsedTicks >= this.config.heartbeatTicks) {
       this.heartbeatElapsedTicks = 0;
       this.step(newMessage({ type: "beat", from: this.id }));

@@ -131,6 +131,41 @@ Deno.test("CheckQuorum", async (t) => {
     assert.equal(net.node("a").rn.raft.role, "leader");
   });
 
+  await t.step(
+    "with checkQuorumTicks past electionTicks, a leader rides out followers that all stall at once",
+    () => {
+      const stalled = (opts: TestOptions): Raft => {
+        const r = leaderOf(["a", "b", "c"], { checkQuorum: true, ...opts });
+        // Both followers busy (say, applying one huge command) for electionTicks + 1 ticks.
+        for (let i = 0; i <= r.config.electionTicks; i++) r.tick();
+        return r;
+      };
+      assert.equal(stalled({}).role, "follower");
+      const r = stalled({ checkQuorumTicks: 20 });
+      assert.equal(r.role, "leader");
+      r.step(newMessage({ type: "heartbeatResp", from: "b", to: "a", term: r.term }));
+      for (let i = 0; i < 20; i++) r.tick();
+      assert.equal(r.role, "leader");
+      // Silent for a whole window: stepping down still happens, just later.
+      for (let i = 0; i < 20; i++) r.tick();
+      assert.equal(r.role, "follower");
+    },
+  );
+
+  await t.step("within the leader lease, a follower ignores a PreVote of a higher term", () => {
+    const r = newTestRaft("b", ["a", "b", "c"], { checkQuorum: true, preVote: true });
+    r.becomeFollower(1, "a");
+    for (let i = 0; i < r.config.electionTicks - 1; i++) r.tick();
+    r.step(newMessage({ type: "preVote", from: "c", to: "b", term: 2, index: 9, logTerm: 9 }));
+    assert.equal(r.term, 1);
+    assert.deepEqual(readMessages(r), []);
+    r.tick();
+    // The lease is over: the same PreVote is granted, still without changing term.
+    r.step(newMessage({ type: "preVote", from: "c", to: "b", term: 2, index: 9, logTerm: 9 }));
+    assert.equal(r.term, 1);
+    assert.equal(readMessages(r).at(-1)?.reject, false);
+  });
+
   await t.step("within the leader lease, a follower ignores vote requests of a higher term", () => {
     const r = newTestRaft("b", ["a", "b", "c"], { checkQuorum: true });
     r.becomeFollower(1, "a");
@@ -888,6 +923,12 @@ Deno.test("Config validation names the field and the problem", async (t) => {
       "maxInflightBytes",
     ],
     ["lease reads without checkQuorum", { readOnlyOption: "leaseBased" }, "readOnlyOption"],
+    [
+      "lease reads with a quorum check past the lease",
+      { checkQuorum: true, readOnlyOption: "leaseBased", checkQuorumTicks: 11 },
+      "checkQuorumTicks",
+    ],
+    ["a quorum check every 0 ticks", { checkQuorumTicks: 0 }, "checkQuorumTicks"],
     ["unknown read option", { readOnlyOption: "fast" }, "readOnlyOption"],
     ["missing rng", { rng: undefined }, "rng"],
     ["negative applied", { applied: -1 }, "applied"],

@@ -56,7 +56,7 @@ import {
   PeerTransport,
 } from "../peer/peer_transport.ts";
 import { type MemberAddress, MemberDirectory, validateMemberAddress } from "./member_directory.ts";
-import type { HostTiming } from "./timing.ts";
+import { checkQuorumTicks, type HostTiming } from "./timing.ts";
 import { type HostTunables, newAutoCompactor, resolveHostOptions } from "./host_options.ts";
 
 /** Options of {@link NodeHost.open}. */
@@ -369,6 +369,7 @@ export class NodeHost {
         rng: rng.fork(),
         applied: recovered.appliedIndex,
         checkQuorum: true,
+        checkQuorumTicks: checkQuorumTicks(timing),
         preVote: true,
         // The leader's appends leave before its own fsync; it counts itself once durable.
         asyncLeaderAppend: true,
