@@ -94,6 +94,18 @@ export class ByteWriter {
     // encoding pass, the length written after: measuring each string first
     // was a second scan of every key and value of a snapshot.
     const maxBytes = 3 * text.length;
+    const roomAt = this.#length;
+    if (roomAt + 4 + maxBytes > this.#bytes.length && roomAt + 4 <= this.#bytes.length) {
+      // The worst case does not fit the room left, the text itself may: an
+      // exactly sized buffer (a snapshot's) was otherwise doubled for its last
+      // long value and trimmed again, two copies of tens of MB in one turn.
+      const fitted = encoder.encodeInto(text, this.#bytes.subarray(roomAt + 4));
+      if (fitted.read === text.length) {
+        this.#reserve(4 + fitted.written);
+        this.#view.setUint32(roomAt, fitted.written, true);
+        return;
+      }
+    }
     const at = this.#reserve(4 + maxBytes);
     const { read, written } = encoder.encodeInto(
       text,

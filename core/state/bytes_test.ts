@@ -100,3 +100,23 @@ Deno.test("repeat copies bytes already written; take hands over exactly what was
   for (let i = 0; i < 16; i++) exact.u8(i);
   assert.equal(exact.take().length, 16);
 });
+
+Deno.test("a long string filling an exactly sized writer is written in place, without growing", () => {
+  for (const text of ["v".repeat(256), "é".repeat(100) + "x".repeat(60)]) {
+    const sizeBytes = 4 + new TextEncoder().encode(text).length;
+    const w = new ByteWriter(sizeBytes);
+    w.string(text);
+    const bytes = w.take();
+    // Handed over as is: the buffer never grew, so it needed no trimming copy.
+    assert.equal(bytes.buffer, w.view().buffer);
+    assert.equal(bytes.length, sizeBytes);
+    assert.equal(new ByteReader(bytes).string("text"), text);
+  }
+  // Room for only part of the text: it grows, and what was encoded partially is rewritten.
+  const w = new ByteWriter(64);
+  w.string("é".repeat(40));
+  w.u8(7);
+  const r = new ByteReader(w.take());
+  assert.equal(r.string("text"), "é".repeat(40));
+  assert.equal(r.u8("tail"), 7);
+});
