@@ -221,3 +221,36 @@ Deno.test("NodeHost: the WAL is released after snapshots and the leader compacts
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("NodeHost: a stalled event loop is logged with how late the tick was", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "node-host-stall-" });
+  const lines: string[] = [];
+  const host = await NodeHost.open({
+    nodeId: "a",
+    clusterId: "host-test",
+    secret: SECRET,
+    dataDir: `${dir}/a`,
+    members: addresses(["a"]),
+    timing: { tickMs: 20 },
+    onLog: (line) => lines.push(line),
+    onFatal: (error) => {
+      throw error;
+    },
+  });
+  try {
+    await waitFor("a leader", () => host.status().role === "leader", 5_000);
+    const stalled = () => lines.filter((line) => line.includes("event loop stalled"));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const before = stalled().length;
+    const startedMs = performance.now();
+    while (performance.now() - startedMs < 400) {
+      // Holds the event loop, as applying one huge command does.
+    }
+    await waitFor("the stall to be logged", () => stalled().length > before, 2_000);
+    const lateMs = Number(/stalled (\d+) ms/.exec(stalled().at(-1)!)?.[1]);
+    assert.ok(lateMs >= 300 && lateMs < 1_000, stalled().at(-1));
+  } finally {
+    await host.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
