@@ -647,6 +647,7 @@ export class NodeHost {
         }
         const hardState = effect.hardState ?? this.#deferredHardState;
         this.#deferredHardState = undefined;
+        const issuedMs = performance.now();
         this.#onDisk(async () => {
           if (effect.snapshot) {
             const { index, term } = effect.snapshot.metadata;
@@ -655,7 +656,21 @@ export class NodeHost {
           }
           const startedMs = performance.now();
           await this.#wal.save(hardState, effect.entries, effect.mustSync);
-          this.#diskCounters.writeMs += performance.now() - startedMs;
+          const doneMs = performance.now();
+          this.#diskCounters.writeMs += doneMs - startedMs;
+          // The node hands out no further work (a leader's heartbeats included)
+          // until this write is done: a slow disk is silence to the peers.
+          if (doneMs - issuedMs >= STALL_LOG_MS) {
+            this.#log(
+              `slow persist: ${
+                Math.round(doneMs - issuedMs)
+              } ms for ${effect.entries.length} entries ` +
+                `(${Math.round(startedMs - issuedMs)} ms queued, ${
+                  Math.round(doneMs - startedMs)
+                } ms writing` +
+                (effect.mustSync ? " and syncing)" : ")"),
+            );
+          }
           this.#diskCounters.persists++;
           if (effect.mustSync) this.#diskCounters.syncs++;
           this.#diskCounters.entries += effect.entries.length;
