@@ -2,7 +2,8 @@
  * The real driver of a cluster node: the production {@link ClusterNode} (the
  * same code the simulator runs) on a wall clock, a real disk and TCP peers.
  *
- * - Time: a timer feeds one `tick` event every `tickMs`.
+ * - Time: a timer feeds one `tick` event every `tickMs`, except the first
+ *   firing after the loop was held for over a period ({@link TickPacer}).
  * - Disk: `persist` effects go to the {@link FileWal} (and {@link SnapshotFiles}
  *   when they carry a snapshot), one fdatasync per persist. The node keeps
  *   one persist in flight and batches everything that arrives meanwhile into
@@ -56,7 +57,7 @@ import {
   PeerTransport,
 } from "../peer/peer_transport.ts";
 import { type MemberAddress, MemberDirectory, validateMemberAddress } from "./member_directory.ts";
-import { checkQuorumTicks, type HostTiming } from "./timing.ts";
+import { checkQuorumTicks, type HostTiming, TickPacer } from "./timing.ts";
 import { type HostTunables, newAutoCompactor, resolveHostOptions } from "./host_options.ts";
 
 /** Options of {@link NodeHost.open}. */
@@ -270,7 +271,7 @@ export class NodeHost {
   #transport!: PeerTransport;
   #tickTimer: ReturnType<typeof setInterval> | undefined;
   #ticks = 0;
-  #lastTickMs = performance.now();
+  readonly #pacer: TickPacer;
   /** The slowest event handled since the last tick, for the stall log. */
   #slowest = { what: "", ms: 0 };
   #disk: Promise<void> = Promise.resolve();
@@ -302,6 +303,7 @@ export class NodeHost {
     this.id = options.nodeId;
     this.#options = options;
     this.timing = timing;
+    this.#pacer = new TickPacer(timing.tickMs, performance.now());
     this.#node = parts.node;
     this.#raft = parts.raft;
     this.#sm = parts.sm;
@@ -565,17 +567,18 @@ export class NodeHost {
   }
 
   #tick(): void {
-    const nowMs = performance.now();
-    const lateMs = nowMs - this.#lastTickMs - this.timing.tickMs;
-    this.#lastTickMs = nowMs;
+    const counts = this.#pacer.fire(performance.now());
+    const lateMs = this.#pacer.lateMs;
     if (lateMs >= STALL_LOG_MS) {
       const { what, ms } = this.#slowest;
       this.#log(
         `event loop stalled ${Math.round(lateMs)} ms; slowest event since the last tick: ` +
-          (what === "" ? "none" : `${what} (${Math.round(ms)} ms)`),
+          (what === "" ? "none" : `${what} (${Math.round(ms)} ms)`) +
+          (counts ? "" : "; this tick skipped"),
       );
     }
     this.#slowest = { what: "", ms: 0 };
+    if (!counts) return;
     this.#ticks++;
     this.#enqueue({ type: "tick" });
     if (this.#ticks % LEASE_CHECK_EVERY_TICKS === 0) this.#expireLeases();

@@ -73,3 +73,49 @@ export function validateTiming(timing: HostTiming): void {
 export function checkQuorumTicks(timing: HostTiming): number {
   return 2 * timing.electionTicks;
 }
+
+/**
+ * Decides which firings of the host's tick timer reach Raft. A timer that
+ * fires more than a whole period late means the event loop was held (a big
+ * apply, a long GC, the process descheduled), and whatever arrived meanwhile
+ * (the leader's heartbeats) is still unread behind it: counting that tick
+ * first charged the node's own stall to the leader's silence, and a follower
+ * came out of a 400 ms stall straight into PreVote. Such a tick is skipped
+ * once; the next one counts, so a node late on every tick still ticks at
+ * half rate. A timer never delivers missed periods in a burst, so a stall
+ * costs at most one tick of election time.
+ *
+ * @example
+ * ```ts
+ * import { TickPacer } from "./timing.ts";
+ * const pacer = new TickPacer(40, 0);
+ * console.assert(pacer.fire(40) === true);
+ * console.assert(pacer.fire(500) === false); // 420 ms late: read the messages first
+ * console.assert(pacer.fire(540) === true);
+ * ```
+ */
+export class TickPacer {
+  readonly #tickMs: number;
+  #lastFireMs: number;
+  #skipped = false;
+  /** How late the last firing was, beyond its period. */
+  lateMs = 0;
+
+  /** Starts the clock at `nowMs` with ticks every `tickMs`. */
+  constructor(tickMs: number, nowMs: number) {
+    this.#tickMs = tickMs;
+    this.#lastFireMs = nowMs;
+  }
+
+  /** The timer fired at `nowMs`; returns whether this tick counts. */
+  fire(nowMs: number): boolean {
+    this.lateMs = Math.max(0, nowMs - this.#lastFireMs - this.#tickMs);
+    this.#lastFireMs = nowMs;
+    if (this.lateMs >= this.#tickMs && !this.#skipped) {
+      this.#skipped = true;
+      return false;
+    }
+    this.#skipped = false;
+    return true;
+  }
+}
