@@ -481,6 +481,11 @@ export class ClusterNode<Q, R> {
         ready.snapshot !== undefined;
       if (!mustPersist) {
         this.#finish(ready, effects);
+        // One ready of committed entries (maxCommittedSizePerReadyBytes) per
+        // event; the rest waits for the next one, a tick at the latest:
+        // applying a restarted or caught-up node's backlog in one go held its
+        // event loop for 400-660 ms.
+        if (ready.committedEntries.length > 0) return;
         continue;
       }
       const persistId = this.#nextPersistId++;

@@ -594,3 +594,66 @@ Deno.test("a committed, durable entry is answered without waiting for the fsync 
   a.handle({ type: "persisted", persistId: entries.persistId });
   assert.ok(!a.awaitingPersist);
 });
+
+Deno.test("a restarted node applies its committed backlog one bounded ready per event, not all at once", () => {
+  const pump = (node: ClusterNode<KvQuery, CommandResult>, effects: Effect[]): Effect[] => {
+    const all: Effect[] = [];
+    for (let queue = effects; queue.length > 0;) {
+      all.push(...queue);
+      const next: Effect[] = [];
+      for (const e of queue) {
+        if (e.type !== "persist") continue;
+        next.push(...node.handle({ type: "persisted", persistId: e.persistId }));
+      }
+      queue = next;
+    }
+    return all;
+  };
+  const first = makeNode("a", ["a"], 7);
+  for (let tick = 0; tick < 30 && first.softState.role !== "leader"; tick++) {
+    pump(first, first.handle({ type: "tick" }));
+  }
+  assert.equal(first.softState.role, "leader");
+  const value = "v".repeat(1000);
+  const puts = 3000;
+  for (let i = 0; i < puts; i++) {
+    const command = encodeCommand({ op: "put", key: `k${i}`, value });
+    pump(
+      first,
+      first.handle({ type: "request", requestId: i, request: { kind: "command", command } }),
+    );
+  }
+  const committed = first.appliedIndex;
+  assert.ok(committed > puts);
+
+  // The same durable log under an empty state machine, as after a restart.
+  const storage = first.storage;
+  const restarted = new ClusterNode<KvQuery, CommandResult>({
+    id: "a",
+    raft: new RawNode({
+      id: "a",
+      electionTicks: 10,
+      heartbeatTicks: 1,
+      storage,
+      rng: new SeededRng(8),
+    }),
+    storage,
+    stateMachine: new KvStateMachine(),
+    appliedIndex: 0,
+    confState: emptyConfState(),
+    rng: new SeededRng(9),
+    snapshotEveryEntries: 0,
+    maxPendingRequests: 100,
+  });
+  const appliedPerTick: number[] = [];
+  for (let tick = 0; tick < 20 && restarted.appliedIndex < committed; tick++) {
+    const effects = pump(restarted, restarted.handle({ type: "tick" }));
+    appliedPerTick.push(
+      effects.reduce((n, e) => n + (e.type === "applied" ? e.entries.length : 0), 0),
+    );
+  }
+  assert.equal(restarted.appliedIndex, committed);
+  // ~3 MB of commands, at most 1 MB (maxCommittedSizePerReadyBytes) per event.
+  assert.ok(appliedPerTick.length >= 3, `applied per tick: ${appliedPerTick}`);
+  assert.ok(Math.max(...appliedPerTick) <= 1_050, `applied per tick: ${appliedPerTick}`);
+});
