@@ -321,6 +321,29 @@ export function encodeMessageBatches(
   return { payloads, oversized };
 }
 
+/**
+ * How many messages from the front of `messages` to encode for the next
+ * frame: as many as fit `maxPayloadBytes` by estimate, at least one. A link
+ * encodes one such batch per turn: encoding its whole queue at once (a
+ * follower's catch-up, hundreds of 1 MB appends) held the leader's event
+ * loop for over a second, its heartbeats to everyone with it.
+ *
+ * @example
+ * ```ts
+ * console.assert(frameBatchLength([], 1024) === 0);
+ * ```
+ */
+export function frameBatchLength(messages: readonly Message[], maxPayloadBytes: number): number {
+  let bytes = 4;
+  let count = 0;
+  for (const m of messages) {
+    bytes += estimatedBytes(m);
+    if (count > 0 && bytes > maxPayloadBytes) break;
+    count++;
+  }
+  return count;
+}
+
 function estimatedBytes(m: Message): number {
   let bytes = 128 + (m.snapshot?.data.length ?? 0) + (m.context?.length ?? 0);
   for (const e of m.entries) bytes += 32 + e.data.length;

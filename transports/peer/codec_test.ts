@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { Message, MessageType } from "@safla/core";
-import { CodecError, decodeMessages, encodeMessageBatches, encodeMessages } from "./codec.ts";
+import { type Message, type MessageType, newMessage } from "@safla/core";
+import {
+  CodecError,
+  decodeMessages,
+  encodeMessageBatches,
+  encodeMessages,
+  frameBatchLength,
+} from "./codec.ts";
 
 const types: MessageType[] = [
   "app",
@@ -129,4 +135,22 @@ Deno.test("a batch split under a payload bound keeps every message that fits, in
       },
     ),
   );
+});
+
+Deno.test("a link takes about one frame of its queue per batch, never nothing", () => {
+  const append = (index: number, dataBytes: number): Message => ({
+    ...newMessage({ type: "app", from: "a", to: "b", term: 1, index }),
+    entries: [{ term: 1, index: index + 1, type: "normal", data: new Uint8Array(dataBytes) }],
+  });
+  const queue = Array.from({ length: 200 }, (_, i) => append(i, 300_000));
+  // 200 appends of 300 kB: three to a 1 MiB frame, not the whole 60 MB queue.
+  assert.equal(frameBatchLength(queue, 1024 * 1024), 3);
+  // One message larger than the bound alone is still taken (and reported oversized).
+  assert.equal(frameBatchLength([append(0, 2_000_000), append(1, 10)], 1024 * 1024), 1);
+  assert.equal(frameBatchLength([], 1024), 0);
+  const heartbeats = Array.from(
+    { length: 50 },
+    () => newMessage({ type: "heartbeat", from: "a", to: "b", term: 1 }),
+  );
+  assert.equal(frameBatchLength(heartbeats, 1024 * 1024), 50);
 });

@@ -10,7 +10,7 @@
  */
 import { ConfigError, type Message, type NodeId } from "@safla/core";
 import { importSecret, nonce, packFields, prove, unpackFields, verify } from "./auth.ts";
-import { decodeMessages, encodeMessageBatches } from "./codec.ts";
+import { decodeMessages, encodeMessageBatches, frameBatchLength } from "./codec.ts";
 import { encodeFrame, FrameKind, FrameReader } from "./frames.ts";
 
 /** Something worth logging happened in the transport. */
@@ -132,9 +132,8 @@ class PeerLink {
           continue;
         }
       }
-      const batch = this.queue;
-      this.queue = [];
       const limitBytes = this.transport.maxFrameBytes;
+      const batch = this.queue.splice(0, frameBatchLength(this.queue, limitBytes - 1));
       // The frame's length counts its kind byte besides the payload.
       const { payloads, oversized } = encodeMessageBatches(batch, limitBytes - 1);
       for (const m of oversized) {
