@@ -246,6 +246,11 @@ export class MemoryStorage implements Storage {
     return true;
   }
 
+  /** The latest snapshot's metadata, without reading back released bytes. */
+  get snapshotMetadata(): SnapshotMetadata {
+    return this.#snapshot.metadata;
+  }
+
   /** Whether the latest snapshot's bytes are held in memory (false once released). */
   get snapshotDataHeld(): boolean {
     return !this.#snapshotReleased;

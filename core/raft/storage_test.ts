@@ -124,6 +124,8 @@ Deno.test("MemoryStorage releases snapshot bytes and reads them back from the so
   assert.equal(s.snapshotDataHeld, true);
   assert.equal(s.releaseSnapshotData(4), true);
   assert.equal(s.snapshotDataHeld, false);
+  assert.deepEqual(s.snapshotMetadata, snap.metadata);
+  assert.deepEqual(reads, [], "the metadata alone reads nothing back");
   const served = s.snapshot();
   assert.deepEqual(served.metadata, snap.metadata);
   assert.deepEqual([...served.data], [1, 2, 3]);
