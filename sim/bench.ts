@@ -17,14 +17,10 @@
  */
 
 import process from "node:process";
-import { SeededRng } from "../core/rng.ts";
-import { RawNode } from "../core/raft/rawnode.ts";
-import { emptyConfState, MemoryStorage } from "../core/raft/storage.ts";
-import type { Message } from "../core/raft/types.ts";
-import { ClusterNode } from "../core/node/node.ts";
-import type { StateMachine } from "../core/node/types.ts";
-import { type KvQuery, KvStateMachine } from "../core/node/kv_state_machine.ts";
-import { encodeCommand } from "../core/state/commands.ts";
+import { SeededRng } from "@safla/core";
+import { emptyConfState, MemoryStorage, type Message, RawNode } from "@safla/core/raft";
+import { ClusterNode, type KvQuery, KvStateMachine, type StateMachine } from "@safla/core/node";
+import { encodeCommand } from "@safla/core/state";
 import { slowReplica } from "./mcp/scenarios.ts";
 import { runSimulation } from "./simulation.ts";
 import type { SwarmConfig } from "./swarm.ts";

@@ -9,27 +9,35 @@
  * @module
  */
 
-import type { SeededRng } from "../core/rng.ts";
-import type { Config as RaftConfig, TestingBugs } from "../core/raft/config.ts";
-import type { Raft } from "../core/raft/raft.ts";
-import { emptyConfState, type MemoryStorage } from "../core/raft/storage.ts";
-import type { Message, NodeId, Snapshot } from "../core/raft/types.ts";
-import { ClusterNode } from "../core/node/node.ts";
-import type { RaftCore } from "../core/node/raft_core.ts";
-import type { NodeEffect, NodeEvent, NodeReply, StateMachine } from "../core/node/types.ts";
+import type { SeededRng } from "@safla/core";
 import {
+  type Config as RaftConfig,
+  emptyConfState,
+  type MemoryStorage,
+  type Message,
+  type NodeId,
+  type Raft,
+  type Snapshot,
+  type TestingBugs,
+} from "@safla/core/raft";
+import {
+  ClusterNode,
+  type NodeEffect,
+  type NodeEvent,
+  type NodeReply,
+  type RaftCore,
   type RecoveredState,
   recoverStorage,
   RecoveryMismatchError,
+  type StateMachine,
   walRecordsForPersist,
-} from "../core/node/durability.ts";
-import { encodeRecords } from "../core/wal/record.ts";
-import { replayWal, WalCorruptionError, type WalState } from "../core/wal/replay.ts";
+} from "@safla/core/node";
+import { encodeRecords, replayWal, WalCorruptionError, type WalState } from "@safla/core/wal";
 import {
   decodeSnapshotFile,
   encodeSnapshotFile,
   SnapshotCorruptionError,
-} from "../transports/wal/snapshot_files.ts";
+} from "@safla/transports/wal";
 import {
   hashEntryData,
   type LogView,

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { SeededRng } from "../core/rng.ts";
-import type { KvQuery } from "../core/node/kv_state_machine.ts";
-import { encodeCommand } from "../core/state/commands.ts";
-import type { CommandResult } from "../core/state/kv.ts";
+import { SeededRng } from "@safla/core";
+import type { KvQuery } from "@safla/core/node";
+import { type CommandResult, encodeCommand } from "@safla/core/state";
 import { SimCluster } from "./cluster.ts";
 import { Scheduler } from "./scheduler.ts";
 import { PRODUCTION_PARTS } from "./simulation.ts";

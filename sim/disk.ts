@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { SeededRng } from "../core/rng.ts";
+import type { SeededRng } from "@safla/core";
 import type { Scheduler } from "./scheduler.ts";
 
 /** Timing and fault knobs of one disk. */
@@ -59,7 +59,7 @@ interface SimFile {
  *
  * @example
  * ```ts
- * import { SeededRng } from "../core/rng.ts";
+ * import { SeededRng } from "@safla/core";
  * import { Scheduler } from "./scheduler.ts";
  * import { DEFAULT_DISK, SimDisk } from "./disk.ts";
  * const s = new Scheduler();

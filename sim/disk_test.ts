@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { SeededRng } from "../core/rng.ts";
-import { encodeRecords, replayWal } from "../core/wal/mod.ts";
+import { SeededRng } from "@safla/core";
+import { encodeRecords, replayWal } from "@safla/core/wal";
 import { DEFAULT_DISK, type DiskConfig, SimDisk } from "./disk.ts";
 import { Scheduler } from "./scheduler.ts";
 

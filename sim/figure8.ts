@@ -17,11 +17,10 @@
  * @module
  */
 
-import { SeededRng } from "../core/rng.ts";
-import type { TestingBugs } from "../core/raft/config.ts";
-import type { KvQuery } from "../core/node/kv_state_machine.ts";
-import { encodeCommand } from "../core/state/commands.ts";
-import type { CommandResult } from "../core/state/kv.ts";
+import { SeededRng } from "@safla/core";
+import type { TestingBugs } from "@safla/core/raft";
+import type { KvQuery } from "@safla/core/node";
+import { type CommandResult, encodeCommand } from "@safla/core/state";
 import { formatViolation, type Violation } from "./checkers/raft_safety.ts";
 import { SimCluster } from "./cluster.ts";
 import { Scheduler } from "./scheduler.ts";

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { SeededRng } from "../core/rng.ts";
+import type { SeededRng } from "@safla/core";
 import type { SimCluster } from "./cluster.ts";
 import type { Scheduler } from "./scheduler.ts";
 import type { FaultConfig } from "./swarm.ts";

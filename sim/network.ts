@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { SeededRng } from "../core/rng.ts";
+import type { SeededRng } from "@safla/core";
 import type { Scheduler } from "./scheduler.ts";
 
 /** Fault and timing knobs of the network. Rates are probabilities per message. */
@@ -77,7 +77,7 @@ export interface NetworkStats {
  *
  * @example
  * ```ts
- * import { SeededRng } from "../core/rng.ts";
+ * import { SeededRng } from "@safla/core";
  * import { Scheduler } from "./scheduler.ts";
  * import { DEFAULT_NETWORK, SimNetwork } from "./network.ts";
  * const s = new Scheduler();

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { SeededRng } from "../core/rng.ts";
+import { SeededRng } from "@safla/core";
 import { DEFAULT_NETWORK, type NetworkConfig, SimNetwork } from "./network.ts";
 import { Scheduler } from "./scheduler.ts";
 

@@ -14,21 +14,19 @@
  *
  * @module
  */
-import { KvStateMachine } from "../core/node/kv_state_machine.ts";
-import type { Catalog } from "../core/registry/catalog.ts";
-import { canonicalJson } from "../core/registry/content_hash.ts";
+import { KvStateMachine } from "@safla/core/node";
 import {
+  canonicalJson,
+  type Catalog,
   encodeReplicaRecord,
   Registry,
   REGISTRY_PREFIX,
   registryKey,
   type ReplicaRecord,
-} from "../core/registry/registry.ts";
-import type { ReplicaSpec } from "../core/registry/service.ts";
-import type { SeededRng } from "../core/rng.ts";
-import type { Command } from "../core/state/commands.ts";
-import type { CommandResult, KvStore } from "../core/state/kv.ts";
-import type { WatchEvent } from "../core/state/types.ts";
+  type ReplicaSpec,
+} from "@safla/core/registry";
+import type { SeededRng } from "@safla/core";
+import { type Command, type CommandResult, type KvStore, type WatchEvent } from "@safla/core/state";
 
 /** Services the workload registers replicas of. */
 export const REGISTRY_SERVICES: readonly string[] = ["alpha", "beta", "gamma"];

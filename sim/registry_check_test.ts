@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { SeededRng } from "../core/rng.ts";
-import { encodeCommand } from "../core/state/commands.ts";
+import { SeededRng } from "@safla/core";
+import { encodeCommand } from "@safla/core/state";
 import {
   RegistryCommands,
   registryFromStore,

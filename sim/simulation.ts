@@ -11,12 +11,10 @@
  * @module
  */
 
-import { SeededRng } from "../core/rng.ts";
-import type { TestingBugs } from "../core/raft/config.ts";
-import { RawNode } from "../core/raft/rawnode.ts";
-import { type KvQuery, KvStateMachine } from "../core/node/kv_state_machine.ts";
-import type { NodeReply } from "../core/node/types.ts";
-import type { CommandResult } from "../core/state/kv.ts";
+import { SeededRng } from "@safla/core";
+import { RawNode, type TestingBugs } from "@safla/core/raft";
+import { type KvQuery, KvStateMachine, type NodeReply } from "@safla/core/node";
+import type { CommandResult } from "@safla/core/state";
 import { checkKvHistory, type KvCheckResult } from "./checkers/kv_model.ts";
 import { LivenessChecker, type LivenessNodeView } from "./checkers/liveness.ts";
 import { formatViolation } from "./checkers/raft_safety.ts";

@@ -11,11 +11,9 @@
  *
  * @module
  */
-import type { KvQuery } from "../core/node/kv_state_machine.ts";
-import type { NodeReply } from "../core/node/types.ts";
-import { SeededRng } from "../core/rng.ts";
-import { encodeCommand } from "../core/state/commands.ts";
-import type { CommandResult } from "../core/state/kv.ts";
+import { type KvQuery, type NodeReply } from "@safla/core/node";
+import { SeededRng } from "@safla/core";
+import { type CommandResult, encodeCommand } from "@safla/core/state";
 import { SimCluster } from "./cluster.ts";
 import { Scheduler } from "./scheduler.ts";
 import { PRODUCTION_PARTS } from "./simulation.ts";

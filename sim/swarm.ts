@@ -6,9 +6,9 @@
  * @module
  */
 
-import { SeededRng } from "../core/rng.ts";
+import { SeededRng } from "@safla/core";
 import { DEFAULT_DISK, type DiskConfig } from "./disk.ts";
-import type { SnapshotTransferConfig } from "../core/node/snapshot_transfer.ts";
+import type { SnapshotTransferConfig } from "@safla/core/node";
 import type { NetworkConfig } from "./network.ts";
 
 /** Rates (per simulated second) and bounds of the fault injector. */

@@ -9,8 +9,7 @@
  * @module
  */
 
-import type { WatchEvent } from "../core/state/types.ts";
-import type { EventLog } from "../core/state/watch.ts";
+import { type EventLog, type WatchEvent } from "@safla/core/state";
 
 /** A node the follower may read from: its term and its event history. */
 export interface WatchSource {

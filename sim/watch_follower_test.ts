@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { encodeCommand } from "../core/state/commands.ts";
-import { KvStore } from "../core/state/kv.ts";
+import { encodeCommand, KvStore } from "@safla/core/state";
 import { allEvents, WatchFollower } from "./watch_follower.ts";
 
 function storeWith(puts: number): KvStore {

@@ -9,12 +9,10 @@
  * @module
  */
 
-import type { SeededRng } from "../core/rng.ts";
-import type { NodeId } from "../core/raft/types.ts";
-import type { KvQuery } from "../core/node/kv_state_machine.ts";
-import type { NodeEvent, NodeReply } from "../core/node/types.ts";
-import { type Command, encodeCommand } from "../core/state/commands.ts";
-import type { CommandResult } from "../core/state/kv.ts";
+import type { SeededRng } from "@safla/core";
+import type { NodeId } from "@safla/core/raft";
+import { type KvQuery, type NodeEvent, type NodeReply } from "@safla/core/node";
+import { type Command, type CommandResult, encodeCommand } from "@safla/core/state";
 import type { KvInput, KvOperation, KvOutput } from "./checkers/kv_model.ts";
 import { RegistryCommands } from "./registry_check.ts";
 import type { Scheduler } from "./scheduler.ts";

@@ -6,17 +6,21 @@ import { dirname, join, normalize, relative } from "node:path";
 
 const THIS_FILE = new URL(import.meta.url).pathname;
 const REPO_ROOT = normalize(join(dirname(THIS_FILE), "..", ".."));
-/** Members whose sources must name the others by export; sim/ and transports/ follow. */
-const CHECKED_MEMBERS = ["server"];
-const SPECIFIER = /(?:\bfrom\s+|\bimport\s*\(\s*|^\s*import\s+)["'](\.\.?\/[^"']+)["']/gm;
+/** Every member of the workspace. */
+const CHECKED_MEMBERS = ["core", "transports", "sim", "server"];
+// Static imports and re-exports start a line (so made-up ones inside strings do not count);
+// `[^;]` lets a statement span lines up to its `from`.
+const SPECIFIER =
+  /^(?:import|export)\b[^;]*?\bfrom\s*["'](\.\.?\/[^"']+)["']|^import\s*["'](\.\.?\/[^"']+)["']|\bimport\(\s*["'](\.\.?\/[^"']+)["']/gm;
 
 /** Relative specifiers in `source` (a file of `member` at `fileRelPath`) that leave `member`. */
 export function crossMemberImports(source: string, fileRelPath: string): string[] {
   const member = fileRelPath.split("/")[0];
   const found: string[] = [];
   for (const match of source.matchAll(SPECIFIER)) {
-    const target = normalize(join(dirname(fileRelPath), match[1]));
-    if (target.split("/")[0] !== member) found.push(match[1]);
+    const specifier = match[1] ?? match[2] ?? match[3];
+    const target = normalize(join(dirname(fileRelPath), specifier));
+    if (target.split("/")[0] !== member) found.push(specifier);
   }
   return found;
 }
@@ -33,12 +37,17 @@ async function* sourceFiles(dir: string): AsyncGenerator<string> {
 Deno.test("a relative import that leaves its member is found, one inside is not", () => {
   const source = [
     'import { x } from "../../transports/peer/auth.ts";',
+    "import {",
+    "  y,",
+    '} from "../../core/state/kv.ts";',
     'import type { Y } from "../store/types.ts";',
+    "const text = 'import { z } from \"../../sim/mod.ts\";';",
     'export * from "./gateway.ts";',
     'const m = await import("../../core/rng.ts");',
   ].join("\n");
   assert.deepEqual(crossMemberImports(source, "server/gateway/gateway.ts"), [
     "../../transports/peer/auth.ts",
+    "../../core/state/kv.ts",
     "../../core/rng.ts",
   ]);
 });

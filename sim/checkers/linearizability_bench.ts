@@ -1,4 +1,4 @@
-import { SeededRng } from "../../core/rng.ts";
+import { SeededRng } from "@safla/core";
 import { checkKvHistory, type KvInput, type KvOperation, type KvOutput } from "./kv_model.ts";
 
 const CLIENTS = 5;

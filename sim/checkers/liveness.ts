@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { NodeId, RaftRole } from "../../core/raft/types.ts";
+import type { NodeId, RaftRole } from "@safla/core/raft";
 
 /** What the liveness check needs to know of one node. */
 export interface LivenessNodeView {

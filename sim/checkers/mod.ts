@@ -22,4 +22,4 @@ export * from "./linearizability.ts";
 export * from "./kv_model.ts";
 export * from "./kv_read_witness.ts";
 export * from "./liveness.ts";
-export type { HardState, NodeId, RaftRole } from "../../core/raft/types.ts";
+export type { HardState, NodeId, RaftRole } from "@safla/core/raft";

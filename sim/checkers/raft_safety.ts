@@ -20,7 +20,7 @@
  * @module
  */
 
-import type { HardState, NodeId, RaftRole } from "../../core/raft/types.ts";
+import type { HardState, NodeId, RaftRole } from "@safla/core/raft";
 
 /** A digest of an entry's payload, computed by the driver (see {@link hashEntryData}). */
 export type DataHash = string | number;

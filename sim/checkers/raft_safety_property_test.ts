@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { RaftRole } from "../../core/raft/types.ts";
+import type { RaftRole } from "@safla/core/raft";
 import { logViewFromEntries, RaftSafetyChecker, type Violation } from "./raft_safety.ts";
 
 /**

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { RaftRole } from "../../core/raft/types.ts";
+import type { RaftRole } from "@safla/core/raft";
 import {
   assertNoViolations,
   type EntryView,

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Rng } from "../../core/rng.ts";
+import type { Rng } from "@safla/core";
 import type { Scheduler } from "../scheduler.ts";
 import type { LatencyModel } from "./latency.ts";
 
@@ -46,7 +46,7 @@ interface Job {
  *
  * @example
  * ```ts
- * import { SeededRng } from "../../core/rng.ts";
+ * import { SeededRng } from "@safla/core";
  * import { Scheduler } from "../scheduler.ts";
  * import { DEFAULT_LATENCY, LatencyModel } from "./latency.ts";
  * import { SimBackend } from "./backend.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { SeededRng } from "../../core/rng.ts";
+import { SeededRng } from "@safla/core";
 import { Scheduler } from "../scheduler.ts";
 import { type BackendReply, SimBackend } from "./backend.ts";
 import { DEFAULT_LATENCY, LatencyModel, quantile } from "./latency.ts";

@@ -9,14 +9,14 @@
  *
  * @module
  */
-import { mayRunTwice, type ToolSafetyHints } from "../../core/resilience/mod.ts";
+import { mayRunTwice, type ToolSafetyHints } from "@safla/core/resilience";
 import {
   type Attempt,
   type AttemptOutcome,
   type CallEffect,
   CallExecutor,
   type CallRouter,
-} from "../../core/routing/mod.ts";
+} from "@safla/core/routing";
 import type { Scheduler } from "../scheduler.ts";
 import type { BackendReply, SimBackend } from "./backend.ts";
 

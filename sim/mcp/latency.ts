@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Rng } from "../../core/rng.ts";
+import type { Rng } from "@safla/core";
 
 /** Parameters of a {@link LatencyModel}. */
 export interface LatencyModelOptions {
@@ -36,7 +36,7 @@ export const DEFAULT_LATENCY: LatencyModelOptions = Object.freeze({
  *
  * @example
  * ```ts
- * import { SeededRng } from "../../core/rng.ts";
+ * import { SeededRng } from "@safla/core";
  * import { DEFAULT_LATENCY, LatencyModel } from "./latency.ts";
  * const model = new LatencyModel(DEFAULT_LATENCY);
  * const serviceMs = model.sample(new SeededRng(1)); // around 10 ms, rarely far more

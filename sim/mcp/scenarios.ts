@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { STRATEGY_NAMES, type StrategyName } from "../../core/balancer/mod.ts";
-import { DEFAULT_HEALTH_POLICY } from "../../core/registry/mod.ts";
+import { STRATEGY_NAMES, type StrategyName } from "@safla/core/balancer";
+import { DEFAULT_HEALTH_POLICY } from "@safla/core/registry";
 import type { SimCallResult, SimToolCall } from "./driver.ts";
 import { quantile } from "./latency.ts";
 import { buildService, poissonWorkload, runUntil } from "./service.ts";

@@ -5,10 +5,9 @@
  *
  * @module
  */
-import { SeededRng } from "../../core/rng.ts";
-import { withDefaults } from "../../core/defaults.ts";
-import type { StrategyName } from "../../core/balancer/mod.ts";
-import { CallRouter, type CallRouterOptions } from "../../core/routing/mod.ts";
+import { SeededRng, withDefaults } from "@safla/core";
+import type { StrategyName } from "@safla/core/balancer";
+import { CallRouter, type CallRouterOptions } from "@safla/core/routing";
 import { Scheduler } from "../scheduler.ts";
 import { SimBackend } from "./backend.ts";
 import {

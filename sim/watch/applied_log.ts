@@ -12,10 +12,13 @@
  *
  * @module
  */
-import { type KvQuery, KvStateMachine } from "../../core/node/kv_state_machine.ts";
-import type { StateMachine } from "../../core/node/types.ts";
-import { type CommandResult, KvStore, type KvStoreOptions } from "../../core/state/kv.ts";
-import type { WatchEvent } from "../../core/state/types.ts";
+import { type KvQuery, KvStateMachine, type StateMachine } from "@safla/core/node";
+import {
+  type CommandResult,
+  KvStore,
+  type KvStoreOptions,
+  type WatchEvent,
+} from "@safla/core/state";
 
 /** Bound on recorded disagreements (one is enough to fail a run; a few help debugging). */
 const MAX_DISAGREEMENTS = 16;
@@ -35,7 +38,7 @@ export interface CanonicalHistory {
  *
  * @example
  * ```ts
- * import { encodeCommand } from "../../core/state/commands.ts";
+ * import { encodeCommand } from "@safla/core/state";
  * import { AppliedLog } from "./applied_log.ts";
  * const log = new AppliedLog();
  * log.record("n1", 1, encodeCommand({ op: "put", key: "a", value: "1" }));

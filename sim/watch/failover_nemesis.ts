@@ -6,10 +6,10 @@
  *
  * @module
  */
-import type { SeededRng } from "../../core/rng.ts";
-import type { NodeId } from "../../core/raft/types.ts";
-import type { KvQuery } from "../../core/node/kv_state_machine.ts";
-import type { CommandResult } from "../../core/state/kv.ts";
+import type { SeededRng } from "@safla/core";
+import type { NodeId } from "@safla/core/raft";
+import type { KvQuery } from "@safla/core/node";
+import type { CommandResult } from "@safla/core/state";
 import type { SimCluster } from "../cluster.ts";
 import type { Scheduler } from "../scheduler.ts";
 import type { Trace } from "../trace.ts";

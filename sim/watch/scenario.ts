@@ -14,11 +14,9 @@
  *
  * @module
  */
-import { SeededRng } from "../../core/rng.ts";
-import type { KvQuery } from "../../core/node/kv_state_machine.ts";
-import type { CommandResult } from "../../core/state/kv.ts";
-import type { WatchFilter } from "../../core/state/watch.ts";
-import type { WatchEvent } from "../../core/state/types.ts";
+import { SeededRng } from "@safla/core";
+import type { KvQuery } from "@safla/core/node";
+import { type CommandResult, type WatchEvent, type WatchFilter } from "@safla/core/state";
 import { formatViolation } from "../checkers/raft_safety.ts";
 import { SimCluster } from "../cluster.ts";
 import { Nemesis } from "../nemesis.ts";

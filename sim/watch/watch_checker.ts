@@ -12,8 +12,7 @@
  *
  * @module
  */
-import type { WatchEvent } from "../../core/state/types.ts";
-import type { WatchFilter } from "../../core/state/watch.ts";
+import { type WatchEvent, type WatchFilter } from "@safla/core/state";
 import type { CanonicalHistory } from "./applied_log.ts";
 
 /**

@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { encodeCommand } from "../../core/state/commands.ts";
-import { globMatch } from "../../core/state/watch.ts";
-import type { WatchEvent } from "../../core/state/types.ts";
+import { encodeCommand, globMatch, type WatchEvent } from "@safla/core/state";
 import { AppliedLog, TappedKvStateMachine } from "./applied_log.ts";
 import { checkWatcher, nodeHistoryMismatch, selects, type WatcherRecord } from "./watch_checker.ts";
 

@@ -16,16 +16,16 @@
  *
  * @module
  */
-import type { SeededRng } from "../../core/rng.ts";
-import type { NodeId } from "../../core/raft/types.ts";
-import type { KvQuery } from "../../core/node/kv_state_machine.ts";
-import type { CommandResult } from "../../core/state/kv.ts";
-import type { WatchEvent } from "../../core/state/types.ts";
+import type { SeededRng } from "@safla/core";
+import type { NodeId } from "@safla/core/raft";
+import type { KvQuery } from "@safla/core/node";
 import {
+  type CommandResult,
   CompactedRevisionError,
   type WatchDelivery,
+  type WatchEvent,
   type WatchFilter,
-} from "../../core/state/watch.ts";
+} from "@safla/core/state";
 import type { SimCluster } from "../cluster.ts";
 import type { Scheduler } from "../scheduler.ts";
 import type { Trace } from "../trace.ts";

@@ -12,10 +12,15 @@
  *
  * @module
  */
-import { type KvQuery, KvStateMachine } from "../../core/node/kv_state_machine.ts";
-import type { NodeId } from "../../core/raft/types.ts";
-import type { CommandResult, KvStore } from "../../core/state/kv.ts";
-import { type WatchDelivery, type WatchFilter, WatchHub } from "../../core/state/watch.ts";
+import { type KvQuery, KvStateMachine } from "@safla/core/node";
+import type { NodeId } from "@safla/core/raft";
+import {
+  type CommandResult,
+  type KvStore,
+  type WatchDelivery,
+  type WatchFilter,
+  WatchHub,
+} from "@safla/core/state";
 import type { SimCluster } from "../cluster.ts";
 
 /** Where a hub sends what it has for one watcher. */

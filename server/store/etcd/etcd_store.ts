@@ -23,14 +23,7 @@ import {
   validateCommand,
   type WatchEvent,
 } from "@safla/core/state";
-import {
-  type ICompare,
-  type IKeyValue,
-  type IRequestOp,
-  isRecoverableError,
-  type IWatchRequest,
-  type IWatchResponse,
-} from "etcd3";
+import { type IRequestOp, isRecoverableError } from "etcd3";
 import { Etcd3 } from "etcd3";
 import type {
   DeleteReply,
@@ -43,37 +36,19 @@ import type {
   WatchSelector,
   WriteReply,
 } from "../types.ts";
+import {
+  describe,
+  EtcdStoreError,
+  prefixRange,
+  toEtcdCompare,
+  toEtcdOp,
+  toKeyValue,
+  toSafeInteger,
+  utf8,
+} from "./etcd_wire.ts";
+import { EtcdWatch, watchRange } from "./etcd_watch.ts";
 
-/** Why an etcd store operation failed. */
-export type EtcdStoreErrorCode =
-  /** A put named a lease that does not exist (or expired); or revoke of an unknown lease. */
-  | "leaseNotFound"
-  /**
-   * No member could be reached (a read, after its retries; or a request the
-   * client refused to send because every member recently failed): nothing
-   * was applied, so retrying later is safe.
-   */
-  | "unavailable"
-  /**
-   * A write failed in a way that leaves its outcome unknown (timeout, lost
-   * connection): it may or may not have been applied. Never retried here.
-   */
-  | "outcomeUnknown"
-  /** etcd refused the request (the message says why). */
-  | "rejected";
-
-/** An operation on the etcd store failed; `code` says whether it is safe to retry. */
-export class EtcdStoreError extends Error {
-  /** Machine-readable reason. */
-  readonly code: EtcdStoreErrorCode;
-
-  /** Creates the error. */
-  constructor(code: EtcdStoreErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "EtcdStoreError";
-    this.code = code;
-  }
-}
+export { EtcdStoreError, type EtcdStoreErrorCode } from "./etcd_wire.ts";
 
 /** Configuration of an {@link EtcdStore}. */
 export interface EtcdStoreOptions {
@@ -88,123 +63,11 @@ export interface EtcdStoreOptions {
 }
 
 const LEASE_GRANT_ATTEMPTS = 5;
-const WATCH_BACKOFF_MIN_MS = 50;
-const WATCH_BACKOFF_MAX_MS = 2_000;
 
-const utf8 = (text: string): Buffer => Buffer.from(text, "utf8");
-
-/** The first key after every key starting with `prefix` (etcd's range_end for a prefix). */
-function prefixEnd(prefix: Buffer): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i] < 0xff) {
-      end[i]++;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Buffer.from([0]); // all 0xff bytes, or empty: to the end of the keyspace
-}
-
-/** The [key, range_end) of a prefix; the empty prefix is every key. */
-function prefixRange(prefix: string): { key: Buffer; range_end: Buffer } {
-  if (prefix === "") return { key: Buffer.from([0]), range_end: Buffer.from([0]) };
-  const key = utf8(prefix);
-  return { key, range_end: prefixEnd(key) };
-}
-
-function toSafeInteger(value: string | number | undefined, field: string): number {
-  const n = Number(value ?? 0);
-  if (!Number.isSafeInteger(n) || n < 0) {
-    throw new EtcdStoreError("rejected", `etcd returned ${field}=${value}, beyond 2^53`);
-  }
-  return n;
-}
-
-function toKeyValue(kv: IKeyValue): KeyValue {
-  return {
-    key: kv.key.toString("utf8"),
-    value: kv.value ? kv.value.toString("utf8") : "",
-    createRevision: toSafeInteger(kv.create_revision, "create_revision"),
-    modRevision: toSafeInteger(kv.mod_revision, "mod_revision"),
-    version: toSafeInteger(kv.version, "version"),
-    leaseId: toSafeInteger(kv.lease, "lease"),
-  };
-}
-
-function toWatchEvent(
-  event: { type: string; kv: IKeyValue; prev_kv?: IKeyValue | null },
-): WatchEvent {
-  const kv = toKeyValue(event.kv);
-  return {
-    type: event.type === "Delete" ? "delete" : "put",
-    revision: kv.modRevision,
-    kv,
-    prevKv: event.prev_kv ? toKeyValue(event.prev_kv) : null,
-  };
-}
-
-const COMPARE_TARGET = {
-  version: "Version",
-  createRevision: "Create",
-  modRevision: "Mod",
-  value: "Value",
-} as const;
-const COMPARE_RESULT = {
-  equal: "Equal",
-  notEqual: "NotEqual",
-  less: "Less",
-  greater: "Greater",
-} as const;
-
-function toEtcdCompare(compare: Compare): ICompare {
-  const base: ICompare = {
-    key: utf8(compare.key),
-    target: COMPARE_TARGET[compare.target],
-    result: COMPARE_RESULT[compare.result],
-  };
-  switch (compare.target) {
-    case "version":
-      return { ...base, version: compare.value };
-    case "createRevision":
-      return { ...base, create_revision: compare.value };
-    case "modRevision":
-      return { ...base, mod_revision: compare.value };
-    case "value":
-      return { ...base, value: utf8(compare.value) };
-  }
-}
-
-function toEtcdOp(op: TxnOp): IRequestOp {
-  switch (op.op) {
-    case "put":
-      return {
-        request_put: {
-          key: utf8(op.key),
-          value: utf8(op.value),
-          lease: op.leaseId ?? NO_LEASE,
-          prev_kv: op.prevKv ?? false,
-        },
-      };
-    case "delete":
-      return {
-        request_delete_range: op.prefix
-          ? { ...prefixRange(op.key), prev_kv: op.prevKv ?? false }
-          : { key: utf8(op.key), prev_kv: op.prevKv ?? false },
-      };
-    case "get":
-      return { request_range: { key: utf8(op.key) } };
-  }
-}
-
-/** A positive lease id below 2^53, so it survives JSON and JS numbers (etcd's own ids do not). */
 function randomLeaseId(): number {
   const words = new Uint32Array(2);
   crypto.getRandomValues(words);
   return (words[0] & 0x1fffff) * 2 ** 32 + words[1] + 1;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**
@@ -551,167 +414,5 @@ export class EtcdStore implements StateStore {
     this.#closed = true;
     await Promise.all([...this.#watches].map((watch) => watch.cancel()));
     this.#client.close();
-  }
-}
-
-/** The etcd key range a selector needs; patterns watch the literal part before the first `*`. */
-function watchRange(selector: WatchSelector): { key: Buffer; range_end?: Buffer } {
-  if ("key" in selector) return { key: utf8(selector.key) };
-  if ("prefix" in selector) return prefixRange(selector.prefix);
-  const star = selector.pattern.indexOf("*");
-  if (star < 0) return { key: utf8(selector.pattern) };
-  return prefixRange(selector.pattern.slice(0, star));
-}
-
-interface EtcdWatchOptions {
-  range: { key: Buffer; range_end?: Buffer };
-  matches: (key: string) => boolean;
-  startRevision: number;
-  onEvents: (events: WatchEvent[]) => void;
-  onEnd?: (end: WatchEnd) => void;
-  reconnectLimit: number;
-  onStop: (watch: EtcdWatch) => void;
-}
-
-type WatchStream = Awaited<ReturnType<Etcd3["watchClient"]["watch"]>>;
-
-/**
- * One watch on its own gRPC stream. `#nextRevision` is the first revision
- * not yet delivered: every (re)connect asks etcd for history from there, and
- * anything older that arrives again is dropped.
- */
-class EtcdWatch {
-  readonly #client: Etcd3;
-  readonly #options: EtcdWatchOptions;
-  #nextRevision: number;
-  #stream: WatchStream | undefined;
-  #stopped = false;
-  #failures = 0;
-  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  #created: { resolve: () => void; reject: (error: Error) => void } | undefined;
-
-  constructor(client: Etcd3, options: EtcdWatchOptions) {
-    this.#client = client;
-    this.#options = options;
-    this.#nextRevision = options.startRevision;
-  }
-
-  /** Resolves once etcd confirmed the first watch creation. */
-  start(): Promise<void> {
-    const created = new Promise<void>((resolve, reject) => this.#created = { resolve, reject });
-    this.#connect();
-    return created;
-  }
-
-  /** Stops delivery at once; the stream is torn down in the background. */
-  cancel(): Promise<void> {
-    if (this.#stopped) return Promise.resolve();
-    this.#stop();
-    this.#created?.reject(new EtcdStoreError("rejected", "watch cancelled before it started"));
-    this.#created = undefined;
-    return Promise.resolve();
-  }
-
-  #stop(): void {
-    this.#stopped = true;
-    clearTimeout(this.#reconnectTimer);
-    const stream = this.#stream;
-    this.#stream = undefined;
-    stream?.cancel(); // its listeners ignore what follows: it is no longer #stream
-    this.#options.onStop(this);
-  }
-
-  #end(end: WatchEnd): void {
-    if (this.#stopped) return;
-    this.#stop();
-    if (this.#created) {
-      this.#created.reject(new EtcdStoreError("rejected", `watch not created: ${end.reason}`));
-      this.#created = undefined;
-      return;
-    }
-    this.#options.onEnd?.(end);
-  }
-
-  #connect(): void {
-    this.#client.watchClient.watch().then((stream) => {
-      stream.on("error", (error: Error) => this.#onBroken(stream, error));
-      stream.on("end", () => this.#onBroken(stream, new Error("watch stream ended")));
-      if (this.#stopped) {
-        stream.cancel();
-        return;
-      }
-      this.#stream = stream;
-      stream.on("data", (response: IWatchResponse) => {
-        if (stream === this.#stream) this.#onResponse(response);
-      });
-      const request: IWatchRequest = {
-        create_request: {
-          ...this.#options.range,
-          start_revision: this.#nextRevision,
-          prev_kv: true,
-        },
-      };
-      stream.write(request);
-    }, (error: Error) => this.#onBroken(undefined, error));
-  }
-
-  #onBroken(stream: WatchStream | undefined, error: Error): void {
-    if (this.#stopped || stream !== this.#stream) return;
-    this.#stream = undefined;
-    stream?.cancel();
-    this.#failures++;
-    if (this.#failures > this.#options.reconnectLimit) {
-      this.#end({
-        reason: `watch lost its etcd connection ${this.#failures} times in a row: ${error.message}`,
-      });
-      return;
-    }
-    const backoffMs = Math.min(
-      WATCH_BACKOFF_MAX_MS,
-      WATCH_BACKOFF_MIN_MS * 2 ** Math.min(this.#failures, 10),
-    );
-    this.#reconnectTimer = setTimeout(() => this.#connect(), backoffMs);
-  }
-
-  #onResponse(response: IWatchResponse): void {
-    if (this.#stopped) return;
-    const compactRevision = Number(response.compact_revision ?? 0);
-    if (compactRevision > 0) {
-      this.#end({
-        reason:
-          `revision ${this.#nextRevision} was compacted; the oldest available is ${compactRevision}`,
-        compactRevision,
-      });
-      return;
-    }
-    if (response.canceled) {
-      this.#end({ reason: `etcd cancelled the watch: ${response.cancel_reason || "no reason"}` });
-      return;
-    }
-    if (response.created) {
-      this.#failures = 0;
-      this.#created?.resolve();
-      this.#created = undefined;
-      return;
-    }
-    const events: WatchEvent[] = [];
-    for (const raw of response.events ?? []) {
-      const event = toWatchEvent(raw);
-      if (event.revision < this.#nextRevision) continue; // replayed after a reconnect
-      if (this.#options.matches(event.kv.key)) events.push(event);
-    }
-    const last = response.events?.at(-1);
-    if (last) {
-      this.#nextRevision = Math.max(
-        this.#nextRevision,
-        toSafeInteger(last.kv.mod_revision, "mod_revision") + 1,
-      );
-    }
-    if (events.length === 0) return;
-    try {
-      this.#options.onEvents(events);
-    } catch (error) {
-      this.#end({ reason: `the watch callback threw: ${describe(error)}` });
-    }
   }
 }
