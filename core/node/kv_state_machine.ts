@@ -7,6 +7,8 @@
  */
 import type { GetCommand, RangeCommand } from "../state/commands.ts";
 import { type CommandResult, type GetResult, KvStore, type RangeResult } from "../state/kv.ts";
+import type { ByteSource } from "../state/bytes.ts";
+import type { DecodeStreamOptions } from "../state/snapshot.ts";
 import type { SnapshotSteps, StateMachine } from "./types.ts";
 
 /** A read the node answers without the log (after ReadIndex, or serializably). */
@@ -64,5 +66,10 @@ export class KvStateMachine implements StateMachine<KvQuery, CommandResult> {
   /** Replaces the store with a serialized one. */
   restore(data: Uint8Array): void {
     this.#store = KvStore.restore(data);
+  }
+
+  /** Replaces the store with a serialized one pulled from `source` (see {@link KvStore.restoreStream}). */
+  restoreStream(source: ByteSource, options?: DecodeStreamOptions): void {
+    this.#store = KvStore.restoreStream(source, options);
   }
 }

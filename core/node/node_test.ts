@@ -657,3 +657,51 @@ Deno.test("a restarted node applies its committed backlog one bounded ready per 
   assert.ok(appliedPerTick.length >= 3, `applied per tick: ${appliedPerTick}`);
   assert.ok(Math.max(...appliedPerTick) <= 1_050, `applied per tick: ${appliedPerTick}`);
 });
+
+Deno.test("a leader whose snapshot bytes were released serves a follower from its source", () => {
+  const ids = ["a", "b", "c"];
+  const every = 20;
+  const nodes = new Map(ids.map((id, i) => [id, makeNode(id, ids, i + 1, false, false, every)]));
+  let cut = false;
+  const deliver = (first: Array<[string, Effect[]]>) =>
+    settle(nodes, first, (m) => m.to !== "c" || !cut);
+  const tickAll = () => deliver(ids.map((id) => [id, nodes.get(id)!.handle({ type: "tick" })]));
+  tickAll();
+  deliver([["a", nodes.get("a")!.handle({ type: "campaign" })]]);
+  const a = nodes.get("a")!;
+  cut = true;
+  let requestId = 0;
+  while (a.appliedIndex < 3 * every) {
+    deliver([["a", a.handle(putRequest(++requestId, "v", `k${requestId}`))]]);
+    tickAll();
+  }
+  assert.ok(a.storage.firstIndex() > nodes.get("c")!.appliedIndex + 1, "c needs a snapshot");
+  // What a host does once the snapshot file is durable: the copy stands for the file.
+  const held = a.storage.snapshot();
+  const durable = held.data.slice();
+  const asked: number[] = [];
+  let unavailable = 2;
+  a.storage.setSnapshotSource((metadata) => {
+    asked.push(metadata.index);
+    // The first reads find nothing (a file still being written): the leader retries.
+    return unavailable-- > 0 ? undefined : durable;
+  });
+  assert.ok(a.storage.releaseSnapshotData(held.metadata.index));
+  cut = false;
+  for (let i = 0; i < 200 && nodes.get("c")!.appliedIndex < a.appliedIndex; i++) tickAll();
+  assert.equal(nodes.get("c")!.appliedIndex, a.appliedIndex);
+  assert.ok(asked.length >= 3, `asked ${asked.length} times`);
+  assert.ok(asked.every((index) => index === held.metadata.index));
+  assert.equal(a.storage.snapshotDataHeld, false, "the leader did not keep the bytes it read");
+  const read = (id: string) =>
+    nodes.get(id)!.handle({
+      type: "request",
+      requestId: 999,
+      request: {
+        kind: "read",
+        consistency: "serializable",
+        query: { op: "get", key: `k${requestId}` },
+      },
+    });
+  assert.deepEqual(read("c"), read("a"));
+});

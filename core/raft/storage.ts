@@ -8,7 +8,7 @@
  * @module
  */
 import { assertSafeIndex, invariant, limitSize } from "./entries.ts";
-import type { ConfState, Entry, HardState, Snapshot } from "./types.ts";
+import type { ConfState, Entry, HardState, Snapshot, SnapshotMetadata } from "./types.ts";
 
 /** The durable state a node restarts from. */
 export interface InitialState {
@@ -110,6 +110,13 @@ export function emptySnapshot(): Snapshot {
 }
 
 /**
+ * Reads back the bytes of a snapshot whose data {@link MemoryStorage} released
+ * (the host from its snapshot file, the simulator from its own copy);
+ * undefined when they cannot be had now, and the leader tries again later.
+ */
+export type SnapshotDataSource = (metadata: SnapshotMetadata) => Uint8Array | undefined;
+
+/**
  * The in-memory reference {@link Storage}. The driver appends the entries and
  * hard state of each {@link Ready} with {@link MemoryStorage.append} and
  * {@link MemoryStorage.setHardState}, installs received snapshots with
@@ -133,6 +140,13 @@ export class MemoryStorage implements Storage {
   #offsetTerm = 0;
   #ents: Entry[] = [];
   #confState: ConfState;
+  #snapshotSource: SnapshotDataSource | undefined;
+  /**
+   * Whether `#snapshot.data` was dropped: a snapshot is as large as the whole
+   * store and is needed only to catch up a follower, so once it is durable
+   * elsewhere it is read back from there on demand instead of held forever.
+   */
+  #snapshotReleased = false;
 
   /**
    * Creates an empty storage. `initialConfState` seeds the membership of the
@@ -197,9 +211,49 @@ export class MemoryStorage implements Storage {
     return this.#offsetIndex + this.#ents.length;
   }
 
-  /** The most recent snapshot. */
+  /**
+   * The most recent snapshot. Its bytes are read back from the
+   * {@link SnapshotDataSource} if they were released, and not kept: the
+   * caller holds them as long as it needs them. Throws
+   * {@link SnapshotTemporarilyUnavailableError} if the source has none now.
+   */
   snapshot(): Snapshot {
-    return this.#snapshot;
+    if (!this.#snapshotReleased) return this.#snapshot;
+    const { metadata } = this.#snapshot;
+    const data = this.#snapshotSource!(metadata);
+    if (data === undefined) throw new SnapshotTemporarilyUnavailableError();
+    return { data, metadata };
+  }
+
+  /** Where released snapshot bytes are read back from (see {@link MemoryStorage.releaseSnapshotData}). */
+  setSnapshotSource(source: SnapshotDataSource): void {
+    this.#snapshotSource = source;
+  }
+
+  /**
+   * Drops the bytes of the snapshot at `index` if it is still the latest:
+   * the caller made them durable where the {@link SnapshotDataSource} finds
+   * them. Returns whether they were dropped (false for an older snapshot).
+   * Throws if no source is set: the bytes could never be served again.
+   */
+  releaseSnapshotData(index: number): boolean {
+    if (this.#snapshotSource === undefined) {
+      throw new Error("releaseSnapshotData: no snapshot source to read the bytes back from");
+    }
+    if (index !== this.#snapshot.metadata.index || index === 0) return false;
+    this.#snapshot = { data: new Uint8Array(0), metadata: this.#snapshot.metadata };
+    this.#snapshotReleased = true;
+    return true;
+  }
+
+  /** The latest snapshot's metadata, without reading back released bytes. */
+  get snapshotMetadata(): SnapshotMetadata {
+    return this.#snapshot.metadata;
+  }
+
+  /** Whether the latest snapshot's bytes are held in memory (false once released). */
+  get snapshotDataHeld(): boolean {
+    return !this.#snapshotReleased;
   }
 
   /**
@@ -214,6 +268,7 @@ export class MemoryStorage implements Storage {
       throw new SnapshotOutOfDateError(index, this.#snapshot.metadata.index);
     }
     this.#snapshot = snapshot;
+    this.#snapshotReleased = false;
     this.#confState = snapshot.metadata.confState;
     this.#offsetIndex = index;
     this.#offsetTerm = term;
@@ -231,6 +286,7 @@ export class MemoryStorage implements Storage {
     if (index > this.lastIndex()) throw new UnavailableError(index, this.lastIndex());
     const term = this.term(index);
     this.#snapshot = { data, metadata: { index, term, confState } };
+    this.#snapshotReleased = false;
     return this.#snapshot;
   }
 

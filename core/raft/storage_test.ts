@@ -5,6 +5,7 @@ import {
   emptyConfState,
   MemoryStorage,
   SnapshotOutOfDateError,
+  SnapshotTemporarilyUnavailableError,
   UnavailableError,
 } from "./storage.ts";
 import { RaftInvariantError } from "./entries.ts";
@@ -106,6 +107,36 @@ Deno.test("MemoryStorage", async (t) => {
     assert.deepEqual(s.initialState().hardState, { term: 3, vote: "b", commit: 0 });
     assert.throws(() => s.setHardState({ term: 2 ** 53, vote: null, commit: 0 }), RangeError);
   });
+});
+
+Deno.test("MemoryStorage releases snapshot bytes and reads them back from the source", () => {
+  const s = storage345();
+  const data = new Uint8Array([1, 2, 3]);
+  const snap = s.createSnapshot(4, emptyConfState(), data);
+  assert.throws(() => s.releaseSnapshotData(4), /no snapshot source/);
+  const reads: number[] = [];
+  let available = true;
+  s.setSnapshotSource((metadata) => {
+    reads.push(metadata.index);
+    return available ? new Uint8Array(data) : undefined;
+  });
+  assert.equal(s.releaseSnapshotData(3), false, "an older snapshot is not the one held");
+  assert.equal(s.snapshotDataHeld, true);
+  assert.equal(s.releaseSnapshotData(4), true);
+  assert.equal(s.snapshotDataHeld, false);
+  assert.deepEqual(s.snapshotMetadata, snap.metadata);
+  assert.deepEqual(reads, [], "the metadata alone reads nothing back");
+  const served = s.snapshot();
+  assert.deepEqual(served.metadata, snap.metadata);
+  assert.deepEqual([...served.data], [1, 2, 3]);
+  assert.deepEqual(reads, [4]);
+  available = false;
+  assert.throws(() => s.snapshot(), SnapshotTemporarilyUnavailableError);
+  // A newer snapshot is held again until it is released in turn.
+  s.createSnapshot(5, emptyConfState(), new Uint8Array([9]));
+  assert.equal(s.snapshotDataHeld, true);
+  assert.deepEqual([...s.snapshot().data], [9]);
+  assert.deepEqual(reads, [4, 4]);
 });
 
 Deno.test("property: MemoryStorage behaves like an array of entries with a compacted prefix", () => {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { crc32cRange } from "../crc32.ts";
 import { decodeUtf8 } from "../utf8.ts";
 
 const encoder = new TextEncoder();
@@ -158,32 +159,116 @@ export class ByteReadError extends Error {
   }
 }
 
-/** A bounds-checked cursor over bytes. */
-export class ByteReader {
-  readonly #bytes: Uint8Array;
-  readonly #view: DataView;
-  #offset = 0;
+/**
+ * Fills `into` from its start with the next bytes of a stream; returns how
+ * many it wrote, 0 only at the end of the stream.
+ */
+export type ByteSource = (into: Uint8Array) => number;
 
-  /** Reads `bytes` from the start. */
-  constructor(bytes: Uint8Array) {
-    this.#bytes = bytes;
-    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+/**
+ * Bytes pulled from a {@link ByteSource} at a time. A snapshot file is as
+ * large as the store: reading it whole meant a buffer of that size, whose
+ * fresh pages cost more than the reading itself.
+ */
+const STREAM_BUFFER_BYTES = 4 * 1024 * 1024;
+
+/**
+ * A bounds-checked cursor over bytes: a whole array, or a stream pulled a
+ * buffer at a time. Values read from a stream (strings, numbers) are copies;
+ * {@link ByteReader.raw} views are valid only until the next read.
+ */
+export class ByteReader {
+  #bytes: Uint8Array;
+  #view: DataView;
+  #offset = 0;
+  /** End of the valid bytes in `#bytes`. */
+  #end: number;
+  readonly #source: ByteSource | undefined;
+  /** Bytes before `#bytes[0]`, already consumed and discarded. */
+  #discardedBytes = 0;
+  /** CRC-32C of the discarded bytes, when asked for (`trackChecksum`). */
+  #discardedCrc = 0;
+  readonly #trackChecksum: boolean;
+  #sourceEnded = false;
+
+  /**
+   * Reads `bytes` from the start; or, given a `source`, the stream it yields
+   * (`bytes` is then ignored). `trackChecksum` keeps the CRC-32C of what was
+   * read, for {@link ByteReader.checksumSoFar}.
+   */
+  constructor(bytes: Uint8Array, source?: ByteSource, trackChecksum = false) {
+    this.#source = source;
+    this.#trackChecksum = trackChecksum;
+    this.#bytes = source === undefined ? bytes : new Uint8Array(STREAM_BUFFER_BYTES);
+    this.#end = source === undefined ? bytes.length : 0;
+    this.#view = new DataView(this.#bytes.buffer, this.#bytes.byteOffset, this.#bytes.byteLength);
   }
 
   /** Current position. */
   get offset(): number {
-    return this.#offset;
+    return this.#discardedBytes + this.#offset;
   }
 
-  /** Bytes left. */
+  /** Bytes left (of a stream: buffered so far; see {@link ByteReader.atEnd}). */
   get remaining(): number {
-    return this.#bytes.length - this.#offset;
+    return this.#end - this.#offset;
+  }
+
+  /** Whether a stream's source reported its end (an array's end is always known). */
+  get sourceEnded(): boolean {
+    return this.#source === undefined || this.#sourceEnded;
+  }
+
+  /** Whether every byte was read (pulls from a stream to find out). */
+  atEnd(): boolean {
+    if (this.remaining === 0 && this.#source !== undefined) this.#pull(1);
+    return this.remaining === 0;
+  }
+
+  /** The CRC-32C of every byte read so far (needs `trackChecksum`). */
+  checksumSoFar(): number {
+    if (!this.#trackChecksum) throw new Error("ByteReader: the checksum is not tracked");
+    return crc32cRange(this.#bytes, 0, this.#offset, this.#discardedCrc);
+  }
+
+  /** Makes at least `sizeBytes` unread bytes buffered if the stream has them. */
+  #pull(sizeBytes: number): void {
+    const source = this.#source!;
+    if (this.#trackChecksum) {
+      this.#discardedCrc = crc32cRange(this.#bytes, 0, this.#offset, this.#discardedCrc);
+    }
+    this.#discardedBytes += this.#offset;
+    this.#bytes.copyWithin(0, this.#offset, this.#end);
+    this.#end -= this.#offset;
+    this.#offset = 0;
+    for (;;) {
+      if (this.#end === this.#bytes.length) {
+        if (this.#end >= sizeBytes) return;
+        // One item larger than the buffer: it grows as the bytes arrive, so a
+        // corrupt length cannot make it larger than twice the stream.
+        const grown = new Uint8Array(2 * this.#bytes.length);
+        grown.set(this.#bytes);
+        this.#bytes = grown;
+        this.#view = new DataView(grown.buffer);
+      }
+      const room = this.#bytes.length - this.#end;
+      const n = source(this.#bytes.subarray(this.#end));
+      if (!(Number.isInteger(n) && n >= 0 && n <= room)) {
+        throw new RangeError(`ByteReader: the source reported ${n} bytes for ${room} of room`);
+      }
+      if (n === 0) {
+        this.#sourceEnded = true;
+        return;
+      }
+      this.#end += n;
+    }
   }
 
   #take(sizeBytes: number, what: string): number {
+    if (sizeBytes > this.remaining && this.#source !== undefined) this.#pull(sizeBytes);
     if (sizeBytes > this.remaining) {
       throw new ByteReadError(
-        `${what} needs ${sizeBytes} bytes at offset ${this.#offset}, only ${this.remaining} left`,
+        `${what} needs ${sizeBytes} bytes at offset ${this.offset}, only ${this.remaining} left`,
       );
     }
     const at = this.#offset;
@@ -214,10 +299,9 @@ export class ByteReader {
 
   /** Reads a string written by {@link ByteWriter.string}. */
   string(what: string): string {
-    if (this.remaining < 4) this.#take(4, `${what} length`);
-    const sizeBytes = this.#view.getUint32(this.#take(4, what), true);
-    const bytes = this.raw(sizeBytes, what);
-    const text = decodeUtf8(bytes);
+    const sizeBytes = this.#view.getUint32(this.#take(4, `${what} length`), true);
+    const at = this.#take(sizeBytes, what);
+    const text = decodeUtf8(this.#bytes, at, at + sizeBytes);
     if (text === undefined) throw new ByteReadError(`${what} is not valid UTF-8`);
     return text;
   }

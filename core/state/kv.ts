@@ -19,7 +19,15 @@ import {
   type TxnOp,
 } from "./commands.ts";
 import { EventHistory, type EventLog, type WatchSource } from "./watch.ts";
-import { decodeSnapshot, encodeSnapshot, SnapshotEncoder, type SnapshotState } from "./snapshot.ts";
+import type { ByteSource } from "./bytes.ts";
+import {
+  decodeSnapshot,
+  decodeSnapshotStream,
+  type DecodeStreamOptions,
+  encodeSnapshot,
+  SnapshotEncoder,
+  type SnapshotState,
+} from "./snapshot.ts";
 import { type KeyValue, type LeaseInfo, NO_LEASE, type WatchEvent } from "./types.ts";
 
 /** Why an applied command had no effect. Failures are results, never throws. */
@@ -746,7 +754,20 @@ export class KvStore implements WatchSource {
    * @throws {SnapshotError} if the bytes are corrupt, truncated or inconsistent.
    */
   static restore(bytes: Uint8Array): KvStore {
-    const state = decodeSnapshot(bytes);
+    return KvStore.#fromState(decodeSnapshot(bytes));
+  }
+
+  /**
+   * {@link KvStore.restore} of snapshot bytes pulled from `source` a buffer
+   * at a time (see {@link decodeSnapshotStream}).
+   *
+   * @throws {SnapshotError} if the bytes are corrupt, truncated or inconsistent.
+   */
+  static restoreStream(source: ByteSource, options?: DecodeStreamOptions): KvStore {
+    return KvStore.#fromState(decodeSnapshotStream(source, options));
+  }
+
+  static #fromState(state: SnapshotState): KvStore {
     const limits = {
       limitEvents: state.historyLimitEvents,
       limitBytes: state.historyLimitBytes,

@@ -18,7 +18,9 @@ export * from "./types.ts";
 export * from "./commands.ts";
 export * from "./kv.ts";
 export * from "./watch.ts";
+export type { ByteSource } from "./bytes.ts";
 export {
+  type DecodeStreamOptions,
   type LeaseRecord,
   SnapshotEncoder,
   SnapshotError,

@@ -12,7 +12,7 @@
  * @module
  */
 import { crc32c, crc32cRange } from "../crc32.ts";
-import { ByteReader, ByteReadError, ByteWriter } from "./bytes.ts";
+import { ByteReader, ByteReadError, type ByteSource, ByteWriter } from "./bytes.ts";
 import { type KeyValue, NO_LEASE, type WatchEvent } from "./types.ts";
 
 /** A lease as stored in a snapshot (its keys are derived from the records). */
@@ -295,9 +295,65 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotState {
     );
   }
   try {
-    return readBody(new ByteReader(bytes.subarray(MAGIC.length, bodyEnd)));
+    const r = new ByteReader(bytes.subarray(MAGIC.length, bodyEnd));
+    const state = readBody(r);
+    if (r.remaining !== 0) throw malformed(`${r.remaining} unexpected bytes after the events`);
+    return state;
   } catch (error) {
     if (error instanceof ByteReadError) throw malformed(error.message);
+    throw error;
+  }
+}
+
+/** Options of {@link decodeSnapshotStream}. */
+export interface DecodeStreamOptions {
+  /**
+   * Whether to check the snapshot's own checksum (default true). A caller
+   * that checks a checksum covering the same bytes (the host's snapshot
+   * file) skips this second pass over them.
+   */
+  verifyChecksum?: boolean;
+}
+
+/**
+ * {@link decodeSnapshot} of bytes pulled from `source` a buffer at a time,
+ * so that the whole encoding is never in memory. The same checks, but the
+ * checksum is compared once everything is read: damaged bytes may be
+ * refused as `malformed` first.
+ *
+ * @throws {SnapshotError} as {@link decodeSnapshot} does.
+ */
+export function decodeSnapshotStream(
+  source: ByteSource,
+  options: DecodeStreamOptions = {},
+): SnapshotState {
+  const verifyChecksum = options.verifyChecksum ?? true;
+  const r = new ByteReader(new Uint8Array(0), source, verifyChecksum);
+  try {
+    const magic = MAGIC.map(() => r.u8("header"));
+    if (MAGIC.some((b, i) => magic[i] !== b)) {
+      throw new SnapshotError(
+        "badMagic",
+        "the bytes do not start with a key-value snapshot header",
+      );
+    }
+    const state = readBody(r);
+    const actual = verifyChecksum ? r.checksumSoFar() : 0;
+    const stored = r.u32("checksum");
+    if (verifyChecksum && stored !== actual) {
+      throw new SnapshotError(
+        "checksum",
+        `stored CRC-32C ${stored.toString(16)} but the content gives ${actual.toString(16)}`,
+      );
+    }
+    if (!r.atEnd()) throw malformed("unexpected bytes after the checksum");
+    return state;
+  } catch (error) {
+    if (error instanceof ByteReadError) {
+      throw r.sourceEnded
+        ? new SnapshotError("truncated", error.message)
+        : malformed(error.message);
+    }
     throw error;
   }
 }
@@ -366,7 +422,6 @@ function readBody(r: ByteReader): SnapshotState {
   if (lastRevision !== revision) {
     throw malformed(`the event history ends at revision ${lastRevision}, not ${revision}`);
   }
-  if (r.remaining !== 0) throw malformed(`${r.remaining} unexpected bytes after the events`);
   return {
     appliedIndex,
     revision,

@@ -208,8 +208,23 @@ export type RecordRead =
   | { ok: true; record: WalRecord; nextOffset: number }
   | { ok: false; reason: "truncated" | "checksum" | "malformed"; detail: string };
 
-/** Decodes the record that starts at `offset` in `bytes`, without throwing. */
-export function readRecord(bytes: Uint8Array, offset: number): RecordRead {
+/**
+ * Decodes the record that starts at `offset` in `bytes`, without throwing.
+ * With `skipEntriesThrough`, an entry record at or below that index is only
+ * checked, not decoded: its `record` is undefined (a replay drops such
+ * entries, and decoding them was a good part of a restart's replay).
+ */
+export function readRecord(bytes: Uint8Array, offset: number): RecordRead;
+export function readRecord(
+  bytes: Uint8Array,
+  offset: number,
+  skipEntriesThrough: number,
+): RecordRead | { ok: true; record: undefined; entryIndex: number; nextOffset: number };
+export function readRecord(
+  bytes: Uint8Array,
+  offset: number,
+  skipEntriesThrough = -1,
+): RecordRead | { ok: true; record: undefined; entryIndex: number; nextOffset: number } {
   if (offset + RECORD_HEADER_BYTES > bytes.length) {
     return { ok: false, reason: "truncated", detail: `incomplete record header at byte ${offset}` };
   }
@@ -233,16 +248,42 @@ export function readRecord(bytes: Uint8Array, offset: number): RecordRead {
       detail: `checksum mismatch in record at byte ${offset}`,
     };
   }
+  const kind = bytes[offset + 8];
+  if (kind === KIND_CODES.entry && length >= 17 && bytes[offset + RECORD_HEADER_BYTES + 16] <= 1) {
+    const entryIndex = getF64(bytes, offset + RECORD_HEADER_BYTES + 8);
+    if (entryIndex <= skipEntriesThrough) {
+      return { ok: true, record: undefined, entryIndex, nextOffset: end };
+    }
+  }
   try {
-    const record = decodePayload(
-      bytes[offset + 8],
-      bytes.subarray(offset + RECORD_HEADER_BYTES, end),
-    );
+    const record = decodePayload(kind, bytes.subarray(offset + RECORD_HEADER_BYTES, end));
     return { ok: true, record, nextOffset: end };
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
     return { ok: false, reason: "malformed", detail: `record at byte ${offset}: ${detail}` };
   }
+}
+
+/**
+ * The latest snapshot marker among the records that follow each other from
+ * the start of `bytes`, by their lengths alone, and where it is; stops at the
+ * first record that does not fit. Only a marker whose checksum holds counts.
+ */
+export function lastSnapshotMarker(
+  bytes: Uint8Array,
+): { index: number; offset: number } | undefined {
+  let found: { index: number; offset: number } | undefined;
+  for (let offset = 0; offset + RECORD_HEADER_BYTES <= bytes.length;) {
+    const length = u32(bytes, offset);
+    const end = offset + RECORD_HEADER_BYTES + length;
+    if (length > MAX_RECORD_PAYLOAD_BYTES || end > bytes.length) break;
+    if (bytes[offset + 8] === KIND_CODES.snapshot) {
+      const read = readRecord(bytes, offset);
+      if (read.ok && read.record.kind === "snapshot") found = { index: read.record.index, offset };
+    }
+    offset = end;
+  }
+  return found;
 }
 
 function decodePayload(kind: number, payload: Uint8Array): WalRecord {

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Entry, HardState } from "../raft/types.ts";
-import { readRecord, type WalRecord } from "./record.ts";
+import { lastSnapshotMarker, readRecord, type WalRecord } from "./record.ts";
 
 /** The WAL holds data that cannot be trusted and must not be truncated silently. */
 export class WalCorruptionError extends Error {
@@ -63,11 +63,16 @@ export function replayWal(segments: readonly Uint8Array[]): WalState {
     validBytesInLastSegment: 0,
     tornTail: false,
   };
+  const marker = latestMarker(segments);
   segments.forEach((bytes, segment) => {
     const last = segment === segments.length - 1;
     let offset = 0;
     while (offset < bytes.length) {
-      const read = readRecord(bytes, offset);
+      // Entries before the latest marker and covered by it are dropped when
+      // it is reached: they are checked, not decoded.
+      const before = marker !== undefined &&
+        (segment < marker.segment || (segment === marker.segment && offset < marker.offset));
+      const read = readRecord(bytes, offset, before ? marker.index : -1);
       if (!read.ok) {
         // Scan from the next byte even when the record seems to run past the end:
         // its length may be the damaged part, with intact records after it.
@@ -77,7 +82,8 @@ export function replayWal(segments: readonly Uint8Array[]): WalState {
         }
         throw new WalCorruptionError(segment, read.detail);
       }
-      apply(state, read.record, segment);
+      if (read.record === undefined) skipEntry(state, read.entryIndex);
+      else apply(state, read.record, segment);
       offset = read.nextOffset;
     }
     if (last) state.validBytesInLastSegment = offset;
@@ -124,6 +130,27 @@ function lastIndex(state: WalState): number {
   return state.entries.length > 0
     ? state.entries[state.entries.length - 1].index
     : state.snapshot.index;
+}
+
+/** The latest snapshot marker of all segments: which segment, where, and its index. */
+function latestMarker(
+  segments: readonly Uint8Array[],
+): { segment: number; offset: number; index: number } | undefined {
+  for (let segment = segments.length - 1; segment >= 0; segment--) {
+    const found = lastSnapshotMarker(segments[segment]);
+    if (found !== undefined) return { segment, ...found };
+  }
+  return undefined;
+}
+
+/**
+ * What {@link apply} does with an entry at `index` that the latest marker
+ * drops anyway. Every entry kept before that marker is above it, so above
+ * `index`: the entry overwrites them all (they were an uncommitted suffix)
+ * unless the current marker already covers it.
+ */
+function skipEntry(state: WalState, index: number): void {
+  if (index > state.snapshot.index) state.entries = [];
 }
 
 function apply(state: WalState, record: WalRecord, segment: number): void {

@@ -150,6 +150,12 @@ export interface HostStatus {
    * `deferred` counts commit-only hard states carried by a later write.
    */
   disk: { persists: number; syncs: number; entries: number; writeMs: number; deferred: number };
+  /**
+   * The latest snapshot in Raft storage, and whether its bytes are still in
+   * memory (they are dropped once its file is durable, and read back from
+   * the file for a follower).
+   */
+  snapshot: { index: number; dataHeld: boolean };
 }
 
 /** Observers of what the node applies. */
@@ -286,6 +292,12 @@ export class NodeHost {
   readonly #diskCounters = { persists: 0, syncs: 0, entries: 0, writeMs: 0, deferred: 0 };
   /** A commit-only hard state not yet written (see the `persist` effect). */
   #deferredHardState: HardState | undefined;
+  /**
+   * Newest snapshot whose file is durable: Raft storage drops that
+   * snapshot's bytes (as large as the store) and reads the file back when a
+   * follower needs it.
+   */
+  #durableSnapshotIndex = 0;
 
   private constructor(
     options: NodeHostOptions,
@@ -298,6 +310,8 @@ export class NodeHost {
       snapshots: SnapshotFiles;
       directory: MemberDirectory;
       compactor: AutoCompactor;
+      /** Index of the snapshot file the node was recovered from (0: none). */
+      snapshotIndex: number;
     },
   ) {
     this.id = options.nodeId;
@@ -311,6 +325,18 @@ export class NodeHost {
     this.#snapshots = parts.snapshots;
     this.#directory = parts.directory;
     this.#compactor = parts.compactor;
+    this.#durableSnapshotIndex = parts.snapshotIndex;
+    const snapshots = parts.snapshots;
+    parts.node.storage.setSnapshotSource((metadata) => {
+      try {
+        return snapshots.loadSync(metadata.index, metadata.term)?.data;
+      } catch (error) {
+        // Raft tries again later; a newer snapshot may already have replaced this file.
+        this.#log(`cannot read snapshot ${metadata.index} back for a follower: ${error}`);
+        return undefined;
+      }
+    });
+    this.#releaseDurableSnapshot();
   }
 
   /** Recovers the node from its data dir (or bootstraps it), starts the peer transport and the clock. */
@@ -336,17 +362,25 @@ export class NodeHost {
     let host: NodeHost | undefined;
     try {
       const walMs = performance.now();
-      const snapshot = await snapshots.load(state.snapshot.index, state.snapshot.term);
-      const recovered = recoverStorage(state, snapshot);
       const kv = new KvStateMachine();
-      const loadedMs = performance.now();
-      if (recovered.snapshot) kv.restore(recovered.snapshot.data);
+      // The store is restored while the file streams by: the snapshot's bytes,
+      // as large as the store, are never in memory whole. Raft storage gets
+      // its metadata only; a follower that needs it is served from the file.
+      const metadata = snapshots.stream(state.snapshot.index, state.snapshot.term, (m, data) => {
+        // The file's checksum covers these bytes and is checked at its end.
+        kv.restoreStream(data, { verifyChecksum: false });
+        return m;
+      });
+      const recovered = recoverStorage(
+        state,
+        metadata && { metadata, data: new Uint8Array(0) },
+      );
       // What a restart costs, and what it follows: the snapshot and the WAL after it.
       options.onLog?.(
         `[${options.nodeId}] recovered in ${Math.round(performance.now() - openedMs)} ms: ` +
           `WAL ${Math.round(walMs - openedMs)} ms (${state.entries.length} entries after ` +
-          `snapshot ${state.snapshot.index}), snapshot file ${Math.round(loadedMs - walMs)} ms, ` +
-          `${kv.store.size} keys restored in ${Math.round(performance.now() - loadedMs)} ms`,
+          `snapshot ${state.snapshot.index}), snapshot file streamed and ` +
+          `${kv.store.size} keys restored in ${Math.round(performance.now() - walMs)} ms`,
       );
       const maxFrameBytes = options.maxPeerFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
       const messageBudgetBytes = Math.min(1024 * 1024, Math.floor(maxFrameBytes / 4));
@@ -403,6 +437,7 @@ export class NodeHost {
         snapshots,
         directory,
         compactor: newAutoCompactor(resolved),
+        snapshotIndex: state.snapshot.index,
       });
       const created = host;
       onResult = (result) => created.#lessor.observe(result, performance.now());
@@ -527,6 +562,7 @@ export class NodeHost {
       peers: this.#transport.stats(),
       pendingRequests: this.#node.pendingRequests,
       disk: { ...this.#diskCounters },
+      snapshot: { index: storage.snapshotMetadata.index, dataHeld: storage.snapshotDataHeld },
     };
   }
 
@@ -626,6 +662,7 @@ export class NodeHost {
           this.#slowest = { what: describeEvent(this.#queue[i], effects), ms: tookMs };
         }
       }
+      this.#releaseDurableSnapshot();
     } catch (error) {
       this.#fatal(error);
     } finally {
@@ -655,6 +692,7 @@ export class NodeHost {
           if (effect.snapshot) {
             const { index, term } = effect.snapshot.metadata;
             await this.#snapshots.save(effect.snapshot);
+            this.#snapshotDurable(index);
             await this.#wal.saveSnapshotMarker(index, term);
           }
           const startedMs = performance.now();
@@ -715,6 +753,7 @@ export class NodeHost {
           if (this.#closed) return;
           try {
             await this.#snapshots.save(effect.snapshot);
+            this.#snapshotDurable(index);
           } catch (error) {
             this.#fatal(error);
             return;
@@ -738,6 +777,22 @@ export class NodeHost {
         for (const l of this.#listeners) l.onRoleChanged?.(effect.role, effect.leader, effect.term);
         return;
     }
+  }
+
+  #snapshotDurable(index: number): void {
+    this.#durableSnapshotIndex = Math.max(this.#durableSnapshotIndex, index);
+  }
+
+  /**
+   * Drops the latest snapshot's bytes from Raft storage once its file is
+   * durable. Checked after every batch of events: a received snapshot
+   * reaches storage only after its file was written.
+   */
+  #releaseDurableSnapshot(): void {
+    const storage = this.#node.storage;
+    if (!storage.snapshotDataHeld) return;
+    const { index } = storage.snapshotMetadata;
+    if (index > 0 && index === this.#durableSnapshotIndex) storage.releaseSnapshotData(index);
   }
 
   #confChangeApplied(entry: Entry): void {

@@ -133,6 +133,9 @@ Deno.test("NodeHost: three nodes in one process elect a leader, replicate, fail 
       hosts.splice(0, hosts.length, solo);
       // Committed state is replayed from the WAL and snapshot before any election.
       await waitFor("replay", () => solo.store.get("after59")?.value === "59", 5_000);
+      // The store was restored from the snapshot file as it streamed by; no copy stays in memory.
+      assert.ok(solo.status().snapshot.index > 0);
+      assert.equal(solo.status().snapshot.dataHeld, false);
       assert.equal(solo.status().role === "leader", false);
     });
   } finally {
@@ -150,11 +153,20 @@ Deno.test("NodeHost: a member is added, catches up through a snapshot, and is re
     for (const id of ["a", "b", "c"]) hosts.push(await openHost(dir, id, initial));
     const leader = await waitFor("a leader", () => leaderOf(hosts), 5_000);
     for (let i = 0; i < 80; i++) assert.equal((await put(leader, `k${i}`, `${i}`)).ok, true);
+    // Once its file is durable the leader holds no snapshot bytes: d is served from the file.
+    await waitFor("the leader to release its snapshot's bytes", () => {
+      const { index, dataHeld } = leader.status().snapshot;
+      return index > 0 && !dataHeld;
+    }, 5_000);
     const d = await openHost(dir, "d", { ...initial, d: members.d }, true);
     hosts.push(d);
     const conf = await leader.changeMembership({ type: "addNode", nodeId: "d" }, members.d, 5_000);
     assert.deepEqual(conf.voters, ["a", "b", "c", "d"]);
     await waitFor("d to catch up", () => d.store.get("k79")?.value === "79", 8_000);
+    await waitFor("d to release the received snapshot's bytes once durable", () => {
+      const { index, dataHeld } = d.status().snapshot;
+      return index > 0 && !dataHeld;
+    }, 5_000);
     assert.equal(d.status().members.voters.length, 4);
     const after = await leader.changeMembership(
       { type: "removeNode", nodeId: "d" },

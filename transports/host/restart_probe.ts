@@ -19,6 +19,27 @@ const CONCURRENCY = 256;
 
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
+/** Longest wait for a snapshot being written to become durable before measuring. */
+const SETTLE_TIMEOUT_MS = 60_000;
+
+/**
+ * Waits until no snapshot's bytes are held in memory for want of a durable
+ * file: a snapshot taken just before measuring would otherwise count as
+ * steady-state memory.
+ */
+async function settled(host: NodeHost): Promise<void> {
+  const deadlineMs = performance.now() + SETTLE_TIMEOUT_MS;
+  for (;;) {
+    const { index, dataHeld } = host.status().snapshot;
+    if (index === 0 || !dataHeld) return;
+    if (performance.now() > deadlineMs) {
+      console.log(`snapshot ${index} still held after ${SETTLE_TIMEOUT_MS} ms`);
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 function memory(label: string): void {
   gc();
   gc();
@@ -55,6 +76,7 @@ async function main(args: string[]): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     console.log(`open to caught up: ${(performance.now() - startedMs).toFixed(0)} ms`);
+    await settled(host);
     memory(`opened, ${host.store.size} keys`);
     const value = "v".repeat(256);
     let next = 0;
@@ -77,6 +99,7 @@ async function main(args: string[]): Promise<void> {
     if (count > 0) {
       const seconds = (performance.now() - writeStartedMs) / 1000;
       console.log(`${mode} ${count}: ${(count / seconds).toFixed(0)} ops/s`);
+      await settled(host);
       memory(`after ${mode}, ${host.store.size} keys, ${host.store.history.size} events`);
     }
   } finally {

@@ -81,6 +81,27 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Reads a whole file into one buffer sized from its length. `Deno.readFile`
+ * grows its buffer as it reads: for a 64 MB segment that was several times
+ * slower, the fresh pages of each larger copy costing more than the reading.
+ */
+async function readWhole(path: string): Promise<Uint8Array> {
+  const file = await Deno.open(path, { read: true });
+  try {
+    const bytes = new Uint8Array((await file.stat()).size);
+    let at = 0;
+    while (at < bytes.length) {
+      const n = await file.read(bytes.subarray(at));
+      if (n === null) break;
+      at += n;
+    }
+    return at === bytes.length ? bytes : bytes.subarray(0, at);
+  } finally {
+    file.close();
+  }
+}
+
 /** Writes all of `bytes` to `file` (a write may take only part of them). */
 export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   let written = 0;
@@ -163,7 +184,7 @@ export class FileWal {
       await syncDir(dir);
       segments = [first];
     }
-    const contents = await Promise.all(segments.map((s) => Deno.readFile(s.path)));
+    const contents = await Promise.all(segments.map((s) => readWhole(s.path)));
     let state: WalState;
     try {
       state = replayWal(contents);

@@ -4,7 +4,13 @@
  *
  * @module
  */
-import { crc32c, crc32cRange, type Snapshot } from "@safla/core";
+import {
+  type ByteSource,
+  crc32c,
+  crc32cRange,
+  type Snapshot,
+  type SnapshotMetadata,
+} from "@safla/core";
 import { removeStaleTemporaries, syncDir, writeAll } from "./file_wal.ts";
 
 const MAGIC = new TextEncoder().encode("SAFLASNP");
@@ -22,6 +28,17 @@ export class SnapshotCorruptionError extends Error {
 
 function fileName(index: number, term: number): string {
   return `${String(term).padStart(16, "0")}-${String(index).padStart(16, "0")}.snap`;
+}
+
+/** Bound on a file's metadata (a membership in JSON), against a damaged length. */
+const MAX_METADATA_BYTES = 1024 * 1024;
+
+function parseMetadata(path: string, bytes: Uint8Array): SnapshotMetadata {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch (error) {
+    throw new SnapshotCorruptionError(path, `metadata is not JSON: ${error}`);
+  }
 }
 
 /**
@@ -64,9 +81,7 @@ export function decodeSnapshotFile(path: string, bytes: Uint8Array): Snapshot {
   if (HEADER_BYTES + metaLength > bytes.length) {
     throw new SnapshotCorruptionError(path, "metadata runs past the end of the file");
   }
-  const metadata = JSON.parse(
-    new TextDecoder().decode(bytes.subarray(HEADER_BYTES, HEADER_BYTES + metaLength)),
-  );
+  const metadata = parseMetadata(path, bytes.subarray(HEADER_BYTES, HEADER_BYTES + metaLength));
   // A view, not a copy: the file's bytes are as large as the store.
   return { metadata, data: bytes.subarray(HEADER_BYTES + metaLength) };
 }
@@ -77,7 +92,7 @@ export function decodeSnapshotFile(path: string, bytes: Uint8Array): Snapshot {
  * @example
  * ```ts
  * const store = new SnapshotFiles("./data/n1/snap");
- * const latest = await store.load(0, 0);
+ * const latest = store.loadSync(0, 0);
  * ```
  */
 export class SnapshotFiles {
@@ -116,28 +131,87 @@ export class SnapshotFiles {
 
   /**
    * Loads the snapshot the WAL's marker points at (`index`, `term`); index 0
-   * means "no snapshot". A missing or corrupt file for a marker throws.
+   * means "no snapshot". A missing or corrupt file throws. Synchronous: Raft
+   * asks for a released snapshot's bytes in the middle of a step.
    */
-  async load(index: number, term: number): Promise<Snapshot | undefined> {
+  loadSync(index: number, term: number): Snapshot | undefined {
     if (index === 0) return undefined;
     const path = `${this.dir}/${fileName(index, term)}`;
     let bytes: Uint8Array;
     try {
-      bytes = await Deno.readFile(path);
+      bytes = Deno.readFileSync(path);
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
-        throw new SnapshotCorruptionError(
-          path,
-          "the WAL names this snapshot but the file is missing",
-        );
+      throw missingAsCorrupt(path, error);
+    }
+    return checkedSnapshot(path, bytes, index, term);
+  }
+
+  /**
+   * Hands the data of the snapshot the WAL's marker points at to `consume`
+   * as a stream (see {@link ByteSource}), so that it is never in memory
+   * whole, and checks the file's checksum once `consume` has read it all;
+   * returns what `consume` returned, undefined for index 0. Throws
+   * {@link SnapshotCorruptionError} if the file is missing, damaged or not
+   * read to its end.
+   */
+  stream<T>(
+    index: number,
+    term: number,
+    consume: (metadata: SnapshotMetadata, data: ByteSource) => T,
+  ): T | undefined {
+    if (index === 0) return undefined;
+    const path = `${this.dir}/${fileName(index, term)}`;
+    let file: Deno.FsFile;
+    try {
+      file = Deno.openSync(path, { read: true });
+    } catch (error) {
+      throw missingAsCorrupt(path, error);
+    }
+    try {
+      const readFully = (into: Uint8Array): number => {
+        let at = 0;
+        while (at < into.length) {
+          const n = file.readSync(into.subarray(at));
+          if (n === null) break;
+          at += n;
+        }
+        return at;
+      };
+      const head = new Uint8Array(HEADER_BYTES);
+      if (readFully(head) < HEADER_BYTES || MAGIC.some((b, i) => head[i] !== b)) {
+        throw new SnapshotCorruptionError(path, "not a snapshot file (bad magic or too short)");
       }
-      throw error;
+      const view = new DataView(head.buffer);
+      const stored = view.getUint32(MAGIC.length, true);
+      const metaLength = view.getUint32(MAGIC.length + 4, true);
+      if (metaLength > MAX_METADATA_BYTES) {
+        throw new SnapshotCorruptionError(path, `metadata length ${metaLength} is implausible`);
+      }
+      const meta = new Uint8Array(metaLength);
+      if (readFully(meta) < metaLength) {
+        throw new SnapshotCorruptionError(path, "metadata runs past the end of the file");
+      }
+      let crc = crc32cRange(head, MAGIC.length + 4, HEADER_BYTES);
+      crc = crc32c(meta, crc);
+      const metadata = parseMetadata(path, meta);
+      if (metadata.index !== index || metadata.term !== term) {
+        throw new SnapshotCorruptionError(path, "its metadata does not match its name");
+      }
+      let ended = false;
+      const result = consume(metadata, (into) => {
+        const n = readFully(into);
+        if (n < into.length) ended = true;
+        crc = crc32cRange(into, 0, n, crc);
+        return n;
+      });
+      if (!ended && readFully(new Uint8Array(1)) > 0) {
+        throw new SnapshotCorruptionError(path, "bytes left after the snapshot data");
+      }
+      if (crc !== stored) throw new SnapshotCorruptionError(path, "checksum mismatch");
+      return result;
+    } finally {
+      file.close();
     }
-    const snapshot = decodeSnapshotFile(path, bytes);
-    if (snapshot.metadata.index !== index || snapshot.metadata.term !== term) {
-      throw new SnapshotCorruptionError(path, "its metadata does not match its name");
-    }
-    return snapshot;
   }
 
   /** Deletes all snapshots but the newest `keep` (and any stale temporaries). */
@@ -153,4 +227,18 @@ export class SnapshotFiles {
     for (const name of doomed) await Deno.remove(`${this.dir}/${name}`);
     return doomed.length;
   }
+}
+
+function missingAsCorrupt(path: string, error: unknown): unknown {
+  return error instanceof Deno.errors.NotFound
+    ? new SnapshotCorruptionError(path, "the WAL names this snapshot but the file is missing")
+    : error;
+}
+
+function checkedSnapshot(path: string, bytes: Uint8Array, index: number, term: number): Snapshot {
+  const snapshot = decodeSnapshotFile(path, bytes);
+  if (snapshot.metadata.index !== index || snapshot.metadata.term !== term) {
+    throw new SnapshotCorruptionError(path, "its metadata does not match its name");
+  }
+  return snapshot;
 }
