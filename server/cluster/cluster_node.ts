@@ -7,6 +7,7 @@
  */
 import { Hono } from "hono";
 import type { NodeId } from "@safla/core";
+import { deriveFromSecret } from "@safla/transports/peer";
 import {
   type HostTiming,
   type HostTunables,
@@ -81,17 +82,8 @@ export function roleHasQuorum(role: string, leader: NodeId | null): boolean {
 }
 
 /** Derives the key that input-round state is sealed with, shared by every node of a cluster. */
-export async function clusterStateKey(secret: string): Promise<Uint8Array> {
-  const key = await crypto.subtle.importKey(
-    "raw",
-    new TextEncoder().encode(secret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  return new Uint8Array(
-    await crypto.subtle.sign("HMAC", key, new TextEncoder().encode("safla-state-key-v1")),
-  );
+export function clusterStateKey(secret: string): Promise<Uint8Array> {
+  return deriveFromSecret(secret, "safla-state-key-v1");
 }
 
 /** Starts a node and listens on the port of its URL in `members`. */

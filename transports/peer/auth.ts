@@ -22,6 +22,15 @@ export async function importSecret(secret: string): Promise<CryptoKey> {
   );
 }
 
+/**
+ * A value derived from the cluster secret for one purpose, named by `label`
+ * (HMAC-SHA-256 of the label), so that no two uses share a key.
+ */
+export async function deriveFromSecret(secret: string, label: string): Promise<Uint8Array> {
+  const mac = await crypto.subtle.sign("HMAC", await importSecret(secret), encoder.encode(label));
+  return new Uint8Array(mac);
+}
+
 /** Fresh random nonce. */
 export function nonce(): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(32));

@@ -5,3 +5,4 @@
  */
 export * from "./codec.ts";
 export * from "./peer_transport.ts";
+export { deriveFromSecret } from "./auth.ts";

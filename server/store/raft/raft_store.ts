@@ -26,6 +26,7 @@ import {
 import type { CommandResult } from "@safla/core/state";
 import type { ClientRequest, KvQuery, NodeError, NodeReply } from "@safla/core/node";
 import { HostClosedError, type NodeHost, RequestTimeoutError } from "@safla/transports/host";
+import { deriveFromSecret } from "@safla/transports/peer";
 import type {
   DeleteReply,
   RangeReply,
@@ -65,15 +66,8 @@ export type WireReply =
 
 /** Derives the forwarding token from the cluster secret (HMAC-SHA256, hex). */
 export async function clusterAuthToken(secret: string): Promise<string> {
-  const key = await crypto.subtle.importKey(
-    "raw",
-    new TextEncoder().encode(secret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const mac = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode("safla-forward-v1"));
-  return [...new Uint8Array(mac)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const mac = await deriveFromSecret(secret, "safla-forward-v1");
+  return [...mac].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function encode(request: WireRequest): ClientRequest<KvQuery> {
