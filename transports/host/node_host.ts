@@ -60,6 +60,13 @@ import { type MemberAddress, MemberDirectory, validateMemberAddress } from "./me
 import { checkQuorumTicks, type HostTiming, TickPacer } from "./timing.ts";
 import { type HostTunables, newAutoCompactor, resolveHostOptions } from "./host_options.ts";
 
+/** A released snapshot's bytes, read back from its file (undefined while reading). */
+interface SnapshotReadBack {
+  index: number;
+  term: number;
+  data: Uint8Array | undefined;
+}
+
 /** Options of {@link NodeHost.open}. */
 export interface NodeHostOptions {
   /** This node's id. */
@@ -298,6 +305,8 @@ export class NodeHost {
    * follower needs it.
    */
   #durableSnapshotIndex = 0;
+  /** The latest released snapshot's bytes, read back (or being read) for followers. */
+  #readBack: SnapshotReadBack | undefined;
 
   private constructor(
     options: NodeHostOptions,
@@ -326,15 +335,26 @@ export class NodeHost {
     this.#directory = parts.directory;
     this.#compactor = parts.compactor;
     this.#durableSnapshotIndex = parts.snapshotIndex;
-    const snapshots = parts.snapshots;
+    // Raft asks for a released snapshot's bytes in the middle of a step: the
+    // first ask starts an asynchronous read and is answered "not yet" (Raft
+    // asks again later), so a large file never stalls the leader. The bytes
+    // read back stay until a newer snapshot is durable, for the next follower.
     parts.node.storage.setSnapshotSource((metadata) => {
-      try {
-        return snapshots.loadSync(metadata.index, metadata.term)?.data;
-      } catch (error) {
-        // Raft tries again later; a newer snapshot may already have replaced this file.
-        this.#log(`cannot read snapshot ${metadata.index} back for a follower: ${error}`);
-        return undefined;
+      const readBack = this.#readBack;
+      if (readBack?.index === metadata.index && readBack.term === metadata.term) {
+        return readBack.data;
       }
+      const reading: SnapshotReadBack = { ...metadata, data: undefined };
+      this.#readBack = reading;
+      parts.snapshots.load(metadata.index, metadata.term).then(
+        (snapshot) => (reading.data = snapshot?.data),
+        (error) => {
+          // A newer snapshot may already have replaced this file; the next ask reads again.
+          this.#log(`cannot read snapshot ${metadata.index} back for a follower: ${error}`);
+          if (this.#readBack === reading) this.#readBack = undefined;
+        },
+      );
+      return undefined;
     });
     this.#releaseDurableSnapshot();
   }
@@ -792,7 +812,12 @@ export class NodeHost {
     const storage = this.#node.storage;
     if (!storage.snapshotDataHeld) return;
     const { index } = storage.snapshotMetadata;
-    if (index > 0 && index === this.#durableSnapshotIndex) storage.releaseSnapshotData(index);
+    if (index > 0 && index === this.#durableSnapshotIndex) {
+      storage.releaseSnapshotData(index);
+      if (this.#readBack !== undefined && this.#readBack.index !== index) {
+        this.#readBack = undefined;
+      }
+    }
   }
 
   #confChangeApplied(entry: Entry): void {

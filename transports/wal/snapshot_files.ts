@@ -69,12 +69,19 @@ export function encodeSnapshotFile(snapshot: Snapshot): Uint8Array {
 }
 
 /** Decodes file bytes written by {@link encodeSnapshotFile}, verifying the checksum. */
-export function decodeSnapshotFile(path: string, bytes: Uint8Array): Snapshot {
+export function decodeSnapshotFile(
+  path: string,
+  bytes: Uint8Array,
+  options: { checksumVerified?: boolean } = {},
+): Snapshot {
   if (bytes.length < HEADER_BYTES || MAGIC.some((b, i) => bytes[i] !== b)) {
     throw new SnapshotCorruptionError(path, "not a snapshot file (bad magic or too short)");
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (crc32c(bytes.subarray(MAGIC.length + 4)) !== view.getUint32(MAGIC.length, true)) {
+  if (
+    !options.checksumVerified &&
+    crc32c(bytes.subarray(MAGIC.length + 4)) !== view.getUint32(MAGIC.length, true)
+  ) {
     throw new SnapshotCorruptionError(path, "checksum mismatch");
   }
   const metaLength = view.getUint32(MAGIC.length + 4, true);
@@ -92,7 +99,7 @@ export function decodeSnapshotFile(path: string, bytes: Uint8Array): Snapshot {
  * @example
  * ```ts
  * const store = new SnapshotFiles("./data/n1/snap");
- * const latest = store.loadSync(0, 0);
+ * const latest = await store.load(0, 0);
  * ```
  */
 export class SnapshotFiles {
@@ -131,19 +138,38 @@ export class SnapshotFiles {
 
   /**
    * Loads the snapshot the WAL's marker points at (`index`, `term`); index 0
-   * means "no snapshot". A missing or corrupt file throws. Synchronous: Raft
-   * asks for a released snapshot's bytes in the middle of a step.
+   * means "no snapshot"; a missing or corrupt file throws. Off the event
+   * loop's critical path: the file is read asynchronously and its checksum computed
+   * `chunkBytes` at a time with a turn of the event loop between chunks, so
+   * reading back a snapshot of hundreds of MB for a follower never holds the
+   * leader's heartbeats back.
    */
-  loadSync(index: number, term: number): Snapshot | undefined {
+  async load(
+    index: number,
+    term: number,
+    chunkBytes = 4 * 1024 * 1024,
+  ): Promise<Snapshot | undefined> {
     if (index === 0) return undefined;
     const path = `${this.dir}/${fileName(index, term)}`;
     let bytes: Uint8Array;
     try {
-      bytes = Deno.readFileSync(path);
+      bytes = await Deno.readFile(path);
     } catch (error) {
       throw missingAsCorrupt(path, error);
     }
-    return checkedSnapshot(path, bytes, index, term);
+    if (bytes.length < HEADER_BYTES || MAGIC.some((b, i) => bytes[i] !== b)) {
+      throw new SnapshotCorruptionError(path, "not a snapshot file (bad magic or too short)");
+    }
+    let crc = 0;
+    for (let start = MAGIC.length + 4; start < bytes.length; start += chunkBytes) {
+      crc = crc32cRange(bytes, start, Math.min(bytes.length, start + chunkBytes), crc);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (crc !== view.getUint32(MAGIC.length, true)) {
+      throw new SnapshotCorruptionError(path, "checksum mismatch");
+    }
+    return checkedSnapshot(path, bytes, index, term, { checksumVerified: true });
   }
 
   /**
@@ -235,8 +261,14 @@ function missingAsCorrupt(path: string, error: unknown): unknown {
     : error;
 }
 
-function checkedSnapshot(path: string, bytes: Uint8Array, index: number, term: number): Snapshot {
-  const snapshot = decodeSnapshotFile(path, bytes);
+function checkedSnapshot(
+  path: string,
+  bytes: Uint8Array,
+  index: number,
+  term: number,
+  options: { checksumVerified?: boolean } = {},
+): Snapshot {
+  const snapshot = decodeSnapshotFile(path, bytes, options);
   if (snapshot.metadata.index !== index || snapshot.metadata.term !== term) {
     throw new SnapshotCorruptionError(path, "its metadata does not match its name");
   }
