@@ -18,3 +18,4 @@ export * from "./balancer/mod.ts";
 export * from "./resilience/mod.ts";
 export * from "./node/mod.ts";
 export * from "./routing/mod.ts";
+export * from "./access/mod.ts";

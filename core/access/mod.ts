@@ -1,0 +1,7 @@
+/**
+ * Identity and access: the {@link Principal} every call carries, and the pure
+ * decisions taken about it.
+ *
+ * @module
+ */
+export * from "./principal.ts";
