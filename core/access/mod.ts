@@ -5,3 +5,4 @@
  * @module
  */
 export * from "./principal.ts";
+export * from "./policy.ts";
