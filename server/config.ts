@@ -11,6 +11,8 @@ import type { BackendSpec } from "@safla/transports";
 import { isStrategyName, STRATEGY_NAMES, type StrategyName } from "@safla/core/balancer";
 import { MIN_MAX_NAME_LENGTH, type NamingMode } from "@safla/core/registry";
 import { ConfigError } from "@safla/core";
+import type { Policy } from "@safla/core/access";
+import { parseConfigPolicies } from "./access/policy_config.ts";
 
 /** What {@link loadConfig} and {@link parseConfig} throw; `source` is the file. */
 export { ConfigError };
@@ -62,6 +64,8 @@ export interface GatewaySettings {
 export interface GatewayConfig {
   services: ServiceConfig[];
   settings: GatewaySettings;
+  /** Access policies from the file's `policies` (server/access); the store adds more at runtime. */
+  policies?: Policy[];
 }
 
 /** The defaults of every gateway setting. */
@@ -121,8 +125,8 @@ export function parseConfig(json: unknown, file = "<config>"): GatewayConfig {
   if (!isObject(json)) fail("(root)", "must be a JSON object");
   const root = json as Json;
   for (const key of Object.keys(root)) {
-    if (key !== "mcpServers" && key !== "gateway") {
-      fail(key, `unknown top-level key (expected "mcpServers" and optionally "gateway")`);
+    if (key !== "mcpServers" && key !== "gateway" && key !== "policies") {
+      fail(key, `unknown top-level key (expected "mcpServers", "gateway", "policies")`);
     }
   }
   const settings = parseSettings(root.gateway, fail);
@@ -138,7 +142,10 @@ export function parseConfig(json: unknown, file = "<config>"): GatewayConfig {
     if ((value as Json).disabled === true) continue;
     services.push(parseService(name, value as Json, key, settings, fail));
   }
-  return { services, settings };
+  const policies = root.policies === undefined
+    ? undefined
+    : parseConfigPolicies(root.policies, fail);
+  return policies === undefined ? { services, settings } : { services, settings, policies };
 }
 
 type Fail = (key: string, problem: string) => never;

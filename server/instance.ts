@@ -14,6 +14,7 @@ import { addManagementTools } from "./control/management.ts";
 import { ServiceDirectory } from "./control/service_directory.ts";
 import { type SessionDirectory, StoreSessionDirectory } from "./control/session_directory.ts";
 import type { StateStore } from "./store/types.ts";
+import { PolicyStore } from "./access/policy_store.ts";
 import type { EraCache } from "@safla/transports";
 
 /** Options of {@link startGatewayInstance}. */
@@ -47,6 +48,8 @@ export interface GatewayInstanceOptions {
    * session keys, or none without a store.
    */
   sessionDirectory?: SessionDirectory;
+  /** This node's id in the cluster (names its audit batches); a random one when absent. */
+  nodeId?: string;
 }
 
 /** A running gateway instance. */
@@ -74,7 +77,14 @@ export async function startGatewayInstance(
   const directory = options.store === undefined
     ? undefined
     : new ServiceDirectory(options.store, gateway);
-  addManagementTools(gateway, { directory, store: options.store });
+  const policies = options.store === undefined
+    ? undefined
+    : new PolicyStore(options.store, gateway.access);
+  addManagementTools(gateway, { directory, store: options.store, policies });
+  await policies?.start();
+  if (options.store !== undefined) {
+    await gateway.access.audit.attach(options.store, options.nodeId ?? crypto.randomUUID());
+  }
   await gateway.start();
   await directory?.start();
   const http = createGatewayApp({
@@ -92,6 +102,8 @@ export async function startGatewayInstance(
       gateway,
       http,
       close: async () => {
+        await policies?.close();
+        await gateway.access.audit.close();
         await directory?.close();
         await http.close();
         await gateway.close();
@@ -113,6 +125,8 @@ export async function startGatewayInstance(
     port,
     url: `http://${host}:${port}`,
     close: async () => {
+      await policies?.close();
+      await gateway.access.audit.close();
       await directory?.close();
       await http.close();
       await server.shutdown();

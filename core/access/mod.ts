@@ -6,3 +6,4 @@
  */
 export * from "./principal.ts";
 export * from "./policy.ts";
+export * from "./policy_audit.ts";

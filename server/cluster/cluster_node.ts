@@ -119,6 +119,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
         config: options.gatewayConfig,
         stateKey: await clusterStateKey(options.secret),
         store,
+        nodeId: options.nodeId,
       });
     }
     // A node cut off from the quorum keeps serving catalogs and repeat-safe calls

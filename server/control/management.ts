@@ -15,6 +15,7 @@ import type { Gateway, LocalTool } from "../gateway/gateway.ts";
 import type { ServiceDirectory } from "./service_directory.ts";
 import type { StateStore } from "../store/types.ts";
 import { INVALID_PARAMS } from "../gateway/jsonrpc_codes.ts";
+import { MemoryPolicies, policyTools, type PolicyWriter } from "./policy_tools.ts";
 
 /** The reserved service name that prefixes management tools. */
 export const MANAGEMENT_SERVICE = "safla";
@@ -47,6 +48,8 @@ export interface ManagementOptions {
   directory?: ServiceDirectory;
   /** Enables the state-store tools (get, set, delete, list, watch). */
   store?: StateStore;
+  /** Where `policy_put`/`policy_delete` write; this node's memory when absent. */
+  policies?: PolicyWriter;
 }
 
 /** Longest a `state_watch` call waits for events. */
@@ -197,6 +200,7 @@ export function addManagementTools(gateway: Gateway, options: ManagementOptions 
     },
   ];
   if (store !== undefined) tools.push(...stateTools(named, store));
+  tools.push(...policyTools(named, gateway, options.policies ?? new MemoryPolicies(gateway)));
   for (const t of tools) gateway.addLocalTool(t);
 }
 

@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { Principal } from "@safla/core/access";
+
 /** What the gateway needs from the front for one client request. */
 export interface CallContext {
   signal?: AbortSignal;
@@ -44,6 +46,8 @@ export interface CallContext {
    * result: the verified state the gateway minted, and the client's answers.
    */
   resume?: { state: ResumeState; inputResponses?: Record<string, unknown> };
+  /** Who is calling (management tools audit it); absent: the anonymous caller. */
+  principal?: Principal;
 }
 
 /** What the gateway keeps in a signed `requestState` across input rounds. */

@@ -1,0 +1,115 @@
+/**
+ * The audit trail's pure decisions: what one record holds, how a flood of
+ * equal denials coalesces into one record with a count, where a node's
+ * batches go (a fixed ring of slots per node, so the count is bounded
+ * without a delete), which slots are past the age limit, and which records
+ * a reader gets. The server's audit log (server/access/audit_log.ts) only
+ * moves batches to and from the store.
+ *
+ * @module
+ */
+
+/** What was decided about an action. `changed`: a policy, service or membership change. */
+export type AuditDecision = "allowed" | "denied" | "changed";
+
+/** One audited event. */
+export interface AuditRecord {
+  /** `principalKey` of who acted. */
+  readonly principal: string;
+  /** The method or management tool, e.g. `tools/call`, `safla__policy_put`. */
+  readonly action: string;
+  /** What it was about: a tool, a URI, a policy name. */
+  readonly target: string;
+  readonly decision: AuditDecision;
+  /** When it first happened (node clock, ms since the epoch). */
+  readonly timeMs: number;
+  /** The policy revision in force. */
+  readonly revision: number;
+  /** How many equal events this record stands for (absent: one). */
+  readonly count?: number;
+}
+
+/** What one node writes at once: one store key. */
+export interface AuditBatch {
+  readonly node: string;
+  /** The node's batch counter; the slot is `seq % slots`. */
+  readonly seq: number;
+  readonly timeMs: number;
+  readonly records: readonly AuditRecord[];
+  /** Events this node dropped (pending buffer full) since its previous batch. */
+  readonly dropped?: number;
+}
+
+/** Longest target or action kept, in characters; longer ones are cut (with an ellipsis). */
+export const MAX_AUDIT_FIELD_CHARS = 512;
+
+/** Two records with the same key are the same event repeated. */
+export function auditCoalesceKey(
+  record: Omit<AuditRecord, "timeMs" | "revision" | "count">,
+): string {
+  return `${record.decision}\u0000${record.principal}\u0000${record.action}\u0000${record.target}`;
+}
+
+/** `text` cut to {@link MAX_AUDIT_FIELD_CHARS}. */
+export function auditField(text: string): string {
+  return text.length <= MAX_AUDIT_FIELD_CHARS
+    ? text
+    : `${text.slice(0, MAX_AUDIT_FIELD_CHARS - 1)}…`;
+}
+
+/** The ring slot of a node's batch number `seq`. */
+export function auditSlot(seq: number, slots: number): number {
+  if (!Number.isSafeInteger(seq) || seq < 0 || !Number.isSafeInteger(slots) || slots < 1) {
+    throw new RangeError(`bad audit slot arguments ${seq}, ${slots}`);
+  }
+  return seq % slots;
+}
+
+/**
+ * The slots whose batch is older than `maxAgeMs` at `nowMs`, in slot order:
+ * the ones to delete.
+ *
+ * @example
+ * ```ts
+ * import { expiredAuditSlots } from "./policy_audit.ts";
+ * const slots = new Map([[0, 1_000], [1, 5_000], [2, 9_000]]);
+ * console.assert(expiredAuditSlots(slots, 10_000, 6_000).join() === "0");
+ * ```
+ */
+export function expiredAuditSlots(
+  batchTimeBySlot: ReadonlyMap<number, number>,
+  nowMs: number,
+  maxAgeMs: number,
+): number[] {
+  const expired: number[] = [];
+  for (const [slot, timeMs] of batchTimeBySlot) if (nowMs - timeMs > maxAgeMs) expired.push(slot);
+  return expired.sort((a, b) => a - b);
+}
+
+function compareRecords(a: AuditRecord, b: AuditRecord): number {
+  if (a.timeMs !== b.timeMs) return b.timeMs - a.timeMs;
+  const ka = auditCoalesceKey(a);
+  const kb = auditCoalesceKey(b);
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+/**
+ * The newest `limit` records of `batches` not older than `maxAgeMs`, newest
+ * first (ties in a fixed order), with the total of events dropped in them.
+ */
+export function newestAuditRecords(
+  batches: Iterable<AuditBatch>,
+  nowMs: number,
+  maxAgeMs: number,
+  limit: number,
+): { records: AuditRecord[]; dropped: number } {
+  const records: AuditRecord[] = [];
+  let dropped = 0;
+  for (const batch of batches) {
+    if (nowMs - batch.timeMs > maxAgeMs) continue;
+    dropped += batch.dropped ?? 0;
+    for (const r of batch.records) if (nowMs - r.timeMs <= maxAgeMs) records.push(r);
+  }
+  records.sort(compareRecords);
+  return { records: records.slice(0, Math.max(0, limit)), dropped };
+}
