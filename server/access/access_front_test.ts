@@ -4,11 +4,7 @@
 // list_changed for exactly the sessions whose view a policy change alters,
 // and the audit of denials and changes.
 import assert from "node:assert/strict";
-import {
-  Client,
-  InMemoryTransport,
-  StreamableHTTPClientTransport,
-} from "@modelcontextprotocol/client";
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { createMcpHandler } from "@modelcontextprotocol/server";
 import { SeededRng } from "@safla/core";
 import { ADMIN_SCOPE, type Principal } from "@safla/core/access";
@@ -18,9 +14,8 @@ import { config } from "../testing/harness.ts";
 import { standInFactory } from "../testing/stand_in_backend.ts";
 import { Gateway } from "../gateway/gateway.ts";
 import { createFrontServer, createResumeCodec } from "../front/front.ts";
-import { Session } from "../front/session.ts";
 import { addManagementTools } from "../control/management.ts";
-import type { CallOrigin } from "../front/tool_call.ts";
+import { principalClient } from "./testing/principal_session.ts";
 import { serveDirectCall } from "../front/direct_call.ts";
 import { KeepAlive } from "../front/direct_reply.ts";
 
@@ -57,16 +52,6 @@ const FS_POLICY = {
   ],
 };
 
-/** A 2025 session whose origin carries `who`, as the authenticating front sets it. */
-class PrincipalSession extends Session {
-  constructor(gateway: Gateway, readonly who: Principal) {
-    super(gateway, createResumeCodec("k".repeat(32)), { id: `s-${who.subject}` });
-  }
-  override origin(): CallOrigin {
-    return { ...super.origin(), principal: this.who };
-  }
-}
-
 async function start() {
   const reply = (method: string, params?: Record<string, unknown>) =>
     Promise.resolve(
@@ -89,32 +74,14 @@ async function start() {
   return gateway;
 }
 
-async function legacyClient(gateway: Gateway, who: Principal) {
-  const session = new PrincipalSession(gateway, who);
-  const [ours, theirs] = InMemoryTransport.createLinkedPair();
-  await session.server.connect(ours);
-  const client = new Client({ name: who.subject, version: "1" }, {
-    versionNegotiation: { mode: "legacy" },
-  });
-  const changed: string[] = [];
-  for (const kind of ["tools", "prompts", "resources"]) {
-    client.setNotificationHandler(
-      `notifications/${kind}/list_changed` as "notifications/tools/list_changed",
-      () => void changed.push(kind),
-    );
-  }
-  await client.connect(theirs);
-  return { client, session, changed };
-}
-
 const names = (items: { name?: string; uri?: string }[]) => items.map((i) => i.uri ?? i.name);
 const errorCode = (e: unknown) => (e as { code?: number }).code;
 
 Deno.test("access through the 2025 front: filtered lists, refused calls, list_changed per view, audit", async () => {
   const gateway = await start();
-  const alice = await legacyClient(gateway, ALICE);
-  const bob = await legacyClient(gateway, BOB);
-  const root = await legacyClient(gateway, ROOT);
+  const alice = await principalClient(gateway, ALICE);
+  const bob = await principalClient(gateway, BOB);
+  const root = await principalClient(gateway, ROOT);
   try {
     // No policy: every backend target for everyone; management tools only for the admin.
     const all = names((await bob.client.listTools()).tools);
@@ -256,10 +223,7 @@ Deno.test("access through the 2025 front: filtered lists, refused calls, list_ch
       changes.join(),
     );
   } finally {
-    for (const c of [alice, bob, root]) {
-      await c.client.close();
-      await c.session.close();
-    }
+    for (const c of [alice, bob, root]) await c.close();
     await gateway.access.audit.close();
     await gateway.close();
   }

@@ -6,8 +6,9 @@
  *
  * A stored value that does not validate (written past the tools, e.g.
  * through the raw KV API) must not open access: when it names a service, that
- * service gets a deny-everything policy under the key's name until the value
- * is fixed (fail closed); otherwise it is ignored. Either way it is reported.
+ * service gets a policy that denies everyone everything there, under the
+ * key's name, until the value is fixed (fail closed); otherwise it is
+ * ignored. Either way it is reported.
  *
  * @module
  */
@@ -103,7 +104,7 @@ export class PolicyStore {
           (typeof service === "string" ? `denying everything on "${service}"` : "ignored"),
       );
       if (typeof service === "string" && service !== "" && service.length <= 48) {
-        this.#policies.set(name, { name, service, rules: [] });
+        this.#policies.set(name, { name, service, rules: [{ effect: "deny" }] });
       } else {
         this.#policies.delete(name);
       }
