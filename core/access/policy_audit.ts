@@ -86,13 +86,6 @@ export function expiredAuditSlots(
   return expired.sort((a, b) => a - b);
 }
 
-function compareRecords(a: AuditRecord, b: AuditRecord): number {
-  if (a.timeMs !== b.timeMs) return b.timeMs - a.timeMs;
-  const ka = auditCoalesceKey(a);
-  const kb = auditCoalesceKey(b);
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
-}
-
 /**
  * The newest `limit` records of `batches` not older than `maxAgeMs`, newest
  * first (ties in a fixed order), with the total of events dropped in them.
@@ -103,13 +96,24 @@ export function newestAuditRecords(
   maxAgeMs: number,
   limit: number,
 ): { records: AuditRecord[]; dropped: number } {
-  const records: AuditRecord[] = [];
+  // Newest first; within one millisecond a node's later batch and later record first,
+  // and nodes in name order, so every reader gets the same order.
+  const found: { record: AuditRecord; node: string; seq: number; index: number }[] = [];
   let dropped = 0;
   for (const batch of batches) {
     if (nowMs - batch.timeMs > maxAgeMs) continue;
     dropped += batch.dropped ?? 0;
-    for (const r of batch.records) if (nowMs - r.timeMs <= maxAgeMs) records.push(r);
+    batch.records.forEach((record, index) => {
+      if (nowMs - record.timeMs <= maxAgeMs) {
+        found.push({ record, node: batch.node, seq: batch.seq, index });
+      }
+    });
   }
-  records.sort(compareRecords);
-  return { records: records.slice(0, Math.max(0, limit)), dropped };
+  found.sort((a, b) =>
+    b.record.timeMs - a.record.timeMs ||
+    (a.node < b.node ? -1 : a.node > b.node ? 1 : 0) ||
+    b.seq - a.seq ||
+    b.index - a.index
+  );
+  return { records: found.slice(0, Math.max(0, limit)).map((f) => f.record), dropped };
 }
