@@ -81,11 +81,11 @@ export async function startGatewayInstance(
     ? undefined
     : new PolicyStore(options.store, gateway.access);
   addManagementTools(gateway, { directory, store: options.store, policies });
-  await policies?.start();
   if (options.store !== undefined) {
-    await gateway.access.audit.attach(options.store, options.nodeId ?? crypto.randomUUID());
+    void gateway.access.audit.attach(options.store, options.nodeId ?? crypto.randomUUID());
   }
-  await gateway.start();
+  // Nothing is served before the stored policies are in force (no window open to all).
+  await Promise.all([policies?.start(), gateway.start()]);
   await directory?.start();
   const http = createGatewayApp({
     gateway,

@@ -85,10 +85,21 @@ export class AuditLog {
     this.#options = { ...this.#options, ...options };
   }
 
-  /** Keeps batches in `store` as node `node`, continuing after its newest stored batch. */
-  async attach(store: StateStore, node: string): Promise<void> {
+  /**
+   * Keeps batches in `store` as node `node`, continuing after its newest
+   * stored batch. Does not wait for the store: batches wait until the node's
+   * own are read (a node starts before its cluster has a leader).
+   */
+  attach(store: StateStore, node: string): Promise<void> {
     this.#store = store;
     this.#node = node;
+    this.#flushing = this.#flushing.then(() => this.#readOwn(store, node)).catch(() => {
+      // Unreadable (no quorum yet for long): start a fresh sequence; slots may be reused early.
+    });
+    return this.#flushing;
+  }
+
+  async #readOwn(store: StateStore, node: string): Promise<void> {
     const own = await store.range(`${AUDIT_PREFIX}${node}/`, {
       limit: this.#options.maxBatchesPerNode,
     });

@@ -23,7 +23,11 @@ export const POLICIES_PREFIX = "/gateway/policies/";
 /** Most policies a node loads. */
 export const MAX_STORED_POLICIES = 1_000;
 
-/** Longest wait for a restarted watch after the store ended one. */
+/** Longest a node waits for its store to answer the first read of the policies. */
+export const MAX_LOAD_WAIT_MS = 120_000;
+const LOAD_RETRY_MS = 250;
+
+/** Reloads tried after the store ended the watch. */
 const MAX_REWATCH_ATTEMPTS = 10;
 
 /** The replicated policies, applied to one node's {@link AccessControl}. */
@@ -50,9 +54,23 @@ export class PolicyStore {
     return this.#revision;
   }
 
-  /** Loads every stored policy, installs them, then follows changes. */
+  /**
+   * Loads every stored policy, installs them, then follows changes. A node
+   * starts before its cluster has a leader, so the first read is retried
+   * (every {@link LOAD_RETRY_MS}) for up to {@link MAX_LOAD_WAIT_MS}.
+   */
   async start(): Promise<void> {
-    const listed = await this.#store.range(POLICIES_PREFIX, { limit: MAX_STORED_POLICIES });
+    const deadline = Date.now() + MAX_LOAD_WAIT_MS;
+    let listed;
+    for (;;) {
+      try {
+        listed = await this.#store.range(POLICIES_PREFIX, { limit: MAX_STORED_POLICIES });
+        break;
+      } catch (error) {
+        if (this.#closed || Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, LOAD_RETRY_MS));
+      }
+    }
     if (listed.more) this.#onError(`more than ${MAX_STORED_POLICIES} policies; the rest ignored`);
     this.#policies = new Map();
     for (const kv of listed.kvs) this.#set(kv.key, kv.value);

@@ -11,7 +11,9 @@ import { freeMembers } from "../cluster/local_cluster.ts";
 import { type GatewayInstance, startGatewayInstance } from "../instance.ts";
 import { config, stdioReplicas } from "../testing/harness.ts";
 import { type PrincipalClient, principalClient } from "./testing/principal_session.ts";
-import { POLICIES_PREFIX } from "./policy_store.ts";
+import { POLICIES_PREFIX, PolicyStore } from "./policy_store.ts";
+import { AccessControl } from "./access_control.ts";
+import type { StateStore } from "../store/types.ts";
 
 const who = (subject: string, scopes: string[] = [], groups: string[] = []): Principal => ({
   subject,
@@ -167,4 +169,24 @@ Deno.test({
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
+});
+
+Deno.test("a node that starts before its cluster has a leader loads the policies once it has one", async () => {
+  let failures = 2;
+  const access = new AccessControl();
+  const policy = { name: "p", service: "s", rules: [{ effect: "deny" }] };
+  const store = {
+    range: () =>
+      failures-- > 0 ? Promise.reject(new Error("no leader yet")) : Promise.resolve({
+        kvs: [{ key: `${POLICIES_PREFIX}p`, value: JSON.stringify(policy) }],
+        revision: 7,
+        more: false,
+      }),
+    watch: () => Promise.resolve({ cancel: () => Promise.resolve() }),
+  } as unknown as StateStore;
+  const policies = new PolicyStore(store, access);
+  await policies.start();
+  assert.equal(access.policies.revision, 7);
+  assert.ok(access.policies.governs("s"));
+  await policies.close();
 });
