@@ -43,6 +43,43 @@ export interface AuditBatch {
 /** Longest target or action kept, in characters; longer ones are cut (with an ellipsis). */
 export const MAX_AUDIT_FIELD_CHARS = 512;
 
+/** Most bytes of one batch's JSON: well under the store's 1 MiB value limit. */
+export const MAX_AUDIT_BATCH_BYTES = 512 * 1024;
+
+/** UTF-8 length of `text`, without an encoder (core stays free of platform APIs). */
+function utf8Bytes(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/**
+ * The records of a batch that fit in `maxBytes` of JSON (in order), and how
+ * many did not: those are dropped and counted like any overflow.
+ */
+export function fitAuditBatch(
+  records: readonly AuditRecord[],
+  maxBytes: number = MAX_AUDIT_BATCH_BYTES,
+): { kept: AuditRecord[]; dropped: number } {
+  // Room for the batch's own fields.
+  let bytes = 256;
+  const kept: AuditRecord[] = [];
+  for (const record of records) {
+    bytes += utf8Bytes(JSON.stringify(record)) + 1;
+    if (bytes > maxBytes) break;
+    kept.push(record);
+  }
+  return { kept, dropped: records.length - kept.length };
+}
+
 /** Two records with the same key are the same event repeated. */
 export function auditCoalesceKey(
   record: Omit<AuditRecord, "timeMs" | "revision" | "count">,

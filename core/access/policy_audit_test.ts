@@ -5,6 +5,7 @@ import {
   auditField,
   auditSlot,
   expiredAuditSlots,
+  fitAuditBatch,
   MAX_AUDIT_FIELD_CHARS,
   newestAuditRecords,
 } from "./policy_audit.ts";
@@ -46,4 +47,14 @@ Deno.test("coalescing keys and field bounds", () => {
   assert.equal(auditCoalesceKey(record(1)), auditCoalesceKey(record(2)));
   assert.notEqual(auditCoalesceKey(record(1)), auditCoalesceKey(record(1, "other")));
   assert.equal(auditField("x".repeat(10_000)).length, MAX_AUDIT_FIELD_CHARS);
+});
+
+Deno.test("a batch keeps the records that fit its byte bound and counts the rest", () => {
+  const big = (i: number) => ({ ...record(i, "é".repeat(400)), principal: "𝄞".repeat(100) });
+  const records = Array.from({ length: 100 }, (_, i) => big(i));
+  const one = new TextEncoder().encode(JSON.stringify(records[0])).length + 1;
+  const { kept, dropped } = fitAuditBatch(records, 256 + 10 * one);
+  assert.equal(kept.length, 10);
+  assert.equal(dropped, 90);
+  assert.deepEqual(fitAuditBatch(records.slice(0, 3)), { kept: records.slice(0, 3), dropped: 0 });
 });

@@ -8,7 +8,9 @@
  * and the buffer goes to the store as one batch per {@link AuditOptions.flushIntervalMs}
  * at most. Overflow policy: once {@link AuditOptions.maxPendingRecords} distinct
  * records wait, further new ones are dropped and counted; the count goes
- * out with the next batch (`dropped`) and in {@link AuditLog.stats}.
+ * out with the next batch (`dropped`) and in {@link AuditLog.stats}; so do
+ * records past a batch's byte bound (`MAX_AUDIT_BATCH_BYTES`, under the
+ * store's value limit).
  * Retention: each node writes a ring of {@link AuditOptions.maxBatchesPerNode}
  * slots (a new batch overwrites the oldest), and deletes its slots older than
  * {@link AuditOptions.maxAgeMs}; both decisions are core's (policy_audit.ts).
@@ -23,6 +25,7 @@ import {
   type AuditRecord,
   auditSlot,
   expiredAuditSlots,
+  fitAuditBatch,
   newestAuditRecords,
 } from "@safla/core/access";
 import type { StateStore } from "../store/types.ts";
@@ -116,6 +119,7 @@ export class AuditLog {
     this.#stats.recorded++;
     const record: AuditRecord = {
       ...event,
+      principal: auditField(event.principal),
       action: auditField(event.action),
       target: auditField(event.target),
       timeMs: Date.now(),
@@ -146,12 +150,15 @@ export class AuditLog {
   async #writeBatch(): Promise<void> {
     if (this.#pending.size === 0 && this.#droppedSinceBatch === 0) return;
     const nowMs = Date.now();
+    const { kept, dropped: tooBig } = fitAuditBatch([...this.#pending.values()]);
+    this.#stats.dropped += tooBig;
+    const dropped = this.#droppedSinceBatch + tooBig;
     const batch: AuditBatch = {
       node: this.#node,
       seq: this.#seq++,
       timeMs: nowMs,
-      records: [...this.#pending.values()],
-      ...(this.#droppedSinceBatch > 0 ? { dropped: this.#droppedSinceBatch } : {}),
+      records: kept,
+      ...(dropped > 0 ? { dropped } : {}),
     };
     this.#pending = new Map();
     this.#droppedSinceBatch = 0;
