@@ -15,6 +15,7 @@ import { standInFactory } from "../testing/stand_in_backend.ts";
 import { Gateway } from "../gateway/gateway.ts";
 import { createFrontServer, createResumeCodec } from "../front/front.ts";
 import { addManagementTools } from "../control/management.ts";
+import { createGatewayApp } from "../front/app.ts";
 import { principalClient } from "./testing/principal_session.ts";
 import { serveDirectCall } from "../front/direct_call.ts";
 import { KeepAlive } from "../front/direct_reply.ts";
@@ -278,6 +279,52 @@ Deno.test("access through the 2026 front: the request's principal filters lists 
     await alice.close();
     await bob.close();
     await handler.close();
+    await gateway.access.audit.close();
+    await gateway.close();
+  }
+});
+
+Deno.test("a Streamable HTTP session stops watching policy changes when it ends (DELETE or close)", async () => {
+  const gateway = await start();
+  const app = createGatewayApp({
+    gateway,
+    codec: createResumeCodec("k".repeat(32)),
+    allowedHosts: [],
+    allowedOrigins: [],
+    maxRequestBodyBytes: 1 << 20,
+    maxSessions: 10,
+  });
+  const clients: Client[] = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      const client = new Client({ name: `c${i}`, version: "1" }, {
+        versionNegotiation: { mode: "legacy" },
+      });
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL("http://localhost/mcp"), {
+          fetch: (url, init) => {
+            const req = new Request(url, init);
+            req.headers.set("host", "localhost");
+            return Promise.resolve(app.fetch(req));
+          },
+        }),
+      );
+      clients.push(client);
+    }
+    assert.equal(gateway.access.listenerCount, 3);
+    const [first, ...rest] = clients;
+    await (first.transport as StreamableHTTPClientTransport).terminateSession();
+    await first.close();
+    await waitFor(
+      "the deleted session's watch gone",
+      () => gateway.access.listenerCount === 2,
+      5_000,
+    );
+    for (const c of rest) await c.close();
+    await app.close();
+    assert.equal(gateway.access.listenerCount, 0);
+  } finally {
+    await app.close();
     await gateway.access.audit.close();
     await gateway.close();
   }
