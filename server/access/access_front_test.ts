@@ -93,6 +93,8 @@ Deno.test("access through the 2025 front: filtered lists, refused calls, list_ch
       (e) => errorCode(e) === -32003 && /requires the scope safla:admin/.test(String(e)),
     );
 
+    await bob.client.subscribeResource({ uri: "file:///priv/b" });
+    await bob.client.subscribeResource({ uri: "file:///pub/a" });
     const put = await root.client.callTool({
       name: "safla__policy_put",
       arguments: { policy: FS_POLICY },
@@ -105,6 +107,11 @@ Deno.test("access through the 2025 front: filtered lists, refused calls, list_ch
       5_000,
     );
 
+    assert.deepEqual(
+      [...bob.session.subscriptions],
+      ["file:///pub/a"],
+      "a subscription the new policy denies ends with it",
+    );
     assert.deepEqual(names((await alice.client.listTools()).tools), [
       "fs__read",
       "gh__read",

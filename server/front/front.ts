@@ -25,7 +25,12 @@ import type {
 } from "../gateway/gateway.ts";
 import { INVALID_REQUEST } from "../gateway/jsonrpc_codes.ts";
 import { ANONYMOUS, type Principal } from "@safla/core/access";
-import { authorizeCompletion, authorizePrompt, authorizeResource } from "../access/enforce.ts";
+import {
+  authorizeCompletion,
+  authorizePrompt,
+  authorizeResource,
+  resourceTarget,
+} from "../access/enforce.ts";
 import { changedViews, visibleItems } from "../access/list_filter.ts";
 import { listPage } from "./list_pages.ts";
 import { MAX_SUBSCRIPTIONS_PER_SESSION, type Session } from "./session.ts";
@@ -224,7 +229,8 @@ function requestPrincipal(ctx: ServerContext): Principal | undefined {
 
 /**
  * Sends the session's client `list_changed` for each list a policy change
- * alters for its principal, until the session's server closes.
+ * alters for its principal, and ends its subscriptions to resources it may no
+ * longer read (no more updates about them), until the session's server closes.
  */
 function watchView(gateway: Gateway, server: Server, session: Session): void {
   const stop = gateway.access.onChange((before, after) => {
@@ -232,6 +238,16 @@ function watchView(gateway: Gateway, server: Server, session: Session): void {
     for (const kind of changedViews(gateway, principal, before, after)) {
       sendListChanged(server, kind);
     }
+    const revoked = [...session.subscriptions].filter((uri) => {
+      const target = resourceTarget(gateway, uri);
+      return target !== undefined && !after.allows(principal, target);
+    });
+    for (const uri of revoked) {
+      session.subscriptions.delete(uri);
+      const ctx = { notify: () => Promise.resolve(), client: session };
+      void gateway.subscribeResource("resources/unsubscribe", uri, ctx).catch(() => {});
+    }
+    if (revoked.length > 0) session.stateChanged();
   });
   const closed = server.onclose;
   server.onclose = () => {
