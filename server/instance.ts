@@ -15,6 +15,8 @@ import { ServiceDirectory } from "./control/service_directory.ts";
 import { type SessionDirectory, StoreSessionDirectory } from "./control/session_directory.ts";
 import type { StateStore } from "./store/types.ts";
 import type { EraCache } from "@safla/transports";
+import { authEnabled } from "./auth/auth_config.ts";
+import { Authenticator } from "./auth/authenticator.ts";
 
 /** Options of {@link startGatewayInstance}. */
 export interface GatewayInstanceOptions {
@@ -86,6 +88,7 @@ export async function startGatewayInstance(
     maxSessions: options.config.settings.maxSessions,
     sessionDirectory: options.sessionDirectory ??
       (options.store === undefined ? undefined : new StoreSessionDirectory(options.store)),
+    auth: authEnabled(options.config.auth) ? new Authenticator(options.config.auth!) : undefined,
   });
   if (options.port === undefined) {
     return {
