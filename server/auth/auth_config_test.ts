@@ -78,6 +78,7 @@ Deno.test("API keys: SHA-256 known answer, generated keys match their hash, shor
   const short = new ApiKeys([{ hashHex: hashApiKey("abc").slice(7), subject: "weak", scopes: [] }]);
   assert.equal(short.match(sha256("abc"), 3), undefined);
   assert.equal(hashKeyMain(["too-short"]), 2);
+  assert.equal(hashKeyMain(["a.".repeat(20)]), 2);
   assert.equal(hashKeyMain(["a", "b"]), 2);
 });
 

@@ -75,21 +75,14 @@ export class Authenticator {
       return refuse(401, undefined, "authorization required: send a Bearer token");
     }
     const token = header.slice(space + 1).trim();
-    if (!TOKEN68.test(token)) return refuse(401, "invalid_token", "the token is malformed");
     const nowMs = this.#nowMs();
-    const digestBytes = sha256(token);
-    let principal = this.#apiKeys.size === 0
-      ? undefined
-      : this.#apiKeys.match(digestBytes, token.length);
+    // The hot path: the token a client sends on every call was verified before.
+    let principal = this.#verified.get(token, nowMs);
     if (principal === undefined) {
-      const digest = digestBytes.toString("base64");
-      principal = this.#verified.get(digest, nowMs);
-      if (principal === undefined) {
-        const outcome = await this.#verify(token, nowMs);
-        if ("refusal" in outcome) return outcome;
-        this.#verified.set(digest, outcome.principal, outcome.expiresAtMs);
-        principal = outcome.principal;
-      }
+      if (!TOKEN68.test(token)) return refuse(401, "invalid_token", "the token is malformed");
+      const outcome = await this.#verify(token, nowMs);
+      if ("refusal" in outcome) return outcome;
+      principal = outcome.principal;
     }
     const missing = this.config.requiredScopes.filter((s) => !principal.scopes.includes(s));
     if (missing.length > 0) {
@@ -98,8 +91,33 @@ export class Authenticator {
     return { principal };
   }
 
-  async #verify(token: string, nowMs: number): Promise<VerifiedToken | { refusal: AuthRefusal }> {
+  /**
+   * Checks a token not in the cache. API keys (which never contain a dot)
+   * are matched by hash every time, in constant time, and never cached, so
+   * that no lookup keyed by a secret can leak it through timing.
+   */
+  async #verify(token: string, nowMs: number): Promise<
+    { principal: Principal } | {
+      refusal: AuthRefusal;
+    }
+  > {
     const isJwt = token.split(".").length === 3;
+    if (!isJwt && this.#apiKeys.size > 0) {
+      const principal = this.#apiKeys.match(sha256(token), token.length);
+      if (principal !== undefined) return { principal };
+    }
+    const verified = await this.#verifyOAuth(token, isJwt, nowMs);
+    if ("principal" in verified && "expiresAtMs" in verified) {
+      this.#verified.set(token, verified.principal, verified.expiresAtMs);
+    }
+    return verified;
+  }
+
+  async #verifyOAuth(
+    token: string,
+    isJwt: boolean,
+    nowMs: number,
+  ): Promise<VerifiedToken | { refusal: AuthRefusal }> {
     try {
       if (isJwt && this.#jwt !== undefined) return await this.#jwt.verify(token, nowMs);
       if (!isJwt && this.#introspector !== undefined) {

@@ -29,6 +29,11 @@ export function main(args: string[]): number {
     );
     return 2;
   }
+  if (args[0].includes(".")) {
+    // A bearer token with dots is taken for a JWT, so a key must have none.
+    console.error("a key must not contain '.'; run without arguments to make one");
+    return 2;
+  }
   console.log(hashApiKey(args[0]));
   return 0;
 }

@@ -11,7 +11,7 @@ import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 /** One signing key of the test issuer. */
 interface SigningKey {
   kid: string;
-  privateKey: CryptoKey;
+  privateKey: Awaited<ReturnType<typeof generateKeyPair>>["privateKey"];
   publicJwk: JWK;
 }
 
