@@ -22,6 +22,8 @@ import { VerifiedTokenCache } from "./token_cache.ts";
 export const MAX_TOKEN_BYTES = 8 * 1024;
 /** Most introspection requests in flight; more callers get 503 instead of queueing. */
 export const MAX_CONCURRENT_INTROSPECTIONS = 32;
+/** An unavailable authorization server is logged at most this often (callers may retry fast). */
+const UNAVAILABLE_LOG_INTERVAL_MS = 10_000;
 
 /** RFC 6750 token68 characters: what a bearer token may contain. */
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
@@ -46,6 +48,7 @@ export class Authenticator {
   readonly #verified = new VerifiedTokenCache();
   readonly #nowMs: () => number;
   #introspecting = 0;
+  #unavailableLoggedAtMs = -Infinity;
 
   constructor(config: AuthConfig, nowMs: () => number = Date.now) {
     if (!authEnabled(config)) throw new TypeError("auth config enables no credential");
@@ -135,7 +138,10 @@ export class Authenticator {
     } catch (error) {
       if (error instanceof TokenRejectedError) return refuse(401, "invalid_token", error.message);
       if (error instanceof IssuerUnavailableError) {
-        console.error(`auth: ${error.message}`);
+        if (nowMs - this.#unavailableLoggedAtMs >= UNAVAILABLE_LOG_INTERVAL_MS) {
+          this.#unavailableLoggedAtMs = nowMs;
+          console.error(`auth: ${error.message}`);
+        }
         return refuse(503, undefined, "the authorization server is unavailable; retry shortly");
       }
       throw error;

@@ -66,7 +66,7 @@ export async function discoverJwksUri(issuer: string): Promise<string> {
     try {
       doc = await fetchJson(url);
     } catch (error) {
-      problems.push((error as Error).message);
+      problems.push(`${url}: ${(error as Error).message}`);
       continue;
     }
     const meta = doc as { issuer?: unknown; jwks_uri?: unknown };
