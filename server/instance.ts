@@ -18,6 +18,8 @@ import type { EraCache } from "@safla/transports";
 import { metricsRoute, NodeMetrics } from "./ops/metrics.ts";
 import { hostOriginGuard } from "./front/http_edge.ts";
 import { localhostAllowedHostnames } from "@modelcontextprotocol/server";
+import { authEnabled } from "./auth/auth_config.ts";
+import { Authenticator } from "./auth/authenticator.ts";
 
 /** Options of {@link startGatewayInstance}. */
 export interface GatewayInstanceOptions {
@@ -105,6 +107,7 @@ export async function startGatewayInstance(
     maxSessions: options.config.settings.maxSessions,
     sessionDirectory: options.sessionDirectory ??
       (options.store === undefined ? undefined : new StoreSessionDirectory(options.store)),
+    auth: authEnabled(options.config.auth) ? new Authenticator(options.config.auth!) : undefined,
   });
   served.app = http;
   const { allowedHosts, allowedOrigins } = options.config.settings;
