@@ -15,6 +15,7 @@ import { SeededRng } from "@safla/core";
 import { RawNode, type TestingBugs } from "@safla/core/raft";
 import { type KvQuery, KvStateMachine, type NodeReply } from "@safla/core/node";
 import type { CommandResult } from "@safla/core/state";
+import { operationsAround } from "./checkers/history_excerpt.ts";
 import { checkKvHistory, type KvCheckResult } from "./checkers/kv_model.ts";
 import { LivenessChecker, type LivenessNodeView } from "./checkers/liveness.ts";
 import { formatViolation } from "./checkers/raft_safety.ts";
@@ -72,6 +73,8 @@ export interface SimViolation {
   kind: "safety" | "linearizability" | "liveness" | "watch" | "registry" | "crash" | "network";
   /** What is wrong, readable. */
   detail: string;
+  /** For a linearizability violation: the client operations around it, witness marked `*`. */
+  operationsAround?: string[];
 }
 
 /** The outcome of one run. */
@@ -266,6 +269,11 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
       violations.push({
         kind: "linearizability",
         detail: `key ${verdict.key}: ${verdict.explanation.text}`,
+        operationsAround: operationsAround(
+          workload.history(),
+          verdict.key,
+          verdict.explanation.witness,
+        ),
       });
     }
   }
