@@ -45,6 +45,7 @@ import {
   RaftSafetyChecker,
   type Violation,
 } from "./checkers/raft_safety.ts";
+import { type DurableLog, StateProgressChecker } from "./checkers/state_progress.ts";
 import { SimDisk } from "./disk.ts";
 import { SimNetwork } from "./network.ts";
 import type { Scheduler } from "./scheduler.ts";
@@ -144,6 +145,8 @@ export class SimCluster<Q, R> {
   readonly processes = new Map<NodeId, SimProcess<Q, R>>();
   readonly network: SimNetwork<Message>;
   readonly checker = new RaftSafetyChecker();
+  /** Durable state kept across restarts; the simulation feeds it applied states too. */
+  readonly progress = new StateProgressChecker();
   readonly violations: Violation[] = [];
   readonly #scheduler: Scheduler;
   readonly #rng: SeededRng;
@@ -158,6 +161,8 @@ export class SimCluster<Q, R> {
   nodeEvents = 0;
   /** Told when a node takes on a role (the nemesis aims some faults at new leaders). */
   onRoleChanged: ((id: NodeId, role: string, term: number) => void) | undefined;
+  /** Told after every observation of a node (state checkers read its state machine then). */
+  onObserved: ((p: SimProcess<Q, R>) => void) | undefined;
   /** Told when a leader's durable commit index advances (the nemesis may crash it then). */
   onLeaderCommitted: ((id: NodeId, term: number) => void) | undefined;
 
@@ -343,6 +348,15 @@ export class SimCluster<Q, R> {
     });
     p.stateMachine = sm;
     p.raft = raft;
+    if (!firstBoot && p.durableStorage !== undefined) {
+      const problems = this.progress.restarted(
+        durableLog(p.durableStorage),
+        durableLog(recovered.storage),
+      );
+      for (const detail of problems) {
+        this.report({ rule: "durableStateLost", nodeId: p.id, detail });
+      }
+    }
     p.durableStorage = recovered.storage;
     p.checkedCommit = 0;
     p.checkedTerm = 0;
@@ -513,10 +527,14 @@ export class SimCluster<Q, R> {
       appliedSnapshotIndex,
       writtenFrom,
     }, this.#eventIndex);
-    for (const v of found) {
-      this.violations.push(v);
-      this.#trace.record(this.#scheduler.nowUs, p.id, "VIOLATION", `${v.rule}: ${v.detail}`);
-    }
+    for (const v of found) this.report(v);
+    this.onObserved?.(p);
+  }
+
+  /** Records a violation found by a checker (and in the trace). */
+  report(v: Violation): void {
+    this.violations.push(v);
+    this.#trace.record(this.#scheduler.nowUs, v.nodeId, "VIOLATION", `${v.rule}: ${v.detail}`);
   }
 
   #execute(p: SimProcess<Q, R>, effect: NodeEffect<R>): void {
@@ -617,6 +635,17 @@ function dataHashOf(data: Uint8Array): number {
     dataHashes.set(data, hash);
   }
   return hash;
+}
+
+function durableLog(storage: MemoryStorage): DurableLog {
+  const hs = storage.initialState().hardState;
+  return {
+    term: hs.term,
+    vote: hs.vote,
+    firstIndex: storage.firstIndex(),
+    lastIndex: storage.lastIndex(),
+    termAt: (index) => storage.term(index),
+  };
 }
 
 function storageLogView(storage: MemoryStorage): LogView {

@@ -172,6 +172,16 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     ...bugs.workload,
   });
   replies.to = workload;
+  cluster.onObserved = (p) => {
+    const sm = p.stateMachine;
+    if (!(sm instanceof KvStateMachine) || p.node === undefined) return;
+    const problems = cluster.progress.observe(p.id, p.incarnation, {
+      appliedIndex: p.node.appliedIndex,
+      revision: sm.store.revision,
+      keys: sm.store.size,
+    });
+    for (const detail of problems) cluster.report({ rule: "stateRegressed", nodeId: p.id, detail });
+  };
   const nemesis = new Nemesis(scheduler, rng.fork(), config.faults, cluster, trace);
   const violations: SimViolation[] = [];
   let convergedAfterTicks: number | null = null;
