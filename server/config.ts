@@ -13,6 +13,7 @@ import { MIN_MAX_NAME_LENGTH, type NamingMode } from "@safla/core/registry";
 import { ConfigError } from "@safla/core";
 import type { Policy } from "@safla/core/access";
 import { parseConfigPolicies } from "./access/policy_config.ts";
+import { type AuthConfig, parseAuthConfig } from "./auth/auth_config.ts";
 
 /** What {@link loadConfig} and {@link parseConfig} throw; `source` is the file. */
 export { ConfigError };
@@ -66,6 +67,8 @@ export interface GatewayConfig {
   settings: GatewaySettings;
   /** Access policies from the file's `policies` (server/access); the store adds more at runtime. */
   policies?: Policy[];
+  /** Who may call the HTTP fronts (auth/auth_config.ts); absent: no authentication. */
+  auth?: AuthConfig;
 }
 
 /** The defaults of every gateway setting. */
@@ -125,8 +128,11 @@ export function parseConfig(json: unknown, file = "<config>"): GatewayConfig {
   if (!isObject(json)) fail("(root)", "must be a JSON object");
   const root = json as Json;
   for (const key of Object.keys(root)) {
-    if (key !== "mcpServers" && key !== "gateway" && key !== "policies") {
-      fail(key, `unknown top-level key (expected "mcpServers", "gateway", "policies")`);
+    if (key !== "mcpServers" && key !== "gateway" && key !== "auth" && key !== "policies") {
+      fail(
+        key,
+        `unknown top-level key (expected "mcpServers", optionally "gateway", "auth", "policies")`,
+      );
     }
   }
   const settings = parseSettings(root.gateway, fail);
@@ -142,10 +148,16 @@ export function parseConfig(json: unknown, file = "<config>"): GatewayConfig {
     if ((value as Json).disabled === true) continue;
     services.push(parseService(name, value as Json, key, settings, fail));
   }
+  const auth = parseAuthConfig(root.auth, fail);
   const policies = root.policies === undefined
     ? undefined
     : parseConfigPolicies(root.policies, fail);
-  return policies === undefined ? { services, settings } : { services, settings, policies };
+  return {
+    services,
+    settings,
+    ...(auth === undefined ? {} : { auth }),
+    ...(policies === undefined ? {} : { policies }),
+  };
 }
 
 type Fail = (key: string, problem: string) => never;

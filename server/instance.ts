@@ -16,6 +16,11 @@ import { type SessionDirectory, StoreSessionDirectory } from "./control/session_
 import type { StateStore } from "./store/types.ts";
 import { PolicyStore } from "./access/policy_store.ts";
 import type { EraCache } from "@safla/transports";
+import { metricsRoute, NodeMetrics } from "./ops/metrics.ts";
+import { hostOriginGuard } from "./front/http_edge.ts";
+import { localhostAllowedHostnames } from "@modelcontextprotocol/server";
+import { authEnabled } from "./auth/auth_config.ts";
+import { Authenticator } from "./auth/authenticator.ts";
 
 /** Options of {@link startGatewayInstance}. */
 export interface GatewayInstanceOptions {
@@ -50,6 +55,12 @@ export interface GatewayInstanceOptions {
   sessionDirectory?: SessionDirectory;
   /** This node's id in the cluster (names its audit batches); a random one when absent. */
   nodeId?: string;
+  /**
+   * Where the gateway reports its calls, served at `/metrics`; a fresh one
+   * (gateway and sessions only) when absent. A cluster node passes one that
+   * also reads its Raft node.
+   */
+  metrics?: NodeMetrics;
 }
 
 /** A running gateway instance. */
@@ -68,7 +79,16 @@ export async function startGatewayInstance(
   options: GatewayInstanceOptions,
 ): Promise<GatewayInstance> {
   const codec = createResumeCodec(options.stateKey ?? crypto.getRandomValues(new Uint8Array(32)));
+  // The session gauges read the app, which needs the gateway, which reports to the metrics.
+  const served: { app?: GatewayApp } = {};
+  const metrics = options.metrics ?? new NodeMetrics({
+    sessions: () => ({
+      open: served.app?.sessionCount() ?? 0,
+      listening: served.app?.listeningCount() ?? 0,
+    }),
+  });
   const gateway = new Gateway(options.config, {
+    observer: metrics,
     nowMs: () => performance.now(),
     rng: new SeededRng(options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]),
     sealer: codec,
@@ -87,6 +107,7 @@ export async function startGatewayInstance(
   // Nothing is served before the stored policies are in force (no window open to all).
   await Promise.all([policies?.start(), gateway.start()]);
   await directory?.start();
+  metrics.attach(gateway);
   const http = createGatewayApp({
     gateway,
     codec,
@@ -96,7 +117,14 @@ export async function startGatewayInstance(
     maxSessions: options.config.settings.maxSessions,
     sessionDirectory: options.sessionDirectory ??
       (options.store === undefined ? undefined : new StoreSessionDirectory(options.store)),
+    auth: authEnabled(options.config.auth) ? new Authenticator(options.config.auth!) : undefined,
   });
+  served.app = http;
+  const { allowedHosts, allowedOrigins } = options.config.settings;
+  const local = localhostAllowedHostnames();
+  // Tool and service names are not for other web origins (DNS rebinding).
+  const guard = hostOriginGuard([...local, ...allowedHosts], [...local, ...allowedOrigins]);
+  http.app.get("/metrics", guard, metricsRoute(metrics));
   if (options.port === undefined) {
     return {
       gateway,

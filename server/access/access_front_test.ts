@@ -241,7 +241,14 @@ Deno.test("access through the 2025 front: filtered lists, refused calls, list_ch
 Deno.test("access through the 2026 front: the request's principal filters lists and refuses calls", async () => {
   const gateway = await start();
   const handler = createMcpHandler(
-    () => createFrontServer(gateway, createResumeCodec("k".repeat(32)), "modern"),
+    ({ authInfo }) =>
+      createFrontServer(
+        gateway,
+        createResumeCodec("k".repeat(32)),
+        "modern",
+        undefined,
+        authInfo?.extra?.principal as Principal,
+      ),
     { legacy: "reject" },
   );
   const clientFor = async (who: Principal) => {

@@ -10,6 +10,7 @@
  *       [--auto-compaction-mode revision|periodic|off] [--auto-compaction-retention 10000]
  *       [--auto-compaction-interval-ms 300000]
  *       [--peer-frame-limit-bytes 67108864] # largest Raft frame; snapshots stream in chunks below it
+ *       [--insecure-no-auth]   # serve MCP beyond loopback without "auth" in the config
  *
  * The secret comes from `--secret` or `SAFLA_CLUSTER_SECRET`. SIGINT or
  * SIGTERM stop the node cleanly; with `--exit-with-stdin` so does the end of
@@ -28,6 +29,8 @@ import {
   validateSecret,
 } from "./cluster_args.ts";
 import { startClusterNode } from "./cluster_node.ts";
+import { authEnabled } from "../auth/auth_config.ts";
+import { checkExposure, ExposureError, INSECURE_NO_AUTH_FLAG } from "../auth/exposure.ts";
 import {
   DEFAULT_TIMING,
   type HostTiming,
@@ -67,6 +70,7 @@ export async function runNode(args: string[]): Promise<number> {
       "heartbeat-ticks": { type: "string", default: String(DEFAULT_TIMING.heartbeatTicks) },
       ...STORAGE_FLAGS,
       "peer-frame-limit-bytes": { type: "string" },
+      [INSECURE_NO_AUTH_FLAG]: { type: "boolean", default: false },
     },
   });
   let node;
@@ -100,6 +104,12 @@ export async function runNode(args: string[]): Promise<number> {
       : values.demo
       ? demoGatewayConfig()
       : undefined;
+    if (gatewayConfig !== undefined) {
+      const hostname = new URL(members[id].url).hostname;
+      const on = authEnabled(gatewayConfig.auth);
+      const warning = checkExposure(hostname, on, values[INSECURE_NO_AUTH_FLAG]);
+      if (warning !== undefined) console.error(`[${id}] ${warning}`);
+    }
     node = await startClusterNode({
       nodeId: id,
       clusterId: values["cluster-id"],
@@ -121,7 +131,8 @@ export async function runNode(args: string[]): Promise<number> {
   } catch (error) {
     if (
       error instanceof FlagError || error instanceof ConfigError || error instanceof WalOpenError ||
-      error instanceof SnapshotCorruptionError || error instanceof MemberAddressError
+      error instanceof SnapshotCorruptionError || error instanceof MemberAddressError ||
+      error instanceof ExposureError
     ) {
       console.error(error.message);
       return 2;

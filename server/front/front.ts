@@ -68,13 +68,15 @@ export const GATEWAY_INFO = { name: "safla-gateway", version: "0.1.0" } as const
 
 /**
  * Builds one front server bound to `gateway`: a 2025 one serves `session`
- * (whose state it keeps there), a 2026-07-28 one serves single requests.
+ * (whose state, caller included, it keeps there), a 2026-07-28 one serves
+ * single requests of `principal`.
  */
 export function createFrontServer(
   gateway: Gateway,
   codec: ResumeCodec,
   era: FrontEra,
   session?: Session,
+  principal: Principal = ANONYMOUS,
 ): Server {
   if ((era === "legacy") !== (session !== undefined)) {
     throw new TypeError("a 2025 front server serves one session; a 2026 one serves none");
@@ -99,8 +101,8 @@ export function createFrontServer(
     const envelope = ctx.mcpReq.envelope as Record<string, unknown> | undefined;
     const requested = envelope?.[LOG_LEVEL_META_KEY];
     return {
-      principal: requestPrincipal(ctx),
       affinityKey: ctx.sessionId,
+      principal,
       logLevel: typeof requested === "string" ? requested : undefined,
       clientCapabilities: envelope?.[CLIENT_CAPABILITIES_META_KEY] as
         | Record<string, unknown>
@@ -122,7 +124,7 @@ export function createFrontServer(
     };
   };
   const context = (ctx: ServerContext): CallContext => callContext(origin(ctx), channel(ctx));
-  const principal = (ctx: ServerContext): Principal => origin(ctx).principal ?? ANONYMOUS;
+  const caller = (ctx: ServerContext): Principal => origin(ctx).principal ?? ANONYMOUS;
   if (session !== undefined) watchView(gateway, server, session);
 
   // The SDK result types are unions over both eras; the gateway passes backend
@@ -132,7 +134,7 @@ export function createFrontServer(
   const project = era === "legacy" ? toLegacyResult : (r: Record<string, unknown>) => r;
   const pageSize = gateway.settings.listPageSize;
   server.setRequestHandler("tools/list", (req, ctx): AnyResult => {
-    const tools = visibleItems(gateway, "tools", gateway.listTools(), principal(ctx));
+    const tools = visibleItems(gateway, "tools", gateway.listTools(), caller(ctx));
     const page = listPage("tools", tools, req.params?.cursor, pageSize);
     return { tools: page.items, nextCursor: page.nextCursor };
   });
@@ -144,39 +146,39 @@ export function createFrontServer(
         : await callToolFor2025(gateway, req.params as AnyResult, origin(ctx), channel(ctx)),
   );
   server.setRequestHandler("prompts/list", (req, ctx): AnyResult => {
-    const prompts = visibleItems(gateway, "prompts", gateway.listPrompts(), principal(ctx));
+    const prompts = visibleItems(gateway, "prompts", gateway.listPrompts(), caller(ctx));
     const page = listPage("prompts", prompts, req.params?.cursor, pageSize);
     return { prompts: page.items, nextCursor: page.nextCursor };
   });
   server.setRequestHandler(
     "prompts/get",
     async (req, ctx): Promise<AnyResult> => {
-      authorizePrompt(gateway, req.params.name, principal(ctx));
+      authorizePrompt(gateway, req.params.name, caller(ctx));
       return project(await gateway.getPrompt(req.params as AnyResult, context(ctx)));
     },
   );
   server.setRequestHandler("resources/list", (req, ctx): AnyResult => {
-    const resources = visibleItems(gateway, "resources", gateway.listResources(), principal(ctx));
+    const resources = visibleItems(gateway, "resources", gateway.listResources(), caller(ctx));
     const page = listPage("resources", resources, req.params?.cursor, pageSize);
     return { resources: page.items, nextCursor: page.nextCursor };
   });
   server.setRequestHandler("resources/templates/list", (req, ctx): AnyResult => {
     const all = gateway.listResourceTemplates();
-    const templates = visibleItems(gateway, "resourceTemplates", all, principal(ctx));
+    const templates = visibleItems(gateway, "resourceTemplates", all, caller(ctx));
     const page = listPage("resourceTemplates", templates, req.params?.cursor, pageSize);
     return { resourceTemplates: page.items, nextCursor: page.nextCursor };
   });
   server.setRequestHandler(
     "resources/read",
     async (req, ctx): Promise<AnyResult> => {
-      authorizeResource(gateway, req.params.uri, principal(ctx));
+      authorizeResource(gateway, req.params.uri, caller(ctx));
       return project(await gateway.readResource(req.params as AnyResult, context(ctx)));
     },
   );
   server.setRequestHandler(
     "completion/complete",
     async (req, ctx): Promise<AnyResult> => {
-      authorizeCompletion(gateway, req.params.ref, principal(ctx));
+      authorizeCompletion(gateway, req.params.ref, caller(ctx));
       return project(await gateway.complete(req.params as AnyResult, context(ctx)));
     },
   );
@@ -189,7 +191,7 @@ export function createFrontServer(
           `at most ${MAX_SUBSCRIPTIONS_PER_SESSION} resource subscriptions per session`,
         );
       }
-      authorizeResource(gateway, req.params.uri, principal(ctx), "resources/subscribe");
+      authorizeResource(gateway, req.params.uri, caller(ctx), "resources/subscribe");
       if (subscribed.has(req.params.uri)) return {};
       const result = await gateway.subscribeResource(
         "resources/subscribe",
@@ -216,15 +218,6 @@ export function createFrontServer(
     });
   }
   return server;
-}
-
-/**
- * The principal of a 2026 request, as the front attached it to the request's
- * `authInfo` (`extra.principal`); none: the anonymous caller of a node without auth.
- */
-function requestPrincipal(ctx: ServerContext): Principal | undefined {
-  const attached = ctx.http?.authInfo?.extra?.principal as Principal | undefined;
-  return typeof attached?.subject === "string" ? attached : undefined;
 }
 
 /**

@@ -10,9 +10,9 @@
  */
 import { isCallToolResult, ProtocolError } from "@modelcontextprotocol/server";
 import type { CallContext, ResumeState } from "../gateway/call_context.ts";
+import { ANONYMOUS, type Principal } from "@safla/core/access";
 import type { Gateway } from "../gateway/gateway.ts";
 import { INVALID_PARAMS, METHOD_NOT_FOUND } from "../gateway/jsonrpc_codes.ts";
-import type { Principal } from "@safla/core/access";
 import { auditManagementCall, authorizeToolCall } from "../access/enforce.ts";
 
 const PUSHED_CAPABILITIES = ["sampling", "elicitation", "roots"] as const;
@@ -24,11 +24,11 @@ export interface CallOrigin {
   /** The client's session or connection; one object per client (see {@link CallContext.client}). */
   client?: object;
   affinityKey?: string;
+  /** Who is calling; {@link ANONYMOUS} when absent. */
+  principal?: Principal;
   /** The lowest log level the client wants; undefined: it did not say (2026 requests). */
   logLevel?: string;
   clientCapabilities?: Record<string, unknown>;
-  /** Who is calling; absent: the anonymous caller of a node without authentication. */
-  principal?: Principal;
 }
 
 /** How one request reaches back to its client: the wire of the lane that serves it. */
@@ -64,6 +64,7 @@ export function callContext(origin: CallOrigin, channel: CallChannel): CallConte
     progressToken: typeof token === "string" || typeof token === "number" ? token : undefined,
     meta: channel.meta,
     affinityKey: origin.affinityKey,
+    principal: origin.principal ?? ANONYMOUS,
     client: origin.client,
     logLevel,
     clientCapabilities,
@@ -77,7 +78,6 @@ export function callContext(origin: CallOrigin, channel: CallChannel): CallConte
       ? (request, signal) => ask(request, signal)
       : refusePushedRequest,
     resume: channel.resume,
-    principal: origin.principal,
   };
 }
 

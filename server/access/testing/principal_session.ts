@@ -1,6 +1,6 @@
 /**
- * Test seam: a 2025 session whose requests carry a given principal, as the
- * authenticating front attaches it, with an SDK client connected in memory.
+ * Test seam: a 2025 session opened by a given principal (as the
+ * authenticating front opens it), with an SDK client connected in memory.
  *
  * @module
  */
@@ -9,29 +9,21 @@ import type { Principal } from "@safla/core/access";
 import type { Gateway } from "../../gateway/gateway.ts";
 import { createResumeCodec } from "../../front/front.ts";
 import { Session } from "../../front/session.ts";
-import type { CallOrigin } from "../../front/tool_call.ts";
-
-/** A 2025 session whose origin carries `who`. */
-export class PrincipalSession extends Session {
-  constructor(gateway: Gateway, readonly who: Principal) {
-    super(gateway, createResumeCodec("k".repeat(32)), { id: `s-${who.subject}` });
-  }
-  override origin(): CallOrigin {
-    return { ...super.origin(), principal: this.who };
-  }
-}
 
 /** A connected client of a {@link PrincipalSession}, and the list_changed kinds it heard. */
 export interface PrincipalClient {
   client: Client;
-  session: PrincipalSession;
+  session: Session;
   changed: string[];
   close(): Promise<void>;
 }
 
 /** Opens a 2025 session for `who` on `gateway` and connects an SDK client to it. */
 export async function principalClient(gateway: Gateway, who: Principal): Promise<PrincipalClient> {
-  const session = new PrincipalSession(gateway, who);
+  const session = new Session(gateway, createResumeCodec("k".repeat(32)), {
+    id: `s-${who.subject}`,
+    principal: who,
+  });
   const [ours, theirs] = InMemoryTransport.createLinkedPair();
   await session.server.connect(ours);
   const client = new Client({ name: who.subject, version: "1" }, {
