@@ -43,8 +43,11 @@ export interface AuditBatch {
 /** Longest target or action kept, in characters; longer ones are cut (with an ellipsis). */
 export const MAX_AUDIT_FIELD_CHARS = 512;
 
-/** Most bytes of one batch's JSON: well under the store's 1 MiB value limit. */
-export const MAX_AUDIT_BATCH_BYTES = 512 * 1024;
+/**
+ * Most bytes of one batch's JSON: well under the store's 1 MiB value limit,
+ * and small enough that a node's whole ring stays a few MiB of replicated state.
+ */
+export const MAX_AUDIT_BATCH_BYTES = 128 * 1024;
 
 /** UTF-8 length of `text`, without an encoder (core stays free of platform APIs). */
 function utf8Bytes(text: string): number {

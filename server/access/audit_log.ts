@@ -45,16 +45,21 @@ export interface AuditOptions {
   maxAgeMs: number;
 }
 
-/** Defaults: one batch a second at most, 500 records each, 256 batches or 7 days per node. */
+/**
+ * Defaults: one batch a second at most, 500 records and 128 KiB each, 128
+ * batches (at most 16 MiB of the store) or 7 days per node.
+ */
 export const DEFAULT_AUDIT_OPTIONS: Readonly<AuditOptions> = Object.freeze({
   flushIntervalMs: 1_000,
   maxPendingRecords: 500,
-  maxBatchesPerNode: 256,
+  maxBatchesPerNode: 128,
   maxAgeMs: 7 * 24 * 3600_000,
 });
 
-/** Most batches read for one listing. */
-const MAX_LISTED_BATCHES = 10_000;
+/** Batches read per store request when listing. */
+const LIST_PAGE_BATCHES = 64;
+/** Most bytes of batches one listing reads (then it stops, `truncated`). */
+export const MAX_LISTED_BYTES = 32 * 1024 * 1024;
 
 /** What an audited event says; the time and revision are added when it is recorded. */
 export type AuditEvent = Omit<AuditRecord, "timeMs" | "count">;
@@ -190,14 +195,36 @@ export class AuditLog {
     return `${AUDIT_PREFIX}${this.#node}/${String(slot).padStart(6, "0")}`;
   }
 
-  /** The newest `limit` records of every node, newest first, and the dropped count among them. */
-  async list(limit: number): Promise<{ records: AuditRecord[]; dropped: number }> {
+  /**
+   * The newest `limit` records of every node, newest first, the dropped count
+   * among them, and whether the listing stopped at {@link MAX_LISTED_BYTES}.
+   */
+  async list(
+    limit: number,
+  ): Promise<{ records: AuditRecord[]; dropped: number; truncated: boolean }> {
     let batches: AuditBatch[] = this.#memory;
+    let truncated = false;
     if (this.#store !== undefined) {
-      const reply = await this.#store.range(AUDIT_PREFIX, { limit: MAX_LISTED_BATCHES });
-      batches = reply.kvs.map((kv) => parseBatch(kv.value)).filter((b) => b !== undefined);
+      batches = [];
+      let bytes = 0;
+      let after: string | undefined;
+      for (;;) {
+        const page = await this.#store.range(AUDIT_PREFIX, { limit: LIST_PAGE_BATCHES, after });
+        for (const kv of page.kvs) {
+          bytes += kv.value.length;
+          const batch = parseBatch(kv.value);
+          if (batch !== undefined) batches.push(batch);
+        }
+        if (!page.more || page.kvs.length === 0) break;
+        if (bytes > MAX_LISTED_BYTES) {
+          truncated = true;
+          break;
+        }
+        after = page.kvs[page.kvs.length - 1].key;
+      }
     }
-    return newestAuditRecords(batches, Date.now(), this.#options.maxAgeMs, limit);
+    const newest = newestAuditRecords(batches, Date.now(), this.#options.maxAgeMs, limit);
+    return { ...newest, truncated };
   }
 
   /** Counters since start. */

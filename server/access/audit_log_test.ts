@@ -12,10 +12,11 @@ function memoryStore() {
   let revision = 0;
   const writes: string[] = [];
   const store = {
-    range: (prefix: string) => {
-      const kvs = [...kv].filter(([k]) => k.startsWith(prefix)).sort()
-        .map(([key, value]) => ({ key, value }));
-      return Promise.resolve({ kvs, revision, more: false });
+    range: (prefix: string, options: { limit?: number; after?: string } = {}) => {
+      const all = [...kv].filter(([k]) => k.startsWith(prefix) && k > (options.after ?? ""))
+        .sort(([a], [b]) => a < b ? -1 : 1).map(([key, value]) => ({ key, value }));
+      const kvs = all.slice(0, options.limit ?? all.length);
+      return Promise.resolve({ kvs, revision, more: kvs.length < all.length });
     },
     put: (key: string, value: string) => {
       writes.push(key);
@@ -63,6 +64,11 @@ Deno.test("a node's batches form a bounded ring; slots past the age bound are de
   const { store, kv } = memoryStore();
   const log = new AuditLog();
   log.configure({ flushIntervalMs: 1_000_000, maxBatchesPerNode: 3, maxAgeMs: 60_000 });
+  // Other nodes' batches: more than one page of a listing.
+  for (let i = 0; i < 100; i++) {
+    const batch = { node: `m${i}`, seq: 0, timeMs: Date.now() - 1_000, records: [] };
+    await store.put(`${AUDIT_PREFIX}m${String(i).padStart(3, "0")}/000000`, JSON.stringify(batch));
+  }
   await log.attach(store, "n1");
   for (let i = 0; i < 7; i++) {
     log.record(denial(`svc:${i}`));

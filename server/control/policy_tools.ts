@@ -150,8 +150,8 @@ export function policyTools(
             path: "limit",
           });
         }
-        const { records, dropped } = await access.audit.list(Math.min(limit, MAX_AUDIT_LIST));
-        return json({ records, dropped, stats: access.audit.stats });
+        const listed = await access.audit.list(Math.min(limit, MAX_AUDIT_LIST));
+        return json({ ...listed, stats: access.audit.stats });
       },
     },
   ];
