@@ -325,19 +325,57 @@ Deno.test("a Streamable HTTP session stops watching policy changes when it ends 
       );
       clients.push(client);
     }
-    assert.equal(gateway.access.listenerCount, 3);
+    // One watch per session, and the app's own for 2026 listeners.
+    assert.equal(gateway.access.listenerCount, 3 + 1);
     const [first, ...rest] = clients;
     await (first.transport as StreamableHTTPClientTransport).terminateSession();
     await first.close();
     await waitFor(
       "the deleted session's watch gone",
-      () => gateway.access.listenerCount === 2,
+      () => gateway.access.listenerCount === 2 + 1,
       5_000,
     );
     for (const c of rest) await c.close();
     await app.close();
     assert.equal(gateway.access.listenerCount, 0);
   } finally {
+    await app.close();
+    await gateway.access.audit.close();
+    await gateway.close();
+  }
+});
+
+Deno.test("a 2026 client listening for list changes hears of a policy change", async () => {
+  const gateway = await start();
+  const app = createGatewayApp({
+    gateway,
+    codec: createResumeCodec("k".repeat(32)),
+    allowedHosts: [],
+    allowedOrigins: [],
+    maxRequestBodyBytes: 1 << 20,
+    maxSessions: 10,
+  });
+  const client = new Client({ name: "modern", version: "1" }, {
+    versionNegotiation: { mode: "auto" },
+  });
+  try {
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL("http://localhost/mcp"), {
+        fetch: (url, init) => {
+          const req = new Request(url, init);
+          req.headers.set("host", "localhost");
+          return Promise.resolve(app.fetch(req));
+        },
+      }),
+    );
+    let heard = 0;
+    client.setNotificationHandler("notifications/tools/list_changed", () => void heard++);
+    const subscription = await client.listen({ toolsListChanged: true });
+    gateway.access.applyStored([FS_POLICY as never], 1);
+    await waitFor("tools/list_changed on the listen stream", () => heard >= 1, 5_000);
+    await subscription.close();
+  } finally {
+    await client.close();
     await app.close();
     await gateway.access.audit.close();
     await gateway.close();

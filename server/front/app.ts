@@ -104,6 +104,12 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     },
     log: (params) => sessions.log(params),
   });
+  // 2026 listeners have no session to compare views for: any policy change may alter theirs.
+  const unwatchPolicies = gateway.access.onChange(() => {
+    stateless.notify.toolsChanged();
+    stateless.notify.promptsChanged();
+    stateless.notify.resourcesChanged();
+  });
 
   const app = new Hono();
   app.get("/healthz", (c) => {
@@ -138,6 +144,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     },
     close: async () => {
       unsubscribe();
+      unwatchPolicies();
       lane.close();
       await sessions.close();
       await stateless.close();
