@@ -381,3 +381,28 @@ Deno.test("a 2026 client listening for list changes hears of a policy change", a
     await gateway.close();
   }
 });
+
+Deno.test("policy_put refuses past the bounds on policies and rules in force", async () => {
+  const gateway = await start();
+  const ctx = { notify: () => Promise.resolve() };
+  const rules = Array.from({ length: 1_000 }, (_, i) => ({ effect: "allow", subjects: [`u${i}`] }));
+  const put = (name: string) =>
+    gateway.callTool({
+      name: "safla__policy_put",
+      arguments: { policy: { name, service: "fs", rules } },
+    }, ctx);
+  try {
+    for (let i = 0; i < 10; i++) await put(`p${i}`);
+    await put("p0"); // replacing one keeps the total
+    await assert.rejects(
+      put("p10"),
+      (e) =>
+        (e as { code?: number }).code === -32602 &&
+        /at most 1000 policies and 10000 rules/.test(String(e)),
+    );
+    assert.equal(gateway.access.policies.policies.length, 10);
+  } finally {
+    await gateway.access.audit.close();
+    await gateway.close();
+  }
+});

@@ -44,6 +44,11 @@ export class MemoryPolicies implements PolicyWriter {
   }
 }
 
+/** Most policies in force at once (config and runtime); one more is refused. */
+export const MAX_POLICIES = 1_000;
+/** Most rules of all policies in force together (each costs compile time and memory). */
+export const MAX_TOTAL_RULES = 10_000;
+
 /** Most audit records one `audit_list` returns. */
 const MAX_AUDIT_LIST = 1_000;
 
@@ -111,6 +116,16 @@ export function policyTools(
         } catch (error) {
           if (!(error instanceof PolicyError)) throw error;
           throw new ProtocolError(INVALID_PARAMS, error.message, { path: error.path });
+        }
+        const others = access.policies.policies.filter((p) => p.name !== policy.name);
+        const rules = others.reduce((sum, p) => sum + p.rules.length, policy.rules.length);
+        if (others.length + 1 > MAX_POLICIES || rules > MAX_TOTAL_RULES) {
+          throw new ProtocolError(
+            INVALID_PARAMS,
+            `policy: at most ${MAX_POLICIES} policies and ${MAX_TOTAL_RULES} rules in all ` +
+              `(this would make ${others.length + 1} and ${rules})`,
+            { path: "policy" },
+          );
         }
         const revision = await writer.put(policy);
         return json({ put: policy.name, revision });
