@@ -80,7 +80,10 @@ export function serveGatewayStdio(
     const session = era === "legacy" ? new Session(gateway, codec, { principal }) : undefined;
     const server = session?.server ?? createFrontServer(gateway, codec, era, undefined, principal);
     servers.set(server, session);
+    // A session's server already stops its policy watch on close (front.ts).
+    const closed = server.onclose;
     server.onclose = () => {
+      closed?.();
       session?.end();
       servers.delete(server);
     };
