@@ -25,6 +25,8 @@ export interface AuditRecord {
   readonly timeMs: number;
   /** The policy revision in force. */
   readonly revision: number;
+  /** Why it was denied: the decision's reason and, for a rule, `policy#index`. */
+  readonly reason?: string;
   /** How many equal events this record stands for (absent: one). */
   readonly count?: number;
 }

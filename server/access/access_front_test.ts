@@ -210,12 +210,25 @@ Deno.test("access through the 2025 front: filtered lists, refused calls, list_ch
     await gateway.access.audit.flush();
     const audit = (await root.client.callTool({ name: "safla__audit_list", arguments: {} }))
       .structuredContent as {
-        records: { action: string; target: string; decision: string; principal: string }[];
+        records: {
+          action: string;
+          target: string;
+          decision: string;
+          principal: string;
+          reason?: string;
+        }[];
       };
     const denied = audit.records.filter((r) => r.decision === "denied");
     assert.ok(
       denied.some((r) =>
-        r.action === "tools/call" && r.target === "fs:write" && r.principal.endsWith("|bob")
+        r.action === "tools/call" && r.target === "fs:write" && r.principal.endsWith("|bob") &&
+        r.reason === "noRuleAllows"
+      ),
+    );
+    assert.ok(
+      denied.some((r) =>
+        r.target === "fs:write" && r.principal.endsWith("|alice") &&
+        r.reason === "deniedByRule fs-eng#2"
       ),
     );
     assert.ok(

@@ -70,6 +70,9 @@ function enforce(
     target: describe(target),
     decision: "denied",
     revision: access.policies.revision,
+    reason: decision.policy === undefined
+      ? decision.reason
+      : `${decision.reason} ${decision.policy}#${decision.rule}`,
   });
   if (target.kind === "management") {
     throw new ProtocolError(FORBIDDEN, `${target.name} requires the scope ${ADMIN_SCOPE}`);
