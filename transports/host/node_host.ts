@@ -901,7 +901,12 @@ function describeEvent(
 function describePeerEvent(event: PeerEvent): string {
   switch (event.kind) {
     case "rejected":
-      return `rejected peer connection from ${event.remote} claiming "${event.claimedNodeId}": ${event.reason}`;
+      // The claimed id is a stranger's string: quoted, so it cannot forge log lines.
+      return `rejected peer connection from ${event.remote} claiming ${
+        JSON.stringify(event.claimedNodeId.slice(0, 64))
+      }: ${event.reason}${
+        event.suppressed > 0 ? ` (${event.suppressed} more rejections not logged)` : ""
+      }`;
     case "connected":
       return `connected to ${event.peer}`;
     case "disconnected":
