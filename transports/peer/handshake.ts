@@ -160,7 +160,9 @@ function refusedCheck(frame: { kind: number; payload: Uint8Array }): void {
   }
   // The peer's words, kept to one bounded line.
   throw new HandshakeError(
-    `refused by the peer: ${[...reason].map((c) => (c < " " || c === "\x7f" ? "?" : c)).join("").slice(0, 200)}`,
+    `refused by the peer: ${
+      [...reason].map((c) => (c < " " || c === "\x7f" ? "?" : c)).join("").slice(0, 200)
+    }`,
   );
 }
 
