@@ -10,6 +10,7 @@
  *       [--auto-compaction-mode revision|periodic|off] [--auto-compaction-retention 10000]
  *       [--auto-compaction-interval-ms 300000]
  *       [--peer-frame-limit-bytes 67108864] # largest Raft frame; snapshots stream in chunks below it
+ *       [--peer-tls-cert FILE --peer-tls-key FILE --peer-tls-ca FILE [--peer-mtls]]
  *
  * The secret comes from `--secret` or `SAFLA_CLUSTER_SECRET`. SIGINT or
  * SIGTERM stop the node cleanly; with `--exit-with-stdin` so does the end of
@@ -28,6 +29,7 @@ import {
   validateSecret,
 } from "./cluster_args.ts";
 import { startClusterNode } from "./cluster_node.ts";
+import { parsePeerTlsFlags, PEER_TLS_FLAGS } from "./peer_tls_flags.ts";
 import {
   DEFAULT_TIMING,
   type HostTiming,
@@ -67,6 +69,7 @@ export async function runNode(args: string[]): Promise<number> {
       "heartbeat-ticks": { type: "string", default: String(DEFAULT_TIMING.heartbeatTicks) },
       ...STORAGE_FLAGS,
       "peer-frame-limit-bytes": { type: "string" },
+      ...PEER_TLS_FLAGS,
     },
   });
   let node;
@@ -113,6 +116,7 @@ export async function runNode(args: string[]): Promise<number> {
       timing,
       tunables: parseStorageFlags(values),
       maxPeerFrameBytes,
+      peerTls: await parsePeerTlsFlags(values),
       onLog: (line) => console.error(line),
     });
     console.error(

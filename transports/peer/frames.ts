@@ -110,6 +110,16 @@ export class FrameReader {
     return { kind, payload };
   }
 
+  /**
+   * Whether the unread bytes start like a TLS record (content type 20-23,
+   * major version 3): what a peer configured for TLS sends to one that is not.
+   */
+  looksLikeTls(): boolean {
+    if (this.#end - this.#start < 2) return false;
+    const type = this.#buffer[this.#start];
+    return type >= 20 && type <= 23 && this.#buffer[this.#start + 1] === 3;
+  }
+
   /** Gives the stream back without closing it (the connection stays usable). */
   release(): void {
     this.#reader.releaseLock();

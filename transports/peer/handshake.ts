@@ -117,7 +117,7 @@ export async function dialHandshake(
   if (challenge === undefined) {
     throw new HandshakeError(
       `the peer closed the connection without answering our hello (handshake v${HANDSHAKE_VERSION}): ` +
-        "it runs an older release (handshake v1) or this is not its peer port",
+        "it runs an older release (handshake v1), expects TLS, or this is not its peer port",
     );
   }
   refusedCheck(challenge);

@@ -128,6 +128,11 @@ export class PeerLink {
       if (timedOut) {
         throw new HandshakeError(`handshake with ${this.address} timed out after ${timeoutMs} ms`);
       }
+      if (reader.looksLikeTls()) {
+        throw new HandshakeError(
+          "the peer answered with TLS, but this node dials plain TCP (set --peer-tls-*)",
+        );
+      }
       throw error;
     } finally {
       clearTimeout(timer);

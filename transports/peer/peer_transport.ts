@@ -1,7 +1,7 @@
 /**
  * Raft messages between gateway nodes: one outbound connection per peer
  * (`peer_link.ts`), mutually authenticated with the cluster secret
- * (`handshake.ts`), bounded queues, and a listener that bounds what a
+ * (`handshake.ts`), over TCP or TLS (`peer_tls.ts`), bounded queues, and a listener that bounds what a
  * stranger can make it hold (`inbound_guard.ts`): a few KiB per frame, a cap
  * on connections in their handshake and a handshake deadline.
  *
@@ -30,6 +30,7 @@ import {
   splitAddress,
 } from "./peer_conn.ts";
 import { type LinkHost, PeerLink } from "./peer_link.ts";
+import { dialTls, listenTls, type PeerTls } from "./peer_tls.ts";
 
 export type { InboundStats } from "./inbound_guard.ts";
 
@@ -89,6 +90,8 @@ export interface PeerTransportOptions {
    * {@link DEFAULT_MAX_UNAUTHENTICATED}); beyond it the oldest is closed.
    */
   maxUnauthenticated?: number;
+  /** TLS certificates; without them peers talk plain TCP (still authenticated by the secret). */
+  tls?: PeerTls;
 }
 
 /** Counters of one peer link. */
@@ -174,11 +177,16 @@ export class PeerTransport implements LinkHost {
     positive("handshakeTimeoutMs", options.handshakeTimeoutMs);
     positive("maxUnauthenticated", options.maxUnauthenticated);
     const transport = new PeerTransport(options, await importSecret(options.secret));
-    transport.#listener = listenPlain(
-      options.hostname,
-      options.port,
-      (conn) => transport.#admit(conn),
-    );
+    const admit = (conn: PeerConn) => transport.#admit(conn);
+    transport.#listener = options.tls
+      ? await listenTls(
+        options.hostname,
+        options.port,
+        options.tls,
+        transport.handshakeTimeoutMs,
+        admit,
+      )
+      : listenPlain(options.hostname, options.port, admit);
     for (const [peer, address] of Object.entries(options.peers)) transport.addPeer(peer, address);
     transport.#tasks.push(transport.#listener.done);
     return transport;
@@ -196,6 +204,7 @@ export class PeerTransport implements LinkHost {
 
   /** @internal */
   async dial(address: string): Promise<PeerConn> {
+    if (this.#options.tls) return await dialTls(address, this.#options.tls);
     const conn = await Deno.connect(splitAddress(address));
     conn.setNoDelay(true);
     return denoPeerConn(conn);
@@ -301,6 +310,8 @@ export class PeerTransport implements LinkHost {
     } catch (error) {
       const reason = timedOut
         ? `handshake timed out after ${this.handshakeTimeoutMs} ms`
+        : reader.looksLikeTls()
+        ? "the dialler speaks TLS, but this node listens on plain TCP (set --peer-tls-*)"
         : error instanceof HandshakeError
         ? error.reason
         : error instanceof Error
