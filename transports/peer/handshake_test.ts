@@ -209,7 +209,10 @@ Deno.test("a server without the secret cannot pass as a peer", async (t) => {
         assert.equal(next, undefined, "the client sent frames to an unauthenticated server");
         await waitFor("the failure", () => events.some((e) => e.kind === "disconnected"), 5_000);
         const failure = events.find((e) => e.kind === "disconnected");
-        assert.ok(failure?.kind === "disconnected" && reason.test(failure.reason), failure?.kind);
+        assert.ok(
+          failure?.kind === "disconnected" && reason.test(failure.reason),
+          JSON.stringify(failure),
+        );
       } finally {
         await a.close();
         fake.close();
