@@ -264,3 +264,82 @@ Deno.test("a mixed-version cluster fails with one clear line on each side", asyn
     v1.close();
   }
 });
+
+Deno.test("a recorded hello and proof replayed on a new connection are refused", async () => {
+  const events: PeerEvent[] = [];
+  const received: Message[] = [];
+  const b = await PeerTransport.start(options("b", {
+    onEvent: (e) => events.push(e),
+    onMessages: (batch) => received.push(...batch),
+  }));
+  // An eavesdropper between a and b records a's frames.
+  const recorded: Frame[] = [];
+  const tap = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const tapped = (async () => {
+    const inbound = await tap.accept();
+    const upstream = await Deno.connect({ hostname: "127.0.0.1", port: b.port });
+    const reader = new FrameReader(inbound.readable, 64 * 1024);
+    const back = upstream.readable.pipeTo(inbound.writable).catch(() => {});
+    for (
+      let frame = await reader.next();
+      frame;
+      frame = await reader.next().catch(() => undefined)
+    ) {
+      recorded.push(frame);
+      await upstream.write(encodeFrame(frame.kind, frame.payload));
+      if (frame.kind === FrameKind.messages) break;
+    }
+    return { inbound, upstream, back };
+  })();
+  const a = await PeerTransport.start(options("a", { peers: { b: `127.0.0.1:${tap.addr.port}` } }));
+  try {
+    a.send([heartbeat("a", "b")]);
+    await waitFor("the first delivery", () => received.length === 1, 5_000);
+    const [hello, proof] = recorded;
+    assert.deepEqual([hello.kind, proof.kind], [FrameKind.hello, FrameKind.proof]);
+    const replay = await stranger(b.port);
+    await replay.send(hello.kind, hello.payload);
+    assert.equal((await replay.next())?.kind, FrameKind.challenge);
+    await replay.send(proof.kind, proof.payload);
+    const after = await replay.rest();
+    assert.deepEqual(after.map((f) => decode(f.payload)), ["bad cluster secret"]);
+    replay.close();
+    assert.equal(received.length, 1);
+  } finally {
+    await a.close();
+    const { inbound, upstream, back } = await tapped;
+    for (const conn of [inbound, upstream]) {
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+    }
+    await back;
+    tap.close();
+    await b.close();
+  }
+});
+
+Deno.test("a listener that never answers is given up at the dialler's deadline", async () => {
+  const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = silent.accept();
+  const events: PeerEvent[] = [];
+  const a = await PeerTransport.start(options("a", {
+    peers: { b: `127.0.0.1:${silent.addr.port}` },
+    handshakeTimeoutMs: 200,
+    minBackoffMs: 5_000,
+    onEvent: (e) => events.push(e),
+  }));
+  try {
+    a.send([heartbeat("a", "b")]);
+    await waitFor("the deadline", () => events.some((e) => e.kind === "disconnected"), 3_000);
+    const failure = events.find((e) => e.kind === "disconnected");
+    assert.ok(
+      failure?.kind === "disconnected" && /timed out after 200 ms/.test(failure.reason),
+      JSON.stringify(failure),
+    );
+  } finally {
+    await a.close();
+    (await accepted).close();
+    silent.close();
+  }
+});
