@@ -25,7 +25,8 @@ export interface LinkHost {
   readonly maxFrameBytes: number;
   readonly handshakeTimeoutMs: number;
   identity(): Promise<HandshakeIdentity>;
-  dial(address: string): Promise<PeerConn>;
+  /** Opens a connection; `signal` aborts a dial still in progress (e.g. a TLS handshake). */
+  dial(address: string, signal: AbortSignal): Promise<PeerConn>;
   emit(event: PeerEvent): void;
   unreachable(peer: NodeId): void;
 }
@@ -109,26 +110,46 @@ export class PeerLink {
     }
   }
 
+  /**
+   * Connects and authenticates within one deadline: a listener that accepts
+   * but never completes TLS, or an address that drops SYNs, must not hold
+   * the link (and its queue) forever.
+   */
   async #connect(): Promise<PeerConn> {
-    const conn = await this.transport.dial(this.address);
-    const reader = new FrameReader(conn.readable, MAX_HANDSHAKE_FRAME_BYTES);
     const timeoutMs = this.transport.handshakeTimeoutMs;
+    let conn: PeerConn | undefined;
+    let reader: FrameReader | undefined;
     let timedOut = false;
+    const deadline = Promise.withResolvers<never>();
+    const abort = new AbortController();
     const timer = setTimeout(() => {
       timedOut = true;
-      conn.close();
+      abort.abort();
+      conn?.close();
+      deadline.reject(
+        new HandshakeError(`handshake with ${this.address} timed out after ${timeoutMs} ms`),
+      );
     }, timeoutMs);
+    deadline.promise.catch(() => {});
+    const dialing = this.transport.dial(this.address, abort.signal);
     try {
-      const io = { reader, write: (bytes: Uint8Array) => conn.write(bytes) };
-      await dialHandshake(io, await this.transport.identity(), this.peer);
+      conn = await Promise.race([dialing, deadline.promise]);
+      reader = new FrameReader(conn.readable, MAX_HANDSHAKE_FRAME_BYTES);
+      const io = { reader, write: (bytes: Uint8Array) => conn!.write(bytes) };
+      await Promise.race([
+        dialHandshake(io, await this.transport.identity(), this.peer),
+        deadline.promise,
+      ]);
       reader.release();
       return conn;
     } catch (error) {
-      conn.close();
+      // A dial that completes after the deadline is closed as it arrives.
+      if (!conn) dialing.then((late) => late.close(), () => {});
+      conn?.close();
       if (timedOut) {
         throw new HandshakeError(`handshake with ${this.address} timed out after ${timeoutMs} ms`);
       }
-      if (reader.looksLikeTls()) {
+      if (reader?.looksLikeTls()) {
         throw new HandshakeError(
           "the peer answered with TLS, but this node dials plain TCP (set --peer-tls-*)",
         );

@@ -73,19 +73,35 @@ export async function loadPeerTls(files: PeerTlsFiles): Promise<PeerTls> {
   };
 }
 
-/** Dials a peer over TLS, verifying its certificate against the cluster CA. */
-export async function dialTls(address: string, config: PeerTls): Promise<PeerConn> {
+/**
+ * Dials a peer over TLS, verifying its certificate against the cluster CA;
+ * `signal` closes a handshake still in progress.
+ */
+export async function dialTls(
+  address: string,
+  config: PeerTls,
+  signal: AbortSignal,
+): Promise<PeerConn> {
   const conn = await Deno.connectTls({
     ...splitAddress(address),
     caCerts: [config.ca],
     cert: config.cert,
     key: config.key,
   });
+  const abandon = () => {
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+  };
+  if (signal.aborted) abandon();
+  signal.addEventListener("abort", abandon, { once: true });
   try {
     await conn.handshake();
   } catch (error) {
-    conn.close();
+    abandon();
     throw new Error(`TLS with ${address} failed: ${(error as Error).message}`);
+  } finally {
+    signal.removeEventListener("abort", abandon);
   }
   return denoPeerConn(conn);
 }

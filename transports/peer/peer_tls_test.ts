@@ -229,6 +229,32 @@ Deno.test({
         },
       );
 
+      await t.step("a listener that never completes TLS is given up at the deadline", async () => {
+        const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+        const accepted = silent.accept();
+        const events: PeerEvent[] = [];
+        const a = await PeerTransport.start(options("a", {
+          tls: await cluster.load("a"),
+          peers: { b: `127.0.0.1:${silent.addr.port}` },
+          handshakeTimeoutMs: 200,
+          minBackoffMs: 5_000,
+          onEvent: (e) => events.push(e),
+        }));
+        try {
+          a.send([heartbeat("a", "b", 1)]);
+          await waitFor("the deadline", () => events.some((e) => e.kind === "disconnected"), 3_000);
+          const failure = events.find((e) => e.kind === "disconnected");
+          assert.ok(
+            failure?.kind === "disconnected" && /timed out after 200 ms/.test(failure.reason),
+            JSON.stringify(failure),
+          );
+        } finally {
+          await a.close();
+          (await accepted).close();
+          silent.close();
+        }
+      });
+
       await t.step("a missing or non-PEM file is named", async () => {
         const files = cluster.files("a");
         await assert.rejects(

@@ -203,8 +203,8 @@ export class PeerTransport implements LinkHost {
   }
 
   /** @internal */
-  async dial(address: string): Promise<PeerConn> {
-    if (this.#options.tls) return await dialTls(address, this.#options.tls);
+  async dial(address: string, signal: AbortSignal): Promise<PeerConn> {
+    if (this.#options.tls) return await dialTls(address, this.#options.tls, signal);
     const conn = await Deno.connect(splitAddress(address));
     conn.setNoDelay(true);
     return denoPeerConn(conn);
