@@ -7,7 +7,7 @@
  */
 import { Hono } from "hono";
 import type { NodeId } from "@safla/core";
-import { deriveFromSecret } from "@safla/transports/peer";
+import { deriveFromSecret, type PeerTls } from "@safla/transports/peer";
 import {
   type HostTiming,
   type HostTunables,
@@ -53,6 +53,8 @@ export interface ClusterNodeOptions {
   tunables?: Partial<HostTunables>;
   /** Largest Raft peer frame; defaults to the host's. */
   maxPeerFrameBytes?: number;
+  /** TLS between nodes; plain TCP without. */
+  peerTls?: PeerTls;
   /** How long store requests wait for a leader. */
   requestTimeoutMs?: number;
   /** Diagnostics sink. */
@@ -105,6 +107,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
     timing: options.timing,
     ...options.tunables,
     maxPeerFrameBytes: options.maxPeerFrameBytes,
+    peerTls: options.peerTls,
     onLog: options.onLog,
   });
   const store = new RaftStore({

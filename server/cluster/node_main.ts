@@ -11,6 +11,7 @@
  *       [--auto-compaction-interval-ms 300000]
  *       [--peer-frame-limit-bytes 67108864] # largest Raft frame; snapshots stream in chunks below it
  *       [--insecure-no-auth]   # serve MCP beyond loopback without "auth" in the config
+ *       [--peer-tls-cert FILE --peer-tls-key FILE --peer-tls-ca FILE [--peer-mtls]]
  *
  * The secret comes from `--secret` or `SAFLA_CLUSTER_SECRET`. SIGINT or
  * SIGTERM stop the node cleanly; with `--exit-with-stdin` so does the end of
@@ -31,6 +32,7 @@ import {
 import { startClusterNode } from "./cluster_node.ts";
 import { authEnabled } from "../auth/auth_config.ts";
 import { checkExposure, ExposureError, INSECURE_NO_AUTH_FLAG } from "../auth/exposure.ts";
+import { parsePeerTlsFlags, PEER_TLS_FLAGS } from "./peer_tls_flags.ts";
 import {
   DEFAULT_TIMING,
   type HostTiming,
@@ -71,6 +73,7 @@ export async function runNode(args: string[]): Promise<number> {
       ...STORAGE_FLAGS,
       "peer-frame-limit-bytes": { type: "string" },
       [INSECURE_NO_AUTH_FLAG]: { type: "boolean", default: false },
+      ...PEER_TLS_FLAGS,
     },
   });
   let node;
@@ -123,6 +126,7 @@ export async function runNode(args: string[]): Promise<number> {
       timing,
       tunables: parseStorageFlags(values),
       maxPeerFrameBytes,
+      peerTls: await parsePeerTlsFlags(values),
       onLog: (line) => console.error(line),
     });
     console.error(

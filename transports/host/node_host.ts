@@ -52,10 +52,12 @@ import { FileWal } from "../wal/file_wal.ts";
 import { SnapshotFiles } from "../wal/snapshot_files.ts";
 import {
   DEFAULT_MAX_FRAME_BYTES,
+  type InboundStats,
   type PeerEvent,
   type PeerLinkStats,
   PeerTransport,
 } from "../peer/peer_transport.ts";
+import type { PeerTls } from "../peer/peer_tls.ts";
 import { type MemberAddress, MemberDirectory, validateMemberAddress } from "./member_directory.ts";
 import { checkQuorumTicks, type HostTiming, TickPacer } from "./timing.ts";
 import { type HostTunables, newAutoCompactor, resolveHostOptions } from "./host_options.ts";
@@ -121,6 +123,8 @@ export interface NodeHostOptions {
   autoCompactionRetention?: number;
   /** `revision` mode: least time between compactions. Default 5 minutes. */
   autoCompactionIntervalMs?: number;
+  /** TLS between nodes (certificates as PEM); plain TCP without. Either way peers prove the secret. */
+  peerTls?: PeerTls;
   /** Log sink for transport and host events. */
   onLog?: (line: string) => void;
   /** Called when the disk fails; the host has stopped. Default: log and exit(70). */
@@ -149,6 +153,8 @@ export interface HostStatus {
   addresses: Record<NodeId, MemberAddress>;
   /** Per-peer link counters. */
   peers: Record<NodeId, PeerLinkStats>;
+  /** The peer listener's counters: connections in their handshake, evicted, rejected. */
+  peerInbound: InboundStats;
   /** Outstanding client requests. */
   pendingRequests: number;
   /**
@@ -483,6 +489,7 @@ export class NodeHost {
         },
         onUnreachable: (peer) => created.#enqueue({ type: "unreachable", peer }),
         maxFrameBytes,
+        tls: options.peerTls,
         onEvent: (event) => created.#log(describePeerEvent(event)),
       });
     } catch (error) {
@@ -584,6 +591,7 @@ export class NodeHost {
       members: this.#members(),
       addresses: Object.fromEntries(this.#directory.entries()),
       peers: this.#transport.stats(),
+      peerInbound: this.#transport.inboundStats(),
       pendingRequests: this.#node.pendingRequests,
       disk: { ...this.#diskCounters },
       snapshot: { index: storage.snapshotMetadata.index, dataHeld: storage.snapshotDataHeld },
@@ -912,7 +920,12 @@ function describeEvent(
 function describePeerEvent(event: PeerEvent): string {
   switch (event.kind) {
     case "rejected":
-      return `rejected peer connection from ${event.remote} claiming "${event.claimedNodeId}": ${event.reason}`;
+      // The claimed id is a stranger's string: quoted, so it cannot forge log lines.
+      return `rejected peer connection from ${event.remote} claiming ${
+        JSON.stringify(event.claimedNodeId.slice(0, 64))
+      }: ${event.reason}${
+        event.suppressed > 0 ? ` (${event.suppressed} more rejections not logged)` : ""
+      }`;
     case "connected":
       return `connected to ${event.peer}`;
     case "disconnected":
