@@ -25,6 +25,9 @@ import {
   positiveIntParam,
 } from "./admin/kv_operations.ts";
 import { RaftStore } from "../store/raft/raft_store.ts";
+import type { Principal } from "@safla/core/access";
+import type { ConnectionInfo } from "./admin/admin_guard.ts";
+import { deriveAdminToken, writeAdminTokenFile } from "./admin/admin_token.ts";
 
 /** Options of {@link startClusterNode}. */
 export interface ClusterNodeOptions {
@@ -54,6 +57,13 @@ export interface ClusterNodeOptions {
   requestTimeoutMs?: number;
   /** Diagnostics sink. */
   onLog?: (line: string) => void;
+  /**
+   * Authenticates admin callers once inbound auth is configured; without it
+   * the admin API answers only loopback callers holding the admin token.
+   */
+  adminAuth?: (request: Request) => Promise<Principal | undefined>;
+  /** Exact origins a browser may call the admin API from; none by default. */
+  adminAllowedOrigins?: readonly string[];
 }
 
 /** A running node. */
@@ -66,6 +76,8 @@ export interface RunningClusterNode {
   gateway: GatewayInstance | undefined;
   /** Base URL of the HTTP API. */
   url: string;
+  /** The cluster's admin token (also in `<dataDir>/admin-token`). */
+  adminToken: string;
   /** Stops serving and closes everything. */
   close(): Promise<void>;
 }
@@ -104,6 +116,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
     maxPeerFrameBytes: options.maxPeerFrameBytes,
     onLog: options.onLog,
   });
+  const adminToken = await deriveAdminToken(options.secret);
   const store = new RaftStore({
     host,
     secret: options.secret,
@@ -111,6 +124,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
   });
   let gateway: GatewayInstance | undefined;
   try {
+    await writeAdminTokenFile(options.dataDir, adminToken);
     if (options.gatewayConfig) {
       // No listener of its own: its app is served below on the node's port,
       // behind the admin routes. Through the store, services registered at
@@ -134,12 +148,22 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
     }
     const closing = new AbortController();
     const app = new Hono();
-    app.route("/", createAdminApp({ host, store, signal: closing.signal }));
+    const admin = createAdminApp({
+      host,
+      store,
+      signal: closing.signal,
+      guard: {
+        allowedHosts: [url.hostname],
+        allowedOrigins: options.adminAllowedOrigins,
+        adminToken,
+        adminAuth: options.adminAuth,
+      },
+    });
     const front = gateway;
     if (front) {
       // This node's view of the registry: services, replicas and their health, and the tools it
       // serves, a page of names at a time as the KV ranges are (`limit`, `after`, `toolsNext`).
-      app.get("/admin/registry", (c) => {
+      admin.get("/admin/registry", (c) => {
         let limit: number;
         let after: string | undefined;
         try {
@@ -164,22 +188,28 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
           ...(more ? { toolsNext: tools[tools.length - 1] } : {}),
         });
       });
-      app.all("*", (c) => front.http.fetch(c.req.raw));
     } else {
-      app.get("/admin/registry", (c) => c.json({ error: "this node fronts no MCP servers" }, 404));
+      admin.get(
+        "/admin/registry",
+        (c) => c.json({ error: "this node fronts no MCP servers" }, 404),
+      );
     }
+    // Hono copies a sub-app's routes when it is mounted: mount it once complete.
+    app.route("/", admin);
+    if (front) app.all("*", (c) => front.http.fetch(c.req.raw));
     const listening = Promise.withResolvers<void>();
     const server = Deno.serve({
       hostname: url.hostname.replace(/^\[|\]$/g, ""),
       port: Number(url.port),
       onListen: () => listening.resolve(),
-    }, app.fetch);
+    }, (request, info) => app.fetch(request, { remoteAddr: info.remoteAddr } as ConnectionInfo));
     await listening.promise;
     return {
       host,
       store,
       gateway,
       url: self.url,
+      adminToken,
       close: async () => {
         closing.abort();
         stopQuorumWatch();

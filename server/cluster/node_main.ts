@@ -116,7 +116,8 @@ export async function runNode(args: string[]): Promise<number> {
       onLog: (line) => console.error(line),
     });
     console.error(
-      `[${id}] serving ${node.url} (admin ${node.url}/admin/status, MCP ${node.url}/mcp)`,
+      `[${id}] serving ${node.url} (admin ${node.url}/admin/status with the token in ` +
+        `${values.data}/${id}/admin-token, MCP ${node.url}/mcp)`,
     );
   } catch (error) {
     if (

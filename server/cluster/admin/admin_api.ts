@@ -20,6 +20,12 @@
  *   1000 per message (a longer batch is split, all but its last message with `more: true`).
  * - `POST /admin/members`, `DELETE /admin/members/:id`: membership changes.
  * - `POST /cluster/v1/submit`: requests forwarded by followers (cluster token required).
+ * - `POST /cluster/v1/members`, `DELETE /cluster/v1/members/:id`: membership
+ *   changes a follower forwards to the leader (cluster token required).
+ *
+ * Every `/admin/*` and `/cluster/*` route goes through `admin_guard.ts`:
+ * Host and Origin checks, `application/json` bodies read within a bound, and
+ * for `/admin/*` the admin credential. `/livez` and `/readyz` stay open.
  *
  * A node that fronts MCP servers adds `GET /admin/registry` (see `cluster_node.ts`).
  *
@@ -53,6 +59,15 @@ import {
   runKvOperation,
 } from "./kv_operations.ts";
 import { serveKvSession } from "./kv_session.ts";
+import {
+  adminGuard,
+  type AdminGuardOptions,
+  BodyTooLargeError,
+  clusterGuard,
+  MAX_ADMIN_BODY_BYTES,
+  readJsonObject,
+} from "./admin_guard.ts";
+import { constantTimeEqual } from "./admin_token.ts";
 
 export { BadRequestError } from "./kv_operations.ts";
 
@@ -68,6 +83,8 @@ export interface AdminAppOptions {
   maxKvSessions?: number;
   /** Aborting it ends every watch stream and KV session (so the server can shut down). */
   signal?: AbortSignal;
+  /** Who may call: allowed hosts and origins, the admin token, inbound auth once wired. */
+  guard: AdminGuardOptions;
 }
 
 const NODE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -82,24 +99,24 @@ export const MAX_EVENTS_PER_MESSAGE = 1_000;
 const WATCH_KEEPALIVE_MS = 15_000;
 /** Longest a forwarded request may ask to wait. */
 const MAX_FORWARD_TIMEOUT_MS = 60_000;
+/**
+ * Largest forwarded batch body. Only a peer holding the cluster token gets to
+ * send one (the token is checked before the body is read); the forwarder
+ * batches by count, so this bounds the buffer rather than shaping traffic.
+ */
+const MAX_FORWARD_BODY_BYTES = 512 * 1024 * 1024;
 
 function errorResponse(error: unknown): Response {
+  if (error instanceof BodyTooLargeError) {
+    return Response.json({ error: error.message }, { status: 413 });
+  }
   const reply = errorReply(error);
   if (!reply) throw error;
   return Response.json(reply.body, { status: reply.status });
 }
 
-async function jsonBody(c: Context): Promise<Record<string, unknown>> {
-  let body: unknown;
-  try {
-    body = await c.req.json();
-  } catch {
-    throw new BadRequestError("body", "expected a JSON object");
-  }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new BadRequestError("body", "expected a JSON object");
-  }
-  return body as Record<string, unknown>;
+function jsonBody(c: Context, maxBytes = MAX_ADMIN_BODY_BYTES): Promise<Record<string, unknown>> {
+  return readJsonObject(c.req.raw, maxBytes);
 }
 
 async function kvResponse(store: RaftStore, operation: KvOperation): Promise<Response> {
@@ -164,6 +181,9 @@ export function createAdminApp(options: AdminAppOptions): Hono {
       return c.json({ error: error instanceof Error ? error.message : String(error) }, 500);
     }
   });
+
+  app.use("/admin/*", adminGuard(options.guard));
+  app.use("/cluster/*", clusterGuard(options.guard));
 
   app.get("/livez", (c) => c.json({ status: "alive", node: host.id }));
 
@@ -296,8 +316,11 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     });
   });
 
+  // A follower hands membership changes to the leader over the cluster
+  // route: the leader may be on another machine, where the admin token
+  // (loopback only) would not be accepted.
   const forwardMembership = async (
-    c: Context,
+    path: string,
     init: RequestInit,
   ): Promise<Response | undefined> => {
     const status = host.status();
@@ -306,11 +329,13 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     if (!leader) {
       throw new NoQuorumError(host.id, 0, "membership changes need a leader");
     }
-    const response = await fetch(`${leader.url}${new URL(c.req.url).pathname}`, init);
+    const headers = new Headers(init.headers);
+    headers.set(CLUSTER_AUTH_HEADER, await store.authToken());
+    const response = await fetch(`${leader.url}${path}`, { ...init, headers });
     return new Response(response.body, { status: response.status, headers: response.headers });
   };
 
-  app.post("/admin/members", async (c) => {
+  const addMember = async (c: Context): Promise<Response> => {
     const body = await jsonBody(c);
     const id = body.id;
     if (typeof id !== "string" || !NODE_ID.test(id)) {
@@ -320,7 +345,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
       throw new BadRequestError("learner", "expected a boolean");
     }
     const address = validateMemberAddress("body", { peer: body.peer, url: body.url });
-    const forwarded = await forwardMembership(c, {
+    const forwarded = await forwardMembership("/cluster/v1/members", {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify(body),
@@ -332,12 +357,12 @@ export function createAdminApp(options: AdminAppOptions): Hono {
       store.requestTimeoutMs,
     );
     return c.json({ members });
-  });
+  };
 
-  app.delete("/admin/members/:id", async (c) => {
-    const id = c.req.param("id");
+  const removeMember = async (c: Context): Promise<Response> => {
+    const id = c.req.param("id") ?? "";
     if (!NODE_ID.test(id)) throw new BadRequestError("id", "not a valid node id");
-    const forwarded = await forwardMembership(c, { method: "DELETE" });
+    const forwarded = await forwardMembership(`/cluster/v1/members/${id}`, { method: "DELETE" });
     if (forwarded) return forwarded;
     const members = await host.changeMembership(
       { type: "removeNode", nodeId: id },
@@ -345,13 +370,24 @@ export function createAdminApp(options: AdminAppOptions): Hono {
       store.requestTimeoutMs,
     );
     return c.json({ members });
+  };
+
+  const clusterAuthorized = async (c: Context): Promise<boolean> =>
+    constantTimeEqual(c.req.header(CLUSTER_AUTH_HEADER) ?? "", await store.authToken());
+  const unauthorizedPeer = (c: Context) => c.json({ error: "missing or wrong cluster token" }, 401);
+
+  app.post("/admin/members", addMember);
+  app.delete("/admin/members/:id", removeMember);
+  app.post("/cluster/v1/members", async (c) => {
+    return await clusterAuthorized(c) ? await addMember(c) : unauthorizedPeer(c);
+  });
+  app.delete("/cluster/v1/members/:id", async (c) => {
+    return await clusterAuthorized(c) ? await removeMember(c) : unauthorizedPeer(c);
   });
 
   app.post("/cluster/v1/submit", async (c) => {
-    if (c.req.header(CLUSTER_AUTH_HEADER) !== await store.authToken()) {
-      return c.json({ error: "missing or wrong cluster token" }, 401);
-    }
-    const body = await jsonBody(c);
+    if (!await clusterAuthorized(c)) return unauthorizedPeer(c);
+    const body = await jsonBody(c, MAX_FORWARD_BODY_BYTES);
     if (!Array.isArray(body.requests) || body.requests.length > MAX_FORWARD_BATCH) {
       throw new BadRequestError("requests", `expected an array of at most ${MAX_FORWARD_BATCH}`);
     }
