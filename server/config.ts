@@ -11,6 +11,7 @@ import type { BackendSpec } from "@safla/transports";
 import { isStrategyName, STRATEGY_NAMES, type StrategyName } from "@safla/core/balancer";
 import { MIN_MAX_NAME_LENGTH, type NamingMode } from "@safla/core/registry";
 import { ConfigError } from "@safla/core";
+import { type ManagementConfig, parseManagementConfig } from "./control/management_config.ts";
 
 /** What {@link loadConfig} and {@link parseConfig} throw; `source` is the file. */
 export { ConfigError };
@@ -62,6 +63,8 @@ export interface GatewaySettings {
 export interface GatewayConfig {
   services: ServiceConfig[];
   settings: GatewaySettings;
+  /** Who may manage the gateway and what runtime registrations may run (`control/management_config.ts`). */
+  management?: ManagementConfig;
 }
 
 /** The defaults of every gateway setting. */
@@ -121,8 +124,11 @@ export function parseConfig(json: unknown, file = "<config>"): GatewayConfig {
   if (!isObject(json)) fail("(root)", "must be a JSON object");
   const root = json as Json;
   for (const key of Object.keys(root)) {
-    if (key !== "mcpServers" && key !== "gateway") {
-      fail(key, `unknown top-level key (expected "mcpServers" and optionally "gateway")`);
+    if (key !== "mcpServers" && key !== "gateway" && key !== "management") {
+      fail(
+        key,
+        `unknown top-level key (expected "mcpServers" and optionally "gateway", "management")`,
+      );
     }
   }
   const settings = parseSettings(root.gateway, fail);
@@ -138,7 +144,7 @@ export function parseConfig(json: unknown, file = "<config>"): GatewayConfig {
     if ((value as Json).disabled === true) continue;
     services.push(parseService(name, value as Json, key, settings, fail));
   }
-  return { services, settings };
+  return { services, settings, management: parseManagementConfig(root.management, file) };
 }
 
 type Fail = (key: string, problem: string) => never;

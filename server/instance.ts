@@ -74,7 +74,11 @@ export async function startGatewayInstance(
   const directory = options.store === undefined
     ? undefined
     : new ServiceDirectory(options.store, gateway);
-  addManagementTools(gateway, { directory, store: options.store });
+  addManagementTools(gateway, {
+    directory,
+    store: options.store,
+    management: options.config.management,
+  });
   await gateway.start();
   await directory?.start();
   const http = createGatewayApp({

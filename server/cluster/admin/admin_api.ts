@@ -5,7 +5,9 @@
  *   fronts: backend health, see `front/app.ts`.)
  * - `GET /readyz`: 200 when a leader is known and this node has applied all it knows committed.
  * - `GET /admin/status`: leader, term, members, commit/applied indices, peer link counters.
- * - `GET|PUT|DELETE /admin/kv/:key`, `GET /admin/kv?prefix=&limit=&after=`: the replicated KV.
+ * - `GET|PUT|DELETE /admin/kv/:key`, `GET /admin/kv?prefix=&limit=&after=`: the replicated KV,
+ *   in the user key space (`control/user_keys.ts`): the gateway's own records
+ *   (sessions, services) cannot be named, listed, watched or deleted here.
  *   A range answers one page (default 1000 records, at most 10 000, and at
  *   most 4 MiB of keys and values) with `more`, and `next` when there is
  *   more: pass it as `after` for the next page. Each page is read at its own
@@ -59,6 +61,7 @@ import {
   runKvOperation,
 } from "./kv_operations.ts";
 import { serveKvSession } from "./kv_session.ts";
+import { UserKeySpace, type UserKv } from "../../control/user_keys.ts";
 import {
   adminGuard,
   type AdminGuardOptions,
@@ -119,7 +122,7 @@ function jsonBody(c: Context, maxBytes = MAX_ADMIN_BODY_BYTES): Promise<Record<s
   return readJsonObject(c.req.raw, maxBytes);
 }
 
-async function kvResponse(store: RaftStore, operation: KvOperation): Promise<Response> {
+async function kvResponse(store: UserKv, operation: KvOperation): Promise<Response> {
   const reply = await runKvOperation(store, operation);
   return Response.json(reply.body, { status: reply.status });
 }
@@ -168,6 +171,8 @@ export function readiness(host: NodeHost): { ready: boolean; reason: string } {
  */
 export function createAdminApp(options: AdminAppOptions): Hono {
   const { host, store } = options;
+  // Users see their own key space only: the gateway's records are out of reach.
+  const userKv = new UserKeySpace(store);
   const maxWatchStreams = options.maxWatchStreams ?? 1000;
   let watchStreams = 0;
   const maxKvSessions = options.maxKvSessions ?? 1000;
@@ -195,7 +200,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   app.get("/admin/status", (c) => c.json(host.status()));
 
   app.get("/admin/kv/:key{.+}", (c) =>
-    kvResponse(store, {
+    kvResponse(userKv, {
       op: "get",
       key: checkKey(c.req.param("key")),
       consistency: consistencyParam(c.req.query("consistency")),
@@ -203,12 +208,12 @@ export function createAdminApp(options: AdminAppOptions): Hono {
 
   app.put("/admin/kv/:key{.+}", async (c) => {
     const key = checkKey(c.req.param("key"));
-    return kvResponse(store, putOperation(key, await jsonBody(c)));
+    return kvResponse(userKv, putOperation(key, await jsonBody(c)));
   });
 
   app.delete("/admin/kv/:key{.+}", (c) => {
     const key = checkKey(c.req.param("key"));
-    return kvResponse(store, {
+    return kvResponse(userKv, {
       op: "delete",
       key,
       prefix: booleanParam("prefix", c.req.query("prefix")),
@@ -218,7 +223,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
 
   app.get("/admin/kv", (c) => {
     const after = c.req.query("after");
-    return kvResponse(store, {
+    return kvResponse(userKv, {
       op: "range",
       prefix: c.req.query("prefix") ?? "",
       limit: pageLimit(positiveIntParam("limit", c.req.query("limit"))),
@@ -231,7 +236,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     if (kvSessions >= maxKvSessions) {
       return c.json({ error: `too many KV sessions (limit ${maxKvSessions})` }, 429);
     }
-    return serveKvSession(c.req.raw, store, {
+    return serveKvSession(c.req.raw, userKv, {
       signal: options.signal,
       onOpen: () => kvSessions++,
       onClose: () => kvSessions--,
@@ -273,7 +278,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
           controller.enqueue(encoder.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`));
         };
         try {
-          const handle = await store.watch(selector, (events: WatchEvent[]) => {
+          const handle = await userKv.watch(selector, (events: WatchEvent[]) => {
             // One prefix delete of many keys is one batch: split it so no
             // message grows with the keyspace.
             for (let i = 0; i < events.length; i += MAX_EVENTS_PER_MESSAGE) {
