@@ -73,7 +73,9 @@ export async function startGatewayInstance(
   });
   const directory = options.store === undefined
     ? undefined
-    : new ServiceDirectory(options.store, gateway);
+    : new ServiceDirectory(options.store, gateway, {
+      rules: options.config.management?.registration,
+    });
   addManagementTools(gateway, {
     directory,
     store: options.store,

@@ -21,6 +21,7 @@ import type { StateStore } from "../store/types.ts";
 import { INVALID_PARAMS } from "../gateway/jsonrpc_codes.ts";
 import { UserKeySpace } from "./user_keys.ts";
 import { adminOnly } from "./management_access.ts";
+import { checkRuntimeService } from "./registration_check.ts";
 import { DEFAULT_MANAGEMENT, type ManagementConfig } from "./management_config.ts";
 
 /** The reserved service name that prefixes management tools. */
@@ -75,6 +76,7 @@ const MAX_WATCH_EVENTS = 1_000;
 /** Registers the management tools on `gateway`. */
 export function addManagementTools(gateway: Gateway, options: ManagementOptions = {}): void {
   const { directory, store } = options;
+  const management = options.management ?? DEFAULT_MANAGEMENT;
   const sep = gateway.settings.separator;
   const named = (n: string): string => `${MANAGEMENT_SERVICE}${sep}${n}`;
   const services = () => (gateway.status().services as {
@@ -150,7 +152,10 @@ export function addManagementTools(gateway: Gateway, options: ManagementOptions 
         }
         try {
           if (directory !== undefined) await directory.register(args.name, args.server);
-          else await gateway.registerService(config.services[0]);
+          else {
+            await checkRuntimeService(config.services[0], management.registration);
+            await gateway.registerService(config.services[0]);
+          }
         } catch (error) {
           throw new ProtocolError(INVALID_PARAMS, (error as Error).message);
         }
@@ -213,7 +218,6 @@ export function addManagementTools(gateway: Gateway, options: ManagementOptions 
     },
   ];
   if (store !== undefined) tools.push(...stateTools(named, store));
-  const management = options.management ?? DEFAULT_MANAGEMENT;
   const adminNames = new Set([...ADMIN_TOOLS].map(named));
   for (const t of tools) {
     gateway.addLocalTool(

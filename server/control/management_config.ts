@@ -10,7 +10,8 @@
  *   "registration": {
  *     "commands": [{ "command": "/usr/bin/npx", "args": ["-y", "@modelcontextprotocol/server-*"] }],
  *     "httpHosts": ["mcp.example.com", "*.tools.example.com"],
- *     "allowPrivateNetworks": false
+ *     "allowPrivateNetworks": false,
+ *     "secrets": ["env:GITHUB_TOKEN", "file:/run/secrets/*"]
  *   }
  * }
  * ```
@@ -26,6 +27,9 @@
  * - `registration.allowPrivateNetworks`: also allow loopback and private
  *   addresses (10/8, 172.16/12, 192.168/16, fc00::/7, ...). Link-local and
  *   cloud metadata addresses are refused unless named exactly in `httpHosts`.
+ * - `registration.secrets`: the secrets a registration may reference in
+ *   `env` values and headers (`${env:NAME}`, `${file:PATH}`); literal values
+ *   are always refused, so the replicated registry never holds a secret.
  *
  * @module
  */
@@ -44,6 +48,8 @@ export interface RegistrationRules {
   commands: readonly CommandRule[];
   httpHosts: readonly string[];
   allowPrivateNetworks: boolean;
+  /** Secret references (`env:NAME`, `file:PATH`, `*` globs) a registration may use. */
+  secrets: readonly string[];
 }
 
 /** The parsed `management` section. */
@@ -55,7 +61,12 @@ export interface ManagementConfig {
 /** The defaults: no anonymous admin, no runtime stdio command, no runtime HTTP host. */
 export const DEFAULT_MANAGEMENT: Readonly<ManagementConfig> = Object.freeze({
   anonymousAdmin: false,
-  registration: Object.freeze({ commands: [], httpHosts: [], allowPrivateNetworks: false }),
+  registration: Object.freeze({
+    commands: [],
+    httpHosts: [],
+    allowPrivateNetworks: false,
+    secrets: [],
+  }),
 });
 
 type Json = Record<string, unknown>;
@@ -104,7 +115,7 @@ function parseRegistration(value: unknown, fail: Fail): RegistrationRules {
   if (value === undefined) return DEFAULT_MANAGEMENT.registration;
   if (!isObject(value)) fail(at, "must be an object");
   const r = value as Json;
-  knownKeys(r, at, ["commands", "httpHosts", "allowPrivateNetworks"], fail);
+  knownKeys(r, at, ["commands", "httpHosts", "allowPrivateNetworks", "secrets"], fail);
   const commands = r.commands ?? [];
   if (!Array.isArray(commands)) fail(`${at}.commands`, "must be an array");
   const rules = (commands as unknown[]).map((c, i) =>
@@ -117,10 +128,18 @@ function parseRegistration(value: unknown, fail: Fail): RegistrationRules {
   if (r.allowPrivateNetworks !== undefined && typeof r.allowPrivateNetworks !== "boolean") {
     fail(`${at}.allowPrivateNetworks`, "must be true or false");
   }
+  const secrets = r.secrets ?? [];
+  if (
+    !Array.isArray(secrets) ||
+    !secrets.every((s) => typeof s === "string" && /^(env|file):./.test(s))
+  ) {
+    fail(`${at}.secrets`, 'must be an array of "env:NAME" or "file:PATH" patterns');
+  }
   return {
     commands: rules,
     httpHosts: (httpHosts as string[]).map((h) => h.toLowerCase()),
     allowPrivateNetworks: r.allowPrivateNetworks === true,
+    secrets: secrets as string[],
   };
 }
 
