@@ -163,6 +163,11 @@ export interface HostStatus {
    * the file for a follower).
    */
   snapshot: { index: number; dataHeld: boolean };
+  /**
+   * On the leader: how far each member's log matches, whether it was heard
+   * from lately, and whether it is a learner (what promoting a learner waits on).
+   */
+  progress?: Record<NodeId, { match: number; recentActive: boolean; isLearner: boolean }>;
 }
 
 /** Observers of what the node applies. */
@@ -583,6 +588,15 @@ export class NodeHost {
       pendingRequests: this.#node.pendingRequests,
       disk: { ...this.#diskCounters },
       snapshot: { index: storage.snapshotMetadata.index, dataHeld: storage.snapshotDataHeld },
+      ...(raftStatus.progress
+        ? {
+          progress: Object.fromEntries(
+            [...raftStatus.progress].map((
+              [id, p],
+            ) => [id, { match: p.match, recentActive: p.recentActive, isLearner: p.isLearner }]),
+          ),
+        }
+        : {}),
     };
   }
 

@@ -20,7 +20,8 @@
  *   requests in flight at once (see `kv_session.ts`).
  * - `GET /admin/watch?prefix=&startRevision=`: changes as server-sent events, at most
  *   1000 per message (a longer batch is split, all but its last message with `more: true`).
- * - `POST /admin/members`, `DELETE /admin/members/:id`: membership changes.
+ * - `POST /admin/members`, `POST /admin/members/:id/promote`, `DELETE /admin/members/:id`:
+ *   membership changes (a new member is a learner until it has caught up; see `membership.ts`).
  * - `POST /cluster/v1/submit`: requests forwarded by followers (cluster token required).
  * - `POST /cluster/v1/members`, `DELETE /cluster/v1/members/:id`: membership
  *   changes a follower forwards to the leader (cluster token required).
@@ -39,14 +40,13 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { type Command, validateCommand, type WatchEvent } from "@safla/core/state";
-import { type NodeHost, validateMemberAddress } from "@safla/transports/host";
+import type { NodeHost } from "@safla/transports/host";
 import type { KvQuery } from "@safla/core/node";
 import {
   CLUSTER_AUTH_HEADER,
   type RaftStore,
   type WireRequest,
 } from "../../store/raft/raft_store.ts";
-import { NoQuorumError } from "../../store/raft/errors.ts";
 import type { WatchSelector } from "../../store/types.ts";
 import {
   BadRequestError,
@@ -71,6 +71,8 @@ import {
   readJsonObject,
 } from "./admin_guard.ts";
 import { constantTimeEqual } from "./admin_token.ts";
+import { addMembershipRoutes } from "./membership_routes.ts";
+import { MemberConflictError } from "./membership.ts";
 
 export { BadRequestError } from "./kv_operations.ts";
 
@@ -90,7 +92,6 @@ export interface AdminAppOptions {
   guard: AdminGuardOptions;
 }
 
-const NODE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 /** Most forwarded requests in one call (the sender's batches are smaller). */
 const MAX_FORWARD_BATCH = 1024;
 /**
@@ -112,6 +113,9 @@ const MAX_FORWARD_BODY_BYTES = 512 * 1024 * 1024;
 function errorResponse(error: unknown): Response {
   if (error instanceof BodyTooLargeError) {
     return Response.json({ error: error.message }, { status: 413 });
+  }
+  if (error instanceof MemberConflictError) {
+    return Response.json({ error: error.message, field: error.field }, { status: 409 });
   }
   const reply = errorReply(error);
   if (!reply) throw error;
@@ -321,74 +325,11 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     });
   });
 
-  // A follower hands membership changes to the leader over the cluster
-  // route: the leader may be on another machine, where the admin token
-  // (loopback only) would not be accepted.
-  const forwardMembership = async (
-    path: string,
-    init: RequestInit,
-  ): Promise<Response | undefined> => {
-    const status = host.status();
-    if (status.role === "leader") return undefined;
-    const leader = status.leader === null ? undefined : host.memberAddress(status.leader);
-    if (!leader) {
-      throw new NoQuorumError(host.id, 0, "membership changes need a leader");
-    }
-    const headers = new Headers(init.headers);
-    headers.set(CLUSTER_AUTH_HEADER, await store.authToken());
-    const response = await fetch(`${leader.url}${path}`, { ...init, headers });
-    return new Response(response.body, { status: response.status, headers: response.headers });
-  };
-
-  const addMember = async (c: Context): Promise<Response> => {
-    const body = await jsonBody(c);
-    const id = body.id;
-    if (typeof id !== "string" || !NODE_ID.test(id)) {
-      throw new BadRequestError("id", "expected 1-64 characters of letters, digits, '_', '.', '-'");
-    }
-    if (body.learner !== undefined && typeof body.learner !== "boolean") {
-      throw new BadRequestError("learner", "expected a boolean");
-    }
-    const address = validateMemberAddress("body", { peer: body.peer, url: body.url });
-    const forwarded = await forwardMembership("/cluster/v1/members", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-    });
-    if (forwarded) return forwarded;
-    const members = await host.changeMembership(
-      { type: body.learner ? "addLearner" : "addNode", nodeId: id },
-      address,
-      store.requestTimeoutMs,
-    );
-    return c.json({ members });
-  };
-
-  const removeMember = async (c: Context): Promise<Response> => {
-    const id = c.req.param("id") ?? "";
-    if (!NODE_ID.test(id)) throw new BadRequestError("id", "not a valid node id");
-    const forwarded = await forwardMembership(`/cluster/v1/members/${id}`, { method: "DELETE" });
-    if (forwarded) return forwarded;
-    const members = await host.changeMembership(
-      { type: "removeNode", nodeId: id },
-      undefined,
-      store.requestTimeoutMs,
-    );
-    return c.json({ members });
-  };
-
   const clusterAuthorized = async (c: Context): Promise<boolean> =>
     constantTimeEqual(c.req.header(CLUSTER_AUTH_HEADER) ?? "", await store.authToken());
   const unauthorizedPeer = (c: Context) => c.json({ error: "missing or wrong cluster token" }, 401);
 
-  app.post("/admin/members", addMember);
-  app.delete("/admin/members/:id", removeMember);
-  app.post("/cluster/v1/members", async (c) => {
-    return await clusterAuthorized(c) ? await addMember(c) : unauthorizedPeer(c);
-  });
-  app.delete("/cluster/v1/members/:id", async (c) => {
-    return await clusterAuthorized(c) ? await removeMember(c) : unauthorizedPeer(c);
-  });
+  addMembershipRoutes(app, { host, store, clusterAuthorized, unauthorizedPeer });
 
   app.post("/cluster/v1/submit", async (c) => {
     if (!await clusterAuthorized(c)) return unauthorizedPeer(c);

@@ -4,6 +4,7 @@ import { freePort, waitFor } from "@safla/transports/host/testing";
 import { type RunningClusterNode, startClusterNode } from "../cluster_node.ts";
 import { NoQuorumError } from "../../store/raft/errors.ts";
 import { adminFetcher } from "../testing/admin_client.ts";
+import { UserKeySpace } from "../../control/user_keys.ts";
 
 const SECRET = "admin-api-test-secret";
 const adminFetch = adminFetcher(SECRET);
@@ -85,6 +86,8 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
       return statuses.every((r) => r.status === 200) && nodes[0].host.status().leader;
     }, 5_000);
     const follower = nodes.find((n) => n.host.id !== leaderId)!;
+    // What the admin API calls a key lives in the user key space of the store.
+    const userKv = new UserKeySpace(follower.store);
 
     await t.step("livez and status report the cluster", async () => {
       assert.equal((await adminFetch(`${follower.url}/livez`)).status, 200);
@@ -107,7 +110,7 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
         assert.equal((got.kv as { value: string }).value, "up");
         assert.equal((got.kv as { modRevision: number }).modRevision, revision);
       }
-      await follower.store.put("services/b", "down");
+      await userKv.put("services/b", "down");
       const range = await json(
         await adminFetch(`${follower.url}/admin/kv?prefix=services/&limit=1`),
       );
@@ -120,7 +123,7 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
 
     await t.step("ranges page with after/next; prefix deletes answer a count", async () => {
       const keys = Array.from({ length: 25 }, (_, i) => `page/${String(i).padStart(2, "0")}`);
-      await Promise.all(keys.map((key) => follower.store.put(key, "v")));
+      await Promise.all(keys.map((key) => userKv.put(key, "v")));
       const seen: string[] = [];
       let after: string | undefined;
       for (let pages = 0;; pages++) {
@@ -153,7 +156,7 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
       );
       assert.equal(counted.deleted, 15);
       assert.equal(counted.prev, undefined, "records only when asked for");
-      assert.equal((await follower.store.range("page/")).kvs.length, 0);
+      assert.equal((await userKv.range("page/")).kvs.length, 0);
     });
 
     await t.step(
@@ -164,7 +167,7 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
           await Promise.all(
             Array.from(
               { length: Math.min(100, count - i) },
-              (_, j) => follower.store.put(`bulk/${i + j}`, "v"),
+              (_, j) => userKv.put(`bulk/${i + j}`, "v"),
             ),
           );
         }
@@ -174,7 +177,7 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
         const body = await json(refused);
         assert.equal(refused.status, 413, JSON.stringify(body));
         assert.match(body.error as string, /more than 1000 records/);
-        const listed = await follower.store.range("bulk/", { limit: 2_000 });
+        const listed = await userKv.range("bulk/", { limit: 2_000 });
         assert.equal(listed.kvs.length, count);
         const messages: { events: unknown[]; more?: boolean }[] = [];
         const watched = readWatch(
@@ -236,9 +239,9 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
     });
 
     await t.step("watch streams events from a start revision as SSE", async () => {
-      const first = await follower.store.put("w/1", "a");
-      await follower.store.put("w/2", "b");
-      await follower.store.delete("w/1");
+      const first = await userKv.put("w/1", "a");
+      await userKv.put("w/2", "b");
+      await userKv.delete("w/1");
       const events = await readWatch(
         `${follower.url}/admin/watch?prefix=w/&startRevision=${first.revision}`,
         3,
@@ -290,7 +293,7 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
         assert.deepEqual((body.members as { voters: string[] }).voters, ["n1", "n2", "n3", "n4"]);
         await waitFor(
           "n4 to apply the data",
-          () => joiner.host.store.get("w/2")?.value === "b",
+          () => joiner.host.store.get("/user/w/2")?.value === "b",
           5_000,
         );
         const removed = await adminFetch(`${follower.url}/admin/members/n4`, { method: "DELETE" });

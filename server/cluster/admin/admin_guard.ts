@@ -174,6 +174,8 @@ export async function readJsonObject(
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
+  // No body reads as an empty object: a POST that only names its target (a promote) needs none.
+  if (sizeBytes === 0) return {};
   let body: unknown;
   try {
     body = JSON.parse(new TextDecoder().decode(bytes));

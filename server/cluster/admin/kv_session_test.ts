@@ -160,7 +160,7 @@ Deno.test("KV session over a WebSocket on a single-node cluster", async (t) => {
         return true;
       });
       await assert.rejects(session.get("never"), KvSessionClosedError);
-      assert.equal(node.host.store.get("never"), null);
+      assert.equal(node.host.store.get("/user/never"), null);
     });
   } finally {
     await node.close();
