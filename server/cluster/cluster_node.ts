@@ -43,6 +43,8 @@ export interface ClusterNodeOptions {
   members: Readonly<Record<NodeId, MemberAddress>>;
   /** Join an existing cluster instead of bootstrapping. */
   join?: boolean;
+  /** Quorum recovery: restart from this node's data as the only voter (README, Security). */
+  forceNewCluster?: boolean;
   /** Where the Raft listener binds, when not at this node's peer address (behind a relay). */
   peerListen?: string;
   /** The MCP servers to front; without it the node serves only the admin API. */
@@ -110,6 +112,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
     dataDir: options.dataDir,
     members: options.members,
     join: options.join,
+    forceNewCluster: options.forceNewCluster,
     peerListen: options.peerListen,
     timing: options.timing,
     ...options.tunables,

@@ -58,6 +58,7 @@ import {
 } from "../peer/peer_transport.ts";
 import { type MemberAddress, MemberDirectory, validateMemberAddress } from "./member_directory.ts";
 import { checkQuorumTicks, type HostTiming, TickPacer } from "./timing.ts";
+import { forceNewClusterLog } from "./force_new_cluster.ts";
 import { type HostTunables, newAutoCompactor, resolveHostOptions } from "./host_options.ts";
 
 /** A released snapshot's bytes, read back from its file (undefined while reading). */
@@ -86,6 +87,11 @@ export interface NodeHostOptions {
   members: Readonly<Record<NodeId, MemberAddress>>;
   /** Start empty and wait to be added by the leader instead of bootstrapping. */
   join?: boolean;
+  /**
+   * Quorum recovery: restart from this node's data as the only voter of the
+   * cluster (see `force_new_cluster.ts`); the other members rejoin empty.
+   */
+  forceNewCluster?: boolean;
   /**
    * Address ("host:port") the peer listener binds to; defaults to this
    * node's own peer address in `members`. Differs when peers reach this node
@@ -386,6 +392,20 @@ export class NodeHost {
     const snapshots = new SnapshotFiles(`${options.dataDir}/snap`);
     let host: NodeHost | undefined;
     try {
+      if (options.forceNewCluster) {
+        if (state.hardState.term === 0 && state.snapshot.index === 0) {
+          throw new ConfigError("node host", "forceNewCluster", "this node has no data to recover");
+        }
+        const others = [...directory.entries()].map(([id]) => id);
+        const forced = forceNewClusterLog(state, options.nodeId, others);
+        await wal.save(forced.hardState, forced.appended, true);
+        state.entries = forced.entries;
+        state.hardState = forced.hardState;
+        options.onLog?.(
+          `[${options.nodeId}] forced a new cluster of one at index ${forced.hardState.commit}; ` +
+            `removed ${others.filter((id) => id !== options.nodeId).join(", ") || "nobody"}`,
+        );
+      }
       const walMs = performance.now();
       const kv = new KvStateMachine();
       // The store is restored while the file streams by: the snapshot's bytes,
