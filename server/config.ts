@@ -12,6 +12,7 @@ import { isStrategyName, STRATEGY_NAMES, type StrategyName } from "@safla/core/b
 import { MIN_MAX_NAME_LENGTH, type NamingMode } from "@safla/core/registry";
 import { ConfigError } from "@safla/core";
 import { type AuthConfig, parseAuthConfig } from "./auth/auth_config.ts";
+import { type ManagementConfig, parseManagementConfig } from "./control/management_config.ts";
 
 /** What {@link loadConfig} and {@link parseConfig} throw; `source` is the file. */
 export { ConfigError };
@@ -65,7 +66,12 @@ export interface GatewayConfig {
   settings: GatewaySettings;
   /** Who may call the HTTP fronts (auth/auth_config.ts); absent: no authentication. */
   auth?: AuthConfig;
+  /** Who may manage the gateway and what runtime registrations may run (`control/management_config.ts`). */
+  management?: ManagementConfig;
 }
+
+/** The sections a config file may have; only `mcpServers` is required. */
+const TOP_LEVEL_KEYS = ["mcpServers", "gateway", "auth", "management"];
 
 /** The defaults of every gateway setting. */
 export const DEFAULT_SETTINGS: Readonly<GatewaySettings> = Object.freeze({
@@ -124,8 +130,8 @@ export function parseConfig(json: unknown, file = "<config>"): GatewayConfig {
   if (!isObject(json)) fail("(root)", "must be a JSON object");
   const root = json as Json;
   for (const key of Object.keys(root)) {
-    if (key !== "mcpServers" && key !== "gateway" && key !== "auth") {
-      fail(key, `unknown top-level key (expected "mcpServers", optionally "gateway" and "auth")`);
+    if (!TOP_LEVEL_KEYS.includes(key)) {
+      fail(key, `unknown top-level key (expected one of ${TOP_LEVEL_KEYS.join(", ")})`);
     }
   }
   const settings = parseSettings(root.gateway, fail);
@@ -142,7 +148,10 @@ export function parseConfig(json: unknown, file = "<config>"): GatewayConfig {
     services.push(parseService(name, value as Json, key, settings, fail));
   }
   const auth = parseAuthConfig(root.auth, fail);
-  return auth === undefined ? { services, settings } : { services, settings, auth };
+  const management = parseManagementConfig(root.management, file);
+  return auth === undefined
+    ? { services, settings, management }
+    : { services, settings, management, auth };
 }
 
 type Fail = (key: string, problem: string) => never;

@@ -93,8 +93,14 @@ export async function startGatewayInstance(
   });
   const directory = options.store === undefined
     ? undefined
-    : new ServiceDirectory(options.store, gateway);
-  addManagementTools(gateway, { directory, store: options.store });
+    : new ServiceDirectory(options.store, gateway, {
+      rules: options.config.management?.registration,
+    });
+  addManagementTools(gateway, {
+    directory,
+    store: options.store,
+    management: options.config.management,
+  });
   await gateway.start();
   await directory?.start();
   metrics.attach(gateway);
