@@ -96,11 +96,18 @@ export async function startGatewayInstance(
   });
   const directory = options.store === undefined
     ? undefined
-    : new ServiceDirectory(options.store, gateway);
+    : new ServiceDirectory(options.store, gateway, {
+      rules: options.config.management?.registration,
+    });
   const policies = options.store === undefined
     ? undefined
     : new PolicyStore(options.store, gateway.access);
-  addManagementTools(gateway, { directory, store: options.store, policies });
+  addManagementTools(gateway, {
+    directory,
+    store: options.store,
+    management: options.config.management,
+    policies,
+  });
   if (options.store !== undefined) {
     void gateway.access.audit.attach(options.store, options.nodeId ?? crypto.randomUUID());
   }

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { createMcpHandler } from "@modelcontextprotocol/server";
 import { SeededRng } from "@safla/core";
-import { ADMIN_SCOPE, type Principal } from "@safla/core/access";
+import { ADMIN_SCOPE, ANONYMOUS, type Principal } from "@safla/core/access";
 import type { Catalog } from "@safla/transports";
 import { waitFor } from "@safla/transports/host/testing";
 import { config } from "../testing/harness.ts";
@@ -90,7 +90,7 @@ Deno.test("access through the 2025 front: filtered lists, refused calls, list_ch
     assert.ok(names((await root.client.listTools()).tools).includes("safla__policy_put"));
     await assert.rejects(
       bob.client.callTool({ name: "safla__status", arguments: {} }),
-      (e) => errorCode(e) === -32003 && /requires the scope safla:admin/.test(String(e)),
+      (e) => errorCode(e) === -32013 && /requires the scope safla:admin/.test(String(e)),
     );
 
     await bob.client.subscribeResource({ uri: "file:///priv/b" });
@@ -397,7 +397,7 @@ Deno.test("a 2026 client listening for list changes hears of a policy change", a
 
 Deno.test("policy_put refuses past the bounds on policies and rules in force", async () => {
   const gateway = await start();
-  const ctx = { notify: () => Promise.resolve() };
+  const ctx = { notify: () => Promise.resolve(), principal: ROOT };
   const rules = Array.from({ length: 1_000 }, (_, i) => ({ effect: "allow", subjects: [`u${i}`] }));
   const put = (name: string) =>
     gateway.callTool({
@@ -415,6 +415,32 @@ Deno.test("policy_put refuses past the bounds on policies and rules in force", a
     );
     assert.equal(gateway.access.policies.policies.length, 10);
   } finally {
+    await gateway.access.audit.close();
+    await gateway.close();
+  }
+});
+
+Deno.test("a changing management tool refused to the anonymous caller is audited as denied", async () => {
+  const gateway = await start();
+  const anonymous = await principalClient(gateway, ANONYMOUS);
+  try {
+    await assert.rejects(
+      anonymous.client.callTool({
+        name: "safla__set_strategy",
+        arguments: { strategy: "round-robin" },
+      }),
+      (e) => errorCode(e) === -32013,
+    );
+    assert.ok(!(await anonymous.client.callTool({ name: "safla__status", arguments: {} })).isError);
+    await gateway.access.audit.flush();
+    const { records } = await gateway.access.audit.list(10);
+    assert.deepEqual(
+      records.map((r) => [r.action, r.decision, r.reason]),
+      [["safla__set_strategy", "denied", "adminScopeRequired"]],
+      "the refusal, and nothing for the read",
+    );
+  } finally {
+    await anonymous.close();
     await gateway.access.audit.close();
     await gateway.close();
   }

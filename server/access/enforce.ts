@@ -8,8 +8,8 @@
  * exactly the error an unknown one gets (-32602 "Tool X not found", ...): the
  * caller's lists do not show it, and a distinct "forbidden" would confirm to
  * a caller probing names that it exists. Management tools are documented and
- * listed to admins; a non-admin gets -32003 naming the scope it lacks, so an
- * operator knows what to grant.
+ * listed to admins; a non-admin gets -32013 (forbidden) naming the scope it
+ * lacks, so an operator knows what to grant.
  *
  * @module
  */
@@ -75,7 +75,9 @@ function enforce(
       : `${decision.reason} ${decision.policy}#${decision.rule}`,
   });
   if (target.kind === "management") {
-    throw new ProtocolError(FORBIDDEN, `${target.name} requires the scope ${ADMIN_SCOPE}`);
+    throw new ProtocolError(FORBIDDEN, `${target.name} requires the scope ${ADMIN_SCOPE}`, {
+      requiredScope: ADMIN_SCOPE,
+    });
   }
   throw notFound();
 }
@@ -111,18 +113,22 @@ export function authorizeToolCall(
 
 /**
  * Records a management call that changed something (any management tool not
- * marked read-only) with who made it. The arguments are not kept (a server
- * entry may carry secrets), only the name they act on.
+ * marked read-only) with who made it, or, when `error` is the tool's own
+ * refusal (-32013, a changing tool without the admin scope), the denial. The
+ * arguments are not kept (a server entry may carry secrets), only the name
+ * they act on.
  */
 export function auditManagementCall(
   gateway: Gateway,
   params: { name: string; arguments?: Record<string, unknown> },
   principal: Principal = ANONYMOUS,
+  error?: unknown,
 ): void {
-  const tool = gateway.isLocalTool(params.name)
-    ? gateway.listTools().find((t) => t.name === params.name)
-    : undefined;
-  if (!gateway.isLocalTool(params.name) || tool?.annotations?.readOnlyHint === true) return;
+  if (!gateway.isLocalTool(params.name)) return;
+  const refused = (error as { code?: unknown } | undefined)?.code === FORBIDDEN;
+  if (error !== undefined && !refused) return;
+  const tool = gateway.listTools().find((t) => t.name === params.name);
+  if (!refused && tool?.annotations?.readOnlyHint === true) return;
   const args = params.arguments ?? {};
   const policy = args.policy as { name?: unknown } | undefined;
   const subject = [args.name, args.key, args.prefix, policy?.name, args.service]
@@ -131,8 +137,9 @@ export function auditManagementCall(
     principal: principalKey(principal),
     action: params.name,
     target: typeof subject === "string" ? subject : "",
-    decision: "changed",
+    decision: refused ? "denied" : "changed",
     revision: gateway.access.policies.revision,
+    ...(refused ? { reason: "adminScopeRequired" } : {}),
   });
 }
 

@@ -80,7 +80,7 @@ async function scenario(
       name: "safla__policy_put",
       arguments: { policy: { name: "x", service: "demo", rules: [] } },
     }),
-    (e) => (e as { code?: number }).code === -32003,
+    (e) => (e as { code?: number }).code === -32013,
     "only an admin changes policies",
   );
   const put = await adminN1.callTool({

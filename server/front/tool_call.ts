@@ -102,7 +102,13 @@ export async function callTool(
   channel: CallChannel,
 ): Promise<Record<string, unknown>> {
   authorizeToolCall(gateway, params.name, origin.principal);
-  const result = await gateway.callTool(params, callContext(origin, channel));
+  let result: Record<string, unknown>;
+  try {
+    result = await gateway.callTool(params, callContext(origin, channel));
+  } catch (error) {
+    auditManagementCall(gateway, params, origin.principal, error);
+    throw error;
+  }
   auditManagementCall(gateway, params, origin.principal);
   return result;
 }

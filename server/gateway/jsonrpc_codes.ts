@@ -26,11 +26,11 @@ export const INTERNAL_ERROR = -32603;
 export const SESSION_NOT_FOUND = -32001;
 /** 2026-07-28: no such resource. The 2025 wire has no such code; the SDK sends it as invalid params. */
 export const RESOURCE_NOT_FOUND_2026 = -32002;
-/** The caller lacks the scope this needs (management tools without the admin scope). */
-export const FORBIDDEN = -32003;
 /** The service behind this name is unavailable. */
 export const SERVICE_UNAVAILABLE = -32010;
 /** The call may or may not have run; it was not retried. */
 export const OUTCOME_UNKNOWN = -32011;
 /** This node is cut off from the cluster's quorum; nothing was run. */
 export const MINORITY_PARTITION = -32012;
+/** The caller may not do this (e.g. a management tool without the `safla:admin` scope). */
+export const FORBIDDEN = -32013;
