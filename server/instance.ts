@@ -15,6 +15,7 @@ import { ServiceDirectory } from "./control/service_directory.ts";
 import { type SessionDirectory, StoreSessionDirectory } from "./control/session_directory.ts";
 import type { StateStore } from "./store/types.ts";
 import { PolicyStore } from "./access/policy_store.ts";
+import type { PolicyWriter } from "./access/policy_admin.ts";
 import type { EraCache } from "@safla/transports";
 import { metricsRoute, NodeMetrics } from "./ops/metrics.ts";
 import { hostOriginGuard } from "./front/http_edge.ts";
@@ -70,6 +71,8 @@ export interface GatewayInstance {
   /** The port actually bound; undefined without a listener. */
   port?: number;
   url?: string;
+  /** Where runtime policy changes go (the replicated store); absent without a store. */
+  policies?: PolicyWriter;
   /** Stops serving, closes sessions and ends every backend. */
   close(): Promise<void>;
 }
@@ -136,6 +139,7 @@ export async function startGatewayInstance(
     return {
       gateway,
       http,
+      policies,
       close: async () => {
         await policies?.close();
         await gateway.access.audit.close();
@@ -159,6 +163,7 @@ export async function startGatewayInstance(
     http,
     port,
     url: `http://${host}:${port}`,
+    policies,
     close: async () => {
       await policies?.close();
       await gateway.access.audit.close();

@@ -17,6 +17,7 @@ import {
 import type { GatewayConfig } from "../config.ts";
 import { type GatewayInstance, startGatewayInstance } from "../instance.ts";
 import { createAdminApp } from "./admin/admin_api.ts";
+import { addPolicyRoutes } from "../access/admin_policies.ts";
 import {
   checkKey,
   DEFAULT_PAGE_LIMIT,
@@ -215,6 +216,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
           ...(more ? { toolsNext: tools[tools.length - 1] } : {}),
         });
       });
+      if (front.policies) addPolicyRoutes(admin, front.gateway, front.policies);
     } else {
       admin.get(
         "/admin/registry",

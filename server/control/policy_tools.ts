@@ -9,45 +9,10 @@
  * @module
  */
 import { ProtocolError, type Tool } from "@modelcontextprotocol/server";
-import { parsePolicy, type Policy, PolicyError } from "@safla/core/access";
+import { type Policy, PolicyError } from "@safla/core/access";
 import type { Gateway, LocalTool } from "../gateway/gateway.ts";
+import { acceptPolicy, policyListing, type PolicyWriter } from "../access/policy_admin.ts";
 import { INVALID_PARAMS } from "../gateway/jsonrpc_codes.ts";
-
-/** Where runtime policy changes go: the replicated store, or this node's memory. */
-export interface PolicyWriter {
-  /** Stores `policy`; resolves with the revision once this node runs on it. */
-  put(policy: Policy): Promise<number>;
-  /** Deletes policy `name`; resolves once this node runs without it. */
-  delete(name: string): Promise<{ deleted: boolean; revision: number }>;
-}
-
-/** Runtime policies of a node without a store: in memory, lost at restart. */
-export class MemoryPolicies implements PolicyWriter {
-  readonly #gateway: Gateway;
-  readonly #policies = new Map<string, Policy>();
-  #revision = 0;
-
-  constructor(gateway: Gateway) {
-    this.#gateway = gateway;
-  }
-
-  put(policy: Policy): Promise<number> {
-    this.#policies.set(policy.name, policy);
-    this.#gateway.access.applyStored(this.#policies.values(), ++this.#revision);
-    return Promise.resolve(this.#revision);
-  }
-
-  delete(name: string): Promise<{ deleted: boolean; revision: number }> {
-    const deleted = this.#policies.delete(name);
-    if (deleted) this.#gateway.access.applyStored(this.#policies.values(), ++this.#revision);
-    return Promise.resolve({ deleted, revision: this.#revision });
-  }
-}
-
-/** Most policies in force at once (config and runtime); one more is refused. */
-export const MAX_POLICIES = 1_000;
-/** Most rules of all policies in force together (each costs compile time and memory). */
-export const MAX_TOTAL_RULES = 10_000;
 
 /** Most audit records one `audit_list` returns. */
 const MAX_AUDIT_LIST = 1_000;
@@ -90,14 +55,7 @@ export function policyTools(
         [],
         true,
       ),
-      call: () => {
-        const fromConfig = new Set(access.configPolicies);
-        const policies = access.policies.policies.map((p) => ({
-          ...p,
-          source: fromConfig.has(p) ? "config" : "runtime",
-        }));
-        return Promise.resolve(json({ revision: access.policies.revision, policies }));
-      },
+      call: () => Promise.resolve(json(policyListing(access))),
     },
     {
       definition: tool(
@@ -112,20 +70,10 @@ export function policyTools(
       call: async (args) => {
         let policy: Policy;
         try {
-          policy = parsePolicy(args.policy, "policy");
+          policy = acceptPolicy(access, args.policy, "policy");
         } catch (error) {
           if (!(error instanceof PolicyError)) throw error;
           throw new ProtocolError(INVALID_PARAMS, error.message, { path: error.path });
-        }
-        const others = access.policies.policies.filter((p) => p.name !== policy.name);
-        const rules = others.reduce((sum, p) => sum + p.rules.length, policy.rules.length);
-        if (others.length + 1 > MAX_POLICIES || rules > MAX_TOTAL_RULES) {
-          throw new ProtocolError(
-            INVALID_PARAMS,
-            `policy: at most ${MAX_POLICIES} policies and ${MAX_TOTAL_RULES} rules in all ` +
-              `(this would make ${others.length + 1} and ${rules})`,
-            { path: "policy" },
-          );
         }
         const revision = await writer.put(policy);
         return json({ put: policy.name, revision });
