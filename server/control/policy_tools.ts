@@ -2,7 +2,9 @@
  * Management tools for access policies and the audit trail:
  * `safla__policy_list`, `safla__policy_put`, `safla__policy_delete` and
  * `safla__audit_list`. Like every management tool they need the admin scope
- * (server/access/enforce.ts). In a cluster a change goes through the
+ * (server/access/enforce.ts); put and delete change the gateway, so they are
+ * also admin-only for the anonymous caller unless the node opts in
+ * (`anonymousAdmin`, management_access.ts). In a cluster a change goes through the
  * replicated store and applies on every node at its revision; a standalone
  * node keeps runtime policies in memory.
  *
