@@ -134,7 +134,8 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
     }
     const closing = new AbortController();
     const app = new Hono();
-    app.route("/", createAdminApp({ host, store, signal: closing.signal }));
+    const gatewayReadiness = gateway && (() => gateway!.gateway.readiness());
+    app.route("/", createAdminApp({ host, store, signal: closing.signal, gatewayReadiness }));
     const front = gateway;
     if (front) {
       // This node's view of the registry: services, replicas and their health, and the tools it

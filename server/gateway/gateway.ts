@@ -33,6 +33,7 @@ import { BackendEvents, type GatewayListener } from "./backend_events.ts";
 import { CatalogView } from "./catalog_view.ts";
 import { forwardCall, ForwardFailure } from "./forward.ts";
 import { INVALID_PARAMS } from "./jsonrpc_codes.ts";
+import { type GatewayReadiness, gatewayReadiness } from "./readiness.ts";
 import { ReplicaCalls } from "./replica_calls.ts";
 import { ResourceSubscriptions } from "./resource_subscriptions.ts";
 import { monotonicProgress } from "./wire_meta.ts";
@@ -70,6 +71,9 @@ interface Replica {
    * backend could have received before sending it.
    */
   inFlight: Map<CallContext, number>;
+  /** Ready at least once, and whether its first connect attempt ended (see readiness.ts). */
+  everReady: boolean;
+  firstAttemptEnded: boolean;
 }
 
 interface Service {
@@ -159,12 +163,20 @@ export class Gateway {
 
   #makeReplica(service: Service, spec: BackendSpec, index: number): Replica {
     const id = `${service.config.name}#${index}`;
-    const replica: Replica = { id, service, inFlight: new Map(), backend: undefined! };
+    const replica: Replica = {
+      id,
+      service,
+      inFlight: new Map(),
+      backend: undefined!,
+      everReady: false,
+      firstAttemptEnded: false,
+    };
     replica.backend = this.#backendFactory({
       label: id,
       spec,
       requestTimeoutMs: service.config.requestTimeoutMs,
       connectTimeoutMs: this.settings.connectTimeoutMs,
+      startTimeoutMs: service.config.startTimeoutMs ?? this.settings.startTimeoutMs,
       initialBackoffMs: this.settings.initialBackoffMs,
       maxBackoffMs: this.settings.maxBackoffMs,
       eraCache: this.#eraCache,
@@ -191,8 +203,35 @@ export class Gateway {
       const nowMs = this.#deps.nowMs();
       for (const s of this.#services.values()) s.router.tick(nowMs);
     }, ROUTER_TICK_MS);
-    await Promise.all(this.#allReplicas().map((r) => r.backend.start()));
+    await this.#startReplicas(this.#allReplicas());
     this.#rebuild();
+  }
+
+  /**
+   * Starts `replicas` and waits for their first attempts, but no longer than
+   * one connect timeout: a backend in its first start (a cold `npx` install)
+   * may take minutes, and meanwhile the node serves the others and says in
+   * {@link readiness} what it still waits for.
+   */
+  async #startReplicas(replicas: Replica[]): Promise<void> {
+    const attempts = Promise.all(replicas.map(async (r) => {
+      await r.backend.start();
+      r.firstAttemptEnded = true;
+    }));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.settings.connectTimeoutMs);
+    });
+    try {
+      await Promise.race([attempts, waited]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Whether every configured service is loaded, and which ones are still starting. */
+  readiness(): GatewayReadiness {
+    return gatewayReadiness([...this.#services].map(([name, s]) => [name, s.replicas]));
   }
 
   /** Feeds a backend's connection state to its service's router, then rebuilds the views. */
@@ -200,6 +239,7 @@ export class Gateway {
     const router = replica.service.router;
     const atMs = this.#deps.nowMs();
     this.#syncRouter(replica.service);
+    if (state === "ready") replica.everReady = true;
     if (state === "ready" || state === "unhealthy") {
       router.observe(replica.id, { kind: "connected", atMs });
       router.observe(replica.id, {
@@ -253,7 +293,7 @@ export class Gateway {
   /** Adds a service at runtime and connects its replicas. */
   async registerService(config: ServiceConfig): Promise<void> {
     const service = this.#addService(config);
-    await Promise.all(service.replicas.map((r) => r.backend.start()));
+    await this.#startReplicas(service.replicas);
     this.#rebuild();
   }
 

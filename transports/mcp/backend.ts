@@ -167,6 +167,15 @@ export interface BackendOptions {
   requestTimeoutMs: number;
   /** Bound on connect plus catalog discovery. */
   connectTimeoutMs: number;
+  /**
+   * Bound on connects until the backend was first ready (default
+   * `connectTimeoutMs`): a stdio server started by `npx` with a cold cache
+   * installs first, and one killed mid-install leaves a cache entry that
+   * fails every later start, so its first start gets a budget of its own.
+   */
+  startTimeoutMs?: number;
+  /** Where diagnostics go (default: our stderr). */
+  log?: (line: string) => void;
   /** First reconnect delay; doubles per failed attempt up to `maxBackoffMs`. */
   initialBackoffMs: number;
   maxBackoffMs: number;
@@ -348,6 +357,8 @@ export class McpBackend implements BackendConnection {
         this.#setState("unhealthy", this.#lastError);
       } else {
         this.#lastError = undefined;
+        this.#everReady = true;
+        this.#diagnosis = undefined;
         this.#backoffMs = this.#options.initialBackoffMs;
         this.#setState("ready");
       }
@@ -357,7 +368,10 @@ export class McpBackend implements BackendConnection {
       // `initialize`), so after a failed probe try the 2025 handshake directly.
       if (known !== undefined) eraCache.delete(key);
       else if (spec.kind === "stdio") eraCache.set(key, { kind: "legacy" });
-      this.#lastError = error instanceof Error ? error : new Error(String(error));
+      const message = error instanceof Error ? error.message : String(error);
+      this.#lastError = this.#diagnosis === undefined
+        ? (error instanceof Error ? error : new Error(message))
+        : new Error(`${message}; ${this.#diagnosis}`, { cause: error });
       const client = this.#client;
       this.#client = undefined;
       await client?.close().catch(() => {});
@@ -368,9 +382,20 @@ export class McpBackend implements BackendConnection {
   }
 
   #hadTools = false;
+  /** Whether any connect of this backend succeeded (the start budget is spent then). */
+  #everReady = false;
+  /** What the child's stderr said that only a user can fix, for {@link lastError}. */
+  #diagnosis?: string;
+
+  #log(line: string): void {
+    (this.#options.log ?? console.error)(`${this.label}: ${line}`);
+  }
 
   async #open(known: PriorDiscovery | undefined): Promise<{ client: Client; pid?: number }> {
-    const { spec, connectTimeoutMs } = this.#options;
+    const { spec } = this.#options;
+    const connectTimeoutMs = this.#everReady
+      ? this.#options.connectTimeoutMs
+      : Math.max(this.#options.startTimeoutMs ?? 0, this.#options.connectTimeoutMs);
     const client = new Client(
       { name: "safla-gateway", version: "0.1.0" },
       {
@@ -399,6 +424,12 @@ export class McpBackend implements BackendConnection {
         args: spec.args,
         env: spec.env,
         cwd: spec.cwd,
+        stderrPrefix: `[${this.label}] `,
+        onDiagnosis: (diagnosis) => {
+          if (this.#diagnosis === diagnosis) return;
+          this.#diagnosis = diagnosis;
+          this.#log(diagnosis);
+        },
       });
       transport = stdio;
       client.onclose = () => this.#onClosed(client);
