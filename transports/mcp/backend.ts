@@ -11,7 +11,8 @@
  *
  * @module
  */
-import { abortableFetch } from "./abortable_fetch.ts";
+import { DeviationLog, invalidResultError, repairModernResponse } from "./deviations.ts";
+import { tolerantFetch } from "./tolerant_fetch.ts";
 import {
   Client,
   type McpSubscription,
@@ -275,7 +276,11 @@ export class McpBackend implements BackendConnection {
     this.label = options.label;
     this.#options = options;
     this.#backoffMs = options.initialBackoffMs;
+    this.#deviations = new DeviationLog(options.label, options.log ?? console.error);
   }
+
+  /** Deviations from the spec this backend was forgiven, each logged once. */
+  readonly #deviations: DeviationLog;
 
   /** Current lifecycle state. */
   get state(): BackendState {
@@ -416,6 +421,11 @@ export class McpBackend implements BackendConnection {
       },
     );
     this.#installHandlers(client);
+    client.onerror = (error) => {
+      if (error.message.startsWith("ignored non-JSON line")) {
+        this.#deviations.note("stdout-not-json", error.message);
+      }
+    };
     let pid: number | undefined;
     let transport;
     if (spec.kind === "stdio") {
@@ -439,20 +449,18 @@ export class McpBackend implements BackendConnection {
       const direct = (client.getProtocolEra() ?? "legacy") === "legacy"
         ? new DirectRequests((message) => stdio.send(message))
         : undefined;
-      this.#interceptProgress(stdio, direct);
+      this.#interceptProgress(stdio, client.getProtocolEra() === "modern", direct);
       this.#direct = direct === undefined ? undefined : { client, requests: direct };
       pid = stdio.pid;
     } else {
       const requestInit: RequestInit = { headers: spec.headers ?? {} };
+      const fetch = tolerantFetch(this.#deviations);
       transport = spec.kind === "sse"
-        ? new SSEClientTransport(new URL(spec.url), { requestInit, fetch: abortableFetch })
-        : new StreamableHTTPClientTransport(new URL(spec.url), {
-          requestInit,
-          fetch: abortableFetch,
-        });
+        ? new SSEClientTransport(new URL(spec.url), { requestInit, fetch })
+        : new StreamableHTTPClientTransport(new URL(spec.url), { requestInit, fetch });
       client.onclose = () => this.#onClosed(client);
       await client.connect(transport, { timeout: connectTimeoutMs, prior: known });
-      this.#interceptProgress(transport);
+      this.#interceptProgress(transport, client.getProtocolEra() === "modern");
     }
     return { client, pid };
   }
@@ -730,7 +738,7 @@ export class McpBackend implements BackendConnection {
       if (timeout.signal.aborted && !options.signal?.aborted) {
         throw new BackendTimeoutError(this.label, method, timeoutMs);
       }
-      throw error;
+      throw invalidResultError(error, method, this.#deviations);
     } finally {
       clearTimeout(timer);
       if (token !== undefined) this.#progress.delete(token);
@@ -787,7 +795,7 @@ export class McpBackend implements BackendConnection {
    * Routes our own progress tokens before the SDK's dispatch sees them, counts
    * the requests written, and stamps each server→client request on arrival.
    */
-  #interceptProgress(transport: Transport, direct?: DirectRequests): void {
+  #interceptProgress(transport: Transport, modern: boolean, direct?: DirectRequests): void {
     const send = transport.send.bind(transport);
     transport.send = (message, options) => {
       if ("method" in message && "id" in message) this.#requestsSent++;
@@ -803,6 +811,7 @@ export class McpBackend implements BackendConnection {
     const inner = transport.onmessage;
     transport.onmessage = (message, extra) => {
       if (direct?.deliver(message)) return;
+      if (modern) repairModernResponse(message, this.#deviations);
       const m = message as {
         method?: string;
         id?: string | number;
