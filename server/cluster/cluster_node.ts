@@ -25,6 +25,11 @@ import {
   positiveIntParam,
 } from "./admin/kv_operations.ts";
 import { RaftStore } from "../store/raft/raft_store.ts";
+import {
+  FORWARDED_CALL_PATH,
+  forwardedCallHandler,
+  HttpRemoteCaller,
+} from "../gateway/remote_calls.ts";
 
 /** Options of {@link startClusterNode}. */
 export interface ClusterNodeOptions {
@@ -165,6 +170,18 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
           ...(more ? { toolsNext: tools[tools.length - 1] } : {}),
         });
       });
+      // Calls no local replica can take go to the other nodes, and theirs come here.
+      const otherNodes = () =>
+        Object.entries(host.status().addresses).filter(([id]) => id !== host.id).map(([, a]) =>
+          a.url
+        );
+      front.gateway.setRemoteCaller(new HttpRemoteCaller(otherNodes, store.authToken()));
+      const forwarded = forwardedCallHandler(
+        front.gateway,
+        store.authToken(),
+        front.gateway.settings.requestTimeoutMs,
+      );
+      app.post(FORWARDED_CALL_PATH, (c) => forwarded(c.req.raw));
       app.all("*", (c) => front.http.fetch(c.req.raw));
     } else {
       app.get("/admin/registry", (c) => c.json({ error: "this node fronts no MCP servers" }, 404));

@@ -24,7 +24,7 @@ import {
 import { StatsTable, type StrategyName } from "@safla/core/balancer";
 import { DEFAULT_HEALTH_POLICY, type NameCollision } from "@safla/core/registry";
 import { RetryBudget } from "@safla/core/resilience";
-import { CallRouter } from "@safla/core/routing";
+import { CallRouter, NoReplicaAvailableError } from "@safla/core/routing";
 import type { Rng } from "@safla/core";
 import type { GatewayConfig, GatewaySettings, ServiceConfig } from "../config.ts";
 import type { CallContext, ResumeStateSealer } from "./call_context.ts";
@@ -35,6 +35,7 @@ import { forwardCall, ForwardFailure } from "./forward.ts";
 import { INVALID_PARAMS } from "./jsonrpc_codes.ts";
 import { type GatewayReadiness, gatewayReadiness } from "./readiness.ts";
 import { ReplicaCalls } from "./replica_calls.ts";
+import { NotServedHere, type RemoteCaller } from "./remote_calls.ts";
 import { ResourceSubscriptions } from "./resource_subscriptions.ts";
 import { monotonicProgress } from "./wire_meta.ts";
 
@@ -113,6 +114,8 @@ export class Gateway {
   #hasQuorum = true;
   /** This node's id in refusals; set by the cluster host through {@link setQuorum}. */
   #nodeId: string | undefined;
+  /** Other nodes that take calls no local replica can (see remote_calls.ts). */
+  #remote?: RemoteCaller;
 
   /** Builds services and replicas from `config`; {@link start} connects them. */
   constructor(config: GatewayConfig, deps: GatewayDeps) {
@@ -320,6 +323,31 @@ export class Gateway {
     this.#hasQuorum = hasQuorum;
     if (nodeId !== undefined) this.#nodeId = nodeId;
     for (const service of this.#services.values()) service.router.setQuorum(hasQuorum);
+  }
+
+  /** Sends calls that no local replica can take to other nodes (a cluster host sets it). */
+  setRemoteCaller(remote: RemoteCaller | undefined): void {
+    this.#remote = remote;
+  }
+
+  /**
+   * Runs a call another node forwarded (the service's own method and names),
+   * on local replicas only, so a call crosses nodes at most once. Rejects
+   * with {@link NotServedHere} when no local replica took it.
+   */
+  async callForwarded(
+    serviceName: string,
+    method: string,
+    params: Record<string, unknown>,
+    signal: AbortSignal,
+  ): Promise<Record<string, unknown>> {
+    const service = this.#requireService(serviceName);
+    const toolName = method === "tools/call" ? String(params.name) : undefined;
+    const annotations = toolName === undefined
+      ? READ_ONLY
+      : this.#view.tool(serviceName, toolName)?.annotations ?? {};
+    const ctx: CallContext = { notify: () => Promise.resolve(), signal };
+    return await this.#forward(service, method, params, ctx, { toolName, annotations }, false);
   }
 
   /** Whether this node reaches its cluster's quorum (see {@link setQuorum}). */
@@ -553,6 +581,7 @@ export class Gateway {
     params: Record<string, unknown>,
     ctx: CallContext,
     options: { toolName?: string; annotations: ToolHints },
+    mayCrossNodes = true,
   ): Promise<Record<string, unknown>> {
     this.#calls++;
     if (ctx.resume !== undefined) {
@@ -596,13 +625,29 @@ export class Gateway {
       });
     } catch (error) {
       if (!(error instanceof ForwardFailure)) throw error;
+      const failure = error.failure;
+      const neverSent = failure instanceof NoReplicaAvailableError &&
+        (failure.lastOutcome === undefined || failure.lastOutcome === "not-sent");
+      if (neverSent && mayCrossNodes && this.#remote !== undefined && ctx.resume === undefined) {
+        const answer = await this.#remote.call({
+          service: service.config.name,
+          method,
+          params,
+          repeatSafe: options.annotations.readOnlyHint === true ||
+            options.annotations.idempotentHint === true,
+          timeoutMs: service.config.requestTimeoutMs,
+          signal: ctx.signal,
+        });
+        if (answer !== undefined) return answer;
+      }
       this.#errors++;
-      throw clientError(error, {
+      const refusal = clientError(error, {
         service: service.config.name,
         method,
         nodeId: this.#nodeId,
         replicaStates: () => this.#replicaStates(service),
       });
+      throw neverSent && !mayCrossNodes ? new NotServedHere(refusal) : refusal;
     }
   }
 
