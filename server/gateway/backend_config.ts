@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { ClientCredentialsConfig } from "@safla/transports";
 
 /** How a service's backend is started and spoken to. */
 export interface BackendServiceOptions {
@@ -13,10 +14,16 @@ export interface BackendServiceOptions {
    * gateway's `startTimeoutMs`.
    */
   startTimeoutMs?: number;
+  /**
+   * OAuth client credentials towards the backend's own authorization server
+   * (HTTP backends); `clientSecret` is best a `${env:…}`/`${file:…}` reference.
+   */
+  oauth?: ClientCredentialsConfig;
 }
 
 /** The service keys {@link parseBackendKeys} reads. */
-export const BACKEND_SERVICE_KEYS = ["startTimeoutMs"] as const;
+export const BACKEND_SERVICE_KEYS = ["startTimeoutMs", "oauth"] as const;
+const OAUTH_KEYS = new Set(["issuer", "clientId", "clientSecret", "scope", "resource"]);
 
 /** Longest start budget accepted: an hour is already far beyond any install. */
 const MAX_START_TIMEOUT_MS = 3_600_000;
@@ -41,5 +48,44 @@ export function parseBackendKeys(
     }
     out.startTimeoutMs = start as number;
   }
+  if (s.oauth !== undefined) out.oauth = parseOAuth(s.oauth, `${key}.oauth`, fail);
   return out;
+}
+
+function parseOAuth(
+  value: unknown,
+  key: string,
+  fail: (key: string, problem: string) => never,
+): ClientCredentialsConfig {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return fail(key, "must be an object {issuer, clientId, clientSecret, scope?, resource?}");
+  }
+  const o = value as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (!OAUTH_KEYS.has(k)) {
+      fail(`${key}.${k}`, `unknown key; known: ${[...OAUTH_KEYS].join(", ")}`);
+    }
+  }
+  for (const k of ["issuer", "clientId", "clientSecret"]) {
+    if (typeof o[k] !== "string" || o[k] === "") fail(`${key}.${k}`, "must be a non-empty string");
+  }
+  for (const k of ["scope", "resource"]) {
+    if (o[k] !== undefined && typeof o[k] !== "string") fail(`${key}.${k}`, "must be a string");
+  }
+  let issuer: URL;
+  try {
+    issuer = new URL(o.issuer as string);
+  } catch {
+    return fail(`${key}.issuer`, "must be a URL");
+  }
+  if (issuer.protocol !== "https:" && issuer.protocol !== "http:") {
+    fail(`${key}.issuer`, "must be an https: URL (http: only on loopback)");
+  }
+  return {
+    issuer: issuer.href.replace(/\/$/, ""),
+    clientId: o.clientId as string,
+    clientSecret: o.clientSecret as string,
+    scope: o.scope as string | undefined,
+    resource: o.resource as string | undefined,
+  };
 }

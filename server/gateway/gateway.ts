@@ -184,6 +184,7 @@ export class Gateway {
       requestTimeoutMs: service.config.requestTimeoutMs,
       connectTimeoutMs: this.settings.connectTimeoutMs,
       startTimeoutMs: service.config.startTimeoutMs ?? this.settings.startTimeoutMs,
+      oauth: service.config.oauth,
       initialBackoffMs: this.settings.initialBackoffMs,
       maxBackoffMs: this.settings.maxBackoffMs,
       eraCache: this.#eraCache,

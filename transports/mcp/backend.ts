@@ -13,6 +13,8 @@
  */
 import { DeviationLog, invalidResultError, repairModernResponse } from "./deviations.ts";
 import { tolerantFetch } from "./tolerant_fetch.ts";
+import { resolveSecretRefs } from "./credentials.ts";
+import { type ClientCredentialsConfig, ClientCredentialsToken } from "./client_credentials.ts";
 import {
   Client,
   type McpSubscription,
@@ -177,6 +179,8 @@ export interface BackendOptions {
   startTimeoutMs?: number;
   /** Where diagnostics go (default: our stderr). */
   log?: (line: string) => void;
+  /** OAuth client credentials for an HTTP backend's own authorization server. */
+  oauth?: ClientCredentialsConfig;
   /** First reconnect delay; doubles per failed attempt up to `maxBackoffMs`. */
   initialBackoffMs: number;
   maxBackoffMs: number;
@@ -277,7 +281,13 @@ export class McpBackend implements BackendConnection {
     this.#options = options;
     this.#backoffMs = options.initialBackoffMs;
     this.#deviations = new DeviationLog(options.label, options.log ?? console.error);
+    this.#token = options.oauth === undefined
+      ? undefined
+      : new ClientCredentialsToken(options.oauth, options.label);
   }
+
+  /** The gateway's own token towards this backend, when it uses OAuth. */
+  readonly #token?: ClientCredentialsToken;
 
   /** Deviations from the spec this backend was forgiven, each logged once. */
   readonly #deviations: DeviationLog;
@@ -432,7 +442,7 @@ export class McpBackend implements BackendConnection {
       const stdio = new DenoStdioClientTransport({
         command: spec.command,
         args: spec.args,
-        env: spec.env,
+        env: resolveSecretRefs(spec.env, `${this.label} env`),
         cwd: spec.cwd,
         stderrPrefix: `[${this.label}] `,
         onDiagnosis: (diagnosis) => {
@@ -453,8 +463,11 @@ export class McpBackend implements BackendConnection {
       this.#direct = direct === undefined ? undefined : { client, requests: direct };
       pid = stdio.pid;
     } else {
-      const requestInit: RequestInit = { headers: spec.headers ?? {} };
-      const fetch = tolerantFetch(this.#deviations);
+      // Only the gateway's own credentials: nothing of a client's request reaches here.
+      const requestInit: RequestInit = {
+        headers: resolveSecretRefs(spec.headers, `${this.label} header`) ?? {},
+      };
+      const fetch = tolerantFetch(this.#deviations, this.#token);
       transport = spec.kind === "sse"
         ? new SSEClientTransport(new URL(spec.url), { requestInit, fetch })
         : new StreamableHTTPClientTransport(new URL(spec.url), { requestInit, fetch });

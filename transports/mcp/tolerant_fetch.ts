@@ -16,10 +16,30 @@ import type { DeviationLog } from "./deviations.ts";
 const MAX_VALUE_CHARS = 16 * 1024 * 1024;
 const NDJSON_TYPES = /^application\/(x-ndjson|ndjson|jsonl|x-jsonlines|json-seq)\b/i;
 
-/** A fetch for one backend; deviations it repairs are noted in `deviations`. */
-export function tolerantFetch(deviations: DeviationLog): typeof fetch {
+/** The gateway's own credential towards a backend, sent on every request. */
+export interface BackendAuthorization {
+  /** The `Authorization` header value to send now. */
+  authorization(): Promise<string>;
+  /** The backend refused it (401): the next request gets a fresh one. */
+  invalidate(): void;
+}
+
+/**
+ * A fetch for one backend; deviations it repairs are noted in `deviations`;
+ * with `auth`, every request carries its `Authorization` header.
+ */
+export function tolerantFetch(
+  deviations: DeviationLog,
+  auth?: BackendAuthorization,
+): typeof fetch {
   return async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    if (auth !== undefined) {
+      const headers = new Headers(init?.headers);
+      headers.set("authorization", await auth.authorization());
+      init = { ...init, headers };
+    }
     const response = await abortableFetch(input, init);
+    if (response.status === 401) auth?.invalidate();
     const type = response.headers.get("content-type") ?? "";
     if (response.body === null || !response.ok) return response;
     const ndjson = NDJSON_TYPES.test(type);
