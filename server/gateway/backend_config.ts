@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ClientCredentialsConfig } from "@safla/transports";
+import type { ClientCredentialsConfig, ProtocolEraChoice } from "@safla/transports";
 
 /** How a service's backend is started and spoken to. */
 export interface BackendServiceOptions {
@@ -19,10 +19,19 @@ export interface BackendServiceOptions {
    * (HTTP backends); `clientSecret` is best a `${env:…}`/`${file:…}` reference.
    */
   oauth?: ClientCredentialsConfig;
+  /**
+   * Which protocol era to speak: `"auto"` (the default) prefers 2026-07-28
+   * when the backend offers it; `"2025"` keeps to a 2025 session, for a
+   * backend whose tools ask for sampling or elicitation only by the 2025
+   * push (the gateway bridges 2026 `input_required` rounds to 2025 clients,
+   * but cannot turn a push the 2026 era forbids into one); `"2026"` requires it.
+   */
+  protocolEra?: ProtocolEraChoice;
 }
 
 /** The service keys {@link parseBackendKeys} reads. */
-export const BACKEND_SERVICE_KEYS = ["startTimeoutMs", "oauth"] as const;
+export const BACKEND_SERVICE_KEYS = ["startTimeoutMs", "oauth", "protocolEra"] as const;
+const ERAS = ["auto", "2025", "2026"];
 const OAUTH_KEYS = new Set(["issuer", "clientId", "clientSecret", "scope", "resource"]);
 
 /** Longest start budget accepted: an hour is already far beyond any install. */
@@ -49,6 +58,12 @@ export function parseBackendKeys(
     out.startTimeoutMs = start as number;
   }
   if (s.oauth !== undefined) out.oauth = parseOAuth(s.oauth, `${key}.oauth`, fail);
+  if (s.protocolEra !== undefined) {
+    if (typeof s.protocolEra !== "string" || !ERAS.includes(s.protocolEra)) {
+      fail(`${key}.protocolEra`, `must be one of ${ERAS.map((e) => `"${e}"`).join(", ")}`);
+    }
+    out.protocolEra = s.protocolEra as ProtocolEraChoice;
+  }
   return out;
 }
 

@@ -185,6 +185,7 @@ export class Gateway {
       connectTimeoutMs: this.settings.connectTimeoutMs,
       startTimeoutMs: service.config.startTimeoutMs ?? this.settings.startTimeoutMs,
       oauth: service.config.oauth,
+      protocolEra: service.config.protocolEra,
       initialBackoffMs: this.settings.initialBackoffMs,
       maxBackoffMs: this.settings.maxBackoffMs,
       eraCache: this.#eraCache,

@@ -181,12 +181,17 @@ export interface BackendOptions {
   log?: (line: string) => void;
   /** OAuth client credentials for an HTTP backend's own authorization server. */
   oauth?: ClientCredentialsConfig;
+  /** Default `"auto"`. */
+  protocolEra?: ProtocolEraChoice;
   /** First reconnect delay; doubles per failed attempt up to `maxBackoffMs`. */
   initialBackoffMs: number;
   maxBackoffMs: number;
   eraCache: EraCache;
   hooks?: BackendHooks;
 }
+
+/** The protocol era a backend is spoken to in: probed (`auto`, preferring 2026) or fixed. */
+export type ProtocolEraChoice = "auto" | "2025" | "2026";
 
 /** Per-request options of {@link McpBackend.request}. */
 export interface BackendRequestOptions {
@@ -237,6 +242,8 @@ const FORWARDED_NOTIFICATIONS = [
   "notifications/resources/updated",
   "notifications/message",
 ] as const;
+/** The 2026 protocol revision a `"2026"` backend is pinned to. */
+const MODERN_VERSION = "2026-07-28";
 const SERVER_REQUESTS = ["sampling/createMessage", "elicitation/create", "roots/list"] as const;
 
 /** A supervised connection to one backend replica. */
@@ -406,8 +413,13 @@ export class McpBackend implements BackendConnection {
     (this.#options.log ?? console.error)(`${this.label}: ${line}`);
   }
 
-  async #open(known: PriorDiscovery | undefined): Promise<{ client: Client; pid?: number }> {
+  async #open(cached: PriorDiscovery | undefined): Promise<{ client: Client; pid?: number }> {
     const { spec } = this.#options;
+    const era = this.#options.protocolEra ?? "auto";
+    // What was learnt of the server only helps a choice it agrees with.
+    const known = era === "auto" || (era === "2026") === (cached?.kind === "modern")
+      ? cached
+      : undefined;
     const connectTimeoutMs = this.#everReady
       ? this.#options.connectTimeoutMs
       : Math.max(this.#options.startTimeoutMs ?? 0, this.#options.connectTimeoutMs);
@@ -420,7 +432,7 @@ export class McpBackend implements BackendConnection {
           roots: { listChanged: true },
         },
         versionNegotiation: {
-          mode: "auto",
+          mode: era === "2025" ? "legacy" : era === "2026" ? { pin: MODERN_VERSION } : "auto",
           // The probe is the first request a fresh stdio server sees: one started by
           // npx with a cold cache, or on a loaded machine, answers it late, so it gets
           // the whole connect budget rather than a few seconds.
