@@ -27,10 +27,12 @@ export interface BackendServiceOptions {
    * but cannot turn a push the 2026 era forbids into one); `"2026"` requires it.
    */
   protocolEra?: ProtocolEraChoice;
+  /** While no replica of it on this node is ready, the node is not ready (`/readyz` 503). */
+  required?: boolean;
 }
 
 /** The service keys {@link parseBackendKeys} reads. */
-export const BACKEND_SERVICE_KEYS = ["startTimeoutMs", "oauth", "protocolEra"] as const;
+export const BACKEND_SERVICE_KEYS = ["startTimeoutMs", "oauth", "protocolEra", "required"] as const;
 const ERAS = ["auto", "2025", "2026"];
 const OAUTH_KEYS = new Set(["issuer", "clientId", "clientSecret", "scope", "resource"]);
 
@@ -58,6 +60,10 @@ export function parseBackendKeys(
     out.startTimeoutMs = start as number;
   }
   if (s.oauth !== undefined) out.oauth = parseOAuth(s.oauth, `${key}.oauth`, fail);
+  if (s.required !== undefined) {
+    if (typeof s.required !== "boolean") fail(`${key}.required`, "must be true or false");
+    out.required = s.required as boolean;
+  }
   if (s.protocolEra !== undefined) {
     if (typeof s.protocolEra !== "string" || !ERAS.includes(s.protocolEra)) {
       fail(`${key}.protocolEra`, `must be one of ${ERAS.map((e) => `"${e}"`).join(", ")}`);

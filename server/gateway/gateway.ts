@@ -240,7 +240,15 @@ export class Gateway {
 
   /** Whether every configured service is loaded, and which ones are still starting. */
   readiness(): GatewayReadiness {
-    return gatewayReadiness([...this.#services].map(([name, s]) => [name, s.replicas]));
+    return gatewayReadiness([...this.#services].map(([name, s]) => ({
+      name,
+      required: s.config.required === true,
+      replicas: s.replicas.map((r) => ({
+        everReady: r.everReady,
+        firstAttemptEnded: r.firstAttemptEnded,
+        ready: r.backend.state === "ready",
+      })),
+    })));
   }
 
   /** Feeds a backend's connection state to its service's router, then rebuilds the views. */

@@ -11,17 +11,32 @@ import { gatewayReadiness } from "./readiness.ts";
 const BACKEND_MAIN = new URL("../testing/backend_main.ts", import.meta.url).pathname;
 
 Deno.test("gatewayReadiness: a service is loaded once ready, or once every first start failed", () => {
-  const starting = { everReady: false, firstAttemptEnded: false };
-  const failed = { everReady: false, firstAttemptEnded: true };
-  const ready = { everReady: true, firstAttemptEnded: true };
-  assert.deepEqual(gatewayReadiness([["a", [ready, starting]], ["b", [failed]]]), {
+  const starting = { everReady: false, firstAttemptEnded: false, ready: false };
+  const failed = { everReady: false, firstAttemptEnded: true, ready: false };
+  const ready = { everReady: true, firstAttemptEnded: true, ready: true };
+  const wentDown = { everReady: true, firstAttemptEnded: true, ready: false };
+  const service = (name: string, replicas: typeof ready[], required = false) => ({
+    name,
+    required,
+    replicas,
+  });
+  assert.deepEqual(
+    gatewayReadiness([service("a", [ready, starting]), service("b", [failed])]),
+    { ready: true, waitingFor: [] },
+  );
+  assert.deepEqual(
+    gatewayReadiness([service("a", [failed, starting]), service("b", [ready])]),
+    { ready: false, waitingFor: ["a (starting)"] },
+  );
+  // A backend that is down never makes the node unready, unless it is required.
+  assert.deepEqual(gatewayReadiness([service("a", [wentDown]), service("b", [failed])]), {
     ready: true,
     waitingFor: [],
   });
-  assert.deepEqual(gatewayReadiness([["a", [failed, starting]], ["b", [ready]]]), {
-    ready: false,
-    waitingFor: ["a"],
-  });
+  assert.deepEqual(
+    gatewayReadiness([service("a", [wentDown], true), service("b", [failed], true)]),
+    { ready: false, waitingFor: ["a (required, down)", "b (required, down)"] },
+  );
   assert.deepEqual(gatewayReadiness([]), { ready: true, waitingFor: [] });
 });
 

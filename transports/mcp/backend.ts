@@ -695,7 +695,9 @@ export class McpBackend implements BackendConnection {
   #scheduleReconnect(): void {
     if (this.#closing) return;
     this.#setState("backoff", this.#lastError);
-    const delayMs = this.#backoffMs;
+    // Jittered between half and the whole backoff, so replicas (and nodes) that
+    // failed together, e.g. when a shared server restarted, do not retry in lockstep.
+    const delayMs = Math.round(this.#backoffMs * (0.5 + Math.random() / 2));
     this.#backoffMs = Math.min(this.#backoffMs * 2, this.#options.maxBackoffMs);
     clearTimeout(this.#retryTimer);
     this.#retryTimer = setTimeout(() => {
