@@ -30,7 +30,8 @@ import {
   forwardedCallHandler,
   HttpRemoteCaller,
 } from "../gateway/remote_calls.ts";
-import { metricsRoute, NodeMetrics } from "../ops/metrics.ts";
+import { metricsAccess, metricsRoute, NodeMetrics } from "../ops/metrics.ts";
+import type { Authenticator } from "../auth/authenticator.ts";
 import { hostOriginGuard } from "../front/http_edge.ts";
 import { localhostAllowedHostnames } from "@modelcontextprotocol/server";
 import type { Principal } from "@safla/core/access";
@@ -110,6 +111,17 @@ export function clusterStateKey(secret: string): Promise<Uint8Array> {
   return deriveFromSecret(secret, "safla-state-key-v1");
 }
 
+/**
+ * The admin API's view of inbound auth: the caller a request's credentials
+ * prove, or none (the admin guard then asks for the admin token instead).
+ */
+function principalOf(auth: Authenticator): (request: Request) => Promise<Principal | undefined> {
+  return async (request) => {
+    const outcome = await auth.authenticate(request.headers.get("authorization"));
+    return "principal" in outcome ? outcome.principal : undefined;
+  };
+}
+
 /** Starts a node and listens on the port of its URL in `members`. */
 export async function startClusterNode(options: ClusterNodeOptions): Promise<RunningClusterNode> {
   const self = options.members[options.nodeId];
@@ -179,7 +191,8 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
       [...local, url.hostname.replace(/^\[|\]$/g, ""), ...settings?.allowedHosts ?? []],
       [...local, ...settings?.allowedOrigins ?? []],
     );
-    app.get("/metrics", metricsGuard, metricsRoute(metrics));
+    const authenticator = gateway?.authenticator;
+    app.get("/metrics", metricsGuard, metricsAccess(authenticator), metricsRoute(metrics));
     const admin = createAdminApp({
       host,
       store,
@@ -189,7 +202,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
         allowedHosts: [url.hostname],
         allowedOrigins: options.adminAllowedOrigins,
         adminToken,
-        adminAuth: options.adminAuth,
+        adminAuth: options.adminAuth ?? (authenticator && principalOf(authenticator)),
       },
     });
     const front = gateway;
