@@ -210,14 +210,21 @@ export async function listenTls(
     if (raw) pending.get(raw)?.fail(`TLS handshake failed: ${error.message}`);
   });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    // The same error as a plain listener's, so callers tell a busy port the same way.
+    server.once(
+      "error",
+      (error: Error & { code?: string }) =>
+        reject(error.code === "EADDRINUSE" ? new Deno.errors.AddrInUse(error.message) : error),
+    );
     server.listen(port, hostname, () => {
-      server.off("error", reject);
+      server.removeAllListeners("error");
       resolve();
     });
   });
   const { port: bound } = server.address() as { port: number };
   const done = Promise.withResolvers<void>();
+  // As the plain listener's accept loop does, an error after listening ends it.
+  server.on("error", (error: Error) => done.reject(error));
   return {
     port: bound,
     close() {
