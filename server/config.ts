@@ -11,6 +11,8 @@ import type { BackendSpec } from "@safla/transports";
 import { isStrategyName, STRATEGY_NAMES, type StrategyName } from "@safla/core/balancer";
 import { MIN_MAX_NAME_LENGTH, type NamingMode } from "@safla/core/registry";
 import { ConfigError } from "@safla/core";
+import { type AuthConfig, parseAuthConfig } from "./auth/auth_config.ts";
+import { type ManagementConfig, parseManagementConfig } from "./control/management_config.ts";
 
 /** What {@link loadConfig} and {@link parseConfig} throw; `source` is the file. */
 export { ConfigError };
@@ -62,7 +64,14 @@ export interface GatewaySettings {
 export interface GatewayConfig {
   services: ServiceConfig[];
   settings: GatewaySettings;
+  /** Who may call the HTTP fronts (auth/auth_config.ts); absent: no authentication. */
+  auth?: AuthConfig;
+  /** Who may manage the gateway and what runtime registrations may run (`control/management_config.ts`). */
+  management?: ManagementConfig;
 }
+
+/** The sections a config file may have; only `mcpServers` is required. */
+const TOP_LEVEL_KEYS = ["mcpServers", "gateway", "auth", "management"];
 
 /** The defaults of every gateway setting. */
 export const DEFAULT_SETTINGS: Readonly<GatewaySettings> = Object.freeze({
@@ -121,8 +130,8 @@ export function parseConfig(json: unknown, file = "<config>"): GatewayConfig {
   if (!isObject(json)) fail("(root)", "must be a JSON object");
   const root = json as Json;
   for (const key of Object.keys(root)) {
-    if (key !== "mcpServers" && key !== "gateway") {
-      fail(key, `unknown top-level key (expected "mcpServers" and optionally "gateway")`);
+    if (!TOP_LEVEL_KEYS.includes(key)) {
+      fail(key, `unknown top-level key (expected one of ${TOP_LEVEL_KEYS.join(", ")})`);
     }
   }
   const settings = parseSettings(root.gateway, fail);
@@ -138,7 +147,11 @@ export function parseConfig(json: unknown, file = "<config>"): GatewayConfig {
     if ((value as Json).disabled === true) continue;
     services.push(parseService(name, value as Json, key, settings, fail));
   }
-  return { services, settings };
+  const auth = parseAuthConfig(root.auth, fail);
+  const management = parseManagementConfig(root.management, file);
+  return auth === undefined
+    ? { services, settings, management }
+    : { services, settings, management, auth };
 }
 
 type Fail = (key: string, problem: string) => never;

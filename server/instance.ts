@@ -18,6 +18,8 @@ import type { EraCache } from "@safla/transports";
 import { metricsRoute, NodeMetrics } from "./ops/metrics.ts";
 import { hostOriginGuard } from "./front/http_edge.ts";
 import { localhostAllowedHostnames } from "@modelcontextprotocol/server";
+import { authEnabled } from "./auth/auth_config.ts";
+import { Authenticator } from "./auth/authenticator.ts";
 
 /** Options of {@link startGatewayInstance}. */
 export interface GatewayInstanceOptions {
@@ -91,8 +93,14 @@ export async function startGatewayInstance(
   });
   const directory = options.store === undefined
     ? undefined
-    : new ServiceDirectory(options.store, gateway);
-  addManagementTools(gateway, { directory, store: options.store });
+    : new ServiceDirectory(options.store, gateway, {
+      rules: options.config.management?.registration,
+    });
+  addManagementTools(gateway, {
+    directory,
+    store: options.store,
+    management: options.config.management,
+  });
   await gateway.start();
   await directory?.start();
   metrics.attach(gateway);
@@ -105,6 +113,7 @@ export async function startGatewayInstance(
     maxSessions: options.config.settings.maxSessions,
     sessionDirectory: options.sessionDirectory ??
       (options.store === undefined ? undefined : new StoreSessionDirectory(options.store)),
+    auth: authEnabled(options.config.auth) ? new Authenticator(options.config.auth!) : undefined,
   });
   served.app = http;
   const { allowedHosts, allowedOrigins } = options.config.settings;

@@ -24,6 +24,7 @@ import type {
   ResumeStateSealer,
 } from "../gateway/gateway.ts";
 import { INVALID_REQUEST } from "../gateway/jsonrpc_codes.ts";
+import { ANONYMOUS, type Principal } from "@safla/core/access";
 import { listPage } from "./list_pages.ts";
 import { MAX_SUBSCRIPTIONS_PER_SESSION, type Session } from "./session.ts";
 import {
@@ -59,13 +60,15 @@ export const GATEWAY_INFO = { name: "safla-gateway", version: "0.1.0" } as const
 
 /**
  * Builds one front server bound to `gateway`: a 2025 one serves `session`
- * (whose state it keeps there), a 2026-07-28 one serves single requests.
+ * (whose state, caller included, it keeps there), a 2026-07-28 one serves
+ * single requests of `principal`.
  */
 export function createFrontServer(
   gateway: Gateway,
   codec: ResumeCodec,
   era: FrontEra,
   session?: Session,
+  principal: Principal = ANONYMOUS,
 ): Server {
   if ((era === "legacy") !== (session !== undefined)) {
     throw new TypeError("a 2025 front server serves one session; a 2026 one serves none");
@@ -91,6 +94,7 @@ export function createFrontServer(
     const requested = envelope?.[LOG_LEVEL_META_KEY];
     return {
       affinityKey: ctx.sessionId,
+      principal,
       logLevel: typeof requested === "string" ? requested : undefined,
       clientCapabilities: envelope?.[CLIENT_CAPABILITIES_META_KEY] as
         | Record<string, unknown>

@@ -10,6 +10,7 @@
  */
 import { isCallToolResult, ProtocolError } from "@modelcontextprotocol/server";
 import type { CallContext, ResumeState } from "../gateway/call_context.ts";
+import { ANONYMOUS, type Principal } from "@safla/core/access";
 import type { Gateway } from "../gateway/gateway.ts";
 import { INVALID_PARAMS, METHOD_NOT_FOUND } from "../gateway/jsonrpc_codes.ts";
 
@@ -22,6 +23,8 @@ export interface CallOrigin {
   /** The client's session or connection; one object per client (see {@link CallContext.client}). */
   client?: object;
   affinityKey?: string;
+  /** Who is calling; {@link ANONYMOUS} when absent. */
+  principal?: Principal;
   /** The lowest log level the client wants; undefined: it did not say (2026 requests). */
   logLevel?: string;
   clientCapabilities?: Record<string, unknown>;
@@ -60,6 +63,7 @@ export function callContext(origin: CallOrigin, channel: CallChannel): CallConte
     progressToken: typeof token === "string" || typeof token === "number" ? token : undefined,
     meta: channel.meta,
     affinityKey: origin.affinityKey,
+    principal: origin.principal ?? ANONYMOUS,
     client: origin.client,
     logLevel,
     clientCapabilities,

@@ -60,6 +60,7 @@ import {
 import type { PeerTls } from "../peer/peer_tls.ts";
 import { type MemberAddress, MemberDirectory, validateMemberAddress } from "./member_directory.ts";
 import { checkQuorumTicks, type HostTiming, TickPacer } from "./timing.ts";
+import { forceNewClusterLog } from "./force_new_cluster.ts";
 import { type HostTunables, newAutoCompactor, resolveHostOptions } from "./host_options.ts";
 
 /** A released snapshot's bytes, read back from its file (undefined while reading). */
@@ -88,6 +89,11 @@ export interface NodeHostOptions {
   members: Readonly<Record<NodeId, MemberAddress>>;
   /** Start empty and wait to be added by the leader instead of bootstrapping. */
   join?: boolean;
+  /**
+   * Quorum recovery: restart from this node's data as the only voter of the
+   * cluster (see `force_new_cluster.ts`); the other members rejoin empty.
+   */
+  forceNewCluster?: boolean;
   /**
    * Address ("host:port") the peer listener binds to; defaults to this
    * node's own peer address in `members`. Differs when peers reach this node
@@ -169,6 +175,11 @@ export interface HostStatus {
    * the file for a follower).
    */
   snapshot: { index: number; dataHeld: boolean };
+  /**
+   * On the leader: how far each member's log matches, whether it was heard
+   * from lately, and whether it is a learner (what promoting a learner waits on).
+   */
+  progress?: Record<NodeId, { match: number; recentActive: boolean; isLearner: boolean }>;
 }
 
 /** Observers of what the node applies. */
@@ -391,6 +402,20 @@ export class NodeHost {
     const snapshots = new SnapshotFiles(`${options.dataDir}/snap`);
     let host: NodeHost | undefined;
     try {
+      if (options.forceNewCluster) {
+        if (state.hardState.term === 0 && state.snapshot.index === 0) {
+          throw new ConfigError("node host", "forceNewCluster", "this node has no data to recover");
+        }
+        const others = [...directory.entries()].map(([id]) => id);
+        const forced = forceNewClusterLog(state, options.nodeId, others);
+        await wal.save(forced.hardState, forced.appended, true);
+        state.entries = forced.entries;
+        state.hardState = forced.hardState;
+        options.onLog?.(
+          `[${options.nodeId}] forced a new cluster of one at index ${forced.hardState.commit}; ` +
+            `removed ${others.filter((id) => id !== options.nodeId).join(", ") || "nobody"}`,
+        );
+      }
       const walMs = performance.now();
       const kv = new KvStateMachine();
       // The store is restored while the file streams by: the snapshot's bytes,
@@ -595,6 +620,15 @@ export class NodeHost {
       pendingRequests: this.#node.pendingRequests,
       disk: { ...this.#diskCounters },
       snapshot: { index: storage.snapshotMetadata.index, dataHeld: storage.snapshotDataHeld },
+      ...(raftStatus.progress
+        ? {
+          progress: Object.fromEntries(
+            [...raftStatus.progress].map((
+              [id, p],
+            ) => [id, { match: p.match, recentActive: p.recentActive, isLearner: p.isLearner }]),
+          ),
+        }
+        : {}),
     };
   }
 
