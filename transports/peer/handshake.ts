@@ -124,6 +124,12 @@ export function quote(value: string): string {
 /**
  * The dialler's side: authenticates the node at the other end as `serverId`
  * and proves this node to it. Throws {@link HandshakeError} on any failure.
+ *
+ * @example
+ * ```ts ignore
+ * const reader = new FrameReader(conn.readable, MAX_HANDSHAKE_FRAME_BYTES);
+ * await dialHandshake({ reader, write: (b) => conn.write(b) }, { clusterId, nodeId: "n1", key }, "n2");
+ * ```
  */
 export async function dialHandshake(
   io: HandshakeIo,
@@ -203,6 +209,12 @@ export interface Claimed {
  * `claimed.nodeId` is set as soon as the hello is read, for the log of a
  * failure. On a refusal that gives nothing away the reason is sent to the
  * dialler before {@link HandshakeError} is thrown.
+ *
+ * @example
+ * ```ts ignore
+ * const claimed = { nodeId: "?" };
+ * const peer = await answerHandshake({ reader, write: (b) => conn.write(b) }, me, claimed);
+ * ```
  */
 export async function answerHandshake(
   io: HandshakeIo,

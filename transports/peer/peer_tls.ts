@@ -76,6 +76,11 @@ export async function loadPeerTls(files: PeerTlsFiles): Promise<PeerTls> {
 /**
  * Dials a peer over TLS, verifying its certificate against the cluster CA;
  * `signal` closes a handshake still in progress.
+ *
+ * @example
+ * ```ts ignore
+ * const conn = await dialTls("10.0.0.2:9080", await loadPeerTls(files), AbortSignal.timeout(5_000));
+ * ```
  */
 export async function dialTls(
   address: string,
@@ -175,6 +180,11 @@ class TlsPeerConn implements PeerConn {
 /**
  * Listens for TLS peers. `onConn` gets each connection as TCP accepts it;
  * a failed TLS handshake fails its reads with the reason.
+ *
+ * @example
+ * ```ts ignore
+ * const listener = await listenTls("0.0.0.0", 9080, tls, 5_000, (conn) => serve(conn));
+ * ```
  */
 export async function listenTls(
   hostname: string,
