@@ -11,6 +11,8 @@ import type { BackendSpec } from "@safla/transports";
 import { isStrategyName, STRATEGY_NAMES, type StrategyName } from "@safla/core/balancer";
 import { MIN_MAX_NAME_LENGTH, type NamingMode } from "@safla/core/registry";
 import { ConfigError } from "@safla/core";
+import type { Policy } from "@safla/core/access";
+import { parseConfigPolicies } from "./access/policy_config.ts";
 import { type AuthConfig, parseAuthConfig } from "./auth/auth_config.ts";
 import { type ManagementConfig, parseManagementConfig } from "./control/management_config.ts";
 
@@ -64,6 +66,8 @@ export interface GatewaySettings {
 export interface GatewayConfig {
   services: ServiceConfig[];
   settings: GatewaySettings;
+  /** Access policies from the file's `policies` (server/access); the store adds more at runtime. */
+  policies?: Policy[];
   /** Who may call the HTTP fronts (auth/auth_config.ts); absent: no authentication. */
   auth?: AuthConfig;
   /** Who may manage the gateway and what runtime registrations may run (`control/management_config.ts`). */
@@ -71,7 +75,7 @@ export interface GatewayConfig {
 }
 
 /** The sections a config file may have; only `mcpServers` is required. */
-const TOP_LEVEL_KEYS = ["mcpServers", "gateway", "auth", "management"];
+const TOP_LEVEL_KEYS = ["mcpServers", "gateway", "auth", "management", "policies"];
 
 /** The defaults of every gateway setting. */
 export const DEFAULT_SETTINGS: Readonly<GatewaySettings> = Object.freeze({
@@ -149,9 +153,16 @@ export function parseConfig(json: unknown, file = "<config>"): GatewayConfig {
   }
   const auth = parseAuthConfig(root.auth, fail);
   const management = parseManagementConfig(root.management, file);
-  return auth === undefined
-    ? { services, settings, management }
-    : { services, settings, management, auth };
+  const policies = root.policies === undefined
+    ? undefined
+    : parseConfigPolicies(root.policies, fail);
+  return {
+    services,
+    settings,
+    management,
+    ...(auth === undefined ? {} : { auth }),
+    ...(policies === undefined ? {} : { policies }),
+  };
 }
 
 type Fail = (key: string, problem: string) => never;

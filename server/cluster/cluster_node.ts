@@ -150,6 +150,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
         config: options.gatewayConfig,
         stateKey: await clusterStateKey(options.secret),
         store,
+        nodeId: options.nodeId,
         metrics,
       });
     }
