@@ -9,11 +9,12 @@
  * - `DELETE /admin/policies/:name`: deletes a runtime one (404 when there is none);
  * - `GET /admin/audit?limit=`: the newest audit records of every node.
  *
- * Changes are audited as made by the admin API.
+ * Changes are audited as made by the admin API, and so are membership
+ * changes ({@link auditAdminChanges} on `/admin/members`).
  *
  * @module
  */
-import type { Hono } from "hono";
+import type { Hono, MiddlewareHandler } from "hono";
 import { ADMIN_SCOPE, PolicyError, type Principal, principalKey } from "@safla/core/access";
 import type { Gateway } from "../gateway/gateway.ts";
 import { MAX_ADMIN_BODY_BYTES, readJsonObject } from "../cluster/admin/admin_guard.ts";
@@ -82,4 +83,22 @@ export function addPolicyRoutes(admin: Hono, gateway: Gateway, writer: PolicyWri
     const listed = await access.audit.list(Math.min(limit, MAX_AUDIT_RECORDS));
     return c.json({ ...listed, stats: access.audit.stats });
   });
+}
+
+/**
+ * Middleware that audits every successful change (not a GET) a route under it
+ * makes, as the admin API: method and path, e.g. `DELETE /admin/members/n3`.
+ */
+export function auditAdminChanges(gateway: Gateway): MiddlewareHandler {
+  return async (c, next) => {
+    await next();
+    if (c.req.method === "GET" || c.req.method === "HEAD" || c.res.status >= 300) return;
+    gateway.access.audit.record({
+      principal: principalKey(ADMIN_API),
+      action: `${c.req.method} ${c.req.path}`,
+      target: c.req.path,
+      decision: "changed",
+      revision: gateway.access.policies.revision,
+    });
+  };
 }

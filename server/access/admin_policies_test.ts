@@ -7,7 +7,8 @@ import { freeMembers } from "../cluster/local_cluster.ts";
 import { config } from "../testing/harness.ts";
 
 Deno.test({
-  name: "/admin/policies: put, list, delete with the admin token; audited; 400 names the field",
+  name:
+    "/admin/policies: put, list, delete with the admin token; 400 names the field; policy and membership changes audited",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
@@ -66,12 +67,33 @@ Deno.test({
       await again.body?.cancel();
       assert.ok(!node.gateway!.gateway.access.policies.governs("fs"));
 
+      // Membership changes through the admin API are audited too; a refused one is not.
+      const refused = await call("POST", "/admin/members", { id: "bad id!" });
+      assert.equal(refused.status, 400);
+      await refused.body?.cancel();
+      const added = await call("POST", "/admin/members", {
+        id: "n9",
+        peer: "127.0.0.1:1",
+        url: "http://127.0.0.1:1",
+        learner: true,
+      });
+      assert.ok(added.status === 200 || added.status === 202, String(added.status));
+      await added.body?.cancel();
+      const removed = await call("DELETE", "/admin/members/n9");
+      assert.equal(removed.status, 200);
+      await removed.body?.cancel();
+
       await node.gateway!.gateway.access.audit.flush();
       const audit = await (await call("GET", "/admin/audit?limit=10")).json();
       assert.deepEqual(
         audit.records.map((r: { action: string; target: string }) => `${r.action} ${r.target}`)
           .sort(),
-        ["DELETE /admin/policies p1", "PUT /admin/policies p1"],
+        [
+          "DELETE /admin/members/n9 /admin/members/n9",
+          "DELETE /admin/policies p1",
+          "POST /admin/members /admin/members",
+          "PUT /admin/policies p1",
+        ],
       );
     } finally {
       await node?.close();

@@ -70,8 +70,10 @@ const ADMIN_TOOLS = new Set([
   "set_strategy",
   "state_set",
   "state_delete",
+  "policy_list",
   "policy_put",
   "policy_delete",
+  "audit_list",
 ]);
 
 /** Longest a `state_watch` call waits for events. */
