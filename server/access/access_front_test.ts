@@ -358,7 +358,7 @@ Deno.test("a Streamable HTTP session stops watching policy changes when it ends 
   }
 });
 
-Deno.test("a 2026 client listening for list changes hears of a policy change", async () => {
+Deno.test("a 2026 listener hears of a policy change and gets no updates of resources it may not read", async () => {
   const gateway = await start();
   const app = createGatewayApp({
     gateway,
@@ -387,6 +387,19 @@ Deno.test("a 2026 client listening for list changes hears of a policy change", a
     gateway.access.applyStored([FS_POLICY as never], 1);
     await waitFor("tools/list_changed on the listen stream", () => heard >= 1, 5_000);
     await subscription.close();
+    // The anonymous caller may read fs's public files only (FS_POLICY names other subjects):
+    // a listen for updates of a private one is narrowed to what it may read.
+    const anyonePub = {
+      name: "fs-public",
+      service: "fs",
+      rules: [{ effect: "allow", resources: ["file:///pub/*"] }],
+    };
+    gateway.access.applyStored([FS_POLICY as never, anyonePub as never], 2);
+    const updates = await client.listen({
+      resourceSubscriptions: ["file:///pub/a", "file:///priv/b"],
+    });
+    assert.deepEqual(updates.honoredFilter.resourceSubscriptions, ["file:///pub/a"]);
+    await updates.close();
   } finally {
     await client.close();
     await app.close();

@@ -194,3 +194,34 @@ export function authorizeCompletion(
     );
   }
 }
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * A 2026 `subscriptions/listen` request without the resource URIs `principal`
+ * may not read (dropped, as lists drop them), so its stream never carries
+ * updates about them; any other body is returned as it is.
+ */
+export function restrictListen(gateway: Gateway, principal: Principal, body: unknown): unknown {
+  if (!isObject(body) || body.method !== "subscriptions/listen") return body;
+  const params = body.params;
+  if (!isObject(params) || !isObject(params.notifications)) return body;
+  const uris = params.notifications.resourceSubscriptions;
+  if (!Array.isArray(uris)) return body;
+  const policies = gateway.access.policies;
+  const readable = uris.filter((uri) => {
+    if (typeof uri !== "string") return true;
+    const target = resourceTarget(gateway, uri);
+    return target === undefined || policies.allows(principal, target);
+  });
+  if (readable.length === uris.length) return body;
+  return {
+    ...body,
+    params: {
+      ...params,
+      notifications: { ...params.notifications, resourceSubscriptions: readable },
+    },
+  };
+}

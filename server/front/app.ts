@@ -26,6 +26,7 @@ import type { SessionDirectory } from "../control/session_directory.ts";
 import { DirectLane } from "./direct_call.ts";
 import { hostOriginGuard } from "./http_edge.ts";
 import { mcpRoutes } from "./mcp_routes.ts";
+import { restrictListen } from "../access/enforce.ts";
 import { SessionTable } from "./session_table.ts";
 import type { Authenticator } from "../auth/authenticator.ts";
 import { authenticate, protectedResourceMetadata } from "../auth/middleware.ts";
@@ -130,7 +131,13 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   if (options.auth !== undefined) app.route("/", protectedResourceMetadata(options.auth.config));
   app.route(
     "/",
-    mcpRoutes({ sessions, lane, stateless, maxRequestBodyBytes: options.maxRequestBodyBytes }),
+    mcpRoutes({
+      sessions,
+      lane,
+      stateless,
+      maxRequestBodyBytes: options.maxRequestBodyBytes,
+      restrict: (body, principal) => restrictListen(gateway, principal, body),
+    }),
   );
 
   return {

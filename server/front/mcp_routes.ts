@@ -37,6 +37,8 @@ export interface McpRoutesOptions {
   /** Serves 2026-07-28 requests, each on its own. */
   stateless: McpHttpHandler;
   maxRequestBodyBytes: number;
+  /** Narrows a 2026 request to what its caller may use (access/enforce.ts `restrictListen`). */
+  restrict?: (body: unknown, principal: Principal) => unknown;
 }
 
 type RoutesEnv = { Variables: JsonRpcBodyEnv["Variables"] & PrincipalEnv["Variables"] };
@@ -97,7 +99,10 @@ export function mcpRoutes(options: McpRoutesOptions): Hono<RoutesEnv> {
       return await preferJson(
         req,
         body,
-        await stateless.fetch(req, { parsedBody: body, authInfo }),
+        await stateless.fetch(req, {
+          parsedBody: options.restrict?.(body, principal) ?? body,
+          authInfo,
+        }),
       );
     }
     const messages = (Array.isArray(body) ? body : [body]) as (JSONRPCMessage & {
