@@ -715,6 +715,7 @@ export class Gateway {
             tools: r.backend.catalog?.tools.length ?? 0,
             restarts: r.backend.restarts,
             listenStreamsReopened: r.backend.listenStreamsReopened,
+            deviations: r.backend.deviations,
             routing: routingState(s.router, r.id, this.#deps.nowMs()),
             pid: r.backend.pid,
             lastError: r.backend.lastError?.message,
