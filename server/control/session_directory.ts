@@ -27,6 +27,8 @@ export interface SessionRecord {
   logLevel?: string;
   /** Resource URIs the client subscribed to. */
   subscriptions?: string[];
+  /** The `principalKey` of the caller that opened the session; only it may take it over. */
+  owner?: string;
 }
 
 /** Saves, finds and forgets sessions. */
@@ -78,6 +80,9 @@ export class StoreSessionDirectory implements SessionDirectory {
         record.subscriptions.every((uri) => typeof uri === "string"))
     ) {
       throw new Error(`session ${sessionId}: stored subscriptions are not a list of URIs`);
+    }
+    if (record.owner !== undefined && typeof record.owner !== "string") {
+      throw new Error(`session ${sessionId}: stored owner is not a string`);
     }
     return record;
   }
