@@ -17,6 +17,9 @@ import type { StateStore } from "./store/types.ts";
 import type { EraCache } from "@safla/transports";
 import { authEnabled } from "./auth/auth_config.ts";
 import { Authenticator } from "./auth/authenticator.ts";
+import { metricsRoute, NodeMetrics } from "./ops/metrics.ts";
+import { hostOriginGuard } from "./front/http_edge.ts";
+import { localhostAllowedHostnames } from "@modelcontextprotocol/server";
 
 /** Options of {@link startGatewayInstance}. */
 export interface GatewayInstanceOptions {
@@ -49,6 +52,12 @@ export interface GatewayInstanceOptions {
    * session keys, or none without a store.
    */
   sessionDirectory?: SessionDirectory;
+  /**
+   * Where the gateway reports its calls, served at `/metrics`; a fresh one
+   * (gateway and sessions only) when absent. A cluster node passes one that
+   * also reads its Raft node.
+   */
+  metrics?: NodeMetrics;
 }
 
 /** A running gateway instance. */
@@ -67,7 +76,16 @@ export async function startGatewayInstance(
   options: GatewayInstanceOptions,
 ): Promise<GatewayInstance> {
   const codec = createResumeCodec(options.stateKey ?? crypto.getRandomValues(new Uint8Array(32)));
+  // The session gauges read the app, which needs the gateway, which reports to the metrics.
+  const served: { app?: GatewayApp } = {};
+  const metrics = options.metrics ?? new NodeMetrics({
+    sessions: () => ({
+      open: served.app?.sessionCount() ?? 0,
+      listening: served.app?.listeningCount() ?? 0,
+    }),
+  });
   const gateway = new Gateway(options.config, {
+    observer: metrics,
     nowMs: () => performance.now(),
     rng: new SeededRng(options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]),
     sealer: codec,
@@ -79,6 +97,7 @@ export async function startGatewayInstance(
   addManagementTools(gateway, { directory, store: options.store });
   await gateway.start();
   await directory?.start();
+  metrics.attach(gateway);
   const http = createGatewayApp({
     gateway,
     codec,
@@ -90,6 +109,12 @@ export async function startGatewayInstance(
       (options.store === undefined ? undefined : new StoreSessionDirectory(options.store)),
     auth: authEnabled(options.config.auth) ? new Authenticator(options.config.auth!) : undefined,
   });
+  served.app = http;
+  const { allowedHosts, allowedOrigins } = options.config.settings;
+  const local = localhostAllowedHostnames();
+  // Tool and service names are not for other web origins (DNS rebinding).
+  const guard = hostOriginGuard([...local, ...allowedHosts], [...local, ...allowedOrigins]);
+  http.app.get("/metrics", guard, metricsRoute(metrics));
   if (options.port === undefined) {
     return {
       gateway,

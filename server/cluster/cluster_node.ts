@@ -25,6 +25,9 @@ import {
   positiveIntParam,
 } from "./admin/kv_operations.ts";
 import { RaftStore } from "../store/raft/raft_store.ts";
+import { metricsRoute, NodeMetrics } from "../ops/metrics.ts";
+import { hostOriginGuard } from "../front/http_edge.ts";
+import { localhostAllowedHostnames } from "@modelcontextprotocol/server";
 
 /** Options of {@link startClusterNode}. */
 export interface ClusterNodeOptions {
@@ -110,6 +113,14 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
     requestTimeoutMs: options.requestTimeoutMs,
   });
   let gateway: GatewayInstance | undefined;
+  const metrics = new NodeMetrics({
+    nodeId: host.id,
+    raft: host,
+    sessions: () => ({
+      open: gateway?.http.sessionCount() ?? 0,
+      listening: gateway?.http.listeningCount() ?? 0,
+    }),
+  });
   try {
     if (options.gatewayConfig) {
       // No listener of its own: its app is served below on the node's port,
@@ -119,6 +130,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
         config: options.gatewayConfig,
         stateKey: await clusterStateKey(options.secret),
         store,
+        metrics,
       });
     }
     // A node cut off from the quorum keeps serving catalogs and repeat-safe calls
@@ -135,6 +147,14 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
     const closing = new AbortController();
     const app = new Hono();
     app.route("/", createAdminApp({ host, store, signal: closing.signal }));
+    // Raft, KV, and when this node fronts servers, its calls and replicas.
+    const local = localhostAllowedHostnames();
+    const settings = options.gatewayConfig?.settings;
+    const metricsGuard = hostOriginGuard(
+      [...local, url.hostname.replace(/^\[|\]$/g, ""), ...settings?.allowedHosts ?? []],
+      [...local, ...settings?.allowedOrigins ?? []],
+    );
+    app.get("/metrics", metricsGuard, metricsRoute(metrics));
     const front = gateway;
     if (front) {
       // This node's view of the registry: services, replicas and their health, and the tools it
@@ -183,6 +203,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
       close: async () => {
         closing.abort();
         stopQuorumWatch();
+        metrics.close();
         await server.shutdown();
         await gateway?.close();
         await store.close();
@@ -190,6 +211,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
       },
     };
   } catch (error) {
+    metrics.close();
     await gateway?.close();
     await store.close();
     await host.close();

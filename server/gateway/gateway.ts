@@ -23,14 +23,16 @@ import {
 } from "@safla/transports";
 import { StatsTable, type StrategyName } from "@safla/core/balancer";
 import { DEFAULT_HEALTH_POLICY, type NameCollision } from "@safla/core/registry";
-import { RetryBudget } from "@safla/core/resilience";
-import { CallRouter } from "@safla/core/routing";
+import { MinorityPartitionError, OutcomeUnknownError, RetryBudget } from "@safla/core/resilience";
+import { type Attempt, CallRouter, NoReplicaAvailableError } from "@safla/core/routing";
 import type { Rng } from "@safla/core";
 import type { GatewayConfig, GatewaySettings, ServiceConfig } from "../config.ts";
 import type { CallContext, ResumeStateSealer } from "./call_context.ts";
+import type { CallEnd, CallObserver } from "./call_observer.ts";
 import { clientError } from "./client_errors.ts";
 import { BackendEvents, type GatewayListener } from "./backend_events.ts";
 import { CatalogView } from "./catalog_view.ts";
+import { classifyFailure } from "./failover.ts";
 import { forwardCall, ForwardFailure } from "./forward.ts";
 import { INVALID_PARAMS } from "./jsonrpc_codes.ts";
 import { ReplicaCalls } from "./replica_calls.ts";
@@ -50,6 +52,8 @@ export interface GatewayDeps {
   sealer?: ResumeStateSealer;
   /** Builds each replica's backend connection. Default: a real {@link McpBackend}. */
   backendFactory?: BackendFactory;
+  /** Hears how every forwarded call and attempt ends (metrics). */
+  observer?: CallObserver;
 }
 
 /** A gateway tool handled in-process (management tools). */
@@ -197,6 +201,7 @@ export class Gateway {
 
   /** Feeds a backend's connection state to its service's router, then rebuilds the views. */
   #onReplicaState(replica: Replica, state: string): void {
+    this.#deps.observer?.replicaStateChanged(replica.service.config.name, replica.id, state);
     const router = replica.service.router;
     const atMs = this.#deps.nowMs();
     this.#syncRouter(replica.service);
@@ -533,8 +538,12 @@ export class Gateway {
       service.replicas.every((r) => r.backend.catalog?.era !== "legacy");
     // Without a progress token no attempt reports progress, so there is nothing to order.
     const attemptCtx = ctx.progressToken === undefined ? ctx : monotonicProgress(ctx);
+    const observer = this.#deps.observer;
+    const serviceName = service.config.name;
+    const startedMs = this.#nowMs();
+    let end: CallEnd = "internal";
     try {
-      return await forwardCall(service.router, {
+      const result = await forwardCall(service.router, {
         request: {
           toolName: options.toolName,
           annotations: options.annotations,
@@ -551,10 +560,15 @@ export class Gateway {
             throw new Error(`routing invariant: unknown replica ${attempt.replicaId}`);
           }
           const sendCtx = signal === ctx.signal ? attemptCtx : { ...attemptCtx, signal };
-          return this.#replicaCalls.call(replica, method, params, sendCtx);
+          const sent = this.#replicaCalls.call(replica, method, params, sendCtx);
+          if (observer !== undefined) observeAttempt(observer, serviceName, attempt, sent, signal);
+          return sent;
         },
       });
+      end = result.isError === true ? "tool_error" : "ok";
+      return result;
     } catch (error) {
+      end = callEndOf(error, ctx.signal);
       if (!(error instanceof ForwardFailure)) throw error;
       this.#errors++;
       throw clientError(error, {
@@ -563,6 +577,13 @@ export class Gateway {
         nodeId: this.#nodeId,
         replicaStates: () => this.#replicaStates(service),
       });
+    } finally {
+      observer?.callEnded(
+        serviceName,
+        options.toolName ?? method,
+        end,
+        this.#nowMs() - startedMs,
+      );
     }
   }
 
@@ -617,6 +638,40 @@ export class Gateway {
       s.replicas.some((r) => r.backend.state === "ready")
     );
   }
+}
+
+/** Tells `observer` about one attempt: when it was sent and how it ended. */
+function observeAttempt(
+  observer: CallObserver,
+  service: string,
+  attempt: Attempt,
+  sent: Promise<unknown>,
+  signal: AbortSignal | undefined,
+): void {
+  const kind = attempt.hedge ? "hedge" : attempt.attempt > 1 ? "retry" : "first";
+  observer.attemptStarted(service, attempt.replicaId, kind);
+  const startedMs = performance.now();
+  sent.then(
+    () => observer.attemptEnded(service, attempt.replicaId, "ok", performance.now() - startedMs),
+    (error) => {
+      const failure = classifyFailure(error, signal);
+      const outcome = failure === "remote" ? "remote-error" : failure;
+      observer.attemptEnded(service, attempt.replicaId, outcome, performance.now() - startedMs);
+    },
+  );
+}
+
+/** How a call that threw ended, for its observer. */
+function callEndOf(error: unknown, signal: AbortSignal | undefined): CallEnd {
+  if (signal?.aborted) return "cancelled";
+  if (error instanceof ForwardFailure) {
+    const failure = error.failure;
+    if (failure instanceof NoReplicaAvailableError) return "no_replica";
+    if (failure instanceof MinorityPartitionError) return "minority";
+    if (failure instanceof OutcomeUnknownError) return "outcome_unknown";
+    return "failed";
+  }
+  return error instanceof ProtocolError ? "remote_error" : "internal";
 }
 
 /** How often routers advance time-based state (breakers, outlier ejections). */

@@ -173,6 +173,10 @@ export interface HostListener {
   onSnapshotInstalled?(index: number): void;
   /** Leadership changed. */
   onRoleChanged?(role: string, leader: NodeId | null, term: number): void;
+  /** A WAL write of `entries` entries took `durationMs` (with its fsync when `synced`). */
+  onPersisted?(durationMs: number, entries: number, synced: boolean): void;
+  /** A snapshot of `sizeBytes` at `index` is durable on disk. */
+  onSnapshotSaved?(index: number, sizeBytes: number): void;
 }
 
 /** A request got no answer in time; a command's outcome is unknown. */
@@ -712,6 +716,8 @@ export class NodeHost {
           if (effect.snapshot) {
             const { index, term } = effect.snapshot.metadata;
             await this.#snapshots.save(effect.snapshot);
+            const sizeBytes = effect.snapshot.data.byteLength;
+            for (const l of this.#listeners) l.onSnapshotSaved?.(index, sizeBytes);
             this.#snapshotDurable(index);
             await this.#wal.saveSnapshotMarker(index, term);
           }
@@ -719,6 +725,9 @@ export class NodeHost {
           await this.#wal.save(hardState, effect.entries, effect.mustSync);
           const doneMs = performance.now();
           this.#diskCounters.writeMs += doneMs - startedMs;
+          for (const l of this.#listeners) {
+            l.onPersisted?.(doneMs - startedMs, effect.entries.length, effect.mustSync);
+          }
           // The node hands out no further work (a leader's heartbeats included)
           // until this write is done: a slow disk is silence to the peers.
           if (doneMs - issuedMs >= STALL_LOG_MS) {
@@ -773,6 +782,8 @@ export class NodeHost {
           if (this.#closed) return;
           try {
             await this.#snapshots.save(effect.snapshot);
+            const sizeBytes = effect.snapshot.data.byteLength;
+            for (const l of this.#listeners) l.onSnapshotSaved?.(index, sizeBytes);
             this.#snapshotDurable(index);
           } catch (error) {
             this.#fatal(error);

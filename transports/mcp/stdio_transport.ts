@@ -27,7 +27,36 @@ const MAX_LINE_BYTES = 64 * 1024 * 1024;
 /** Size of the buffer stdout is read into. */
 const READ_BUFFER_BYTES = 64 * 1024;
 const NEWLINE = 0x0a;
-const INHERITED_ENV = ["PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "TMPDIR"];
+/**
+ * What a backend inherits from the node's environment (everything else, the
+ * cluster secret first, stays out). The cache locations are here so that
+ * `npx` and `deno` backends use the caches the operator set up instead of
+ * filling a cold one under HOME on every start.
+ */
+const INHERITED_ENV = [
+  "PATH",
+  "HOME",
+  "USER",
+  "LOGNAME",
+  "SHELL",
+  "TERM",
+  "LANG",
+  "TMPDIR",
+  "XDG_CACHE_HOME",
+  "DENO_DIR",
+  "npm_config_cache",
+  "NPM_CONFIG_CACHE",
+];
+
+/** The part of the node's environment (read through `get`) a backend starts with. */
+export function inheritedEnv(get: (name: string) => string | undefined): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of INHERITED_ENV) {
+    const value = get(name);
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}
 
 /** A Transport over a spawned child's stdin/stdout. */
 export class DenoStdioClientTransport implements Transport {
@@ -55,11 +84,7 @@ export class DenoStdioClientTransport implements Transport {
   /** Spawns the child and starts reading its stdout. */
   start(): Promise<void> {
     if (this.#child !== undefined) throw new Error("stdio transport already started");
-    const env: Record<string, string> = {};
-    for (const name of INHERITED_ENV) {
-      const value = Deno.env.get(name);
-      if (value !== undefined) env[name] = value;
-    }
+    const env = inheritedEnv((name) => Deno.env.get(name));
     Object.assign(env, this.#command.env ?? {});
     this.#child = new Deno.Command(this.#command.command, {
       args: this.#command.args,

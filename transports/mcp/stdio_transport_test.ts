@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DenoStdioClientTransport } from "./stdio_transport.ts";
+import { DenoStdioClientTransport, inheritedEnv } from "./stdio_transport.ts";
 
 Deno.test({
   name: "stdio transport: lines in, lines out, banners reported, stubborn children killed",
@@ -99,4 +99,21 @@ Deno.test({
       assert.throws(() => Deno.kill(pid, "SIGCONT"), "the child is gone");
     });
   },
+});
+
+Deno.test("stdio transport: a backend inherits the cache locations, not the node's other environment", () => {
+  const node: Record<string, string> = {
+    PATH: "/usr/bin",
+    DENO_DIR: "/cache/deno",
+    XDG_CACHE_HOME: "/cache",
+    npm_config_cache: "/cache/npm",
+    SAFLA_CLUSTER_SECRET: "secret",
+    AWS_SECRET_ACCESS_KEY: "secret",
+  };
+  assert.deepEqual(inheritedEnv((name) => node[name]), {
+    PATH: "/usr/bin",
+    DENO_DIR: "/cache/deno",
+    XDG_CACHE_HOME: "/cache",
+    npm_config_cache: "/cache/npm",
+  });
 });
