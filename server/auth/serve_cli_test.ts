@@ -6,37 +6,64 @@ import assert from "node:assert/strict";
 import { generateApiKey } from "./api_keys.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const NODE_MAIN = new URL("../cluster/node_main.ts", import.meta.url).pathname;
+/**
+ * A non-loopback address no machine has (TEST-NET-1, RFC 5737): should the
+ * check ever let a node through, its bind fails instead of exposing it.
+ */
+const UNASSIGNED = "192.0.2.1";
 
-Deno.test("serve on a non-loopback address without auth exits 2 with the reason", async () => {
+/** Runs a CLI to its end (bounded), with a config without auth. */
+async function refusedRun(args: (configPath: string, dir: string) => string[]) {
   const dir = await Deno.makeTempDir();
   try {
     const configPath = `${dir}/config.json`;
     await Deno.writeTextFile(configPath, JSON.stringify({ mcpServers: {} }));
     const output = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        MAIN,
-        "serve",
-        "--config",
-        configPath,
-        "--host",
-        "0.0.0.0",
-        "--port",
-        "0",
-      ],
+      args: ["run", "-A", ...args(configPath, dir)],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
       signal: AbortSignal.timeout(30_000),
     }).output();
-    const stderr = new TextDecoder().decode(output.stderr);
-    assert.equal(output.code, 2, stderr);
-    assert.match(stderr, /refusing to serve MCP on 0\.0\.0\.0 without authentication/);
-    assert.match(stderr, /--insecure-no-auth/);
+    return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+Deno.test("serve on a non-loopback address without auth exits 2 with the reason", async () => {
+  const { code, stderr } = await refusedRun((config) => [
+    MAIN,
+    "serve",
+    "--config",
+    config,
+    "--host",
+    UNASSIGNED,
+    "--port",
+    "0",
+  ]);
+  assert.equal(code, 2, stderr);
+  assert.match(stderr, /refusing to serve MCP on 192\.0\.2\.1 without authentication/);
+  assert.match(stderr, /--insecure-no-auth/);
+});
+
+Deno.test("a cluster node on a non-loopback address without auth exits 2 with the reason", async () => {
+  const { code, stderr } = await refusedRun((config, dir) => [
+    NODE_MAIN,
+    "--node-id",
+    "n1",
+    "--peers",
+    `n1=${UNASSIGNED}:18080`,
+    "--secret",
+    "s".repeat(32),
+    "--data",
+    dir,
+    "--config",
+    config,
+  ]);
+  assert.equal(code, 2, stderr);
+  assert.match(stderr, /refusing to serve MCP on 192\.0\.2\.1 without authentication/);
 });
 
 Deno.test("serve with API keys in its config: 401 without the key, a session with it", async () => {
