@@ -11,7 +11,10 @@ import type { BackendSpec } from "@safla/transports";
 import { isStrategyName, STRATEGY_NAMES, type StrategyName } from "@safla/core/balancer";
 import { MIN_MAX_NAME_LENGTH, type NamingMode } from "@safla/core/registry";
 import { ConfigError } from "@safla/core";
+import type { Policy } from "@safla/core/access";
+import { parseConfigPolicies } from "./access/policy_config.ts";
 import { type AuthConfig, parseAuthConfig } from "./auth/auth_config.ts";
+import { type ManagementConfig, parseManagementConfig } from "./control/management_config.ts";
 
 /** What {@link loadConfig} and {@link parseConfig} throw; `source` is the file. */
 export { ConfigError };
@@ -63,9 +66,16 @@ export interface GatewaySettings {
 export interface GatewayConfig {
   services: ServiceConfig[];
   settings: GatewaySettings;
+  /** Access policies from the file's `policies` (server/access); the store adds more at runtime. */
+  policies?: Policy[];
   /** Who may call the HTTP fronts (auth/auth_config.ts); absent: no authentication. */
   auth?: AuthConfig;
+  /** Who may manage the gateway and what runtime registrations may run (`control/management_config.ts`). */
+  management?: ManagementConfig;
 }
+
+/** The sections a config file may have; only `mcpServers` is required. */
+const TOP_LEVEL_KEYS = ["mcpServers", "gateway", "auth", "management", "policies"];
 
 /** The defaults of every gateway setting. */
 export const DEFAULT_SETTINGS: Readonly<GatewaySettings> = Object.freeze({
@@ -124,8 +134,8 @@ export function parseConfig(json: unknown, file = "<config>"): GatewayConfig {
   if (!isObject(json)) fail("(root)", "must be a JSON object");
   const root = json as Json;
   for (const key of Object.keys(root)) {
-    if (key !== "mcpServers" && key !== "gateway" && key !== "auth") {
-      fail(key, `unknown top-level key (expected "mcpServers", optionally "gateway" and "auth")`);
+    if (!TOP_LEVEL_KEYS.includes(key)) {
+      fail(key, `unknown top-level key (expected one of ${TOP_LEVEL_KEYS.join(", ")})`);
     }
   }
   const settings = parseSettings(root.gateway, fail);
@@ -142,7 +152,17 @@ export function parseConfig(json: unknown, file = "<config>"): GatewayConfig {
     services.push(parseService(name, value as Json, key, settings, fail));
   }
   const auth = parseAuthConfig(root.auth, fail);
-  return auth === undefined ? { services, settings } : { services, settings, auth };
+  const management = parseManagementConfig(root.management, file);
+  const policies = root.policies === undefined
+    ? undefined
+    : parseConfigPolicies(root.policies, fail);
+  return {
+    services,
+    settings,
+    management,
+    ...(auth === undefined ? {} : { auth }),
+    ...(policies === undefined ? {} : { policies }),
+  };
 }
 
 type Fail = (key: string, problem: string) => never;

@@ -130,7 +130,7 @@ export async function main(args: string[]): Promise<number> {
     rng: new SeededRng(crypto.getRandomValues(new Uint32Array(1))[0]),
     sealer: codec,
   });
-  addManagementTools(gateway);
+  addManagementTools(gateway, { management: config.management });
   await gateway.start();
   const handle = serveGatewayStdio(gateway, codec, stdioPrincipal(config.auth));
   void handle.closed.then(() => stop.resolve());

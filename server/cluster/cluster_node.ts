@@ -7,7 +7,7 @@
  */
 import { Hono } from "hono";
 import type { NodeId } from "@safla/core";
-import { deriveFromSecret } from "@safla/transports/peer";
+import { deriveFromSecret, type PeerTls } from "@safla/transports/peer";
 import {
   type HostTiming,
   type HostTunables,
@@ -28,6 +28,9 @@ import { RaftStore } from "../store/raft/raft_store.ts";
 import { metricsRoute, NodeMetrics } from "../ops/metrics.ts";
 import { hostOriginGuard } from "../front/http_edge.ts";
 import { localhostAllowedHostnames } from "@modelcontextprotocol/server";
+import type { Principal } from "@safla/core/access";
+import type { ConnectionInfo } from "./admin/admin_guard.ts";
+import { deriveAdminToken, writeAdminTokenFile } from "./admin/admin_token.ts";
 
 /** Options of {@link startClusterNode}. */
 export interface ClusterNodeOptions {
@@ -43,6 +46,8 @@ export interface ClusterNodeOptions {
   members: Readonly<Record<NodeId, MemberAddress>>;
   /** Join an existing cluster instead of bootstrapping. */
   join?: boolean;
+  /** Quorum recovery: restart from this node's data as the only voter (README, Security). */
+  forceNewCluster?: boolean;
   /** Where the Raft listener binds, when not at this node's peer address (behind a relay). */
   peerListen?: string;
   /** The MCP servers to front; without it the node serves only the admin API. */
@@ -53,10 +58,19 @@ export interface ClusterNodeOptions {
   tunables?: Partial<HostTunables>;
   /** Largest Raft peer frame; defaults to the host's. */
   maxPeerFrameBytes?: number;
+  /** TLS between nodes; plain TCP without. */
+  peerTls?: PeerTls;
   /** How long store requests wait for a leader. */
   requestTimeoutMs?: number;
   /** Diagnostics sink. */
   onLog?: (line: string) => void;
+  /**
+   * Authenticates admin callers once inbound auth is configured; without it
+   * the admin API answers only loopback callers holding the admin token.
+   */
+  adminAuth?: (request: Request) => Promise<Principal | undefined>;
+  /** Exact origins a browser may call the admin API from; none by default. */
+  adminAllowedOrigins?: readonly string[];
 }
 
 /** A running node. */
@@ -69,6 +83,8 @@ export interface RunningClusterNode {
   gateway: GatewayInstance | undefined;
   /** Base URL of the HTTP API. */
   url: string;
+  /** The cluster's admin token (also in `<dataDir>/admin-token`). */
+  adminToken: string;
   /** Stops serving and closes everything. */
   close(): Promise<void>;
 }
@@ -101,12 +117,15 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
     dataDir: options.dataDir,
     members: options.members,
     join: options.join,
+    forceNewCluster: options.forceNewCluster,
     peerListen: options.peerListen,
     timing: options.timing,
     ...options.tunables,
     maxPeerFrameBytes: options.maxPeerFrameBytes,
+    peerTls: options.peerTls,
     onLog: options.onLog,
   });
+  const adminToken = await deriveAdminToken(options.secret);
   const store = new RaftStore({
     host,
     secret: options.secret,
@@ -122,6 +141,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
     }),
   });
   try {
+    await writeAdminTokenFile(options.dataDir, adminToken);
     if (options.gatewayConfig) {
       // No listener of its own: its app is served below on the node's port,
       // behind the admin routes. Through the store, services registered at
@@ -130,6 +150,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
         config: options.gatewayConfig,
         stateKey: await clusterStateKey(options.secret),
         store,
+        nodeId: options.nodeId,
         metrics,
       });
     }
@@ -146,7 +167,6 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
     }
     const closing = new AbortController();
     const app = new Hono();
-    app.route("/", createAdminApp({ host, store, signal: closing.signal }));
     // Raft, KV, and when this node fronts servers, its calls and replicas.
     const local = localhostAllowedHostnames();
     const settings = options.gatewayConfig?.settings;
@@ -155,11 +175,22 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
       [...local, ...settings?.allowedOrigins ?? []],
     );
     app.get("/metrics", metricsGuard, metricsRoute(metrics));
+    const admin = createAdminApp({
+      host,
+      store,
+      signal: closing.signal,
+      guard: {
+        allowedHosts: [url.hostname],
+        allowedOrigins: options.adminAllowedOrigins,
+        adminToken,
+        adminAuth: options.adminAuth,
+      },
+    });
     const front = gateway;
     if (front) {
       // This node's view of the registry: services, replicas and their health, and the tools it
       // serves, a page of names at a time as the KV ranges are (`limit`, `after`, `toolsNext`).
-      app.get("/admin/registry", (c) => {
+      admin.get("/admin/registry", (c) => {
         let limit: number;
         let after: string | undefined;
         try {
@@ -184,22 +215,28 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
           ...(more ? { toolsNext: tools[tools.length - 1] } : {}),
         });
       });
-      app.all("*", (c) => front.http.fetch(c.req.raw));
     } else {
-      app.get("/admin/registry", (c) => c.json({ error: "this node fronts no MCP servers" }, 404));
+      admin.get(
+        "/admin/registry",
+        (c) => c.json({ error: "this node fronts no MCP servers" }, 404),
+      );
     }
+    // Hono copies a sub-app's routes when it is mounted: mount it once complete.
+    app.route("/", admin);
+    if (front) app.all("*", (c) => front.http.fetch(c.req.raw));
     const listening = Promise.withResolvers<void>();
     const server = Deno.serve({
       hostname: url.hostname.replace(/^\[|\]$/g, ""),
       port: Number(url.port),
       onListen: () => listening.resolve(),
-    }, app.fetch);
+    }, (request, info) => app.fetch(request, { remoteAddr: info.remoteAddr } as ConnectionInfo));
     await listening.promise;
     return {
       host,
       store,
       gateway,
       url: self.url,
+      adminToken,
       close: async () => {
         closing.abort();
         stopQuorumWatch();

@@ -5,12 +5,14 @@
  *       --peers n1=10.0.0.1:8080,n2=10.0.0.2:8080,n3=10.0.0.3:8080 \
  *       [--data ./data] [--config FILE | --demo] [--cluster-id safla] [--join]
  *       [--peer-listen HOST:PORT]   # bind Raft here when peers dial a relay or NAT address
+ *       [--force-new-cluster]       # quorum recovery: restart from this node's data as its only voter
  *       [--tick-ms 50] [--election-ticks 6] [--heartbeat-ticks 1]
  *       [--snapshot-every-entries 100000] [--wal-segment-size-bytes 67108864]
  *       [--auto-compaction-mode revision|periodic|off] [--auto-compaction-retention 10000]
  *       [--auto-compaction-interval-ms 300000]
  *       [--peer-frame-limit-bytes 67108864] # largest Raft frame; snapshots stream in chunks below it
  *       [--insecure-no-auth]   # serve MCP beyond loopback without "auth" in the config
+ *       [--peer-tls-cert FILE --peer-tls-key FILE --peer-tls-ca FILE [--peer-mtls]]
  *
  * The secret comes from `--secret` or `SAFLA_CLUSTER_SECRET`. SIGINT or
  * SIGTERM stop the node cleanly; with `--exit-with-stdin` so does the end of
@@ -31,6 +33,7 @@ import {
 import { startClusterNode } from "./cluster_node.ts";
 import { authEnabled } from "../auth/auth_config.ts";
 import { checkExposure, ExposureError, INSECURE_NO_AUTH_FLAG } from "../auth/exposure.ts";
+import { parsePeerTlsFlags, PEER_TLS_FLAGS } from "./peer_tls_flags.ts";
 import {
   DEFAULT_TIMING,
   type HostTiming,
@@ -62,6 +65,7 @@ export async function runNode(args: string[]): Promise<number> {
       "cluster-id": { type: "string", default: "safla" },
       secret: { type: "string" },
       join: { type: "boolean", default: false },
+      "force-new-cluster": { type: "boolean", default: false },
       "peer-listen": { type: "string" },
       "exit-with-stdin": { type: "boolean", default: false },
       "request-timeout-ms": { type: "string", default: "5000" },
@@ -71,6 +75,7 @@ export async function runNode(args: string[]): Promise<number> {
       ...STORAGE_FLAGS,
       "peer-frame-limit-bytes": { type: "string" },
       [INSECURE_NO_AUTH_FLAG]: { type: "boolean", default: false },
+      ...PEER_TLS_FLAGS,
     },
   });
   let node;
@@ -84,6 +89,9 @@ export async function runNode(args: string[]): Promise<number> {
       values.secret ?? Deno.env.get(SECRET_ENV),
       `--secret or ${SECRET_ENV}`,
     );
+    if (values.join && values["force-new-cluster"]) {
+      throw new FlagError("force-new-cluster", "recovers from this node's data; it cannot --join");
+    }
     const requestTimeoutMs = Number(values["request-timeout-ms"]);
     if (!Number.isInteger(requestTimeoutMs) || requestTimeoutMs < 1) {
       throw new FlagError("request-timeout-ms", "expected a positive integer");
@@ -117,16 +125,19 @@ export async function runNode(args: string[]): Promise<number> {
       dataDir: `${values.data}/${id}`,
       members,
       join: values.join,
+      forceNewCluster: values["force-new-cluster"],
       peerListen: values["peer-listen"],
       gatewayConfig,
       requestTimeoutMs,
       timing,
       tunables: parseStorageFlags(values),
       maxPeerFrameBytes,
+      peerTls: await parsePeerTlsFlags(values),
       onLog: (line) => console.error(line),
     });
     console.error(
-      `[${id}] serving ${node.url} (admin ${node.url}/admin/status, MCP ${node.url}/mcp)`,
+      `[${id}] serving ${node.url} (admin ${node.url}/admin/status with the token in ` +
+        `${values.data}/${id}/admin-token, MCP ${node.url}/mcp)`,
     );
   } catch (error) {
     if (

@@ -38,6 +38,7 @@ import { INVALID_PARAMS } from "./jsonrpc_codes.ts";
 import { ReplicaCalls } from "./replica_calls.ts";
 import { ResourceSubscriptions } from "./resource_subscriptions.ts";
 import { monotonicProgress } from "./wire_meta.ts";
+import { AccessControl } from "../access/access_control.ts";
 
 export type { CallContext, ResumeState, ResumeStateSealer } from "./call_context.ts";
 export type { GatewayListener } from "./backend_events.ts";
@@ -88,6 +89,8 @@ interface Service {
 /** The aggregated, balanced view of all services. */
 export class Gateway {
   readonly settings: GatewaySettings;
+  /** Who may use what: the policies in force and the audit of denials (server/access). */
+  readonly access: AccessControl;
   #services = new Map<string, Service>();
   #deps: GatewayDeps;
   #stats = new StatsTable();
@@ -121,6 +124,7 @@ export class Gateway {
     this.#eraCache = deps.eraCache ?? new Map();
     this.#backendFactory = deps.backendFactory ?? ((options) => new McpBackend(options));
     this.#replicaCalls = new ReplicaCalls(deps.sealer);
+    this.access = new AccessControl(config.policies ?? []);
     for (const service of config.services) this.#addService(service);
   }
 
@@ -369,6 +373,26 @@ export class Gateway {
   #serviceForUri(uri: string): Service | undefined {
     const name = this.#view.serviceForUri(uri);
     return name === undefined ? undefined : this.#services.get(name);
+  }
+
+  /** Whether `name` (or an alias) is a tool the gateway answers itself: a management tool. */
+  isLocalTool(name: string): boolean {
+    return this.#local.has(name) || this.#localAliases.has(name);
+  }
+
+  /** The service and backend name behind an exposed tool name (access decisions). */
+  resolveTool(exposed: string): { service: string; name: string } | undefined {
+    return this.#view.resolveTool(exposed);
+  }
+
+  /** The service and backend name behind an exposed prompt name (access decisions). */
+  resolvePrompt(exposed: string): { service: string; name: string } | undefined {
+    return this.#view.resolvePrompt(exposed);
+  }
+
+  /** The service that owns `uri` (a listed resource, then a template) or declares template `uriTemplate`. */
+  serviceOfResource(uri: string, template = false): string | undefined {
+    return template ? this.#view.serviceForTemplate(uri) : this.#view.serviceForUri(uri);
   }
 
   /** True when `name` is a backend tool this gateway forwards (not a local one, not unknown). */

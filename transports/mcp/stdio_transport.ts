@@ -5,11 +5,15 @@
  * whose string writes dominated the gateway's CPU profile on the stdio path.
  *
  * Closing follows the stdio binding's shutdown order: close stdin, wait, then
- * SIGTERM, then SIGKILL, so no child outlives the gateway.
+ * SIGTERM, then SIGKILL, so no child outlives the gateway. The child runs in
+ * a process group of its own and the signals go to the whole group; whatever
+ * of the group outlives the child (on close or when it exits by itself) is
+ * ended the same way, so a wrapper's grandchildren do not linger.
  *
  * @module
  */
 import type { JSONRPCMessage, Transport } from "@modelcontextprotocol/server";
+import { endGroup, PROCESS_GROUPS, signalGroup } from "./process_group.ts";
 
 /** What to run. */
 export interface StdioCommand {
@@ -70,6 +74,7 @@ export class DenoStdioClientTransport implements Transport {
   #closed = false;
   #pending: string[] = [];
   #flushed?: Promise<void>;
+  #groupEnded?: Promise<void>;
 
   /** Prepares the command; {@link start} spawns it. */
   constructor(command: StdioCommand) {
@@ -94,10 +99,15 @@ export class DenoStdioClientTransport implements Transport {
       stdin: "piped",
       stdout: "piped",
       stderr: "inherit",
+      // Makes the child a process group leader, so its descendants can be ended with it.
+      detached: PROCESS_GROUPS,
     }).spawn();
     this.#writer = this.#child.stdin.getWriter();
     void this.#read(this.#child.stdout);
-    void this.#child.status.then(() => this.#finish());
+    void this.#child.status.then(() => {
+      void this.#endGroup();
+      this.#finish();
+    });
     return Promise.resolve();
   }
 
@@ -182,7 +192,10 @@ export class DenoStdioClientTransport implements Transport {
     this.onclose?.();
   }
 
-  /** Ends the child: stdin closed, then SIGTERM, then SIGKILL. */
+  /**
+   * Ends the child: stdin closed, then SIGTERM, then SIGKILL, each to its
+   * whole group; then whatever of the group is left.
+   */
   async close(): Promise<void> {
     const child = this.#child;
     if (child === undefined) return this.#finish();
@@ -192,11 +205,20 @@ export class DenoStdioClientTransport implements Transport {
       if (!(await exitsWithin(child, EXIT_GRACE_MS))) signal(child, "SIGKILL");
     }
     await child.status;
+    await this.#endGroup();
     this.#finish();
+  }
+
+  /** Ends what is left of the child's group once the child has exited (once). */
+  #endGroup(): Promise<void> {
+    const pid = this.#child!.pid;
+    this.#groupEnded ??= PROCESS_GROUPS ? endGroup(pid, EXIT_GRACE_MS) : Promise.resolve();
+    return this.#groupEnded;
   }
 }
 
 function signal(child: Deno.ChildProcess, name: Deno.Signal): void {
+  if (PROCESS_GROUPS && signalGroup(child.pid, name)) return;
   try {
     child.kill(name);
   } catch {
