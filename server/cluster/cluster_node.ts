@@ -183,7 +183,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
         allowedHosts: [url.hostname],
         allowedOrigins: options.adminAllowedOrigins,
         adminToken,
-        adminAuth: options.adminAuth,
+        adminAuth: options.adminAuth ?? gateway?.http.principalOf,
       },
     });
     const front = gateway;
