@@ -15,12 +15,17 @@ import type { Policy } from "@safla/core/access";
 import { parseConfigPolicies } from "./access/policy_config.ts";
 import { type AuthConfig, parseAuthConfig } from "./auth/auth_config.ts";
 import { type ManagementConfig, parseManagementConfig } from "./control/management_config.ts";
+import {
+  BACKEND_SERVICE_KEYS,
+  type BackendServiceOptions,
+  parseBackendKeys,
+} from "./gateway/backend_config.ts";
 
 /** What {@link loadConfig} and {@link parseConfig} throw; `source` is the file. */
 export { ConfigError };
 
 /** One logical service: a name and its interchangeable replicas. */
-export interface ServiceConfig {
+export interface ServiceConfig extends BackendServiceOptions {
   name: string;
   replicas: BackendSpec[];
   strategy: StrategyName;
@@ -35,6 +40,8 @@ export interface GatewaySettings {
   strategy: StrategyName;
   requestTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Connect budget of a backend until it was first ready (a cold `npx` install). */
+  startTimeoutMs: number;
   initialBackoffMs: number;
   maxBackoffMs: number;
   maxRequestBodyBytes: number;
@@ -85,6 +92,9 @@ export const DEFAULT_SETTINGS: Readonly<GatewaySettings> = Object.freeze({
   strategy: "p2c-peak-ewma",
   requestTimeoutMs: 60_000,
   connectTimeoutMs: 15_000,
+  // A cold `npx` install of server-everything measured 16 s here, 83 s when
+  // it first waited out the lock an interrupted install left behind.
+  startTimeoutMs: 300_000,
   initialBackoffMs: 200,
   maxBackoffMs: 10_000,
   maxRequestBodyBytes: 4 * 1024 * 1024,
@@ -254,6 +264,7 @@ const SERVICE_KEYS = new Set([
   "timeoutMs",
   "disabled",
   "description",
+  ...BACKEND_SERVICE_KEYS,
 ]);
 
 function parseService(
@@ -299,7 +310,7 @@ function parseService(
       : positiveInt(s.replicas, `${key}.replicas`, fail, 1, MAX_REPLICAS);
     replicas = Array.from({ length: count }, () => spec);
   }
-  return { name, replicas, strategy, requestTimeoutMs };
+  return { name, replicas, strategy, requestTimeoutMs, ...parseBackendKeys(s, key, fail) };
 }
 
 function parseSpec(s: Json, key: string, fail: Fail): BackendSpec {

@@ -25,7 +25,13 @@ import {
   positiveIntParam,
 } from "./admin/kv_operations.ts";
 import { RaftStore } from "../store/raft/raft_store.ts";
-import { metricsRoute, NodeMetrics } from "../ops/metrics.ts";
+import {
+  FORWARDED_CALL_PATH,
+  forwardedCallHandler,
+  HttpRemoteCaller,
+} from "../gateway/remote_calls.ts";
+import { metricsAccess, metricsRoute, NodeMetrics } from "../ops/metrics.ts";
+import type { Authenticator } from "../auth/authenticator.ts";
 import { hostOriginGuard } from "../front/http_edge.ts";
 import { localhostAllowedHostnames } from "@modelcontextprotocol/server";
 import type { Principal } from "@safla/core/access";
@@ -105,6 +111,17 @@ export function clusterStateKey(secret: string): Promise<Uint8Array> {
   return deriveFromSecret(secret, "safla-state-key-v1");
 }
 
+/**
+ * The admin API's view of inbound auth: the caller a request's credentials
+ * prove, or none (the admin guard then asks for the admin token instead).
+ */
+function principalOf(auth: Authenticator): (request: Request) => Promise<Principal | undefined> {
+  return async (request) => {
+    const outcome = await auth.authenticate(request.headers.get("authorization"));
+    return "principal" in outcome ? outcome.principal : undefined;
+  };
+}
+
 /** Starts a node and listens on the port of its URL in `members`. */
 export async function startClusterNode(options: ClusterNodeOptions): Promise<RunningClusterNode> {
   const self = options.members[options.nodeId];
@@ -174,16 +191,18 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
       [...local, url.hostname.replace(/^\[|\]$/g, ""), ...settings?.allowedHosts ?? []],
       [...local, ...settings?.allowedOrigins ?? []],
     );
-    app.get("/metrics", metricsGuard, metricsRoute(metrics));
+    const authenticator = gateway?.authenticator;
+    app.get("/metrics", metricsGuard, metricsAccess(authenticator), metricsRoute(metrics));
     const admin = createAdminApp({
       host,
       store,
       signal: closing.signal,
+      gatewayReadiness: gateway && (() => gateway!.gateway.readiness()),
       guard: {
         allowedHosts: [url.hostname],
         allowedOrigins: options.adminAllowedOrigins,
         adminToken,
-        adminAuth: options.adminAuth ?? gateway?.http.principalOf,
+        adminAuth: options.adminAuth ?? (authenticator && principalOf(authenticator)),
       },
     });
     const front = gateway;
@@ -215,6 +234,18 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
           ...(more ? { toolsNext: tools[tools.length - 1] } : {}),
         });
       });
+      // Calls no local replica can take go to the other nodes, and theirs come here.
+      const otherNodes = () =>
+        Object.entries(host.status().addresses).filter(([id]) => id !== host.id).map(([, a]) =>
+          a.url
+        );
+      front.gateway.setRemoteCaller(new HttpRemoteCaller(otherNodes, store.authToken()));
+      const forwarded = forwardedCallHandler(
+        front.gateway,
+        store.authToken(),
+        front.gateway.settings.requestTimeoutMs,
+      );
+      admin.post(FORWARDED_CALL_PATH, (c) => forwarded(c.req.raw));
     } else {
       admin.get(
         "/admin/registry",

@@ -73,12 +73,6 @@ export interface GatewayApp {
    * slowly. For telling the two apart when something looks wrong, and for tests.
    */
   setDirectLane(enabled: boolean): void;
-  /**
-   * The caller a request's credentials prove to this node's authentication,
-   * for other routes of the node (the admin API); undefined without
-   * authentication or when they prove nothing.
-   */
-  principalOf(request: Request): Promise<Principal | undefined>;
 }
 
 /** Builds the Hono app of one gateway node. */
@@ -139,11 +133,6 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     sessionCount: () => sessions.size,
     listeningCount: () => sessions.listeningCount,
     directCallCount: () => lane.served,
-    principalOf: async (request) => {
-      if (options.auth === undefined) return undefined;
-      const outcome = await options.auth.authenticate(request.headers.get("authorization"));
-      return "principal" in outcome ? outcome.principal : undefined;
-    },
     setDirectLane: (enabled) => {
       lane.enabled = enabled;
     },
