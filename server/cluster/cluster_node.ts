@@ -29,6 +29,8 @@ import { metricsRoute, NodeMetrics } from "../ops/metrics.ts";
 import { hostOriginGuard } from "../front/http_edge.ts";
 import { localhostAllowedHostnames } from "@modelcontextprotocol/server";
 import type { Principal } from "@safla/core/access";
+import { Authenticator } from "../auth/authenticator.ts";
+import { authEnabled } from "../auth/auth_config.ts";
 import type { ConnectionInfo } from "./admin/admin_guard.ts";
 import { deriveAdminToken, writeAdminTokenFile } from "./admin/admin_token.ts";
 
@@ -103,6 +105,22 @@ export function roleHasQuorum(role: string, leader: NodeId | null): boolean {
 /** Derives the key that input-round state is sealed with, shared by every node of a cluster. */
 export function clusterStateKey(secret: string): Promise<Uint8Array> {
   return deriveFromSecret(secret, "safla-state-key-v1");
+}
+
+/**
+ * The admin API's use of the node's inbound auth, when its config has any:
+ * a caller it authenticates (and that holds `safla:admin`) may administer the
+ * node from anywhere; without it only the admin token from loopback may.
+ */
+function inboundAdminAuth(
+  config: GatewayConfig | undefined,
+): ((request: Request) => Promise<Principal | undefined>) | undefined {
+  if (!authEnabled(config?.auth)) return undefined;
+  const authenticator = new Authenticator(config!.auth!);
+  return async (request) => {
+    const outcome = await authenticator.authenticate(request.headers.get("authorization"));
+    return "principal" in outcome ? outcome.principal : undefined;
+  };
 }
 
 /** Starts a node and listens on the port of its URL in `members`. */
@@ -182,7 +200,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
         allowedHosts: [url.hostname],
         allowedOrigins: options.adminAllowedOrigins,
         adminToken,
-        adminAuth: options.adminAuth,
+        adminAuth: options.adminAuth ?? inboundAdminAuth(options.gatewayConfig),
       },
     });
     const front = gateway;

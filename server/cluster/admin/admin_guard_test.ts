@@ -78,13 +78,28 @@ Deno.test("admin guard: the token from loopback passes; nothing else does", asyn
 
 Deno.test("admin guard: a principal with safla:admin passes from anywhere once auth is wired", async () => {
   const admin: Principal = { ...ANONYMOUS, subject: "ops", scopes: [ADMIN_SCOPE], source: "oauth" };
-  const app = guarded((req) =>
-    Promise.resolve(req.headers.get("x-who") === "ops" ? admin : ANONYMOUS)
-  );
-  const ok = await app.fetch(request("/admin/status", { headers: { "x-who": "ops" } }), REMOTE);
-  assert.equal(ok.status, 200);
-  const anonymous = await app.fetch(request("/admin/status"), REMOTE);
-  assert.equal(anonymous.status, 401);
+  const user: Principal = { ...ANONYMOUS, subject: "alice", scopes: ["mcp"], source: "oauth" };
+  const seen: (string | null)[] = [];
+  const app = guarded((req) => {
+    const header = req.headers.get("authorization");
+    seen.push(header);
+    return Promise.resolve(
+      header === "Bearer ops" ? admin : header === "Bearer alice" ? user : undefined,
+    );
+  });
+  const as = (token?: string, from = REMOTE) =>
+    app.fetch(
+      request("/admin/status", { headers: token ? { authorization: `Bearer ${token}` } : {} }),
+      from,
+    );
+  assert.equal((await as("ops")).status, 200);
+  assert.equal((await as("alice")).status, 403, "authenticated, but no admin scope");
+  assert.equal((await as()).status, 401);
+  // The admin token is judged before inbound auth ever sees it (it could go to introspection).
+  seen.length = 0;
+  assert.equal((await as(TOKEN, LOOPBACK)).status, 200);
+  assert.equal((await as(TOKEN, REMOTE)).status, 403);
+  assert.deepEqual(seen, []);
 });
 
 Deno.test("admin guard: a browser page cannot drive the admin API (CSRF, DNS rebinding)", async (t) => {
