@@ -25,6 +25,9 @@ import {
   RegistrationRefusedError,
 } from "./registration_policy.ts";
 
+/** Longest a registration's host name may take to resolve. */
+const DNS_TIMEOUT_MS = 5_000;
+
 /** How names are resolved; tests give their own. */
 export interface RegistrationResolver {
   /** The path with every symlink resolved; throws if it does not exist. */
@@ -55,9 +58,11 @@ export const SYSTEM_RESOLVER: RegistrationResolver = {
   resolveHost: async (host) => {
     // Deno.resolveDns asks DNS servers, not /etc/hosts: localhost is loopback by definition.
     if (host === "localhost" || host.endsWith(".localhost")) return ["127.0.0.1", "::1"];
+    // Bounded: records apply one at a time, and a name that never answers must not stall them.
+    const signal = AbortSignal.timeout(DNS_TIMEOUT_MS);
     const answers = await Promise.allSettled([
-      Deno.resolveDns(host, "A"),
-      Deno.resolveDns(host, "AAAA"),
+      Deno.resolveDns(host, "A", { signal }),
+      Deno.resolveDns(host, "AAAA", { signal }),
     ]);
     return answers.flatMap((a) => a.status === "fulfilled" ? a.value : []);
   },
