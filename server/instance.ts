@@ -14,6 +14,7 @@ import { addManagementTools } from "./control/management.ts";
 import { ServiceDirectory } from "./control/service_directory.ts";
 import { type SessionDirectory, StoreSessionDirectory } from "./control/session_directory.ts";
 import type { StateStore } from "./store/types.ts";
+import { PolicyStore } from "./access/policy_store.ts";
 import type { EraCache } from "@safla/transports";
 import { metricsRoute, NodeMetrics } from "./ops/metrics.ts";
 import { hostOriginGuard } from "./front/http_edge.ts";
@@ -52,6 +53,8 @@ export interface GatewayInstanceOptions {
    * session keys, or none without a store.
    */
   sessionDirectory?: SessionDirectory;
+  /** This node's id in the cluster (names its audit batches); a random one when absent. */
+  nodeId?: string;
   /**
    * Where the gateway reports its calls, served at `/metrics`; a fresh one
    * (gateway and sessions only) when absent. A cluster node passes one that
@@ -96,12 +99,20 @@ export async function startGatewayInstance(
     : new ServiceDirectory(options.store, gateway, {
       rules: options.config.management?.registration,
     });
+  const policies = options.store === undefined
+    ? undefined
+    : new PolicyStore(options.store, gateway.access);
   addManagementTools(gateway, {
     directory,
     store: options.store,
     management: options.config.management,
+    policies,
   });
-  await gateway.start();
+  if (options.store !== undefined) {
+    void gateway.access.audit.attach(options.store, options.nodeId ?? crypto.randomUUID());
+  }
+  // Nothing is served before the stored policies are in force (no window open to all).
+  await Promise.all([policies?.start(), gateway.start()]);
   await directory?.start();
   metrics.attach(gateway);
   const http = createGatewayApp({
@@ -126,6 +137,8 @@ export async function startGatewayInstance(
       gateway,
       http,
       close: async () => {
+        await policies?.close();
+        await gateway.access.audit.close();
         await directory?.close();
         await http.close();
         await gateway.close();
@@ -147,6 +160,8 @@ export async function startGatewayInstance(
     port,
     url: `http://${host}:${port}`,
     close: async () => {
+      await policies?.close();
+      await gateway.access.audit.close();
       await directory?.close();
       await http.close();
       await server.shutdown();

@@ -25,6 +25,11 @@ import {
   positiveIntParam,
 } from "./admin/kv_operations.ts";
 import { RaftStore } from "../store/raft/raft_store.ts";
+import {
+  FORWARDED_CALL_PATH,
+  forwardedCallHandler,
+  HttpRemoteCaller,
+} from "../gateway/remote_calls.ts";
 import { metricsRoute, NodeMetrics } from "../ops/metrics.ts";
 import { hostOriginGuard } from "../front/http_edge.ts";
 import { localhostAllowedHostnames } from "@modelcontextprotocol/server";
@@ -168,6 +173,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
         config: options.gatewayConfig,
         stateKey: await clusterStateKey(options.secret),
         store,
+        nodeId: options.nodeId,
         metrics,
       });
     }
@@ -196,6 +202,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
       host,
       store,
       signal: closing.signal,
+      gatewayReadiness: gateway && (() => gateway!.gateway.readiness()),
       guard: {
         allowedHosts: [url.hostname],
         allowedOrigins: options.adminAllowedOrigins,
@@ -232,6 +239,18 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
           ...(more ? { toolsNext: tools[tools.length - 1] } : {}),
         });
       });
+      // Calls no local replica can take go to the other nodes, and theirs come here.
+      const otherNodes = () =>
+        Object.entries(host.status().addresses).filter(([id]) => id !== host.id).map(([, a]) =>
+          a.url
+        );
+      front.gateway.setRemoteCaller(new HttpRemoteCaller(otherNodes, store.authToken()));
+      const forwarded = forwardedCallHandler(
+        front.gateway,
+        store.authToken(),
+        front.gateway.settings.requestTimeoutMs,
+      );
+      admin.post(FORWARDED_CALL_PATH, (c) => forwarded(c.req.raw));
     } else {
       admin.get(
         "/admin/registry",

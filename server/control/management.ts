@@ -23,6 +23,7 @@ import { UserKeySpace } from "./user_keys.ts";
 import { adminOnly } from "./management_access.ts";
 import { checkRuntimeService } from "./registration_check.ts";
 import { DEFAULT_MANAGEMENT, type ManagementConfig } from "./management_config.ts";
+import { MemoryPolicies, policyTools, type PolicyWriter } from "./policy_tools.ts";
 
 /** The reserved service name that prefixes management tools. */
 export const MANAGEMENT_SERVICE = "safla";
@@ -57,6 +58,8 @@ export interface ManagementOptions {
   store?: StateStore;
   /** Who may use the state-changing tools, what registrations may run; defaults: nobody, nothing. */
   management?: ManagementConfig;
+  /** Where `policy_put`/`policy_delete` write; this node's memory when absent. */
+  policies?: PolicyWriter;
 }
 
 /** The tools that change the gateway or its state; the others only read. */
@@ -66,6 +69,10 @@ const ADMIN_TOOLS = new Set([
   "set_strategy",
   "state_set",
   "state_delete",
+  "policy_list",
+  "policy_put",
+  "policy_delete",
+  "audit_list",
 ]);
 
 /** Longest a `state_watch` call waits for events. */
@@ -218,6 +225,7 @@ export function addManagementTools(gateway: Gateway, options: ManagementOptions 
     },
   ];
   if (store !== undefined) tools.push(...stateTools(named, store));
+  tools.push(...policyTools(named, gateway, options.policies ?? new MemoryPolicies(gateway)));
   const adminNames = new Set([...ADMIN_TOOLS].map(named));
   for (const t of tools) {
     gateway.addLocalTool(

@@ -60,6 +60,8 @@ export class SessionTable {
   readonly #listening = new Set<string>();
   readonly #idleMs: number;
   readonly #sweep: ReturnType<typeof setInterval>;
+  /** Stops following session removals by other nodes. */
+  readonly #unwatch: Promise<() => Promise<void>>;
 
   constructor(options: SessionTableOptions) {
     this.#options = options;
@@ -68,6 +70,13 @@ export class SessionTable {
       () => this.#expireIdle(Date.now()),
       Math.max(1_000, Math.min(this.#idleMs / 4, 60_000)),
     );
+    // A session deleted on another node ends here too, not at its idle expiry.
+    this.#unwatch = options.sessionDirectory?.watchRemovals?.((id) => {
+      const session = this.#sessions.get(id);
+      if (session === undefined) return;
+      this.#drop(session);
+      void session.close().catch(() => {});
+    }).catch(() => async () => {}) ?? Promise.resolve(async () => {});
   }
 
   /** Number of open sessions. */
@@ -203,6 +212,7 @@ export class SessionTable {
   /** Closes every session and stops expiring them. */
   async close(): Promise<void> {
     clearInterval(this.#sweep);
+    await (await this.#unwatch)();
     const open = [...this.#sessions.values()];
     this.#sessions.clear();
     this.#listening.clear();

@@ -13,6 +13,7 @@ import type { CallContext, ResumeState } from "../gateway/call_context.ts";
 import { ANONYMOUS, type Principal } from "@safla/core/access";
 import type { Gateway } from "../gateway/gateway.ts";
 import { INVALID_PARAMS, METHOD_NOT_FOUND } from "../gateway/jsonrpc_codes.ts";
+import { auditManagementCall, authorizeToolCall } from "../access/enforce.ts";
 
 const PUSHED_CAPABILITIES = ["sampling", "elicitation", "roots"] as const;
 /** Keys of a result family other than a plain tool result; such a result never gains `content`. */
@@ -91,6 +92,22 @@ function refusePushedRequest(request: { method: string }): Promise<Record<string
 }
 
 /**
+ * Serves a `tools/call` of either era once the caller's principal may make
+ * it (both lanes of 2025 and the 2026 handler come here, so no lane skips the check).
+ */
+export async function callTool(
+  gateway: Gateway,
+  params: { name: string; arguments?: Record<string, unknown> } & Record<string, unknown>,
+  origin: CallOrigin,
+  channel: CallChannel,
+): Promise<Record<string, unknown>> {
+  authorizeToolCall(gateway, params.name, origin.principal);
+  const result = await gateway.callTool(params, callContext(origin, channel));
+  auditManagementCall(gateway, params, origin.principal);
+  return result;
+}
+
+/**
  * Serves a 2025 client's `tools/call`: the gateway's result as that client
  * gets it ({@link toLegacyToolResult}).
  */
@@ -100,7 +117,7 @@ export async function callToolFor2025(
   origin: CallOrigin,
   channel: CallChannel,
 ): Promise<Record<string, unknown>> {
-  return toLegacyToolResult(await gateway.callTool(params, callContext(origin, channel)));
+  return toLegacyToolResult(await callTool(gateway, params, origin, channel));
 }
 
 /** True for a result of a family other than a plain tool result (a task, an input round). */

@@ -1,7 +1,7 @@
 /**
  * The client side of the MCP stdio transport on `Deno.Command`: one child
- * process, newline-delimited JSON-RPC on its stdin and stdout, stderr passed
- * through. Written for Deno rather than through the Node compatibility layer,
+ * process, newline-delimited JSON-RPC on its stdin and stdout, stderr relayed
+ * line by line with the backend's label (see `stderr_relay.ts`). Written for Deno rather than through the Node compatibility layer,
  * whose string writes dominated the gateway's CPU profile on the stdio path.
  *
  * Closing follows the stdio binding's shutdown order: close stdin, wait, then
@@ -14,6 +14,7 @@
  */
 import type { JSONRPCMessage, Transport } from "@modelcontextprotocol/server";
 import { endGroup, PROCESS_GROUPS, signalGroup } from "./process_group.ts";
+import { relayStderr } from "./stderr_relay.ts";
 
 /** What to run. */
 export interface StdioCommand {
@@ -22,6 +23,10 @@ export interface StdioCommand {
   /** Added to a small default environment (PATH, HOME, ...); secrets are not inherited. */
   env?: Record<string, string>;
   cwd?: string;
+  /** Put in front of each line of the child's stderr we relay (e.g. the backend's label). */
+  stderrPrefix?: string;
+  /** Told once per kind when the child's stderr names a failure only a user can fix. */
+  onDiagnosis?: (diagnosis: string) => void;
 }
 
 /** How long a child gets to exit after stdin closes, and again after SIGTERM. */
@@ -98,12 +103,16 @@ export class DenoStdioClientTransport implements Transport {
       clearEnv: true,
       stdin: "piped",
       stdout: "piped",
-      stderr: "inherit",
+      stderr: "piped",
       // Makes the child a process group leader, so its descendants can be ended with it.
       detached: PROCESS_GROUPS,
     }).spawn();
     this.#writer = this.#child.stdin.getWriter();
     void this.#read(this.#child.stdout);
+    void relayStderr(this.#child.stderr, {
+      prefix: this.#command.stderrPrefix ?? "",
+      onDiagnosis: this.#command.onDiagnosis,
+    });
     void this.#child.status.then(() => {
       void this.#endGroup();
       this.#finish();

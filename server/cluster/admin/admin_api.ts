@@ -90,6 +90,8 @@ export interface AdminAppOptions {
   signal?: AbortSignal;
   /** Who may call: allowed hosts and origins, the admin token, inbound auth once wired. */
   guard: AdminGuardOptions;
+  /** The gateway's own readiness (services still starting), when the node fronts one. */
+  gatewayReadiness?: () => { ready: boolean; waitingFor: string[] };
 }
 
 /** Most forwarded requests in one call (the sender's batches are smaller). */
@@ -155,11 +157,20 @@ function wireRequest(raw: unknown): WireRequest {
 }
 
 /** Whether this node can serve: a leader is known and it has applied what it knows committed. */
-export function readiness(host: NodeHost): { ready: boolean; reason: string } {
+export function readiness(
+  host: NodeHost,
+  gateway?: { ready: boolean; waitingFor: string[] },
+): { ready: boolean; reason: string } {
   const s = host.status();
   if (s.leader === null) return { ready: false, reason: "no leader known" };
   if (s.appliedIndex < s.commitIndex) {
     return { ready: false, reason: `applied ${s.appliedIndex} of ${s.commitIndex} committed` };
+  }
+  if (gateway !== undefined && !gateway.ready) {
+    return {
+      ready: false,
+      reason: `waiting for services to start: ${gateway.waitingFor.join(", ")}`,
+    };
   }
   return { ready: true, reason: `leader ${s.leader}, applied ${s.appliedIndex}` };
 }
@@ -197,7 +208,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   app.get("/livez", (c) => c.json({ status: "alive", node: host.id }));
 
   app.get("/readyz", (c) => {
-    const { ready, reason } = readiness(host);
+    const { ready, reason } = readiness(host, options.gatewayReadiness?.());
     return c.json({ ready, node: host.id, reason }, ready ? 200 : 503);
   });
 
