@@ -16,7 +16,7 @@ import { type SessionDirectory, StoreSessionDirectory } from "./control/session_
 import type { StateStore } from "./store/types.ts";
 import { PolicyStore } from "./access/policy_store.ts";
 import type { EraCache } from "@safla/transports";
-import { metricsRoute, NodeMetrics } from "./ops/metrics.ts";
+import { metricsAccess, metricsRoute, NodeMetrics } from "./ops/metrics.ts";
 import { hostOriginGuard } from "./front/http_edge.ts";
 import { localhostAllowedHostnames } from "@modelcontextprotocol/server";
 import { authEnabled } from "./auth/auth_config.ts";
@@ -67,6 +67,8 @@ export interface GatewayInstanceOptions {
 export interface GatewayInstance {
   gateway: Gateway;
   http: GatewayApp;
+  /** Authenticates callers when the config turns auth on (a cluster node's admin API uses it too). */
+  authenticator?: Authenticator;
   /** The port actually bound; undefined without a listener. */
   port?: number;
   url?: string;
@@ -115,6 +117,9 @@ export async function startGatewayInstance(
   await Promise.all([policies?.start(), gateway.start()]);
   await directory?.start();
   metrics.attach(gateway);
+  const authenticator = authEnabled(options.config.auth)
+    ? new Authenticator(options.config.auth!)
+    : undefined;
   const http = createGatewayApp({
     gateway,
     codec,
@@ -124,18 +129,19 @@ export async function startGatewayInstance(
     maxSessions: options.config.settings.maxSessions,
     sessionDirectory: options.sessionDirectory ??
       (options.store === undefined ? undefined : new StoreSessionDirectory(options.store)),
-    auth: authEnabled(options.config.auth) ? new Authenticator(options.config.auth!) : undefined,
+    auth: authenticator,
   });
   served.app = http;
   const { allowedHosts, allowedOrigins } = options.config.settings;
   const local = localhostAllowedHostnames();
   // Tool and service names are not for other web origins (DNS rebinding).
   const guard = hostOriginGuard([...local, ...allowedHosts], [...local, ...allowedOrigins]);
-  http.app.get("/metrics", guard, metricsRoute(metrics));
+  http.app.get("/metrics", guard, metricsAccess(authenticator), metricsRoute(metrics));
   if (options.port === undefined) {
     return {
       gateway,
       http,
+      authenticator,
       close: async () => {
         await policies?.close();
         await gateway.access.audit.close();

@@ -30,12 +30,11 @@ import {
   forwardedCallHandler,
   HttpRemoteCaller,
 } from "../gateway/remote_calls.ts";
-import { metricsRoute, NodeMetrics } from "../ops/metrics.ts";
+import { metricsAccess, metricsRoute, NodeMetrics } from "../ops/metrics.ts";
+import type { Authenticator } from "../auth/authenticator.ts";
 import { hostOriginGuard } from "../front/http_edge.ts";
 import { localhostAllowedHostnames } from "@modelcontextprotocol/server";
 import type { Principal } from "@safla/core/access";
-import { Authenticator } from "../auth/authenticator.ts";
-import { authEnabled } from "../auth/auth_config.ts";
 import type { ConnectionInfo } from "./admin/admin_guard.ts";
 import { deriveAdminToken, writeAdminTokenFile } from "./admin/admin_token.ts";
 
@@ -113,17 +112,12 @@ export function clusterStateKey(secret: string): Promise<Uint8Array> {
 }
 
 /**
- * The admin API's use of the node's inbound auth, when its config has any:
- * a caller it authenticates (and that holds `safla:admin`) may administer the
- * node from anywhere; without it only the admin token from loopback may.
+ * The admin API's view of inbound auth: the caller a request's credentials
+ * prove, or none (the admin guard then asks for the admin token instead).
  */
-function inboundAdminAuth(
-  config: GatewayConfig | undefined,
-): ((request: Request) => Promise<Principal | undefined>) | undefined {
-  if (!authEnabled(config?.auth)) return undefined;
-  const authenticator = new Authenticator(config!.auth!);
+function principalOf(auth: Authenticator): (request: Request) => Promise<Principal | undefined> {
   return async (request) => {
-    const outcome = await authenticator.authenticate(request.headers.get("authorization"));
+    const outcome = await auth.authenticate(request.headers.get("authorization"));
     return "principal" in outcome ? outcome.principal : undefined;
   };
 }
@@ -197,7 +191,8 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
       [...local, url.hostname.replace(/^\[|\]$/g, ""), ...settings?.allowedHosts ?? []],
       [...local, ...settings?.allowedOrigins ?? []],
     );
-    app.get("/metrics", metricsGuard, metricsRoute(metrics));
+    const authenticator = gateway?.authenticator;
+    app.get("/metrics", metricsGuard, metricsAccess(authenticator), metricsRoute(metrics));
     const admin = createAdminApp({
       host,
       store,
@@ -207,7 +202,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
         allowedHosts: [url.hostname],
         allowedOrigins: options.adminAllowedOrigins,
         adminToken,
-        adminAuth: options.adminAuth ?? inboundAdminAuth(options.gatewayConfig),
+        adminAuth: options.adminAuth ?? (authenticator && principalOf(authenticator)),
       },
     });
     const front = gateway;

@@ -16,7 +16,10 @@
  * @module
  */
 import client from "prom-client";
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
+import { ADMIN_SCOPE, hasScope } from "@safla/core/access";
+import type { Authenticator } from "../auth/authenticator.ts";
+import { refusalResponse } from "../auth/middleware.ts";
 import type { AttemptOutcome } from "@safla/core/routing";
 import type { HostListener, HostStatus } from "@safla/transports/host";
 import type { Gateway } from "../gateway/gateway.ts";
@@ -398,6 +401,32 @@ export class NodeMetrics implements CallObserver {
       "Learners in the active configuration",
       () => status().members.learners.length,
     );
+    // The peer listener's defences at work (issue 11): strangers in their handshake, evicted, refused.
+    gauge(
+      "safla_peer_handshakes_in_progress",
+      "Inbound peer connections not yet authenticated",
+      () => status().peerInbound.unauthenticated,
+    );
+    for (
+      const [name, help, read] of [
+        ["evicted", "closed to make room for newer ones", () => status().peerInbound.evicted],
+        [
+          "rejected",
+          "closed for a failed handshake or a protocol breach",
+          () => status().peerInbound.rejected,
+        ],
+      ] as const
+    ) {
+      new client.Counter({
+        name: `safla_peer_connections_${name}_total`,
+        help: `Inbound peer connections ${help}`,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    }
     new client.Gauge({
       name: "safla_raft_peer_connected",
       help: "1 while the link to a peer is up",
@@ -452,5 +481,34 @@ export function metricsRoute(metrics: NodeMetrics): (c: Context) => Promise<Resp
   return async (c) => {
     const { body, contentType } = await metrics.render();
     return c.body(body, 200, { "content-type": contentType });
+  };
+}
+
+/** The scope a scraper needs once authentication is on (admins have it implicitly). */
+export const METRICS_SCOPE = "safla:metrics";
+
+/**
+ * Who may scrape: anyone who passed the Host/Origin guard on a node without
+ * authentication (which listens on loopback only unless told otherwise), else
+ * a caller holding {@link METRICS_SCOPE} or the admin scope — e.g. an API key
+ * given to Prometheus (`authorization` in its scrape config).
+ */
+export function metricsAccess(auth: Authenticator | undefined): MiddlewareHandler {
+  if (auth === undefined) return async (_c, next) => await next();
+  return async (c, next) => {
+    const outcome = await auth.authenticate(c.req.raw.headers.get("authorization"));
+    if ("refusal" in outcome) return refusalResponse(auth.config, outcome.refusal);
+    const principal = outcome.principal;
+    if (!hasScope(principal, METRICS_SCOPE) && !hasScope(principal, ADMIN_SCOPE)) {
+      return c.json(
+        {
+          error: "insufficient_scope",
+          error_description: `scraping needs the scope ${METRICS_SCOPE}`,
+        },
+        403,
+        { "www-authenticate": `Bearer error="insufficient_scope", scope="${METRICS_SCOPE}"` },
+      );
+    }
+    await next();
   };
 }

@@ -4,7 +4,10 @@ import { config, startNode, stdioReplicas } from "../testing/harness.ts";
 import type { GatewayInstance } from "../instance.ts";
 import { startClusterNode } from "../cluster/cluster_node.ts";
 import { freePort, waitFor } from "@safla/transports/host/testing";
-import { MAX_TOOLS_PER_SERVICE, NodeMetrics } from "./metrics.ts";
+import { MAX_TOOLS_PER_SERVICE, METRICS_SCOPE, NodeMetrics } from "./metrics.ts";
+import { generateApiKey } from "../auth/api_keys.ts";
+import { parseConfig } from "../config.ts";
+import { ADMIN_SCOPE } from "@safla/core/access";
 
 /** The value of the one sample whose name and labels are given (in exposition order). */
 function sample(text: string, series: string): number | undefined {
@@ -129,7 +132,18 @@ Deno.test({
     try {
       await waitFor("a leader", () => node.host.status().role === "leader", 5_000);
       await node.store.put("/metrics-test/a", "1");
+      // A stranger on the peer port who sends no hello is refused and counted.
+      const peer = node.host.status().addresses.n1.peer;
+      const stranger = await Deno.connect({
+        hostname: "127.0.0.1",
+        port: Number(peer.slice(peer.lastIndexOf(":") + 1)),
+      });
+      await stranger.write(new Uint8Array([5, 0, 0, 0, 99, 0, 0, 0, 0]));
+      await waitFor("the refusal", () => node.host.status().peerInbound.rejected === 1, 5_000);
+      stranger.close();
       const text = await scrape(node.url);
+      assert.equal(sample(text, 'safla_peer_connections_rejected_total{node="n1"}'), 1, text);
+      assert.equal(sample(text, 'safla_peer_handshakes_in_progress{node="n1"}'), 0);
       const status = node.host.status();
       assert.equal(sample(text, 'safla_raft_is_leader{node="n1"}'), 1, text);
       assert.equal(sample(text, 'safla_raft_term{node="n1"}'), status.term);
@@ -147,6 +161,56 @@ Deno.test({
         const [, , name, type] = line.split(" ");
         if (type === "counter") assert.match(name, /_total$/, line);
       }
+    } finally {
+      await node.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "with auth on, /metrics and the admin API take API keys by scope",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const scraper = generateApiKey();
+    const admin = generateApiKey();
+    const user = generateApiKey();
+    const dir = await Deno.makeTempDir({ prefix: "metrics-auth-" });
+    const node = await startClusterNode({
+      nodeId: "n1",
+      clusterId: "metrics-auth-test",
+      secret: "metrics-auth-test-secret",
+      dataDir: `${dir}/n1`,
+      members: { n1: { peer: `127.0.0.1:${freePort()}`, url: `http://127.0.0.1:${freePort()}` } },
+      gatewayConfig: parseConfig({
+        mcpServers: {},
+        auth: {
+          apiKeys: [
+            { hash: scraper.hash, subject: "prometheus", scopes: [METRICS_SCOPE] },
+            { hash: admin.hash, subject: "operator", scopes: [ADMIN_SCOPE] },
+            { hash: user.hash, subject: "someone", scopes: [] },
+          ],
+        },
+      }),
+      requestTimeoutMs: 2_000,
+    });
+    const get = async (path: string, key?: string) => {
+      const reply = await fetch(`${node.url}${path}`, {
+        headers: key === undefined ? {} : { authorization: `Bearer ${key}` },
+      });
+      await reply.body?.cancel();
+      return reply.status;
+    };
+    try {
+      await waitFor("a leader", () => node.host.status().role === "leader", 5_000);
+      assert.equal(await get("/metrics"), 401);
+      assert.equal(await get("/metrics", user.key), 403);
+      assert.equal(await get("/metrics", scraper.key), 200);
+      assert.equal(await get("/metrics", admin.key), 200);
+      assert.equal(await get("/admin/status", scraper.key), 403);
+      assert.equal(await get("/admin/status", admin.key), 200);
+      assert.equal(await get("/admin/status", node.adminToken), 200);
     } finally {
       await node.close();
       await Deno.remove(dir, { recursive: true });

@@ -112,8 +112,9 @@ export function adminGuard(options: AdminGuardOptions): MiddlewareHandler {
   return async (c, next) => {
     const refused = edgeCheck(c, options);
     if (refused) return refused;
-    // The admin token is checked first, so it never reaches inbound auth
-    // (which may hand a token it does not know to an introspection endpoint).
+    // The admin token is checked first: it costs a comparison, inbound auth may cost a
+    // request, and it must never reach inbound auth (which may hand a token it does not
+    // know to an introspection endpoint).
     const token = bearerToken(c.req.raw);
     if (token !== undefined && constantTimeEqual(token, options.adminToken)) {
       if (!isLoopback((c.env as ConnectionInfo | undefined)?.remoteAddr)) {
