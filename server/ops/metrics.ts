@@ -401,6 +401,32 @@ export class NodeMetrics implements CallObserver {
       "Learners in the active configuration",
       () => status().members.learners.length,
     );
+    // The peer listener's defences at work (issue 11): strangers in their handshake, evicted, refused.
+    gauge(
+      "safla_peer_handshakes_in_progress",
+      "Inbound peer connections not yet authenticated",
+      () => status().peerInbound.unauthenticated,
+    );
+    for (
+      const [name, help, read] of [
+        ["evicted", "closed to make room for newer ones", () => status().peerInbound.evicted],
+        [
+          "rejected",
+          "closed for a failed handshake or a protocol breach",
+          () => status().peerInbound.rejected,
+        ],
+      ] as const
+    ) {
+      new client.Counter({
+        name: `safla_peer_connections_${name}_total`,
+        help: `Inbound peer connections ${help}`,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    }
     new client.Gauge({
       name: "safla_raft_peer_connected",
       help: "1 while the link to a peer is up",

@@ -132,7 +132,18 @@ Deno.test({
     try {
       await waitFor("a leader", () => node.host.status().role === "leader", 5_000);
       await node.store.put("/metrics-test/a", "1");
+      // A stranger on the peer port who sends no hello is refused and counted.
+      const peer = node.host.status().addresses.n1.peer;
+      const stranger = await Deno.connect({
+        hostname: "127.0.0.1",
+        port: Number(peer.slice(peer.lastIndexOf(":") + 1)),
+      });
+      await stranger.write(new Uint8Array([5, 0, 0, 0, 99, 0, 0, 0, 0]));
+      await waitFor("the refusal", () => node.host.status().peerInbound.rejected === 1, 5_000);
+      stranger.close();
       const text = await scrape(node.url);
+      assert.equal(sample(text, 'safla_peer_connections_rejected_total{node="n1"}'), 1, text);
+      assert.equal(sample(text, 'safla_peer_handshakes_in_progress{node="n1"}'), 0);
       const status = node.host.status();
       assert.equal(sample(text, 'safla_raft_is_leader{node="n1"}'), 1, text);
       assert.equal(sample(text, 'safla_raft_term{node="n1"}'), status.term);
@@ -197,7 +208,7 @@ Deno.test({
       assert.equal(await get("/metrics", user.key), 403);
       assert.equal(await get("/metrics", scraper.key), 200);
       assert.equal(await get("/metrics", admin.key), 200);
-      assert.equal(await get("/admin/status", scraper.key), 401);
+      assert.equal(await get("/admin/status", scraper.key), 403);
       assert.equal(await get("/admin/status", admin.key), 200);
       assert.equal(await get("/admin/status", node.adminToken), 200);
     } finally {

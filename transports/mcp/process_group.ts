@@ -14,7 +14,14 @@ export const PROCESS_GROUPS = Deno.build.os !== "windows";
 /** How often a group is looked at while it is given time to exit. */
 const POLL_MS = 25;
 
-/** Signals every process of a group; false when the group has no process left. */
+/**
+ * Signals every process of a group; false when the group has no process left.
+ *
+ * @example
+ * ```ts ignore
+ * signalGroup(child.pid, "SIGTERM"); // the child leads its group when spawned detached
+ * ```
+ */
 export function signalGroup(pgid: number, signal: Deno.Signal): boolean {
   try {
     Deno.kill(-pgid, signal);
@@ -29,6 +36,11 @@ export function signalGroup(pgid: number, signal: Deno.Signal): boolean {
  * out: they hold no resource but a pid, and an init that does not reap (as
  * in some containers) keeps them forever. Undefined where there is no
  * `/proc`.
+ *
+ * @example
+ * ```ts ignore
+ * const members = await groupMembers(child.pid); // [] once everything in it has exited
+ * ```
  */
 export async function groupMembers(pgid: number): Promise<number[] | undefined> {
   if (Deno.build.os !== "linux") return undefined;
@@ -52,6 +64,12 @@ export async function groupMembers(pgid: number): Promise<number[] | undefined> 
  * Ends a group: SIGTERM, then SIGKILL to whatever still runs after
  * `graceMs`; resolves once the group is gone, or `graceMs` after SIGKILL
  * (a process in uninterruptible sleep dies when its I/O returns).
+ *
+ * @example
+ * ```ts ignore
+ * await child.status;
+ * await endGroup(child.pid, 2_000); // what the child left behind
+ * ```
  */
 export async function endGroup(pgid: number, graceMs: number): Promise<void> {
   if ((await groupMembers(pgid))?.length === 0) return;

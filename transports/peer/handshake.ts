@@ -63,14 +63,40 @@ export interface HandshakeIdentity {
   key: CryptoKey;
 }
 
-function transcript(
-  clusterId: string,
-  clientId: NodeId,
-  serverId: NodeId,
-  clientNonce: Uint8Array,
-  serverNonce: Uint8Array,
+/** The fields both proofs cover, in wire order. */
+export interface Transcript {
+  /** The cluster's id. */
+  clusterId: string;
+  /** The dialler. */
+  clientId: NodeId;
+  /** The listener. */
+  serverId: NodeId;
+  /** The dialler's nonce. */
+  clientNonce: Uint8Array;
+  /** The listener's nonce. */
+  serverNonce: Uint8Array;
+}
+
+/** What the dialler's proof is an HMAC of (length-prefixed parts). */
+export function clientProofParts(t: Transcript): Array<string | Uint8Array> {
+  return ["client", LABEL, t.clusterId, t.clientId, t.serverId, t.clientNonce, t.serverNonce];
+}
+
+/** What the listener's proof is an HMAC of: its role, the transcript and the dialler's proof. */
+export function serverProofParts(
+  t: Transcript,
+  clientProof: Uint8Array,
 ): Array<string | Uint8Array> {
-  return [LABEL, clusterId, clientId, serverId, clientNonce, serverNonce];
+  return [
+    "server",
+    LABEL,
+    t.clusterId,
+    t.clientId,
+    t.serverId,
+    t.clientNonce,
+    t.serverNonce,
+    clientProof,
+  ];
 }
 
 function text(bytes: Uint8Array, what: string): string {
@@ -98,6 +124,12 @@ export function quote(value: string): string {
 /**
  * The dialler's side: authenticates the node at the other end as `serverId`
  * and proves this node to it. Throws {@link HandshakeError} on any failure.
+ *
+ * @example
+ * ```ts ignore
+ * const reader = new FrameReader(conn.readable, MAX_HANDSHAKE_FRAME_BYTES);
+ * await dialHandshake({ reader, write: (b) => conn.write(b) }, { clusterId, nodeId: "n1", key }, "n2");
+ * ```
  */
 export async function dialHandshake(
   io: HandshakeIo,
@@ -132,8 +164,8 @@ export async function dialHandshake(
     );
   }
   checkNonce(serverNonce, "server");
-  const parts = transcript(me.clusterId, me.nodeId, serverId, clientNonce, serverNonce);
-  const clientProof = await prove(me.key, ["client", ...parts]);
+  const t = { clusterId: me.clusterId, clientId: me.nodeId, serverId, clientNonce, serverNonce };
+  const clientProof = await prove(me.key, clientProofParts(t));
   await io.write(encodeFrame(FrameKind.proof, clientProof));
   const accept = await io.reader.next();
   if (accept === undefined) {
@@ -143,7 +175,7 @@ export async function dialHandshake(
   if (accept.kind !== FrameKind.accept) {
     throw new HandshakeError(`expected an accept, got frame kind ${accept.kind}`);
   }
-  if (!(await verify(me.key, ["server", ...parts, clientProof], accept.payload))) {
+  if (!(await verify(me.key, serverProofParts(t, clientProof), accept.payload))) {
     throw new HandshakeError(
       `peer ${quote(serverId)} failed authentication (wrong cluster secret)`,
     );
@@ -177,6 +209,12 @@ export interface Claimed {
  * `claimed.nodeId` is set as soon as the hello is read, for the log of a
  * failure. On a refusal that gives nothing away the reason is sent to the
  * dialler before {@link HandshakeError} is thrown.
+ *
+ * @example
+ * ```ts ignore
+ * const claimed = { nodeId: "?" };
+ * const peer = await answerHandshake({ reader, write: (b) => conn.write(b) }, me, claimed);
+ * ```
  */
 export async function answerHandshake(
   io: HandshakeIo,
@@ -222,11 +260,11 @@ export async function answerHandshake(
   if (proof.kind !== FrameKind.proof) {
     return await refuse(`expected a proof, got frame kind ${proof.kind}`);
   }
-  const parts = transcript(clusterId, claimed.nodeId, me.nodeId, clientNonce, serverNonce);
-  if (!(await verify(me.key, ["client", ...parts], proof.payload))) {
+  const t = { clusterId, clientId: claimed.nodeId, serverId: me.nodeId, clientNonce, serverNonce };
+  if (!(await verify(me.key, clientProofParts(t), proof.payload))) {
     return await refuse("bad cluster secret");
   }
-  const serverProof = await prove(me.key, ["server", ...parts, proof.payload]);
+  const serverProof = await prove(me.key, serverProofParts(t, proof.payload));
   await io.write(encodeFrame(FrameKind.accept, serverProof));
   return claimed.nodeId;
 }

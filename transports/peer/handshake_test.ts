@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { Message } from "@safla/core";
-import { importSecret, nonce, packFields, unpackFields, verify } from "./auth.ts";
+import { importSecret, nonce, packFields, prove, unpackFields, verify } from "./auth.ts";
+import { clientProofParts, serverProofParts } from "./handshake.ts";
 import { encodeFrame, type Frame, FrameKind, FrameReader } from "./frames.ts";
 import { type PeerEvent, PeerTransport, type PeerTransportOptions } from "./peer_transport.ts";
 import { waitFor } from "../host/testing.ts";
@@ -342,4 +343,28 @@ Deno.test("a listener that never answers is given up at the dialler's deadline",
     (await accepted).close();
     silent.close();
   }
+});
+
+// Known answers (HMAC-SHA-256 over u32-LE length-prefixed parts, computed
+// outside Deno): two builds that both say "v2" must agree on every byte.
+Deno.test("handshake v2 proofs are pinned by known answers", async () => {
+  const key = await importSecret("a-long-enough-secret");
+  const t = {
+    clusterId: "c",
+    clientId: "a",
+    serverId: "b",
+    clientNonce: new Uint8Array(32),
+    serverNonce: new Uint8Array(32).fill(1),
+  };
+  const hex = (bytes: Uint8Array) =>
+    [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const clientProof = await prove(key, clientProofParts(t));
+  assert.equal(
+    hex(clientProof),
+    "c25d43388fcd699a45d079a666d1dd879e917a4356f6432d1bb005015ac3c59d",
+  );
+  assert.equal(
+    hex(await prove(key, serverProofParts(t, clientProof))),
+    "bb001e85a3d28b2f24c701e418191c707ad979a1e7b29ff9f163e5500bd42aa6",
+  );
 });

@@ -25,7 +25,16 @@ export interface InboundStats {
   rejected: number;
 }
 
-/** The bookkeeping of unauthenticated connections. */
+/**
+ * The bookkeeping of unauthenticated connections.
+ *
+ * @example
+ * ```ts ignore
+ * const guard = new InboundGuard(32);
+ * guard.admit(conn); // may close the oldest connection still in its handshake
+ * guard.authenticated(conn);
+ * ```
+ */
 export class InboundGuard {
   #pending = new Set<PeerConn>();
   #evicted = new WeakSet<PeerConn>();
@@ -81,6 +90,13 @@ export class InboundGuard {
  * Lets through at most `perWindow` reports per `windowMs`; the first report
  * of a later window says how many were held back, so a flood of bad
  * connections cannot flood the log.
+ *
+ * @example
+ * ```ts
+ * import { ReportLimiter } from "./inbound_guard.ts";
+ * const limiter = new ReportLimiter(1, 1_000);
+ * console.assert(limiter.admit(0) === 0 && limiter.admit(1) === undefined && limiter.admit(1_000) === 1);
+ * ```
  */
 export class ReportLimiter {
   #windowStartMs = -Infinity;

@@ -63,7 +63,15 @@ export function denoPeerConn(conn: Deno.Conn): PeerConn {
   };
 }
 
-/** Splits "host:port" (IPv6 hosts in brackets) into its parts. */
+/**
+ * Splits "host:port" (IPv6 hosts in brackets) into its parts.
+ *
+ * @example
+ * ```ts
+ * import { splitAddress } from "./peer_conn.ts";
+ * console.assert(splitAddress("[::1]:9001").hostname === "::1");
+ * ```
+ */
 export function splitAddress(address: string): { hostname: string; port: number } {
   const separator = address.lastIndexOf(":");
   return {
@@ -72,7 +80,15 @@ export function splitAddress(address: string): { hostname: string; port: number 
   };
 }
 
-/** Listens on plain TCP. */
+/**
+ * Listens on plain TCP.
+ *
+ * @example
+ * ```ts ignore
+ * const listener = listenPlain("127.0.0.1", 0, (conn) => conn.close());
+ * listener.close();
+ * ```
+ */
 export function listenPlain(
   hostname: string,
   port: number,

@@ -76,6 +76,11 @@ export async function loadPeerTls(files: PeerTlsFiles): Promise<PeerTls> {
 /**
  * Dials a peer over TLS, verifying its certificate against the cluster CA;
  * `signal` closes a handshake still in progress.
+ *
+ * @example
+ * ```ts ignore
+ * const conn = await dialTls("10.0.0.2:9080", await loadPeerTls(files), AbortSignal.timeout(5_000));
+ * ```
  */
 export async function dialTls(
   address: string,
@@ -175,6 +180,11 @@ class TlsPeerConn implements PeerConn {
 /**
  * Listens for TLS peers. `onConn` gets each connection as TCP accepts it;
  * a failed TLS handshake fails its reads with the reason.
+ *
+ * @example
+ * ```ts ignore
+ * const listener = await listenTls("0.0.0.0", 9080, tls, 5_000, (conn) => serve(conn));
+ * ```
  */
 export async function listenTls(
   hostname: string,
@@ -210,14 +220,21 @@ export async function listenTls(
     if (raw) pending.get(raw)?.fail(`TLS handshake failed: ${error.message}`);
   });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    // The same error as a plain listener's, so callers tell a busy port the same way.
+    server.once(
+      "error",
+      (error: Error & { code?: string }) =>
+        reject(error.code === "EADDRINUSE" ? new Deno.errors.AddrInUse(error.message) : error),
+    );
     server.listen(port, hostname, () => {
-      server.off("error", reject);
+      server.removeAllListeners("error");
       resolve();
     });
   });
   const { port: bound } = server.address() as { port: number };
   const done = Promise.withResolvers<void>();
+  // As the plain listener's accept loop does, an error after listening ends it.
+  server.on("error", (error: Error) => done.reject(error));
   return {
     port: bound,
     close() {

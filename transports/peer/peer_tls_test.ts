@@ -255,6 +255,20 @@ Deno.test({
         }
       });
 
+      await t.step("a busy port is reported as a plain listener reports it", async () => {
+        const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+        try {
+          await assert.rejects(
+            PeerTransport.start(
+              options("a", { port: busy.addr.port, tls: await cluster.load("a") }),
+            ),
+            Deno.errors.AddrInUse,
+          );
+        } finally {
+          busy.close();
+        }
+      });
+
       await t.step("a missing or non-PEM file is named", async () => {
         const files = cluster.files("a");
         await assert.rejects(
