@@ -81,13 +81,16 @@ export function refill(state: BucketState, rate: QuotaRate, nowMs: number): Buck
 
 /**
  * Takes up to `wanted` whole tokens out of the bucket `state` (undefined: a
- * bucket never used, which starts full) at clock reading `nowMs`.
+ * bucket never used, which starts full) at clock reading `nowMs`; nothing
+ * when fewer than `minimum` are there (a refused slice costs no write, and a
+ * minimum keeps an exhausted quota from costing one write per token).
  */
 export function grantSlice(
   state: BucketState | undefined,
   rate: QuotaRate,
   nowMs: number,
   wanted: number,
+  minimum = 1,
 ): SliceGrant {
   validateRate(rate);
   if (!Number.isFinite(nowMs)) throw new QuotaError(`clock reading must be finite, got ${nowMs}`);
@@ -95,14 +98,33 @@ export function grantSlice(
     throw new QuotaError(`wanted must be a non-negative integer, got ${wanted}`);
   }
   const current = refill(state ?? { tokens: rate.burst, refilledAtMs: nowMs }, rate, nowMs);
-  const count = Math.min(wanted, Math.floor(current.tokens));
+  const whole = Math.min(wanted, Math.floor(current.tokens));
+  const count = whole >= Math.max(1, minimum) ? whole : 0;
   return { count, state: { tokens: current.tokens - count, refilledAtMs: current.refilledAtMs } };
+}
+
+/**
+ * How long until the bucket `state` holds `tokens` whole tokens, ms (0: it
+ * does now). A node whose record shows an empty bucket waits this long before it
+ * asks again: its record may be stale, but a stale record only ever shows
+ * more tokens than the bucket has, so the wait is never too long.
+ */
+export function msUntilTokens(
+  state: BucketState,
+  rate: QuotaRate,
+  nowMs: number,
+  tokens: number,
+): number {
+  const current = refill(state, rate, nowMs);
+  if (current.tokens >= tokens) return 0;
+  return Math.ceil(((tokens - current.tokens) * 1000) / rate.ratePerSec);
 }
 
 /**
  * How many tokens a node asks for at once: about half of what the rate
  * refills during one slice's lifetime (so a slice is mostly spent before it
- * expires), at least 1, at most the burst.
+ * expires), at least 1, at most the burst. It takes a smaller slice when the
+ * bucket holds at least a quarter of this ({@link minimumSliceTokens}).
  */
 export function wantedSliceTokens(rate: QuotaRate, sliceTtlMs: number): number {
   validateRate(rate);
@@ -132,4 +154,9 @@ export function decodeBucket(text: string): BucketState {
     throw new QuotaError(`bucket record needs finite tokens >= 0 and refilledAtMs: ${text}`);
   }
   return { tokens: r.tokens, refilledAtMs: r.refilledAtMs };
+}
+
+/** The smallest slice worth a replicated write: a quarter of the wanted slice, at least 1. */
+export function minimumSliceTokens(wanted: number): number {
+  return Math.max(1, Math.ceil(wanted / 4));
 }

@@ -15,12 +15,23 @@
  * @module
  */
 import type { Compare, KeyValue, TxnOp } from "../state/mod.ts";
-import { decodeBucket, encodeBucket, grantSlice, type QuotaRate } from "./bucket.ts";
+import {
+  decodeBucket,
+  encodeBucket,
+  grantSlice,
+  minimumSliceTokens,
+  msUntilTokens,
+  type QuotaRate,
+} from "./bucket.ts";
 
 /** The transaction for one slice and what it grants if it succeeds. */
 export interface SliceTxn {
-  /** Tokens granted when the transaction succeeds (0: the bucket is empty, nothing to write). */
+  /** Tokens granted when the transaction succeeds (0: the bucket is empty, send nothing). */
   readonly count: number;
+  /** When `count` is 0: how long until a token is due, ms. */
+  readonly retryInMs: number;
+  /** The record the transaction writes. */
+  readonly value: string;
   /** The record must be unchanged since it was read. */
   readonly compare: Compare[];
   /** Writes the record minus the slice. */
@@ -29,7 +40,10 @@ export interface SliceTxn {
   readonly failure: TxnOp[];
 }
 
-/** Builds the transaction granting up to `wanted` tokens of the record `current` (undefined: none yet). */
+/**
+ * Builds the transaction granting up to `wanted` tokens (none below
+ * {@link minimumSliceTokens}) of the record `current` (undefined: none yet).
+ */
 export function sliceTxn(
   key: string,
   current: Pick<KeyValue, "value" | "modRevision"> | undefined,
@@ -38,11 +52,15 @@ export function sliceTxn(
   wanted: number,
 ): SliceTxn {
   const state = current === undefined ? undefined : decodeBucket(current.value);
-  const grant = grantSlice(state, rate, nowMs, wanted);
+  const minimum = minimumSliceTokens(wanted);
+  const grant = grantSlice(state, rate, nowMs, wanted, minimum);
+  const value = encodeBucket(grant.state);
   return {
     count: grant.count,
+    retryInMs: grant.count > 0 ? 0 : msUntilTokens(grant.state, rate, nowMs, minimum),
+    value,
     compare: [{ key, target: "modRevision", result: "equal", value: current?.modRevision ?? 0 }],
-    success: [{ op: "put", key, value: encodeBucket(grant.state) }],
+    success: [{ op: "put", key, value }],
     failure: [{ op: "get", key }],
   };
 }
