@@ -56,6 +56,8 @@ export interface GatewaySettings {
   breakerOpenDurationMs: number;
   /** Most concurrent 2025 sessions (Streamable HTTP and SSE together) per node. */
   maxSessions: number;
+  /** Most concurrent 2025 sessions of one principal per node (server/front/session_limits.ts). */
+  maxSessionsPerPrincipal: number;
 }
 
 /** A validated configuration. */
@@ -81,6 +83,7 @@ export const DEFAULT_SETTINGS: Readonly<GatewaySettings> = Object.freeze({
   breakerConsecutiveFailures: 3,
   breakerOpenDurationMs: 5_000,
   maxSessions: 10_000,
+  maxSessionsPerPrincipal: 1_000,
   // MCP servers commonly page at 100-1000; a gateway with fewer tools than
   // this answers in one page, as before, even to clients that do not page.
   listPageSize: 1_000,

@@ -84,6 +84,7 @@ export async function startGatewayInstance(
     allowedOrigins: options.config.settings.allowedOrigins,
     maxRequestBodyBytes: options.config.settings.maxRequestBodyBytes,
     maxSessions: options.config.settings.maxSessions,
+    maxSessionsPerPrincipal: options.config.settings.maxSessionsPerPrincipal,
     sessionDirectory: options.sessionDirectory ??
       (options.store === undefined ? undefined : new StoreSessionDirectory(options.store)),
   });

@@ -37,6 +37,8 @@ export interface GatewayAppOptions {
   maxRequestBodyBytes: number;
   /** Most concurrent 2025 sessions (Streamable HTTP and SSE together); more get 503. */
   maxSessions: number;
+  /** Most concurrent 2025 sessions of one principal (session_limits.ts). */
+  maxSessionsPerPrincipal?: number;
   /** Shares 2025 sessions with the other nodes of a cluster; local only when absent. */
   sessionDirectory?: SessionDirectory;
   /**

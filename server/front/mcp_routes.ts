@@ -42,7 +42,18 @@ function isStreamable(session: HttpSession | undefined): session is StreamableSe
 }
 
 const sessionNotFound = () => jsonRpcError(404, SESSION_NOT_FOUND, "Session not found");
-const tooManySessions = () => jsonRpcError(503, INVALID_REQUEST, "Too many sessions on this node");
+function tooManySessions(refusal: { reason: string; retryAfterSeconds: number }): Response {
+  const response = jsonRpcError(503, INVALID_REQUEST, `Too many sessions: ${refusal.reason}`);
+  response.headers.set("retry-after", String(refusal.retryAfterSeconds));
+  return response;
+}
+
+/** More than the handshake: what makes a session worth keeping (session_table.ts). */
+function isRealUse(body: unknown): boolean {
+  return (Array.isArray(body) ? body : [body]).some((m) =>
+    (m as { method?: unknown } | null)?.method !== "notifications/initialized"
+  );
+}
 
 /** The MCP routes: see the module doc. */
 export function mcpRoutes(options: McpRoutesOptions): Hono<JsonRpcBodyEnv> {
@@ -54,7 +65,7 @@ export function mcpRoutes(options: McpRoutesOptions): Hono<JsonRpcBodyEnv> {
   async function postToSession(req: Request, id: string, body: unknown): Promise<Response> {
     const session = await sessions.find(id, req);
     if (!isStreamable(session)) return sessionNotFound();
-    session.lastSeenMs = Date.now();
+    sessions.touch(session, isRealUse(body));
     // Answers to questions pushed on the direct lane go to their calls, not the SDK.
     const rest = session.answerQuestions(body);
     if (rest === undefined) return new Response(null, { status: 202 });
@@ -81,10 +92,13 @@ export function mcpRoutes(options: McpRoutesOptions): Hono<JsonRpcBodyEnv> {
     if (initialize === undefined) {
       return jsonRpcError(400, INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
     }
-    if (sessions.full) return tooManySessions();
+    const admission = sessions.admit();
+    if (!admission.ok) return tooManySessions(admission);
     const session = await sessions.openStreamable(initialize.params);
     const transport = session.transport as WebStandardStreamableHTTPServerTransport;
-    return await preferJson(req, body, await transport.handleRequest(req, { parsedBody: body }));
+    const response = await transport.handleRequest(req, { parsedBody: body });
+    sessions.opened(session);
+    return await preferJson(req, body, response);
   }
 
   routes.post("/mcp", body, (c) => {
@@ -102,7 +116,7 @@ export function mcpRoutes(options: McpRoutesOptions): Hono<JsonRpcBodyEnv> {
     }
     const session = await sessions.find(id, req);
     if (!isStreamable(session)) return sessionNotFound();
-    session.lastSeenMs = Date.now();
+    sessions.touch(session, req.method === "GET");
     const response = await session.transport.handleRequest(req);
     if (req.method === "GET" && response.ok) sessions.listening(id);
     return response;
@@ -111,7 +125,8 @@ export function mcpRoutes(options: McpRoutesOptions): Hono<JsonRpcBodyEnv> {
   routes.delete("/mcp", (c) => sessionRequest(c.req.raw));
 
   routes.get("/sse", async () => {
-    if (sessions.full) return tooManySessions();
+    const admission = sessions.admit();
+    if (!admission.ok) return tooManySessions(admission);
     const session = await sessions.openSse("/messages");
     return (session.transport as SseFrontTransport).response;
   });
@@ -122,8 +137,8 @@ export function mcpRoutes(options: McpRoutesOptions): Hono<JsonRpcBodyEnv> {
     if (session === undefined || !(session.transport instanceof SseFrontTransport)) {
       return sessionNotFound();
     }
-    session.lastSeenMs = Date.now();
     const parsed = c.get("body");
+    sessions.touch(session, isRealUse(parsed));
     for (const m of Array.isArray(parsed) ? parsed : [parsed]) {
       session.transport.receive(m as JSONRPCMessage);
     }

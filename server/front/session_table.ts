@@ -15,6 +15,13 @@ import { type ResumeCodec, sendListChanged } from "./front.ts";
 import type { SessionDirectory } from "../control/session_directory.ts";
 import { SseFrontTransport } from "./sse_front.ts";
 import { MAX_SUBSCRIPTIONS_PER_SESSION, Session, type SessionOptions } from "./session.ts";
+import { ANONYMOUS, type Principal, principalKey } from "@safla/core/access";
+import {
+  admitSession,
+  DEFAULT_MAX_SESSIONS_PER_PRINCIPAL,
+  RETRY_AFTER_SECONDS,
+  type SessionView,
+} from "./session_limits.ts";
 
 /** Default of {@link SessionTableOptions.sessionIdleMs}. */
 export const DEFAULT_SESSION_IDLE_MS = 30 * 60_000;
@@ -27,8 +34,10 @@ export interface SessionTableOptions {
   gateway: Gateway;
   codec: ResumeCodec;
   maxRequestBodyBytes: number;
-  /** Most concurrent sessions (Streamable HTTP and SSE together); more are refused. */
+  /** Most concurrent sessions (Streamable HTTP and SSE together); see session_limits.ts. */
   maxSessions: number;
+  /** Most concurrent sessions of one principal (default {@link DEFAULT_MAX_SESSIONS_PER_PRINCIPAL}). */
+  maxSessionsPerPrincipal?: number;
   /** Shares sessions with the other nodes of a cluster; local only when absent. */
   sessionDirectory?: SessionDirectory;
   /** A session idle this long is closed (default {@link DEFAULT_SESSION_IDLE_MS}). */
@@ -39,6 +48,15 @@ export interface SessionTableOptions {
 export class HttpSession extends Session {
   declare readonly id: string;
   readonly transport: WebStandardStreamableHTTPServerTransport | SseFrontTransport;
+  /** `principalKey` of the client that opened it: what the session limits count by. */
+  owner = principalKey(ANONYMOUS);
+  /**
+   * The client sent something beyond its handshake: sessions never used are
+   * the first to give way when slots run out.
+   */
+  used = false;
+  /** Its `initialize` is not answered yet: it cannot give way to another newcomer. */
+  opening = true;
 
   constructor(
     gateway: Gateway,
@@ -79,9 +97,49 @@ export class SessionTable {
     return this.#listening.size;
   }
 
-  /** True when no more sessions may open on this node. */
+  /** True when the node is at its session limit (a newcomer needs another to give way). */
   get full(): boolean {
     return this.#sessions.size >= this.#options.maxSessions;
+  }
+
+  /**
+   * Makes room for a new session of `principal`, evicting an idle one if a
+   * limit is reached (session_limits.ts); a refusal says why and when to retry.
+   */
+  admit(
+    principal: Principal = ANONYMOUS,
+  ): { ok: true } | { ok: false; reason: string; retryAfterSeconds: number } {
+    const nowMs = Date.now();
+    const views: SessionView[] = [];
+    for (const [id, session] of this.#sessions) {
+      views.push({
+        id,
+        owner: session.owner,
+        lastSeenMs: session.lastSeenMs,
+        used: session.used,
+        busy: session.opening || this.#listening.has(id) ||
+          session.transport instanceof SseFrontTransport || session.callCount > 0,
+      });
+    }
+    const decision = admitSession(views, principalKey(principal), {
+      maxSessions: this.#options.maxSessions,
+      maxSessionsPerPrincipal: this.#options.maxSessionsPerPrincipal ??
+        DEFAULT_MAX_SESSIONS_PER_PRINCIPAL,
+    }, nowMs);
+    if (!decision.admit) {
+      return { ok: false, reason: decision.reason, retryAfterSeconds: RETRY_AFTER_SECONDS };
+    }
+    if (decision.evict !== undefined) this.#evict(decision.evict);
+    return { ok: true };
+  }
+
+  /**
+   * The client of `session` sent a request; `realUse` when it is more than
+   * its handshake (`notifications/initialized`).
+   */
+  touch(session: HttpSession, realUse: boolean): void {
+    session.lastSeenMs = Date.now();
+    if (realUse) session.used = true;
   }
 
   /** The open session `id`, if this node serves it. */
@@ -108,8 +166,8 @@ export class SessionTable {
   async openStreamable(
     initialize: Record<string, unknown> | undefined,
     adoptedId?: string,
+    principal: Principal = ANONYMOUS,
   ): Promise<HttpSession> {
-    if (this.full) throw new Error("session limit reached");
     const { gateway, codec, sessionDirectory: directory } = this.#options;
     const id = adoptedId ?? crypto.randomUUID();
     // Saves run one after another, each writing the state as it is by then.
@@ -126,7 +184,8 @@ export class SessionTable {
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => id,
       onsessioninitialized: async () => {
-        this.#sessions.set(id, session);
+        // Awaited, so that any node finds the session once its client has the id;
+        // a burst of these shares a few store writes (session_directory.ts).
         if (directory !== undefined && adoptedId === undefined && initialize !== undefined) {
           await directory.save(id, { initialize });
         }
@@ -138,18 +197,35 @@ export class SessionTable {
       maxRequestBodySize: this.#options.maxRequestBodyBytes,
     });
     const session = new HttpSession(gateway, codec, transport, { id, onStateChange: save });
+    session.owner = principalKey(principal);
+    session.used = adoptedId !== undefined;
     session.restoring = adoptedId !== undefined;
     transport.onclose = () => this.#drop(session);
+    // Counted from now, not from its initialize's answer: concurrent admissions
+    // must see each other (see opened).
+    this.#sessions.set(id, session);
     await session.server.connect(transport);
     return session;
   }
 
+  /**
+   * The `initialize` of `session` was answered: from now on it may give way;
+   * refused, it is dropped (its client never learned the id).
+   */
+  opened(session: HttpSession): void {
+    session.opening = false;
+    const transport = session.transport;
+    if (transport instanceof WebStandardStreamableHTTPServerTransport && !transport.sessionId) {
+      this.#evict(session.id);
+    }
+  }
+
   /** Opens an HTTP+SSE session; the GET answers with `transport.response`. */
-  async openSse(endpoint: string): Promise<HttpSession> {
-    if (this.full) throw new Error("session limit reached");
+  async openSse(endpoint: string, principal: Principal = ANONYMOUS): Promise<HttpSession> {
     const id = crypto.randomUUID();
     const transport = new SseFrontTransport(endpoint, id);
     const session = new HttpSession(this.#options.gateway, this.#options.codec, transport, { id });
+    session.owner = principalKey(principal);
     transport.onclose = () => this.#drop(session);
     this.#sessions.set(id, session);
     await session.server.connect(transport);
@@ -200,11 +276,18 @@ export class SessionTable {
       // idle; it still expires eventually, in case it vanished half-open.
       const limitMs = this.#listening.has(id) ? this.#idleMs * LISTENING_IDLE_FACTOR : this.#idleMs;
       if (nowMs - session.lastSeenMs < limitMs) continue;
-      this.#sessions.delete(id);
-      this.#listening.delete(id);
-      void session.close();
-      void this.#options.sessionDirectory?.remove(id).catch(() => {});
+      this.#evict(id);
     }
+  }
+
+  /** Closes session `id` for good (its client gets 404 and may initialize again). */
+  #evict(id: string): void {
+    const session = this.#sessions.get(id);
+    if (session === undefined) return;
+    this.#sessions.delete(id);
+    this.#listening.delete(id);
+    void session.close();
+    void this.#options.sessionDirectory?.remove(id).catch(() => {});
   }
 
   /**
@@ -215,9 +298,9 @@ export class SessionTable {
    */
   async #adopt(id: string, req: Request): Promise<HttpSession | undefined> {
     const directory = this.#options.sessionDirectory;
-    if (directory === undefined || this.full) return undefined;
+    if (directory === undefined) return undefined;
     const record = await directory.load(id);
-    if (record === undefined) return undefined;
+    if (record === undefined || !this.admit().ok) return undefined;
     const session = await this.openStreamable(record.initialize, id);
     const transport = session.transport as WebStandardStreamableHTTPServerTransport;
     const version = String(record.initialize.protocolVersion ?? "");
@@ -260,6 +343,7 @@ export class SessionTable {
       }, true);
     }
     session.restoring = false;
+    session.opening = false;
     return session;
   }
 }
