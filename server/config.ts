@@ -58,6 +58,10 @@ export interface GatewaySettings {
   maxSessions: number;
   /** Most concurrent 2025 sessions of one principal per node (server/front/session_limits.ts). */
   maxSessionsPerPrincipal: number;
+  /** Notification backlog of one client stream, in messages and bytes, and of the whole node. */
+  maxStreamBacklogMessages: number;
+  maxStreamBacklogBytes: number;
+  maxNodeBacklogBytes: number;
 }
 
 /** A validated configuration. */
@@ -84,6 +88,9 @@ export const DEFAULT_SETTINGS: Readonly<GatewaySettings> = Object.freeze({
   breakerOpenDurationMs: 5_000,
   maxSessions: 10_000,
   maxSessionsPerPrincipal: 1_000,
+  maxStreamBacklogMessages: 256,
+  maxStreamBacklogBytes: 256 * 1024,
+  maxNodeBacklogBytes: 64 * 1024 * 1024,
   // MCP servers commonly page at 100-1000; a gateway with fewer tools than
   // this answers in one page, as before, even to clients that do not page.
   listPageSize: 1_000,

@@ -85,6 +85,11 @@ export async function startGatewayInstance(
     maxRequestBodyBytes: options.config.settings.maxRequestBodyBytes,
     maxSessions: options.config.settings.maxSessions,
     maxSessionsPerPrincipal: options.config.settings.maxSessionsPerPrincipal,
+    outboundLimits: {
+      maxQueuedMessages: options.config.settings.maxStreamBacklogMessages,
+      maxQueuedBytes: options.config.settings.maxStreamBacklogBytes,
+    },
+    maxOutboundBytes: options.config.settings.maxNodeBacklogBytes,
     sessionDirectory: options.sessionDirectory ??
       (options.store === undefined ? undefined : new StoreSessionDirectory(options.store)),
   });

@@ -20,6 +20,7 @@ import {
 import type { Gateway } from "../gateway/gateway.ts";
 import { createFrontServer, type ResumeCodec } from "./front.ts";
 import type { SessionDirectory } from "../control/session_directory.ts";
+import type { OutboundLimits } from "./outbound_gate.ts";
 import { DirectLane } from "./direct_call.ts";
 import { hostOriginGuard } from "./http_edge.ts";
 import { mcpRoutes } from "./mcp_routes.ts";
@@ -39,6 +40,9 @@ export interface GatewayAppOptions {
   maxSessions: number;
   /** Most concurrent 2025 sessions of one principal (session_limits.ts). */
   maxSessionsPerPrincipal?: number;
+  /** Notification backlog bounds per stream and per node (outbound_gate.ts). */
+  outboundLimits?: OutboundLimits;
+  maxOutboundBytes?: number;
   /** Shares 2025 sessions with the other nodes of a cluster; local only when absent. */
   sessionDirectory?: SessionDirectory;
   /**

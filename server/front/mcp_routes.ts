@@ -118,8 +118,9 @@ export function mcpRoutes(options: McpRoutesOptions): Hono<JsonRpcBodyEnv> {
     if (!isStreamable(session)) return sessionNotFound();
     sessions.touch(session, req.method === "GET");
     const response = await session.transport.handleRequest(req);
-    if (req.method === "GET" && response.ok) sessions.listening(id);
-    return response;
+    if (req.method !== "GET" || !response.ok) return response;
+    sessions.listening(id);
+    return session.outbound.wrap(response);
   };
   routes.get("/mcp", (c) => sessionRequest(c.req.raw));
   routes.delete("/mcp", (c) => sessionRequest(c.req.raw));

@@ -17,6 +17,13 @@ import { SseFrontTransport } from "./sse_front.ts";
 import { MAX_SUBSCRIPTIONS_PER_SESSION, Session, type SessionOptions } from "./session.ts";
 import { ANONYMOUS, type Principal, principalKey } from "@safla/core/access";
 import {
+  DEFAULT_OUTBOUND_LIMITS,
+  OutboundBudget,
+  OutboundGate,
+  type OutboundLimits,
+} from "./outbound_gate.ts";
+import { BoundedStreamableTransport } from "./bounded_transport.ts";
+import {
   admitSession,
   DEFAULT_MAX_SESSIONS_PER_PRINCIPAL,
   RETRY_AFTER_SECONDS,
@@ -42,12 +49,18 @@ export interface SessionTableOptions {
   sessionDirectory?: SessionDirectory;
   /** A session idle this long is closed (default {@link DEFAULT_SESSION_IDLE_MS}). */
   sessionIdleMs?: number;
+  /** Bound on what waits for a client on its notification stream (outbound_gate.ts). */
+  outboundLimits?: OutboundLimits;
+  /** Bound on what waits on all the notification streams of the node together. */
+  maxOutboundBytes?: number;
 }
 
 /** A 2025 session over HTTP: its state plus the transport its messages travel on. */
 export class HttpSession extends Session {
   declare readonly id: string;
   readonly transport: WebStandardStreamableHTTPServerTransport | SseFrontTransport;
+  /** The backlog of its notification stream (the GET stream, or the SSE stream). */
+  readonly outbound: OutboundGate;
   /** `principalKey` of the client that opened it: what the session limits count by. */
   owner = principalKey(ANONYMOUS);
   /**
@@ -63,9 +76,11 @@ export class HttpSession extends Session {
     codec: ResumeCodec,
     transport: WebStandardStreamableHTTPServerTransport | SseFrontTransport,
     options: SessionOptions & { id: string },
+    outbound: OutboundGate,
   ) {
     super(gateway, codec, options);
     this.transport = transport;
+    this.outbound = outbound;
   }
 }
 
@@ -76,11 +91,13 @@ export class SessionTable {
   /** Sessions whose client holds the GET stream open for notifications. */
   readonly #listening = new Set<string>();
   readonly #idleMs: number;
+  readonly #outboundBudget: OutboundBudget;
   readonly #sweep: ReturnType<typeof setInterval>;
 
   constructor(options: SessionTableOptions) {
     this.#options = options;
     this.#idleMs = options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS;
+    this.#outboundBudget = new OutboundBudget(options.maxOutboundBytes);
     this.#sweep = setInterval(
       () => this.#expireIdle(Date.now()),
       Math.max(1_000, Math.min(this.#idleMs / 4, 60_000)),
@@ -181,7 +198,11 @@ export class SessionTable {
         })
       );
     };
-    const transport = new WebStandardStreamableHTTPServerTransport({
+    const outbound = new OutboundGate(
+      this.#options.outboundLimits ?? DEFAULT_OUTBOUND_LIMITS,
+      this.#outboundBudget,
+    );
+    const transport = new BoundedStreamableTransport(outbound, {
       sessionIdGenerator: () => id,
       onsessioninitialized: async () => {
         // Awaited, so that any node finds the session once its client has the id;
@@ -196,7 +217,13 @@ export class SessionTable {
       },
       maxRequestBodySize: this.#options.maxRequestBodyBytes,
     });
-    const session = new HttpSession(gateway, codec, transport, { id, onStateChange: save });
+    const session = new HttpSession(
+      gateway,
+      codec,
+      transport,
+      { id, onStateChange: save },
+      outbound,
+    );
     session.owner = principalKey(principal);
     session.used = adoptedId !== undefined;
     session.restoring = adoptedId !== undefined;
@@ -223,8 +250,13 @@ export class SessionTable {
   /** Opens an HTTP+SSE session; the GET answers with `transport.response`. */
   async openSse(endpoint: string, principal: Principal = ANONYMOUS): Promise<HttpSession> {
     const id = crypto.randomUUID();
-    const transport = new SseFrontTransport(endpoint, id);
-    const session = new HttpSession(this.#options.gateway, this.#options.codec, transport, { id });
+    const outbound = new OutboundGate(
+      this.#options.outboundLimits ?? DEFAULT_OUTBOUND_LIMITS,
+      this.#outboundBudget,
+    );
+    const transport = new SseFrontTransport(endpoint, id, outbound);
+    const { gateway, codec } = this.#options;
+    const session = new HttpSession(gateway, codec, transport, { id }, outbound);
     session.owner = principalKey(principal);
     transport.onclose = () => this.#drop(session);
     this.#sessions.set(id, session);
@@ -247,9 +279,11 @@ export class SessionTable {
 
   /** Passes a backend's log line to every session's client. */
   log(params: Record<string, unknown>): void {
-    for (const { server } of this.#sessions.values()) {
-      const message = params as LoggingMessageNotification["params"];
-      void server.sendLoggingMessage(message).catch(() => {});
+    const message = params as LoggingMessageNotification["params"];
+    for (const { server, outbound } of this.#sessions.values()) {
+      // A full stream would drop it anyway: skip the encoding (a flood fans out to every session).
+      if (outbound.full) outbound.skip();
+      else void server.sendLoggingMessage(message).catch(() => {});
     }
   }
 
