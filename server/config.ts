@@ -11,6 +11,7 @@ import type { BackendSpec } from "@safla/transports";
 import { isStrategyName, STRATEGY_NAMES, type StrategyName } from "@safla/core/balancer";
 import { MIN_MAX_NAME_LENGTH, type NamingMode } from "@safla/core/registry";
 import { ConfigError } from "@safla/core";
+import { parseQuotaSetting, type QuotaRule } from "./quota/quota_config.ts";
 
 /** What {@link loadConfig} and {@link parseConfig} throw; `source` is the file. */
 export { ConfigError };
@@ -62,6 +63,10 @@ export interface GatewaySettings {
   maxStreamBacklogMessages: number;
   maxStreamBacklogBytes: number;
   maxNodeBacklogBytes: number;
+  /** Most tool calls of one principal in flight on a node. */
+  maxConcurrentCallsPerPrincipal: number;
+  /** Cluster-wide quotas (core/quota/rules.ts). */
+  quotas: QuotaRule[];
 }
 
 /** A validated configuration. */
@@ -91,6 +96,8 @@ export const DEFAULT_SETTINGS: Readonly<GatewaySettings> = Object.freeze({
   maxStreamBacklogMessages: 256,
   maxStreamBacklogBytes: 256 * 1024,
   maxNodeBacklogBytes: 64 * 1024 * 1024,
+  maxConcurrentCallsPerPrincipal: 256,
+  quotas: [],
   // MCP servers commonly page at 100-1000; a gateway with fewer tools than
   // this answers in one page, as before, even to clients that do not page.
   listPageSize: 1_000,
@@ -205,6 +212,9 @@ function parseSettings(value: unknown, fail: Fail): GatewaySettings {
         break;
       case "breakerOpenDurationMs":
         out.breakerOpenDurationMs = positiveInt(v, at, fail, 1, 3_600_000);
+        break;
+      case "quotas":
+        out.quotas = parseQuotaSetting(v, at, fail);
         break;
       case "maxSessions":
         out.maxSessions = positiveInt(v, at, fail, 1, 1_000_000);

@@ -14,6 +14,7 @@ import { addManagementTools } from "./control/management.ts";
 import { ServiceDirectory } from "./control/service_directory.ts";
 import { type SessionDirectory, StoreSessionDirectory } from "./control/session_directory.ts";
 import type { StateStore } from "./store/types.ts";
+import { installCallGate } from "./quota/mod.ts";
 import type { EraCache } from "@safla/transports";
 
 /** Options of {@link startGatewayInstance}. */
@@ -75,6 +76,7 @@ export async function startGatewayInstance(
     ? undefined
     : new ServiceDirectory(options.store, gateway);
   addManagementTools(gateway, { directory, store: options.store });
+  installCallGate(gateway, options.config.settings, options.store);
   await gateway.start();
   await directory?.start();
   const http = createGatewayApp({

@@ -6,9 +6,12 @@
  *
  * @module
  */
+import type { Principal } from "@safla/core/access";
 
 /** What the gateway needs from the front for one client request. */
 export interface CallContext {
+  /** Who is calling (quotas and per-principal limits count by it); anonymous when absent. */
+  principal?: Principal;
   signal?: AbortSignal;
   /** The client's progress token, if it asked for progress. */
   progressToken?: string | number;

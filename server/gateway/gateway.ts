@@ -34,6 +34,7 @@ import { CatalogView } from "./catalog_view.ts";
 import { forwardCall, ForwardFailure } from "./forward.ts";
 import { INVALID_PARAMS } from "./jsonrpc_codes.ts";
 import { ReplicaCalls } from "./replica_calls.ts";
+import type { CallGate } from "../quota/call_gate.ts";
 import { ResourceSubscriptions } from "./resource_subscriptions.ts";
 import { monotonicProgress } from "./wire_meta.ts";
 
@@ -92,6 +93,8 @@ export class Gateway {
   #eraCache: EraCache;
   #backendFactory: BackendFactory;
   #listeners = new Set<GatewayListener>();
+  /** Admits tool calls (quotas, concurrent-call limits; server/quota/call_gate.ts). */
+  #callGate?: CallGate;
   #events = new BackendEvents(this.#listeners);
   #replicaCalls: ReplicaCalls;
   #local = new Map<string, LocalTool>();
@@ -235,6 +238,11 @@ export class Gateway {
     this.#tick = undefined;
     this.#replicaCalls.close();
     await Promise.all(this.#allReplicas().map((r) => r.backend.close()));
+  }
+
+  /** Sets what every call to a backend tool must pass first. */
+  setCallGate(gate: CallGate): void {
+    this.#callGate = gate;
   }
 
   /** Subscribes to list changes and broadcast notifications. */
@@ -404,10 +412,15 @@ export class Gateway {
     }
     const service = this.#requireService(target.service);
     const tool = this.#view.tool(service.config.name, target.name);
-    return await this.#forward(service, "tools/call", { ...params, name: target.name }, ctx, {
-      toolName: target.name,
-      annotations: tool?.annotations ?? {},
-    });
+    const release = await this.#callGate?.(ctx.principal, service.config.name, target.name);
+    try {
+      return await this.#forward(service, "tools/call", { ...params, name: target.name }, ctx, {
+        toolName: target.name,
+        annotations: tool?.annotations ?? {},
+      });
+    } finally {
+      release?.();
+    }
   }
 
   /** Handles `prompts/get`. */
