@@ -13,6 +13,7 @@ import type { SeededRng } from "@safla/core";
 import {
   type Config as RaftConfig,
   emptyConfState,
+  type JointConfig,
   type MemoryStorage,
   type Message,
   type NodeId,
@@ -44,6 +45,7 @@ import {
   RaftSafetyChecker,
   type Violation,
 } from "./checkers/raft_safety.ts";
+import { type DurableLog, StateProgressChecker } from "./checkers/state_progress.ts";
 import { SimDisk } from "./disk.ts";
 import { SimNetwork } from "./network.ts";
 import type { Scheduler } from "./scheduler.ts";
@@ -113,6 +115,8 @@ export class SimProcess<Q, R> {
   durableStorage: MemoryStorage | undefined;
   /** Highest in-memory commit index of this incarnation checked against a durable quorum. */
   checkedCommit = 0;
+  /** Term of the leadership `checkedCommit` belongs to. */
+  checkedTerm = 0;
 
   /** A stopped process with an empty disk. */
   constructor(id: NodeId, disk: SimDisk) {
@@ -141,6 +145,8 @@ export class SimCluster<Q, R> {
   readonly processes = new Map<NodeId, SimProcess<Q, R>>();
   readonly network: SimNetwork<Message>;
   readonly checker = new RaftSafetyChecker();
+  /** Durable state kept across restarts; the simulation feeds it applied states too. */
+  readonly progress = new StateProgressChecker();
   readonly violations: Violation[] = [];
   readonly #scheduler: Scheduler;
   readonly #rng: SeededRng;
@@ -155,6 +161,8 @@ export class SimCluster<Q, R> {
   nodeEvents = 0;
   /** Told when a node takes on a role (the nemesis aims some faults at new leaders). */
   onRoleChanged: ((id: NodeId, role: string, term: number) => void) | undefined;
+  /** Told after every observation of a node (state checkers read its state machine then). */
+  onObserved: ((p: SimProcess<Q, R>) => void) | undefined;
   /** Told when a leader's durable commit index advances (the nemesis may crash it then). */
   onLeaderCommitted: ((id: NodeId, term: number) => void) | undefined;
 
@@ -340,8 +348,18 @@ export class SimCluster<Q, R> {
     });
     p.stateMachine = sm;
     p.raft = raft;
+    if (!firstBoot && p.durableStorage !== undefined) {
+      const problems = this.progress.restarted(
+        durableLog(p.durableStorage),
+        durableLog(recovered.storage),
+      );
+      for (const detail of problems) {
+        this.report({ rule: "durableStateLost", nodeId: p.id, detail });
+      }
+    }
     p.durableStorage = recovered.storage;
     p.checkedCommit = 0;
+    p.checkedTerm = 0;
     p.markerIndex = wal.snapshot.index;
     p.durableCommit = wal.hardState.commit;
     p.status = "up";
@@ -375,6 +393,11 @@ export class SimCluster<Q, R> {
     this.nodeEvents++;
     this.#eventIndex++;
     this.#traceEvent(p.id, event);
+    // A commit that advances in this event was counted under the configuration in force
+    // before it, or under the one a conf change applied in it switched to (etcd raft recounts
+    // after a switch): the durable-quorum check accepts either.
+    const votersBefore = p.raft?.raft?.trk.config.voters;
+    const commitBefore = p.raft?.raft?.raftLog.committed ?? 0;
     const effects = node.handle(event);
     let writtenFrom: number | undefined;
     let snapshotIndex: number | undefined;
@@ -404,7 +427,7 @@ export class SimCluster<Q, R> {
     if (effects.length > 0 || event.type === "persisted") {
       this.#observe(p, node, newlyApplied, installed, writtenFrom);
     }
-    this.#checkCommitDurable(p);
+    this.#checkCommitDurable(p, votersBefore, commitBefore);
   }
 
   #traceEvent(id: NodeId, event: NodeEvent<Q>): void {
@@ -435,15 +458,26 @@ export class SimCluster<Q, R> {
 
   /**
    * A leader's commit index (in memory, before any message carries it) names
-   * an entry a quorum of its configuration already holds on disk, as far as
-   * each node reported its writes durable (a crashed node: its last
-   * incarnation). Catches a leader that counts what is not yet durable even
-   * when the node's pipeline keeps the early commit from being seen.
+   * an entry a quorum of the configuration it was committed under already
+   * holds on disk, as far as each node reported its writes durable (a crashed
+   * node: its last incarnation). Catches a leader that counts what is not yet
+   * durable even when the node's pipeline keeps the early commit from being
+   * seen. Judged against the configuration the index was committed under.
    */
-  #checkCommitDurable(p: SimProcess<Q, R>): void {
+  #checkCommitDurable(
+    p: SimProcess<Q, R>,
+    votersBefore: JointConfig | undefined,
+    commitBefore: number,
+  ): void {
     const r = p.raft?.raft;
     if (r === undefined || r.role !== "leader") return;
     const commit = r.raftLog.committed;
+    if (p.checkedTerm !== r.term) {
+      // What a new leader learned as a follower may have been committed under an older
+      // configuration (before a removal); its predecessor was judged for it.
+      p.checkedTerm = r.term;
+      p.checkedCommit = Math.max(p.checkedCommit, commitBefore);
+    }
     if (commit <= p.checkedCommit) return;
     p.checkedCommit = commit;
     const term = r.raftLog.termOrUndefined(commit);
@@ -456,8 +490,8 @@ export class SimCluster<Q, R> {
       if (commit > storage.lastIndex()) return 0;
       return storage.term(commit) === term ? commit : 0;
     };
-    const held = r.trk.config.voters.committedIndex(holds);
-    if (held >= commit) return;
+    if (r.trk.config.voters.committedIndex(holds) >= commit) return;
+    if (votersBefore !== undefined && votersBefore.committedIndex(holds) >= commit) return;
     const v: Violation = {
       rule: "commitNotDurableOnQuorum",
       nodeId: p.id,
@@ -493,10 +527,14 @@ export class SimCluster<Q, R> {
       appliedSnapshotIndex,
       writtenFrom,
     }, this.#eventIndex);
-    for (const v of found) {
-      this.violations.push(v);
-      this.#trace.record(this.#scheduler.nowUs, p.id, "VIOLATION", `${v.rule}: ${v.detail}`);
-    }
+    for (const v of found) this.report(v);
+    this.onObserved?.(p);
+  }
+
+  /** Records a violation found by a checker (and in the trace). */
+  report(v: Violation): void {
+    this.violations.push(v);
+    this.#trace.record(this.#scheduler.nowUs, v.nodeId, "VIOLATION", `${v.rule}: ${v.detail}`);
   }
 
   #execute(p: SimProcess<Q, R>, effect: NodeEffect<R>): void {
@@ -597,6 +635,17 @@ function dataHashOf(data: Uint8Array): number {
     dataHashes.set(data, hash);
   }
   return hash;
+}
+
+function durableLog(storage: MemoryStorage): DurableLog {
+  const hs = storage.initialState().hardState;
+  return {
+    term: hs.term,
+    vote: hs.vote,
+    firstIndex: storage.firstIndex(),
+    lastIndex: storage.lastIndex(),
+    termAt: (index) => storage.term(index),
+  };
 }
 
 function storageLogView(storage: MemoryStorage): LogView {

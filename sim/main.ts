@@ -30,6 +30,7 @@ import { largeSnapshotCatchUp } from "./snapshot_catchup.ts";
 import { type InjectedBugs, runSimulation, type SimulationResult } from "./simulation.ts";
 import type { SwarmConfig } from "./swarm.ts";
 import { formatTraceEvent } from "./trace.ts";
+import { replayCommand } from "./replay.ts";
 import { choiceFlag, integerFlag, parseFlags, UsageError } from "./flags.ts";
 
 /** Scenarios that report figures per seed (call path and watch failover), failing on any violation count. */
@@ -131,9 +132,17 @@ export interface CampaignSummary {
   /** Runs with at least one violation. */
   failedSeeds: number[];
   /** Each failing run's violations and trace tail. */
-  violations: Array<
-    { seed: number; traceHash: string; kinds: string[]; details: string[]; traceTail: string[] }
-  >;
+  violations: Array<{
+    seed: number;
+    traceHash: string;
+    kinds: string[];
+    details: string[];
+    traceTail: string[];
+    /** Client operations around a linearizability violation. */
+    operationsAround?: string[];
+    /** The command that replays this seed with every flag of the campaign. */
+    replay: string;
+  }>;
   /** Linearizability verdicts "unknown" (search budget exhausted). */
   linearizabilityUnknown: number;
   /** Scheduler events per wall second. */
@@ -180,6 +189,8 @@ export function runCampaign(
       kinds: [...new Set(r.violations.map((v) => v.kind))],
       details: r.violations.map((v) => `${v.kind}: ${v.detail}`),
       traceTail: r.traceTail,
+      operationsAround: r.violations.find((v) => v.operationsAround)?.operationsAround,
+      replay: replayCommand(options, r.seed),
     })),
     linearizabilityUnknown: unknown,
     eventsPerSecond: Math.round(events / wallSeconds),
@@ -213,11 +224,14 @@ function printSummary(s: CampaignSummary): void {
     for (const d of v.details.slice(0, 3)) {
       lines.push(`  ${d.split("\n").slice(0, 6).join("\n  ")}`);
     }
+    if (v.operationsAround) {
+      lines.push(
+        "  operations around it (* = witness):",
+        ...v.operationsAround.map((l) => `  ${l}`),
+      );
+    }
     lines.push("  last events:", ...v.traceTail.map((l) => `  ${l}`));
-    lines.push(
-      `  replay: deno task sim --seed ${v.seed}` + (s.scenario ? ` --scenario ${s.scenario}` : "") +
-        (s.bug ? ` --bug ${s.bug}` : ""),
-    );
+    lines.push(`  replay: ${v.replay}`);
   }
   console.log(lines.join("\n"));
 }
@@ -254,7 +268,10 @@ function runFigureScenario(
     results.push({ seed, figures });
   }
   if (options.json) {
-    console.log(JSON.stringify({ scenario: options.scenario, failedSeeds: failing, results }));
+    const replays = failing.map((seed) => replayCommand(options, seed));
+    console.log(
+      JSON.stringify({ scenario: options.scenario, failedSeeds: failing, replays, results }),
+    );
   } else {
     for (const r of results.slice(0, 3)) {
       console.log(`seed ${r.seed}: ${JSON.stringify(r.figures, null, 2)}`);
@@ -262,6 +279,9 @@ function runFigureScenario(
     console.log(
       `\n${options.scenario}: ${seeds.length} seed(s), ${failing.length} with violations`,
     );
+    for (const seed of failing.slice(0, 5)) {
+      console.log(`  replay: ${replayCommand(options, seed)}`);
+    }
   }
   return failing.length > 0 ? 1 : 0;
 }
@@ -306,6 +326,7 @@ function main(args: string[]): number {
       faults: r.faults,
       convergedAfterTicks: r.convergedAfterTicks,
       simulatedSeconds: r.simulatedUs / 1e6,
+      replay: replayCommand(options, r.seed),
     };
     if (options.json) console.log(JSON.stringify(summary));
     else {
@@ -314,7 +335,10 @@ function main(args: string[]): number {
           `(${r.traceEvents} events), committed ${r.committedIndex}, linearizability ` +
           `${r.linearizability}, converged after ${r.convergedAfterTicks ?? "-"} ticks`,
       );
-      for (const v of r.violations) console.log(`VIOLATION ${v.kind}: ${v.detail}`);
+      for (const v of r.violations) {
+        console.log(`VIOLATION ${v.kind}: ${v.detail}`);
+        if (v.operationsAround) console.log(v.operationsAround.join("\n"));
+      }
     }
     return r.violations.length > 0 ? 1 : 0;
   }

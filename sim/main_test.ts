@@ -65,3 +65,20 @@ Deno.test("a campaign reports progress and a summary", () => {
   assert.ok(summary.eventsPerSecond > 0);
   assert.ok(summary.simulatedSeconds > 1);
 });
+
+Deno.test("a failing campaign's JSON carries the replay command with every flag and, for a linearizability failure, the operations around it", () => {
+  const options = {
+    seeds: 1,
+    firstSeed: 5,
+    json: true,
+    nodes: 5,
+    bug: "staleReadFromDeposedLeader",
+  };
+  const summary = runCampaign(options, () => {}, () => 0);
+  assert.deepEqual(summary.failedSeeds, [5]);
+  const v = summary.violations[0];
+  assert.equal(v.replay, "deno task sim --seed 5 --nodes 5 --bug staleReadFromDeposedLeader");
+  assert.ok(v.kinds.includes("linearizability"));
+  assert.ok(v.operationsAround !== undefined && v.operationsAround.length > 1);
+  assert.ok(v.operationsAround.some((l) => l.startsWith("* #")), v.operationsAround.join("\n"));
+});

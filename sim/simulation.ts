@@ -15,6 +15,7 @@ import { SeededRng } from "@safla/core";
 import { RawNode, type TestingBugs } from "@safla/core/raft";
 import { type KvQuery, KvStateMachine, type NodeReply } from "@safla/core/node";
 import type { CommandResult } from "@safla/core/state";
+import { operationsAround } from "./checkers/history_excerpt.ts";
 import { checkKvHistory, type KvCheckResult } from "./checkers/kv_model.ts";
 import { LivenessChecker, type LivenessNodeView } from "./checkers/liveness.ts";
 import { formatViolation } from "./checkers/raft_safety.ts";
@@ -29,7 +30,8 @@ import {
 import { Scheduler } from "./scheduler.ts";
 import { type SwarmConfig, swarmConfig } from "./swarm.ts";
 import { formatTraceEvent, Trace, type TraceEvent } from "./trace.ts";
-import { allEvents, WatchFollower, type WatchSource } from "./watch_follower.ts";
+import { allEvents, WatchFollower } from "./watch_follower.ts";
+import { CampaignWatchers, type LeaderStore } from "./campaign_watchers.ts";
 import { KvWorkload, type WorkloadBugs, type WorkloadStats } from "./workload.ts";
 
 /** Everything that can be injected into one run to show that the checkers catch it. */
@@ -72,6 +74,8 @@ export interface SimViolation {
   kind: "safety" | "linearizability" | "liveness" | "watch" | "registry" | "crash" | "network";
   /** What is wrong, readable. */
   detail: string;
+  /** For a linearizability violation: the client operations around it, witness marked `*`. */
+  operationsAround?: string[];
 }
 
 /** The outcome of one run. */
@@ -118,7 +122,7 @@ export const PRODUCTION_PARTS: ClusterParts<KvQuery, CommandResult> = {
   createStateMachine: () => new KvStateMachine(),
 };
 
-/** How often the watch follower polls the leader's event history. */
+/** How often the campaign's watchers are served by the leader's watch hub. */
 const WATCH_POLL_US = 20_000;
 
 /** Bound on scheduler events per run: a livelocked run ends instead of spinning. */
@@ -169,12 +173,24 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     ...bugs.workload,
   });
   replies.to = workload;
+  cluster.onObserved = (p) => {
+    const sm = p.stateMachine;
+    if (!(sm instanceof KvStateMachine) || p.node === undefined) return;
+    const problems = cluster.progress.observe(p.id, p.incarnation, {
+      appliedIndex: p.node.appliedIndex,
+      revision: sm.store.revision,
+      keys: sm.store.size,
+    });
+    for (const detail of problems) cluster.report({ rule: "stateRegressed", nodeId: p.id, detail });
+  };
   const nemesis = new Nemesis(scheduler, rng.fork(), config.faults, cluster, trace);
   const violations: SimViolation[] = [];
   let convergedAfterTicks: number | null = null;
-  const watcher = new WatchFollower({ resumeFromNow: bugs.watchResumesFromNow });
+  const watchers = new CampaignWatchers(options.seed, config.chaosUs, {
+    resumeFromNow: bugs.watchResumesFromNow,
+  });
   const pollWatch = (): void => {
-    watcher.poll(runningLeaders(cluster));
+    watchers.poll(scheduler.nowUs, runningLeaders(cluster));
     if (scheduler.nowUs < config.chaosUs) scheduler.after(WATCH_POLL_US, pollWatch);
   };
   scheduler.after(WATCH_POLL_US, pollWatch);
@@ -227,8 +243,8 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
         while (scheduler.nowUs < caughtUpBy && !allApplied(cluster)) {
           runUntil(scheduler.nowUs + config.tickUs);
         }
-        watcher.poll(runningLeaders(cluster));
-        for (const detail of watchProblems(cluster, watcher)) {
+        watchers.poll(scheduler.nowUs, runningLeaders(cluster));
+        for (const detail of watchProblems(cluster, watchers)) {
           violations.push({ kind: "watch", detail });
         }
         for (const detail of registryProblems(registryViews(cluster))) {
@@ -266,6 +282,11 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
       violations.push({
         kind: "linearizability",
         detail: `key ${verdict.key}: ${verdict.explanation.text}`,
+        operationsAround: operationsAround(
+          workload.history(),
+          verdict.key,
+          verdict.explanation.witness,
+        ),
       });
     }
   }
@@ -293,13 +314,13 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
   };
 }
 
-function runningLeaders(cluster: SimCluster<KvQuery, CommandResult>): WatchSource[] {
-  const out: WatchSource[] = [];
+function runningLeaders(cluster: SimCluster<KvQuery, CommandResult>): LeaderStore[] {
+  const out: LeaderStore[] = [];
   for (const id of cluster.ids) {
     const p = cluster.process(id);
     if (p.status !== "up" || !p.node || p.node.softState.role !== "leader") continue;
     if (!(p.stateMachine instanceof KvStateMachine)) continue;
-    out.push({ term: p.node.term, history: p.stateMachine.store.history });
+    out.push({ term: p.node.term, store: p.stateMachine.store });
   }
   return out;
 }
@@ -311,7 +332,7 @@ function runningLeaders(cluster: SimCluster<KvQuery, CommandResult>): WatchSourc
  */
 function watchProblems(
   cluster: SimCluster<KvQuery, CommandResult>,
-  watcher: WatchFollower,
+  watchers: CampaignWatchers,
 ): string[] {
   const stores = cluster.ids
     .map((id) => cluster.process(id).stateMachine)
@@ -320,7 +341,7 @@ function watchProblems(
   if (stores.length === 0) return [];
   stores.sort((a, b) => b.revision - a.revision);
   const canonical = allEvents(stores[0].history);
-  const problems = watcher.check(canonical).map((p) => `watcher: ${p}`);
+  const problems = watchers.check(canonical);
   for (const store of stores.slice(1)) {
     const follower = new WatchFollower();
     follower.poll([{ term: 0, history: store.history }]);

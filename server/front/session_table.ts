@@ -61,8 +61,6 @@ export class HttpSession extends Session {
   readonly transport: WebStandardStreamableHTTPServerTransport | SseFrontTransport;
   /** The backlog of its notification stream (the GET stream, or the SSE stream). */
   readonly outbound: OutboundGate;
-  /** `principalKey` of the client that opened it: what the session limits count by. */
-  owner = principalKey(ANONYMOUS);
   /**
    * The client sent something beyond its handshake: sessions never used are
    * the first to give way when slots run out.
@@ -93,6 +91,8 @@ export class SessionTable {
   readonly #idleMs: number;
   readonly #outboundBudget: OutboundBudget;
   readonly #sweep: ReturnType<typeof setInterval>;
+  /** Stops following session removals by other nodes. */
+  readonly #unwatch: Promise<() => Promise<void>>;
 
   constructor(options: SessionTableOptions) {
     this.#options = options;
@@ -102,6 +102,13 @@ export class SessionTable {
       () => this.#expireIdle(Date.now()),
       Math.max(1_000, Math.min(this.#idleMs / 4, 60_000)),
     );
+    // A session deleted on another node ends here too, not at its idle expiry.
+    this.#unwatch = options.sessionDirectory?.watchRemovals?.((id) => {
+      const session = this.#sessions.get(id);
+      if (session === undefined) return;
+      this.#drop(session);
+      void session.close().catch(() => {});
+    }).catch(() => async () => {}) ?? Promise.resolve(async () => {});
   }
 
   /** Number of open sessions. */
@@ -112,11 +119,6 @@ export class SessionTable {
   /** Number of sessions whose client opened the GET stream. */
   get listeningCount(): number {
     return this.#listening.size;
-  }
-
-  /** True when the node is at its session limit (a newcomer needs another to give way). */
-  get full(): boolean {
-    return this.#sessions.size >= this.#options.maxSessions;
   }
 
   /**
@@ -131,7 +133,7 @@ export class SessionTable {
     for (const [id, session] of this.#sessions) {
       views.push({
         id,
-        owner: session.owner,
+        owner: session.ownerKey,
         lastSeenMs: session.lastSeenMs,
         used: session.used,
         busy: session.opening || this.#listening.has(id) ||
@@ -159,14 +161,26 @@ export class SessionTable {
     if (realUse) session.used = true;
   }
 
-  /** The open session `id`, if this node serves it. */
-  get(id: string): HttpSession | undefined {
-    return this.#sessions.get(id);
+  /**
+   * The open session `id`, if this node serves it and `principal` opened it:
+   * another caller is told nothing more than for an unknown id.
+   */
+  get(id: string, principal: Principal = ANONYMOUS): HttpSession | undefined {
+    const session = this.#sessions.get(id);
+    return session?.ownerKey === principalKey(principal) ? session : undefined;
   }
 
-  /** The session `id`: one this node serves, or one it takes over from the directory. */
-  async find(id: string, req: Request): Promise<HttpSession | undefined> {
-    return this.#sessions.get(id) ?? await this.#adopt(id, req);
+  /**
+   * The session `id` of `principal`: one this node serves, or one it takes
+   * over from the directory.
+   */
+  async find(
+    id: string,
+    req: Request,
+    principal: Principal = ANONYMOUS,
+  ): Promise<HttpSession | undefined> {
+    if (this.#sessions.has(id)) return this.get(id, principal);
+    return await this.#adopt(id, req, principal);
   }
 
   /** Notes that the client of `id` opened its GET stream. */
@@ -193,9 +207,11 @@ export class SessionTable {
       if (directory === undefined || initialize === undefined) return;
       if (this.#sessions.get(id) !== session) return;
       saved = saved.then(() =>
-        directory.save(id, { initialize, ...session.state() }).catch(() => {
-          // The next change or takeover retries; the session itself is fine.
-        })
+        directory.save(id, { initialize, owner: session.ownerKey, ...session.state() }).catch(
+          () => {
+            // The next change or takeover retries; the session itself is fine.
+          },
+        )
       );
     };
     const outbound = new OutboundGate(
@@ -208,7 +224,7 @@ export class SessionTable {
         // Awaited, so that any node finds the session once its client has the id;
         // a burst of these shares a few store writes (session_directory.ts).
         if (directory !== undefined && adoptedId === undefined && initialize !== undefined) {
-          await directory.save(id, { initialize });
+          await directory.save(id, { initialize, owner: session.ownerKey });
         }
       },
       onsessionclosed: async () => {
@@ -221,10 +237,9 @@ export class SessionTable {
       gateway,
       codec,
       transport,
-      { id, onStateChange: save },
+      { id, onStateChange: save, principal },
       outbound,
     );
-    session.owner = principalKey(principal);
     session.used = adoptedId !== undefined;
     session.restoring = adoptedId !== undefined;
     transport.onclose = () => this.#drop(session);
@@ -256,8 +271,7 @@ export class SessionTable {
     );
     const transport = new SseFrontTransport(endpoint, id, outbound);
     const { gateway, codec } = this.#options;
-    const session = new HttpSession(gateway, codec, transport, { id }, outbound);
-    session.owner = principalKey(principal);
+    const session = new HttpSession(gateway, codec, transport, { id, principal }, outbound);
     transport.onclose = () => this.#drop(session);
     this.#sessions.set(id, session);
     await session.server.connect(transport);
@@ -290,6 +304,7 @@ export class SessionTable {
   /** Closes every session and stops expiring them. */
   async close(): Promise<void> {
     clearInterval(this.#sweep);
+    await (await this.#unwatch)();
     const open = [...this.#sessions.values()];
     this.#sessions.clear();
     this.#listening.clear();
@@ -330,12 +345,19 @@ export class SessionTable {
    * what the client set afterwards through the same handlers, so the
    * backends behind this node hear it too (a subscription, a log level).
    */
-  async #adopt(id: string, req: Request): Promise<HttpSession | undefined> {
+  async #adopt(
+    id: string,
+    req: Request,
+    principal: Principal,
+  ): Promise<HttpSession | undefined> {
     const directory = this.#options.sessionDirectory;
     if (directory === undefined) return undefined;
     const record = await directory.load(id);
-    if (record === undefined || !this.admit().ok) return undefined;
-    const session = await this.openStreamable(record.initialize, id);
+    if (record === undefined) return undefined;
+    // Records written before sessions were bound to callers belong to no one authenticated.
+    if ((record.owner ?? principalKey(ANONYMOUS)) !== principalKey(principal)) return undefined;
+    if (!this.admit(principal).ok) return undefined;
+    const session = await this.openStreamable(record.initialize, id, principal);
     const transport = session.transport as WebStandardStreamableHTTPServerTransport;
     const version = String(record.initialize.protocolVersion ?? "");
     const replay = async (body: Record<string, unknown>, inSession: boolean) => {

@@ -52,7 +52,11 @@ export type SafetyRule =
   /** Entries are applied in index order, without gaps or repeats. */
   | "applyOrder"
   /** A node votes for at most one candidate per term, crashes included. */
-  | "oneVotePerTerm";
+  | "oneVotePerTerm"
+  /** A restart recovers the term, vote and log entries the node had reported durable. */
+  | "durableStateLost"
+  /** A node's state machine never goes back, and the state after an index is the same on all. */
+  | "stateRegressed";
 
 /** One broken invariant, with what a reader needs to find it in the trace. */
 export interface Violation {
