@@ -11,6 +11,7 @@
  * deno task sim --scenario figure8 --bug commitPreviousTermByCounting  # scripted Figure 8
  * deno task sim --scenario slow-replica --seed 1   # a call-path scenario of sim/mcp
  * deno task sim --scenario large-snapshot-catchup --seeds 5   # snapshot streaming under faults
+ * deno task sim --scenario quota-partition --seeds 5   # a cluster-wide quota under partitions
  * deno task sim --json               # one machine-readable summary on stdout
  * ```
  *
@@ -23,6 +24,7 @@ import { bugNames, BUGS } from "./bugs.ts";
 import { runFigure8 } from "./figure8.ts";
 import { MCP_SCENARIOS } from "./mcp/mod.ts";
 import { WATCH_SCENARIOS } from "./watch/mod.ts";
+import { QUOTA_SCENARIOS } from "./quota/mod.ts";
 import { scenarioNames, SCENARIOS } from "./scenarios.ts";
 import { largeSnapshotCatchUp } from "./snapshot_catchup.ts";
 import { type InjectedBugs, runSimulation, type SimulationResult } from "./simulation.ts";
@@ -35,6 +37,7 @@ import { choiceFlag, integerFlag, parseFlags, UsageError } from "./flags.ts";
 const FIGURE_SCENARIOS: Record<string, (seed: number) => Record<string, unknown>> = {
   ...MCP_SCENARIOS,
   ...WATCH_SCENARIOS,
+  ...QUOTA_SCENARIOS,
   "large-snapshot-catchup": (seed) => ({ ...largeSnapshotCatchUp(seed) }),
 };
 
