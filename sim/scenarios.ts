@@ -41,6 +41,8 @@ function asymmetric(guarded: boolean): (c: SwarmConfig) => SwarmConfig {
     ...c,
     preVote: guarded,
     checkQuorum: guarded,
+    // Lease reads need CheckQuorum.
+    readOnlyOption: guarded ? c.readOnlyOption : "safe",
     faults: {
       ...c.faults,
       partitionKinds: ["oneWay"],
@@ -109,6 +111,8 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
       ...electionChurn(c),
       nodeCount: 5,
       removeLeaderAtUs: Math.floor(c.chaosUs / 3),
+      // The one removal under test, so that the final voters are known.
+      membership: { spareNodes: 0, changesPerSec: 0 },
       faults: { ...electionChurn(c).faults, crashPerSec: 0.5, partitionPerSec: 1 },
     }),
   },
