@@ -496,8 +496,16 @@ export class SimCluster<Q, R> {
       if (commit > storage.lastIndex()) return 0;
       return storage.term(commit) === term ? commit : 0;
     };
-    if (r.trk.config.voters.committedIndex(holds) >= commit) return;
-    if (votersBefore !== undefined && votersBefore.committedIndex(holds) >= commit) return;
+    // Counted here, not by the quorum code under test: a broken majority or joint rule
+    // would otherwise vouch for itself.
+    const durableOn = (voters: JointConfig): boolean =>
+      [voters.incoming.ids, voters.outgoing.ids].every((half) => {
+        let holding = 0;
+        for (const id of half) if (holds(id) >= commit) holding++;
+        return half.size === 0 || holding > half.size / 2;
+      });
+    if (durableOn(r.trk.config.voters)) return;
+    if (votersBefore !== undefined && durableOn(votersBefore)) return;
     const v: Violation = {
       rule: "commitNotDurableOnQuorum",
       nodeId: p.id,

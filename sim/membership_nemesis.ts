@@ -34,9 +34,10 @@ export type MembershipChangeKind =
   | "replaceVoter"
   | "several"
   | "removeLeader"
-  | "transferLeader";
+  | "transferLeader"
+  | "leaveJoint";
 
-const KINDS: readonly MembershipChangeKind[] = [
+const KINDS: readonly Exclude<MembershipChangeKind, "leaveJoint">[] = [
   "addLearner",
   "promoteLearner",
   "addVoter",
@@ -57,7 +58,9 @@ export class MembershipNemesis<Q, R> {
   /** Nodes that were ever in the configuration (never added again once removed). */
   readonly #everMember: Set<NodeId>;
   #nextRequestId = MEMBERSHIP_NEMESIS_REQUEST_BASE;
-  readonly stats: MembershipStats = Object.fromEntries(KINDS.map((k) => [k, 0])) as MembershipStats;
+  readonly stats: MembershipStats = Object.fromEntries(
+    [...KINDS, "leaveJoint"].map((k) => [k, 0]),
+  ) as MembershipStats;
 
   /** A nemesis over `cluster`, whose first `initialVoters` bootstrap the cluster. */
   constructor(
@@ -104,9 +107,14 @@ export class MembershipNemesis<Q, R> {
 
   #change(): void {
     const leader = this.#leader();
-    // A change during a joint configuration is refused by Raft: wait for it to be left.
-    if (leader === undefined || leader.confState.votersOutgoing.length > 0) return;
+    if (leader === undefined) return;
     const cs = leader.confState;
+    if (cs.votersOutgoing.length > 0) {
+      // Raft refuses another change until the joint configuration is left; an explicit
+      // one is left by an empty change, asked for here (after a while in it).
+      if (!cs.autoLeave && this.#rng.next() < 0.5) this.#request(leader.id, "leaveJoint", []);
+      return;
+    }
     const voters = cs.voters;
     const learners = cs.learners;
     const spares = this.#cluster.ids.filter((id) => !this.#everMember.has(id));
@@ -164,16 +172,24 @@ export class MembershipNemesis<Q, R> {
     }
     if (changes.length === 0) return;
     for (const c of changes) if (c.type !== "removeNode") this.#everMember.add(c.nodeId);
+    this.#request(leader.id, kind, changes);
+  }
+
+  #request(leader: NodeId, kind: MembershipChangeKind, changes: ConfChangeSingle[]): void {
     this.stats[kind]++;
     const requestId = this.#nextRequestId++;
-    const transition = changes.length > 1 && this.#rng.next() < 0.5 ? "implicit" : "auto";
+    // Several changes always go through a joint configuration, left automatically or
+    // (explicit) by a later empty change.
+    const transition = changes.length > 1
+      ? (["auto", "implicit", "explicit"] as const)[this.#rng.int(3)]
+      : "auto";
     this.#trace.record(
       this.#scheduler.nowUs,
-      leader.id,
+      leader,
       "confChange",
       `#${requestId} ${kind} ${changes.map((c) => `${c.type} ${c.nodeId}`).join(", ")}`,
     );
-    this.#cluster.deliver(leader.id, {
+    this.#cluster.deliver(leader, {
       type: "request",
       requestId,
       request: { kind: "confChange", change: { transition, changes } },

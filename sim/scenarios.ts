@@ -116,6 +116,17 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
       faults: { ...electionChurn(c).faults, crashPerSec: 0.5, partitionPerSec: 1 },
     }),
   },
+  jointConsensus: {
+    bugClass: "membership changes through joint consensus under faults",
+    // A small old configuration and two spares: the incoming half can reach a quorum
+    // the outgoing one has not, which is where a wrong joint rule shows.
+    adjust: (c) => ({
+      ...c,
+      nodeCount: 3,
+      membership: { spareNodes: 2, changesPerSec: 3 },
+      faults: { ...c.faults, clogPerSec: 2, partitionPerSec: 1, corruptOnCrashRate: 0 },
+    }),
+  },
   asymmetricPartition: {
     bugClass: "asymmetric partitions (PreVote and CheckQuorum on)",
     adjust: asymmetric(true),
