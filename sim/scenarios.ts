@@ -127,6 +127,19 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
       faults: { ...c.faults, clogPerSec: 2, partitionPerSec: 1, corruptOnCrashRate: 0 },
     }),
   },
+  leaseReadDeposedLeader: {
+    bugClass: "lease reads from a leader that lost its quorum",
+    // Lease reads on, partitions that cut leaders off, clients that keep asking them;
+    // no pauses or clock drift, which lease reads cannot survive by design.
+    adjust: (c) => {
+      const stale = BUGS.staleReadFromDeposedLeader.adjust(c);
+      return {
+        ...stale,
+        readOnlyOption: "leaseBased",
+        faults: { ...stale.faults, pausePerSec: 0, maxClockDrift: 0 },
+      };
+    },
+  },
   asymmetricPartition: {
     bugClass: "asymmetric partitions (PreVote and CheckQuorum on)",
     adjust: asymmetric(true),

@@ -98,6 +98,7 @@ export const MUTATIONS: readonly Mutation[] = [
     to: "if (maxIndex > this.committed && this.termOrZero(maxIndex) <= term) {",
     breaks: "a leader commits an entry of an earlier term by counting replicas (Figure 8)",
     tests: RAFT_TESTS,
+    scenario: "commitPreviousTermByCounting",
   },
   {
     id: "vote-kept-on-term-change",
@@ -172,6 +173,7 @@ export const MUTATIONS: readonly Mutation[] = [
     to: "        if (this.term < 0) {",
     breaks: "a leader cut off from its quorum keeps leading (and serving lease reads)",
     tests: RAFT_TESTS,
+    scenario: "leaseReadDeposedLeader",
   },
   {
     id: "conf-change-not-one-at-a-time",
@@ -180,6 +182,7 @@ export const MUTATIONS: readonly Mutation[] = [
     to: "const refused = this.pendingConfIndex < 0 ||",
     breaks: "a second membership change is accepted while one is still unapplied",
     tests: RAFT_TESTS,
+    scenario: "jointConsensus",
   },
   {
     id: "lease-ignored-for-votes",
@@ -188,6 +191,7 @@ export const MUTATIONS: readonly Mutation[] = [
     to: "this.electionElapsedTicks < 0;",
     breaks: "followers of a live leader grant votes within its lease (lease reads go stale)",
     tests: RAFT_TESTS,
+    scenario: "leaseReadDeposedLeader",
   },
   {
     id: "node-applies-twice",
@@ -312,6 +316,6 @@ export const MUTATIONS: readonly Mutation[] = [
     to: "if (record.attempts < 0) return undefined;",
     breaks: "a call that must not run twice is hedged to a second replica",
     tests: ROUTING_TESTS,
-    scenario: "replica-crash",
+    scenario: "replica-crash-hedged",
   },
 ];
