@@ -64,6 +64,7 @@ export const MUTATIONS: readonly Mutation[] = [
     to: "      this.incoming.committedIndex(ackedIndex),",
     breaks: "a joint configuration commits on a quorum of the incoming voters alone",
     scenario: "jointConsensus",
+    fast: true,
     tests: ["core/raft/quorum/joint_test.ts", ...RAFT_TESTS],
   },
   {
@@ -208,7 +209,6 @@ export const MUTATIONS: readonly Mutation[] = [
     to: "if (read.index < 0) continue;",
     breaks: "a ReadIndex read is answered before the state machine reaches its index",
     tests: NODE_TESTS,
-    fast: true,
   },
   {
     id: "apply-one-past-durable",
