@@ -11,12 +11,21 @@ import type { BackendSpec } from "@safla/transports";
 import { isStrategyName, STRATEGY_NAMES, type StrategyName } from "@safla/core/balancer";
 import { MIN_MAX_NAME_LENGTH, type NamingMode } from "@safla/core/registry";
 import { ConfigError } from "@safla/core";
+import type { Policy } from "@safla/core/access";
+import { parseConfigPolicies } from "./access/policy_config.ts";
+import { type AuthConfig, parseAuthConfig } from "./auth/auth_config.ts";
+import { type ManagementConfig, parseManagementConfig } from "./control/management_config.ts";
+import {
+  BACKEND_SERVICE_KEYS,
+  type BackendServiceOptions,
+  parseBackendKeys,
+} from "./gateway/backend_config.ts";
 
 /** What {@link loadConfig} and {@link parseConfig} throw; `source` is the file. */
 export { ConfigError };
 
 /** One logical service: a name and its interchangeable replicas. */
-export interface ServiceConfig {
+export interface ServiceConfig extends BackendServiceOptions {
   name: string;
   replicas: BackendSpec[];
   strategy: StrategyName;
@@ -31,6 +40,8 @@ export interface GatewaySettings {
   strategy: StrategyName;
   requestTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Connect budget of a backend until it was first ready (a cold `npx` install). */
+  startTimeoutMs: number;
   initialBackoffMs: number;
   maxBackoffMs: number;
   maxRequestBodyBytes: number;
@@ -62,7 +73,16 @@ export interface GatewaySettings {
 export interface GatewayConfig {
   services: ServiceConfig[];
   settings: GatewaySettings;
+  /** Access policies from the file's `policies` (server/access); the store adds more at runtime. */
+  policies?: Policy[];
+  /** Who may call the HTTP fronts (auth/auth_config.ts); absent: no authentication. */
+  auth?: AuthConfig;
+  /** Who may manage the gateway and what runtime registrations may run (`control/management_config.ts`). */
+  management?: ManagementConfig;
 }
+
+/** The sections a config file may have; only `mcpServers` is required. */
+const TOP_LEVEL_KEYS = ["mcpServers", "gateway", "auth", "management", "policies"];
 
 /** The defaults of every gateway setting. */
 export const DEFAULT_SETTINGS: Readonly<GatewaySettings> = Object.freeze({
@@ -72,6 +92,9 @@ export const DEFAULT_SETTINGS: Readonly<GatewaySettings> = Object.freeze({
   strategy: "p2c-peak-ewma",
   requestTimeoutMs: 60_000,
   connectTimeoutMs: 15_000,
+  // A cold `npx` install of server-everything measured 16 s here, 83 s when
+  // it first waited out the lock an interrupted install left behind.
+  startTimeoutMs: 300_000,
   initialBackoffMs: 200,
   maxBackoffMs: 10_000,
   maxRequestBodyBytes: 4 * 1024 * 1024,
@@ -121,8 +144,8 @@ export function parseConfig(json: unknown, file = "<config>"): GatewayConfig {
   if (!isObject(json)) fail("(root)", "must be a JSON object");
   const root = json as Json;
   for (const key of Object.keys(root)) {
-    if (key !== "mcpServers" && key !== "gateway") {
-      fail(key, `unknown top-level key (expected "mcpServers" and optionally "gateway")`);
+    if (!TOP_LEVEL_KEYS.includes(key)) {
+      fail(key, `unknown top-level key (expected one of ${TOP_LEVEL_KEYS.join(", ")})`);
     }
   }
   const settings = parseSettings(root.gateway, fail);
@@ -138,7 +161,18 @@ export function parseConfig(json: unknown, file = "<config>"): GatewayConfig {
     if ((value as Json).disabled === true) continue;
     services.push(parseService(name, value as Json, key, settings, fail));
   }
-  return { services, settings };
+  const auth = parseAuthConfig(root.auth, fail);
+  const management = parseManagementConfig(root.management, file);
+  const policies = root.policies === undefined
+    ? undefined
+    : parseConfigPolicies(root.policies, fail);
+  return {
+    services,
+    settings,
+    management,
+    ...(auth === undefined ? {} : { auth }),
+    ...(policies === undefined ? {} : { policies }),
+  };
 }
 
 type Fail = (key: string, problem: string) => never;
@@ -230,6 +264,7 @@ const SERVICE_KEYS = new Set([
   "timeoutMs",
   "disabled",
   "description",
+  ...BACKEND_SERVICE_KEYS,
 ]);
 
 function parseService(
@@ -275,7 +310,7 @@ function parseService(
       : positiveInt(s.replicas, `${key}.replicas`, fail, 1, MAX_REPLICAS);
     replicas = Array.from({ length: count }, () => spec);
   }
-  return { name, replicas, strategy, requestTimeoutMs };
+  return { name, replicas, strategy, requestTimeoutMs, ...parseBackendKeys(s, key, fail) };
 }
 
 function parseSpec(s: Json, key: string, fail: Fail): BackendSpec {

@@ -14,7 +14,13 @@ import { addManagementTools } from "./control/management.ts";
 import { ServiceDirectory } from "./control/service_directory.ts";
 import { type SessionDirectory, StoreSessionDirectory } from "./control/session_directory.ts";
 import type { StateStore } from "./store/types.ts";
+import { PolicyStore } from "./access/policy_store.ts";
 import type { EraCache } from "@safla/transports";
+import { metricsAccess, metricsRoute, NodeMetrics } from "./ops/metrics.ts";
+import { hostOriginGuard } from "./front/http_edge.ts";
+import { localhostAllowedHostnames } from "@modelcontextprotocol/server";
+import { authEnabled } from "./auth/auth_config.ts";
+import { Authenticator } from "./auth/authenticator.ts";
 
 /** Options of {@link startGatewayInstance}. */
 export interface GatewayInstanceOptions {
@@ -47,12 +53,22 @@ export interface GatewayInstanceOptions {
    * session keys, or none without a store.
    */
   sessionDirectory?: SessionDirectory;
+  /** This node's id in the cluster (names its audit batches); a random one when absent. */
+  nodeId?: string;
+  /**
+   * Where the gateway reports its calls, served at `/metrics`; a fresh one
+   * (gateway and sessions only) when absent. A cluster node passes one that
+   * also reads its Raft node.
+   */
+  metrics?: NodeMetrics;
 }
 
 /** A running gateway instance. */
 export interface GatewayInstance {
   gateway: Gateway;
   http: GatewayApp;
+  /** Authenticates callers when the config turns auth on (a cluster node's admin API uses it too). */
+  authenticator?: Authenticator;
   /** The port actually bound; undefined without a listener. */
   port?: number;
   url?: string;
@@ -65,7 +81,16 @@ export async function startGatewayInstance(
   options: GatewayInstanceOptions,
 ): Promise<GatewayInstance> {
   const codec = createResumeCodec(options.stateKey ?? crypto.getRandomValues(new Uint8Array(32)));
+  // The session gauges read the app, which needs the gateway, which reports to the metrics.
+  const served: { app?: GatewayApp } = {};
+  const metrics = options.metrics ?? new NodeMetrics({
+    sessions: () => ({
+      open: served.app?.sessionCount() ?? 0,
+      listening: served.app?.listeningCount() ?? 0,
+    }),
+  });
   const gateway = new Gateway(options.config, {
+    observer: metrics,
     nowMs: () => performance.now(),
     rng: new SeededRng(options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]),
     sealer: codec,
@@ -73,10 +98,28 @@ export async function startGatewayInstance(
   });
   const directory = options.store === undefined
     ? undefined
-    : new ServiceDirectory(options.store, gateway);
-  addManagementTools(gateway, { directory, store: options.store });
-  await gateway.start();
+    : new ServiceDirectory(options.store, gateway, {
+      rules: options.config.management?.registration,
+    });
+  const policies = options.store === undefined
+    ? undefined
+    : new PolicyStore(options.store, gateway.access);
+  addManagementTools(gateway, {
+    directory,
+    store: options.store,
+    management: options.config.management,
+    policies,
+  });
+  if (options.store !== undefined) {
+    void gateway.access.audit.attach(options.store, options.nodeId ?? crypto.randomUUID());
+  }
+  // Nothing is served before the stored policies are in force (no window open to all).
+  await Promise.all([policies?.start(), gateway.start()]);
   await directory?.start();
+  metrics.attach(gateway);
+  const authenticator = authEnabled(options.config.auth)
+    ? new Authenticator(options.config.auth!)
+    : undefined;
   const http = createGatewayApp({
     gateway,
     codec,
@@ -86,12 +129,22 @@ export async function startGatewayInstance(
     maxSessions: options.config.settings.maxSessions,
     sessionDirectory: options.sessionDirectory ??
       (options.store === undefined ? undefined : new StoreSessionDirectory(options.store)),
+    auth: authenticator,
   });
+  served.app = http;
+  const { allowedHosts, allowedOrigins } = options.config.settings;
+  const local = localhostAllowedHostnames();
+  // Tool and service names are not for other web origins (DNS rebinding).
+  const guard = hostOriginGuard([...local, ...allowedHosts], [...local, ...allowedOrigins]);
+  http.app.get("/metrics", guard, metricsAccess(authenticator), metricsRoute(metrics));
   if (options.port === undefined) {
     return {
       gateway,
       http,
+      authenticator,
       close: async () => {
+        await policies?.close();
+        await gateway.access.audit.close();
         await directory?.close();
         await http.close();
         await gateway.close();
@@ -113,6 +166,8 @@ export async function startGatewayInstance(
     port,
     url: `http://${host}:${port}`,
     close: async () => {
+      await policies?.close();
+      await gateway.access.audit.close();
       await directory?.close();
       await http.close();
       await server.shutdown();

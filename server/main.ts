@@ -25,9 +25,12 @@ import { runLauncher } from "./cluster/launcher.ts";
 import { clusterStateKey } from "./cluster/cluster_node.ts";
 import { parseStoreOption, StoreOptionError } from "./store/parse.ts";
 import { EtcdStore } from "./store/etcd/etcd_store.ts";
+import { authEnabled } from "./auth/auth_config.ts";
+import { checkExposure, ExposureError, INSECURE_NO_AUTH_FLAG } from "./auth/exposure.ts";
+import { stdioPrincipal } from "./auth/stdio_principal.ts";
 
 const USAGE = `usage:
-  safla serve --config FILE [--port N] [--host ADDR] [--store etcd://HOST:PORT,...]
+  safla serve --config FILE [--port N] [--host ADDR] [--store etcd://HOST:PORT,...] [--insecure-no-auth]
   safla stdio --config FILE
   safla cluster [--config FILE] [--nodes N] [--port BASE] [--data DIR] [--secret S]
   safla cluster --node-id ID --peers ID=HOST:PORT,... [--config FILE] [--data DIR] [--join]`;
@@ -44,6 +47,7 @@ export async function main(args: string[]): Promise<number> {
       port: { type: "string", default: "8080" },
       host: { type: "string", default: "127.0.0.1" },
       store: { type: "string" },
+      [INSECURE_NO_AUTH_FLAG]: { type: "boolean", default: false },
     },
   });
   if ((command !== "serve" && command !== "stdio") || values.config === undefined) {
@@ -68,6 +72,18 @@ export async function main(args: string[]): Promise<number> {
     const port = Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       console.error(`--port must be an integer from 0 to 65535, got ${values.port}`);
+      return 2;
+    }
+    try {
+      const warning = checkExposure(
+        values.host,
+        authEnabled(config.auth),
+        values[INSECURE_NO_AUTH_FLAG],
+      );
+      if (warning !== undefined) console.error(warning);
+    } catch (error) {
+      if (!(error instanceof ExposureError)) throw error;
+      console.error(error.message);
       return 2;
     }
     let store: EtcdStore | undefined;
@@ -114,9 +130,9 @@ export async function main(args: string[]): Promise<number> {
     rng: new SeededRng(crypto.getRandomValues(new Uint32Array(1))[0]),
     sealer: codec,
   });
-  addManagementTools(gateway);
+  addManagementTools(gateway, { management: config.management });
   await gateway.start();
-  const handle = serveGatewayStdio(gateway, codec);
+  const handle = serveGatewayStdio(gateway, codec, stdioPrincipal(config.auth));
   void handle.closed.then(() => stop.resolve());
   await stop.promise;
   await handle.close();

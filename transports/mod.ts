@@ -6,4 +6,6 @@
  */
 export * from "./mcp/backend.ts";
 export * from "./mcp/era_cache.ts";
+export * from "./mcp/credentials.ts";
+export * from "./mcp/client_credentials.ts";
 export * from "./mcp/stdio_transport.ts";

@@ -5,3 +5,5 @@
  * @module
  */
 export * from "./principal.ts";
+export * from "./policy.ts";
+export * from "./policy_audit.ts";

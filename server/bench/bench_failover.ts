@@ -24,10 +24,14 @@ const ATTEMPT_TIMEOUT_MS = 3_000;
 /** Most attempts to write after one kill. */
 const MAX_ATTEMPTS = 100;
 
-async function writeUntilAcknowledged(url: string, key: string): Promise<void> {
+async function writeUntilAcknowledged(
+  cluster: LocalCluster,
+  id: string,
+  key: string,
+): Promise<void> {
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     try {
-      const response = await fetch(`${url}/admin/kv/${key}`, {
+      const response = await cluster.adminFetch(id, `/admin/kv/${key}`, {
         method: "PUT",
         body: JSON.stringify({ value: String(attempt) }),
         signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),
@@ -64,10 +68,10 @@ export async function benchFailover(
       await cluster.waitForReady(30_000);
       const survivor = cluster.ids.find((id) => id !== leader)!;
       // Warm the path: the survivor's connection to the leader and the leader's log.
-      await writeUntilAcknowledged(cluster.url(survivor), "warm");
+      await writeUntilAcknowledged(cluster, survivor, "warm");
       const started = performance.now();
       await cluster.kill(leader, "SIGKILL");
-      await writeUntilAcknowledged(cluster.url(survivor), `after-kill-${kill}`);
+      await writeUntilAcknowledged(cluster, survivor, `after-kill-${kill}`);
       const elapsedMs = performance.now() - started;
       samplesMs.push(elapsedMs);
       const status = await cluster.status(survivor);

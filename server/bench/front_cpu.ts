@@ -7,6 +7,7 @@
  * change to the front costs anything.
  *
  *     deno run -A server/bench/front_cpu.ts [--calls 2000] [--rounds 31] [--lane direct|sdk]
+ *       [--auth none|jwt|api-key]
  *
  * Prints the median and lowest CPU µs per call over the rounds.
  *
@@ -19,6 +20,9 @@ import { parseConfig } from "../config.ts";
 import { Gateway } from "../gateway/gateway.ts";
 import { createResumeCodec } from "../front/front.ts";
 import { createGatewayApp } from "../front/app.ts";
+import { Authenticator } from "../auth/authenticator.ts";
+import { generateApiKey } from "../auth/api_keys.ts";
+import { startTestIssuer, type TestIssuer } from "../auth/testing/test_issuer.ts";
 
 /** Options of {@link measureFrontCpu}. */
 export interface FrontCpuOptions {
@@ -26,6 +30,52 @@ export interface FrontCpuOptions {
   rounds: number;
   /** Which lane serves the calls: the direct lane, or the SDK `Server` (the lane off). */
   lane: "direct" | "sdk";
+  /** How each call authenticates: not at all, a JWT (the same one each time), an API key. */
+  auth?: FrontAuth;
+}
+
+/** The kinds of authentication {@link measureFrontCpu} can put in front. */
+export const FRONT_AUTH = ["none", "jwt", "api-key"] as const;
+/** One of {@link FRONT_AUTH}. */
+export type FrontAuth = typeof FRONT_AUTH[number];
+
+const RESOURCE = "http://127.0.0.1/mcp";
+
+/** The authenticator and the Authorization header of each call, for `auth`. */
+async function frontAuth(
+  auth: FrontAuth,
+): Promise<
+  { authenticator?: Authenticator; headers: Record<string, string>; issuer?: TestIssuer }
+> {
+  if (auth === "none") return { headers: {} };
+  if (auth === "api-key") {
+    const { key, hash } = generateApiKey();
+    const authenticator = new Authenticator({
+      requiredScopes: ["mcp"],
+      apiKeys: [{ hashHex: hash.slice("sha256:".length), subject: "bench", scopes: ["mcp"] }],
+    });
+    return { authenticator, headers: { authorization: `Bearer ${key}` } };
+  }
+  const issuer = await startTestIssuer();
+  const authenticator = new Authenticator({
+    resource: RESOURCE,
+    requiredScopes: ["mcp"],
+    apiKeys: [],
+    oauth: {
+      issuer: issuer.issuer,
+      algorithms: ["RS256"],
+      clockSkewSeconds: 30,
+      jwksRefreshMinIntervalMs: 30_000,
+    },
+  });
+  const token = await issuer.mint({
+    iss: issuer.issuer,
+    aud: RESOURCE,
+    sub: "bench",
+    scope: "mcp",
+    exp: Math.floor(Date.now() / 1000) + 3600,
+  });
+  return { authenticator, headers: { authorization: `Bearer ${token}` }, issuer };
 }
 
 /** What {@link measureFrontCpu} found. */
@@ -54,6 +104,7 @@ export async function measureFrontCpu(options: FrontCpuOptions): Promise<FrontCp
     toolEra: () => "legacy",
     callTool: () => Promise.resolve({ content: [{ type: "text", text: "hi" }] }),
   });
+  const { authenticator, headers: authHeaders, issuer } = await frontAuth(options.auth ?? "none");
   const http = createGatewayApp({
     gateway,
     codec: createResumeCodec("k".repeat(32)),
@@ -61,13 +112,14 @@ export async function measureFrontCpu(options: FrontCpuOptions): Promise<FrontCp
     allowedOrigins: [],
     maxRequestBodyBytes: 1 << 20,
     maxSessions: 1,
+    auth: authenticator,
   });
   http.setDirectLane(options.lane === "direct");
   const post = (body: unknown, headers: Record<string, string> = {}) =>
     http.fetch(
       new Request("http://127.0.0.1/mcp", {
         method: "POST",
-        headers: { ...HEADERS, ...headers },
+        headers: { ...HEADERS, ...authHeaders, ...headers },
         body: JSON.stringify(body),
       }),
     );
@@ -116,6 +168,7 @@ export async function measureFrontCpu(options: FrontCpuOptions): Promise<FrontCp
   } finally {
     await http.close();
     await gateway.close();
+    await issuer?.close();
   }
 }
 
@@ -135,19 +188,27 @@ if (import.meta.main) {
       calls: { type: "string" },
       rounds: { type: "string" },
       lane: { type: "string" },
+      auth: { type: "string" },
     },
   });
   const lane = values.lane ?? "direct";
   if (lane !== "direct" && lane !== "sdk") {
     throw new RangeError(`--lane must be direct or sdk, got ${lane}`);
   }
+  const auth = (values.auth ?? "none") as FrontAuth;
+  if (!FRONT_AUTH.includes(auth)) {
+    throw new RangeError(`--auth must be one of ${FRONT_AUTH.join(", ")}, got ${values.auth}`);
+  }
   const result = await measureFrontCpu({
+    auth,
     callsPerRound: positive(values.calls, 2_000, "calls"),
     rounds: positive(values.rounds, 31, "rounds"),
     lane,
   });
   console.log(
-    `front CPU per tools/call (${lane} lane): median ${result.medianUs.toFixed(1)} µs, ` +
+    `front CPU per tools/call (${lane} lane, auth ${auth}): median ${
+      result.medianUs.toFixed(1)
+    } µs, ` +
       `lowest ${result.minUs.toFixed(1)} µs`,
   );
 }

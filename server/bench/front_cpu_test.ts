@@ -11,3 +11,10 @@ Deno.test("front CPU bench: each lane serves every call and yields a figure", as
   assert.equal(sdk.directCalls, 0, "with the lane off the SDK Server served them");
   assert.ok(sdk.minUs > 0);
 });
+
+Deno.test("front CPU bench: with JWT or API key auth on, every call still gets through", async () => {
+  for (const auth of ["jwt", "api-key"] as const) {
+    const run = await measureFrontCpu({ callsPerRound: 20, rounds: 3, lane: "direct", auth });
+    assert.equal(run.directCalls, 20 * 4, `${auth}: every call authenticated and served`);
+  }
+});

@@ -124,6 +124,36 @@ Deno.test("targets: ratio against every peer, added latency against direct stdio
   );
 });
 
+Deno.test("auth target: JWT on against off, throughput share and added gateway CPU", () => {
+  const phase = (throughputPerSec: number) => ({
+    ...summarisePhase([1], 0, 1000),
+    throughputPerSec,
+  });
+  const safla = (system: "safla" | "safla-jwt", perSec: number, gatewayUs: number) => ({
+    system,
+    status: "ok" as const,
+    concurrent: phase(perSec),
+    cpu: { clientUs: 100, gatewayUs, backendUs: 100 },
+  });
+  const met = compare([safla("safla", 1000, 300), safla("safla-jwt", 950, 310)]);
+  assert.equal(met.authThroughputRatio, 0.95);
+  assert.equal(met.authAddedCpuUs, 10);
+  assert.equal(met.authTargetMet, true);
+  assert.match(
+    markdownReport([], met, 16),
+    /JWT auth on ÷ off: throughput 0\.95× \(target ≥ 0\.9\), gateway CPU \+10\.0 µs\/call \(target ≤ \+15\): met/,
+  );
+  assert.equal(
+    compare([safla("safla", 1000, 300), safla("safla-jwt", 950, 320)]).authTargetMet,
+    false,
+  );
+  assert.equal(
+    compare([safla("safla", 1000, 300), safla("safla-jwt", 850, 300)]).authTargetMet,
+    false,
+  );
+  assert.equal(compare([safla("safla", 1000, 300)]).authThroughputRatio, undefined);
+});
+
 Deno.test("rounds fold into medians; a system unavailable in every round stays unavailable", () => {
   assert.equal(median([3, 1, 2]), 2);
   assert.equal(median([4, 1, 3, 2]), 2.5);

@@ -129,9 +129,14 @@ export class LeanHttpSession {
   sessionId: string | undefined;
   protocolVersion: string | undefined;
 
-  /** Opens a session: initialize, then notifications/initialized. */
-  static async connect(url: string, signal?: AbortSignal): Promise<LeanHttpSession> {
+  /** Opens a session: initialize, then notifications/initialized; `headers` go on every request. */
+  static async connect(
+    url: string,
+    signal?: AbortSignal,
+    headers: Record<string, string> = {},
+  ): Promise<LeanHttpSession> {
     const session = new LeanHttpSession(url);
+    session.#headers = { ...session.#headers, ...headers };
     const id = session.#nextId++;
     const response = await fetch(url, {
       method: "POST",

@@ -14,7 +14,7 @@ import { type PhaseStats, summarisePhase } from "./gateway_stats.ts";
 
 /** Where a client reaches a system: a Streamable HTTP URL or a stdio command. */
 export type Endpoint =
-  | { kind: "http"; url: string }
+  | { kind: "http"; url: string; headers?: Record<string, string> }
   | { kind: "stdio"; command: string; args: string[] };
 
 /**
@@ -52,7 +52,7 @@ export async function connectClient(
 async function connectLean(endpoint: Endpoint, timeoutMs: number): Promise<LoadClient> {
   const signal = AbortSignal.timeout(timeoutMs);
   const session = endpoint.kind === "http"
-    ? await LeanHttpSession.connect(endpoint.url, signal)
+    ? await LeanHttpSession.connect(endpoint.url, signal, endpoint.headers)
     : await LeanStdioSession.connect(endpoint.command, endpoint.args, signal);
   return {
     callTool: (name, args, callSignal) =>
@@ -83,7 +83,9 @@ async function connectSdk(
     });
   }
   const transport = endpoint.kind === "http"
-    ? new StreamableHTTPClientTransport(new URL(endpoint.url))
+    ? new StreamableHTTPClientTransport(new URL(endpoint.url), {
+      requestInit: { headers: endpoint.headers },
+    })
     : new StdioClientTransport({
       command: endpoint.command,
       args: endpoint.args,

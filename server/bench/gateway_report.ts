@@ -14,6 +14,10 @@ import { SYSTEM_LABELS, type SystemId } from "./gateway_systems.ts";
 export const TARGET_THROUGHPUT_RATIO = 3;
 /** Our p50 (one call in flight) may exceed the direct stdio p50 by at most this. */
 export const TARGET_ADDED_P50_MS = 1;
+/** JWT authentication may cost at most this much gateway CPU per call... */
+export const TARGET_AUTH_ADDED_CPU_US = 15;
+/** ...and keep at least this share of the unauthenticated throughput, in the same run. */
+export const TARGET_AUTH_THROUGHPUT_RATIO = 0.9;
 
 /** What the benchmark measured for one system. */
 export interface SystemResult {
@@ -78,6 +82,11 @@ export interface Comparison {
   gatewayCpuRatio: Partial<Record<SystemId, number>>;
   /** Our p50 minus the direct stdio p50, one call in flight. */
   addedP50Ms?: number;
+  /** With JWT auth on: throughput over the same gateway's without auth. */
+  authThroughputRatio?: number;
+  /** With JWT auth on: gateway CPU µs per call minus the same without auth. */
+  authAddedCpuUs?: number;
+  authTargetMet?: boolean;
   /** The same with many calls in flight, for context. */
   addedP50MsConcurrent?: number;
   /** Whether each target was met; absent when a needed system did not run. */
@@ -114,6 +123,17 @@ export function compare(results: readonly SystemResult[]): Comparison {
   }
   if (direct?.concurrent !== undefined) {
     out.addedP50MsConcurrent = ours.concurrent.p50Ms - direct.concurrent.p50Ms;
+  }
+  const authed = ok.get("safla-jwt");
+  if (authed?.concurrent !== undefined && ours.concurrent.throughputPerSec > 0) {
+    out.authThroughputRatio = authed.concurrent.throughputPerSec / ours.concurrent.throughputPerSec;
+    const authedCpuUs = authed.cpu?.gatewayUs;
+    const ourCpuUs = ours.cpu?.gatewayUs;
+    if (authedCpuUs !== undefined && ourCpuUs !== undefined) {
+      out.authAddedCpuUs = authedCpuUs - ourCpuUs;
+      out.authTargetMet = out.authAddedCpuUs <= TARGET_AUTH_ADDED_CPU_US &&
+        out.authThroughputRatio >= TARGET_AUTH_THROUGHPUT_RATIO;
+    }
   }
   return out;
 }
@@ -210,6 +230,16 @@ export function markdownReport(
       verdict(comparison.addedLatencyTargetMet)
     }); at ${concurrency} in flight: ${ms(comparison.addedP50MsConcurrent)} ms`,
   );
+  if (comparison.authThroughputRatio !== undefined) {
+    lines.push(
+      `- JWT auth on ÷ off: throughput ${comparison.authThroughputRatio.toFixed(2)}× ` +
+        `(target ≥ ${TARGET_AUTH_THROUGHPUT_RATIO}), gateway CPU ${
+          comparison.authAddedCpuUs === undefined
+            ? "–"
+            : `${comparison.authAddedCpuUs >= 0 ? "+" : ""}${comparison.authAddedCpuUs.toFixed(1)}`
+        } µs/call (target ≤ +${TARGET_AUTH_ADDED_CPU_US}): ${verdict(comparison.authTargetMet)}`,
+    );
+  }
   for (const r of results) {
     for (
       const [phase, stats] of [["throughput", r.concurrent], ["1 in flight", r.serial]] as const

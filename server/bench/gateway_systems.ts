@@ -15,6 +15,7 @@ import {
   type LoadClient,
 } from "./gateway_load.ts";
 import { freeLoopbackPort, type GroupProcess, spawnGroup } from "./gateway_process.ts";
+import { startTestIssuer, type TestIssuer } from "../auth/testing/test_issuer.ts";
 
 /** The backend every system fronts. */
 export const EVERYTHING_PACKAGE = "@modelcontextprotocol/server-everything@2026.8.31";
@@ -23,7 +24,14 @@ export const SUPERGATEWAY_PACKAGE = "supergateway@4.0.0";
 export const MCP_PROXY_PACKAGE = "mcp-proxy@6.7.19";
 
 /** Systems the benchmark knows, in the order it runs them. */
-export const SYSTEM_IDS = ["direct", "direct-http", "safla", "supergateway", "mcp-proxy"] as const;
+export const SYSTEM_IDS = [
+  "direct",
+  "direct-http",
+  "safla",
+  "safla-jwt",
+  "supergateway",
+  "mcp-proxy",
+] as const;
 /** One system under test. */
 export type SystemId = typeof SYSTEM_IDS[number];
 
@@ -32,6 +40,7 @@ export const SYSTEM_LABELS: Readonly<Record<SystemId, string>> = {
   direct: "direct stdio (baseline)",
   "direct-http": "server-everything's own Streamable HTTP (no gateway)",
   safla: "safla gateway",
+  "safla-jwt": "safla gateway, JWT auth on",
   supergateway: `${SUPERGATEWAY_PACKAGE} --stateful`,
   "mcp-proxy": `${MCP_PROXY_PACKAGE} --server stream`,
 };
@@ -130,11 +139,28 @@ export async function startSystem(
       close: child.close,
     };
   }
-  if (system === "safla") {
+  if (system === "safla" || system === "safla-jwt") {
+    // With auth on, every call carries a JWT the gateway verifies (keys from
+    // an issuer in this process); the same token each time, as a client sends it.
+    const issuer: TestIssuer | undefined = system === "safla-jwt"
+      ? await startTestIssuer()
+      : undefined;
+    const headers = issuer === undefined ? undefined : {
+      authorization: `Bearer ${await issuer.mint({
+        iss: issuer.issuer,
+        aud: url,
+        sub: "bench",
+        scope: "mcp",
+        exp: Math.floor(Date.now() / 1000) + 24 * 3600,
+      })}`,
+    };
+    const auth = issuer === undefined
+      ? {}
+      : { auth: { resource: url, requiredScopes: ["mcp"], oauth: { issuer: issuer.issuer } } };
     const configFile = await Deno.makeTempFile({ prefix: "safla-bench-", suffix: ".json" });
     await Deno.writeTextFile(
       configFile,
-      JSON.stringify({ mcpServers: { [SERVICE]: backend } }),
+      JSON.stringify({ mcpServers: { [SERVICE]: backend }, ...auth }),
     );
     const profile = profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
     const child = spawnGroup(Deno.execPath(), [
@@ -151,7 +177,7 @@ export async function startSystem(
       "127.0.0.1",
     ], { cwd: ROOT_DIR });
     return {
-      endpoint: { kind: "http", url },
+      endpoint: { kind: "http", url, headers },
       toolName: `${SERVICE}__echo`,
       process: child,
       backendArgs: backend.args,
@@ -160,6 +186,7 @@ export async function startSystem(
           await child.close();
         } finally {
           await Deno.remove(configFile).catch(() => {});
+          await issuer?.close();
         }
       },
     };

@@ -250,7 +250,9 @@ async function etcdVersion(): Promise<string> {
 let nodeLogs = false;
 
 /** Our 3-node cluster (node processes, WAL with fdatasync), once it has a leader and is ready. */
-async function startRaftCluster(): Promise<{ urls: string[]; close: () => Promise<void> }> {
+async function startRaftCluster(): Promise<
+  { urls: string[]; adminToken: string; close: () => Promise<void> }
+> {
   const dataDir = await Deno.makeTempDir({ prefix: "safla-bench-raft-" });
   const secret = crypto.randomUUID() + crypto.randomUUID();
   const cluster = await LocalCluster.start({
@@ -274,7 +276,11 @@ async function startRaftCluster(): Promise<{ urls: string[]; close: () => Promis
     await close();
     throw error;
   }
-  return { urls: cluster.ids.map((id) => cluster.url(id)), close };
+  return {
+    urls: cluster.ids.map((id) => cluster.url(id)),
+    adminToken: await cluster.adminToken(),
+    close,
+  };
 }
 
 /**
@@ -283,10 +289,10 @@ async function startRaftCluster(): Promise<{ urls: string[]; close: () => Promis
  * as etcd's gRPC channel does for etcd.
  */
 export const raftTarget: KvWriteTargetFactory = async () => {
-  const { urls, close } = await startRaftCluster();
+  const { urls, adminToken, close } = await startRaftCluster();
   let sessions: KvSessionClient[];
   try {
-    sessions = await Promise.all(urls.map((url) => KvSessionClient.connect(url)));
+    sessions = await Promise.all(urls.map((url) => KvSessionClient.connect(url, adminToken)));
   } catch (error) {
     await close();
     throw error;
@@ -309,14 +315,14 @@ export const raftTarget: KvWriteTargetFactory = async () => {
  * to the session's.
  */
 export const raftHttpTarget: KvWriteTargetFactory = async () => {
-  const { urls, close } = await startRaftCluster();
+  const { urls, adminToken, close } = await startRaftCluster();
   return {
     name: "safla raft x3 (REST)",
     put: async (client, key, value) => {
       const url = `${urls[client % urls.length]}/admin/kv/${encodeURIComponent(key)}`;
       const response = await fetch(url, {
         method: "PUT",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", authorization: `Bearer ${adminToken}` },
         body: JSON.stringify({ value }),
       });
       const body = await response.text();

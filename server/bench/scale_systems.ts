@@ -71,7 +71,9 @@ export async function startRaftScale(nodeArgs: readonly string[] = []): Promise<
   try {
     await cluster.waitForLeader(30_000);
     await cluster.waitForReady(30_000);
-    for (const id of cluster.ids) sessions.set(id, await KvSessionClient.connect(cluster.url(id)));
+    for (const id of cluster.ids) {
+      sessions.set(id, await KvSessionClient.connect(cluster.url(id), await cluster.adminToken()));
+    }
   } catch (error) {
     await close();
     throw error;
@@ -116,9 +118,8 @@ export async function startRaftScale(nodeArgs: readonly string[] = []): Promise<
       cluster.members[id] = address;
       cluster.startNode(id, ["--join"]);
       const through = [...sessions.keys()][0];
-      const response = await fetch(`${cluster.url(through)}/admin/members`, {
+      const response = await cluster.adminFetch(through, "/admin/members", {
         method: "POST",
-        headers: { "content-type": "application/json" },
         body: JSON.stringify({ id, ...address }),
       });
       const body = await response.text();

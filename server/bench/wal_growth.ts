@@ -157,7 +157,10 @@ async function main(args: string[]): Promise<void> {
     await cluster.waitForReady(30_000);
     await sleep(1_000);
     report(cluster, dataDir, "fresh");
-    sessions = await Promise.all(cluster.ids.map((id) => KvSessionClient.connect(cluster.url(id))));
+    const adminToken = await cluster.adminToken();
+    sessions = await Promise.all(
+      cluster.ids.map((id) => KvSessionClient.connect(cluster.url(id), adminToken)),
+    );
     const key = (i: number) => `k${String(i % keys).padStart(8, "0")}`;
     await writeAll(sessions, writes, concurrency, (s, i) => s.put(key(i), value), "put");
     await sleep(3_000);
@@ -166,7 +169,7 @@ async function main(args: string[]): Promise<void> {
     if (values.delete) {
       sessions.forEach((s) => s.close());
       sessions = await Promise.all(
-        cluster.ids.map((id) => KvSessionClient.connect(cluster.url(id))),
+        cluster.ids.map((id) => KvSessionClient.connect(cluster.url(id), adminToken)),
       );
       await writeAll(sessions, keys, concurrency, (s, i) => s.delete(key(i)), "delete");
       await sleep(5_000);

@@ -7,7 +7,7 @@
  */
 import { Hono } from "hono";
 import type { NodeId } from "@safla/core";
-import { deriveFromSecret } from "@safla/transports/peer";
+import { deriveFromSecret, type PeerTls } from "@safla/transports/peer";
 import {
   type HostTiming,
   type HostTunables,
@@ -25,6 +25,18 @@ import {
   positiveIntParam,
 } from "./admin/kv_operations.ts";
 import { RaftStore } from "../store/raft/raft_store.ts";
+import {
+  FORWARDED_CALL_PATH,
+  forwardedCallHandler,
+  HttpRemoteCaller,
+} from "../gateway/remote_calls.ts";
+import { metricsAccess, metricsRoute, NodeMetrics } from "../ops/metrics.ts";
+import type { Authenticator } from "../auth/authenticator.ts";
+import { hostOriginGuard } from "../front/http_edge.ts";
+import { localhostAllowedHostnames } from "@modelcontextprotocol/server";
+import type { Principal } from "@safla/core/access";
+import type { ConnectionInfo } from "./admin/admin_guard.ts";
+import { deriveAdminToken, writeAdminTokenFile } from "./admin/admin_token.ts";
 
 /** Options of {@link startClusterNode}. */
 export interface ClusterNodeOptions {
@@ -40,6 +52,8 @@ export interface ClusterNodeOptions {
   members: Readonly<Record<NodeId, MemberAddress>>;
   /** Join an existing cluster instead of bootstrapping. */
   join?: boolean;
+  /** Quorum recovery: restart from this node's data as the only voter (README, Security). */
+  forceNewCluster?: boolean;
   /** Where the Raft listener binds, when not at this node's peer address (behind a relay). */
   peerListen?: string;
   /** The MCP servers to front; without it the node serves only the admin API. */
@@ -50,10 +64,19 @@ export interface ClusterNodeOptions {
   tunables?: Partial<HostTunables>;
   /** Largest Raft peer frame; defaults to the host's. */
   maxPeerFrameBytes?: number;
+  /** TLS between nodes; plain TCP without. */
+  peerTls?: PeerTls;
   /** How long store requests wait for a leader. */
   requestTimeoutMs?: number;
   /** Diagnostics sink. */
   onLog?: (line: string) => void;
+  /**
+   * Authenticates admin callers once inbound auth is configured; without it
+   * the admin API answers only loopback callers holding the admin token.
+   */
+  adminAuth?: (request: Request) => Promise<Principal | undefined>;
+  /** Exact origins a browser may call the admin API from; none by default. */
+  adminAllowedOrigins?: readonly string[];
 }
 
 /** A running node. */
@@ -66,6 +89,8 @@ export interface RunningClusterNode {
   gateway: GatewayInstance | undefined;
   /** Base URL of the HTTP API. */
   url: string;
+  /** The cluster's admin token (also in `<dataDir>/admin-token`). */
+  adminToken: string;
   /** Stops serving and closes everything. */
   close(): Promise<void>;
 }
@@ -86,6 +111,17 @@ export function clusterStateKey(secret: string): Promise<Uint8Array> {
   return deriveFromSecret(secret, "safla-state-key-v1");
 }
 
+/**
+ * The admin API's view of inbound auth: the caller a request's credentials
+ * prove, or none (the admin guard then asks for the admin token instead).
+ */
+function principalOf(auth: Authenticator): (request: Request) => Promise<Principal | undefined> {
+  return async (request) => {
+    const outcome = await auth.authenticate(request.headers.get("authorization"));
+    return "principal" in outcome ? outcome.principal : undefined;
+  };
+}
+
 /** Starts a node and listens on the port of its URL in `members`. */
 export async function startClusterNode(options: ClusterNodeOptions): Promise<RunningClusterNode> {
   const self = options.members[options.nodeId];
@@ -98,19 +134,31 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
     dataDir: options.dataDir,
     members: options.members,
     join: options.join,
+    forceNewCluster: options.forceNewCluster,
     peerListen: options.peerListen,
     timing: options.timing,
     ...options.tunables,
     maxPeerFrameBytes: options.maxPeerFrameBytes,
+    peerTls: options.peerTls,
     onLog: options.onLog,
   });
+  const adminToken = await deriveAdminToken(options.secret);
   const store = new RaftStore({
     host,
     secret: options.secret,
     requestTimeoutMs: options.requestTimeoutMs,
   });
   let gateway: GatewayInstance | undefined;
+  const metrics = new NodeMetrics({
+    nodeId: host.id,
+    raft: host,
+    sessions: () => ({
+      open: gateway?.http.sessionCount() ?? 0,
+      listening: gateway?.http.listeningCount() ?? 0,
+    }),
+  });
   try {
+    await writeAdminTokenFile(options.dataDir, adminToken);
     if (options.gatewayConfig) {
       // No listener of its own: its app is served below on the node's port,
       // behind the admin routes. Through the store, services registered at
@@ -119,6 +167,8 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
         config: options.gatewayConfig,
         stateKey: await clusterStateKey(options.secret),
         store,
+        nodeId: options.nodeId,
+        metrics,
       });
     }
     // A node cut off from the quorum keeps serving catalogs and repeat-safe calls
@@ -134,12 +184,32 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
     }
     const closing = new AbortController();
     const app = new Hono();
-    app.route("/", createAdminApp({ host, store, signal: closing.signal }));
+    // Raft, KV, and when this node fronts servers, its calls and replicas.
+    const local = localhostAllowedHostnames();
+    const settings = options.gatewayConfig?.settings;
+    const metricsGuard = hostOriginGuard(
+      [...local, url.hostname.replace(/^\[|\]$/g, ""), ...settings?.allowedHosts ?? []],
+      [...local, ...settings?.allowedOrigins ?? []],
+    );
+    const authenticator = gateway?.authenticator;
+    app.get("/metrics", metricsGuard, metricsAccess(authenticator), metricsRoute(metrics));
+    const admin = createAdminApp({
+      host,
+      store,
+      signal: closing.signal,
+      gatewayReadiness: gateway && (() => gateway!.gateway.readiness()),
+      guard: {
+        allowedHosts: [url.hostname],
+        allowedOrigins: options.adminAllowedOrigins,
+        adminToken,
+        adminAuth: options.adminAuth ?? (authenticator && principalOf(authenticator)),
+      },
+    });
     const front = gateway;
     if (front) {
       // This node's view of the registry: services, replicas and their health, and the tools it
       // serves, a page of names at a time as the KV ranges are (`limit`, `after`, `toolsNext`).
-      app.get("/admin/registry", (c) => {
+      admin.get("/admin/registry", (c) => {
         let limit: number;
         let after: string | undefined;
         try {
@@ -164,25 +234,44 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
           ...(more ? { toolsNext: tools[tools.length - 1] } : {}),
         });
       });
-      app.all("*", (c) => front.http.fetch(c.req.raw));
+      // Calls no local replica can take go to the other nodes, and theirs come here.
+      const otherNodes = () =>
+        Object.entries(host.status().addresses).filter(([id]) => id !== host.id).map(([, a]) =>
+          a.url
+        );
+      front.gateway.setRemoteCaller(new HttpRemoteCaller(otherNodes, store.authToken()));
+      const forwarded = forwardedCallHandler(
+        front.gateway,
+        store.authToken(),
+        front.gateway.settings.requestTimeoutMs,
+      );
+      admin.post(FORWARDED_CALL_PATH, (c) => forwarded(c.req.raw));
     } else {
-      app.get("/admin/registry", (c) => c.json({ error: "this node fronts no MCP servers" }, 404));
+      admin.get(
+        "/admin/registry",
+        (c) => c.json({ error: "this node fronts no MCP servers" }, 404),
+      );
     }
+    // Hono copies a sub-app's routes when it is mounted: mount it once complete.
+    app.route("/", admin);
+    if (front) app.all("*", (c) => front.http.fetch(c.req.raw));
     const listening = Promise.withResolvers<void>();
     const server = Deno.serve({
       hostname: url.hostname.replace(/^\[|\]$/g, ""),
       port: Number(url.port),
       onListen: () => listening.resolve(),
-    }, app.fetch);
+    }, (request, info) => app.fetch(request, { remoteAddr: info.remoteAddr } as ConnectionInfo));
     await listening.promise;
     return {
       host,
       store,
       gateway,
       url: self.url,
+      adminToken,
       close: async () => {
         closing.abort();
         stopQuorumWatch();
+        metrics.close();
         await server.shutdown();
         await gateway?.close();
         await store.close();
@@ -190,6 +279,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Run
       },
     };
   } catch (error) {
+    metrics.close();
     await gateway?.close();
     await store.close();
     await host.close();

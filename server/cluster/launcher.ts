@@ -127,6 +127,13 @@ export async function runLauncher(args: string[]): Promise<number> {
         const url = cluster.url(id);
         console.log(`  ${id}  MCP ${url}/mcp   admin ${url}/admin/status`);
       }
+      // The admin API needs the token; print it so the README's commands work as shown.
+      console.log(`Admin token (also in ${values.data}/<node>/admin-token):`);
+      console.log(`  export SAFLA_ADMIN_TOKEN=${await cluster.adminToken()}`);
+      console.log(
+        '  curl -H "Authorization: Bearer $SAFLA_ADMIN_TOKEN" ' +
+          `${cluster.url(cluster.ids[0])}/admin/status`,
+      );
       console.log("Ctrl-C stops every node.");
       await stop.promise;
     }

@@ -77,6 +77,10 @@ Deno.test("launcher: starts 3 node processes with the demo backend, prints endpo
       assert.ok(output.includes(`n${i + 1}  MCP http://127.0.0.1:${base + i}/mcp`), output);
     }
     assert.match(output, /leader n\d/);
+    // The launcher prints the admin token the admin API asks for.
+    const token = /SAFLA_ADMIN_TOKEN=(\S+)/.exec(output)?.[1];
+    assert.ok(token, output);
+    const auth = { authorization: `Bearer ${token}` };
     // The MCP endpoint of a node fronts the demo backend.
     const init = await fetch(`http://127.0.0.1:${base + 1}/mcp`, {
       method: "POST",
@@ -101,7 +105,7 @@ Deno.test("launcher: starts 3 node processes with the demo backend, prints endpo
     await waitFor(
       "the demo backend's tools",
       async () => {
-        const response = await fetch(`http://127.0.0.1:${base}/admin/registry`);
+        const response = await fetch(`http://127.0.0.1:${base}/admin/registry`, { headers: auth });
         return ((await response.json()) as { tools: string[] }).tools.length > 0;
       },
       20_000,
@@ -109,6 +113,7 @@ Deno.test("launcher: starts 3 node processes with the demo backend, prints endpo
     );
     const put = await fetch(`http://127.0.0.1:${base + 2}/admin/kv/demo`, {
       method: "PUT",
+      headers: { ...auth, "content-type": "application/json" },
       body: JSON.stringify({ value: "ok" }),
     });
     assert.equal(put.status, 200, await put.text());

@@ -11,6 +11,8 @@ import type { NodeId } from "@safla/core";
 import type { HostStatus, HostTiming, MemberAddress } from "@safla/transports/host";
 import { freePort } from "@safla/transports/host/testing";
 import { formatPeers, localMembers, SECRET_ENV } from "./cluster_args.ts";
+import { deriveAdminToken } from "./admin/admin_token.ts";
+import { withAdminToken } from "./testing/admin_client.ts";
 
 /** Options of {@link LocalCluster.start}. */
 export interface LocalClusterOptions {
@@ -109,6 +111,19 @@ export class LocalCluster {
   /** Base URL of a node's HTTP API. */
   url(id: NodeId): string {
     return this.members[id].url;
+  }
+
+  /** The cluster's admin token (each node also writes it to `<dataDir>/<id>/admin-token`). */
+  adminToken(): Promise<string> {
+    return deriveAdminToken(this.options.secret);
+  }
+
+  /**
+   * Calls the admin API of node `id` at `path` with the admin token, and
+   * `application/json` on a body that names no type.
+   */
+  async adminFetch(id: NodeId, path: string, init: RequestInit = {}): Promise<Response> {
+    return await fetch(`${this.url(id)}${path}`, await withAdminToken(this.options.secret, init));
   }
 
   /** Whether a node's process is running (paused counts as running). */
@@ -217,7 +232,7 @@ export class LocalCluster {
   async status(id: NodeId, timeoutMs = 1_000): Promise<HostStatus | undefined> {
     if (!this.running(id) || this.#children.get(id)!.paused) return undefined;
     try {
-      const response = await fetch(`${this.url(id)}/admin/status`, {
+      const response = await this.adminFetch(id, "/admin/status", {
         signal: AbortSignal.timeout(timeoutMs),
       });
       if (response.status !== 200) {

@@ -14,6 +14,7 @@ import { MINORITY_PARTITION } from "../gateway/jsonrpc_codes.ts";
 import { config, stdioReplicas } from "../testing/harness.ts";
 import { roleHasQuorum } from "./cluster_node.ts";
 import { startRelayedCluster } from "./testing/partition_relay.ts";
+import type { LocalCluster } from "./local_cluster.ts";
 import { mcpRpc, type RpcAnswer, SESSION_PROTOCOL_VERSION } from "./testing/mcp_rpc.ts";
 
 const RPC_TIMEOUT_MS = 10_000;
@@ -30,8 +31,10 @@ function resultText(answer: RpcAnswer): string {
 }
 
 /** Whether the node's gateway currently believes it reaches the quorum. */
-async function nodeQuorum(url: string): Promise<boolean | undefined> {
-  const response = await fetch(`${url}/admin/registry`, { signal: AbortSignal.timeout(1_000) });
+async function nodeQuorum(cluster: LocalCluster, id: NodeId): Promise<boolean | undefined> {
+  const response = await cluster.adminFetch(id, "/admin/registry", {
+    signal: AbortSignal.timeout(1_000),
+  });
   const body = await response.json() as { quorum?: boolean };
   return body.quorum;
 }
@@ -129,7 +132,7 @@ Deno.test("an isolated gateway node refuses side effects, serves reads and catal
   const isolateAndRecover = async (t: Deno.TestContext, isolated: NodeId, role: string) => {
     const url = cluster.url(isolated);
     const key = `k-${role}`;
-    await waitFor("the gateway to see the quorum", () => nodeQuorum(url), 10_000, 50);
+    await waitFor("the gateway to see the quorum", () => nodeQuorum(cluster, isolated), 10_000, 50);
     const session = await openSession(url);
     await waitFor(
       "the demo backend's tools",
@@ -143,7 +146,7 @@ Deno.test("an isolated gateway node refuses side effects, serves reads and catal
       relay.isolate(isolated);
       await waitFor(
         "the isolated node to know it lost the quorum",
-        async () => (await nodeQuorum(url)) === false,
+        async () => (await nodeQuorum(cluster, isolated)) === false,
         10_000,
         50,
       );
@@ -162,7 +165,7 @@ Deno.test("an isolated gateway node refuses side effects, serves reads and catal
     });
 
     await t.step(`a cut-off ${role} serves read-only calls and its cached catalog`, async () => {
-      assert.equal(await nodeQuorum(url), false);
+      assert.equal(await nodeQuorum(cluster, isolated), false);
       const echoed = await session.callTool("demo__echo", { message: "alone" });
       assert.equal(resultText(echoed), "r1: alone");
       const listed = await session.listTools();
@@ -174,7 +177,12 @@ Deno.test("an isolated gateway node refuses side effects, serves reads and catal
 
     await t.step(`a healed ${role} runs side-effecting calls again`, async () => {
       relay.healAll();
-      await waitFor("the node to rejoin the quorum", () => nodeQuorum(url), 15_000, 50);
+      await waitFor(
+        "the node to rejoin the quorum",
+        () => nodeQuorum(cluster, isolated),
+        15_000,
+        50,
+      );
       assert.equal(resultText(await session.callTool("demo__increment", { key })), "1");
       assert.equal(resultText(await session.callTool("demo__count", { key })), "1");
     });

@@ -38,7 +38,7 @@ Deno.test("nemesis: kill -9, SIGSTOP/SIGCONT and restart on a 3-process cluster 
       logs.set(id, lines);
     },
   });
-  const history = new KvHistory();
+  const history = new KvHistory(await cluster.adminToken());
   let running = true;
   const clients: Promise<void>[] = [];
   try {

@@ -5,11 +5,14 @@
  *       --peers n1=10.0.0.1:8080,n2=10.0.0.2:8080,n3=10.0.0.3:8080 \
  *       [--data ./data] [--config FILE | --demo] [--cluster-id safla] [--join]
  *       [--peer-listen HOST:PORT]   # bind Raft here when peers dial a relay or NAT address
+ *       [--force-new-cluster]       # quorum recovery: restart from this node's data as its only voter
  *       [--tick-ms 50] [--election-ticks 6] [--heartbeat-ticks 1]
  *       [--snapshot-every-entries 100000] [--wal-segment-size-bytes 67108864]
  *       [--auto-compaction-mode revision|periodic|off] [--auto-compaction-retention 10000]
  *       [--auto-compaction-interval-ms 300000]
  *       [--peer-frame-limit-bytes 67108864] # largest Raft frame; snapshots stream in chunks below it
+ *       [--insecure-no-auth]   # serve MCP beyond loopback without "auth" in the config
+ *       [--peer-tls-cert FILE --peer-tls-key FILE --peer-tls-ca FILE [--peer-mtls]]
  *
  * The secret comes from `--secret` or `SAFLA_CLUSTER_SECRET`. SIGINT or
  * SIGTERM stop the node cleanly; with `--exit-with-stdin` so does the end of
@@ -28,6 +31,9 @@ import {
   validateSecret,
 } from "./cluster_args.ts";
 import { startClusterNode } from "./cluster_node.ts";
+import { authEnabled } from "../auth/auth_config.ts";
+import { checkExposure, ExposureError, INSECURE_NO_AUTH_FLAG } from "../auth/exposure.ts";
+import { parsePeerTlsFlags, PEER_TLS_FLAGS } from "./peer_tls_flags.ts";
 import {
   DEFAULT_TIMING,
   type HostTiming,
@@ -59,6 +65,7 @@ export async function runNode(args: string[]): Promise<number> {
       "cluster-id": { type: "string", default: "safla" },
       secret: { type: "string" },
       join: { type: "boolean", default: false },
+      "force-new-cluster": { type: "boolean", default: false },
       "peer-listen": { type: "string" },
       "exit-with-stdin": { type: "boolean", default: false },
       "request-timeout-ms": { type: "string", default: "5000" },
@@ -67,6 +74,8 @@ export async function runNode(args: string[]): Promise<number> {
       "heartbeat-ticks": { type: "string", default: String(DEFAULT_TIMING.heartbeatTicks) },
       ...STORAGE_FLAGS,
       "peer-frame-limit-bytes": { type: "string" },
+      [INSECURE_NO_AUTH_FLAG]: { type: "boolean", default: false },
+      ...PEER_TLS_FLAGS,
     },
   });
   let node;
@@ -80,6 +89,9 @@ export async function runNode(args: string[]): Promise<number> {
       values.secret ?? Deno.env.get(SECRET_ENV),
       `--secret or ${SECRET_ENV}`,
     );
+    if (values.join && values["force-new-cluster"]) {
+      throw new FlagError("force-new-cluster", "recovers from this node's data; it cannot --join");
+    }
     const requestTimeoutMs = Number(values["request-timeout-ms"]);
     if (!Number.isInteger(requestTimeoutMs) || requestTimeoutMs < 1) {
       throw new FlagError("request-timeout-ms", "expected a positive integer");
@@ -100,6 +112,12 @@ export async function runNode(args: string[]): Promise<number> {
       : values.demo
       ? demoGatewayConfig()
       : undefined;
+    if (gatewayConfig !== undefined) {
+      const hostname = new URL(members[id].url).hostname;
+      const on = authEnabled(gatewayConfig.auth);
+      const warning = checkExposure(hostname, on, values[INSECURE_NO_AUTH_FLAG]);
+      if (warning !== undefined) console.error(`[${id}] ${warning}`);
+    }
     node = await startClusterNode({
       nodeId: id,
       clusterId: values["cluster-id"],
@@ -107,21 +125,25 @@ export async function runNode(args: string[]): Promise<number> {
       dataDir: `${values.data}/${id}`,
       members,
       join: values.join,
+      forceNewCluster: values["force-new-cluster"],
       peerListen: values["peer-listen"],
       gatewayConfig,
       requestTimeoutMs,
       timing,
       tunables: parseStorageFlags(values),
       maxPeerFrameBytes,
+      peerTls: await parsePeerTlsFlags(values),
       onLog: (line) => console.error(line),
     });
     console.error(
-      `[${id}] serving ${node.url} (admin ${node.url}/admin/status, MCP ${node.url}/mcp)`,
+      `[${id}] serving ${node.url} (admin ${node.url}/admin/status with the token in ` +
+        `${values.data}/${id}/admin-token, MCP ${node.url}/mcp)`,
     );
   } catch (error) {
     if (
       error instanceof FlagError || error instanceof ConfigError || error instanceof WalOpenError ||
-      error instanceof SnapshotCorruptionError || error instanceof MemberAddressError
+      error instanceof SnapshotCorruptionError || error instanceof MemberAddressError ||
+      error instanceof ExposureError
     ) {
       console.error(error.message);
       return 2;

@@ -26,7 +26,7 @@ Deno.test("partitions: isolated and one-way-cut leaders are replaced; minority w
     clusterId: "partition",
     dataDir,
   });
-  const history = new KvHistory();
+  const history = new KvHistory(await cluster.adminToken());
   let running = true;
   const clients: Promise<void>[] = [];
   /**
@@ -91,7 +91,7 @@ Deno.test("partitions: isolated and one-way-cut leaders are replaced; minority w
           const refused = await waitFor(
             "a 503 from the isolated node",
             async () => {
-              const response = await fetch(`${cluster.url(leader)}/admin/kv/x`, {
+              const response = await cluster.adminFetch(leader, "/admin/kv/x", {
                 method: "PUT",
                 body: JSON.stringify({ value: "from the minority" }),
                 signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS),

@@ -14,6 +14,7 @@ import type { HostStatus } from "@safla/transports/host";
 import { waitFor } from "@safla/transports/host/testing";
 import { generateSecret } from "./cluster_args.ts";
 import { LocalCluster } from "./local_cluster.ts";
+import { adminFetcher } from "./testing/admin_client.ts";
 
 const FRAME_LIMIT_BYTES = Number(Deno.env.get("SNAPSHOT_CATCHUP_FRAME_BYTES") ?? 64 * 1024);
 const VALUE_BYTES = 2_048;
@@ -27,6 +28,8 @@ const CATCH_UP_BOUND_MS = 15_000 + KEYS;
 const REQUEST_TIMEOUT_MS = 5_000;
 
 const PUT_ATTEMPTS = 5;
+const SECRET = generateSecret();
+const adminFetch = adminFetcher(SECRET);
 
 /**
  * Writes `value` at `key`, again if the outcome is unknown (a put of one
@@ -37,7 +40,7 @@ async function put(url: string, key: string, value: string): Promise<void> {
   let last = "";
   for (let attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
     try {
-      const response = await fetch(`${url}/admin/kv/${key}`, {
+      const response = await adminFetch(`${url}/admin/kv/${key}`, {
         method: "PUT",
         body: JSON.stringify({ value }),
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
@@ -53,7 +56,7 @@ async function put(url: string, key: string, value: string): Promise<void> {
 }
 
 async function localValue(url: string, key: string): Promise<string | null> {
-  const response = await fetch(`${url}/admin/kv/${key}?consistency=serializable`, {
+  const response = await adminFetch(`${url}/admin/kv/${key}?consistency=serializable`, {
     signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
   });
   const body = await response.json() as { kv?: { value: string } };
@@ -71,7 +74,7 @@ Deno.test("a follower catches up from a snapshot many times the frame limit, wit
     nodes: 3,
     basePort: 0,
     dataDir,
-    secret: generateSecret(),
+    secret: SECRET,
     clusterId: "snapshot-catchup",
     requestTimeoutMs: REQUEST_TIMEOUT_MS,
     // Elections after 600-1200 ms without a heartbeat rather than 240-480 ms:

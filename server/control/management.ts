@@ -6,6 +6,10 @@
  * A *node* is a member of the gateway cluster; the seed called backends nodes,
  * so its tool names (`list_nodes`, `register_node`, ...) stay as unlisted aliases.
  *
+ * The tools that change the gateway (register, unregister, set_strategy,
+ * state_set, state_delete) need an admin caller (`management_access.ts`);
+ * the state tools work in the user key space (`user_keys.ts`).
+ *
  * @module
  */
 import { type JSONValue, ProtocolError, type Tool } from "@modelcontextprotocol/server";
@@ -15,6 +19,11 @@ import type { Gateway, LocalTool } from "../gateway/gateway.ts";
 import type { ServiceDirectory } from "./service_directory.ts";
 import type { StateStore } from "../store/types.ts";
 import { INVALID_PARAMS } from "../gateway/jsonrpc_codes.ts";
+import { UserKeySpace } from "./user_keys.ts";
+import { adminOnly } from "./management_access.ts";
+import { checkRuntimeService } from "./registration_check.ts";
+import { DEFAULT_MANAGEMENT, type ManagementConfig } from "./management_config.ts";
+import { MemoryPolicies, policyTools, type PolicyWriter } from "./policy_tools.ts";
 
 /** The reserved service name that prefixes management tools. */
 export const MANAGEMENT_SERVICE = "safla";
@@ -47,18 +56,34 @@ export interface ManagementOptions {
   directory?: ServiceDirectory;
   /** Enables the state-store tools (get, set, delete, list, watch). */
   store?: StateStore;
+  /** Who may use the state-changing tools, what registrations may run; defaults: nobody, nothing. */
+  management?: ManagementConfig;
+  /** Where `policy_put`/`policy_delete` write; this node's memory when absent. */
+  policies?: PolicyWriter;
 }
+
+/** The tools that change the gateway or its state; the others only read. */
+const ADMIN_TOOLS = new Set([
+  "register_server",
+  "unregister_server",
+  "set_strategy",
+  "state_set",
+  "state_delete",
+  "policy_list",
+  "policy_put",
+  "policy_delete",
+  "audit_list",
+]);
 
 /** Longest a `state_watch` call waits for events. */
 const MAX_WATCH_MS = 30_000;
 /** Most events one `state_watch` call returns. */
 const MAX_WATCH_EVENTS = 1_000;
-/** Keys the state tools may not touch: the gateway's own bookkeeping. */
-const RESERVED_PREFIX = "/gateway/";
 
 /** Registers the management tools on `gateway`. */
 export function addManagementTools(gateway: Gateway, options: ManagementOptions = {}): void {
   const { directory, store } = options;
+  const management = options.management ?? DEFAULT_MANAGEMENT;
   const sep = gateway.settings.separator;
   const named = (n: string): string => `${MANAGEMENT_SERVICE}${sep}${n}`;
   const services = () => (gateway.status().services as {
@@ -134,7 +159,10 @@ export function addManagementTools(gateway: Gateway, options: ManagementOptions 
         }
         try {
           if (directory !== undefined) await directory.register(args.name, args.server);
-          else await gateway.registerService(config.services[0]);
+          else {
+            await checkRuntimeService(config.services[0], management.registration);
+            await gateway.registerService(config.services[0]);
+          }
         } catch (error) {
           throw new ProtocolError(INVALID_PARAMS, (error as Error).message);
         }
@@ -197,7 +225,13 @@ export function addManagementTools(gateway: Gateway, options: ManagementOptions 
     },
   ];
   if (store !== undefined) tools.push(...stateTools(named, store));
-  for (const t of tools) gateway.addLocalTool(t);
+  tools.push(...policyTools(named, gateway, options.policies ?? new MemoryPolicies(gateway)));
+  const adminNames = new Set([...ADMIN_TOOLS].map(named));
+  for (const t of tools) {
+    gateway.addLocalTool(
+      adminNames.has(t.definition.name) ? adminOnly(t, management.anonymousAdmin) : t,
+    );
+  }
 }
 
 function userKey(args: Record<string, unknown>, field = "key"): string {
@@ -205,17 +239,22 @@ function userKey(args: Record<string, unknown>, field = "key"): string {
   if (typeof key !== "string" || key.length === 0) {
     throw new ProtocolError(INVALID_PARAMS, `${field} must be a non-empty string`);
   }
-  if (key.startsWith(RESERVED_PREFIX)) {
-    throw new ProtocolError(
-      INVALID_PARAMS,
-      `${field} "${key}" is under ${RESERVED_PREFIX}, which the gateway manages; use register_server`,
-    );
-  }
   return key;
 }
 
-/** get/set/delete/list/watch on the replicated state store. */
-function stateTools(named: (n: string) => string, store: StateStore): LocalTool[] {
+function userPrefix(args: Record<string, unknown>): string {
+  if (typeof args.prefix !== "string") {
+    throw new ProtocolError(INVALID_PARAMS, "prefix must be a string");
+  }
+  return args.prefix;
+}
+
+/**
+ * get/set/delete/list/watch on the user key space of the replicated store
+ * (`user_keys.ts`): the gateway's own records are out of reach by construction.
+ */
+function stateTools(named: (n: string) => string, stateStore: StateStore): LocalTool[] {
+  const store = new UserKeySpace(stateStore);
   return [
     {
       definition: tool(
@@ -285,7 +324,7 @@ function stateTools(named: (n: string) => string, store: StateStore): LocalTool[
         if (args.after !== undefined && (typeof args.after !== "string" || args.after === "")) {
           throw new ProtocolError(INVALID_PARAMS, "after must be a non-empty string");
         }
-        const reply = await store.range(userKey(args, "prefix"), {
+        const reply = await store.range(userPrefix(args), {
           limit,
           after: args.after as string | undefined,
         });
@@ -312,7 +351,7 @@ function stateTools(named: (n: string) => string, store: StateStore): LocalTool[
         { readOnlyHint: true },
       ),
       call: async (args, ctx) => {
-        const prefix = userKey(args, "prefix");
+        const prefix = userPrefix(args);
         const timeoutMs = Math.min(
           typeof args.timeoutMs === "number" ? args.timeoutMs : 5_000,
           MAX_WATCH_MS,

@@ -12,6 +12,12 @@ import {
 } from "../testing/harness.ts";
 import type { GatewayInstance } from "../instance.ts";
 import { waitFor } from "@safla/transports/host/testing";
+import { parseManagementConfig } from "./management_config.ts";
+
+const TEST_MANAGEMENT = parseManagementConfig({
+  anonymousAdmin: true,
+  registration: { commands: [{ command: Deno.execPath(), args: ["..."] }] },
+});
 
 function structured(result: unknown): Record<string, unknown> {
   return (result as { structuredContent: Record<string, unknown> }).structuredContent;
@@ -26,7 +32,12 @@ Deno.test({
     let node: GatewayInstance | undefined;
     const clients: Client[] = [];
     try {
-      node = await startNode(config({ alpha: stdioReplicas("a1") }, { naming: "passthrough" }));
+      // This node lets its anonymous callers manage it (it has no auth), and
+      // run the test backend when they register it.
+      node = await startNode({
+        ...config({ alpha: stdioReplicas("a1") }, { naming: "passthrough" }),
+        management: TEST_MANAGEMENT,
+      });
       const n = node;
       const client = new Client({ name: "m", version: "1" }, {
         versionNegotiation: { mode: "legacy" },

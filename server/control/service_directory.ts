@@ -5,12 +5,18 @@
  * service itself. The write is one consensus round per registry change,
  * never per tool call.
  *
+ * A record is checked against the rules of the node applying it
+ * (`registration_check.ts`) right before it is run, so a record that reached
+ * the store by any path runs only where the operator allowed it.
+ *
  * @module
  */
 import type { WatchEvent } from "@safla/core/state";
 import type { StateStore, WatchHandle } from "../store/types.ts";
 import { parseConfig } from "../config.ts";
 import type { Gateway } from "../gateway/gateway.ts";
+import { DEFAULT_MANAGEMENT, type RegistrationRules } from "./management_config.ts";
+import { checkRuntimeService } from "./registration_check.ts";
 
 /** Where registered services live in the state store: one key per service. */
 export const SERVICES_PREFIX = "/gateway/services/";
@@ -28,12 +34,22 @@ export class ServiceDirectory {
   /** Applies events one at a time, in revision order. */
   #queue: Promise<void> = Promise.resolve();
   #onError: (error: Error) => void;
+  #rules: RegistrationRules;
 
-  /** Binds `store` to `gateway`; {@link start} loads and follows the directory. */
-  constructor(store: StateStore, gateway: Gateway, onError?: (error: Error) => void) {
+  /**
+   * Binds `store` to `gateway`; {@link start} loads and follows the directory.
+   * `rules` are this node's: a record they refuse is not run here, whoever wrote it.
+   */
+  constructor(
+    store: StateStore,
+    gateway: Gateway,
+    options: { rules?: RegistrationRules; onError?: (error: Error) => void } = {},
+  ) {
     this.#store = store;
     this.#gateway = gateway;
-    this.#onError = onError ?? ((error) => console.error(`service directory: ${error.message}`));
+    this.#rules = options.rules ?? DEFAULT_MANAGEMENT.registration;
+    this.#onError = options.onError ??
+      ((error) => console.error(`service directory: ${error.message}`));
   }
 
   /** Loads every registered service, then follows changes from that revision on. */
@@ -64,15 +80,22 @@ export class ServiceDirectory {
         await this.#gateway.unregisterService(name);
       }
       this.#applied.set(name, value);
-      if (config.services.length > 0) await this.#gateway.registerService(config.services[0]);
+      if (config.services.length === 0) return;
+      await checkRuntimeService(config.services[0], this.#rules);
+      await this.#gateway.registerService(config.services[0]);
     } catch (error) {
       this.#onError(error instanceof Error ? error : new Error(String(error)));
     }
   }
 
-  /** Registers `server` (one `mcpServers` entry) cluster-wide; validated before writing. */
+  /**
+   * Registers `server` (one `mcpServers` entry) cluster-wide; validated and
+   * checked against this node's rules before writing (every node checks
+   * again with its own before running it).
+   */
   async register(name: string, server: unknown): Promise<void> {
-    parseConfig({ mcpServers: { [name]: server } }, "register_server arguments");
+    const config = parseConfig({ mcpServers: { [name]: server } }, "register_server arguments");
+    if (config.services.length > 0) await checkRuntimeService(config.services[0], this.#rules);
     const value = JSON.stringify(server);
     await this.#store.put(`${SERVICES_PREFIX}${name}`, value);
     await this.#settled(() => this.#applied.get(name) === value);

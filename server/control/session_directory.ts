@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { StateStore } from "../store/types.ts";
+import type { StateStore, WatchHandle } from "../store/types.ts";
 
 /** Where sessions live in the state store: one key per session id. */
 export const SESSIONS_PREFIX = "/gateway/sessions/";
@@ -27,6 +27,8 @@ export interface SessionRecord {
   logLevel?: string;
   /** Resource URIs the client subscribed to. */
   subscriptions?: string[];
+  /** The `principalKey` of the caller that opened the session; only it may take it over. */
+  owner?: string;
 }
 
 /** Saves, finds and forgets sessions. */
@@ -34,6 +36,12 @@ export interface SessionDirectory {
   save(sessionId: string, record: SessionRecord): Promise<void>;
   load(sessionId: string): Promise<SessionRecord | undefined>;
   remove(sessionId: string): Promise<void>;
+  /**
+   * Calls `onRemoved` with each session id removed from now on, by any node,
+   * so the node that holds the session ends it too; the returned function
+   * stops watching.
+   */
+  watchRemovals?(onRemoved: (sessionId: string) => void): Promise<() => Promise<void>>;
 }
 
 /** Session ids are UUIDs; anything else is refused before touching the store. */
@@ -73,6 +81,9 @@ export class StoreSessionDirectory implements SessionDirectory {
     ) {
       throw new Error(`session ${sessionId}: stored subscriptions are not a list of URIs`);
     }
+    if (record.owner !== undefined && typeof record.owner !== "string") {
+      throw new Error(`session ${sessionId}: stored owner is not a string`);
+    }
     return record;
   }
 
@@ -80,5 +91,21 @@ export class StoreSessionDirectory implements SessionDirectory {
   async remove(sessionId: string): Promise<void> {
     if (!SESSION_ID.test(sessionId)) return;
     await this.#store.delete(`${SESSIONS_PREFIX}${sessionId}`);
+  }
+
+  /** Follows deletions of session records (a `DELETE /mcp` or expiry on any node). */
+  async watchRemovals(onRemoved: (sessionId: string) => void): Promise<() => Promise<void>> {
+    let handle: WatchHandle | undefined = await this.#store.watch(
+      { prefix: SESSIONS_PREFIX },
+      (events) => {
+        for (const event of events) {
+          if (event.type === "delete") onRemoved(event.kv.key.slice(SESSIONS_PREFIX.length));
+        }
+      },
+    );
+    return async () => {
+      await handle?.cancel();
+      handle = undefined;
+    };
   }
 }

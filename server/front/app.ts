@@ -3,7 +3,10 @@
  *
  * - `/mcp`: Streamable HTTP for both eras, `/sse` + `/messages`: the legacy
  *   HTTP+SSE front (front/mcp_routes.ts), behind a Host/Origin guard against
- *   DNS rebinding (front/http_edge.ts).
+ *   DNS rebinding (front/http_edge.ts) and authentication (auth/), which
+ *   gives every request its caller (`c.var.principal`).
+ * - `/.well-known/oauth-protected-resource[/mcp]`: Protected Resource
+ *   Metadata, when OAuth is configured.
  * - `/healthz`: liveness plus a summary of backend health.
  *
  * 2025 sessions live in a {@link SessionTable}; 2026-07-28 requests go to
@@ -24,6 +27,9 @@ import { DirectLane } from "./direct_call.ts";
 import { hostOriginGuard } from "./http_edge.ts";
 import { mcpRoutes } from "./mcp_routes.ts";
 import { SessionTable } from "./session_table.ts";
+import type { Authenticator } from "../auth/authenticator.ts";
+import { authenticate, protectedResourceMetadata } from "../auth/middleware.ts";
+import { ANONYMOUS, type Principal } from "@safla/core/access";
 
 export { DEFAULT_SESSION_IDLE_MS } from "./session_table.ts";
 
@@ -44,6 +50,8 @@ export interface GatewayAppOptions {
    * that vanish without DELETE do not hold memory forever. Default 30 minutes.
    */
   sessionIdleMs?: number;
+  /** Authenticates `/mcp`, `/sse` and `/messages`; every caller is anonymous when absent. */
+  auth?: Authenticator;
 }
 
 /** The app plus the handles a node needs to shut it down. */
@@ -73,7 +81,14 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   const sessions = new SessionTable(options);
   const lane = new DirectLane(gateway);
   const stateless: McpHttpHandler = createMcpHandler(
-    () => createFrontServer(gateway, codec, "modern"),
+    ({ authInfo }) =>
+      createFrontServer(
+        gateway,
+        codec,
+        "modern",
+        undefined,
+        (authInfo?.extra?.principal as Principal | undefined) ?? ANONYMOUS,
+      ),
     { legacy: "reject", maxRequestBodySize: options.maxRequestBodyBytes },
   );
   const unsubscribe = gateway.subscribe({
@@ -104,7 +119,9 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     [...localhostAllowedHostnames(), ...options.allowedHosts],
     [...localhostAllowedHostnames(), ...options.allowedOrigins],
   );
-  for (const path of ["/mcp", "/sse", "/messages"]) app.use(path, guard);
+  const authn = authenticate(options.auth);
+  for (const path of ["/mcp", "/sse", "/messages"]) app.use(path, guard, authn);
+  if (options.auth !== undefined) app.route("/", protectedResourceMetadata(options.auth.config));
   app.route(
     "/",
     mcpRoutes({ sessions, lane, stateless, maxRequestBodyBytes: options.maxRequestBodyBytes }),

@@ -16,6 +16,14 @@ import { createResumeCodec } from "./front.ts";
 import { KeepAlive } from "./direct_reply.ts";
 import { Session } from "./session.ts";
 import { DEFAULT_SETTINGS } from "../config.ts";
+import { AccessControl } from "../access/access_control.ts";
+
+/** What a fake gateway needs for the access checks: no policies, names it does not resolve. */
+const OPEN_ACCESS = {
+  access: new AccessControl(),
+  isLocalTool: () => false,
+  resolveTool: () => undefined,
+};
 
 /** A client that declares no sampling, elicitation or roots: its calls take the direct lane. */
 async function plainClient(node: GatewayInstance): Promise<Client> {
@@ -373,6 +381,7 @@ Deno.test("direct lane: a question for a client that closed the call's stream fa
   // A gateway whose call streams progress, then asks the client once its stream is gone.
   const gateway = {
     settings: DEFAULT_SETTINGS,
+    ...OPEN_ACCESS,
     async callTool(_params: unknown, ctx: CallContext) {
       await ctx.notify({
         method: "notifications/progress",
@@ -412,6 +421,7 @@ Deno.test("direct lane: a question outlives the call whose stream carried it", a
   const question = Promise.withResolvers<{ answer: Promise<Record<string, unknown>> }>();
   const gateway = {
     settings: DEFAULT_SETTINGS,
+    ...OPEN_ACCESS,
     callTool(_params: unknown, ctx: CallContext) {
       const answer = ctx.sendRequest!({ method: "sampling/createMessage", params: {} });
       question.resolve({ answer });

@@ -24,12 +24,21 @@ import type {
   ResumeStateSealer,
 } from "../gateway/gateway.ts";
 import { INVALID_REQUEST } from "../gateway/jsonrpc_codes.ts";
+import { ANONYMOUS, type Principal } from "@safla/core/access";
+import {
+  authorizeCompletion,
+  authorizePrompt,
+  authorizeResource,
+  resourceTarget,
+} from "../access/enforce.ts";
+import { changedViews, visibleItems } from "../access/list_filter.ts";
 import { listPage } from "./list_pages.ts";
 import { MAX_SUBSCRIPTIONS_PER_SESSION, type Session } from "./session.ts";
 import {
   type CallChannel,
   callContext,
   type CallOrigin,
+  callTool,
   callToolFor2025,
   toLegacyResult,
 } from "./tool_call.ts";
@@ -59,13 +68,15 @@ export const GATEWAY_INFO = { name: "safla-gateway", version: "0.1.0" } as const
 
 /**
  * Builds one front server bound to `gateway`: a 2025 one serves `session`
- * (whose state it keeps there), a 2026-07-28 one serves single requests.
+ * (whose state, caller included, it keeps there), a 2026-07-28 one serves
+ * single requests of `principal`.
  */
 export function createFrontServer(
   gateway: Gateway,
   codec: ResumeCodec,
   era: FrontEra,
   session?: Session,
+  principal: Principal = ANONYMOUS,
 ): Server {
   if ((era === "legacy") !== (session !== undefined)) {
     throw new TypeError("a 2025 front server serves one session; a 2026 one serves none");
@@ -91,6 +102,7 @@ export function createFrontServer(
     const requested = envelope?.[LOG_LEVEL_META_KEY];
     return {
       affinityKey: ctx.sessionId,
+      principal,
       logLevel: typeof requested === "string" ? requested : undefined,
       clientCapabilities: envelope?.[CLIENT_CAPABILITIES_META_KEY] as
         | Record<string, unknown>
@@ -112,6 +124,8 @@ export function createFrontServer(
     };
   };
   const context = (ctx: ServerContext): CallContext => callContext(origin(ctx), channel(ctx));
+  const caller = (ctx: ServerContext): Principal => origin(ctx).principal ?? ANONYMOUS;
+  if (session !== undefined) watchView(gateway, server, session);
 
   // The SDK result types are unions over both eras; the gateway passes backend
   // results through untouched, so the handlers return them as the SDK gets them.
@@ -119,44 +133,54 @@ export function createFrontServer(
   type AnyResult = any;
   const project = era === "legacy" ? toLegacyResult : (r: Record<string, unknown>) => r;
   const pageSize = gateway.settings.listPageSize;
-  server.setRequestHandler("tools/list", (req): AnyResult => {
-    const page = listPage("tools", gateway.listTools(), req.params?.cursor, pageSize);
+  server.setRequestHandler("tools/list", (req, ctx): AnyResult => {
+    const tools = visibleItems(gateway, "tools", gateway.listTools(), caller(ctx));
+    const page = listPage("tools", tools, req.params?.cursor, pageSize);
     return { tools: page.items, nextCursor: page.nextCursor };
   });
   server.setRequestHandler(
     "tools/call",
     async (req, ctx): Promise<AnyResult> =>
       session === undefined
-        ? await gateway.callTool(req.params as AnyResult, context(ctx))
+        ? await callTool(gateway, req.params as AnyResult, origin(ctx), channel(ctx))
         : await callToolFor2025(gateway, req.params as AnyResult, origin(ctx), channel(ctx)),
   );
-  server.setRequestHandler("prompts/list", (req): AnyResult => {
-    const page = listPage("prompts", gateway.listPrompts(), req.params?.cursor, pageSize);
+  server.setRequestHandler("prompts/list", (req, ctx): AnyResult => {
+    const prompts = visibleItems(gateway, "prompts", gateway.listPrompts(), caller(ctx));
+    const page = listPage("prompts", prompts, req.params?.cursor, pageSize);
     return { prompts: page.items, nextCursor: page.nextCursor };
   });
   server.setRequestHandler(
     "prompts/get",
-    async (req, ctx): Promise<AnyResult> =>
-      project(await gateway.getPrompt(req.params as AnyResult, context(ctx))),
+    async (req, ctx): Promise<AnyResult> => {
+      authorizePrompt(gateway, req.params.name, caller(ctx));
+      return project(await gateway.getPrompt(req.params as AnyResult, context(ctx)));
+    },
   );
-  server.setRequestHandler("resources/list", (req): AnyResult => {
-    const page = listPage("resources", gateway.listResources(), req.params?.cursor, pageSize);
+  server.setRequestHandler("resources/list", (req, ctx): AnyResult => {
+    const resources = visibleItems(gateway, "resources", gateway.listResources(), caller(ctx));
+    const page = listPage("resources", resources, req.params?.cursor, pageSize);
     return { resources: page.items, nextCursor: page.nextCursor };
   });
-  server.setRequestHandler("resources/templates/list", (req): AnyResult => {
-    const templates = gateway.listResourceTemplates();
+  server.setRequestHandler("resources/templates/list", (req, ctx): AnyResult => {
+    const all = gateway.listResourceTemplates();
+    const templates = visibleItems(gateway, "resourceTemplates", all, caller(ctx));
     const page = listPage("resourceTemplates", templates, req.params?.cursor, pageSize);
     return { resourceTemplates: page.items, nextCursor: page.nextCursor };
   });
   server.setRequestHandler(
     "resources/read",
-    async (req, ctx): Promise<AnyResult> =>
-      project(await gateway.readResource(req.params as AnyResult, context(ctx))),
+    async (req, ctx): Promise<AnyResult> => {
+      authorizeResource(gateway, req.params.uri, caller(ctx));
+      return project(await gateway.readResource(req.params as AnyResult, context(ctx)));
+    },
   );
   server.setRequestHandler(
     "completion/complete",
-    async (req, ctx): Promise<AnyResult> =>
-      project(await gateway.complete(req.params as AnyResult, context(ctx))),
+    async (req, ctx): Promise<AnyResult> => {
+      authorizeCompletion(gateway, req.params.ref, caller(ctx));
+      return project(await gateway.complete(req.params as AnyResult, context(ctx)));
+    },
   );
   if (session !== undefined) {
     const subscribed = session.subscriptions;
@@ -167,6 +191,7 @@ export function createFrontServer(
           `at most ${MAX_SUBSCRIPTIONS_PER_SESSION} resource subscriptions per session`,
         );
       }
+      authorizeResource(gateway, req.params.uri, caller(ctx), "resources/subscribe");
       if (subscribed.has(req.params.uri)) return {};
       const result = await gateway.subscribeResource(
         "resources/subscribe",
@@ -193,6 +218,35 @@ export function createFrontServer(
     });
   }
   return server;
+}
+
+/**
+ * Sends the session's client `list_changed` for each list a policy change
+ * alters for its principal, and ends its subscriptions to resources it may no
+ * longer read (no more updates about them), until the session's server closes.
+ */
+function watchView(gateway: Gateway, server: Server, session: Session): void {
+  const stop = gateway.access.onChange((before, after) => {
+    const principal = session.origin().principal ?? ANONYMOUS;
+    for (const kind of changedViews(gateway, principal, before, after)) {
+      sendListChanged(server, kind);
+    }
+    const revoked = [...session.subscriptions].filter((uri) => {
+      const target = resourceTarget(gateway, uri);
+      return target !== undefined && !after.allows(principal, target);
+    });
+    for (const uri of revoked) {
+      session.subscriptions.delete(uri);
+      const ctx = { notify: () => Promise.resolve(), client: session };
+      void gateway.subscribeResource("resources/unsubscribe", uri, ctx).catch(() => {});
+    }
+    if (revoked.length > 0) session.stateChanged();
+  });
+  const closed = server.onclose;
+  server.onclose = () => {
+    stop();
+    closed?.();
+  };
 }
 
 /** Tells the client of one front server that a list changed (a closed session is ignored). */

@@ -7,8 +7,10 @@
  * - `GET /mcp` (the session's notification stream) and `DELETE /mcp`.
  * - `GET /sse` + `POST /messages`: the legacy HTTP+SSE front.
  *
- * The Host/Origin guard runs before these (app.ts); bodies pass
- * {@link jsonRpcBody} first.
+ * The Host/Origin guard and authentication run before these (app.ts), so
+ * every request carries its caller in `c.var.principal`; bodies pass
+ * {@link jsonRpcBody} first. A 2025 session serves only the caller that
+ * opened it: for anyone else its id is unknown (404, the same answer).
  *
  * @module
  */
@@ -25,6 +27,8 @@ import { SseFrontTransport } from "./sse_front.ts";
 import { INVALID_REQUEST, SESSION_NOT_FOUND } from "../gateway/jsonrpc_codes.ts";
 import { jsonRpcBody, type JsonRpcBodyEnv, jsonRpcError } from "./http_edge.ts";
 import type { HttpSession, SessionTable } from "./session_table.ts";
+import type { Principal } from "@safla/core/access";
+import type { PrincipalEnv } from "../auth/middleware.ts";
 
 /** What {@link mcpRoutes} serves with. */
 export interface McpRoutesOptions {
@@ -34,6 +38,8 @@ export interface McpRoutesOptions {
   stateless: McpHttpHandler;
   maxRequestBodyBytes: number;
 }
+
+type RoutesEnv = { Variables: JsonRpcBodyEnv["Variables"] & PrincipalEnv["Variables"] };
 
 type StreamableSession = HttpSession & { transport: WebStandardStreamableHTTPServerTransport };
 
@@ -45,16 +51,22 @@ const sessionNotFound = () => jsonRpcError(404, SESSION_NOT_FOUND, "Session not 
 const tooManySessions = () => jsonRpcError(503, INVALID_REQUEST, "Too many sessions on this node");
 
 /** The MCP routes: see the module doc. */
-export function mcpRoutes(options: McpRoutesOptions): Hono<JsonRpcBodyEnv> {
+export function mcpRoutes(options: McpRoutesOptions): Hono<RoutesEnv> {
   const { sessions, lane, stateless } = options;
-  const routes = new Hono<JsonRpcBodyEnv>();
+  const routes = new Hono<RoutesEnv>();
   const body = jsonRpcBody(options.maxRequestBodyBytes);
 
   /** A request of an open 2025 session. */
-  async function postToSession(req: Request, id: string, body: unknown): Promise<Response> {
-    const session = await sessions.find(id, req);
+  async function postToSession(
+    req: Request,
+    id: string,
+    body: unknown,
+    principal: Principal,
+  ): Promise<Response> {
+    const session = await sessions.find(id, req, principal);
     if (!isStreamable(session)) return sessionNotFound();
     session.lastSeenMs = Date.now();
+    session.principal = principal;
     // Answers to questions pushed on the direct lane go to their calls, not the SDK.
     const rest = session.answerQuestions(body);
     if (rest === undefined) return new Response(null, { status: 202 });
@@ -69,9 +81,24 @@ export function mcpRoutes(options: McpRoutesOptions): Hono<JsonRpcBodyEnv> {
   }
 
   /** A request without a session: a 2025 `initialize`, or a 2026 request. */
-  async function postWithoutSession(req: Request, body: unknown): Promise<Response> {
+  async function postWithoutSession(
+    req: Request,
+    body: unknown,
+    principal: Principal,
+  ): Promise<Response> {
     if (!await isLegacyRequest(req, body)) {
-      return await preferJson(req, body, await stateless.fetch(req, { parsedBody: body }));
+      // The SDK hands authInfo to the factory that builds this request's server.
+      const authInfo = {
+        token: "",
+        clientId: "",
+        scopes: [...principal.scopes],
+        extra: { principal },
+      };
+      return await preferJson(
+        req,
+        body,
+        await stateless.fetch(req, { parsedBody: body, authInfo }),
+      );
     }
     const messages = (Array.isArray(body) ? body : [body]) as (JSONRPCMessage & {
       method?: string;
@@ -82,7 +109,7 @@ export function mcpRoutes(options: McpRoutesOptions): Hono<JsonRpcBodyEnv> {
       return jsonRpcError(400, INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
     }
     if (sessions.full) return tooManySessions();
-    const session = await sessions.openStreamable(initialize.params);
+    const session = await sessions.openStreamable(initialize.params, undefined, principal);
     const transport = session.transport as WebStandardStreamableHTTPServerTransport;
     return await preferJson(req, body, await transport.handleRequest(req, { parsedBody: body }));
   }
@@ -90,39 +117,42 @@ export function mcpRoutes(options: McpRoutesOptions): Hono<JsonRpcBodyEnv> {
   routes.post("/mcp", body, (c) => {
     const id = c.req.header("mcp-session-id");
     return id === undefined
-      ? postWithoutSession(c.req.raw, c.get("body"))
-      : postToSession(c.req.raw, id, c.get("body"));
+      ? postWithoutSession(c.req.raw, c.get("body"), c.get("principal"))
+      : postToSession(c.req.raw, id, c.get("body"), c.get("principal"));
   });
 
   /** GET (the notification stream) and DELETE of a session. */
-  const sessionRequest = async (req: Request): Promise<Response> => {
+  const sessionRequest = async (req: Request, principal: Principal): Promise<Response> => {
     const id = req.headers.get("mcp-session-id");
     if (id === null) {
       return jsonRpcError(405, INVALID_REQUEST, "Method not allowed without Mcp-Session-Id");
     }
-    const session = await sessions.find(id, req);
+    const session = await sessions.find(id, req, principal);
     if (!isStreamable(session)) return sessionNotFound();
     session.lastSeenMs = Date.now();
+    session.principal = principal;
     const response = await session.transport.handleRequest(req);
     if (req.method === "GET" && response.ok) sessions.listening(id);
     return response;
   };
-  routes.get("/mcp", (c) => sessionRequest(c.req.raw));
-  routes.delete("/mcp", (c) => sessionRequest(c.req.raw));
+  routes.get("/mcp", (c) => sessionRequest(c.req.raw, c.get("principal")));
+  routes.delete("/mcp", (c) => sessionRequest(c.req.raw, c.get("principal")));
 
-  routes.get("/sse", async () => {
+  routes.get("/sse", async (c) => {
     if (sessions.full) return tooManySessions();
-    const session = await sessions.openSse("/messages");
+    const session = await sessions.openSse("/messages", c.get("principal"));
     return (session.transport as SseFrontTransport).response;
   });
 
   routes.post("/messages", body, (c) => {
     const id = c.req.query("sessionId");
-    const session = id === undefined ? undefined : sessions.get(id);
+    const principal = c.get("principal");
+    const session = id === undefined ? undefined : sessions.get(id, principal);
     if (session === undefined || !(session.transport instanceof SseFrontTransport)) {
       return sessionNotFound();
     }
     session.lastSeenMs = Date.now();
+    session.principal = principal;
     const parsed = c.get("body");
     for (const m of Array.isArray(parsed) ? parsed : [parsed]) {
       session.transport.receive(m as JSONRPCMessage);

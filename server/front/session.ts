@@ -11,6 +11,7 @@ import { type LoggingLevel, ProtocolError, type Server } from "@modelcontextprot
 import type { Gateway } from "../gateway/gateway.ts";
 import { INTERNAL_ERROR, INVALID_PARAMS } from "../gateway/jsonrpc_codes.ts";
 import { createFrontServer, type ResumeCodec } from "./front.ts";
+import { ANONYMOUS, type Principal, principalKey } from "@safla/core/access";
 import type { CallOrigin } from "./tool_call.ts";
 
 /** A JSON-RPC request id. */
@@ -44,6 +45,8 @@ export interface SessionOptions {
   id?: string;
   /** Called when the client changed its {@link SessionState}. */
   onStateChange?(): void;
+  /** Who opened the session; only this caller may use it. Default {@link ANONYMOUS}. */
+  principal?: Principal;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -55,6 +58,14 @@ export class Session {
   readonly id: string | undefined;
   /** The SDK server bound to this session; the direct lane bypasses it for calls. */
   readonly server: Server;
+  /**
+   * The caller of the latest request: always the same {@link principalKey}
+   * as the one that opened the session ({@link ownerKey}), but its scopes
+   * follow the newest token.
+   */
+  principal: Principal;
+  /** The {@link principalKey} of the caller that opened the session. */
+  readonly ownerKey: string;
   /** Last time the client sent anything, for idle expiry. */
   lastSeenMs = Date.now();
   /** Set while a taken-over session replays its state, which needs no saving. */
@@ -70,6 +81,8 @@ export class Session {
 
   constructor(gateway: Gateway, codec: ResumeCodec, options: SessionOptions = {}) {
     this.id = options.id;
+    this.principal = options.principal ?? ANONYMOUS;
+    this.ownerKey = principalKey(this.principal);
     this.#onStateChange = options.onStateChange;
     this.server = createFrontServer(gateway, codec, "legacy", this);
   }
@@ -107,6 +120,7 @@ export class Session {
       logLevel: this.#logLevel ?? "debug",
       client: this,
       affinityKey: this.id,
+      principal: this.principal,
       clientCapabilities: this.server.getClientCapabilities() as
         | Record<string, unknown>
         | undefined,

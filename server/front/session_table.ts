@@ -15,6 +15,7 @@ import { type ResumeCodec, sendListChanged } from "./front.ts";
 import type { SessionDirectory } from "../control/session_directory.ts";
 import { SseFrontTransport } from "./sse_front.ts";
 import { MAX_SUBSCRIPTIONS_PER_SESSION, Session, type SessionOptions } from "./session.ts";
+import { ANONYMOUS, type Principal, principalKey } from "@safla/core/access";
 
 /** Default of {@link SessionTableOptions.sessionIdleMs}. */
 export const DEFAULT_SESSION_IDLE_MS = 30 * 60_000;
@@ -59,6 +60,8 @@ export class SessionTable {
   readonly #listening = new Set<string>();
   readonly #idleMs: number;
   readonly #sweep: ReturnType<typeof setInterval>;
+  /** Stops following session removals by other nodes. */
+  readonly #unwatch: Promise<() => Promise<void>>;
 
   constructor(options: SessionTableOptions) {
     this.#options = options;
@@ -67,6 +70,13 @@ export class SessionTable {
       () => this.#expireIdle(Date.now()),
       Math.max(1_000, Math.min(this.#idleMs / 4, 60_000)),
     );
+    // A session deleted on another node ends here too, not at its idle expiry.
+    this.#unwatch = options.sessionDirectory?.watchRemovals?.((id) => {
+      const session = this.#sessions.get(id);
+      if (session === undefined) return;
+      this.#drop(session);
+      void session.close().catch(() => {});
+    }).catch(() => async () => {}) ?? Promise.resolve(async () => {});
   }
 
   /** Number of open sessions. */
@@ -84,14 +94,26 @@ export class SessionTable {
     return this.#sessions.size >= this.#options.maxSessions;
   }
 
-  /** The open session `id`, if this node serves it. */
-  get(id: string): HttpSession | undefined {
-    return this.#sessions.get(id);
+  /**
+   * The open session `id`, if this node serves it and `principal` opened it:
+   * another caller is told nothing more than for an unknown id.
+   */
+  get(id: string, principal: Principal = ANONYMOUS): HttpSession | undefined {
+    const session = this.#sessions.get(id);
+    return session?.ownerKey === principalKey(principal) ? session : undefined;
   }
 
-  /** The session `id`: one this node serves, or one it takes over from the directory. */
-  async find(id: string, req: Request): Promise<HttpSession | undefined> {
-    return this.#sessions.get(id) ?? await this.#adopt(id, req);
+  /**
+   * The session `id` of `principal`: one this node serves, or one it takes
+   * over from the directory.
+   */
+  async find(
+    id: string,
+    req: Request,
+    principal: Principal = ANONYMOUS,
+  ): Promise<HttpSession | undefined> {
+    if (this.#sessions.has(id)) return this.get(id, principal);
+    return await this.#adopt(id, req, principal);
   }
 
   /** Notes that the client of `id` opened its GET stream. */
@@ -108,6 +130,7 @@ export class SessionTable {
   async openStreamable(
     initialize: Record<string, unknown> | undefined,
     adoptedId?: string,
+    principal: Principal = ANONYMOUS,
   ): Promise<HttpSession> {
     if (this.full) throw new Error("session limit reached");
     const { gateway, codec, sessionDirectory: directory } = this.#options;
@@ -118,9 +141,11 @@ export class SessionTable {
       if (directory === undefined || initialize === undefined) return;
       if (this.#sessions.get(id) !== session) return;
       saved = saved.then(() =>
-        directory.save(id, { initialize, ...session.state() }).catch(() => {
-          // The next change or takeover retries; the session itself is fine.
-        })
+        directory.save(id, { initialize, owner: session.ownerKey, ...session.state() }).catch(
+          () => {
+            // The next change or takeover retries; the session itself is fine.
+          },
+        )
       );
     };
     const transport = new WebStandardStreamableHTTPServerTransport({
@@ -128,7 +153,7 @@ export class SessionTable {
       onsessioninitialized: async () => {
         this.#sessions.set(id, session);
         if (directory !== undefined && adoptedId === undefined && initialize !== undefined) {
-          await directory.save(id, { initialize });
+          await directory.save(id, { initialize, owner: session.ownerKey });
         }
       },
       onsessionclosed: async () => {
@@ -137,7 +162,11 @@ export class SessionTable {
       },
       maxRequestBodySize: this.#options.maxRequestBodyBytes,
     });
-    const session = new HttpSession(gateway, codec, transport, { id, onStateChange: save });
+    const session = new HttpSession(gateway, codec, transport, {
+      id,
+      onStateChange: save,
+      principal,
+    });
     session.restoring = adoptedId !== undefined;
     transport.onclose = () => this.#drop(session);
     await session.server.connect(transport);
@@ -145,11 +174,14 @@ export class SessionTable {
   }
 
   /** Opens an HTTP+SSE session; the GET answers with `transport.response`. */
-  async openSse(endpoint: string): Promise<HttpSession> {
+  async openSse(endpoint: string, principal: Principal = ANONYMOUS): Promise<HttpSession> {
     if (this.full) throw new Error("session limit reached");
     const id = crypto.randomUUID();
     const transport = new SseFrontTransport(endpoint, id);
-    const session = new HttpSession(this.#options.gateway, this.#options.codec, transport, { id });
+    const session = new HttpSession(this.#options.gateway, this.#options.codec, transport, {
+      id,
+      principal,
+    });
     transport.onclose = () => this.#drop(session);
     this.#sessions.set(id, session);
     await session.server.connect(transport);
@@ -180,6 +212,7 @@ export class SessionTable {
   /** Closes every session and stops expiring them. */
   async close(): Promise<void> {
     clearInterval(this.#sweep);
+    await (await this.#unwatch)();
     const open = [...this.#sessions.values()];
     this.#sessions.clear();
     this.#listening.clear();
@@ -213,12 +246,18 @@ export class SessionTable {
    * what the client set afterwards through the same handlers, so the
    * backends behind this node hear it too (a subscription, a log level).
    */
-  async #adopt(id: string, req: Request): Promise<HttpSession | undefined> {
+  async #adopt(
+    id: string,
+    req: Request,
+    principal: Principal,
+  ): Promise<HttpSession | undefined> {
     const directory = this.#options.sessionDirectory;
     if (directory === undefined || this.full) return undefined;
     const record = await directory.load(id);
     if (record === undefined) return undefined;
-    const session = await this.openStreamable(record.initialize, id);
+    // Records written before sessions were bound to callers belong to no one authenticated.
+    if ((record.owner ?? principalKey(ANONYMOUS)) !== principalKey(principal)) return undefined;
+    const session = await this.openStreamable(record.initialize, id, principal);
     const transport = session.transport as WebStandardStreamableHTTPServerTransport;
     const version = String(record.initialize.protocolVersion ?? "");
     const replay = async (body: Record<string, unknown>, inSession: boolean) => {

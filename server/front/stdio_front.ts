@@ -1,6 +1,7 @@
 /**
  * The stdio front for desktop apps: the gateway serves one client over this
- * process's stdin/stdout, in whichever era the client opens with.
+ * process's stdin/stdout, in whichever era the client opens with. Its caller
+ * is the local user, known by the configured identity (`auth.stdioPrincipal`).
  *
  * @module
  */
@@ -14,6 +15,7 @@ import { serveStdio, StdioServerTransport } from "@modelcontextprotocol/server/s
 import type { Gateway } from "../gateway/gateway.ts";
 import { createFrontServer, type ResumeCodec, sendListChanged } from "./front.ts";
 import { Session } from "./session.ts";
+import { ANONYMOUS, type Principal } from "@safla/core/access";
 
 /** A running stdio front. */
 export interface GatewayStdioHandle {
@@ -53,8 +55,12 @@ class ObservedTransport implements Transport {
   }
 }
 
-/** Serves `gateway` over stdio until stdin closes. */
-export function serveGatewayStdio(gateway: Gateway, codec: ResumeCodec): GatewayStdioHandle {
+/** Serves `gateway` over stdio to `principal` until stdin closes. */
+export function serveGatewayStdio(
+  gateway: Gateway,
+  codec: ResumeCodec,
+  principal: Principal = ANONYMOUS,
+): GatewayStdioHandle {
   // One client at a time, in one era: a 2025 one is a session, a 2026 one is not.
   const servers = new Map<Server, Session | undefined>();
   const ended = Promise.withResolvers<void>();
@@ -71,8 +77,8 @@ export function serveGatewayStdio(gateway: Gateway, codec: ResumeCodec): Gateway
     },
   });
   const handle = serveStdio(({ era }) => {
-    const session = era === "legacy" ? new Session(gateway, codec) : undefined;
-    const server = session?.server ?? createFrontServer(gateway, codec, era);
+    const session = era === "legacy" ? new Session(gateway, codec, { principal }) : undefined;
+    const server = session?.server ?? createFrontServer(gateway, codec, era, undefined, principal);
     servers.set(server, session);
     server.onclose = () => {
       session?.end();

@@ -10,8 +10,10 @@
  */
 import { isCallToolResult, ProtocolError } from "@modelcontextprotocol/server";
 import type { CallContext, ResumeState } from "../gateway/call_context.ts";
+import { ANONYMOUS, type Principal } from "@safla/core/access";
 import type { Gateway } from "../gateway/gateway.ts";
 import { INVALID_PARAMS, METHOD_NOT_FOUND } from "../gateway/jsonrpc_codes.ts";
+import { auditManagementCall, authorizeToolCall } from "../access/enforce.ts";
 
 const PUSHED_CAPABILITIES = ["sampling", "elicitation", "roots"] as const;
 /** Keys of a result family other than a plain tool result; such a result never gains `content`. */
@@ -22,6 +24,8 @@ export interface CallOrigin {
   /** The client's session or connection; one object per client (see {@link CallContext.client}). */
   client?: object;
   affinityKey?: string;
+  /** Who is calling; {@link ANONYMOUS} when absent. */
+  principal?: Principal;
   /** The lowest log level the client wants; undefined: it did not say (2026 requests). */
   logLevel?: string;
   clientCapabilities?: Record<string, unknown>;
@@ -60,6 +64,7 @@ export function callContext(origin: CallOrigin, channel: CallChannel): CallConte
     progressToken: typeof token === "string" || typeof token === "number" ? token : undefined,
     meta: channel.meta,
     affinityKey: origin.affinityKey,
+    principal: origin.principal ?? ANONYMOUS,
     client: origin.client,
     logLevel,
     clientCapabilities,
@@ -87,6 +92,22 @@ function refusePushedRequest(request: { method: string }): Promise<Record<string
 }
 
 /**
+ * Serves a `tools/call` of either era once the caller's principal may make
+ * it (both lanes of 2025 and the 2026 handler come here, so no lane skips the check).
+ */
+export async function callTool(
+  gateway: Gateway,
+  params: { name: string; arguments?: Record<string, unknown> } & Record<string, unknown>,
+  origin: CallOrigin,
+  channel: CallChannel,
+): Promise<Record<string, unknown>> {
+  authorizeToolCall(gateway, params.name, origin.principal);
+  const result = await gateway.callTool(params, callContext(origin, channel));
+  auditManagementCall(gateway, params, origin.principal);
+  return result;
+}
+
+/**
  * Serves a 2025 client's `tools/call`: the gateway's result as that client
  * gets it ({@link toLegacyToolResult}).
  */
@@ -96,7 +117,7 @@ export async function callToolFor2025(
   origin: CallOrigin,
   channel: CallChannel,
 ): Promise<Record<string, unknown>> {
-  return toLegacyToolResult(await gateway.callTool(params, callContext(origin, channel)));
+  return toLegacyToolResult(await callTool(gateway, params, origin, channel));
 }
 
 /** True for a result of a family other than a plain tool result (a task, an input round). */

@@ -1,11 +1,12 @@
 /**
- * What a front hands the gateway with every client request: how to reach back
- * to the client that made it (notifications, and on 2025 sessions requests),
+ * What a front hands the gateway with every client request: who made it, how
+ * to reach back to it (notifications, and on 2025 sessions requests),
  * its cancellation signal, progress token, `_meta`, log level and
  * capabilities, and the verified state of an input round it is resuming.
  *
  * @module
  */
+import type { Principal } from "@safla/core/access";
 
 /** What the gateway needs from the front for one client request. */
 export interface CallContext {
@@ -24,6 +25,11 @@ export interface CallContext {
     request: { method: string; params?: Record<string, unknown> },
     signal?: AbortSignal,
   ): Promise<Record<string, unknown>>;
+  /**
+   * The authenticated caller (`ANONYMOUS` on a node without authentication);
+   * absent only for calls the gateway makes on its own behalf.
+   */
+  principal?: Principal;
   /** Affinity key for consistent hashing (a session id). */
   affinityKey?: string;
   /**

@@ -66,7 +66,14 @@ Deno.test({
       const configPath = `${dir}/gateway.json`;
       await Deno.writeTextFile(
         configPath,
-        JSON.stringify({ mcpServers: { alpha: stdioReplicas("a0") } }),
+        JSON.stringify({
+          mcpServers: { alpha: stdioReplicas("a0") },
+          // No auth here: the anonymous client may register the test backend.
+          management: {
+            anonymousAdmin: true,
+            registration: { commands: [{ command: Deno.execPath(), args: ["..."] }] },
+          },
+        }),
       );
       const store = `etcd://${etcd.endpoints.join(",")}`;
       gateways.push(await serve(configPath, store), await serve(configPath, store));

@@ -23,19 +23,24 @@ import {
 } from "@safla/transports";
 import { StatsTable, type StrategyName } from "@safla/core/balancer";
 import { DEFAULT_HEALTH_POLICY, type NameCollision } from "@safla/core/registry";
-import { RetryBudget } from "@safla/core/resilience";
-import { CallRouter } from "@safla/core/routing";
+import { MinorityPartitionError, OutcomeUnknownError, RetryBudget } from "@safla/core/resilience";
+import { type Attempt, CallRouter, NoReplicaAvailableError } from "@safla/core/routing";
 import type { Rng } from "@safla/core";
 import type { GatewayConfig, GatewaySettings, ServiceConfig } from "../config.ts";
 import type { CallContext, ResumeStateSealer } from "./call_context.ts";
+import type { CallEnd, CallObserver } from "./call_observer.ts";
 import { clientError } from "./client_errors.ts";
 import { BackendEvents, type GatewayListener } from "./backend_events.ts";
 import { CatalogView } from "./catalog_view.ts";
+import { classifyFailure } from "./failover.ts";
 import { forwardCall, ForwardFailure } from "./forward.ts";
 import { INVALID_PARAMS } from "./jsonrpc_codes.ts";
+import { type GatewayReadiness, gatewayReadiness } from "./readiness.ts";
 import { ReplicaCalls } from "./replica_calls.ts";
+import { NotServedHere, type RemoteCaller } from "./remote_calls.ts";
 import { ResourceSubscriptions } from "./resource_subscriptions.ts";
 import { monotonicProgress } from "./wire_meta.ts";
+import { AccessControl } from "../access/access_control.ts";
 
 export type { CallContext, ResumeState, ResumeStateSealer } from "./call_context.ts";
 export type { GatewayListener } from "./backend_events.ts";
@@ -50,6 +55,8 @@ export interface GatewayDeps {
   sealer?: ResumeStateSealer;
   /** Builds each replica's backend connection. Default: a real {@link McpBackend}. */
   backendFactory?: BackendFactory;
+  /** Hears how every forwarded call and attempt ends (metrics). */
+  observer?: CallObserver;
 }
 
 /** A gateway tool handled in-process (management tools). */
@@ -70,6 +77,9 @@ interface Replica {
    * backend could have received before sending it.
    */
   inFlight: Map<CallContext, number>;
+  /** Ready at least once, and whether its first connect attempt ended (see readiness.ts). */
+  everReady: boolean;
+  firstAttemptEnded: boolean;
 }
 
 interface Service {
@@ -84,6 +94,8 @@ interface Service {
 /** The aggregated, balanced view of all services. */
 export class Gateway {
   readonly settings: GatewaySettings;
+  /** Who may use what: the policies in force and the audit of denials (server/access). */
+  readonly access: AccessControl;
   #services = new Map<string, Service>();
   #deps: GatewayDeps;
   #stats = new StatsTable();
@@ -109,6 +121,8 @@ export class Gateway {
   #hasQuorum = true;
   /** This node's id in refusals; set by the cluster host through {@link setQuorum}. */
   #nodeId: string | undefined;
+  /** Other nodes that take calls no local replica can (see remote_calls.ts). */
+  #remote?: RemoteCaller;
 
   /** Builds services and replicas from `config`; {@link start} connects them. */
   constructor(config: GatewayConfig, deps: GatewayDeps) {
@@ -117,6 +131,7 @@ export class Gateway {
     this.#eraCache = deps.eraCache ?? new Map();
     this.#backendFactory = deps.backendFactory ?? ((options) => new McpBackend(options));
     this.#replicaCalls = new ReplicaCalls(deps.sealer);
+    this.access = new AccessControl(config.policies ?? []);
     for (const service of config.services) this.#addService(service);
   }
 
@@ -159,12 +174,22 @@ export class Gateway {
 
   #makeReplica(service: Service, spec: BackendSpec, index: number): Replica {
     const id = `${service.config.name}#${index}`;
-    const replica: Replica = { id, service, inFlight: new Map(), backend: undefined! };
+    const replica: Replica = {
+      id,
+      service,
+      inFlight: new Map(),
+      backend: undefined!,
+      everReady: false,
+      firstAttemptEnded: false,
+    };
     replica.backend = this.#backendFactory({
       label: id,
       spec,
       requestTimeoutMs: service.config.requestTimeoutMs,
       connectTimeoutMs: this.settings.connectTimeoutMs,
+      startTimeoutMs: service.config.startTimeoutMs ?? this.settings.startTimeoutMs,
+      oauth: service.config.oauth,
+      protocolEra: service.config.protocolEra,
       initialBackoffMs: this.settings.initialBackoffMs,
       maxBackoffMs: this.settings.maxBackoffMs,
       eraCache: this.#eraCache,
@@ -191,15 +216,52 @@ export class Gateway {
       const nowMs = this.#deps.nowMs();
       for (const s of this.#services.values()) s.router.tick(nowMs);
     }, ROUTER_TICK_MS);
-    await Promise.all(this.#allReplicas().map((r) => r.backend.start()));
+    await this.#startReplicas(this.#allReplicas());
     this.#rebuild();
+  }
+
+  /**
+   * Starts `replicas` and waits for their first attempts, but no longer than
+   * one connect timeout: a backend in its first start (a cold `npx` install)
+   * may take minutes, and meanwhile the node serves the others and says in
+   * {@link readiness} what it still waits for.
+   */
+  async #startReplicas(replicas: Replica[]): Promise<void> {
+    const attempts = Promise.all(replicas.map(async (r) => {
+      await r.backend.start();
+      r.firstAttemptEnded = true;
+    }));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.settings.connectTimeoutMs);
+    });
+    try {
+      await Promise.race([attempts, waited]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Whether every configured service is loaded, and which ones are still starting. */
+  readiness(): GatewayReadiness {
+    return gatewayReadiness([...this.#services].map(([name, s]) => ({
+      name,
+      required: s.config.required === true,
+      replicas: s.replicas.map((r) => ({
+        everReady: r.everReady,
+        firstAttemptEnded: r.firstAttemptEnded,
+        ready: r.backend.state === "ready",
+      })),
+    })));
   }
 
   /** Feeds a backend's connection state to its service's router, then rebuilds the views. */
   #onReplicaState(replica: Replica, state: string): void {
+    this.#deps.observer?.replicaStateChanged(replica.service.config.name, replica.id, state);
     const router = replica.service.router;
     const atMs = this.#deps.nowMs();
     this.#syncRouter(replica.service);
+    if (state === "ready") replica.everReady = true;
     if (state === "ready" || state === "unhealthy") {
       router.observe(replica.id, { kind: "connected", atMs });
       router.observe(replica.id, {
@@ -253,7 +315,7 @@ export class Gateway {
   /** Adds a service at runtime and connects its replicas. */
   async registerService(config: ServiceConfig): Promise<void> {
     const service = this.#addService(config);
-    await Promise.all(service.replicas.map((r) => r.backend.start()));
+    await this.#startReplicas(service.replicas);
     this.#rebuild();
   }
 
@@ -280,6 +342,31 @@ export class Gateway {
     this.#hasQuorum = hasQuorum;
     if (nodeId !== undefined) this.#nodeId = nodeId;
     for (const service of this.#services.values()) service.router.setQuorum(hasQuorum);
+  }
+
+  /** Sends calls that no local replica can take to other nodes (a cluster host sets it). */
+  setRemoteCaller(remote: RemoteCaller | undefined): void {
+    this.#remote = remote;
+  }
+
+  /**
+   * Runs a call another node forwarded (the service's own method and names),
+   * on local replicas only, so a call crosses nodes at most once. Rejects
+   * with {@link NotServedHere} when no local replica took it.
+   */
+  async callForwarded(
+    serviceName: string,
+    method: string,
+    params: Record<string, unknown>,
+    signal: AbortSignal,
+  ): Promise<Record<string, unknown>> {
+    const service = this.#requireService(serviceName);
+    const toolName = method === "tools/call" ? String(params.name) : undefined;
+    const annotations = toolName === undefined
+      ? READ_ONLY
+      : this.#view.tool(serviceName, toolName)?.annotations ?? {};
+    const ctx: CallContext = { notify: () => Promise.resolve(), signal };
+    return await this.#forward(service, method, params, ctx, { toolName, annotations }, false);
   }
 
   /** Whether this node reaches its cluster's quorum (see {@link setQuorum}). */
@@ -364,6 +451,26 @@ export class Gateway {
   #serviceForUri(uri: string): Service | undefined {
     const name = this.#view.serviceForUri(uri);
     return name === undefined ? undefined : this.#services.get(name);
+  }
+
+  /** Whether `name` (or an alias) is a tool the gateway answers itself: a management tool. */
+  isLocalTool(name: string): boolean {
+    return this.#local.has(name) || this.#localAliases.has(name);
+  }
+
+  /** The service and backend name behind an exposed tool name (access decisions). */
+  resolveTool(exposed: string): { service: string; name: string } | undefined {
+    return this.#view.resolveTool(exposed);
+  }
+
+  /** The service and backend name behind an exposed prompt name (access decisions). */
+  resolvePrompt(exposed: string): { service: string; name: string } | undefined {
+    return this.#view.resolvePrompt(exposed);
+  }
+
+  /** The service that owns `uri` (a listed resource, then a template) or declares template `uriTemplate`. */
+  serviceOfResource(uri: string, template = false): string | undefined {
+    return template ? this.#view.serviceForTemplate(uri) : this.#view.serviceForUri(uri);
   }
 
   /** True when `name` is a backend tool this gateway forwards (not a local one, not unknown). */
@@ -513,6 +620,7 @@ export class Gateway {
     params: Record<string, unknown>,
     ctx: CallContext,
     options: { toolName?: string; annotations: ToolHints },
+    mayCrossNodes = true,
   ): Promise<Record<string, unknown>> {
     this.#calls++;
     if (ctx.resume !== undefined) {
@@ -533,8 +641,12 @@ export class Gateway {
       service.replicas.every((r) => r.backend.catalog?.era !== "legacy");
     // Without a progress token no attempt reports progress, so there is nothing to order.
     const attemptCtx = ctx.progressToken === undefined ? ctx : monotonicProgress(ctx);
+    const observer = this.#deps.observer;
+    const serviceName = service.config.name;
+    const startedMs = this.#nowMs();
+    let end: CallEnd = "internal";
     try {
-      return await forwardCall(service.router, {
+      const result = await forwardCall(service.router, {
         request: {
           toolName: options.toolName,
           annotations: options.annotations,
@@ -551,18 +663,49 @@ export class Gateway {
             throw new Error(`routing invariant: unknown replica ${attempt.replicaId}`);
           }
           const sendCtx = signal === ctx.signal ? attemptCtx : { ...attemptCtx, signal };
-          return this.#replicaCalls.call(replica, method, params, sendCtx);
+          const sent = this.#replicaCalls.call(replica, method, params, sendCtx);
+          if (observer !== undefined) observeAttempt(observer, serviceName, attempt, sent, signal);
+          return sent;
         },
       });
+      end = result.isError === true ? "tool_error" : "ok";
+      return result;
     } catch (error) {
+      end = callEndOf(error, ctx.signal);
       if (!(error instanceof ForwardFailure)) throw error;
+      const failure = error.failure;
+      const neverSent = failure instanceof NoReplicaAvailableError &&
+        (failure.lastOutcome === undefined || failure.lastOutcome === "not-sent");
+      if (neverSent && mayCrossNodes && this.#remote !== undefined && ctx.resume === undefined) {
+        const answer = await this.#remote.call({
+          service: service.config.name,
+          method,
+          params,
+          repeatSafe: options.annotations.readOnlyHint === true ||
+            options.annotations.idempotentHint === true,
+          timeoutMs: service.config.requestTimeoutMs,
+          signal: ctx.signal,
+        });
+        if (answer !== undefined) {
+          end = answer.isError === true ? "tool_error" : "ok";
+          return answer;
+        }
+      }
       this.#errors++;
-      throw clientError(error, {
+      const refusal = clientError(error, {
         service: service.config.name,
         method,
         nodeId: this.#nodeId,
         replicaStates: () => this.#replicaStates(service),
       });
+      throw neverSent && !mayCrossNodes ? new NotServedHere(refusal) : refusal;
+    } finally {
+      observer?.callEnded(
+        serviceName,
+        options.toolName ?? method,
+        end,
+        this.#nowMs() - startedMs,
+      );
     }
   }
 
@@ -617,6 +760,40 @@ export class Gateway {
       s.replicas.some((r) => r.backend.state === "ready")
     );
   }
+}
+
+/** Tells `observer` about one attempt: when it was sent and how it ended. */
+function observeAttempt(
+  observer: CallObserver,
+  service: string,
+  attempt: Attempt,
+  sent: Promise<unknown>,
+  signal: AbortSignal | undefined,
+): void {
+  const kind = attempt.hedge ? "hedge" : attempt.attempt > 1 ? "retry" : "first";
+  observer.attemptStarted(service, attempt.replicaId, kind);
+  const startedMs = performance.now();
+  sent.then(
+    () => observer.attemptEnded(service, attempt.replicaId, "ok", performance.now() - startedMs),
+    (error) => {
+      const failure = classifyFailure(error, signal);
+      const outcome = failure === "remote" ? "remote-error" : failure;
+      observer.attemptEnded(service, attempt.replicaId, outcome, performance.now() - startedMs);
+    },
+  );
+}
+
+/** How a call that threw ended, for its observer. */
+function callEndOf(error: unknown, signal: AbortSignal | undefined): CallEnd {
+  if (signal?.aborted) return "cancelled";
+  if (error instanceof ForwardFailure) {
+    const failure = error.failure;
+    if (failure instanceof NoReplicaAvailableError) return "no_replica";
+    if (failure instanceof MinorityPartitionError) return "minority";
+    if (failure instanceof OutcomeUnknownError) return "outcome_unknown";
+    return "failed";
+  }
+  return error instanceof ProtocolError ? "remote_error" : "internal";
 }
 
 /** How often routers advance time-based state (breakers, outlier ejections). */

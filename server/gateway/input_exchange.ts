@@ -31,6 +31,8 @@ const MAX_PENDING_INPUTS = 16;
 export class InputExchange {
   readonly id: string;
   readonly replicaId: string;
+  /** The `principalKey` of the caller whose call this is; only it may resume it. */
+  readonly owner: string;
   /** Cancels the backend call (client cancelled, or the exchange expired). */
   readonly abort = new AbortController();
   #unsent: PendingInput[] = [];
@@ -48,9 +50,11 @@ export class InputExchange {
     id: string,
     replicaId: string,
     notify: (n: { method: string; params?: Record<string, unknown> }) => Promise<void>,
+    owner: string,
   ) {
     this.id = id;
     this.replicaId = replicaId;
+    this.owner = owner;
     this.#notify = notify;
   }
 

@@ -32,3 +32,5 @@ export const SERVICE_UNAVAILABLE = -32010;
 export const OUTCOME_UNKNOWN = -32011;
 /** This node is cut off from the cluster's quorum; nothing was run. */
 export const MINORITY_PARTITION = -32012;
+/** The caller may not do this (e.g. a management tool without the `safla:admin` scope). */
+export const FORBIDDEN = -32013;

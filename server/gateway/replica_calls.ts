@@ -12,6 +12,7 @@ import { ProtocolError } from "@modelcontextprotocol/server";
 import type { BackendConnection } from "@safla/transports";
 import type { CallContext, ResumeStateSealer } from "./call_context.ts";
 import { InputExchange } from "./input_exchange.ts";
+import { ANONYMOUS, principalKey } from "@safla/core/access";
 import { INVALID_PARAMS, METHOD_NOT_FOUND, SERVICE_UNAVAILABLE } from "./jsonrpc_codes.ts";
 import { clientCan, stripServerInfo, withMeta } from "./wire_meta.ts";
 
@@ -105,7 +106,12 @@ export class ReplicaCalls {
         replica.inFlight.delete(ctx);
       }
     }
-    const exchange = new InputExchange(crypto.randomUUID(), replica.id, ctx.notify);
+    const exchange = new InputExchange(
+      crypto.randomUUID(),
+      replica.id,
+      ctx.notify,
+      principalKey(ctx.principal ?? ANONYMOUS),
+    );
     notify = (n) => exchange.notify(n);
     const asker: CallContext = {
       notify,
@@ -200,7 +206,11 @@ export class ReplicaCalls {
     }
     if (resume.state.exchange !== undefined) {
       const parked = this.#exchanges.get(resume.state.exchange);
-      if (parked === undefined) {
+      // Another caller replaying a requestState learns no more than for a finished call.
+      if (
+        parked === undefined ||
+        parked.exchange.owner !== principalKey(ctx.principal ?? ANONYMOUS)
+      ) {
         throw new ProtocolError(
           INVALID_PARAMS,
           `the call waiting for this input on replica ${replica.id} is gone (finished, ` +

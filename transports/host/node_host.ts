@@ -52,12 +52,15 @@ import { FileWal } from "../wal/file_wal.ts";
 import { SnapshotFiles } from "../wal/snapshot_files.ts";
 import {
   DEFAULT_MAX_FRAME_BYTES,
+  type InboundStats,
   type PeerEvent,
   type PeerLinkStats,
   PeerTransport,
 } from "../peer/peer_transport.ts";
+import type { PeerTls } from "../peer/peer_tls.ts";
 import { type MemberAddress, MemberDirectory, validateMemberAddress } from "./member_directory.ts";
 import { checkQuorumTicks, type HostTiming, TickPacer } from "./timing.ts";
+import { forceNewClusterLog } from "./force_new_cluster.ts";
 import { type HostTunables, newAutoCompactor, resolveHostOptions } from "./host_options.ts";
 
 /** A released snapshot's bytes, read back from its file (undefined while reading). */
@@ -86,6 +89,11 @@ export interface NodeHostOptions {
   members: Readonly<Record<NodeId, MemberAddress>>;
   /** Start empty and wait to be added by the leader instead of bootstrapping. */
   join?: boolean;
+  /**
+   * Quorum recovery: restart from this node's data as the only voter of the
+   * cluster (see `force_new_cluster.ts`); the other members rejoin empty.
+   */
+  forceNewCluster?: boolean;
   /**
    * Address ("host:port") the peer listener binds to; defaults to this
    * node's own peer address in `members`. Differs when peers reach this node
@@ -121,6 +129,8 @@ export interface NodeHostOptions {
   autoCompactionRetention?: number;
   /** `revision` mode: least time between compactions. Default 5 minutes. */
   autoCompactionIntervalMs?: number;
+  /** TLS between nodes (certificates as PEM); plain TCP without. Either way peers prove the secret. */
+  peerTls?: PeerTls;
   /** Log sink for transport and host events. */
   onLog?: (line: string) => void;
   /** Called when the disk fails; the host has stopped. Default: log and exit(70). */
@@ -149,6 +159,8 @@ export interface HostStatus {
   addresses: Record<NodeId, MemberAddress>;
   /** Per-peer link counters. */
   peers: Record<NodeId, PeerLinkStats>;
+  /** The peer listener's counters: connections in their handshake, evicted, rejected. */
+  peerInbound: InboundStats;
   /** Outstanding client requests. */
   pendingRequests: number;
   /**
@@ -163,6 +175,11 @@ export interface HostStatus {
    * the file for a follower).
    */
   snapshot: { index: number; dataHeld: boolean };
+  /**
+   * On the leader: how far each member's log matches, whether it was heard
+   * from lately, and whether it is a learner (what promoting a learner waits on).
+   */
+  progress?: Record<NodeId, { match: number; recentActive: boolean; isLearner: boolean }>;
 }
 
 /** Observers of what the node applies. */
@@ -173,6 +190,10 @@ export interface HostListener {
   onSnapshotInstalled?(index: number): void;
   /** Leadership changed. */
   onRoleChanged?(role: string, leader: NodeId | null, term: number): void;
+  /** A WAL write of `entries` entries took `durationMs` (with its fsync when `synced`). */
+  onPersisted?(durationMs: number, entries: number, synced: boolean): void;
+  /** A snapshot of `sizeBytes` at `index` is durable on disk. */
+  onSnapshotSaved?(index: number, sizeBytes: number): void;
 }
 
 /** A request got no answer in time; a command's outcome is unknown. */
@@ -381,6 +402,20 @@ export class NodeHost {
     const snapshots = new SnapshotFiles(`${options.dataDir}/snap`);
     let host: NodeHost | undefined;
     try {
+      if (options.forceNewCluster) {
+        if (state.hardState.term === 0 && state.snapshot.index === 0) {
+          throw new ConfigError("node host", "forceNewCluster", "this node has no data to recover");
+        }
+        const others = [...directory.entries()].map(([id]) => id);
+        const forced = forceNewClusterLog(state, options.nodeId, others);
+        await wal.save(forced.hardState, forced.appended, true);
+        state.entries = forced.entries;
+        state.hardState = forced.hardState;
+        options.onLog?.(
+          `[${options.nodeId}] forced a new cluster of one at index ${forced.hardState.commit}; ` +
+            `removed ${others.filter((id) => id !== options.nodeId).join(", ") || "nobody"}`,
+        );
+      }
       const walMs = performance.now();
       const kv = new KvStateMachine();
       // The store is restored while the file streams by: the snapshot's bytes,
@@ -479,6 +514,7 @@ export class NodeHost {
         },
         onUnreachable: (peer) => created.#enqueue({ type: "unreachable", peer }),
         maxFrameBytes,
+        tls: options.peerTls,
         onEvent: (event) => created.#log(describePeerEvent(event)),
       });
     } catch (error) {
@@ -580,9 +616,19 @@ export class NodeHost {
       members: this.#members(),
       addresses: Object.fromEntries(this.#directory.entries()),
       peers: this.#transport.stats(),
+      peerInbound: this.#transport.inboundStats(),
       pendingRequests: this.#node.pendingRequests,
       disk: { ...this.#diskCounters },
       snapshot: { index: storage.snapshotMetadata.index, dataHeld: storage.snapshotDataHeld },
+      ...(raftStatus.progress
+        ? {
+          progress: Object.fromEntries(
+            [...raftStatus.progress].map((
+              [id, p],
+            ) => [id, { match: p.match, recentActive: p.recentActive, isLearner: p.isLearner }]),
+          ),
+        }
+        : {}),
     };
   }
 
@@ -712,6 +758,8 @@ export class NodeHost {
           if (effect.snapshot) {
             const { index, term } = effect.snapshot.metadata;
             await this.#snapshots.save(effect.snapshot);
+            const sizeBytes = effect.snapshot.data.byteLength;
+            for (const l of this.#listeners) l.onSnapshotSaved?.(index, sizeBytes);
             this.#snapshotDurable(index);
             await this.#wal.saveSnapshotMarker(index, term);
           }
@@ -719,6 +767,9 @@ export class NodeHost {
           await this.#wal.save(hardState, effect.entries, effect.mustSync);
           const doneMs = performance.now();
           this.#diskCounters.writeMs += doneMs - startedMs;
+          for (const l of this.#listeners) {
+            l.onPersisted?.(doneMs - startedMs, effect.entries.length, effect.mustSync);
+          }
           // The node hands out no further work (a leader's heartbeats included)
           // until this write is done: a slow disk is silence to the peers.
           if (doneMs - issuedMs >= STALL_LOG_MS) {
@@ -773,6 +824,8 @@ export class NodeHost {
           if (this.#closed) return;
           try {
             await this.#snapshots.save(effect.snapshot);
+            const sizeBytes = effect.snapshot.data.byteLength;
+            for (const l of this.#listeners) l.onSnapshotSaved?.(index, sizeBytes);
             this.#snapshotDurable(index);
           } catch (error) {
             this.#fatal(error);
@@ -901,7 +954,12 @@ function describeEvent(
 function describePeerEvent(event: PeerEvent): string {
   switch (event.kind) {
     case "rejected":
-      return `rejected peer connection from ${event.remote} claiming "${event.claimedNodeId}": ${event.reason}`;
+      // The claimed id is a stranger's string: quoted, so it cannot forge log lines.
+      return `rejected peer connection from ${event.remote} claiming ${
+        JSON.stringify(event.claimedNodeId.slice(0, 64))
+      }: ${event.reason}${
+        event.suppressed > 0 ? ` (${event.suppressed} more rejections not logged)` : ""
+      }`;
     case "connected":
       return `connected to ${event.peer}`;
     case "disconnected":

@@ -11,7 +11,10 @@
  *
  * @module
  */
-import { abortableFetch } from "./abortable_fetch.ts";
+import { DeviationLog, invalidResultError, repairModernResponse } from "./deviations.ts";
+import { tolerantFetch } from "./tolerant_fetch.ts";
+import { resolveSecretRefs } from "./credentials.ts";
+import { type ClientCredentialsConfig, ClientCredentialsToken } from "./client_credentials.ts";
 import {
   Client,
   type McpSubscription,
@@ -167,12 +170,28 @@ export interface BackendOptions {
   requestTimeoutMs: number;
   /** Bound on connect plus catalog discovery. */
   connectTimeoutMs: number;
+  /**
+   * Bound on connects until the backend was first ready (default
+   * `connectTimeoutMs`): a stdio server started by `npx` with a cold cache
+   * installs first, and one killed mid-install leaves a cache entry that
+   * fails every later start, so its first start gets a budget of its own.
+   */
+  startTimeoutMs?: number;
+  /** Where diagnostics go (default: our stderr). */
+  log?: (line: string) => void;
+  /** OAuth client credentials for an HTTP backend's own authorization server. */
+  oauth?: ClientCredentialsConfig;
+  /** Default `"auto"`. */
+  protocolEra?: ProtocolEraChoice;
   /** First reconnect delay; doubles per failed attempt up to `maxBackoffMs`. */
   initialBackoffMs: number;
   maxBackoffMs: number;
   eraCache: EraCache;
   hooks?: BackendHooks;
 }
+
+/** The protocol era a backend is spoken to in: probed (`auto`, preferring 2026) or fixed. */
+export type ProtocolEraChoice = "auto" | "2025" | "2026";
 
 /** Per-request options of {@link McpBackend.request}. */
 export interface BackendRequestOptions {
@@ -223,6 +242,8 @@ const FORWARDED_NOTIFICATIONS = [
   "notifications/resources/updated",
   "notifications/message",
 ] as const;
+/** The 2026 protocol revision a `"2026"` backend is pinned to. */
+const MODERN_VERSION = "2026-07-28";
 const SERVER_REQUESTS = ["sampling/createMessage", "elicitation/create", "roots/list"] as const;
 
 /** A supervised connection to one backend replica. */
@@ -266,7 +287,17 @@ export class McpBackend implements BackendConnection {
     this.label = options.label;
     this.#options = options;
     this.#backoffMs = options.initialBackoffMs;
+    this.#deviations = new DeviationLog(options.label, options.log ?? console.error);
+    this.#token = options.oauth === undefined
+      ? undefined
+      : new ClientCredentialsToken(options.oauth, options.label);
   }
+
+  /** The gateway's own token towards this backend, when it uses OAuth. */
+  readonly #token?: ClientCredentialsToken;
+
+  /** Deviations from the spec this backend was forgiven, each logged once. */
+  readonly #deviations: DeviationLog;
 
   /** Current lifecycle state. */
   get state(): BackendState {
@@ -348,6 +379,8 @@ export class McpBackend implements BackendConnection {
         this.#setState("unhealthy", this.#lastError);
       } else {
         this.#lastError = undefined;
+        this.#everReady = true;
+        this.#diagnosis = undefined;
         this.#backoffMs = this.#options.initialBackoffMs;
         this.#setState("ready");
       }
@@ -357,7 +390,10 @@ export class McpBackend implements BackendConnection {
       // `initialize`), so after a failed probe try the 2025 handshake directly.
       if (known !== undefined) eraCache.delete(key);
       else if (spec.kind === "stdio") eraCache.set(key, { kind: "legacy" });
-      this.#lastError = error instanceof Error ? error : new Error(String(error));
+      const message = error instanceof Error ? error.message : String(error);
+      this.#lastError = this.#diagnosis === undefined
+        ? (error instanceof Error ? error : new Error(message))
+        : new Error(`${message}; ${this.#diagnosis}`, { cause: error });
       const client = this.#client;
       this.#client = undefined;
       await client?.close().catch(() => {});
@@ -368,9 +404,25 @@ export class McpBackend implements BackendConnection {
   }
 
   #hadTools = false;
+  /** Whether any connect of this backend succeeded (the start budget is spent then). */
+  #everReady = false;
+  /** What the child's stderr said that only a user can fix, for {@link lastError}. */
+  #diagnosis?: string;
 
-  async #open(known: PriorDiscovery | undefined): Promise<{ client: Client; pid?: number }> {
-    const { spec, connectTimeoutMs } = this.#options;
+  #log(line: string): void {
+    (this.#options.log ?? console.error)(`${this.label}: ${line}`);
+  }
+
+  async #open(cached: PriorDiscovery | undefined): Promise<{ client: Client; pid?: number }> {
+    const { spec } = this.#options;
+    const era = this.#options.protocolEra ?? "auto";
+    // What was learnt of the server only helps a choice it agrees with.
+    const known = era === "auto" || (era === "2026") === (cached?.kind === "modern")
+      ? cached
+      : undefined;
+    const connectTimeoutMs = this.#everReady
+      ? this.#options.connectTimeoutMs
+      : Math.max(this.#options.startTimeoutMs ?? 0, this.#options.connectTimeoutMs);
     const client = new Client(
       { name: "safla-gateway", version: "0.1.0" },
       {
@@ -380,7 +432,7 @@ export class McpBackend implements BackendConnection {
           roots: { listChanged: true },
         },
         versionNegotiation: {
-          mode: "auto",
+          mode: era === "2025" ? "legacy" : era === "2026" ? { pin: MODERN_VERSION } : "auto",
           // The probe is the first request a fresh stdio server sees: one started by
           // npx with a cold cache, or on a loaded machine, answers it late, so it gets
           // the whole connect budget rather than a few seconds.
@@ -391,14 +443,25 @@ export class McpBackend implements BackendConnection {
       },
     );
     this.#installHandlers(client);
+    client.onerror = (error) => {
+      if (error.message.startsWith("ignored non-JSON line")) {
+        this.#deviations.note("stdout-not-json", error.message);
+      }
+    };
     let pid: number | undefined;
     let transport;
     if (spec.kind === "stdio") {
       const stdio = new DenoStdioClientTransport({
         command: spec.command,
         args: spec.args,
-        env: spec.env,
+        env: resolveSecretRefs(spec.env, `${this.label} env`),
         cwd: spec.cwd,
+        stderrPrefix: `[${this.label}] `,
+        onDiagnosis: (diagnosis) => {
+          if (this.#diagnosis === diagnosis) return;
+          this.#diagnosis = diagnosis;
+          this.#log(diagnosis);
+        },
       });
       transport = stdio;
       client.onclose = () => this.#onClosed(client);
@@ -408,20 +471,21 @@ export class McpBackend implements BackendConnection {
       const direct = (client.getProtocolEra() ?? "legacy") === "legacy"
         ? new DirectRequests((message) => stdio.send(message))
         : undefined;
-      this.#interceptProgress(stdio, direct);
+      this.#interceptProgress(stdio, client.getProtocolEra() === "modern", direct);
       this.#direct = direct === undefined ? undefined : { client, requests: direct };
       pid = stdio.pid;
     } else {
-      const requestInit: RequestInit = { headers: spec.headers ?? {} };
+      // Only the gateway's own credentials: nothing of a client's request reaches here.
+      const requestInit: RequestInit = {
+        headers: resolveSecretRefs(spec.headers, `${this.label} header`) ?? {},
+      };
+      const fetch = tolerantFetch(this.#deviations, this.#token);
       transport = spec.kind === "sse"
-        ? new SSEClientTransport(new URL(spec.url), { requestInit, fetch: abortableFetch })
-        : new StreamableHTTPClientTransport(new URL(spec.url), {
-          requestInit,
-          fetch: abortableFetch,
-        });
+        ? new SSEClientTransport(new URL(spec.url), { requestInit, fetch })
+        : new StreamableHTTPClientTransport(new URL(spec.url), { requestInit, fetch });
       client.onclose = () => this.#onClosed(client);
       await client.connect(transport, { timeout: connectTimeoutMs, prior: known });
-      this.#interceptProgress(transport);
+      this.#interceptProgress(transport, client.getProtocolEra() === "modern");
     }
     return { client, pid };
   }
@@ -631,7 +695,9 @@ export class McpBackend implements BackendConnection {
   #scheduleReconnect(): void {
     if (this.#closing) return;
     this.#setState("backoff", this.#lastError);
-    const delayMs = this.#backoffMs;
+    // Jittered between half and the whole backoff, so replicas (and nodes) that
+    // failed together, e.g. when a shared server restarted, do not retry in lockstep.
+    const delayMs = Math.round(this.#backoffMs * (0.5 + Math.random() / 2));
     this.#backoffMs = Math.min(this.#backoffMs * 2, this.#options.maxBackoffMs);
     clearTimeout(this.#retryTimer);
     this.#retryTimer = setTimeout(() => {
@@ -699,7 +765,7 @@ export class McpBackend implements BackendConnection {
       if (timeout.signal.aborted && !options.signal?.aborted) {
         throw new BackendTimeoutError(this.label, method, timeoutMs);
       }
-      throw error;
+      throw invalidResultError(error, method, this.#deviations);
     } finally {
       clearTimeout(timer);
       if (token !== undefined) this.#progress.delete(token);
@@ -756,7 +822,7 @@ export class McpBackend implements BackendConnection {
    * Routes our own progress tokens before the SDK's dispatch sees them, counts
    * the requests written, and stamps each server→client request on arrival.
    */
-  #interceptProgress(transport: Transport, direct?: DirectRequests): void {
+  #interceptProgress(transport: Transport, modern: boolean, direct?: DirectRequests): void {
     const send = transport.send.bind(transport);
     transport.send = (message, options) => {
       if ("method" in message && "id" in message) this.#requestsSent++;
@@ -772,6 +838,7 @@ export class McpBackend implements BackendConnection {
     const inner = transport.onmessage;
     transport.onmessage = (message, extra) => {
       if (direct?.deliver(message)) return;
+      if (modern) repairModernResponse(message, this.#deviations);
       const m = message as {
         method?: string;
         id?: string | number;

@@ -1,15 +1,20 @@
 /**
  * The client side of the MCP stdio transport on `Deno.Command`: one child
- * process, newline-delimited JSON-RPC on its stdin and stdout, stderr passed
- * through. Written for Deno rather than through the Node compatibility layer,
+ * process, newline-delimited JSON-RPC on its stdin and stdout, stderr relayed
+ * line by line with the backend's label (see `stderr_relay.ts`). Written for Deno rather than through the Node compatibility layer,
  * whose string writes dominated the gateway's CPU profile on the stdio path.
  *
  * Closing follows the stdio binding's shutdown order: close stdin, wait, then
- * SIGTERM, then SIGKILL, so no child outlives the gateway.
+ * SIGTERM, then SIGKILL, so no child outlives the gateway. The child runs in
+ * a process group of its own and the signals go to the whole group; whatever
+ * of the group outlives the child (on close or when it exits by itself) is
+ * ended the same way, so a wrapper's grandchildren do not linger.
  *
  * @module
  */
 import type { JSONRPCMessage, Transport } from "@modelcontextprotocol/server";
+import { endGroup, PROCESS_GROUPS, signalGroup } from "./process_group.ts";
+import { relayStderr } from "./stderr_relay.ts";
 
 /** What to run. */
 export interface StdioCommand {
@@ -18,6 +23,10 @@ export interface StdioCommand {
   /** Added to a small default environment (PATH, HOME, ...); secrets are not inherited. */
   env?: Record<string, string>;
   cwd?: string;
+  /** Put in front of each line of the child's stderr we relay (e.g. the backend's label). */
+  stderrPrefix?: string;
+  /** Told once per kind when the child's stderr names a failure only a user can fix. */
+  onDiagnosis?: (diagnosis: string) => void;
 }
 
 /** How long a child gets to exit after stdin closes, and again after SIGTERM. */
@@ -70,6 +79,7 @@ export class DenoStdioClientTransport implements Transport {
   #closed = false;
   #pending: string[] = [];
   #flushed?: Promise<void>;
+  #groupEnded?: Promise<void>;
 
   /** Prepares the command; {@link start} spawns it. */
   constructor(command: StdioCommand) {
@@ -93,11 +103,20 @@ export class DenoStdioClientTransport implements Transport {
       clearEnv: true,
       stdin: "piped",
       stdout: "piped",
-      stderr: "inherit",
+      stderr: "piped",
+      // Makes the child a process group leader, so its descendants can be ended with it.
+      detached: PROCESS_GROUPS,
     }).spawn();
     this.#writer = this.#child.stdin.getWriter();
     void this.#read(this.#child.stdout);
-    void this.#child.status.then(() => this.#finish());
+    void relayStderr(this.#child.stderr, {
+      prefix: this.#command.stderrPrefix ?? "",
+      onDiagnosis: this.#command.onDiagnosis,
+    });
+    void this.#child.status.then(() => {
+      void this.#endGroup();
+      this.#finish();
+    });
     return Promise.resolve();
   }
 
@@ -182,7 +201,10 @@ export class DenoStdioClientTransport implements Transport {
     this.onclose?.();
   }
 
-  /** Ends the child: stdin closed, then SIGTERM, then SIGKILL. */
+  /**
+   * Ends the child: stdin closed, then SIGTERM, then SIGKILL, each to its
+   * whole group; then whatever of the group is left.
+   */
   async close(): Promise<void> {
     const child = this.#child;
     if (child === undefined) return this.#finish();
@@ -192,11 +214,20 @@ export class DenoStdioClientTransport implements Transport {
       if (!(await exitsWithin(child, EXIT_GRACE_MS))) signal(child, "SIGKILL");
     }
     await child.status;
+    await this.#endGroup();
     this.#finish();
+  }
+
+  /** Ends what is left of the child's group once the child has exited (once). */
+  #endGroup(): Promise<void> {
+    const pid = this.#child!.pid;
+    this.#groupEnded ??= PROCESS_GROUPS ? endGroup(pid, EXIT_GRACE_MS) : Promise.resolve();
+    return this.#groupEnded;
   }
 }
 
 function signal(child: Deno.ChildProcess, name: Deno.Signal): void {
+  if (PROCESS_GROUPS && signalGroup(child.pid, name)) return;
   try {
     child.kill(name);
   } catch {

@@ -101,6 +101,78 @@ Deno.test({
   },
 });
 
+/** Whether a process runs (a zombie, which holds nothing but its pid, does not). */
+function running(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(")") + 2));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A stdio "server" that starts grandchildren (one ignores SIGTERM, as a
+ * careless wrapper's child might), reports their pids as a JSON line, then
+ * runs `then` in its place.
+ */
+async function withGrandchildren(then: string) {
+  const transport = new DenoStdioClientTransport({
+    command: "sh",
+    args: [
+      "-c",
+      `sleep 300 & a=$!; (trap '' TERM; exec sleep 301) & b=$!; ` +
+      `echo "{\\"jsonrpc\\":\\"2.0\\",\\"method\\":\\"pids\\",\\"params\\":{\\"pids\\":[$a,$b]}}"; ${then}`,
+    ],
+  });
+  const pids = Promise.withResolvers<number[]>();
+  transport.onmessage = (m) =>
+    pids.resolve((m as unknown as { params: { pids: number[] } }).params.pids);
+  let closed = false;
+  transport.onclose = () => closed = true;
+  await transport.start();
+  const grandchildren = await pids.promise;
+  assert.ok(grandchildren.every(running), "the grandchildren started");
+  return { transport, grandchildren, closed: () => closed };
+}
+
+async function until(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+Deno.test({
+  name: "stdio transport: the child's whole process group ends with it",
+  ignore: Deno.build.os !== "linux",
+  fn: async (t) => {
+    await t.step("on close, a grandchild that ignores SIGTERM included", async () => {
+      // `cat` exits as soon as its stdin closes; its shell's background jobs would stay.
+      const { transport, grandchildren } = await withGrandchildren("exec cat");
+      try {
+        await transport.close();
+        const survivors = grandchildren.filter(running);
+        assert.deepEqual(survivors, [], "processes of the group outlived close()");
+      } finally {
+        for (const pid of grandchildren) if (running(pid)) Deno.kill(pid, "SIGKILL");
+      }
+    });
+
+    await t.step("when the child exits by itself (before a reconnect)", async () => {
+      const { transport, grandchildren, closed } = await withGrandchildren("exit 3");
+      try {
+        await until("the transport to close", closed, 5_000);
+        await until("the grandchildren to end", () => !grandchildren.some(running), 5_000);
+        await transport.close();
+      } finally {
+        for (const pid of grandchildren) if (running(pid)) Deno.kill(pid, "SIGKILL");
+      }
+    });
+  },
+});
+
 Deno.test("stdio transport: a backend inherits the cache locations, not the node's other environment", () => {
   const node: Record<string, string> = {
     PATH: "/usr/bin",

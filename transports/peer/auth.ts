@@ -1,7 +1,8 @@
 /**
- * Mutual challenge-response authentication of peers with a shared cluster
- * secret (HMAC-SHA-256). The secret never crosses the wire, and each side
- * proves knowledge of it over nonces chosen by the other.
+ * The primitives of peer authentication with a shared cluster secret
+ * (HMAC-SHA-256): keys, nonces, proofs over length-prefixed parts, and the
+ * field packing of handshake payloads. The exchange itself is in
+ * `handshake.ts`.
  *
  * @module
  */
@@ -71,8 +72,16 @@ export function packFields(fields: ReadonlyArray<string | Uint8Array>): Uint8Arr
   return join(fields);
 }
 
-/** Splits a payload made by {@link packFields}; throws on malformed input. */
-export function unpackFields(bytes: Uint8Array, count: number): Uint8Array<ArrayBuffer>[] {
+/**
+ * Splits a payload made by {@link packFields}; throws on malformed input.
+ * With `exact` false, bytes after the `count` fields are allowed (to read a
+ * leading version field before knowing the rest of the layout).
+ */
+export function unpackFields(
+  bytes: Uint8Array,
+  count: number,
+  exact = true,
+): Uint8Array<ArrayBuffer>[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out: Uint8Array<ArrayBuffer>[] = [];
   let at = 0;
@@ -83,6 +92,6 @@ export function unpackFields(bytes: Uint8Array, count: number): Uint8Array<Array
     out.push(bytes.slice(at + 4, at + 4 + length));
     at += 4 + length;
   }
-  if (at !== bytes.length) throw new RangeError("handshake payload has trailing bytes");
+  if (exact && at !== bytes.length) throw new RangeError("handshake payload has trailing bytes");
   return out;
 }

@@ -4,8 +4,20 @@
  * @module
  */
 
-/** Frame kinds of the peer protocol. */
-export const FrameKind = { hello: 1, challenge: 2, auth: 3, messages: 4 } as const;
+/**
+ * Frame kinds of the peer protocol. Kinds 1-3 were handshake v1 (whose
+ * server proved itself before the client); only `legacyHello` is still
+ * recognised, to tell an old dialler why it is refused.
+ */
+export const FrameKind = {
+  legacyHello: 1,
+  messages: 4,
+  hello: 5,
+  challenge: 6,
+  proof: 7,
+  accept: 8,
+  refused: 9,
+} as const;
 
 /** One frame read from a stream. */
 export interface Frame {
@@ -33,18 +45,22 @@ export function encodeFrame(kind: number, payload: Uint8Array): Uint8Array {
   return out;
 }
 
+/** The read buffer a reader starts with; it grows to the largest frame read. */
+const INITIAL_BUFFER_BYTES = 4096;
+
 /**
  * Reads frames from a stream, refusing any frame larger than `maxFrameBytes`
- * before buffering it.
+ * before buffering it. The limit may be raised once the peer is trusted:
+ * before authentication a connection can make us hold only a few KiB.
  */
 export class FrameReader {
   #reader: ReadableStreamDefaultReader<Uint8Array>;
-  #buffer = new Uint8Array(64 * 1024);
+  #buffer = new Uint8Array(INITIAL_BUFFER_BYTES);
   #start = 0;
   #end = 0;
 
   /** Wraps a byte stream. */
-  constructor(stream: ReadableStream<Uint8Array>, readonly maxFrameBytes: number) {
+  constructor(stream: ReadableStream<Uint8Array>, public maxFrameBytes: number) {
     this.#reader = stream.getReader();
   }
 
@@ -60,6 +76,7 @@ export class FrameReader {
       }
       const { value, done } = await this.#reader.read();
       if (done) return false;
+      // Reads stop once a frame is whole: the buffer holds one frame plus one read's chunk.
       if (this.#end + value.length > this.#buffer.length) {
         const next = new Uint8Array(
           Math.max(this.#buffer.length * 2, this.#end - this.#start + value.length),
@@ -91,6 +108,16 @@ export class FrameReader {
     this.#start += 4 + length;
     if (this.#start === this.#end) this.#start = this.#end = 0;
     return { kind, payload };
+  }
+
+  /**
+   * Whether the unread bytes start like a TLS record (content type 20-23,
+   * major version 3): what a peer configured for TLS sends to one that is not.
+   */
+  looksLikeTls(): boolean {
+    if (this.#end - this.#start < 2) return false;
+    const type = this.#buffer[this.#start];
+    return type >= 20 && type <= 23 && this.#buffer[this.#start + 1] === 3;
   }
 
   /** Gives the stream back without closing it (the connection stays usable). */

@@ -1,7 +1,9 @@
 /**
- * Raft messages between gateway nodes over TCP: one outbound connection per
- * peer carrying batched frames, mutual authentication with the cluster
- * secret, bounded queues, and reconnects with jittered exponential backoff.
+ * Raft messages between gateway nodes: one outbound connection per peer
+ * (`peer_link.ts`), mutually authenticated with the cluster secret
+ * (`handshake.ts`), over TCP or TLS (`peer_tls.ts`), bounded queues, and a listener that bounds what a
+ * stranger can make it hold (`inbound_guard.ts`): a few KiB per frame, a cap
+ * on connections in their handshake and a handshake deadline.
  *
  * Raft tolerates lost messages, so a full queue drops (and counts) rather than
  * blocking the node; the node hears about it through `onUnreachable`.
@@ -9,13 +11,39 @@
  * @module
  */
 import { ConfigError, type Message, type NodeId } from "@safla/core";
-import { importSecret, nonce, packFields, prove, unpackFields, verify } from "./auth.ts";
-import { decodeMessages, encodeMessageBatches, frameBatchLength } from "./codec.ts";
-import { encodeFrame, FrameKind, FrameReader } from "./frames.ts";
+import { importSecret } from "./auth.ts";
+import { decodeMessages } from "./codec.ts";
+import { FrameKind, FrameReader } from "./frames.ts";
+import {
+  answerHandshake,
+  type Claimed,
+  HandshakeError,
+  type HandshakeIdentity,
+  MAX_HANDSHAKE_FRAME_BYTES,
+} from "./handshake.ts";
+import { InboundGuard, type InboundStats, ReportLimiter } from "./inbound_guard.ts";
+import {
+  denoPeerConn,
+  listenPlain,
+  type PeerConn,
+  type PeerListener,
+  splitAddress,
+} from "./peer_conn.ts";
+import { type LinkHost, PeerLink } from "./peer_link.ts";
+import { dialTls, listenTls, type PeerTls } from "./peer_tls.ts";
+
+export type { InboundStats } from "./inbound_guard.ts";
 
 /** Something worth logging happened in the transport. */
 export type PeerEvent =
-  | { kind: "rejected"; remote: string; claimedNodeId: string; reason: string }
+  | {
+    kind: "rejected";
+    remote: string;
+    claimedNodeId: string;
+    reason: string;
+    /** Rejections not reported since the last report (the log is rate-limited). */
+    suppressed: number;
+  }
   | { kind: "connected"; peer: NodeId }
   | { kind: "disconnected"; peer: NodeId; reason: string }
   | { kind: "dropped"; peer: NodeId; count: number }
@@ -55,6 +83,15 @@ export interface PeerTransportOptions {
   minBackoffMs?: number;
   /** Longest reconnect delay. */
   maxBackoffMs?: number;
+  /** Deadline of a handshake, on both sides (default {@link DEFAULT_HANDSHAKE_TIMEOUT_MS}). */
+  handshakeTimeoutMs?: number;
+  /**
+   * Most inbound connections in their handshake at once (default
+   * {@link DEFAULT_MAX_UNAUTHENTICATED}); beyond it the oldest is closed.
+   */
+  maxUnauthenticated?: number;
+  /** TLS certificates; without them peers talk plain TCP (still authenticated by the secret). */
+  tls?: PeerTls;
 }
 
 /** Counters of one peer link. */
@@ -69,7 +106,11 @@ export interface PeerLinkStats {
   dropped: number;
 }
 
-const HANDSHAKE_TIMEOUT_MS = 5_000;
+/** Default deadline of a handshake, on both sides. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
+
+/** Default bound of connections accepted but not yet authenticated. */
+export const DEFAULT_MAX_UNAUTHENTICATED = 32;
 
 /** Smallest frame limit accepted. */
 const MIN_FRAME_BYTES = 4096;
@@ -77,160 +118,8 @@ const MIN_FRAME_BYTES = 4096;
 /** Default largest frame: 64 MiB. */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
-class PeerLink {
-  queue: Message[] = [];
-  sent = 0;
-  dropped = 0;
-  connected = false;
-  closed = false;
-  #wake: (() => void) | undefined;
-  #conn: Deno.TcpConn | undefined;
-
-  constructor(
-    readonly peer: NodeId,
-    public address: string,
-    readonly transport: PeerTransport,
-  ) {}
-
-  enqueue(messages: Message[]): void {
-    const room = this.transport.maxQueuedMessages - this.queue.length;
-    const accepted = messages.length <= room ? messages : messages.slice(0, Math.max(0, room));
-    for (const m of accepted) this.queue.push(m);
-    const dropped = messages.length - accepted.length;
-    if (dropped > 0) this.#drop(dropped);
-    this.#wake?.();
-  }
-
-  #drop(count: number): void {
-    this.dropped += count;
-    this.transport.emit({ kind: "dropped", peer: this.peer, count });
-    this.transport.unreachable(this.peer);
-  }
-
-  async run(): Promise<void> {
-    let backoffMs = this.transport.minBackoffMs;
-    while (!this.closed) {
-      if (this.queue.length === 0) {
-        await new Promise<void>((resolve) => (this.#wake = resolve));
-        this.#wake = undefined;
-        continue;
-      }
-      if (!this.#conn) {
-        try {
-          this.#conn = await this.#connect();
-          this.connected = true;
-          backoffMs = this.transport.minBackoffMs;
-          this.transport.emit({ kind: "connected", peer: this.peer });
-        } catch (error) {
-          const lost = this.queue.length;
-          this.queue = [];
-          if (lost > 0) this.#drop(lost);
-          if (this.closed) return;
-          this.transport.emit({ kind: "disconnected", peer: this.peer, reason: String(error) });
-          await this.#sleep(backoffMs * (0.5 + Math.random() / 2));
-          backoffMs = Math.min(backoffMs * 2, this.transport.maxBackoffMs);
-          continue;
-        }
-      }
-      const limitBytes = this.transport.maxFrameBytes;
-      const batch = this.queue.splice(0, frameBatchLength(this.queue, limitBytes - 1));
-      // The frame's length counts its kind byte besides the payload.
-      const { payloads, oversized } = encodeMessageBatches(batch, limitBytes - 1);
-      for (const m of oversized) {
-        this.transport.emit({ kind: "oversized", peer: this.peer, type: m.type, limitBytes });
-      }
-      if (oversized.length > 0) this.#drop(oversized.length);
-      let unsent = batch.length - oversized.length;
-      try {
-        for (const { payload, count } of payloads) {
-          await this.#write(this.#conn, encodeFrame(FrameKind.messages, payload));
-          this.sent += count;
-          unsent -= count;
-        }
-      } catch (error) {
-        this.#disconnect(String(error));
-        this.#drop(unsent);
-      }
-    }
-  }
-
-  async #write(conn: Deno.TcpConn, bytes: Uint8Array): Promise<void> {
-    let written = 0;
-    while (written < bytes.length) written += await conn.write(bytes.subarray(written));
-  }
-
-  async #connect(): Promise<Deno.TcpConn> {
-    const separator = this.address.lastIndexOf(":");
-    const hostname = this.address.slice(0, separator);
-    const port = Number(this.address.slice(separator + 1));
-    const conn = await Deno.connect({ hostname, port });
-    conn.setNoDelay(true);
-    const reader = new FrameReader(conn.readable, 4096);
-    const timer = setTimeout(() => conn.close(), HANDSHAKE_TIMEOUT_MS);
-    try {
-      const { clusterId, nodeId, key } = this.transport.identity();
-      const clientNonce = nonce();
-      await this.#write(
-        conn,
-        encodeFrame(FrameKind.hello, packFields([clusterId, nodeId, clientNonce])),
-      );
-      const challenge = await reader.next();
-      if (challenge?.kind !== FrameKind.challenge) throw new Error("peer did not send a challenge");
-      const [serverNonce, serverProof] = unpackFields(challenge.payload, 2);
-      const serverOk = await verify(
-        await key,
-        ["server", clusterId, clientNonce, serverNonce],
-        serverProof,
-      );
-      if (!serverOk) throw new Error(`peer ${this.peer} at ${this.address} failed authentication`);
-      const proof = await prove(await key, ["client", clusterId, nodeId, serverNonce, clientNonce]);
-      await this.#write(conn, encodeFrame(FrameKind.auth, proof));
-      reader.release();
-      return conn;
-    } catch (error) {
-      try {
-        conn.close();
-      } catch { /* already closed by the handshake timeout */ }
-      throw error;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#wake = undefined;
-        resolve();
-      }, ms);
-      this.#wake = () => {
-        if (this.closed) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-    });
-  }
-
-  #disconnect(reason: string): void {
-    if (!this.#conn) return;
-    try {
-      this.#conn.close();
-    } catch { /* the socket is already gone */ }
-    this.#conn = undefined;
-    this.connected = false;
-    this.transport.emit({ kind: "disconnected", peer: this.peer, reason });
-  }
-
-  close(): void {
-    this.closed = true;
-    this.#disconnect("closed");
-    this.#wake?.();
-  }
-}
-
 /**
- * The TCP peer transport of one node.
+ * The peer transport of one node.
  *
  * @example
  * ```ts
@@ -241,12 +130,14 @@ class PeerLink {
  * await transport.close();
  * ```
  */
-export class PeerTransport {
+export class PeerTransport implements LinkHost {
   #options: PeerTransportOptions;
-  #key: Promise<CryptoKey>;
-  #listener: Deno.TcpListener;
+  #identity: Promise<HandshakeIdentity>;
+  #listener!: PeerListener;
   #links = new Map<NodeId, PeerLink>();
-  #inbound = new Set<Deno.Conn>();
+  #inbound = new Set<PeerConn>();
+  #guard: InboundGuard;
+  #rejections = new ReportLimiter();
   #tasks: Promise<void>[] = [];
   #closing = false;
   /** Bound of each outbound queue. */
@@ -257,19 +148,18 @@ export class PeerTransport {
   readonly maxBackoffMs: number;
   /** Largest frame accepted or sent. */
   readonly maxFrameBytes: number;
+  /** Deadline of a handshake. */
+  readonly handshakeTimeoutMs: number;
 
-  private constructor(
-    options: PeerTransportOptions,
-    key: Promise<CryptoKey>,
-    listener: Deno.TcpListener,
-  ) {
+  private constructor(options: PeerTransportOptions, key: CryptoKey) {
     this.#options = options;
-    this.#key = key;
-    this.#listener = listener;
+    this.#identity = Promise.resolve({ clusterId: options.clusterId, nodeId: options.nodeId, key });
     this.maxQueuedMessages = options.maxQueuedMessages ?? 4096;
     this.minBackoffMs = options.minBackoffMs ?? 50;
     this.maxBackoffMs = options.maxBackoffMs ?? 2_000;
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    this.#guard = new InboundGuard(options.maxUnauthenticated ?? DEFAULT_MAX_UNAUTHENTICATED);
   }
 
   /** Validates the options, starts listening and returns the transport. */
@@ -284,27 +174,40 @@ export class PeerTransport {
         `must be an integer >= ${MIN_FRAME_BYTES}, got ${maxFrameBytes}`,
       );
     }
-    const key = importSecret(options.secret);
-    await key;
-    const listener = Deno.listen({
-      hostname: options.hostname,
-      port: options.port,
-      transport: "tcp",
-    });
-    const transport = new PeerTransport(options, key, listener);
+    positive("handshakeTimeoutMs", options.handshakeTimeoutMs);
+    positive("maxUnauthenticated", options.maxUnauthenticated);
+    const transport = new PeerTransport(options, await importSecret(options.secret));
+    const admit = (conn: PeerConn) => transport.#admit(conn);
+    transport.#listener = options.tls
+      ? await listenTls(
+        options.hostname,
+        options.port,
+        options.tls,
+        transport.handshakeTimeoutMs,
+        admit,
+      )
+      : listenPlain(options.hostname, options.port, admit);
     for (const [peer, address] of Object.entries(options.peers)) transport.addPeer(peer, address);
-    transport.#tasks.push(transport.#accept());
+    transport.#tasks.push(transport.#listener.done);
     return transport;
   }
 
   /** The port actually listened on. */
   get port(): number {
-    return this.#listener.addr.port;
+    return this.#listener.port;
   }
 
   /** @internal */
-  identity(): { clusterId: string; nodeId: NodeId; key: Promise<CryptoKey> } {
-    return { clusterId: this.#options.clusterId, nodeId: this.#options.nodeId, key: this.#key };
+  identity(): Promise<HandshakeIdentity> {
+    return this.#identity;
+  }
+
+  /** @internal */
+  async dial(address: string, signal: AbortSignal): Promise<PeerConn> {
+    if (this.#options.tls) return await dialTls(address, this.#options.tls, signal);
+    const conn = await Deno.connect(splitAddress(address));
+    conn.setNoDelay(true);
+    return denoPeerConn(conn);
   }
 
   /** @internal */
@@ -365,90 +268,96 @@ export class PeerTransport {
     return out;
   }
 
-  async #accept(): Promise<void> {
-    try {
-      for await (const conn of this.#listener) {
-        this.#inbound.add(conn);
-        this.#serve(conn).finally(() => this.#inbound.delete(conn));
-      }
-    } catch (error) {
-      if (!(error instanceof Deno.errors.BadResource)) throw error;
-    }
+  /** Counters of the listener: connections in their handshake, evicted, rejected. */
+  inboundStats(): InboundStats {
+    return this.#guard.stats();
   }
 
-  async #serve(conn: Deno.Conn): Promise<void> {
-    const remote = `${(conn.remoteAddr as Deno.NetAddr).hostname}:${
-      (conn.remoteAddr as Deno.NetAddr).port
-    }`;
-    const reader = new FrameReader(conn.readable, this.maxFrameBytes);
-    let claimed = "?";
-    let authenticated = false;
-    const close = () => {
-      try {
-        conn.close();
-      } catch { /* already closed */ }
-    };
-    const reject = (reason: string) => {
-      this.emit({ kind: "rejected", remote, claimedNodeId: claimed, reason });
-      close();
-    };
-    const timer = setTimeout(() => reject("handshake timed out"), HANDSHAKE_TIMEOUT_MS);
+  #admit(conn: PeerConn): void {
+    if (this.#closing) return conn.close();
+    this.#guard.admit(conn);
+    this.#inbound.add(conn);
+    this.#serve(conn).finally(() => this.#inbound.delete(conn));
+  }
+
+  #reject(conn: PeerConn, claimed: Claimed, reason: string): void {
+    conn.close();
+    const evicted = this.#guard.rejected(conn);
+    if (this.#closing) return;
+    const suppressed = this.#rejections.admit(performance.now());
+    if (suppressed === undefined) return;
+    this.emit({
+      kind: "rejected",
+      remote: conn.remote,
+      claimedNodeId: claimed.nodeId,
+      reason: evicted ? "closed to make room: too many connections in their handshake" : reason,
+      suppressed,
+    });
+  }
+
+  async #serve(conn: PeerConn): Promise<void> {
+    const reader = new FrameReader(conn.readable, MAX_HANDSHAKE_FRAME_BYTES);
+    const claimed: Claimed = { nodeId: "?" };
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      conn.close();
+    }, this.handshakeTimeoutMs);
+    let peer: NodeId;
     try {
-      const hello = await reader.next();
-      if (hello?.kind !== FrameKind.hello) return reject("no hello frame");
-      const [clusterBytes, nodeBytes, clientNonce] = unpackFields(hello.payload, 3);
-      const clusterId = new TextDecoder().decode(clusterBytes);
-      claimed = new TextDecoder().decode(nodeBytes);
-      if (clusterId !== this.#options.clusterId) return reject(`wrong cluster "${clusterId}"`);
-      const key = await this.#key;
-      const serverNonce = nonce();
-      const serverProof = await prove(key, ["server", clusterId, clientNonce, serverNonce]);
-      await conn.write(encodeFrame(FrameKind.challenge, packFields([serverNonce, serverProof])));
-      const auth = await reader.next();
-      if (auth?.kind !== FrameKind.auth) return reject("no auth frame");
-      const ok = await verify(
-        key,
-        ["client", clusterId, claimed, serverNonce, clientNonce],
-        auth.payload,
-      );
-      if (!ok) return reject("bad cluster secret");
+      const io = { reader, write: (bytes: Uint8Array) => conn.write(bytes) };
+      peer = await answerHandshake(io, await this.#identity, claimed);
+    } catch (error) {
+      const reason = timedOut
+        ? `handshake timed out after ${this.handshakeTimeoutMs} ms`
+        : reader.looksLikeTls()
+        ? "the dialler speaks TLS, but this node listens on plain TCP (set --peer-tls-*)"
+        : error instanceof HandshakeError
+        ? error.reason
+        : error instanceof Error
+        ? error.message
+        : String(error);
+      return this.#reject(conn, claimed, reason);
+    } finally {
       clearTimeout(timer);
-      authenticated = true;
+    }
+    this.#guard.authenticated(conn);
+    reader.maxFrameBytes = this.maxFrameBytes;
+    try {
       for (;;) {
         const frame = await reader.next();
-        if (!frame) return;
-        if (frame.kind !== FrameKind.messages) return reject(`unexpected frame kind ${frame.kind}`);
+        if (!frame) return conn.close();
+        if (frame.kind !== FrameKind.messages) {
+          return this.#reject(conn, claimed, `unexpected frame kind ${frame.kind}`);
+        }
         const messages = decodeMessages(frame.payload);
-        if (messages.some((m) => m.from !== claimed || m.to !== this.#options.nodeId)) {
-          return reject("message addressed from or to the wrong node");
+        if (messages.some((m) => m.from !== peer || m.to !== this.#options.nodeId)) {
+          return this.#reject(conn, claimed, "message addressed from or to the wrong node");
         }
         this.#options.onMessages(messages);
       }
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
       // A broken stream from an authenticated peer, or our own shutdown, is no intrusion.
-      if (this.#closing) close();
-      else if (authenticated) {
-        this.emit({ kind: "disconnected", peer: claimed, reason });
-        close();
-      } else reject(reason);
-    } finally {
-      clearTimeout(timer);
+      conn.close();
+      if (!this.#closing) {
+        const reason = error instanceof Error ? error.message : String(error);
+        this.emit({ kind: "disconnected", peer, reason });
+      }
     }
   }
 
   /** Stops listening, closes every connection and waits for the link loops to end. */
   async close(): Promise<void> {
     this.#closing = true;
-    try {
-      this.#listener.close();
-    } catch { /* already closed */ }
+    this.#listener.close();
     for (const link of this.#links.values()) link.close();
-    for (const conn of this.#inbound) {
-      try {
-        conn.close();
-      } catch { /* already closed */ }
-    }
+    for (const conn of this.#inbound) conn.close();
     await Promise.allSettled(this.#tasks);
+  }
+}
+
+function positive(name: string, value: number | undefined): void {
+  if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
+    throw new ConfigError("peer transport", name, `must be a positive integer, got ${value}`);
   }
 }

@@ -5,7 +5,9 @@
  *   fronts: backend health, see `front/app.ts`.)
  * - `GET /readyz`: 200 when a leader is known and this node has applied all it knows committed.
  * - `GET /admin/status`: leader, term, members, commit/applied indices, peer link counters.
- * - `GET|PUT|DELETE /admin/kv/:key`, `GET /admin/kv?prefix=&limit=&after=`: the replicated KV.
+ * - `GET|PUT|DELETE /admin/kv/:key`, `GET /admin/kv?prefix=&limit=&after=`: the replicated KV,
+ *   in the user key space (`control/user_keys.ts`): the gateway's own records
+ *   (sessions, services) cannot be named, listed, watched or deleted here.
  *   A range answers one page (default 1000 records, at most 10 000, and at
  *   most 4 MiB of keys and values) with `more`, and `next` when there is
  *   more: pass it as `after` for the next page. Each page is read at its own
@@ -18,8 +20,15 @@
  *   requests in flight at once (see `kv_session.ts`).
  * - `GET /admin/watch?prefix=&startRevision=`: changes as server-sent events, at most
  *   1000 per message (a longer batch is split, all but its last message with `more: true`).
- * - `POST /admin/members`, `DELETE /admin/members/:id`: membership changes.
+ * - `POST /admin/members`, `POST /admin/members/:id/promote`, `DELETE /admin/members/:id`:
+ *   membership changes (a new member is a learner until it has caught up; see `membership.ts`).
  * - `POST /cluster/v1/submit`: requests forwarded by followers (cluster token required).
+ * - `POST /cluster/v1/members`, `DELETE /cluster/v1/members/:id`: membership
+ *   changes a follower forwards to the leader (cluster token required).
+ *
+ * Every `/admin/*` and `/cluster/*` route goes through `admin_guard.ts`:
+ * Host and Origin checks, `application/json` bodies read within a bound, and
+ * for `/admin/*` the admin credential. `/livez` and `/readyz` stay open.
  *
  * A node that fronts MCP servers adds `GET /admin/registry` (see `cluster_node.ts`).
  *
@@ -31,14 +40,13 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { type Command, validateCommand, type WatchEvent } from "@safla/core/state";
-import { type NodeHost, validateMemberAddress } from "@safla/transports/host";
+import type { NodeHost } from "@safla/transports/host";
 import type { KvQuery } from "@safla/core/node";
 import {
   CLUSTER_AUTH_HEADER,
   type RaftStore,
   type WireRequest,
 } from "../../store/raft/raft_store.ts";
-import { NoQuorumError } from "../../store/raft/errors.ts";
 import type { WatchSelector } from "../../store/types.ts";
 import {
   BadRequestError,
@@ -53,6 +61,18 @@ import {
   runKvOperation,
 } from "./kv_operations.ts";
 import { serveKvSession } from "./kv_session.ts";
+import { UserKeySpace, type UserKv } from "../../control/user_keys.ts";
+import {
+  adminGuard,
+  type AdminGuardOptions,
+  BodyTooLargeError,
+  clusterGuard,
+  MAX_ADMIN_BODY_BYTES,
+  readJsonObject,
+} from "./admin_guard.ts";
+import { constantTimeEqual } from "./admin_token.ts";
+import { addMembershipRoutes } from "./membership_routes.ts";
+import { MemberConflictError } from "./membership.ts";
 
 export { BadRequestError } from "./kv_operations.ts";
 
@@ -68,9 +88,12 @@ export interface AdminAppOptions {
   maxKvSessions?: number;
   /** Aborting it ends every watch stream and KV session (so the server can shut down). */
   signal?: AbortSignal;
+  /** Who may call: allowed hosts and origins, the admin token, inbound auth once wired. */
+  guard: AdminGuardOptions;
+  /** The gateway's own readiness (services still starting), when the node fronts one. */
+  gatewayReadiness?: () => { ready: boolean; waitingFor: string[] };
 }
 
-const NODE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 /** Most forwarded requests in one call (the sender's batches are smaller). */
 const MAX_FORWARD_BATCH = 1024;
 /**
@@ -82,27 +105,30 @@ export const MAX_EVENTS_PER_MESSAGE = 1_000;
 const WATCH_KEEPALIVE_MS = 15_000;
 /** Longest a forwarded request may ask to wait. */
 const MAX_FORWARD_TIMEOUT_MS = 60_000;
+/**
+ * Largest forwarded batch body. Only a peer holding the cluster token gets to
+ * send one (the token is checked before the body is read); the forwarder
+ * batches by count, so this bounds the buffer rather than shaping traffic.
+ */
+const MAX_FORWARD_BODY_BYTES = 512 * 1024 * 1024;
 
 function errorResponse(error: unknown): Response {
+  if (error instanceof BodyTooLargeError) {
+    return Response.json({ error: error.message }, { status: 413 });
+  }
+  if (error instanceof MemberConflictError) {
+    return Response.json({ error: error.message, field: error.field }, { status: 409 });
+  }
   const reply = errorReply(error);
   if (!reply) throw error;
   return Response.json(reply.body, { status: reply.status });
 }
 
-async function jsonBody(c: Context): Promise<Record<string, unknown>> {
-  let body: unknown;
-  try {
-    body = await c.req.json();
-  } catch {
-    throw new BadRequestError("body", "expected a JSON object");
-  }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new BadRequestError("body", "expected a JSON object");
-  }
-  return body as Record<string, unknown>;
+function jsonBody(c: Context, maxBytes = MAX_ADMIN_BODY_BYTES): Promise<Record<string, unknown>> {
+  return readJsonObject(c.req.raw, maxBytes);
 }
 
-async function kvResponse(store: RaftStore, operation: KvOperation): Promise<Response> {
+async function kvResponse(store: UserKv, operation: KvOperation): Promise<Response> {
   const reply = await runKvOperation(store, operation);
   return Response.json(reply.body, { status: reply.status });
 }
@@ -131,11 +157,20 @@ function wireRequest(raw: unknown): WireRequest {
 }
 
 /** Whether this node can serve: a leader is known and it has applied what it knows committed. */
-export function readiness(host: NodeHost): { ready: boolean; reason: string } {
+export function readiness(
+  host: NodeHost,
+  gateway?: { ready: boolean; waitingFor: string[] },
+): { ready: boolean; reason: string } {
   const s = host.status();
   if (s.leader === null) return { ready: false, reason: "no leader known" };
   if (s.appliedIndex < s.commitIndex) {
     return { ready: false, reason: `applied ${s.appliedIndex} of ${s.commitIndex} committed` };
+  }
+  if (gateway !== undefined && !gateway.ready) {
+    return {
+      ready: false,
+      reason: `waiting for services to start: ${gateway.waitingFor.join(", ")}`,
+    };
   }
   return { ready: true, reason: `leader ${s.leader}, applied ${s.appliedIndex}` };
 }
@@ -151,6 +186,8 @@ export function readiness(host: NodeHost): { ready: boolean; reason: string } {
  */
 export function createAdminApp(options: AdminAppOptions): Hono {
   const { host, store } = options;
+  // Users see their own key space only: the gateway's records are out of reach.
+  const userKv = new UserKeySpace(store);
   const maxWatchStreams = options.maxWatchStreams ?? 1000;
   let watchStreams = 0;
   const maxKvSessions = options.maxKvSessions ?? 1000;
@@ -165,17 +202,20 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     }
   });
 
+  app.use("/admin/*", adminGuard(options.guard));
+  app.use("/cluster/*", clusterGuard(options.guard));
+
   app.get("/livez", (c) => c.json({ status: "alive", node: host.id }));
 
   app.get("/readyz", (c) => {
-    const { ready, reason } = readiness(host);
+    const { ready, reason } = readiness(host, options.gatewayReadiness?.());
     return c.json({ ready, node: host.id, reason }, ready ? 200 : 503);
   });
 
   app.get("/admin/status", (c) => c.json(host.status()));
 
   app.get("/admin/kv/:key{.+}", (c) =>
-    kvResponse(store, {
+    kvResponse(userKv, {
       op: "get",
       key: checkKey(c.req.param("key")),
       consistency: consistencyParam(c.req.query("consistency")),
@@ -183,12 +223,12 @@ export function createAdminApp(options: AdminAppOptions): Hono {
 
   app.put("/admin/kv/:key{.+}", async (c) => {
     const key = checkKey(c.req.param("key"));
-    return kvResponse(store, putOperation(key, await jsonBody(c)));
+    return kvResponse(userKv, putOperation(key, await jsonBody(c)));
   });
 
   app.delete("/admin/kv/:key{.+}", (c) => {
     const key = checkKey(c.req.param("key"));
-    return kvResponse(store, {
+    return kvResponse(userKv, {
       op: "delete",
       key,
       prefix: booleanParam("prefix", c.req.query("prefix")),
@@ -198,7 +238,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
 
   app.get("/admin/kv", (c) => {
     const after = c.req.query("after");
-    return kvResponse(store, {
+    return kvResponse(userKv, {
       op: "range",
       prefix: c.req.query("prefix") ?? "",
       limit: pageLimit(positiveIntParam("limit", c.req.query("limit"))),
@@ -211,7 +251,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     if (kvSessions >= maxKvSessions) {
       return c.json({ error: `too many KV sessions (limit ${maxKvSessions})` }, 429);
     }
-    return serveKvSession(c.req.raw, store, {
+    return serveKvSession(c.req.raw, userKv, {
       signal: options.signal,
       onOpen: () => kvSessions++,
       onClose: () => kvSessions--,
@@ -253,7 +293,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
           controller.enqueue(encoder.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`));
         };
         try {
-          const handle = await store.watch(selector, (events: WatchEvent[]) => {
+          const handle = await userKv.watch(selector, (events: WatchEvent[]) => {
             // One prefix delete of many keys is one batch: split it so no
             // message grows with the keyspace.
             for (let i = 0; i < events.length; i += MAX_EVENTS_PER_MESSAGE) {
@@ -296,62 +336,15 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     });
   });
 
-  const forwardMembership = async (
-    c: Context,
-    init: RequestInit,
-  ): Promise<Response | undefined> => {
-    const status = host.status();
-    if (status.role === "leader") return undefined;
-    const leader = status.leader === null ? undefined : host.memberAddress(status.leader);
-    if (!leader) {
-      throw new NoQuorumError(host.id, 0, "membership changes need a leader");
-    }
-    const response = await fetch(`${leader.url}${new URL(c.req.url).pathname}`, init);
-    return new Response(response.body, { status: response.status, headers: response.headers });
-  };
+  const clusterAuthorized = async (c: Context): Promise<boolean> =>
+    constantTimeEqual(c.req.header(CLUSTER_AUTH_HEADER) ?? "", await store.authToken());
+  const unauthorizedPeer = (c: Context) => c.json({ error: "missing or wrong cluster token" }, 401);
 
-  app.post("/admin/members", async (c) => {
-    const body = await jsonBody(c);
-    const id = body.id;
-    if (typeof id !== "string" || !NODE_ID.test(id)) {
-      throw new BadRequestError("id", "expected 1-64 characters of letters, digits, '_', '.', '-'");
-    }
-    if (body.learner !== undefined && typeof body.learner !== "boolean") {
-      throw new BadRequestError("learner", "expected a boolean");
-    }
-    const address = validateMemberAddress("body", { peer: body.peer, url: body.url });
-    const forwarded = await forwardMembership(c, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-    });
-    if (forwarded) return forwarded;
-    const members = await host.changeMembership(
-      { type: body.learner ? "addLearner" : "addNode", nodeId: id },
-      address,
-      store.requestTimeoutMs,
-    );
-    return c.json({ members });
-  });
-
-  app.delete("/admin/members/:id", async (c) => {
-    const id = c.req.param("id");
-    if (!NODE_ID.test(id)) throw new BadRequestError("id", "not a valid node id");
-    const forwarded = await forwardMembership(c, { method: "DELETE" });
-    if (forwarded) return forwarded;
-    const members = await host.changeMembership(
-      { type: "removeNode", nodeId: id },
-      undefined,
-      store.requestTimeoutMs,
-    );
-    return c.json({ members });
-  });
+  addMembershipRoutes(app, { host, store, clusterAuthorized, unauthorizedPeer });
 
   app.post("/cluster/v1/submit", async (c) => {
-    if (c.req.header(CLUSTER_AUTH_HEADER) !== await store.authToken()) {
-      return c.json({ error: "missing or wrong cluster token" }, 401);
-    }
-    const body = await jsonBody(c);
+    if (!await clusterAuthorized(c)) return unauthorizedPeer(c);
+    const body = await jsonBody(c, MAX_FORWARD_BODY_BYTES);
     if (!Array.isArray(body.requests) || body.requests.length > MAX_FORWARD_BATCH) {
       throw new BadRequestError("requests", `expected an array of at most ${MAX_FORWARD_BATCH}`);
     }

@@ -3,8 +3,11 @@ import type { MemberAddress } from "@safla/transports/host";
 import { freePort, waitFor } from "@safla/transports/host/testing";
 import { type RunningClusterNode, startClusterNode } from "../cluster_node.ts";
 import { NoQuorumError } from "../../store/raft/errors.ts";
+import { adminFetcher } from "../testing/admin_client.ts";
+import { UserKeySpace } from "../../control/user_keys.ts";
 
 const SECRET = "admin-api-test-secret";
+const adminFetch = adminFetcher(SECRET);
 
 function members(ids: string[]): Record<string, MemberAddress> {
   return Object.fromEntries(
@@ -28,7 +31,7 @@ async function readWatch(
   timeoutMs: number,
   messages: { events: unknown[]; more?: boolean }[] = [],
 ): Promise<unknown[]> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  const response = await adminFetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   assert.equal(response.status, 200);
   const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
   const events: unknown[] = [];
@@ -78,15 +81,17 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
       );
     }
     const leaderId = await waitFor("every node ready", async () => {
-      const statuses = await Promise.all(nodes.map((n) => fetch(`${n.url}/readyz`)));
+      const statuses = await Promise.all(nodes.map((n) => adminFetch(`${n.url}/readyz`)));
       await Promise.all(statuses.map((r) => r.body?.cancel()));
       return statuses.every((r) => r.status === 200) && nodes[0].host.status().leader;
     }, 5_000);
     const follower = nodes.find((n) => n.host.id !== leaderId)!;
+    // What the admin API calls a key lives in the user key space of the store.
+    const userKv = new UserKeySpace(follower.store);
 
     await t.step("livez and status report the cluster", async () => {
-      assert.equal((await fetch(`${follower.url}/livez`)).status, 200);
-      const status = await json(await fetch(`${follower.url}/admin/status`));
+      assert.equal((await adminFetch(`${follower.url}/livez`)).status, 200);
+      const status = await json(await adminFetch(`${follower.url}/admin/status`));
       assert.equal(status.leader, leaderId);
       assert.deepEqual((status.members as { voters: string[] }).voters, ids);
       assert.ok(typeof status.commitIndex === "number" && status.commitIndex >= 3);
@@ -94,35 +99,37 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
     });
 
     await t.step("a write to a follower is forwarded to the leader and reads back", async () => {
-      const put = await fetch(`${follower.url}/admin/kv/services/a`, {
+      const put = await adminFetch(`${follower.url}/admin/kv/services/a`, {
         method: "PUT",
         body: JSON.stringify({ value: "up" }),
       });
       assert.equal(put.status, 200, await put.clone().text());
       const revision = (await json(put)).revision as number;
       for (const node of nodes) {
-        const got = await json(await fetch(`${node.url}/admin/kv/services/a`));
+        const got = await json(await adminFetch(`${node.url}/admin/kv/services/a`));
         assert.equal((got.kv as { value: string }).value, "up");
         assert.equal((got.kv as { modRevision: number }).modRevision, revision);
       }
-      await follower.store.put("services/b", "down");
-      const range = await json(await fetch(`${follower.url}/admin/kv?prefix=services/&limit=1`));
+      await userKv.put("services/b", "down");
+      const range = await json(
+        await adminFetch(`${follower.url}/admin/kv?prefix=services/&limit=1`),
+      );
       assert.equal((range.kvs as unknown[]).length, 1);
       assert.equal(range.more, true);
-      const missing = await fetch(`${follower.url}/admin/kv/nope`);
+      const missing = await adminFetch(`${follower.url}/admin/kv/nope`);
       assert.equal(missing.status, 404);
       await missing.body?.cancel();
     });
 
     await t.step("ranges page with after/next; prefix deletes answer a count", async () => {
       const keys = Array.from({ length: 25 }, (_, i) => `page/${String(i).padStart(2, "0")}`);
-      await Promise.all(keys.map((key) => follower.store.put(key, "v")));
+      await Promise.all(keys.map((key) => userKv.put(key, "v")));
       const seen: string[] = [];
       let after: string | undefined;
       for (let pages = 0;; pages++) {
         assert.ok(pages < 10, "paging ends");
         const query = `prefix=page/&limit=7${after ? `&after=${encodeURIComponent(after)}` : ""}`;
-        const page = await json(await fetch(`${follower.url}/admin/kv?${query}`));
+        const page = await json(await adminFetch(`${follower.url}/admin/kv?${query}`));
         seen.push(...(page.kvs as { key: string }[]).map((kv) => kv.key));
         if (!page.more) {
           assert.equal(page.next, undefined);
@@ -131,22 +138,25 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
         after = page.next as string;
       }
       assert.deepEqual(seen, keys, "every key exactly once, in order");
-      const tooBig = await fetch(`${follower.url}/admin/kv?limit=10001`);
+      const tooBig = await adminFetch(`${follower.url}/admin/kv?limit=10001`);
       assert.equal(tooBig.status, 400);
       assert.equal((await json(tooBig)).field, "limit");
 
-      const withRecords = await fetch(`${follower.url}/admin/kv/page/0?prefix=true&prevKv=true`, {
-        method: "DELETE",
-      });
+      const withRecords = await adminFetch(
+        `${follower.url}/admin/kv/page/0?prefix=true&prevKv=true`,
+        {
+          method: "DELETE",
+        },
+      );
       const deleted = await json(withRecords);
       assert.equal(deleted.deleted, 10);
       assert.equal((deleted.prev as unknown[]).length, 10);
       const counted = await json(
-        await fetch(`${follower.url}/admin/kv/page/?prefix=true`, { method: "DELETE" }),
+        await adminFetch(`${follower.url}/admin/kv/page/?prefix=true`, { method: "DELETE" }),
       );
       assert.equal(counted.deleted, 15);
       assert.equal(counted.prev, undefined, "records only when asked for");
-      assert.equal((await follower.store.range("page/")).kvs.length, 0);
+      assert.equal((await userKv.range("page/")).kvs.length, 0);
     });
 
     await t.step(
@@ -157,17 +167,17 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
           await Promise.all(
             Array.from(
               { length: Math.min(100, count - i) },
-              (_, j) => follower.store.put(`bulk/${i + j}`, "v"),
+              (_, j) => userKv.put(`bulk/${i + j}`, "v"),
             ),
           );
         }
-        const refused = await fetch(`${follower.url}/admin/kv/bulk/?prefix=true&prevKv=true`, {
+        const refused = await adminFetch(`${follower.url}/admin/kv/bulk/?prefix=true&prevKv=true`, {
           method: "DELETE",
         });
         const body = await json(refused);
         assert.equal(refused.status, 413, JSON.stringify(body));
         assert.match(body.error as string, /more than 1000 records/);
-        const listed = await follower.store.range("bulk/", { limit: 2_000 });
+        const listed = await userKv.range("bulk/", { limit: 2_000 });
         assert.equal(listed.kvs.length, count);
         const messages: { events: unknown[]; more?: boolean }[] = [];
         const watched = readWatch(
@@ -177,7 +187,7 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
           messages,
         );
         const done = await json(
-          await fetch(`${follower.url}/admin/kv/bulk/?prefix=true`, { method: "DELETE" }),
+          await adminFetch(`${follower.url}/admin/kv/bulk/?prefix=true`, { method: "DELETE" }),
         );
         assert.equal(done.deleted, count);
         assert.equal((await watched).length, count, "every delete event arrives");
@@ -206,7 +216,7 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
         ],
       ];
       for (const [path, init, field] of cases) {
-        const response = await fetch(`${follower.url}${path}`, init);
+        const response = await adminFetch(`${follower.url}${path}`, init);
         const body = await json(response);
         assert.equal(response.status, 400, `${path}: ${JSON.stringify(body)}`);
         assert.equal(body.field, field, path);
@@ -215,7 +225,7 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
     });
 
     await t.step("forwarding without the cluster token is refused", async () => {
-      const response = await fetch(`${nodes[0].url}/cluster/v1/submit`, {
+      const response = await adminFetch(`${nodes[0].url}/cluster/v1/submit`, {
         method: "POST",
         headers: { "x-safla-cluster-auth": "guessed" },
         body: JSON.stringify({
@@ -229,9 +239,9 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
     });
 
     await t.step("watch streams events from a start revision as SSE", async () => {
-      const first = await follower.store.put("w/1", "a");
-      await follower.store.put("w/2", "b");
-      await follower.store.delete("w/1");
+      const first = await userKv.put("w/1", "a");
+      await userKv.put("w/2", "b");
+      await userKv.delete("w/1");
       const events = await readWatch(
         `${follower.url}/admin/watch?prefix=w/&startRevision=${first.revision}`,
         3,
@@ -244,7 +254,7 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
     });
 
     await t.step("delete with a prefix reports what it deleted", async () => {
-      const response = await fetch(`${follower.url}/admin/kv/services/?prefix=true`, {
+      const response = await adminFetch(`${follower.url}/admin/kv/services/?prefix=true`, {
         method: "DELETE",
       });
       const body = await json(response);
@@ -274,7 +284,7 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
           join: true,
         });
         nodes.push(joiner);
-        const added = await fetch(`${follower.url}/admin/members`, {
+        const added = await adminFetch(`${follower.url}/admin/members`, {
           method: "POST",
           body: JSON.stringify({ id: "n4", ...n4 }),
         });
@@ -283,10 +293,10 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
         assert.deepEqual((body.members as { voters: string[] }).voters, ["n1", "n2", "n3", "n4"]);
         await waitFor(
           "n4 to apply the data",
-          () => joiner.host.store.get("w/2")?.value === "b",
+          () => joiner.host.store.get("/user/w/2")?.value === "b",
           5_000,
         );
-        const removed = await fetch(`${follower.url}/admin/members/n4`, { method: "DELETE" });
+        const removed = await adminFetch(`${follower.url}/admin/members/n4`, { method: "DELETE" });
         const after = await json(removed);
         assert.equal(removed.status, 200, JSON.stringify(after));
         assert.deepEqual((after.members as { voters: string[] }).voters, ids);
@@ -305,8 +315,8 @@ Deno.test("admin API and RaftStore on a 3-node in-process cluster", async (t) =>
         () => survivor.host.status().leader === null,
         5_000,
       );
-      assert.equal((await fetch(`${survivor.url}/readyz`)).status, 503);
-      const response = await fetch(`${survivor.url}/admin/kv/minority`, {
+      assert.equal((await adminFetch(`${survivor.url}/readyz`)).status, 503);
+      const response = await adminFetch(`${survivor.url}/admin/kv/minority`, {
         method: "PUT",
         body: JSON.stringify({ value: "lost" }),
       });

@@ -18,7 +18,7 @@ import {
   MembershipChangeError,
   RequestTimeoutError,
 } from "@safla/transports/host";
-import type { RaftStore } from "../../store/raft/raft_store.ts";
+import type { UserKv } from "../../control/user_keys.ts";
 import { NoQuorumError, OverloadedError, StoreCommandError } from "../../store/raft/errors.ts";
 import { OutcomeUnknownError } from "@safla/core/resilience";
 import type { ReadConsistency } from "../../store/types.ts";
@@ -132,7 +132,7 @@ export function putOperation(
 }
 
 /** Runs a validated operation against the store; errors the client can act on become replies. */
-export async function runKvOperation(store: RaftStore, operation: KvOperation): Promise<KvReply> {
+export async function runKvOperation(store: UserKv, operation: KvOperation): Promise<KvReply> {
   try {
     switch (operation.op) {
       case "put": {
@@ -191,7 +191,7 @@ function withinReplyBytes(kvs: readonly KeyValue[]): KeyValue[] {
  * {@link MAX_REPLY_RECORD_BYTES} is refused with 413 before anything is deleted.
  */
 async function runDelete(
-  store: RaftStore,
+  store: UserKv,
   operation: Extract<KvOperation, { op: "delete" }>,
 ): Promise<KvReply> {
   if (operation.prevKv && operation.prefix) {

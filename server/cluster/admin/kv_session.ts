@@ -31,7 +31,7 @@
  * @module
  */
 import { clearImmediate, setImmediate } from "node:timers";
-import type { RaftStore } from "../../store/raft/raft_store.ts";
+import type { UserKv } from "../../control/user_keys.ts";
 import {
   BadRequestError,
   checkKey,
@@ -158,7 +158,7 @@ function originAllowed(origin: string | null, url: string): boolean {
  */
 export function serveKvSession(
   request: Request,
-  store: RaftStore,
+  store: UserKv,
   options: KvSessionOptions = {},
 ): Response {
   if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {

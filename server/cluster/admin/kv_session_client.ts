@@ -79,11 +79,14 @@ export class KvSessionClient {
     socket.onclose = (event) => this.#onClose(`code ${event.code} ${event.reason}`.trim());
   }
 
-  /** Opens a session with the node whose HTTP API is at `baseUrl`. */
-  static connect(baseUrl: string): Promise<KvSessionClient> {
+  /**
+   * Opens a session with the node whose HTTP API is at `baseUrl`, as the
+   * holder of `adminToken` (the admin API's credential).
+   */
+  static connect(baseUrl: string, adminToken: string): Promise<KvSessionClient> {
     const url = new URL("/admin/kv-session", baseUrl);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    const socket = new WebSocket(url);
+    const socket = new WebSocket(url, { headers: { authorization: `Bearer ${adminToken}` } });
     const { promise, resolve, reject } = Promise.withResolvers<KvSessionClient>();
     socket.onopen = () => resolve(new KvSessionClient(socket));
     socket.onerror = (event) => {

@@ -6,10 +6,16 @@ import {
   KvSessionClosedError,
   KvSessionRequestError,
 } from "./kv_session_client.ts";
+import { adminFetcher } from "../testing/admin_client.ts";
+
+const SECRET = "kv-session-test-secret";
+const adminFetch = adminFetcher(SECRET);
 
 /** Opens a raw session socket and resolves once it is open. */
-async function rawSocket(url: string): Promise<WebSocket> {
-  const socket = new WebSocket(`${url.replace("http:", "ws:")}/admin/kv-session`);
+async function rawSocket(url: string, adminToken: string): Promise<WebSocket> {
+  const socket = new WebSocket(`${url.replace("http:", "ws:")}/admin/kv-session`, {
+    headers: { authorization: `Bearer ${adminToken}` },
+  });
   await new Promise((resolve, reject) => {
     socket.onopen = resolve;
     socket.onerror = reject;
@@ -29,7 +35,7 @@ Deno.test("KV session over a WebSocket on a single-node cluster", async (t) => {
   const node = await startClusterNode({
     nodeId: "n1",
     clusterId: "kv-session-test",
-    secret: "kv-session-test-secret",
+    secret: SECRET,
     dataDir: `${dir}/n1`,
     members,
     requestTimeoutMs: 2_000,
@@ -39,7 +45,7 @@ Deno.test("KV session over a WebSocket on a single-node cluster", async (t) => {
     await waitFor("a leader", () => node.host.status().role === "leader", 5_000);
 
     await t.step("put, get, delete and range answer as the REST routes do", async () => {
-      const session = await KvSessionClient.connect(url);
+      const session = await KvSessionClient.connect(url, node.adminToken);
       try {
         // Concurrent calls of one turn travel together and are answered each.
         const puts = await Promise.all(
@@ -48,7 +54,7 @@ Deno.test("KV session over a WebSocket on a single-node cluster", async (t) => {
         assert.deepEqual(puts.map((p) => p.prev), [[], [], []]);
         const again = await session.put("s/a", "v9");
         assert.equal(again.prev[0].value, "v0");
-        const rest = await (await fetch(`${url}/admin/kv/s/a`)).json();
+        const rest = await (await adminFetch(`${url}/admin/kv/s/a`)).json();
         assert.deepEqual(await session.get("s/a"), rest.kv);
         assert.equal(await session.get("s/none", "serializable"), undefined);
         const range = await session.range("s/", { limit: 2 });
@@ -71,7 +77,7 @@ Deno.test("KV session over a WebSocket on a single-node cluster", async (t) => {
     await t.step(
       "a bad request gets 400 naming the field; the others in its frame run",
       async () => {
-        const session = await KvSessionClient.connect(url);
+        const session = await KvSessionClient.connect(url, node.adminToken);
         try {
           const bad = session.put("", "x");
           const good = session.put("fine", "x");
@@ -85,7 +91,7 @@ Deno.test("KV session over a WebSocket on a single-node cluster", async (t) => {
         } finally {
           session.close();
         }
-        const socket = await rawSocket(url);
+        const socket = await rawSocket(url, node.adminToken);
         const replies = new Promise<{ id: number; status: number; body: { field: string } }[]>(
           (resolve) => socket.onmessage = (event) => resolve(JSON.parse(event.data)),
         );
@@ -114,24 +120,24 @@ Deno.test("KV session over a WebSocket on a single-node cluster", async (t) => {
 
     await t.step("a frame that breaks the protocol closes the session with 1008", async () => {
       for (const frame of ["not json", "{}", '[{"op":"get","key":"k"}]', '[{"id":-1}]']) {
-        const socket = await rawSocket(url);
+        const socket = await rawSocket(url, node.adminToken);
         const closed = nextClose(socket);
         socket.send(frame);
         const event = await closed;
         assert.equal(event.code, 1008, frame);
         assert.ok(event.reason.length > 0, frame);
       }
-      const socket = await rawSocket(url);
+      const socket = await rawSocket(url, node.adminToken);
       const closed = nextClose(socket);
       socket.send(JSON.stringify([{ id: 7, op: "get", key: "k" }, { id: 7, op: "get", key: "k" }]));
       assert.equal((await closed).code, 1008, "an id used twice");
     });
 
     await t.step("plain requests and pages of another origin are refused", async () => {
-      const plain = await fetch(`${url}/admin/kv-session`);
+      const plain = await adminFetch(`${url}/admin/kv-session`);
       assert.equal(plain.status, 400);
       assert.equal((await plain.json()).field, "upgrade");
-      const foreign = await fetch(`${url}/admin/kv-session`, {
+      const foreign = await adminFetch(`${url}/admin/kv-session`, {
         headers: {
           upgrade: "websocket",
           connection: "Upgrade",
@@ -145,7 +151,7 @@ Deno.test("KV session over a WebSocket on a single-node cluster", async (t) => {
     });
 
     await t.step("closing fails waiting calls; an unsent write is known not applied", async () => {
-      const session = await KvSessionClient.connect(url);
+      const session = await KvSessionClient.connect(url, node.adminToken);
       const unsent = session.put("never", "x");
       session.close();
       await assert.rejects(unsent, (error: unknown) => {
@@ -154,7 +160,7 @@ Deno.test("KV session over a WebSocket on a single-node cluster", async (t) => {
         return true;
       });
       await assert.rejects(session.get("never"), KvSessionClosedError);
-      assert.equal(node.host.store.get("never"), null);
+      assert.equal(node.host.store.get("/user/never"), null);
     });
   } finally {
     await node.close();

@@ -25,6 +25,12 @@ export class KvHistory {
   readonly counts: Record<Outcome, number> = { ok: 0, notApplied: 0, unknown: 0 };
   readonly #t0 = performance.now();
   readonly #client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+  readonly #adminToken: string;
+
+  /** A history of calls made with `adminToken` (the admin API's credential). */
+  constructor(adminToken: string) {
+    this.#adminToken = adminToken;
+  }
 
   /** Microseconds since the history started. */
   now(): number {
@@ -42,6 +48,7 @@ export class KvHistory {
     const invokeTime = this.now();
     const outcome = await request(this.#client, `${url}/admin/kv/${key}`, timeoutMs, {
       method: "PUT",
+      headers: { ...this.#auth(), "content-type": "application/json" },
       body: JSON.stringify({ value }),
     });
     this.counts[outcome.kind]++;
@@ -60,7 +67,9 @@ export class KvHistory {
   /** Reads `key` linearizably through `url`; records the operation if it completed. */
   async get(clientId: number, url: string, key: string, timeoutMs: number): Promise<Outcome> {
     const invokeTime = this.now();
-    const outcome = await request(this.#client, `${url}/admin/kv/${key}`, timeoutMs);
+    const outcome = await request(this.#client, `${url}/admin/kv/${key}`, timeoutMs, {
+      headers: this.#auth(),
+    });
     this.counts[outcome.kind]++;
     if (outcome.kind !== "ok") return outcome.kind;
     const kv = (outcome.body as { kv?: { value: string } }).kv;
@@ -73,6 +82,10 @@ export class KvHistory {
       completeTime: this.now(),
     });
     return outcome.kind;
+  }
+
+  #auth(): Record<string, string> {
+    return { authorization: `Bearer ${this.#adminToken}` };
   }
 
   /** Releases the HTTP client. */

@@ -9,8 +9,8 @@
  * @module
  */
 import type { NodeId } from "@safla/core";
-import { unpackFields } from "@safla/transports/peer/auth";
 import { encodeFrame, FrameKind, FrameReader } from "@safla/transports/peer/frames";
+import { helloSender } from "@safla/transports/peer/handshake";
 import { freePort } from "@safla/transports/host/testing";
 import type { MemberAddress } from "@safla/transports/host";
 import { generateSecret } from "../cluster_args.ts";
@@ -118,7 +118,7 @@ export class PartitionRelay {
     try {
       const hello = await reader.next();
       if (hello?.kind !== FrameKind.hello) return closeQuietly(inbound);
-      const from = new TextDecoder().decode(unpackFields(hello.payload, 3)[1]);
+      const from = helloSender(hello.payload);
       const key = `${from}>${to}`;
       if (this.#cut.has(key)) return closeQuietly(inbound);
       const target = this.#targets[to];

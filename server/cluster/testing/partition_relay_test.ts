@@ -19,7 +19,8 @@ async function gatedRelay() {
   );
   const [host, port] = relay.address("n2").split(":");
   const client = await Deno.connect({ hostname: host, port: Number(port) });
-  await client.write(encodeFrame(FrameKind.hello, packFields(["v1", "n1", "nonce"])));
+  const hello = packFields(["2", "test", "n1", "n2", new Uint8Array(32)]);
+  await client.write(encodeFrame(FrameKind.hello, hello));
   await dialling.promise;
   return { target, relay, client, release: () => gate.resolve() };
 }
