@@ -11,6 +11,7 @@ import type { BackendSpec } from "@safla/transports";
 import { isStrategyName, STRATEGY_NAMES, type StrategyName } from "@safla/core/balancer";
 import { MIN_MAX_NAME_LENGTH, type NamingMode } from "@safla/core/registry";
 import { ConfigError } from "@safla/core";
+import { parseQuotaSetting, type QuotaRule } from "./quota/quota_config.ts";
 import type { Policy } from "@safla/core/access";
 import { parseConfigPolicies } from "./access/policy_config.ts";
 import { type AuthConfig, parseAuthConfig } from "./auth/auth_config.ts";
@@ -67,6 +68,16 @@ export interface GatewaySettings {
   breakerOpenDurationMs: number;
   /** Most concurrent 2025 sessions (Streamable HTTP and SSE together) per node. */
   maxSessions: number;
+  /** Most concurrent 2025 sessions of one principal per node (server/front/session_limits.ts). */
+  maxSessionsPerPrincipal: number;
+  /** Notification backlog of one client stream, in messages and bytes, and of the whole node. */
+  maxStreamBacklogMessages: number;
+  maxStreamBacklogBytes: number;
+  maxNodeBacklogBytes: number;
+  /** Most tool calls of one principal in flight on a node. */
+  maxConcurrentCallsPerPrincipal: number;
+  /** Cluster-wide quotas (core/quota/rules.ts). */
+  quotas: QuotaRule[];
 }
 
 /** A validated configuration. */
@@ -104,6 +115,12 @@ export const DEFAULT_SETTINGS: Readonly<GatewaySettings> = Object.freeze({
   breakerConsecutiveFailures: 3,
   breakerOpenDurationMs: 5_000,
   maxSessions: 10_000,
+  maxSessionsPerPrincipal: 1_000,
+  maxStreamBacklogMessages: 256,
+  maxStreamBacklogBytes: 256 * 1024,
+  maxNodeBacklogBytes: 64 * 1024 * 1024,
+  maxConcurrentCallsPerPrincipal: 256,
+  quotas: [],
   // MCP servers commonly page at 100-1000; a gateway with fewer tools than
   // this answers in one page, as before, even to clients that do not page.
   listPageSize: 1_000,
@@ -229,6 +246,9 @@ function parseSettings(value: unknown, fail: Fail): GatewaySettings {
         break;
       case "breakerOpenDurationMs":
         out.breakerOpenDurationMs = positiveInt(v, at, fail, 1, 3_600_000);
+        break;
+      case "quotas":
+        out.quotas = parseQuotaSetting(v, at, fail);
         break;
       case "maxSessions":
         out.maxSessions = positiveInt(v, at, fail, 1, 1_000_000);

@@ -162,3 +162,23 @@ Deno.test("config: one ConfigError for the gateway's file and a Raft node's sett
   assert.ok(errors.every((e) => e instanceof ConfigError), String(errors));
   assert.equal((errors[1] as ConfigError).message, "raft config: id: must be a non-empty string");
 });
+
+Deno.test("quotas are validated and name the entry and field at fault", () => {
+  const config = parseConfig({
+    mcpServers: {},
+    gateway: { quotas: [{ service: "s", tool: "t", ratePerSec: 2, burst: 5 }] },
+  });
+  assert.deepEqual(config.settings.quotas, [{ service: "s", tool: "t", ratePerSec: 2, burst: 5 }]);
+  assert.throws(
+    () => parseConfig({ mcpServers: {}, gateway: { quotas: [{ ratePerSec: 1, burst: 1 }] } }),
+    /gateway\.quotas\[0\]\.service.*must be a non-empty string/,
+  );
+  assert.throws(
+    () =>
+      parseConfig({
+        mcpServers: {},
+        gateway: { quotas: [{ service: "s", ratePerSec: 0, burst: 1 }] },
+      }),
+    /gateway\.quotas\[0\].*ratePerSec must be a positive number/,
+  );
+});

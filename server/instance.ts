@@ -14,6 +14,7 @@ import { addManagementTools } from "./control/management.ts";
 import { ServiceDirectory } from "./control/service_directory.ts";
 import { type SessionDirectory, StoreSessionDirectory } from "./control/session_directory.ts";
 import type { StateStore } from "./store/types.ts";
+import { installCallGate } from "./quota/mod.ts";
 import { PolicyStore } from "./access/policy_store.ts";
 import type { PolicyWriter } from "./access/policy_admin.ts";
 import type { EraCache } from "@safla/transports";
@@ -113,6 +114,7 @@ export async function startGatewayInstance(
     management: options.config.management,
     policies,
   });
+  installCallGate(gateway, options.config.settings, options.store);
   if (options.store !== undefined) {
     void gateway.access.audit.attach(options.store, options.nodeId ?? crypto.randomUUID());
   }
@@ -130,6 +132,12 @@ export async function startGatewayInstance(
     allowedOrigins: options.config.settings.allowedOrigins,
     maxRequestBodyBytes: options.config.settings.maxRequestBodyBytes,
     maxSessions: options.config.settings.maxSessions,
+    maxSessionsPerPrincipal: options.config.settings.maxSessionsPerPrincipal,
+    outboundLimits: {
+      maxQueuedMessages: options.config.settings.maxStreamBacklogMessages,
+      maxQueuedBytes: options.config.settings.maxStreamBacklogBytes,
+    },
+    maxOutboundBytes: options.config.settings.maxNodeBacklogBytes,
     sessionDirectory: options.sessionDirectory ??
       (options.store === undefined ? undefined : new StoreSessionDirectory(options.store)),
     auth: authenticator,

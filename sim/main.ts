@@ -11,7 +11,9 @@
  * deno task sim --scenario figure8 --bug commitPreviousTermByCounting  # scripted Figure 8
  * deno task sim --scenario slow-replica --seed 1   # a call-path scenario of sim/mcp
  * deno task sim --scenario large-snapshot-catchup --seeds 5   # snapshot streaming under faults
+ * deno task sim --scenario quota-partition --seeds 5   # a cluster-wide quota under partitions
  * deno task sim --json               # one machine-readable summary on stdout
+ * deno task sim --seeds 50 --coverage  # and the branch coverage of core/raft and core/state
  * ```
  *
  * Exits 1 if any run found a violation, 2 on bad flags.
@@ -23,18 +25,21 @@ import { bugNames, BUGS } from "./bugs.ts";
 import { runFigure8 } from "./figure8.ts";
 import { MCP_SCENARIOS } from "./mcp/mod.ts";
 import { WATCH_SCENARIOS } from "./watch/mod.ts";
+import { QUOTA_SCENARIOS } from "./quota/mod.ts";
 import { scenarioNames, SCENARIOS } from "./scenarios.ts";
 import { largeSnapshotCatchUp } from "./snapshot_catchup.ts";
 import { type InjectedBugs, runSimulation, type SimulationResult } from "./simulation.ts";
 import type { SwarmConfig } from "./swarm.ts";
 import { formatTraceEvent } from "./trace.ts";
 import { replayCommand } from "./replay.ts";
+import { formatCoverage, runWithCoverage } from "./coverage.ts";
 import { choiceFlag, integerFlag, parseFlags, UsageError } from "./flags.ts";
 
 /** Scenarios that report figures per seed (call path and watch failover), failing on any violation count. */
 const FIGURE_SCENARIOS: Record<string, (seed: number) => Record<string, unknown>> = {
   ...MCP_SCENARIOS,
   ...WATCH_SCENARIOS,
+  ...QUOTA_SCENARIOS,
   "large-snapshot-catchup": (seed) => ({ ...largeSnapshotCatchUp(seed) }),
 };
 
@@ -59,8 +64,8 @@ export interface CliOptions {
 /** The directed (scripted, seedless) Figure 8 scenario. */
 const FIGURE_8 = "figure8";
 
-const USAGE = `usage: deno task sim [--seeds N] [--first-seed S] [--seed S] [--nodes 3|5|7]
-                     [--scenario NAME] [--bug NAME] [--json]`;
+const USAGE = `usage: deno task sim [--seeds N] [--first-seed S] [--seed S] [--nodes 1..9]
+                     [--scenario NAME] [--bug NAME] [--json] [--coverage]`;
 
 /**
  * Parses the command line.
@@ -354,4 +359,12 @@ function main(args: string[]): number {
   return summary.failedSeeds.length > 0 ? 1 : 0;
 }
 
-if (import.meta.main) Deno.exit(main(Deno.args));
+if (import.meta.main) {
+  if (Deno.args.includes("--coverage")) {
+    // The campaign runs again in a child under `deno run --coverage` (sim/coverage.ts).
+    const { code, coverage } = await runWithCoverage(Deno.args.filter((a) => a !== "--coverage"));
+    console.log(`\ncoverage of the core over this campaign:\n${formatCoverage(coverage)}`);
+    Deno.exit(code);
+  }
+  Deno.exit(main(Deno.args));
+}

@@ -193,8 +193,9 @@ export class Nemesis<Q, R> {
   }
 
   #partition(): void {
-    if (this.#partitioned) return;
     const ids = this.#cluster.ids;
+    // A single node has no links to cut.
+    if (this.#partitioned || ids.length < 2) return;
     const net = this.#cluster.network;
     const shuffled = [...ids];
     for (let i = shuffled.length - 1; i > 0; i--) {

@@ -41,6 +41,8 @@ function asymmetric(guarded: boolean): (c: SwarmConfig) => SwarmConfig {
     ...c,
     preVote: guarded,
     checkQuorum: guarded,
+    // Lease reads need CheckQuorum.
+    readOnlyOption: guarded ? c.readOnlyOption : "safe",
     faults: {
       ...c.faults,
       partitionKinds: ["oneWay"],
@@ -109,8 +111,34 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
       ...electionChurn(c),
       nodeCount: 5,
       removeLeaderAtUs: Math.floor(c.chaosUs / 3),
+      // The one removal under test, so that the final voters are known.
+      membership: { spareNodes: 0, changesPerSec: 0 },
       faults: { ...electionChurn(c).faults, crashPerSec: 0.5, partitionPerSec: 1 },
     }),
+  },
+  jointConsensus: {
+    bugClass: "membership changes through joint consensus under faults",
+    // A small old configuration and two spares: the incoming half can reach a quorum
+    // the outgoing one has not, which is where a wrong joint rule shows.
+    adjust: (c) => ({
+      ...c,
+      nodeCount: 3,
+      membership: { spareNodes: 2, changesPerSec: 3 },
+      faults: { ...c.faults, clogPerSec: 2, partitionPerSec: 1, corruptOnCrashRate: 0 },
+    }),
+  },
+  leaseReadDeposedLeader: {
+    bugClass: "lease reads from a leader that lost its quorum",
+    // Lease reads on, partitions that cut leaders off, clients that keep asking them;
+    // no pauses or clock drift, which lease reads cannot survive by design.
+    adjust: (c) => {
+      const stale = BUGS.staleReadFromDeposedLeader.adjust(c);
+      return {
+        ...stale,
+        readOnlyOption: "leaseBased",
+        faults: { ...stale.faults, pausePerSec: 0, maxClockDrift: 0 },
+      };
+    },
   },
   asymmetricPartition: {
     bugClass: "asymmetric partitions (PreVote and CheckQuorum on)",

@@ -93,6 +93,7 @@ Deno.test("voting state not persisted", async (t) => {
     "a driver that drops the vote is caught (a second vote in one term, or two leaders)",
     () => {
       assertCaught("voteNotPersisted", [
+        "[durableStateLost]",
         "[oneVotePerTerm]",
         "[electionSafety]",
         "[logMatching]",

@@ -22,6 +22,11 @@ import { formatViolation } from "./checkers/raft_safety.ts";
 import { type ClusterParts, type DriverBugs, SimCluster } from "./cluster.ts";
 import { Nemesis, type NemesisStats } from "./nemesis.ts";
 import {
+  MEMBERSHIP_NEMESIS_REQUEST_BASE,
+  MembershipNemesis,
+  type MembershipStats,
+} from "./membership_nemesis.ts";
+import {
   type RegistryNodeView,
   registryProblems,
   type RegistryTapBugs,
@@ -112,6 +117,8 @@ export interface SimulationResult {
   workload: WorkloadStats;
   /** Fault counters. */
   faults: NemesisStats;
+  /** Membership changes requested, by kind. */
+  membershipChanges: MembershipStats;
   /** Liveness: ticks after the heal until convergence, or null if it never came. */
   convergedAfterTicks: number | null;
 }
@@ -163,6 +170,8 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     trace,
     {
       onReply: (node, requestId, reply) => {
+        // The membership nemesis abandons its requests: their outcome shows in the log.
+        if (requestId >= MEMBERSHIP_NEMESIS_REQUEST_BASE) return;
         if (requestId >= MEMBERSHIP_REQUEST_BASE) membership.onReply(requestId, reply);
         else replies.to?.onReply(node, requestId, reply);
       },
@@ -184,6 +193,14 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     for (const detail of problems) cluster.report({ rule: "stateRegressed", nodeId: p.id, detail });
   };
   const nemesis = new Nemesis(scheduler, rng.fork(), config.faults, cluster, trace);
+  // Its own stream, so that seeds without membership changes keep every other draw.
+  const membershipNemesis = new MembershipNemesis(
+    scheduler,
+    new SeededRng(options.seed ^ 0x3e3b),
+    cluster,
+    trace,
+    cluster.initialVoters,
+  );
   const violations: SimViolation[] = [];
   let convergedAfterTicks: number | null = null;
   const watchers = new CampaignWatchers(options.seed, config.chaosUs, {
@@ -212,6 +229,7 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     cluster.bootstrap();
     workload.start(config.chaosUs);
     nemesis.start(config.chaosUs);
+    membershipNemesis.start(config.membership.changesPerSec, config.chaosUs);
     runUntil(config.chaosUs);
     if (!(stopAtFirst && cluster.violations.length > 0)) {
       nemesis.healAll();
@@ -230,7 +248,11 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
         runUntil(scheduler.nowUs + config.tickUs);
         if (stopAtFirst && cluster.violations.length > 0) break;
         if (verdict.status === "pending") {
-          verdict = liveness.observe(tickOf(scheduler.nowUs), livenessViews(cluster));
+          verdict = liveness.observe(
+            tickOf(scheduler.nowUs),
+            livenessViews(cluster),
+            currentMembership(cluster),
+          );
         }
         if (verdict.status !== "pending" && workload.inFlight === 0) break;
       }
@@ -310,6 +332,7 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     ),
     workload: { ...workload.stats },
     faults: { ...nemesis.stats },
+    membershipChanges: { ...membershipNemesis.stats },
     convergedAfterTicks,
   };
 }
@@ -439,15 +462,24 @@ function allApplied(cluster: SimCluster<KvQuery, CommandResult>): boolean {
 
 /** Voters as the running node that has applied the most knows them. */
 function currentVoters(cluster: SimCluster<KvQuery, CommandResult>): string[] {
-  let best: { applied: number; voters: string[] } | undefined;
+  const m = currentMembership(cluster);
+  return [...new Set([...m.voters, ...m.votersOutgoing])].sort();
+}
+
+/** The configuration (both halves when joint) of the running node that has applied the most. */
+function currentMembership(
+  cluster: SimCluster<KvQuery, CommandResult>,
+): { voters: string[]; votersOutgoing: string[] } {
+  let best: { applied: number; voters: string[]; votersOutgoing: string[] } | undefined;
   for (const id of cluster.ids) {
     const node = cluster.process(id).node;
     if (!node || node.confState.voters.length === 0) continue;
     if (!best || node.appliedIndex > best.applied) {
-      best = { applied: node.appliedIndex, voters: node.confState.voters };
+      const { voters, votersOutgoing } = node.confState;
+      best = { applied: node.appliedIndex, voters, votersOutgoing };
     }
   }
-  return best ? [...best.voters].sort() : [...cluster.ids];
+  return best ?? { voters: [...cluster.initialVoters], votersOutgoing: [] };
 }
 
 function livenessViews(cluster: SimCluster<KvQuery, CommandResult>): LivenessNodeView[] {

@@ -115,6 +115,18 @@ export interface SwarmConfig {
   livenessBoundUs: number;
   /** When set, at this time a client asks the leader to remove itself from the cluster. */
   removeLeaderAtUs?: number;
+  /** How the leader confirms ReadIndex reads: a heartbeat round, or its CheckQuorum lease. */
+  readOnlyOption: "safe" | "leaseBased";
+  /** Membership changes during the chaos (see `membership_nemesis.ts`). */
+  membership: MembershipConfig;
+}
+
+/** Membership changes during the chaos. */
+export interface MembershipConfig {
+  /** Processes beyond `nodeCount` that start empty and join only when a change adds them. */
+  spareNodes: number;
+  /** Changes requested per second (0: the membership never changes). */
+  changesPerSec: number;
 }
 
 function pick<T>(rng: SeededRng, options: readonly T[]): T {
@@ -136,7 +148,7 @@ function between(rng: SeededRng, lo: number, hi: number): number {
  */
 export function swarmConfig(seed: number, nodeCount?: number): SwarmConfig {
   const rng = new SeededRng(seed ^ 0x5eed);
-  const size = nodeCount ?? pick(rng, [3, 3, 5, 5, 7]);
+  const size = nodeCount ?? pick(rng, [1, 2, 3, 3, 4, 5, 5, 6, 7]);
   if (!Number.isInteger(size) || size < 1 || size > 9) {
     throw new RangeError(`nodeCount must be an integer in [1, 9], got ${size}`);
   }
@@ -145,8 +157,15 @@ export function swarmConfig(seed: number, nodeCount?: number): SwarmConfig {
   const tickUs = pick(rng, [5_000, 10_000, 20_000]);
   const calm = rng.next() < 0.15;
   const faultScale = calm ? 0 : between(rng, 0.3, 1.5);
-  const maxSizePerMsgBytes = pick(rng, [4 * 1024, 64 * 1024, 1024 * 1024]);
-  return {
+  // Drawn apart from the rest, so that adding these draws left every other one as it was.
+  const wide = new SeededRng(seed ^ 0x61de);
+  const maxSizePerMsgBytes = wide.next() < 0.25
+    ? pick(wide, [300, 1024])
+    : pick(rng, [4 * 1024, 64 * 1024, 1024 * 1024]);
+  const membershipChanges = wide.next() < 0.35;
+  // Lease reads are only as safe as the clocks and the scheduler: no pauses, little drift.
+  const leaseReads = wide.next() < 0.25;
+  const config: SwarmConfig = {
     seed,
     nodeCount: size,
     electionTicks,
@@ -155,7 +174,7 @@ export function swarmConfig(seed: number, nodeCount?: number): SwarmConfig {
     preVote: true,
     checkQuorum: true,
     maxSizePerMsgBytes,
-    maxInflightMsgs: pick(rng, [4, 64, 256]),
+    maxInflightMsgs: wide.next() < 0.2 ? pick(wide, [1, 2]) : pick(rng, [4, 64, 256]),
     snapshotEveryEntries: pick(rng, [50, 200, 1000]),
     // Small chunks, so that the snapshots of every run (a few KB) are streams
     // of several; not drawn, so that each seed keeps the rest of its draws.
@@ -186,7 +205,8 @@ export function swarmConfig(seed: number, nodeCount?: number): SwarmConfig {
       clogPerSec: faultScale * between(rng, 0, 1),
       pausePerSec: faultScale * between(rng, 0, 1),
       corruptOnCrashRate: pick(rng, [0, 0, 0.1, 0.3]),
-      maxCorruptNodes: size >= 5 ? 1 : rng.int(2),
+      // A one- or two-node cluster has no quorum left without its corrupted node.
+      maxCorruptNodes: size >= 5 ? 1 : Math.min(rng.int(2), size > 2 ? 1 : 0),
       maxFaultDurationUs: electionTicks * tickUs * pick(rng, [2, 5, 10]),
       maxClockDrift: pick(rng, [0, 0.02, 0.1, 0.3]),
       partitionKinds: ["symmetric", "oneWay", "isolate", "bridge"],
@@ -204,5 +224,15 @@ export function swarmConfig(seed: number, nodeCount?: number): SwarmConfig {
     },
     chaosUs: pick(rng, [3_000_000, 6_000_000, 10_000_000]),
     livenessBoundUs: electionTicks * tickUs * 30,
+    readOnlyOption: leaseReads ? "leaseBased" : "safe",
+    membership: {
+      spareNodes: membershipChanges ? 1 + wide.int(2) : 0,
+      changesPerSec: membershipChanges ? 0.5 + wide.next() * 2 : 0,
+    },
   };
+  if (leaseReads) {
+    config.faults.pausePerSec = 0;
+    config.faults.maxClockDrift = Math.min(config.faults.maxClockDrift, 0.02);
+  }
+  return config;
 }

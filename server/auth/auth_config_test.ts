@@ -5,6 +5,8 @@ import { ASYMMETRIC_ALGORITHMS, authEnabled, parseAuthConfig } from "./auth_conf
 import { ApiKeys, generateApiKey, hashApiKey, sha256 } from "./api_keys.ts";
 import { checkExposure, ExposureError, isLoopbackHost } from "./exposure.ts";
 import { main as hashKeyMain } from "./hash_key.ts";
+import { stdioPrincipal } from "./stdio_principal.ts";
+import { ANONYMOUS } from "@safla/core/access";
 
 const parse = (auth: unknown, env: Record<string, string> = {}) =>
   parseAuthConfig(auth, (key, problem) => {
@@ -93,4 +95,18 @@ Deno.test("safe default: no auth means loopback only, unless --insecure-no-auth"
   assert.equal(checkExposure("0.0.0.0", true, false), undefined);
   assert.throws(() => checkExposure("0.0.0.0", false, false), ExposureError);
   assert.match(checkExposure("0.0.0.0", false, true)!, /WARNING: --insecure-no-auth/);
+});
+
+Deno.test("the stdio front's caller: the configured local identity, else anonymous", () => {
+  assert.equal(stdioPrincipal(undefined), ANONYMOUS);
+  assert.equal(stdioPrincipal(parse({ requiredScopes: [] })), ANONYMOUS);
+  const alice = stdioPrincipal(
+    parse({ stdioPrincipal: { subject: "alice", scopes: ["safla:admin"] } }),
+  );
+  assert.deepEqual(alice, {
+    subject: "alice",
+    scopes: ["safla:admin"],
+    claims: {},
+    source: "stdio",
+  });
 });

@@ -171,6 +171,37 @@ Deno.test("bad credentials: exact status and challenge, never reaching a backend
       assert.equal(response.status, 200);
       await response.body?.cancel();
     });
+
+    await t.step(
+      "a burst of 500 bad tokens at once holds nothing and refetches no keys",
+      async () => {
+        const fetches = issuer.jwksFetches;
+        const kid = await issuer.addUnpublishedKey();
+        const unknownKid = `Bearer ${await issuer.mint(claims(issuer.issuer), { kid })}`;
+        const [header, , signature] = (await issuer.mint(claims(issuer.issuer))).split(".");
+        const forged = `Bearer ${header}.${
+          b64url(claims(issuer.issuer, { sub: "root" }))
+        }.${signature}`;
+        const started = performance.now();
+        const statuses = await Promise.all(
+          Array.from({ length: 500 }, async (_, i) => {
+            const response = await node.app.fetch(
+              mcpPost({ jsonrpc: "2.0", id: i, method: "tools/list" }, i % 2 ? unknownKid : forged),
+            );
+            await response.body?.cancel();
+            return response.status;
+          }),
+        );
+        assert.ok(statuses.every((s) => s === 401));
+        assert.ok(performance.now() - started < 10_000, "the burst took too long");
+        assert.ok(issuer.jwksFetches <= fetches + 1, "unknown kids refetched the key set");
+        const good = `Bearer ${await issuer.mint(claims(issuer.issuer))}`;
+        const id = await openSession(node.app, good);
+        const response = await callEcho(node.app, id, good);
+        assert.equal(response.status, 200);
+        await response.body?.cancel();
+      },
+    );
   } finally {
     await node.close();
     await issuer.close();

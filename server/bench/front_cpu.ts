@@ -7,9 +7,11 @@
  * change to the front costs anything.
  *
  *     deno run -A server/bench/front_cpu.ts [--calls 2000] [--rounds 31] [--lane direct|sdk]
- *       [--auth none|jwt|api-key]
+ *       [--auth none|jwt|api-key|none,jwt,...]
  *
- * Prints the median and lowest CPU µs per call over the rounds.
+ * Prints the median and lowest CPU µs per call over the rounds; with several
+ * `--auth` kinds, their rounds interleave and each kind's cost over the first
+ * is printed.
  *
  * @module
  */
@@ -92,8 +94,16 @@ const HEADERS = {
   accept: "application/json, text/event-stream",
 };
 
-/** Measures CPU µs per call through the front; see the module doc. */
-export async function measureFrontCpu(options: FrontCpuOptions): Promise<FrontCpuResult> {
+/** One front under measurement: a round of calls, and what served them. */
+interface OpenFront {
+  /** CPU µs per call over one round. */
+  round(): Promise<number>;
+  directCalls(): number;
+  close(): Promise<void>;
+}
+
+/** Builds the app for `options` and opens its session. */
+async function openFront(options: FrontCpuOptions): Promise<OpenFront> {
   const gateway = new Gateway(parseConfig({ mcpServers: {} }), {
     nowMs: () => 0,
     rng: new SeededRng(1),
@@ -115,6 +125,11 @@ export async function measureFrontCpu(options: FrontCpuOptions): Promise<FrontCp
     auth: authenticator,
   });
   http.setDirectLane(options.lane === "direct");
+  const close = async () => {
+    await http.close();
+    await gateway.close();
+    await issuer?.close();
+  };
   const post = (body: unknown, headers: Record<string, string> = {}) =>
     http.fetch(
       new Request("http://127.0.0.1/mcp", {
@@ -147,28 +162,68 @@ export async function measureFrontCpu(options: FrontCpuOptions): Promise<FrontCp
       method: "tools/call",
       params: { name: "svc__echo", arguments: { message: "x" } },
     };
-    const round = async (): Promise<number> => {
-      const before = process.cpuUsage();
-      for (let i = 0; i < options.callsPerRound; i++) {
-        const text = await (await post(call, session)).text();
-        if (!text.includes('"hi"')) throw new Error(`unexpected answer: ${text.slice(0, 200)}`);
-      }
-      const used = process.cpuUsage(before);
-      return (used.user + used.system) / options.callsPerRound;
-    };
-    await round(); // warm-up
-    const perCallUs: number[] = [];
-    for (let r = 0; r < options.rounds; r++) perCallUs.push(await round());
-    perCallUs.sort((a, b) => a - b);
     return {
-      medianUs: perCallUs[Math.floor(perCallUs.length / 2)],
-      minUs: perCallUs[0],
-      directCalls: http.directCallCount(),
+      round: async () => {
+        const before = process.cpuUsage();
+        for (let i = 0; i < options.callsPerRound; i++) {
+          const text = await (await post(call, session)).text();
+          if (!text.includes('"hi"')) throw new Error(`unexpected answer: ${text.slice(0, 200)}`);
+        }
+        const used = process.cpuUsage(before);
+        return (used.user + used.system) / options.callsPerRound;
+      },
+      directCalls: () => http.directCallCount(),
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Measures CPU µs per call through the front; see the module doc. */
+export async function measureFrontCpu(options: FrontCpuOptions): Promise<FrontCpuResult> {
+  const front = await openFront(options);
+  try {
+    await front.round(); // warm-up
+    const perCallUs: number[] = [];
+    for (let r = 0; r < options.rounds; r++) perCallUs.push(await front.round());
+    return {
+      medianUs: median(perCallUs),
+      minUs: Math.min(...perCallUs),
+      directCalls: front.directCalls(),
     };
   } finally {
-    await http.close();
-    await gateway.close();
-    await issuer?.close();
+    await front.close();
+  }
+}
+
+/**
+ * CPU µs per call of several kinds of authentication in one process, their
+ * rounds interleaved so that a busy machine slows them alike: each kind's
+ * median, and the median over rounds of its difference to the first kind.
+ */
+export async function compareFrontAuth(
+  options: Omit<FrontCpuOptions, "auth">,
+  auths: readonly FrontAuth[],
+): Promise<{ auth: FrontAuth; medianUs: number; addedUs: number }[]> {
+  const fronts: OpenFront[] = [];
+  try {
+    for (const auth of auths) fronts.push(await openFront({ ...options, auth }));
+    for (const front of fronts) await front.round(); // warm-up
+    const perRound = auths.map(() => [] as number[]);
+    for (let r = 0; r < options.rounds; r++) {
+      for (const [i, front] of fronts.entries()) perRound[i].push(await front.round());
+    }
+    return auths.map((auth, i) => ({
+      auth,
+      medianUs: median(perRound[i]),
+      addedUs: median(perRound[i].map((us, r) => us - perRound[0][r])),
+    }));
+  } finally {
+    for (const front of fronts) await front.close();
   }
 }
 
@@ -195,20 +250,30 @@ if (import.meta.main) {
   if (lane !== "direct" && lane !== "sdk") {
     throw new RangeError(`--lane must be direct or sdk, got ${lane}`);
   }
-  const auth = (values.auth ?? "none") as FrontAuth;
-  if (!FRONT_AUTH.includes(auth)) {
-    throw new RangeError(`--auth must be one of ${FRONT_AUTH.join(", ")}, got ${values.auth}`);
+  const auths = (values.auth ?? "none").split(",") as FrontAuth[];
+  for (const auth of auths) {
+    if (!FRONT_AUTH.includes(auth)) {
+      throw new RangeError(`--auth must list some of ${FRONT_AUTH.join(", ")}, got ${values.auth}`);
+    }
   }
-  const result = await measureFrontCpu({
-    auth,
+  const options = {
     callsPerRound: positive(values.calls, 2_000, "calls"),
     rounds: positive(values.rounds, 31, "rounds"),
     lane,
-  });
-  console.log(
-    `front CPU per tools/call (${lane} lane, auth ${auth}): median ${
-      result.medianUs.toFixed(1)
-    } µs, ` +
-      `lowest ${result.minUs.toFixed(1)} µs`,
-  );
+  } as const;
+  if (auths.length === 1) {
+    const result = await measureFrontCpu({ ...options, auth: auths[0] });
+    console.log(
+      `front CPU per tools/call (${lane} lane, auth ${auths[0]}): median ` +
+        `${result.medianUs.toFixed(1)} µs, lowest ${result.minUs.toFixed(1)} µs`,
+    );
+  } else {
+    for (const r of await compareFrontAuth(options, auths)) {
+      console.log(
+        `front CPU per tools/call (${lane} lane, auth ${r.auth}): median ` +
+          `${r.medianUs.toFixed(1)} µs, ${r.addedUs >= 0 ? "+" : ""}${r.addedUs.toFixed(1)} µs ` +
+          `over ${auths[0]} (median of per-round differences)`,
+      );
+    }
+  }
 }

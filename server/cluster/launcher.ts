@@ -17,6 +17,7 @@ import { parseArgs } from "node:util";
 import { FlagError, generateSecret, SECRET_ENV, validateSecret } from "./cluster_args.ts";
 import { LocalCluster } from "./local_cluster.ts";
 import { runNode } from "./node_main.ts";
+import { DEFAULT_SETTINGS, loadConfig } from "../config.ts";
 
 const USAGE = `usage:
   deno task serve [--config FILE] [--nodes N] [--port BASE] [--data DIR] [--secret S]
@@ -121,7 +122,16 @@ export async function runLauncher(args: string[]): Promise<number> {
       stop.promise.then(() => undefined),
     ]);
     if (leader !== undefined) {
-      await cluster.waitForReady(STARTUP_TIMEOUT_MS);
+      // Ready includes each backend's first start, which may be a cold `npx` install.
+      const config = values.config === undefined ? undefined : await loadConfig(values.config);
+      const startBudgetMs = Math.max(
+        config?.settings.startTimeoutMs ?? DEFAULT_SETTINGS.startTimeoutMs,
+        ...(config?.services ?? []).map((s) => s.startTimeoutMs ?? 0),
+      );
+      await cluster.waitForReady(
+        STARTUP_TIMEOUT_MS + startBudgetMs,
+        (reason) => console.error(`not ready yet: ${reason}`),
+      );
       console.log(`SAFLA cluster of ${cluster.ids.length} nodes is up; leader ${leader}.`);
       for (const id of cluster.ids) {
         const url = cluster.url(id);

@@ -71,6 +71,9 @@ export function freeMembers(count: number): Record<NodeId, MemberAddress> {
   return members;
 }
 
+/** How often {@link LocalCluster.waitForReady} reports what it waits for. */
+const READY_REPORT_INTERVAL_MS = 10_000;
+
 /**
  * Node processes on loopback.
  *
@@ -265,25 +268,35 @@ export class LocalCluster {
     throw new Error(`no leader within ${timeoutMs} ms`);
   }
 
-  /** Waits until every running node answers `/readyz` with 200. */
-  async waitForReady(timeoutMs: number): Promise<void> {
+  /**
+   * Waits until every running node answers `/readyz` with 200; `onWaiting`
+   * hears, every 10 s, why a node is not ready yet (e.g. a backend installing).
+   */
+  async waitForReady(timeoutMs: number, onWaiting?: (reason: string) => void): Promise<void> {
     const deadline = performance.now() + timeoutMs;
+    let reportAtMs = performance.now() + READY_REPORT_INTERVAL_MS;
+    let reasons: string[] = [];
     while (performance.now() < deadline) {
-      const ready = await Promise.all(
+      reasons = [];
+      await Promise.all(
         [...this.#children.keys()].map(async (id) => {
           try {
             const r = await fetch(`${this.url(id)}/readyz`, { signal: AbortSignal.timeout(500) });
-            await r.body?.cancel();
-            return r.status === 200;
+            const body = await r.json().catch(() => ({}));
+            if (r.status !== 200) reasons.push(`${id}: ${body.reason ?? r.status}`);
           } catch {
-            return false;
+            reasons.push(`${id}: no answer`);
           }
         }),
       );
-      if (ready.every((r) => r)) return;
+      if (reasons.length === 0) return;
+      if (onWaiting !== undefined && performance.now() >= reportAtMs) {
+        onWaiting(reasons.sort().join("; "));
+        reportAtMs = performance.now() + READY_REPORT_INTERVAL_MS;
+      }
       await sleep(50);
     }
-    throw new Error(`nodes not ready within ${timeoutMs} ms`);
+    throw new Error(`nodes not ready within ${timeoutMs} ms (${reasons.sort().join("; ")})`);
   }
 
   /** Stops every node: SIGTERM, then SIGKILL after a grace period. */

@@ -13,12 +13,9 @@ import type { CallContext } from "../gateway/call_context.ts";
 import type { LocalTool } from "../gateway/gateway.ts";
 import { FORBIDDEN } from "../gateway/jsonrpc_codes.ts";
 
-/**
- * The caller of a tool call. The front attaches the principal once inbound
- * auth is wired in; until then every caller is {@link ANONYMOUS}.
- */
+/** The caller of a tool call; a call the gateway makes on its own behalf has none. */
 export function callerOf(ctx: CallContext): Principal {
-  return (ctx as CallContext & { principal?: Principal }).principal ?? ANONYMOUS;
+  return ctx.principal ?? ANONYMOUS;
 }
 
 /** Whether `principal` may change the gateway through its management tools. */

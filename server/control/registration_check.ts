@@ -1,5 +1,6 @@
 /**
- * Checks a runtime-registered service against this node's rules, resolving
+ * Checks a runtime-registered service (its replicas, and the OAuth issuer and
+ * client secret of its credentials) against this node's rules, resolving
  * what the pure decisions of `registration_policy.ts` need: the real path of
  * a command, and the addresses a host name resolves to. Called where a record
  * is written (to tell the caller) and on every node where it is about to be
@@ -18,12 +19,16 @@ import {
   addressAllowed,
   argsAllowed,
   checkReplicaStatic,
+  checkSecretReferences,
   classifyAddress,
   hostAllowed,
   hostNamedExactly,
   isMetadataName,
   RegistrationRefusedError,
 } from "./registration_policy.ts";
+
+/** Longest a registration's host name may take to resolve. */
+const DNS_TIMEOUT_MS = 5_000;
 
 /** How names are resolved; tests give their own. */
 export interface RegistrationResolver {
@@ -55,9 +60,11 @@ export const SYSTEM_RESOLVER: RegistrationResolver = {
   resolveHost: async (host) => {
     // Deno.resolveDns asks DNS servers, not /etc/hosts: localhost is loopback by definition.
     if (host === "localhost" || host.endsWith(".localhost")) return ["127.0.0.1", "::1"];
+    // Bounded: records apply one at a time, and a name that never answers must not stall them.
+    const signal = AbortSignal.timeout(DNS_TIMEOUT_MS);
     const answers = await Promise.allSettled([
-      Deno.resolveDns(host, "A"),
-      Deno.resolveDns(host, "AAAA"),
+      Deno.resolveDns(host, "A", { signal }),
+      Deno.resolveDns(host, "AAAA", { signal }),
     ]);
     return answers.flatMap((a) => a.status === "fulfilled" ? a.value : []);
   },
@@ -103,17 +110,18 @@ async function checkStdio(
   refuse(`"${spec.command}" with arguments ${JSON.stringify(spec.args)} is not allowed`);
 }
 
-async function checkHttp(
-  spec: Extract<BackendSpec, { kind: "streamable-http" | "sse" }>,
+/** Checks a URL the gateway would send requests to (a backend, an OAuth issuer). */
+async function checkUrl(
+  target: string,
   field: string,
   rules: RegistrationRules,
   resolver: RegistrationResolver,
 ): Promise<void> {
-  const url = new URL(spec.url);
+  const url = new URL(target);
   const host = url.hostname.toLowerCase().replace(/^\[|\]$/g, "");
   const port = url.port || (url.protocol === "https:" ? "443" : "80");
   const refuse = (why: string): never => {
-    throw new RegistrationRefusedError(`${field}.url`, why);
+    throw new RegistrationRefusedError(field, why);
   };
   if (!hostAllowed(host, port, rules.httpHosts)) {
     refuse(
@@ -157,6 +165,13 @@ export async function checkRuntimeService(
     const field = service.replicas.length === 1 ? service.name : `${service.name}.replicas[${i}]`;
     checkReplicaStatic(spec, field, rules);
     if (spec.kind === "stdio") await checkStdio(spec, field, rules, resolver);
-    else await checkHttp(spec, field, rules, resolver);
+    else await checkUrl(spec.url, `${field}.url`, rules, resolver);
+  }
+  // Client credentials towards the backend: the secret is a reference like
+  // any other, and the issuer is a host the gateway will send requests to.
+  if (service.oauth !== undefined) {
+    const field = `${service.name}.oauth`;
+    checkSecretReferences({ clientSecret: service.oauth.clientSecret }, field, rules.secrets);
+    await checkUrl(service.oauth.issuer, `${field}.issuer`, rules, resolver);
   }
 }

@@ -113,6 +113,25 @@ Deno.test("runtime HTTP registrations reach only allowed, public hosts", async (
     ...rules,
     httpHosts: ["other.example.com"],
   });
+  // Credentials towards the backend: a referenced secret, an issuer the rules allow.
+  const oauth = {
+    issuer: "https://mcp.example.com",
+    clientId: "gw",
+    clientSecret: "${env:GH_TOKEN}",
+  };
+  await checkRuntimeService(
+    service({ url: "https://mcp.example.com/mcp", oauth }),
+    rules,
+    resolver,
+  );
+  await refused(
+    { url: "https://mcp.example.com/mcp", oauth: { ...oauth, clientSecret: "s3cret" } },
+    /oauth\.clientSecret: a registered record may not hold a literal/,
+  );
+  await refused(
+    { url: "https://mcp.example.com/mcp", oauth: { ...oauth, issuer: "http://169.254.169.254" } },
+    /oauth\.issuer: 169\.254\.169\.254 is a cloud metadata address/,
+  );
   // Private networks when the operator says so.
   await checkRuntimeService(service({ url: "http://internal.example.com/" }), {
     ...rules,

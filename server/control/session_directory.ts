@@ -15,6 +15,7 @@
  * @module
  */
 import type { StateStore, WatchHandle } from "../store/types.ts";
+import { WriteBatcher } from "./write_batcher.ts";
 
 /** Where sessions live in the state store: one key per session id. */
 export const SESSIONS_PREFIX = "/gateway/sessions/";
@@ -50,16 +51,19 @@ const SESSION_ID = /^[0-9a-f-]{36}$/;
 /** A {@link SessionDirectory} over a {@link StateStore}. */
 export class StoreSessionDirectory implements SessionDirectory {
   #store: StateStore;
+  /** Saves and removes share store transactions when they come in bursts. */
+  readonly writes: WriteBatcher;
 
   /** Keeps sessions in `store`. */
   constructor(store: StateStore) {
     this.#store = store;
+    this.writes = new WriteBatcher(store);
   }
 
   /** Writes the session's record. */
   async save(sessionId: string, record: SessionRecord): Promise<void> {
     if (!SESSION_ID.test(sessionId)) throw new RangeError(`not a session id: ${sessionId}`);
-    await this.#store.put(`${SESSIONS_PREFIX}${sessionId}`, JSON.stringify(record));
+    await this.writes.put(`${SESSIONS_PREFIX}${sessionId}`, JSON.stringify(record));
   }
 
   /** Reads a session's record (linearizable: a session saved anywhere is found). */
@@ -90,7 +94,7 @@ export class StoreSessionDirectory implements SessionDirectory {
   /** Deletes a session's record. */
   async remove(sessionId: string): Promise<void> {
     if (!SESSION_ID.test(sessionId)) return;
-    await this.#store.delete(`${SESSIONS_PREFIX}${sessionId}`);
+    await this.writes.delete(`${SESSIONS_PREFIX}${sessionId}`);
   }
 
   /** Follows deletions of session records (a `DELETE /mcp` or expiry on any node). */

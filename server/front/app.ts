@@ -23,6 +23,7 @@ import {
 import type { Gateway } from "../gateway/gateway.ts";
 import { createFrontServer, type ResumeCodec } from "./front.ts";
 import type { SessionDirectory } from "../control/session_directory.ts";
+import type { OutboundLimits } from "./outbound_gate.ts";
 import { DirectLane } from "./direct_call.ts";
 import { hostOriginGuard } from "./http_edge.ts";
 import { mcpRoutes } from "./mcp_routes.ts";
@@ -44,6 +45,11 @@ export interface GatewayAppOptions {
   maxRequestBodyBytes: number;
   /** Most concurrent 2025 sessions (Streamable HTTP and SSE together); more get 503. */
   maxSessions: number;
+  /** Most concurrent 2025 sessions of one principal (session_limits.ts). */
+  maxSessionsPerPrincipal?: number;
+  /** Notification backlog bounds per stream and per node (outbound_gate.ts). */
+  outboundLimits?: OutboundLimits;
+  maxOutboundBytes?: number;
   /** Shares 2025 sessions with the other nodes of a cluster; local only when absent. */
   sessionDirectory?: SessionDirectory;
   /**

@@ -203,13 +203,18 @@ Deno.test("idle 2025 sessions are closed", async () => {
   }
 });
 
-Deno.test("the session limit comes from the options: one more initialize or SSE stream gets 503", async () => {
+Deno.test("the session limit comes from the options: with every session in use, one more initialize or SSE stream gets 503", async () => {
   const { app, gateway } = makeApp(undefined, 2);
   try {
     for (let i = 0; i < 2; i++) {
       const opened = await app.app.fetch(post(INIT));
       assert.equal(opened.status, 200);
       await opened.body?.cancel();
+      const id = opened.headers.get("mcp-session-id")!;
+      const ping = await app.app.fetch(post(`{"jsonrpc":"2.0","id":2,"method":"ping"}`, {
+        "mcp-session-id": id,
+      }));
+      await ping.body?.cancel();
     }
     assert.deepEqual(await errorOf(await app.app.fetch(post(INIT))), { status: 503, code: -32600 });
     const sse = await app.app.fetch(

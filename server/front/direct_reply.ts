@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { OutboundGate } from "./outbound_gate.ts";
 
 /** How long a direct reply may go without a byte before it turns into a stream with keep-alives. */
 export const DIRECT_KEEP_ALIVE_MS = 15_000;
@@ -61,6 +62,8 @@ export class DirectReply {
   #keepAlive: KeepAlive;
   #stream?: ReadableStreamDefaultController<Uint8Array>;
   #done = false;
+  /** A client that stops reading gets its progress dropped, then its stream cut. */
+  readonly #outbound = new OutboundGate();
   /** When the client last got a byte, or the call began. */
   #lastSentMs = performance.now();
 
@@ -74,7 +77,13 @@ export class DirectReply {
   /** Sends a message before the result. */
   notify(message: Record<string, unknown>): boolean {
     if (this.#done) return false;
-    return this.#enqueue(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+    const frame = `event: message\ndata: ${JSON.stringify(message)}\n\n`;
+    const decision = this.#outbound.offer(message, frame.length);
+    if (decision === "close") {
+      this.#end();
+      return false;
+    }
+    return decision === "drop" || this.#enqueue(frame);
   }
 
   /** Sends the response and ends the reply. */
@@ -124,7 +133,7 @@ export class DirectReply {
       cancel: () => this.#end(),
     });
     this.#stream = controller;
-    this.#resolve(
+    this.#resolve(this.#outbound.wrap(
       new Response(body, {
         status: 200,
         headers: {
@@ -135,7 +144,7 @@ export class DirectReply {
           "mcp-session-id": this.#sessionId,
         },
       }),
-    );
+    ));
     return controller;
   }
 

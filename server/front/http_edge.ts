@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { type BodyDeadline, readWithin } from "./read_deadline.ts";
 import type { MiddlewareHandler } from "hono";
 import {
   readRequestBody,
@@ -66,10 +67,14 @@ function isMessageShape(value: unknown): boolean {
 
 /**
  * Reads a JSON-RPC message or batch of at most `maxBytes` into `c.var.body`:
- * 415 for another content type, 413 over the bound, 400 for JSON that does
- * not parse (-32700) or is not JSON-RPC 2.0 (-32600).
+ * 415 for another content type, 413 over the bound, 408 when it does not
+ * arrive within its deadline (read_deadline.ts), 400 for JSON that does not
+ * parse (-32700) or is not JSON-RPC 2.0 (-32600).
  */
-export function jsonRpcBody(maxBytes: number): MiddlewareHandler<JsonRpcBodyEnv> {
+export function jsonRpcBody(
+  maxBytes: number,
+  deadline?: BodyDeadline,
+): MiddlewareHandler<JsonRpcBodyEnv> {
   return async (c, next) => {
     const req = c.req.raw;
     const contentType = req.headers.get("content-type") ?? "";
@@ -80,9 +85,19 @@ export function jsonRpcBody(maxBytes: number): MiddlewareHandler<JsonRpcBodyEnv>
     // HTTP framing bounds it, and the chunked read costs a stream reader and
     // a copy per chunk on every call.
     const declaredBytes = Number(req.headers.get("content-length") ?? NaN);
-    const read = declaredBytes >= 0 && declaredBytes <= maxBytes
-      ? { text: await req.text(), tooLarge: false }
-      : await readRequestBody(req, maxBytes);
+    const declared = declaredBytes >= 0 && declaredBytes <= maxBytes;
+    const read = await readWithin(
+      req,
+      declared ? declaredBytes : maxBytes,
+      async () =>
+        declared
+          ? { text: await req.text(), tooLarge: false }
+          : await readRequestBody(req, maxBytes),
+      deadline,
+    );
+    if (read === undefined) {
+      return jsonRpcError(408, INVALID_REQUEST, "Request Timeout: the body did not arrive in time");
+    }
     if (read.tooLarge) {
       return jsonRpcError(413, INVALID_REQUEST, `Request body exceeds ${maxBytes} bytes`);
     }

@@ -50,7 +50,18 @@ function isStreamable(session: HttpSession | undefined): session is StreamableSe
 }
 
 const sessionNotFound = () => jsonRpcError(404, SESSION_NOT_FOUND, "Session not found");
-const tooManySessions = () => jsonRpcError(503, INVALID_REQUEST, "Too many sessions on this node");
+function tooManySessions(refusal: { reason: string; retryAfterSeconds: number }): Response {
+  const response = jsonRpcError(503, INVALID_REQUEST, `Too many sessions: ${refusal.reason}`);
+  response.headers.set("retry-after", String(refusal.retryAfterSeconds));
+  return response;
+}
+
+/** More than the handshake: what makes a session worth keeping (session_table.ts). */
+function isRealUse(body: unknown): boolean {
+  return (Array.isArray(body) ? body : [body]).some((m) =>
+    (m as { method?: unknown } | null)?.method !== "notifications/initialized"
+  );
+}
 
 /** The MCP routes: see the module doc. */
 export function mcpRoutes(options: McpRoutesOptions): Hono<RoutesEnv> {
@@ -67,7 +78,7 @@ export function mcpRoutes(options: McpRoutesOptions): Hono<RoutesEnv> {
   ): Promise<Response> {
     const session = await sessions.find(id, req, principal);
     if (!isStreamable(session)) return sessionNotFound();
-    session.lastSeenMs = Date.now();
+    sessions.touch(session, isRealUse(body));
     session.principal = principal;
     // Answers to questions pushed on the direct lane go to their calls, not the SDK.
     const rest = session.answerQuestions(body);
@@ -113,10 +124,13 @@ export function mcpRoutes(options: McpRoutesOptions): Hono<RoutesEnv> {
     if (initialize === undefined) {
       return jsonRpcError(400, INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
     }
-    if (sessions.full) return tooManySessions();
+    const admission = sessions.admit(principal);
+    if (!admission.ok) return tooManySessions(admission);
     const session = await sessions.openStreamable(initialize.params, undefined, principal);
     const transport = session.transport as WebStandardStreamableHTTPServerTransport;
-    return await preferJson(req, body, await transport.handleRequest(req, { parsedBody: body }));
+    const response = await transport.handleRequest(req, { parsedBody: body });
+    sessions.opened(session);
+    return await preferJson(req, body, response);
   }
 
   routes.post("/mcp", body, (c) => {
@@ -134,17 +148,19 @@ export function mcpRoutes(options: McpRoutesOptions): Hono<RoutesEnv> {
     }
     const session = await sessions.find(id, req, principal);
     if (!isStreamable(session)) return sessionNotFound();
-    session.lastSeenMs = Date.now();
+    sessions.touch(session, req.method === "GET");
     session.principal = principal;
     const response = await session.transport.handleRequest(req);
-    if (req.method === "GET" && response.ok) sessions.listening(id);
-    return response;
+    if (req.method !== "GET" || !response.ok) return response;
+    sessions.listening(id);
+    return session.outbound.wrap(response);
   };
   routes.get("/mcp", (c) => sessionRequest(c.req.raw, c.get("principal")));
   routes.delete("/mcp", (c) => sessionRequest(c.req.raw, c.get("principal")));
 
   routes.get("/sse", async (c) => {
-    if (sessions.full) return tooManySessions();
+    const admission = sessions.admit(c.get("principal"));
+    if (!admission.ok) return tooManySessions(admission);
     const session = await sessions.openSse("/messages", c.get("principal"));
     return (session.transport as SseFrontTransport).response;
   });
@@ -156,9 +172,9 @@ export function mcpRoutes(options: McpRoutesOptions): Hono<RoutesEnv> {
     if (session === undefined || !(session.transport instanceof SseFrontTransport)) {
       return sessionNotFound();
     }
-    session.lastSeenMs = Date.now();
     session.principal = principal;
     const parsed = c.get("body");
+    sessions.touch(session, isRealUse(parsed));
     for (const m of Array.isArray(parsed) ? parsed : [parsed]) {
       session.transport.receive(m as JSONRPCMessage);
     }

@@ -127,6 +127,11 @@ export class Session {
     };
   }
 
+  /** Direct-lane calls in flight. */
+  get callCount(): number {
+    return this.#calls.size;
+  }
+
   /** Tracks a direct-lane call until it settles; `abort` cancels it. */
   trackCall(id: RequestId, abort: AbortController): () => void {
     // A client reusing the id of a call in flight breaks JSON-RPC; the newer call wins.

@@ -16,6 +16,19 @@ import type { SessionDirectory } from "../control/session_directory.ts";
 import { SseFrontTransport } from "./sse_front.ts";
 import { MAX_SUBSCRIPTIONS_PER_SESSION, Session, type SessionOptions } from "./session.ts";
 import { ANONYMOUS, type Principal, principalKey } from "@safla/core/access";
+import {
+  DEFAULT_OUTBOUND_LIMITS,
+  OutboundBudget,
+  OutboundGate,
+  type OutboundLimits,
+} from "./outbound_gate.ts";
+import { BoundedStreamableTransport } from "./bounded_transport.ts";
+import {
+  admitSession,
+  DEFAULT_MAX_SESSIONS_PER_PRINCIPAL,
+  RETRY_AFTER_SECONDS,
+  type SessionView,
+} from "./session_limits.ts";
 
 /** Default of {@link SessionTableOptions.sessionIdleMs}. */
 export const DEFAULT_SESSION_IDLE_MS = 30 * 60_000;
@@ -28,27 +41,44 @@ export interface SessionTableOptions {
   gateway: Gateway;
   codec: ResumeCodec;
   maxRequestBodyBytes: number;
-  /** Most concurrent sessions (Streamable HTTP and SSE together); more are refused. */
+  /** Most concurrent sessions (Streamable HTTP and SSE together); see session_limits.ts. */
   maxSessions: number;
+  /** Most concurrent sessions of one principal (default {@link DEFAULT_MAX_SESSIONS_PER_PRINCIPAL}). */
+  maxSessionsPerPrincipal?: number;
   /** Shares sessions with the other nodes of a cluster; local only when absent. */
   sessionDirectory?: SessionDirectory;
   /** A session idle this long is closed (default {@link DEFAULT_SESSION_IDLE_MS}). */
   sessionIdleMs?: number;
+  /** Bound on what waits for a client on its notification stream (outbound_gate.ts). */
+  outboundLimits?: OutboundLimits;
+  /** Bound on what waits on all the notification streams of the node together. */
+  maxOutboundBytes?: number;
 }
 
 /** A 2025 session over HTTP: its state plus the transport its messages travel on. */
 export class HttpSession extends Session {
   declare readonly id: string;
   readonly transport: WebStandardStreamableHTTPServerTransport | SseFrontTransport;
+  /** The backlog of its notification stream (the GET stream, or the SSE stream). */
+  readonly outbound: OutboundGate;
+  /**
+   * The client sent something beyond its handshake: sessions never used are
+   * the first to give way when slots run out.
+   */
+  used = false;
+  /** Its `initialize` is not answered yet: it cannot give way to another newcomer. */
+  opening = true;
 
   constructor(
     gateway: Gateway,
     codec: ResumeCodec,
     transport: WebStandardStreamableHTTPServerTransport | SseFrontTransport,
     options: SessionOptions & { id: string },
+    outbound: OutboundGate,
   ) {
     super(gateway, codec, options);
     this.transport = transport;
+    this.outbound = outbound;
   }
 }
 
@@ -59,6 +89,7 @@ export class SessionTable {
   /** Sessions whose client holds the GET stream open for notifications. */
   readonly #listening = new Set<string>();
   readonly #idleMs: number;
+  readonly #outboundBudget: OutboundBudget;
   readonly #sweep: ReturnType<typeof setInterval>;
   /** Stops following session removals by other nodes. */
   readonly #unwatch: Promise<() => Promise<void>>;
@@ -66,6 +97,7 @@ export class SessionTable {
   constructor(options: SessionTableOptions) {
     this.#options = options;
     this.#idleMs = options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS;
+    this.#outboundBudget = new OutboundBudget(options.maxOutboundBytes);
     this.#sweep = setInterval(
       () => this.#expireIdle(Date.now()),
       Math.max(1_000, Math.min(this.#idleMs / 4, 60_000)),
@@ -89,9 +121,44 @@ export class SessionTable {
     return this.#listening.size;
   }
 
-  /** True when no more sessions may open on this node. */
-  get full(): boolean {
-    return this.#sessions.size >= this.#options.maxSessions;
+  /**
+   * Makes room for a new session of `principal`, evicting an idle one if a
+   * limit is reached (session_limits.ts); a refusal says why and when to retry.
+   */
+  admit(
+    principal: Principal = ANONYMOUS,
+  ): { ok: true } | { ok: false; reason: string; retryAfterSeconds: number } {
+    const nowMs = Date.now();
+    const views: SessionView[] = [];
+    for (const [id, session] of this.#sessions) {
+      views.push({
+        id,
+        owner: session.ownerKey,
+        lastSeenMs: session.lastSeenMs,
+        used: session.used,
+        busy: session.opening || this.#listening.has(id) ||
+          session.transport instanceof SseFrontTransport || session.callCount > 0,
+      });
+    }
+    const decision = admitSession(views, principalKey(principal), {
+      maxSessions: this.#options.maxSessions,
+      maxSessionsPerPrincipal: this.#options.maxSessionsPerPrincipal ??
+        DEFAULT_MAX_SESSIONS_PER_PRINCIPAL,
+    }, nowMs);
+    if (!decision.admit) {
+      return { ok: false, reason: decision.reason, retryAfterSeconds: RETRY_AFTER_SECONDS };
+    }
+    if (decision.evict !== undefined) this.#evict(decision.evict);
+    return { ok: true };
+  }
+
+  /**
+   * The client of `session` sent a request; `realUse` when it is more than
+   * its handshake (`notifications/initialized`).
+   */
+  touch(session: HttpSession, realUse: boolean): void {
+    session.lastSeenMs = Date.now();
+    if (realUse) session.used = true;
   }
 
   /**
@@ -132,7 +199,6 @@ export class SessionTable {
     adoptedId?: string,
     principal: Principal = ANONYMOUS,
   ): Promise<HttpSession> {
-    if (this.full) throw new Error("session limit reached");
     const { gateway, codec, sessionDirectory: directory } = this.#options;
     const id = adoptedId ?? crypto.randomUUID();
     // Saves run one after another, each writing the state as it is by then.
@@ -148,10 +214,15 @@ export class SessionTable {
         )
       );
     };
-    const transport = new WebStandardStreamableHTTPServerTransport({
+    const outbound = new OutboundGate(
+      this.#options.outboundLimits ?? DEFAULT_OUTBOUND_LIMITS,
+      this.#outboundBudget,
+    );
+    const transport = new BoundedStreamableTransport(outbound, {
       sessionIdGenerator: () => id,
       onsessioninitialized: async () => {
-        this.#sessions.set(id, session);
+        // Awaited, so that any node finds the session once its client has the id;
+        // a burst of these shares a few store writes (session_directory.ts).
         if (directory !== undefined && adoptedId === undefined && initialize !== undefined) {
           await directory.save(id, { initialize, owner: session.ownerKey });
         }
@@ -162,26 +233,45 @@ export class SessionTable {
       },
       maxRequestBodySize: this.#options.maxRequestBodyBytes,
     });
-    const session = new HttpSession(gateway, codec, transport, {
-      id,
-      onStateChange: save,
-      principal,
-    });
+    const session = new HttpSession(
+      gateway,
+      codec,
+      transport,
+      { id, onStateChange: save, principal },
+      outbound,
+    );
+    session.used = adoptedId !== undefined;
     session.restoring = adoptedId !== undefined;
     transport.onclose = () => this.#drop(session);
+    // Counted from now, not from its initialize's answer: concurrent admissions
+    // must see each other (see opened).
+    this.#sessions.set(id, session);
     await session.server.connect(transport);
     return session;
   }
 
+  /**
+   * The `initialize` of `session` was answered: from now on it may give way;
+   * refused, it is dropped (its client never learned the id).
+   */
+  opened(session: HttpSession): void {
+    session.opening = false;
+    const transport = session.transport;
+    if (transport instanceof WebStandardStreamableHTTPServerTransport && !transport.sessionId) {
+      this.#evict(session.id);
+    }
+  }
+
   /** Opens an HTTP+SSE session; the GET answers with `transport.response`. */
   async openSse(endpoint: string, principal: Principal = ANONYMOUS): Promise<HttpSession> {
-    if (this.full) throw new Error("session limit reached");
     const id = crypto.randomUUID();
-    const transport = new SseFrontTransport(endpoint, id);
-    const session = new HttpSession(this.#options.gateway, this.#options.codec, transport, {
-      id,
-      principal,
-    });
+    const outbound = new OutboundGate(
+      this.#options.outboundLimits ?? DEFAULT_OUTBOUND_LIMITS,
+      this.#outboundBudget,
+    );
+    const transport = new SseFrontTransport(endpoint, id, outbound);
+    const { gateway, codec } = this.#options;
+    const session = new HttpSession(gateway, codec, transport, { id, principal }, outbound);
     transport.onclose = () => this.#drop(session);
     this.#sessions.set(id, session);
     await session.server.connect(transport);
@@ -203,9 +293,11 @@ export class SessionTable {
 
   /** Passes a backend's log line to every session's client. */
   log(params: Record<string, unknown>): void {
-    for (const { server } of this.#sessions.values()) {
-      const message = params as LoggingMessageNotification["params"];
-      void server.sendLoggingMessage(message).catch(() => {});
+    const message = params as LoggingMessageNotification["params"];
+    for (const { server, outbound } of this.#sessions.values()) {
+      // A full stream would drop it anyway: skip the encoding (a flood fans out to every session).
+      if (outbound.full) outbound.skip();
+      else void server.sendLoggingMessage(message).catch(() => {});
     }
   }
 
@@ -233,11 +325,18 @@ export class SessionTable {
       // idle; it still expires eventually, in case it vanished half-open.
       const limitMs = this.#listening.has(id) ? this.#idleMs * LISTENING_IDLE_FACTOR : this.#idleMs;
       if (nowMs - session.lastSeenMs < limitMs) continue;
-      this.#sessions.delete(id);
-      this.#listening.delete(id);
-      void session.close();
-      void this.#options.sessionDirectory?.remove(id).catch(() => {});
+      this.#evict(id);
     }
+  }
+
+  /** Closes session `id` for good (its client gets 404 and may initialize again). */
+  #evict(id: string): void {
+    const session = this.#sessions.get(id);
+    if (session === undefined) return;
+    this.#sessions.delete(id);
+    this.#listening.delete(id);
+    void session.close();
+    void this.#options.sessionDirectory?.remove(id).catch(() => {});
   }
 
   /**
@@ -252,11 +351,12 @@ export class SessionTable {
     principal: Principal,
   ): Promise<HttpSession | undefined> {
     const directory = this.#options.sessionDirectory;
-    if (directory === undefined || this.full) return undefined;
+    if (directory === undefined) return undefined;
     const record = await directory.load(id);
     if (record === undefined) return undefined;
     // Records written before sessions were bound to callers belong to no one authenticated.
     if ((record.owner ?? principalKey(ANONYMOUS)) !== principalKey(principal)) return undefined;
+    if (!this.admit(principal).ok) return undefined;
     const session = await this.openStreamable(record.initialize, id, principal);
     const transport = session.transport as WebStandardStreamableHTTPServerTransport;
     const version = String(record.initialize.protocolVersion ?? "");
@@ -299,6 +399,7 @@ export class SessionTable {
       }, true);
     }
     session.restoring = false;
+    session.opening = false;
     return session;
   }
 }

@@ -7,9 +7,7 @@
  * @module
  */
 import type { JSONRPCMessage, Transport } from "@modelcontextprotocol/server";
-
-/** Bound on queued outgoing frames per stream, so a stalled client cannot grow memory. */
-const MAX_QUEUED_FRAMES = 1024;
+import { OutboundGate } from "./outbound_gate.ts";
 
 /** A server transport over one SSE stream plus POSTed messages. */
 export class SseFrontTransport implements Transport {
@@ -21,12 +19,22 @@ export class SseFrontTransport implements Transport {
   #encoder = new TextEncoder();
   #closed = false;
   #keepAlive?: ReturnType<typeof setInterval>;
+  readonly #outbound: OutboundGate;
   /** The streaming response the GET must return. */
   readonly response: Response;
 
-  /** `endpoint` is the POST path; the session id is appended as a query parameter. */
-  constructor(endpoint: string, sessionId: string, keepAliveMs = 15_000) {
+  /**
+   * `endpoint` is the POST path; the session id is appended as a query
+   * parameter. `outbound` bounds what waits for the client (outbound_gate.ts).
+   */
+  constructor(
+    endpoint: string,
+    sessionId: string,
+    outbound = new OutboundGate(),
+    keepAliveMs = 15_000,
+  ) {
     this.sessionId = sessionId;
+    this.#outbound = outbound;
     const stream = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.#controller = controller;
@@ -35,13 +43,15 @@ export class SseFrontTransport implements Transport {
       cancel: () => void this.close(),
     });
     this.#keepAlive = setInterval(() => this.#write(": keepalive\n\n"), keepAliveMs);
-    this.response = new Response(stream, {
-      headers: {
-        "content-type": "text/event-stream",
-        "cache-control": "no-cache, no-transform",
-        connection: "keep-alive",
-      },
-    });
+    this.response = outbound.wrap(
+      new Response(stream, {
+        headers: {
+          "content-type": "text/event-stream",
+          "cache-control": "no-cache, no-transform",
+          connection: "keep-alive",
+        },
+      }),
+    );
   }
 
   /** Nothing to do: the stream opened in the constructor. */
@@ -52,18 +62,19 @@ export class SseFrontTransport implements Transport {
   #write(frame: string): void {
     const controller = this.#controller;
     if (this.#closed || controller === undefined) return;
-    if ((controller.desiredSize ?? 0) < -MAX_QUEUED_FRAMES) {
-      this.onerror?.(new Error(`SSE session ${this.sessionId}: client is not reading; closing`));
-      void this.close();
-      return;
-    }
     controller.enqueue(this.#encoder.encode(frame));
   }
 
-  /** Sends one message as a `message` event. */
+  /** Sends one message as a `message` event, unless the client fell behind (outbound_gate.ts). */
   send(message: JSONRPCMessage): Promise<void> {
     if (this.#closed) return Promise.reject(new Error(`SSE session ${this.sessionId} is closed`));
-    this.#write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+    const frame = `event: message\ndata: ${JSON.stringify(message)}\n\n`;
+    const decision = this.#outbound.offer(message, frame.length);
+    if (decision === "close") {
+      this.onerror?.(new Error(`SSE session ${this.sessionId}: client is not reading; closing`));
+      void this.close();
+    }
+    if (decision === "send") this.#write(frame);
     return Promise.resolve();
   }
 

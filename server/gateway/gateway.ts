@@ -37,6 +37,7 @@ import { forwardCall, ForwardFailure } from "./forward.ts";
 import { INVALID_PARAMS } from "./jsonrpc_codes.ts";
 import { type GatewayReadiness, gatewayReadiness } from "./readiness.ts";
 import { ReplicaCalls } from "./replica_calls.ts";
+import type { CallGate } from "../quota/call_gate.ts";
 import { NotServedHere, type RemoteCaller } from "./remote_calls.ts";
 import { ResourceSubscriptions } from "./resource_subscriptions.ts";
 import { monotonicProgress } from "./wire_meta.ts";
@@ -104,6 +105,8 @@ export class Gateway {
   #eraCache: EraCache;
   #backendFactory: BackendFactory;
   #listeners = new Set<GatewayListener>();
+  /** Admits tool calls (quotas, concurrent-call limits; server/quota/call_gate.ts). */
+  #callGate?: CallGate;
   #events = new BackendEvents(this.#listeners);
   #replicaCalls: ReplicaCalls;
   #local = new Map<string, LocalTool>();
@@ -297,6 +300,11 @@ export class Gateway {
     this.#tick = undefined;
     this.#replicaCalls.close();
     await Promise.all(this.#allReplicas().map((r) => r.backend.close()));
+  }
+
+  /** Sets what every call to a backend tool must pass first. */
+  setCallGate(gate: CallGate): void {
+    this.#callGate = gate;
   }
 
   /** Subscribes to list changes and broadcast notifications. */
@@ -511,10 +519,15 @@ export class Gateway {
     }
     const service = this.#requireService(target.service);
     const tool = this.#view.tool(service.config.name, target.name);
-    return await this.#forward(service, "tools/call", { ...params, name: target.name }, ctx, {
-      toolName: target.name,
-      annotations: tool?.annotations ?? {},
-    });
+    const release = await this.#callGate?.(ctx.principal, service.config.name, target.name);
+    try {
+      return await this.#forward(service, "tools/call", { ...params, name: target.name }, ctx, {
+        toolName: target.name,
+        annotations: tool?.annotations ?? {},
+      });
+    } finally {
+      release?.();
+    }
   }
 
   /** Handles `prompts/get`. */
@@ -739,6 +752,7 @@ export class Gateway {
             tools: r.backend.catalog?.tools.length ?? 0,
             restarts: r.backend.restarts,
             listenStreamsReopened: r.backend.listenStreamsReopened,
+            deviations: r.backend.deviations,
             routing: routingState(s.router, r.id, this.#deps.nowMs()),
             pid: r.backend.pid,
             lastError: r.backend.lastError?.message,

@@ -34,3 +34,5 @@ export const OUTCOME_UNKNOWN = -32011;
 export const MINORITY_PARTITION = -32012;
 /** The caller may not do this (e.g. a management tool without the `safla:admin` scope). */
 export const FORBIDDEN = -32013;
+/** The caller is over a quota or its concurrent-call limit; `data.retryAfterMs` says when to retry. */
+export const RATE_LIMITED = -32014;

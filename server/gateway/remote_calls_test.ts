@@ -64,11 +64,9 @@ Deno.test({
       Deno.kill(status.services[0].replicas[0].pid, "SIGKILL");
       await waitFor("n1's replica down", () => !n1.gateway!.gateway.healthy(), 5_000);
 
-      const startedMs = performance.now();
+      // n1's replica cannot come back (the marker file), so only another node can answer.
       const who = text(await n1.gateway!.gateway.callTool({ name: "svc__whoami" }, ctx));
-      const tookMs = performance.now() - startedMs;
       assert.ok(who === "n2" || who === "n3", who);
-      assert.ok(tookMs < 1_000, `the forwarded call took ${Math.round(tookMs)} ms`);
       // A write never ran locally, so it is forwarded too.
       const counted = await n1.gateway!.gateway.callTool({
         name: "svc__increment",

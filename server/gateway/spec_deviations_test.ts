@@ -68,6 +68,9 @@ Deno.test({
         1,
         logged.join("\n"),
       );
+      const replica = (gateway.status().services as { replicas: { deviations: string[] }[] }[])[0]
+        .replicas[0];
+      assert.deepEqual(replica.deviations, ["missing-resultType"]);
     } finally {
       await close();
     }

@@ -47,6 +47,15 @@ const CALL_BUCKETS_S = [
   30,
   60,
 ];
+/** Label children kept per kind of series (the labels themselves are bounded too). */
+const MAX_CACHED_SERIES = 10_000;
+
+/** A counter's and a histogram's children for one label set. */
+interface Series {
+  count: client.Counter.Internal;
+  seconds: client.Histogram.Internal<string>;
+}
+
 /** WAL write (and fsync) buckets in seconds. */
 const DISK_BUCKETS_S = [
   0.0001,
@@ -105,6 +114,10 @@ export class NodeMetrics implements CallObserver {
   readonly #attemptResults: client.Counter<"service" | "replica" | "outcome">;
   readonly #attemptSeconds: client.Histogram<"service" | "replica">;
   readonly #stateChanges: client.Counter<"service" | "replica" | "state">;
+  // prom-client hashes a label object on every update; its children skip that.
+  readonly #callSeries = new Map<string, Series>();
+  readonly #attemptSeries = new Map<string, client.Counter.Internal>();
+  readonly #resultSeries = new Map<string, Series>();
   #gateway: Gateway | undefined;
   #stopListening: (() => void) | undefined;
 
@@ -171,18 +184,43 @@ export class NodeMetrics implements CallObserver {
   }
 
   callEnded(service: string, target: string, end: CallEnd, durationMs: number): void {
-    const tool = this.#toolLabel(service, target);
-    this.#calls.inc({ service, tool, outcome: end });
-    this.#callSeconds.observe({ service, tool }, durationMs / 1000);
+    const key = `${service}\u0000${target}\u0000${end}`;
+    let series = this.#callSeries.get(key);
+    if (series === undefined) {
+      const tool = this.#toolLabel(service, target);
+      series = {
+        count: this.#calls.labels(service, tool, end),
+        seconds: this.#callSeconds.labels(service, tool),
+      };
+      // Bounded like the labels: past the cap a target shares `_other`'s children.
+      if (this.#callSeries.size < MAX_CACHED_SERIES) this.#callSeries.set(key, series);
+    }
+    series.count.inc();
+    series.seconds.observe(durationMs / 1000);
   }
 
   attemptStarted(service: string, replica: string, kind: AttemptKind): void {
-    this.#attempts.inc({ service, replica, kind });
+    const key = `${service}\u0000${replica}\u0000${kind}`;
+    let child = this.#attemptSeries.get(key);
+    if (child === undefined) {
+      child = this.#attempts.labels(service, replica, kind);
+      if (this.#attemptSeries.size < MAX_CACHED_SERIES) this.#attemptSeries.set(key, child);
+    }
+    child.inc();
   }
 
   attemptEnded(service: string, replica: string, outcome: AttemptOutcome, durationMs: number) {
-    this.#attemptResults.inc({ service, replica, outcome });
-    this.#attemptSeconds.observe({ service, replica }, durationMs / 1000);
+    const key = `${service}\u0000${replica}\u0000${outcome}`;
+    let series = this.#resultSeries.get(key);
+    if (series === undefined) {
+      series = {
+        count: this.#attemptResults.labels(service, replica, outcome),
+        seconds: this.#attemptSeconds.labels(service, replica),
+      };
+      if (this.#resultSeries.size < MAX_CACHED_SERIES) this.#resultSeries.set(key, series);
+    }
+    series.count.inc();
+    series.seconds.observe(durationMs / 1000);
   }
 
   replicaStateChanged(service: string, replica: string, state: string): void {

@@ -208,7 +208,7 @@ Deno.test({
       assert.equal(await get("/metrics", user.key), 403);
       assert.equal(await get("/metrics", scraper.key), 200);
       assert.equal(await get("/metrics", admin.key), 200);
-      assert.equal(await get("/admin/status", scraper.key), 401);
+      assert.equal(await get("/admin/status", scraper.key), 403);
       assert.equal(await get("/admin/status", admin.key), 200);
       assert.equal(await get("/admin/status", node.adminToken), 200);
     } finally {

@@ -477,6 +477,23 @@ function registerTools(
     });
   });
 
+  server.registerTool("test_flood_logs", {
+    description: "Answers at once, then sends `count` log lines of `bytes` bytes tied to no call",
+    inputSchema: z.object({
+      count: z.number().int().max(100_000),
+      bytes: z.number().int().max(1e6),
+    }),
+  }, ({ count, bytes }) => {
+    setTimeout(async () => {
+      const data = "x".repeat(bytes);
+      for (let i = 0; i < count; i++) {
+        await server.server.sendLoggingMessage({ level: "info", data: `${i} ${data}` })
+          .catch(() => {});
+      }
+    }, 50);
+    return text(`flooding ${count} log lines`);
+  });
+
   server.registerTool("test_logging_tool", {
     description: "Logs at info level; only clients that asked for logs see it",
   }, async (ctx) => {

@@ -196,14 +196,22 @@ export class LivenessChecker {
     return this.#verdict;
   }
 
-  /** Observes the cluster at `tick` (never going back) and returns the verdict. */
-  observe(tick: number, views: readonly LivenessNodeView[]): LivenessVerdict {
+  /**
+   * Observes the cluster at `tick` (never going back) and returns the verdict.
+   * `membership`, when given, replaces the one of the options (a change
+   * requested during the chaos may take effect after the heal).
+   */
+  observe(
+    tick: number,
+    views: readonly LivenessNodeView[],
+    membership: Membership = this.#options.membership,
+  ): LivenessVerdict {
     if (tick < this.#lastTick) {
       throw new RangeError(`ticks must not go back: ${tick} after ${this.#lastTick}`);
     }
     this.#lastTick = tick;
     if (this.#verdict.status !== "pending") return this.#verdict;
-    const { healTick, boundTicks, membership } = this.#options;
+    const { healTick, boundTicks } = this.#options;
     const elapsed = tick - healTick;
     const c = assessConvergence(views, membership);
     if (elapsed > boundTicks) {

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { mayRunTwice, type ToolSafetyHints } from "@safla/core/resilience";
+import type { ToolSafetyHints } from "@safla/core/resilience";
 import {
   type Attempt,
   type AttemptOutcome,
@@ -320,7 +320,9 @@ export class McpDriver {
     const record: SimCallResult = {
       callId: state.executor.call.id,
       toolName: state.request.toolName,
-      repeatSafe: mayRunTwice(state.request.annotations),
+      // The MCP rule, stated here again: the oracle must not be the code under test.
+      repeatSafe: state.request.annotations?.readOnlyHint === true ||
+        state.request.annotations?.idempotentHint === true,
       openedMs: state.openedMs,
       latencyMs: this.nowMs - state.openedMs,
       result,

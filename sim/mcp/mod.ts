@@ -24,5 +24,7 @@ export * from "./scenarios.ts";
 export const MCP_SCENARIOS: Record<string, (seed: number) => Record<string, unknown>> = {
   "slow-replica": (seed) => slowReplica(seed),
   "replica-crash": (seed) => replicaCrash(seed),
+  // Hedging on: a second attempt of a call that must not run twice would show here.
+  "replica-crash-hedged": (seed) => replicaCrash(seed, { hedgeDelayMs: 150 }),
   "flapping": (seed) => flapping(seed),
 };

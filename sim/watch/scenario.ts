@@ -154,6 +154,8 @@ function scenarioConfig(seed: number, nodeCount: 3 | 5, chaosUs?: number): Swarm
     chaosUs: chaosUs ?? Math.max(3_000_000, 20 * electionUs),
     // Frequent snapshots: lagging nodes catch up by snapshot, history included.
     snapshotEveryEntries: 50,
+    // The failover under test is the leader's, not a membership change.
+    membership: { spareNodes: 0, changesPerSec: 0 },
     faults: {
       ...base.faults,
       crashPerSec: perElections(electionUs, 15),

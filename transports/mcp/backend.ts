@@ -126,6 +126,8 @@ export interface BackendConnection {
   readonly pid: number | undefined;
   /** How many listen streams the servers ended and this connection opened again. */
   readonly listenStreamsReopened: number;
+  /** Kinds of deviation from the spec this backend was forgiven (see deviations.ts). */
+  readonly deviations?: readonly string[];
   /** Connects; resolves once the first attempt finished, whether or not it succeeded. */
   start(): Promise<void>;
   /** Closes for good (ending a stdio child). */
@@ -242,6 +244,8 @@ const FORWARDED_NOTIFICATIONS = [
   "notifications/resources/updated",
   "notifications/message",
 ] as const;
+/** How long a closed stdio connection waits for its child's exit status, for the log. */
+const EXIT_STATUS_WAIT_MS = 2_000;
 /** The 2026 protocol revision a `"2026"` backend is pinned to. */
 const MODERN_VERSION = "2026-07-28";
 const SERVER_REQUESTS = ["sampling/createMessage", "elicitation/create", "roots/list"] as const;
@@ -291,6 +295,11 @@ export class McpBackend implements BackendConnection {
     this.#token = options.oauth === undefined
       ? undefined
       : new ClientCredentialsToken(options.oauth, options.label);
+  }
+
+  /** Kinds of deviation from the spec this backend was forgiven. */
+  get deviations(): readonly string[] {
+    return this.#deviations.kinds;
   }
 
   /** The gateway's own token towards this backend, when it uses OAuth. */
@@ -382,6 +391,9 @@ export class McpBackend implements BackendConnection {
         this.#everReady = true;
         this.#diagnosis = undefined;
         this.#backoffMs = this.#options.initialBackoffMs;
+        if (this.#restarts > 0) {
+          this.#log(`ready again (${catalog.protocolVersion}, ${catalog.tools.length} tools)`);
+        }
         this.#setState("ready");
       }
     } catch (error) {
@@ -397,7 +409,8 @@ export class McpBackend implements BackendConnection {
       const client = this.#client;
       this.#client = undefined;
       await client?.close().catch(() => {});
-      this.#scheduleReconnect();
+      this.#logExit(this.#stdio);
+      this.#scheduleReconnect(message);
     } finally {
       this.#connecting = undefined;
     }
@@ -406,6 +419,8 @@ export class McpBackend implements BackendConnection {
   #hadTools = false;
   /** Whether any connect of this backend succeeded (the start budget is spent then). */
   #everReady = false;
+  /** The stdio transport of the latest connect, for its child's exit status. */
+  #stdio?: DenoStdioClientTransport;
   /** What the child's stderr said that only a user can fix, for {@link lastError}. */
   #diagnosis?: string;
 
@@ -446,6 +461,8 @@ export class McpBackend implements BackendConnection {
     client.onerror = (error) => {
       if (error.message.startsWith("ignored non-JSON line")) {
         this.#deviations.note("stdout-not-json", error.message);
+      } else {
+        this.#deviations.note(`transport-error: ${error.message.slice(0, 60)}`, error.message);
       }
     };
     let pid: number | undefined;
@@ -464,7 +481,8 @@ export class McpBackend implements BackendConnection {
         },
       });
       transport = stdio;
-      client.onclose = () => this.#onClosed(client);
+      this.#stdio = stdio;
+      client.onclose = () => this.#onClosed(client, stdio);
       await client.connect(stdio, { timeout: connectTimeoutMs, prior: known });
       // A 2025 stdio wire is plain JSON-RPC lines: forwarded requests go
       // straight onto it. A 2026 connection keeps the SDK, which owns its envelope.
@@ -684,15 +702,31 @@ export class McpBackend implements BackendConnection {
     return this.#catalog;
   }
 
-  #onClosed(client: Client): void {
+  #onClosed(client: Client, stdio?: DenoStdioClientTransport): void {
     if (client !== this.#client || this.#closing) return;
     this.#client = undefined;
     this.#pid = undefined;
-    this.#lastError = new Error(`${this.label}: connection closed`);
-    this.#scheduleReconnect();
+    const error = new Error(`${this.label}: connection closed`);
+    this.#lastError = error;
+    this.#scheduleReconnect(error.message);
+    this.#logExit(stdio, (how) => {
+      if (this.#lastError === error) {
+        this.#lastError = new Error(`${this.label}: connection closed (the server ${how})`);
+      }
+    });
   }
 
-  #scheduleReconnect(): void {
+  /** Logs how a stdio child ended; its status may land a moment after its stdout closed. */
+  #logExit(stdio: DenoStdioClientTransport | undefined, then?: (how: string) => void): void {
+    void stdio?.exitDescription(EXIT_STATUS_WAIT_MS).then((how) => {
+      if (how === undefined) return;
+      this.#log(`the server ${how}`);
+      then?.(how);
+    });
+  }
+
+  /** Retries after a backoff; `reason` (without the diagnosis, logged once on its own) is logged. */
+  #scheduleReconnect(reason: string): void {
     if (this.#closing) return;
     this.#setState("backoff", this.#lastError);
     // Jittered between half and the whole backoff, so replicas (and nodes) that
@@ -700,6 +734,7 @@ export class McpBackend implements BackendConnection {
     const delayMs = Math.round(this.#backoffMs * (0.5 + Math.random() / 2));
     this.#backoffMs = Math.min(this.#backoffMs * 2, this.#options.maxBackoffMs);
     clearTimeout(this.#retryTimer);
+    this.#log(`${reason}; reconnecting in ${delayMs} ms`);
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
       this.#restarts++;

@@ -16,6 +16,9 @@
  */
 import { ProtocolError, SdkError, SdkErrorCode } from "@modelcontextprotocol/client";
 
+/** Most kinds remembered per backend; beyond it nothing more is logged (a babbling server). */
+const MAX_KINDS = 100;
+
 /** Logs each kind of deviation once per backend. */
 export class DeviationLog {
   #seen = new Set<string>();
@@ -25,7 +28,7 @@ export class DeviationLog {
 
   /** Records one deviation of `kind`; only the first of each kind is logged. */
   note(kind: string, detail: string): void {
-    if (this.#seen.has(kind)) return;
+    if (this.#seen.has(kind) || this.#seen.size >= MAX_KINDS) return;
     this.#seen.add(kind);
     this.log(`${this.label}: deviates from the MCP spec (${kind}): ${detail}`);
   }

@@ -52,7 +52,10 @@ Deno.test({
         1,
         logged.join("\n"),
       );
-      assert.ok(logged[0].startsWith("npxsvc#0: "));
+      assert.ok(logged.every((l) => l.startsWith("npxsvc#0: ")));
+      // Each exit and each reconnect is a line of its own.
+      assert.ok(logged.includes("npxsvc#0: the server exited with code 1"), logged.join("\n"));
+      assert.ok(logged.some((l) => /; reconnecting in \d+ ms$/.test(l)), logged.join("\n"));
     } finally {
       await backend.close();
     }

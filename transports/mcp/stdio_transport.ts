@@ -195,6 +195,28 @@ export class DenoStdioClientTransport implements Transport {
     await this.#writer!.write(this.#encoder.encode(lines.join("\n") + "\n"));
   }
 
+  /**
+   * How the child ended ("exited with code 1", "killed by SIGKILL"), waiting
+   * up to `waitMs` for it; undefined while it runs.
+   */
+  async exitDescription(waitMs: number): Promise<string | undefined> {
+    const child = this.#child;
+    if (child === undefined) return undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), waitMs);
+    });
+    try {
+      const status = await Promise.race([child.status, late]);
+      if (status === undefined) return undefined;
+      return status.signal === null
+        ? `exited with code ${status.code}`
+        : `was killed by ${status.signal}`;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   #finish(): void {
     if (this.#closed) return;
     this.#closed = true;

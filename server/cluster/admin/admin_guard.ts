@@ -112,7 +112,9 @@ export function adminGuard(options: AdminGuardOptions): MiddlewareHandler {
   return async (c, next) => {
     const refused = edgeCheck(c, options);
     if (refused) return refused;
-    // The admin token is checked first: it costs a comparison, inbound auth may cost a request.
+    // The admin token is checked first: it costs a comparison, inbound auth may cost a
+    // request, and it must never reach inbound auth (which may hand a token it does not
+    // know to an introspection endpoint).
     const token = bearerToken(c.req.raw);
     if (token !== undefined && constantTimeEqual(token, options.adminToken)) {
       if (!isLoopback((c.env as ConnectionInfo | undefined)?.remoteAddr)) {
@@ -121,10 +123,13 @@ export function adminGuard(options: AdminGuardOptions): MiddlewareHandler {
       return await next();
     }
     const principal = options.adminAuth ? await options.adminAuth(c.req.raw) : undefined;
-    if (principal === undefined || !hasScope(principal, ADMIN_SCOPE)) {
+    if (principal === undefined) {
       return refuse(401, "the admin API needs the admin token (Authorization: Bearer)", {
         "www-authenticate": 'Bearer realm="safla-admin"',
       });
+    }
+    if (!hasScope(principal, ADMIN_SCOPE)) {
+      return refuse(403, `the admin API needs a caller with the "${ADMIN_SCOPE}" scope`);
     }
     await next();
   };
