@@ -256,72 +256,75 @@ export class NodeMetrics implements CallObserver {
       }
       return cached.rows;
     };
-    new client.Gauge({
-      name: "safla_replica_state",
-      help: "1 for the state a replica's backend connection is in, 0 for the others",
-      labelNames: ["service", "replica", "state"],
-      registers,
-      collect() {
-        this.reset();
-        for (const { service, replica } of rows()) {
-          for (const state of BACKEND_STATES) {
-            this.set({ service, replica: replica.id, state }, replica.state === state ? 1 : 0);
+    /** A gauge that is 1 for the state `stateOf` a replica is in and 0 for the others. */
+    const oneHot = (
+      name: string,
+      help: string,
+      states: readonly string[],
+      stateOf: (r: ReplicaStatus) => string | undefined,
+    ) =>
+      new client.Gauge({
+        name,
+        help,
+        labelNames: ["service", "replica", "state"],
+        registers,
+        collect() {
+          this.reset();
+          for (const { service, replica } of rows()) {
+            const current = stateOf(replica);
+            if (current === undefined) continue;
+            for (const state of states) {
+              this.set({ service, replica: replica.id, state }, state === current ? 1 : 0);
+            }
           }
-        }
-      },
-    });
-    new client.Gauge({
-      name: "safla_replica_breaker_state",
-      help: "1 for the state a replica's circuit breaker is in, 0 for the others",
-      labelNames: ["service", "replica", "state"],
-      registers,
-      collect() {
-        this.reset();
-        for (const { service, replica } of rows()) {
-          const breaker = replica.routing?.breaker;
-          if (breaker === undefined) continue;
-          for (const state of BREAKER_STATES) {
-            this.set({ service, replica: replica.id, state }, breaker === state ? 1 : 0);
+        },
+      });
+    /** A gauge (or, for `_total` names, a counter) of one number per replica. */
+    const perReplica = (name: string, help: string, valueOf: (r: ReplicaStatus) => number) => {
+      const Metric = name.endsWith("_total") ? client.Counter : client.Gauge;
+      return new Metric({
+        name,
+        help,
+        labelNames: ["service", "replica"],
+        registers,
+        collect(this: client.Gauge | client.Counter) {
+          this.reset();
+          for (const { service, replica } of rows()) {
+            const value = valueOf(replica);
+            const labels = { service, replica: replica.id };
+            if (this instanceof client.Gauge) this.set(labels, value);
+            else this.inc(labels, value);
           }
-        }
-      },
-    });
-    new client.Gauge({
-      name: "safla_replica_ejected",
-      help: "1 while outlier detection keeps a replica out of the rotation",
-      labelNames: ["service", "replica"],
-      registers,
-      collect() {
-        this.reset();
-        for (const { service, replica } of rows()) {
-          this.set({ service, replica: replica.id }, replica.routing?.ejected ? 1 : 0);
-        }
-      },
-    });
-    new client.Gauge({
-      name: "safla_replica_calls_in_flight",
-      help: "Attempts sent to a replica and not yet answered",
-      labelNames: ["service", "replica"],
-      registers,
-      collect() {
-        this.reset();
-        for (const { service, replica } of rows()) {
-          this.set({ service, replica: replica.id }, replica.stats?.outstanding ?? 0);
-        }
-      },
-    });
-    new client.Counter({
-      name: "safla_backend_restarts_total",
-      help: "Times a replica's backend was started again after it ended or failed",
-      labelNames: ["service", "replica"],
-      registers,
-      collect() {
-        this.reset();
-        for (const { service, replica } of rows()) {
-          this.inc({ service, replica: replica.id }, replica.restarts);
-        }
-      },
-    });
+        },
+      });
+    };
+    oneHot(
+      "safla_replica_state",
+      "1 for the state a replica's backend connection is in, 0 for the others",
+      BACKEND_STATES,
+      (r) => r.state,
+    );
+    oneHot(
+      "safla_replica_breaker_state",
+      "1 for the state a replica's circuit breaker is in, 0 for the others",
+      BREAKER_STATES,
+      (r) => r.routing?.breaker,
+    );
+    perReplica(
+      "safla_replica_ejected",
+      "1 while outlier detection keeps a replica out of the rotation",
+      (r) => r.routing?.ejected ? 1 : 0,
+    );
+    perReplica(
+      "safla_replica_calls_in_flight",
+      "Attempts sent to a replica and not yet answered",
+      (r) => r.stats?.outstanding ?? 0,
+    );
+    perReplica(
+      "safla_backend_restarts_total",
+      "Times a replica's backend was started again after it ended or failed",
+      (r) => r.restarts,
+    );
   }
 
   #registerSessions(sessions: () => { open: number; listening: number }): void {
