@@ -28,6 +28,7 @@ import { EtcdStore } from "./store/etcd/etcd_store.ts";
 import { authEnabled } from "./auth/auth_config.ts";
 import { checkExposure, ExposureError, INSECURE_NO_AUTH_FLAG } from "./auth/exposure.ts";
 import { stdioPrincipal } from "./auth/stdio_principal.ts";
+import { installCallGate } from "./quota/mod.ts";
 
 const USAGE = `usage:
   safla serve --config FILE [--port N] [--host ADDR] [--store etcd://HOST:PORT,...] [--insecure-no-auth]
@@ -131,6 +132,7 @@ export async function main(args: string[]): Promise<number> {
     sealer: codec,
   });
   addManagementTools(gateway, { management: config.management });
+  installCallGate(gateway, config.settings, undefined);
   await gateway.start();
   const handle = serveGatewayStdio(gateway, codec, stdioPrincipal(config.auth));
   void handle.closed.then(() => stop.resolve());

@@ -1,6 +1,7 @@
 // Management tools, list_changed propagation, supervision of a backend that
 // restarts empty, naming passthrough, and the stdio front of the CLI.
 import assert from "node:assert/strict";
+import { RATE_LIMITED } from "../gateway/jsonrpc_codes.ts";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import {
@@ -190,6 +191,8 @@ Deno.test({
         mcpServers: {
           alpha: spec.kind === "stdio" ? { command: spec.command, args: spec.args } : {},
         },
+        // The stdio front applies quotas as the HTTP fronts do.
+        gateway: { quotas: [{ service: "alpha", tool: "add", ratePerSec: 0.01, burst: 1 }] },
       }),
     );
     const transport = new StdioClientTransport({
@@ -210,6 +213,11 @@ Deno.test({
       await client.connect(transport);
       const result = await client.callTool({ name: "alpha__echo", arguments: { message: "hi" } });
       assert.deepEqual(result.content, [{ type: "text", text: "s1: hi" }]);
+      await client.callTool({ name: "alpha__add", arguments: { a: 1, b: 2 } });
+      await assert.rejects(
+        client.callTool({ name: "alpha__add", arguments: { a: 1, b: 2 } }),
+        (e) => (e as { code?: number }).code === RATE_LIMITED,
+      );
       const status = structured(await client.callTool({ name: "safla__status", arguments: {} }));
       backendPid = (status.services as { replicas: { pid: number }[] }[])[0].replicas[0].pid;
       assert.ok(backendPid !== undefined && processAlive(backendPid));
