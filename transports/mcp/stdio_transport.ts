@@ -55,6 +55,19 @@ const INHERITED_ENV = [
   "DENO_DIR",
   "npm_config_cache",
   "NPM_CONFIG_CACHE",
+  // Behind a proxy or a TLS-inspecting gateway, `npx` and `deno` backends
+  // reach their registries only with the machine's proxy and CA settings.
+  "HTTP_PROXY",
+  "HTTPS_PROXY",
+  "NO_PROXY",
+  "http_proxy",
+  "https_proxy",
+  "no_proxy",
+  "NODE_EXTRA_CA_CERTS",
+  "SSL_CERT_FILE",
+  "SSL_CERT_DIR",
+  "DENO_CERT",
+  "DENO_TLS_CA_STORE",
 ];
 
 /** The part of the node's environment (read through `get`) a backend starts with. */

@@ -173,12 +173,14 @@ Deno.test({
   },
 });
 
-Deno.test("stdio transport: a backend inherits the cache locations, not the node's other environment", () => {
+Deno.test("stdio transport: a backend inherits the cache, proxy and CA settings, not the node's other environment", () => {
   const node: Record<string, string> = {
     PATH: "/usr/bin",
     DENO_DIR: "/cache/deno",
     XDG_CACHE_HOME: "/cache",
     npm_config_cache: "/cache/npm",
+    HTTPS_PROXY: "http://proxy:3128",
+    NODE_EXTRA_CA_CERTS: "/etc/ssl/corp.pem",
     SAFLA_CLUSTER_SECRET: "secret",
     AWS_SECRET_ACCESS_KEY: "secret",
   };
@@ -187,5 +189,7 @@ Deno.test("stdio transport: a backend inherits the cache locations, not the node
     DENO_DIR: "/cache/deno",
     XDG_CACHE_HOME: "/cache",
     npm_config_cache: "/cache/npm",
+    HTTPS_PROXY: "http://proxy:3128",
+    NODE_EXTRA_CA_CERTS: "/etc/ssl/corp.pem",
   });
 });
