@@ -5,6 +5,7 @@ import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/cli
 import { startEtcdCluster } from "../store/etcd/etcd_process.ts";
 import { stdioBackend, stdioReplicas } from "../testing/harness.ts";
 import { waitFor } from "@safla/transports/host/testing";
+import { IGNORE_WITHOUT_ETCD } from "../store/etcd/etcd_presence.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -55,6 +56,7 @@ async function stop(process: ServeProcess): Promise<void> {
 
 Deno.test({
   name: "serve --store etcd://: a service registered on one gateway is served by another",
+  ignore: IGNORE_WITHOUT_ETCD,
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {

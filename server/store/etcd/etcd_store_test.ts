@@ -4,12 +4,16 @@ import type { WatchEvent } from "@safla/core/state";
 import { runStateStoreContract } from "../contract.ts";
 import { startEtcdCluster } from "./etcd_process.ts";
 import { EtcdStore } from "./etcd_store.ts";
+import { IGNORE_WITHOUT_ETCD } from "./etcd_presence.ts";
 
 // Shorter Raft timeouts than etcd's defaults make its minimum lease TTL 1 s
 // (1.5 × election timeout, rounded up), so the lease-expiry step is quick.
 const CLUSTER = { members: 3, heartbeatIntervalMs: 50, electionTimeoutMs: 500 };
 
-Deno.test("EtcdStore meets the StateStore contract on a 3-member etcd cluster", async (t) => {
+Deno.test({
+  name: "EtcdStore meets the StateStore contract on a 3-member etcd cluster",
+  ignore: IGNORE_WITHOUT_ETCD,
+}, async (t) => {
   await using cluster = await startEtcdCluster(CLUSTER);
   const admin = new Etcd3({ hosts: cluster.clientUrls });
   try {
@@ -28,7 +32,10 @@ Deno.test("EtcdStore meets the StateStore contract on a 3-member etcd cluster", 
   }
 });
 
-Deno.test("EtcdStore watch resumes across a member crash without loss or duplication", async () => {
+Deno.test({
+  name: "EtcdStore watch resumes across a member crash without loss or duplication",
+  ignore: IGNORE_WITHOUT_ETCD,
+}, async () => {
   await using cluster = await startEtcdCluster(CLUSTER);
   // The watcher talks only to a follower, so killing it must break its
   // stream; the writer talks to the two members that stay up. (Killing the
@@ -70,7 +77,10 @@ Deno.test("EtcdStore watch resumes across a member crash without loss or duplica
   }
 });
 
-Deno.test("EtcdStore: writes without a reachable member fail as unknown, reads as unavailable", async () => {
+Deno.test({
+  name: "EtcdStore: writes without a reachable member fail as unknown, reads as unavailable",
+  ignore: IGNORE_WITHOUT_ETCD,
+}, async () => {
   await using cluster = await startEtcdCluster({ ...CLUSTER, members: 1 });
   const store = new EtcdStore({ endpoints: cluster.endpoints, requestTimeoutMs: 500 });
   try {
@@ -88,7 +98,10 @@ Deno.test("EtcdStore refuses an empty endpoint list", () => {
   assert.throws(() => new EtcdStore({ endpoints: [] }), RangeError);
 });
 
-Deno.test("EtcdStore: a comparison-only txn on a follower sees the write just acknowledged", async () => {
+Deno.test({
+  name: "EtcdStore: a comparison-only txn on a follower sees the write just acknowledged",
+  ignore: IGNORE_WITHOUT_ETCD,
+}, async () => {
   await using cluster = await startEtcdCluster(CLUSTER);
   const leader = await cluster.leaderIndex();
   const follower = (leader + 1) % 3;
