@@ -3,41 +3,9 @@ import type { Message } from "@safla/core";
 import { importSecret, nonce, packFields, prove, unpackFields, verify } from "./auth.ts";
 import { clientProofParts, serverProofParts } from "./handshake.ts";
 import { encodeFrame, type Frame, FrameKind, FrameReader } from "./frames.ts";
-import { type PeerEvent, PeerTransport, type PeerTransportOptions } from "./peer_transport.ts";
+import { type PeerEvent, PeerTransport } from "./peer_transport.ts";
 import { waitFor } from "../host/testing.ts";
-
-const SECRET = "test-cluster-secret-0123456789";
-
-function options(
-  nodeId: string,
-  overrides: Partial<PeerTransportOptions> = {},
-): PeerTransportOptions {
-  return {
-    nodeId,
-    clusterId: "test",
-    secret: SECRET,
-    hostname: "127.0.0.1",
-    port: 0,
-    peers: {},
-    onMessages: () => {},
-    ...overrides,
-  };
-}
-
-function heartbeat(from: string, to: string): Message {
-  return {
-    type: "heartbeat",
-    from,
-    to,
-    term: 1,
-    logTerm: 0,
-    index: 0,
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
-    entries: [],
-  };
-}
+import { heartbeat, TEST_SECRET, transportOptions } from "./testing.ts";
 
 /** A raw connection speaking frames, as a stranger would. */
 async function stranger(port: number) {
@@ -69,8 +37,8 @@ const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 Deno.test("a stranger who says hello gets nothing to test secret guesses against", async () => {
   const events: PeerEvent[] = [];
-  const b = await PeerTransport.start(options("b", { onEvent: (e) => events.push(e) }));
-  const guesses = ["wrong-guess-0123456789", SECRET, "another-wrong-guess-xyz"];
+  const b = await PeerTransport.start(transportOptions("b", { onEvent: (e) => events.push(e) }));
+  const guesses = ["wrong-guess-0123456789", TEST_SECRET, "another-wrong-guess-xyz"];
   try {
     // The v1 hello, to which the server answered with its proof over our nonce.
     const legacy = await stranger(b.port);
@@ -122,14 +90,14 @@ Deno.test("a stranger who says hello gets nothing to test secret guesses against
 
 Deno.test("a dialler that reached another node than it meant refuses it, and is refused", async () => {
   const events: PeerEvent[] = [];
-  const c = await PeerTransport.start(options("c", { onEvent: (e) => events.push(e) }));
+  const c = await PeerTransport.start(transportOptions("c", { onEvent: (e) => events.push(e) }));
   const received: Message[] = [];
   const real = await PeerTransport.start(
-    options("b", { onMessages: (batch) => received.push(...batch) }),
+    transportOptions("b", { onMessages: (batch) => received.push(...batch) }),
   );
   // a believes b is at c's address (a stale member list, a reused port).
   const a = await PeerTransport.start(
-    options("a", { peers: { b: `127.0.0.1:${c.port}` }, onEvent: (e) => events.push(e) }),
+    transportOptions("a", { peers: { b: `127.0.0.1:${c.port}` }, onEvent: (e) => events.push(e) }),
   );
   try {
     a.send([heartbeat("a", "b")]);
@@ -197,7 +165,7 @@ Deno.test("a server without the secret cannot pass as a peer", async (t) => {
       const fake = fakeServer(serverId);
       const events: PeerEvent[] = [];
       const a = await PeerTransport.start(
-        options("a", {
+        transportOptions("a", {
           peers: { b: `127.0.0.1:${fake.port}` },
           onEvent: (e) => events.push(e),
           minBackoffMs: 5_000,
@@ -224,7 +192,7 @@ Deno.test("a server without the secret cannot pass as a peer", async (t) => {
 
 Deno.test("a mixed-version cluster fails with one clear line on each side", async () => {
   const events: PeerEvent[] = [];
-  const b = await PeerTransport.start(options("b", { onEvent: (e) => events.push(e) }));
+  const b = await PeerTransport.start(transportOptions("b", { onEvent: (e) => events.push(e) }));
   // A v1 node dialling this one.
   const old = await stranger(b.port);
   await old.send(FrameKind.legacyHello, packFields(["test", "n-old", nonce()]));
@@ -238,7 +206,7 @@ Deno.test("a mixed-version cluster fails with one clear line on each side", asyn
     conn.close();
   })();
   const a = await PeerTransport.start(
-    options("a", {
+    transportOptions("a", {
       peers: { old: `127.0.0.1:${v1.addr.port}` },
       onEvent: (e) => events.push(e),
       minBackoffMs: 5_000,
@@ -269,7 +237,7 @@ Deno.test("a mixed-version cluster fails with one clear line on each side", asyn
 Deno.test("a recorded hello and proof replayed on a new connection are refused", async () => {
   const events: PeerEvent[] = [];
   const received: Message[] = [];
-  const b = await PeerTransport.start(options("b", {
+  const b = await PeerTransport.start(transportOptions("b", {
     onEvent: (e) => events.push(e),
     onMessages: (batch) => received.push(...batch),
   }));
@@ -292,7 +260,9 @@ Deno.test("a recorded hello and proof replayed on a new connection are refused",
     }
     return { inbound, upstream, back };
   })();
-  const a = await PeerTransport.start(options("a", { peers: { b: `127.0.0.1:${tap.addr.port}` } }));
+  const a = await PeerTransport.start(
+    transportOptions("a", { peers: { b: `127.0.0.1:${tap.addr.port}` } }),
+  );
   try {
     a.send([heartbeat("a", "b")]);
     await waitFor("the first delivery", () => received.length === 1, 5_000);
@@ -324,7 +294,7 @@ Deno.test("a listener that never answers is given up at the dialler's deadline",
   const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const accepted = silent.accept();
   const events: PeerEvent[] = [];
-  const a = await PeerTransport.start(options("a", {
+  const a = await PeerTransport.start(transportOptions("a", {
     peers: { b: `127.0.0.1:${silent.addr.port}` },
     handshakeTimeoutMs: 200,
     minBackoffMs: 5_000,

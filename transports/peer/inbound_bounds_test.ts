@@ -1,41 +1,9 @@
 import assert from "node:assert/strict";
 import type { Message } from "@safla/core";
 import { ReportLimiter } from "./inbound_guard.ts";
-import { type PeerEvent, PeerTransport, type PeerTransportOptions } from "./peer_transport.ts";
+import { type PeerEvent, PeerTransport } from "./peer_transport.ts";
 import { waitFor } from "../host/testing.ts";
-
-const SECRET = "test-cluster-secret-0123456789";
-
-function options(
-  nodeId: string,
-  overrides: Partial<PeerTransportOptions> = {},
-): PeerTransportOptions {
-  return {
-    nodeId,
-    clusterId: "test",
-    secret: SECRET,
-    hostname: "127.0.0.1",
-    port: 0,
-    peers: {},
-    onMessages: () => {},
-    ...overrides,
-  };
-}
-
-function heartbeat(from: string, to: string, commit: number): Message {
-  return {
-    type: "heartbeat",
-    from,
-    to,
-    term: 1,
-    logTerm: 0,
-    index: 0,
-    commit,
-    reject: false,
-    rejectHint: 0,
-    entries: [],
-  };
-}
+import { heartbeat, transportOptions } from "./testing.ts";
 
 function closeQuietly(conn: Deno.Conn): void {
   try {
@@ -55,7 +23,7 @@ async function closedWithin(conn: Deno.Conn): Promise<number> {
 
 Deno.test("a stranger's huge length prefix is refused at once, before anything is buffered", async () => {
   const events: PeerEvent[] = [];
-  const b = await PeerTransport.start(options("b", { onEvent: (e) => events.push(e) }));
+  const b = await PeerTransport.start(transportOptions("b", { onEvent: (e) => events.push(e) }));
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: b.port });
   try {
     const header = new Uint8Array(5);
@@ -83,7 +51,7 @@ Deno.test("a stranger's huge length prefix is refused at once, before anything i
 Deno.test("a stranger dripping a hello is cut off at the handshake deadline", async () => {
   const events: PeerEvent[] = [];
   const b = await PeerTransport.start(
-    options("b", { handshakeTimeoutMs: 300, onEvent: (e) => events.push(e) }),
+    transportOptions("b", { handshakeTimeoutMs: 300, onEvent: (e) => events.push(e) }),
   );
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: b.port });
   let dripping = true;
@@ -112,7 +80,7 @@ Deno.test("a stranger dripping a hello is cut off at the handshake deadline", as
 Deno.test("a flood of idle connections stays within the cap and does not keep a real peer out", async () => {
   const maxUnauthenticated = 8;
   const received: Message[] = [];
-  const b = await PeerTransport.start(options("b", {
+  const b = await PeerTransport.start(transportOptions("b", {
     maxUnauthenticated,
     onMessages: (batch) => received.push(...batch),
   }));
@@ -131,7 +99,7 @@ Deno.test("a flood of idle connections stays within the cap and does not keep a 
   try {
     await waitFor("the cap to be reached", () => b.inboundStats().evicted > 0, 5_000);
     a = await PeerTransport.start(
-      options("a", { peers: { b: `127.0.0.1:${b.port}` }, minBackoffMs: 10 }),
+      transportOptions("a", { peers: { b: `127.0.0.1:${b.port}` }, minBackoffMs: 10 }),
     );
     let commit = 0;
     await waitFor("a real peer's message", () => {
@@ -162,11 +130,11 @@ Deno.test("rejections reach the log at a bounded rate, with a count of those hel
 
 Deno.test("nonsense limits are refused at start", async () => {
   await assert.rejects(
-    PeerTransport.start(options("a", { maxUnauthenticated: 0 })),
+    PeerTransport.start(transportOptions("a", { maxUnauthenticated: 0 })),
     /maxUnauthenticated/,
   );
   await assert.rejects(
-    PeerTransport.start(options("a", { handshakeTimeoutMs: 1.5 })),
+    PeerTransport.start(transportOptions("a", { handshakeTimeoutMs: 1.5 })),
     /handshakeTimeoutMs/,
   );
 });

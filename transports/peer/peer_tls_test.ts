@@ -4,39 +4,14 @@ import { type PeerEvent, PeerTransport, type PeerTransportOptions } from "./peer
 import { loadPeerTls } from "./peer_tls.ts";
 import { makeTestPki, type TestPki } from "./tls_testing.ts";
 import { waitFor } from "../host/testing.ts";
+import { heartbeat, transportOptions } from "./testing.ts";
 
-const SECRET = "test-cluster-secret-0123456789";
-
+/** Test transports, reconnecting quickly after a refused TLS handshake. */
 function options(
   nodeId: string,
   overrides: Partial<PeerTransportOptions> = {},
 ): PeerTransportOptions {
-  return {
-    nodeId,
-    clusterId: "test",
-    secret: SECRET,
-    hostname: "127.0.0.1",
-    port: 0,
-    peers: {},
-    onMessages: () => {},
-    minBackoffMs: 20,
-    ...overrides,
-  };
-}
-
-function heartbeat(from: string, to: string, commit: number): Message {
-  return {
-    type: "heartbeat",
-    from,
-    to,
-    term: 1,
-    logTerm: 0,
-    index: 0,
-    commit,
-    reject: false,
-    rejectHint: 0,
-    entries: [],
-  };
+  return transportOptions(nodeId, { minBackoffMs: 20, ...overrides });
 }
 
 let dir: string;

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import type { Message } from "@safla/core";
-import { type PeerEvent, PeerTransport, type PeerTransportOptions } from "./peer_transport.ts";
+import { type PeerEvent, PeerTransport } from "./peer_transport.ts";
 import { waitFor } from "../host/testing.ts";
-
-const SECRET = "test-cluster-secret-0123456789";
+import { transportOptions } from "./testing.ts";
 
 function message(from: string, to: string, index: number): Message {
   return {
@@ -20,28 +19,14 @@ function message(from: string, to: string, index: number): Message {
   };
 }
 
-function options(
-  nodeId: string,
-  overrides: Partial<PeerTransportOptions> = {},
-): PeerTransportOptions {
-  return {
-    nodeId,
-    clusterId: "test",
-    secret: SECRET,
-    hostname: "127.0.0.1",
-    port: 0,
-    peers: {},
-    onMessages: () => {},
-    ...overrides,
-  };
-}
-
 Deno.test("messages reach their peer in order, batched over one authenticated connection", async () => {
   const received: Message[] = [];
   const b = await PeerTransport.start(
-    options("b", { onMessages: (batch) => received.push(...batch) }),
+    transportOptions("b", { onMessages: (batch) => received.push(...batch) }),
   );
-  const a = await PeerTransport.start(options("a", { peers: { b: `127.0.0.1:${b.port}` } }));
+  const a = await PeerTransport.start(
+    transportOptions("a", { peers: { b: `127.0.0.1:${b.port}` } }),
+  );
   try {
     for (let i = 0; i < 500; i++) a.send([message("a", "b", i)]);
     await waitFor("500 messages", () => received.length === 500, 5_000);
@@ -58,13 +43,13 @@ Deno.test("a peer with the wrong secret is rejected and logged, and delivers not
   const received: Message[] = [];
   const events: PeerEvent[] = [];
   const b = await PeerTransport.start(
-    options("b", {
+    transportOptions("b", {
       onMessages: (batch) => received.push(...batch),
       onEvent: (e) => events.push(e),
     }),
   );
   const unreachable: string[] = [];
-  const intruder = await PeerTransport.start(options("x", {
+  const intruder = await PeerTransport.start(transportOptions("x", {
     secret: "not-the-cluster-secret-at-all",
     peers: { b: `127.0.0.1:${b.port}` },
     onUnreachable: (peer) => unreachable.push(peer),
@@ -88,9 +73,9 @@ Deno.test("a peer with the wrong secret is rejected and logged, and delivers not
 
 Deno.test("a peer of another cluster is rejected with the cluster named", async () => {
   const events: PeerEvent[] = [];
-  const b = await PeerTransport.start(options("b", { onEvent: (e) => events.push(e) }));
+  const b = await PeerTransport.start(transportOptions("b", { onEvent: (e) => events.push(e) }));
   const other = await PeerTransport.start(
-    options("a", { clusterId: "other", peers: { b: `127.0.0.1:${b.port}` } }),
+    transportOptions("a", { clusterId: "other", peers: { b: `127.0.0.1:${b.port}` } }),
   );
   try {
     other.send([message("a", "b", 1)]);
@@ -107,12 +92,14 @@ Deno.test("a message claiming another sender is refused", async () => {
   const received: Message[] = [];
   const events: PeerEvent[] = [];
   const b = await PeerTransport.start(
-    options("b", {
+    transportOptions("b", {
       onMessages: (batch) => received.push(...batch),
       onEvent: (e) => events.push(e),
     }),
   );
-  const a = await PeerTransport.start(options("a", { peers: { b: `127.0.0.1:${b.port}` } }));
+  const a = await PeerTransport.start(
+    transportOptions("a", { peers: { b: `127.0.0.1:${b.port}` } }),
+  );
   try {
     a.send([message("c", "b", 1)]);
     await waitFor("a rejection", () => events.some((e) => e.kind === "rejected"), 5_000);
@@ -125,7 +112,7 @@ Deno.test("a message claiming another sender is refused", async () => {
 
 Deno.test("the outbound queue is bounded: overflow is dropped, counted and reported", async () => {
   const unreachable: string[] = [];
-  const a = await PeerTransport.start(options("a", {
+  const a = await PeerTransport.start(transportOptions("a", {
     peers: { b: "127.0.0.1:1" },
     maxQueuedMessages: 10,
     onUnreachable: (peer) => unreachable.push(peer),
@@ -143,18 +130,18 @@ Deno.test("the outbound queue is bounded: overflow is dropped, counted and repor
 Deno.test("a link reconnects after its peer restarts on the same port", async () => {
   const received: Message[] = [];
   let b = await PeerTransport.start(
-    options("b", { onMessages: (batch) => received.push(...batch) }),
+    transportOptions("b", { onMessages: (batch) => received.push(...batch) }),
   );
   const port = b.port;
   const a = await PeerTransport.start(
-    options("a", { peers: { b: `127.0.0.1:${port}` }, minBackoffMs: 10 }),
+    transportOptions("a", { peers: { b: `127.0.0.1:${port}` }, minBackoffMs: 10 }),
   );
   try {
     a.send([message("a", "b", 1)]);
     await waitFor("first delivery", () => received.length === 1, 5_000);
     await b.close();
     b = await PeerTransport.start(
-      options("b", { port, onMessages: (batch) => received.push(...batch) }),
+      transportOptions("b", { port, onMessages: (batch) => received.push(...batch) }),
     );
     await waitFor("delivery after restart", () => {
       a.send([message("a", "b", 2)]);
@@ -168,7 +155,7 @@ Deno.test("a link reconnects after its peer restarts on the same port", async ()
 
 Deno.test("a short cluster secret is refused at start", async () => {
   await assert.rejects(
-    () => PeerTransport.start(options("a", { secret: "short" })),
+    () => PeerTransport.start(transportOptions("a", { secret: "short" })),
     /at least 16 characters/,
   );
 });
@@ -178,14 +165,14 @@ Deno.test("a batch larger than a frame goes as several frames; a message over th
   const received: Message[] = [];
   const events: PeerEvent[] = [];
   const b = await PeerTransport.start(
-    options("b", {
+    transportOptions("b", {
       maxFrameBytes: limitBytes,
       onMessages: (batch) => received.push(...batch),
       onEvent: (e) => events.push(e),
     }),
   );
   const unreachable: string[] = [];
-  const a = await PeerTransport.start(options("a", {
+  const a = await PeerTransport.start(transportOptions("a", {
     maxFrameBytes: limitBytes,
     peers: { b: `127.0.0.1:${b.port}` },
     onUnreachable: (peer) => unreachable.push(peer),
@@ -217,5 +204,8 @@ Deno.test("a batch larger than a frame goes as several frames; a message over th
 });
 
 Deno.test("a frame limit too small to carry anything is refused", async () => {
-  await assert.rejects(PeerTransport.start(options("a", { maxFrameBytes: 100 })), /maxFrameBytes/);
+  await assert.rejects(
+    PeerTransport.start(transportOptions("a", { maxFrameBytes: 100 })),
+    /maxFrameBytes/,
+  );
 });
