@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { freePort, waitFor } from "@safla/transports/host/testing";
 import { config, stdioReplicas } from "../testing/harness.ts";
-import { startClusterNode } from "../cluster/cluster_node.ts";
+import { startLoneNode } from "../cluster/testing/lone_node.ts";
 import { type CtlIo, runCtl } from "./ctl.ts";
 import { table } from "./table.ts";
 
@@ -20,23 +20,16 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async (t) => {
-    const dir = await Deno.makeTempDir({ prefix: "ctl-" });
-    const node = await startClusterNode({
-      nodeId: "n1",
-      clusterId: "ctl-test",
-      secret: "ctl-test-secret-0123456789",
-      dataDir: `${dir}/n1`,
-      members: { n1: { peer: `127.0.0.1:${freePort()}`, url: `http://127.0.0.1:${freePort()}` } },
-      gatewayConfig: config({ svc: stdioReplicas("r1") }),
-      requestTimeoutMs: 2_000,
-    });
+    const { node, dir, close } = await startLoneNode(
+      "ctl-test",
+      config({ svc: stdioReplicas("r1") }),
+    );
     const ctl = async (...args: string[]) => {
       const io = capture();
       const code = await runCtl(["--endpoint", node.url, "--data", dir, ...args], io);
       return { code, out: io.lines.join("\n"), err: io.errors.join("\n") };
     };
     try {
-      await waitFor("a leader", () => node.host.status().role === "leader", 5_000);
       await waitFor("the backend", () => node.gateway!.gateway.healthy(), 20_000);
 
       await t.step("status finds the token in the data dir and shows the node", async () => {
@@ -135,8 +128,7 @@ Deno.test({
         assert.match(new TextDecoder().decode(output.stdout), /n1\s+leader/);
       });
     } finally {
-      await node.close();
-      await Deno.remove(dir, { recursive: true });
+      await close();
     }
   },
 });

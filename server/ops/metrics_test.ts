@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { config, startNode, stdioReplicas } from "../testing/harness.ts";
 import type { GatewayInstance } from "../instance.ts";
-import { startClusterNode } from "../cluster/cluster_node.ts";
-import { freePort, waitFor } from "@safla/transports/host/testing";
+import { startLoneNode } from "../cluster/testing/lone_node.ts";
+import { waitFor } from "@safla/transports/host/testing";
 import { MAX_TOOLS_PER_SERVICE, METRICS_SCOPE, NodeMetrics } from "./metrics.ts";
 import { generateApiKey } from "../auth/api_keys.ts";
 import { parseConfig } from "../config.ts";
@@ -119,18 +119,8 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "metrics-" });
-    const node = await startClusterNode({
-      nodeId: "n1",
-      clusterId: "metrics-test",
-      secret: "metrics-test-secret",
-      dataDir: `${dir}/n1`,
-      members: { n1: { peer: `127.0.0.1:${freePort()}`, url: `http://127.0.0.1:${freePort()}` } },
-      gatewayConfig: config({}),
-      requestTimeoutMs: 2_000,
-    });
+    const { node, close } = await startLoneNode("metrics-test", config({}));
     try {
-      await waitFor("a leader", () => node.host.status().role === "leader", 5_000);
       await node.store.put("/metrics-test/a", "1");
       // A stranger on the peer port who sends no hello is refused and counted.
       const peer = node.host.status().addresses.n1.peer;
@@ -162,8 +152,7 @@ Deno.test({
         if (type === "counter") assert.match(name, /_total$/, line);
       }
     } finally {
-      await node.close();
-      await Deno.remove(dir, { recursive: true });
+      await close();
     }
   },
 });
@@ -176,14 +165,9 @@ Deno.test({
     const scraper = generateApiKey();
     const admin = generateApiKey();
     const user = generateApiKey();
-    const dir = await Deno.makeTempDir({ prefix: "metrics-auth-" });
-    const node = await startClusterNode({
-      nodeId: "n1",
-      clusterId: "metrics-auth-test",
-      secret: "metrics-auth-test-secret",
-      dataDir: `${dir}/n1`,
-      members: { n1: { peer: `127.0.0.1:${freePort()}`, url: `http://127.0.0.1:${freePort()}` } },
-      gatewayConfig: parseConfig({
+    const { node, close } = await startLoneNode(
+      "metrics-auth-test",
+      parseConfig({
         mcpServers: {},
         auth: {
           apiKeys: [
@@ -193,8 +177,7 @@ Deno.test({
           ],
         },
       }),
-      requestTimeoutMs: 2_000,
-    });
+    );
     const get = async (path: string, key?: string) => {
       const reply = await fetch(`${node.url}${path}`, {
         headers: key === undefined ? {} : { authorization: `Bearer ${key}` },
@@ -203,7 +186,6 @@ Deno.test({
       return reply.status;
     };
     try {
-      await waitFor("a leader", () => node.host.status().role === "leader", 5_000);
       assert.equal(await get("/metrics"), 401);
       assert.equal(await get("/metrics", user.key), 403);
       assert.equal(await get("/metrics", scraper.key), 200);
@@ -212,8 +194,7 @@ Deno.test({
       assert.equal(await get("/admin/status", admin.key), 200);
       assert.equal(await get("/admin/status", node.adminToken), 200);
     } finally {
-      await node.close();
-      await Deno.remove(dir, { recursive: true });
+      await close();
     }
   },
 });
