@@ -205,6 +205,9 @@ Deno.test({
         "--config",
         file,
       ],
+      // The SDK passes only HOME, PATH and a few more: the child must find the
+      // same Deno cache as this test (DENO_DIR), or a cold one downloads for minutes.
+      env: Deno.env.toObject(),
       stderr: "inherit",
     });
     const client = new Client({ name: "desktop", version: "1" });
